@@ -1,0 +1,274 @@
+//! An on-disk response cache around any backend.
+//!
+//! Re-running an experiment (to resume it, to recompute a report, to debug one dialogue)
+//! should not pay for the same model calls twice. A reply is stored under the SHA-256 of the
+//! canonical JSON of `{"backend": id, "request": request}`, which covers the model, every
+//! message, every sampling parameter, the seed and the output constraint. Files are written
+//! atomically, so a crash leaves either the old file or the new one; a file that cannot be
+//! read back is treated as a miss and overwritten. The cache is best-effort: failing to
+//! write it never fails a request.
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::{BackendError, ChatModel, ChatRequest, ChatResponse};
+
+/// Whether the cache is read and written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheMode {
+    /// Answer from the cache when possible; store new replies.
+    #[default]
+    ReadWrite,
+    /// Always ask the model; store (overwrite) its replies.
+    Refresh,
+    /// Neither read nor write.
+    Off,
+}
+
+impl fmt::Display for CacheMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ReadWrite => "read-write",
+            Self::Refresh => "refresh",
+            Self::Off => "off",
+        })
+    }
+}
+
+impl FromStr for CacheMode {
+    type Err = BackendError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "read-write" | "readwrite" | "rw" | "on" => Ok(Self::ReadWrite),
+            "refresh" => Ok(Self::Refresh),
+            "off" | "none" => Ok(Self::Off),
+            other => Err(BackendError::Config(format!(
+                "unknown cache mode {other:?}; expected read-write, refresh or off"
+            ))),
+        }
+    }
+}
+
+/// `$VSIM_CACHE_DIR/responses` when that is set, else `vsim/responses` in the user's cache
+/// directory (or, on systems without one, in the temporary directory).
+pub fn default_cache_dir() -> PathBuf {
+    match std::env::var_os("VSIM_CACHE_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("responses"),
+        None => dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("vsim").join("responses"),
+    }
+}
+
+/// What a cache file holds.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    key: String,
+    backend: String,
+    response: ChatResponse,
+}
+
+/// A backend whose replies are cached on disk.
+#[derive(Debug)]
+pub struct CachedModel<M> {
+    inner: M,
+    dir: PathBuf,
+    mode: CacheMode,
+}
+
+impl<M: ChatModel> CachedModel<M> {
+    /// Caches `inner`'s replies under `dir` (created when first written).
+    pub fn new(inner: M, dir: impl Into<PathBuf>, mode: CacheMode) -> Self {
+        Self { inner, dir: dir.into(), mode }
+    }
+
+    /// Caches under [`default_cache_dir`].
+    pub fn with_default_dir(inner: M, mode: CacheMode) -> Self {
+        Self::new(inner, default_cache_dir(), mode)
+    }
+
+    pub fn inner(&self) -> &M {
+        &self.inner
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn mode(&self) -> CacheMode {
+        self.mode
+    }
+
+    /// The cache key for `request`: lowercase hex SHA-256 of the canonical JSON of
+    /// `{"backend": inner.id(), "request": request}`.
+    pub fn key(&self, request: &ChatRequest) -> String {
+        cache_key(&self.inner.id(), request)
+    }
+
+    /// Where the reply for `key` is stored: `{dir}/{key[0..2]}/{key}.json`.
+    pub fn path_for_key(&self, key: &str) -> PathBuf {
+        let shard = key.get(..2).unwrap_or("__");
+        self.dir.join(shard).join(format!("{key}.json"))
+    }
+
+    /// The stored reply for `key`, if there is a readable one.
+    async fn read(&self, key: &str) -> Option<ChatResponse> {
+        let path = self.path_for_key(key);
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read cached reply; asking the model");
+                return None;
+            }
+        };
+        match serde_json::from_slice::<Entry>(&bytes) {
+            Ok(entry) if entry.key == key => Some(ChatResponse { cached: true, ..entry.response }),
+            Ok(_) => {
+                tracing::warn!(path = %path.display(), "cached reply has another key; replacing it");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "corrupt cached reply; replacing it");
+                None
+            }
+        }
+    }
+
+    /// Stores `response` under `key`; failures are logged, not returned.
+    async fn write(&self, key: String, response: &ChatResponse) {
+        let path = self.path_for_key(&key);
+        let entry = Entry { key, backend: self.inner.id(), response: response.clone() };
+        let target = path.clone();
+        let outcome = tokio::task::spawn_blocking(move || write_atomically(&target, &entry)).await;
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(path = %path.display(), error = %error, "cannot write cached reply");
+    }
+}
+
+#[async_trait::async_trait]
+impl<M: ChatModel> ChatModel for CachedModel<M> {
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        if self.mode == CacheMode::Off {
+            return self.inner.chat(request).await;
+        }
+        let key = self.key(&request);
+        if self.mode == CacheMode::ReadWrite {
+            if let Some(hit) = self.read(&key).await {
+                tracing::debug!(key = %key, "cache hit");
+                return Ok(hit);
+            }
+        }
+        let response = self.inner.chat(request).await?;
+        self.write(key, &response).await;
+        Ok(response)
+    }
+}
+
+/// Hex SHA-256 of the canonical JSON of `{"backend": backend, "request": request}`.
+fn cache_key(backend: &str, request: &ChatRequest) -> String {
+    let request = serde_json::to_value(request).unwrap_or(Value::Null);
+    let doc = serde_json::json!({ "backend": backend, "request": request });
+    let mut canonical = String::new();
+    write_canonical(&doc, &mut canonical);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Compact JSON with object keys sorted, whatever map type serde_json was built with.
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (k, v)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                write_canonical(v, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(v, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Writes `entry` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, entry: &Entry) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".json").tempfile_in(dir)?;
+    serde_json::to_writer_pretty(tmp.as_file_mut(), entry)?;
+    tmp.as_file_mut().write_all(b"\n")?;
+    tmp.as_file_mut().flush()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Message;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [true, null, "x\"y"], "c": 2.5}});
+        let mut out = String::new();
+        write_canonical(&v, &mut out);
+        assert_eq!(out, r#"{"a":{"c":2.5,"d":[true,null,"x\"y"]},"b":1}"#);
+    }
+
+    #[test]
+    fn key_depends_on_backend_and_every_parameter() {
+        let base = ChatRequest { seed: Some(1), ..ChatRequest::new(vec![Message::user("hi")]) };
+        let key = cache_key("m", &base);
+        assert_eq!(key.len(), 64);
+        assert_eq!(key, cache_key("m", &base.clone()));
+        assert_ne!(key, cache_key("other", &base));
+        let variants = [
+            ChatRequest { seed: Some(2), ..base.clone() },
+            ChatRequest { temperature: Some(0.5), ..base.clone() },
+            ChatRequest { top_p: Some(0.9), ..base.clone() },
+            ChatRequest { max_tokens: Some(10), ..base.clone() },
+            ChatRequest { stop: vec!["\n".into()], ..base.clone() },
+            ChatRequest { messages: vec![Message::system("hi")], ..base.clone() },
+        ];
+        for v in variants {
+            assert_ne!(key, cache_key("m", &v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn modes_parse_and_print() {
+        for mode in [CacheMode::ReadWrite, CacheMode::Refresh, CacheMode::Off] {
+            assert_eq!(mode.to_string().parse::<CacheMode>().unwrap(), mode);
+        }
+        assert!("sometimes".parse::<CacheMode>().is_err());
+    }
+}

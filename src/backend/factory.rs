@@ -1,0 +1,87 @@
+//! Opens a backend from a [`ModelSpec`], wrapped in the retry/limit layer and the cache.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::cache::{default_cache_dir, CacheMode, CachedModel};
+use super::openai::{OpenAiConfig, OpenAiModel};
+use super::resilient::{ResilienceConfig, Resilient};
+use super::spec::ModelSpec;
+use super::{BackendError, SharedModel};
+
+/// How backends are opened.
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    pub cache: CacheMode,
+    /// Response cache directory (default: the user's cache directory).
+    pub cache_dir: Option<PathBuf>,
+    pub resilience: ResilienceConfig,
+    /// Send JSON schemas in `response_format` (turn off for servers that reject it).
+    pub response_format: bool,
+    /// Show download progress when the default model must be fetched.
+    pub progress: bool,
+    /// Threads for the embedded model (default: all cores).
+    pub threads: Option<usize>,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        Self {
+            cache: CacheMode::ReadWrite,
+            cache_dir: None,
+            resilience: ResilienceConfig::default(),
+            response_format: true,
+            progress: true,
+            threads: None,
+        }
+    }
+}
+
+/// Why a backend could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error(transparent)]
+    ModelStore(#[from] crate::model_store::ModelStoreError),
+    #[error("the embedded model is not available in this build (compiled without the `local` feature); use --model openai:MODEL")]
+    NoLocal,
+}
+
+/// Opens `spec` with `options`.
+pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<SharedModel, OpenError> {
+    let dir = options.cache_dir.clone().unwrap_or_else(default_cache_dir);
+    match spec {
+        ModelSpec::OpenAi { model, base_url } => {
+            let mut config = OpenAiConfig::from_env(model.clone()).with_response_format(options.response_format);
+            if let Some(url) = base_url {
+                config.base_url = url.trim_end_matches('/').to_string();
+            }
+            let inner = Resilient::new(OpenAiModel::new(config)?, options.resilience.clone());
+            Ok(Arc::new(CachedModel::new(inner, dir, options.cache)))
+        }
+        #[cfg(feature = "local")]
+        ModelSpec::LocalDefault | ModelSpec::LocalPath(_) => {
+            use super::local::{LocalConfig, LocalModel};
+            let path = match spec {
+                ModelSpec::LocalPath(p) => p.clone(),
+                _ => {
+                    let progress = options.progress;
+                    tokio::task::spawn_blocking(move || crate::model_store::ensure_default_model(progress))
+                        .await
+                        .map_err(|e| BackendError::Local(format!("model fetch task failed: {e}")))??
+                }
+            };
+            let mut config = LocalConfig::default();
+            if let Some(t) = options.threads {
+                config.threads = t;
+            }
+            let model = tokio::task::spawn_blocking(move || LocalModel::load(&path, config))
+                .await
+                .map_err(|e| BackendError::Local(format!("model load task failed: {e}")))??;
+            Ok(Arc::new(CachedModel::new(model, dir, options.cache)))
+        }
+        #[cfg(not(feature = "local"))]
+        ModelSpec::LocalDefault | ModelSpec::LocalPath(_) => Err(OpenError::NoLocal),
+    }
+}

@@ -1,0 +1,860 @@
+//! The embedded llama.cpp backend: a GGUF model run in-process, so vsim works offline with
+//! no server and no key.
+//!
+//! - Generation runs in `spawn_blocking` behind a semaphore; dropping the future cancels
+//!   the work between tokens.
+//! - Prompts are formatted with the model's own chat template (from the GGUF metadata).
+//! - Sampling is seeded (same seed and prompt give the same reply; temperature 0 is greedy).
+//! - Constrained output uses the GBNF grammar of [`OutputConstraint`], applied the way
+//!   llama.cpp's own sampler does it: sample freely, and only when the grammar rejects that
+//!   token apply the grammar to the whole vocabulary and resample. Most tokens of a JSON
+//!   reply are accepted on the first try, so this costs far less than filtering all 49k
+//!   candidates on every step.
+//! - A small pool of contexts ("slots") keeps each one's evaluated tokens; a request goes to
+//!   the slot sharing the longest token prefix with its prompt and only the rest is
+//!   evaluated, so an agent's successive turns in a dialogue cost time linear in the new text.
+//!
+//! Loaded models stay in memory for the life of the process (contexts borrow them), and
+//! loading the same file again reuses the loaded weights.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::params::LlamaModelParams;
+use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
+use llama_cpp_2::token::LlamaToken;
+use tokio::sync::Semaphore;
+
+use super::{BackendError, ChatModel, ChatRequest, ChatResponse, OutputConstraint, Role, Usage};
+
+/// Sent as the system message when a request has none: SmolLM2's template would otherwise
+/// add its own ("You are a helpful AI assistant named SmolLM...").
+pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant.";
+
+/// Settings for [`LocalModel::load`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalConfig {
+    /// CPU threads per generation (default: all available cores).
+    pub threads: usize,
+    /// Context length in tokens; `None` = 4096, or the model's training length if smaller.
+    pub n_ctx: Option<u32>,
+    /// Reply length when the request does not set `max_tokens`.
+    pub max_tokens: u32,
+    /// Number of cached contexts kept for prefix reuse.
+    pub slots: usize,
+    /// Generations run at once (at most `slots`). Each one already uses `threads` threads,
+    /// so more than one helps only with cores to spare.
+    pub max_concurrency: usize,
+    /// Temperature when the request does not set one.
+    pub temperature: f32,
+    /// Min-p filter (drop tokens below `min_p` x the top token's probability); 0 = off.
+    pub min_p: f32,
+    /// Top-k filter applied before sampling; 0 = off.
+    pub top_k: u32,
+    /// Reuse evaluated prompt prefixes across requests (off only for measurements).
+    pub prefix_reuse: bool,
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(4),
+            n_ctx: None,
+            max_tokens: 512,
+            slots: 4,
+            max_concurrency: 1,
+            temperature: 0.8,
+            min_p: 0.05,
+            top_k: 40,
+            prefix_reuse: true,
+        }
+    }
+}
+
+/// Counters over the life of a [`LocalModel`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LocalStats {
+    pub requests: u64,
+    /// Prompt tokens of all requests.
+    pub prompt_tokens: u64,
+    /// Prompt tokens actually run through the model.
+    pub prompt_tokens_evaluated: u64,
+    /// Prompt tokens whose cached state was reused instead.
+    pub prompt_tokens_reused: u64,
+    pub completion_tokens: u64,
+    /// Steps where the freely sampled token broke the grammar and was resampled.
+    pub grammar_resamples: u64,
+    pub cancelled: u64,
+}
+
+/// What one generation cost, for measurements.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct GenerationReport {
+    pub prompt_tokens: u64,
+    pub prompt_tokens_evaluated: u64,
+    pub prompt_tokens_reused: u64,
+    pub completion_tokens: u64,
+    pub grammar_resamples: u64,
+    /// Time spent evaluating the prompt.
+    pub prompt_eval: Duration,
+    /// From the start of the blocking work to the first sampled token.
+    pub time_to_first_token: Duration,
+    /// Time spent sampling and evaluating the reply.
+    pub generation: Duration,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    prompt_tokens: AtomicU64,
+    prompt_tokens_evaluated: AtomicU64,
+    prompt_tokens_reused: AtomicU64,
+    completion_tokens: AtomicU64,
+    grammar_resamples: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+/// One cached context and the tokens its KV cache holds (sequence 0, positions 0..len).
+struct Slot {
+    ctx: Option<LlamaContext<'static>>,
+    tokens: Vec<LlamaToken>,
+    last_used: u64,
+}
+
+struct Inner {
+    model: &'static LlamaModel,
+    backend: &'static LlamaBackend,
+    id: String,
+    config: LocalConfig,
+    n_ctx: u32,
+    n_batch: u32,
+    template: LlamaChatTemplate,
+    slots: Mutex<Vec<Option<Slot>>>,
+    clock: AtomicU64,
+    permits: Arc<Semaphore>,
+    counters: Counters,
+    embed_ctx: Mutex<Option<LlamaContext<'static>>>,
+}
+
+/// A GGUF model run in-process by llama.cpp. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct LocalModel {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LocalModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalModel")
+            .field("id", &self.inner.id)
+            .field("n_ctx", &self.inner.n_ctx)
+            .field("config", &self.inner.config)
+            .finish()
+    }
+}
+
+fn local_err(msg: impl Into<String>) -> BackendError {
+    BackendError::Local(msg.into())
+}
+
+/// The process-wide llama.cpp backend; llama.cpp may be initialised only once.
+fn backend() -> Result<&'static LlamaBackend, BackendError> {
+    static BACKEND: OnceLock<Result<LlamaBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| {
+            // llama.cpp logs every load step to stderr; keep it quiet unless asked for.
+            let verbose = std::env::var_os("VSIM_LLAMA_LOG").is_some_and(|v| !v.is_empty());
+            llama_cpp_2::send_logs_to_tracing(
+                llama_cpp_2::LogOptions::default().with_logs_enabled(verbose),
+            );
+            LlamaBackend::init().map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| local_err(format!("could not initialise llama.cpp: {e}")))
+}
+
+/// Models loaded so far, by canonical path; each is loaded once and kept for the process.
+fn loaded_models() -> &'static Mutex<HashMap<PathBuf, &'static LlamaModel>> {
+    static MODELS: OnceLock<Mutex<HashMap<PathBuf, &'static LlamaModel>>> = OnceLock::new();
+    MODELS.get_or_init(Default::default)
+}
+
+/// llama.cpp may adjust model fields while creating a context, so contexts are created one
+/// at a time.
+fn context_creation_lock() -> &'static Mutex<()> {
+    static LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(Default::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain data behind; keep going.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LocalModel {
+    /// Loads a GGUF model. Fails with a message that says what to do when the file is
+    /// missing, not a GGUF, or rejected by llama.cpp.
+    pub fn load(path: &Path, config: LocalConfig) -> Result<LocalModel, BackendError> {
+        if !path.exists() {
+            return Err(local_err(format!(
+                "model file {} does not exist; run `vsim model fetch` for the default model or \
+                 pass the path of a .gguf file",
+                path.display()
+            )));
+        }
+        crate::model_store::check_gguf_header(path).map_err(|e| local_err(e.to_string()))?;
+        let backend = backend()?;
+        let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        let model = {
+            let mut models = lock(loaded_models());
+            match models.get(&canonical) {
+                Some(m) => *m,
+                None => {
+                    let loaded =
+                        LlamaModel::load_from_file(backend, &canonical, &LlamaModelParams::default())
+                            .map_err(|e| {
+                                local_err(format!(
+                                    "llama.cpp could not load {} ({e}); the file is corrupt or not \
+                                     a supported model: fetch it again with `vsim model fetch` or \
+                                     point at another .gguf",
+                                    path.display()
+                                ))
+                            })?;
+                    let leaked: &'static LlamaModel = Box::leak(Box::new(loaded));
+                    models.insert(canonical.clone(), leaked);
+                    leaked
+                }
+            }
+        };
+
+        let train = model.n_ctx_train();
+        let default_ctx = if train == 0 { 4096 } else { train.min(4096) };
+        let n_ctx = config.n_ctx.filter(|&n| n > 0).unwrap_or(default_ctx).max(64);
+        let n_batch = n_ctx.min(512);
+        let template = model
+            .chat_template(None)
+            .or_else(|_| LlamaChatTemplate::new("chatml"))
+            .map_err(|e| local_err(format!("chat template: {e}")))?;
+        let mut config = config;
+        config.threads = config.threads.max(1);
+        config.slots = config.slots.max(1);
+        config.max_concurrency = config.max_concurrency.clamp(1, config.slots);
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let id = format!("local:{}", file_name.unwrap_or_else(|| path.display().to_string()));
+        let permits = Arc::new(Semaphore::new(config.max_concurrency));
+        let slots = (0..config.slots)
+            .map(|_| Some(Slot { ctx: None, tokens: Vec::new(), last_used: 0 }))
+            .collect();
+        let inner = Inner {
+            model,
+            backend,
+            id,
+            config,
+            n_ctx,
+            n_batch,
+            template,
+            slots: Mutex::new(slots),
+            clock: AtomicU64::new(0),
+            permits,
+            counters: Counters::default(),
+            embed_ctx: Mutex::new(None),
+        };
+        // Create the first context now, so that a model that cannot run fails at load time.
+        {
+            let mut slots = lock(&inner.slots);
+            if let Some(Some(slot)) = slots.first_mut() {
+                slot.ctx = Some(inner.new_context(false)?);
+            }
+        }
+        Ok(LocalModel { inner: Arc::new(inner) })
+    }
+
+    /// The context length in use.
+    pub fn n_ctx(&self) -> u32 {
+        self.inner.n_ctx
+    }
+
+    /// The configuration in use (after defaults and limits were applied).
+    pub fn config(&self) -> &LocalConfig {
+        &self.inner.config
+    }
+
+    /// Counters since load.
+    pub fn stats(&self) -> LocalStats {
+        let c = &self.inner.counters;
+        LocalStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            prompt_tokens: c.prompt_tokens.load(Ordering::Relaxed),
+            prompt_tokens_evaluated: c.prompt_tokens_evaluated.load(Ordering::Relaxed),
+            prompt_tokens_reused: c.prompt_tokens_reused.load(Ordering::Relaxed),
+            completion_tokens: c.completion_tokens.load(Ordering::Relaxed),
+            grammar_resamples: c.grammar_resamples.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Forgets all cached prompt state (the next requests evaluate their prompts in full).
+    pub fn clear_cache(&self) {
+        let mut slots = lock(&self.inner.slots);
+        for slot in slots.iter_mut().flatten() {
+            if let Some(ctx) = slot.ctx.as_mut() {
+                ctx.clear_kv_cache();
+            }
+            slot.tokens.clear();
+        }
+    }
+
+    /// The prompt text a request is turned into (the model's chat template, with a default
+    /// system message when the request has none, ending with the assistant's turn).
+    pub fn format_prompt(&self, request: &ChatRequest) -> Result<String, BackendError> {
+        self.inner.format_prompt(request)
+    }
+
+    /// Number of tokens `text` has for this model (special tokens such as `<|im_start|>`
+    /// parsed as such).
+    pub fn count_tokens(&self, text: &str) -> usize {
+        self.inner.tokenize(text).len()
+    }
+
+    /// Like [`ChatModel::chat`], also returning what the generation cost.
+    pub async fn chat_with_report(
+        &self,
+        request: ChatRequest,
+    ) -> Result<(ChatResponse, GenerationReport), BackendError> {
+        let params = GenParams::from_request(&request, &self.inner.config)?;
+        let prompt = self.inner.format_prompt(&request)?;
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| local_err("model is shutting down"))?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _on_drop = CancelOnDrop(cancel.clone());
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.generate(&prompt, &params, &cancel)
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(local_err(format!("generation task failed: {e}"))),
+        }
+    }
+
+    /// Embeds each text (mean-pooled, L2-normalised last hidden states, texts truncated to
+    /// 512 tokens). Works with any GGUF llama.cpp can run; a chat model gives usable but
+    /// weak sentence embeddings, an embedding model (e.g. bge-small-en-v1.5 or
+    /// nomic-embed-text-v1.5 as GGUF) gives good ones.
+    pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, BackendError> {
+        let permit = self
+            .inner
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| local_err("model is shutting down"))?;
+        let inner = self.inner.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.embed_blocking(&texts)
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(e) => Err(local_err(format!("embedding task failed: {e}"))),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatModel for LocalModel {
+    fn id(&self) -> String {
+        self.inner.id.clone()
+    }
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        self.chat_with_report(request).await.map(|(response, _)| response)
+    }
+}
+
+/// Sets the flag when the request future is dropped, so the blocking work stops early.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Validated sampling settings of one request.
+#[derive(Debug, Clone)]
+struct GenParams {
+    temperature: f32,
+    top_p: f32,
+    min_p: f32,
+    top_k: u32,
+    seed: u32,
+    max_tokens: u32,
+    stop: Vec<String>,
+    grammar: Option<String>,
+}
+
+impl GenParams {
+    fn from_request(request: &ChatRequest, config: &LocalConfig) -> Result<Self, BackendError> {
+        let temperature = request.temperature.unwrap_or(config.temperature);
+        if !temperature.is_finite() || temperature < 0.0 {
+            return Err(BackendError::Config(format!(
+                "temperature must be a finite number >= 0, got {temperature}"
+            )));
+        }
+        let top_p = request.top_p.unwrap_or(1.0);
+        if !top_p.is_finite() || top_p <= 0.0 || top_p > 1.0 {
+            return Err(BackendError::Config(format!("top_p must be in (0, 1], got {top_p}")));
+        }
+        let min_p = if config.min_p.is_finite() { config.min_p.clamp(0.0, 1.0) } else { 0.0 };
+        let seed = match request.seed {
+            Some(s) => fold_seed(s),
+            None => fold_seed(rand::random::<u64>()),
+        };
+        let max_tokens = request.max_tokens.unwrap_or(config.max_tokens);
+        let stop = request.stop.iter().filter(|s| !s.is_empty()).cloned().collect();
+        let grammar = request.constraint.as_ref().map(OutputConstraint::gbnf);
+        Ok(Self { temperature, top_p, min_p, top_k: config.top_k, seed, max_tokens, stop, grammar })
+    }
+
+    /// The sampler chain without the grammar: filters, temperature, then a seeded draw
+    /// (or argmax at temperature 0).
+    fn chain(&self) -> LlamaSampler {
+        if self.temperature <= 0.0 {
+            return LlamaSampler::chain_simple([LlamaSampler::greedy()]);
+        }
+        let mut samplers = Vec::new();
+        if self.top_k > 0 {
+            samplers.push(LlamaSampler::top_k(i32::try_from(self.top_k).unwrap_or(i32::MAX)));
+        }
+        if self.top_p < 1.0 {
+            samplers.push(LlamaSampler::top_p(self.top_p, 1));
+        }
+        if self.min_p > 0.0 {
+            samplers.push(LlamaSampler::min_p(self.min_p, 1));
+        }
+        samplers.push(LlamaSampler::temp(self.temperature));
+        samplers.push(LlamaSampler::dist(self.seed));
+        LlamaSampler::chain_simple(samplers)
+    }
+}
+
+/// A 64-bit request seed as llama.cpp's 32-bit one; `u32::MAX` means "random" to llama.cpp
+/// and is avoided.
+fn fold_seed(seed: u64) -> u32 {
+    let folded = (seed ^ (seed >> 32)) as u32;
+    if folded == u32::MAX {
+        folded - 1
+    } else {
+        folded
+    }
+}
+
+fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Returns a slot to the pool when the generation ends, however it ends.
+struct SlotGuard<'a> {
+    inner: &'a Inner,
+    index: usize,
+    slot: Option<Slot>,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            let mut slots = lock(&self.inner.slots);
+            if let Some(place) = slots.get_mut(self.index) {
+                *place = Some(slot);
+            }
+        }
+    }
+}
+
+impl Inner {
+    fn new_context(&self, embeddings: bool) -> Result<LlamaContext<'static>, BackendError> {
+        let threads = i32::try_from(self.config.threads).unwrap_or(i32::MAX);
+        let mut params = LlamaContextParams::default()
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads);
+        params = if embeddings {
+            params
+                .with_n_ctx(NonZeroU32::new(512))
+                .with_n_batch(512)
+                .with_n_ubatch(512)
+                .with_embeddings(true)
+                .with_pooling_type(LlamaPoolingType::Mean)
+        } else {
+            params
+                .with_n_ctx(NonZeroU32::new(self.n_ctx))
+                .with_n_batch(self.n_batch)
+                .with_n_ubatch(self.n_batch)
+        };
+        let _creating = lock(context_creation_lock());
+        self.model.new_context(self.backend, params).map_err(|e| {
+            local_err(format!(
+                "could not create a llama.cpp context of {} tokens ({e}); try a smaller n_ctx",
+                self.n_ctx
+            ))
+        })
+    }
+
+    fn format_prompt(&self, request: &ChatRequest) -> Result<String, BackendError> {
+        let mut chat = Vec::with_capacity(request.messages.len() + 1);
+        if request.messages.first().map(|m| m.role) != Some(Role::System) {
+            chat.push(("system", DEFAULT_SYSTEM_PROMPT.to_string()));
+        }
+        for m in &request.messages {
+            let role = match m.role {
+                Role::System => "system",
+                Role::User => "user",
+                Role::Assistant => "assistant",
+            };
+            chat.push((role, m.content.clone()));
+        }
+        let chat = chat
+            .into_iter()
+            .map(|(role, content)| LlamaChatMessage::new(role.to_string(), content))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| BackendError::Config(format!("message cannot be sent to the model: {e}")))?;
+        self.model
+            .apply_chat_template(&self.template, &chat, true)
+            .map_err(|e| local_err(format!("applying the model's chat template failed: {e}")))
+    }
+
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
+        self.model.vocab().tokenize(text.as_bytes(), true, true)
+    }
+
+    /// Takes the free slot whose cached tokens share the longest prefix with `prompt`
+    /// (least recently used on ties).
+    fn checkout(&self, prompt: &[LlamaToken]) -> Result<SlotGuard<'_>, BackendError> {
+        let mut slots = lock(&self.slots);
+        let best = slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+            .max_by_key(|(_, s)| {
+                let shared = if self.config.prefix_reuse { common_prefix(&s.tokens, prompt) } else { 0 };
+                (shared, std::cmp::Reverse(s.last_used))
+            })
+            .map(|(i, _)| i);
+        let index = best.ok_or_else(|| local_err("no free context slot"))?;
+        let slot = slots[index].take();
+        Ok(SlotGuard { inner: self, index, slot })
+    }
+
+    fn generate(
+        &self,
+        prompt_text: &str,
+        params: &GenParams,
+        cancel: &AtomicBool,
+    ) -> Result<(ChatResponse, GenerationReport), BackendError> {
+        let started = Instant::now();
+        let prompt = self.tokenize(prompt_text);
+        let n_ctx = self.n_ctx as usize;
+        if prompt.is_empty() {
+            return Err(local_err("the prompt is empty after tokenization"));
+        }
+        if prompt.len() >= n_ctx {
+            return Err(local_err(format!(
+                "the prompt has {} tokens but the context holds {n_ctx}; shorten the history or \
+                 raise n_ctx",
+                prompt.len()
+            )));
+        }
+        let mut grammar = match &params.grammar {
+            Some(g) => Some(LlamaSampler::grammar(self.model, g, "root").map_err(|e| {
+                local_err(format!("llama.cpp rejected the output grammar ({e}):\n{g}"))
+            })?),
+            None => None,
+        };
+        let mut chain = params.chain();
+
+        let mut guard = self.checkout(&prompt)?;
+        let slot = guard.slot.as_mut().ok_or_else(|| local_err("context slot missing"))?;
+        slot.last_used = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
+        if slot.ctx.is_none() {
+            slot.ctx = Some(self.new_context(false)?);
+        }
+        let Slot { ctx, tokens: cached, .. } = slot;
+        let ctx = ctx.as_mut().ok_or_else(|| local_err("context missing"))?;
+
+        // Keep the shared prefix, but always evaluate at least the last prompt token: its
+        // logits start the reply.
+        let mut reuse = if self.config.prefix_reuse {
+            common_prefix(cached, &prompt).min(prompt.len() - 1)
+        } else {
+            0
+        };
+        if reuse < cached.len() {
+            let removed = reuse > 0
+                && matches!(ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None), Ok(true));
+            if !removed {
+                ctx.clear_kv_cache();
+                reuse = 0;
+            }
+            cached.truncate(reuse);
+        }
+        tracing::debug!(
+            model = %self.id,
+            prompt_tokens = prompt.len(),
+            reused = reuse,
+            evaluated = prompt.len() - reuse,
+            "local generation"
+        );
+
+        let counters = &self.counters;
+        counters.requests.fetch_add(1, Ordering::Relaxed);
+        counters.prompt_tokens.fetch_add(prompt.len() as u64, Ordering::Relaxed);
+        counters.prompt_tokens_reused.fetch_add(reuse as u64, Ordering::Relaxed);
+
+        let mut report = GenerationReport {
+            prompt_tokens: prompt.len() as u64,
+            prompt_tokens_reused: reuse as u64,
+            ..Default::default()
+        };
+        let fail = |ctx: &mut LlamaContext<'static>, cached: &mut Vec<LlamaToken>, e: BackendError| {
+            // The KV cache may hold part of a batch; start the slot afresh next time.
+            ctx.clear_kv_cache();
+            cached.clear();
+            e
+        };
+        let cancelled = || {
+            counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            BackendError::Cancelled
+        };
+
+        // Evaluate the new part of the prompt in batches.
+        let eval_start = Instant::now();
+        let n_batch = self.n_batch as usize;
+        let mut batch = LlamaBatch::new(n_batch, 1);
+        let mut logits_index = 0i32;
+        for chunk in prompt[reuse..].chunks(n_batch) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(cancelled());
+            }
+            batch.clear();
+            let start = cached.len();
+            for (i, &tok) in chunk.iter().enumerate() {
+                let pos = (start + i) as i32;
+                let last = start + i + 1 == prompt.len();
+                batch
+                    .add(tok, pos, &[0], last)
+                    .map_err(|e| local_err(format!("batch: {e}")))?;
+            }
+            if let Err(e) = ctx.decode(&mut batch) {
+                return Err(fail(ctx, cached, local_err(format!("prompt evaluation failed: {e}"))));
+            }
+            cached.extend_from_slice(chunk);
+            counters.prompt_tokens_evaluated.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            report.prompt_tokens_evaluated += chunk.len() as u64;
+            logits_index = batch.n_tokens() - 1;
+        }
+        report.prompt_eval = eval_start.elapsed();
+
+        // Generate.
+        let gen_start = Instant::now();
+        let vocab = self.model.vocab();
+        let max_new = (params.max_tokens as usize).min(n_ctx.saturating_sub(cached.len()));
+        let max_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
+        let mut out: Vec<u8> = Vec::new();
+        let mut finish = "length";
+        let mut generated = 0u64;
+        for step in 0..max_new {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(cancelled());
+            }
+            let token = match grammar.as_mut() {
+                None => chain.sample(ctx, logits_index),
+                Some(g) => {
+                    let (tok, resampled) = sample_constrained(ctx, logits_index, &mut chain, g)?;
+                    if resampled {
+                        report.grammar_resamples += 1;
+                        counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
+                    }
+                    tok
+                }
+            };
+            if step == 0 {
+                report.time_to_first_token = started.elapsed();
+            }
+            if vocab.is_eog(token) {
+                finish = "stop";
+                break;
+            }
+            if let Some(g) = grammar.as_mut() {
+                // Only ever called with a token the grammar accepts (checked above).
+                g.accept(token);
+                chain.accept(token);
+            }
+            generated += 1;
+            let before = out.len();
+            vocab.token_to_piece_into(token, &mut out, false, None);
+            if max_stop > 0 {
+                let from = before.saturating_sub(max_stop.saturating_sub(1));
+                if let Some(cut) = find_stop(&out, from, &params.stop) {
+                    out.truncate(cut);
+                    finish = "stop";
+                    break;
+                }
+            }
+            if step + 1 == max_new {
+                break;
+            }
+            batch.clear();
+            batch
+                .add(token, cached.len() as i32, &[0], true)
+                .map_err(|e| local_err(format!("batch: {e}")))?;
+            if let Err(e) = ctx.decode(&mut batch) {
+                return Err(fail(ctx, cached, local_err(format!("generation failed: {e}"))));
+            }
+            cached.push(token);
+            logits_index = 0;
+        }
+        report.generation = gen_start.elapsed();
+        report.completion_tokens = generated;
+        counters.completion_tokens.fetch_add(generated, Ordering::Relaxed);
+
+        let content = String::from_utf8_lossy(&out).into_owned();
+        let response = ChatResponse {
+            content,
+            usage: Some(Usage { prompt_tokens: prompt.len() as u64, completion_tokens: generated }),
+            finish_reason: Some(finish.to_string()),
+            cached: false,
+        };
+        Ok((response, report))
+    }
+
+    fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, BackendError> {
+        let mut guard = lock(&self.embed_ctx);
+        if guard.is_none() {
+            *guard = Some(self.new_context(true)?);
+        }
+        let ctx = guard.as_mut().ok_or_else(|| local_err("embedding context missing"))?;
+        let unsupported = |why: String| {
+            local_err(format!(
+                "{} cannot produce embeddings with llama.cpp ({why}); point the embedding model \
+                 at an embedding GGUF such as bge-small-en-v1.5 or nomic-embed-text-v1.5",
+                self.id
+            ))
+        };
+        let mut batch = LlamaBatch::new(512, 1);
+        let mut out = Vec::with_capacity(texts.len());
+        for text in texts {
+            let mut tokens = self.model.vocab().tokenize(text.as_bytes(), true, false);
+            tokens.truncate(512);
+            if tokens.is_empty() {
+                tokens.push(self.model.vocab().bos());
+            }
+            ctx.clear_kv_cache();
+            batch.clear();
+            for (i, &t) in tokens.iter().enumerate() {
+                batch.add(t, i as i32, &[0], true).map_err(|e| local_err(format!("batch: {e}")))?;
+            }
+            ctx.decode(&mut batch).map_err(|e| unsupported(e.to_string()))?;
+            let emb = ctx
+                .embeddings_seq_ith(0)
+                .map_err(|_| unsupported("no pooled embedding".into()))?;
+            let norm = emb.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if !norm.is_finite() || norm == 0.0 {
+                return Err(unsupported("degenerate embedding".into()));
+            }
+            out.push(emb.iter().map(|x| x / norm).collect());
+        }
+        ctx.clear_kv_cache();
+        Ok(out)
+    }
+}
+
+/// Samples a token that `grammar` accepts: first without the grammar (cheap), and only if
+/// the grammar rejects that token, again with the grammar applied to all candidates.
+/// Returns the token and whether the resampling was needed.
+fn sample_constrained(
+    ctx: &LlamaContext<'static>,
+    idx: i32,
+    chain: &mut LlamaSampler,
+    grammar: &mut LlamaSampler,
+) -> Result<(LlamaToken, bool), BackendError> {
+    let mut cur = ctx.token_data_array_ith(idx);
+    chain.apply(&mut cur);
+    if let Some(token) = cur.selected_token() {
+        let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
+        grammar.apply(&mut single);
+        if single.data.first().is_some_and(|d| d.logit().is_finite()) {
+            return Ok((token, false));
+        }
+    }
+    let mut cur = ctx.token_data_array_ith(idx);
+    grammar.apply(&mut cur);
+    if !cur.data.iter().any(|d| d.logit().is_finite()) {
+        return Err(local_err("the output grammar allows no next token"));
+    }
+    chain.apply(&mut cur);
+    let chosen = cur
+        .selected
+        .and_then(|i| cur.data.get(i))
+        .filter(|d| d.logit().is_finite())
+        .map(|d| d.id())
+        .ok_or_else(|| local_err("sampling under the output grammar selected no token"))?;
+    Ok((chosen, true))
+}
+
+/// Byte offset of the earliest stop string that ends at or after `from`.
+fn find_stop(out: &[u8], from: usize, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter_map(|s| {
+            let s = s.as_bytes();
+            let start = from.min(out.len());
+            out[start..].windows(s.len()).position(|w| w == s).map(|p| p + start)
+        })
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_fold_and_avoid_the_random_marker() {
+        assert_eq!(fold_seed(7), 7);
+        assert_ne!(fold_seed(u32::MAX as u64), u32::MAX);
+        assert_ne!(fold_seed(1), fold_seed(1 << 32 | 2));
+    }
+
+    #[test]
+    fn stop_strings_are_found_across_piece_boundaries() {
+        let out = b"hello wor";
+        assert_eq!(find_stop(out, 0, &["lo w".into()]), Some(3));
+        assert_eq!(find_stop(out, 4, &["lo w".into()]), None);
+        assert_eq!(find_stop(out, 0, &["zz".into(), "o".into()]), Some(4));
+    }
+
+    #[test]
+    fn bad_sampling_settings_are_config_errors() {
+        let mut r = ChatRequest::new(vec![]);
+        r.temperature = Some(f32::NAN);
+        assert!(matches!(GenParams::from_request(&r, &LocalConfig::default()), Err(BackendError::Config(_))));
+        r.temperature = Some(0.5);
+        r.top_p = Some(0.0);
+        assert!(matches!(GenParams::from_request(&r, &LocalConfig::default()), Err(BackendError::Config(_))));
+    }
+}

@@ -1,0 +1,138 @@
+//! Chat backends: one trait ([`ChatModel`]) over every way vsim can talk to a model.
+//!
+//! - [`openai`]: any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama,
+//!   llama.cpp's server, OpenRouter, ...).
+//! - `local`: the embedded llama.cpp model (feature `local`).
+//! - [`scripted`]: replies given in order or by a function, for tests.
+//! - [`resilient`] and [`cache`]: wrappers that add retries, limits and an on-disk cache
+//!   around any backend.
+//!
+//! [`spec`] turns a `--model SPEC` string into a configured backend.
+
+pub mod cache;
+pub mod constraint;
+pub mod error;
+pub mod factory;
+#[cfg(feature = "local")]
+pub mod local;
+pub mod openai;
+pub mod resilient;
+pub mod scripted;
+pub mod spec;
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use constraint::OutputConstraint;
+pub use error::BackendError;
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: Role::System, content: content.into() }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: Role::User, content: content.into() }
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: Role::Assistant, content: content.into() }
+    }
+}
+
+/// A chat request; everything that influences the reply is in here (and so in the cache key).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    pub messages: Vec<Message>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stop: Vec<String>,
+    /// Shape the reply must take; backends enforce it as well as they can (JSON schema for
+    /// servers, a grammar for the embedded model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub constraint: Option<OutputConstraint>,
+}
+
+impl ChatRequest {
+    pub fn new(messages: Vec<Message>) -> Self {
+        Self { messages, ..Default::default() }
+    }
+}
+
+/// Token counts as reported by the server (or counted by the embedded model).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.prompt_tokens + self.completion_tokens
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, rhs: Self) {
+        self.prompt_tokens += rhs.prompt_tokens;
+        self.completion_tokens += rhs.completion_tokens;
+    }
+}
+
+/// A model's reply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatResponse {
+    pub content: String,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
+    /// True when the reply came from the on-disk cache rather than the model.
+    #[serde(default, skip_serializing)]
+    pub cached: bool,
+}
+
+/// Anything that answers chat requests.
+#[async_trait::async_trait]
+pub trait ChatModel: Send + Sync {
+    /// A stable description of the backend and model (e.g. `openai:gpt-4o-mini@https://...`);
+    /// part of the cache key, never contains a secret.
+    fn id(&self) -> String;
+
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError>;
+}
+
+/// Shared handle to a backend.
+pub type SharedModel = Arc<dyn ChatModel>;
+
+#[async_trait::async_trait]
+impl<T: ChatModel + ?Sized> ChatModel for Arc<T> {
+    fn id(&self) -> String {
+        (**self).id()
+    }
+    async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        (**self).chat(request).await
+    }
+}

@@ -1,0 +1,128 @@
+//! Command definitions (clap) and dispatch.
+
+mod model;
+mod parse;
+mod run;
+mod sample;
+mod stats;
+
+use clap::{Parser, Subcommand};
+
+/// An error with the exit code it deserves.
+pub struct CliError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl CliError {
+    /// Bad input: exit code 2.
+    pub fn input(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: 2, error: error.into() }
+    }
+    /// A failure while running: exit code 1.
+    pub fn failed(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: 1, error: error.into() }
+    }
+}
+
+pub type CliResult = Result<u8, CliError>;
+
+#[derive(Parser, Debug)]
+#[command(name = "vsim", version, about = "Dialogue simulation with Verbalized Sampling, compared against human data")]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ask a model for a verbalized distribution of replies and choose one.
+    Sample(sample::SampleArgs),
+    /// Show how a raw model reply (on stdin) is parsed and repaired into candidates.
+    Parse(parse::ParseArgs),
+    /// Statistics on files of numbers.
+    #[command(subcommand)]
+    Stats(stats::StatsCommand),
+    /// Run a scenario: one dialogue per population member, written to a run directory.
+    Run(run::RunArgs),
+    /// Manage the embedded default model.
+    #[command(subcommand)]
+    Model(model::ModelCommand),
+}
+
+pub fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "vsim=debug,info",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub async fn dispatch(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Sample(a) => sample::run(a).await,
+        Command::Parse(a) => parse::run(a),
+        Command::Stats(c) => stats::run(c),
+        Command::Run(a) => run::run(a).await,
+        Command::Model(c) => model::run(c).await,
+    }
+}
+
+/// Common backend flags.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Bypass the on-disk response cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Response cache directory (default: the user's cache directory, or $VSIM_CACHE_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// Do not send a JSON schema in `response_format` (for servers that reject it); the
+    /// prompt still asks for the JSON shape.
+    #[arg(long)]
+    pub no_response_format: bool,
+    /// Maximum concurrent requests per backend.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_requests: usize,
+    /// Requests-per-minute limit per backend.
+    #[arg(long, value_name = "N")]
+    pub rpm: Option<u32>,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub timeout: u64,
+    /// Threads for the embedded model (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+impl BackendArgs {
+    pub fn options(&self) -> vsim::backend::factory::BackendOptions {
+        use vsim::backend::cache::CacheMode;
+        let mut o = vsim::backend::factory::BackendOptions {
+            cache: if self.no_cache { CacheMode::Off } else { CacheMode::ReadWrite },
+            cache_dir: self.cache_dir.clone(),
+            response_format: !self.no_response_format,
+            threads: self.threads,
+            ..Default::default()
+        };
+        o.resilience.max_concurrency = self.max_requests.max(1);
+        o.resilience.requests_per_minute = self.rpm;
+        o.resilience.request_timeout = Some(std::time::Duration::from_secs(self.timeout.max(1)));
+        o
+    }
+}
+
+/// Parses and opens a model spec.
+pub async fn open_model(
+    spec: &str,
+    args: &BackendArgs,
+) -> Result<vsim::backend::SharedModel, CliError> {
+    let parsed = vsim::backend::spec::ModelSpec::parse(spec).map_err(CliError::input)?;
+    vsim::backend::factory::open_model(&parsed, &args.options()).await.map_err(CliError::failed)
+}

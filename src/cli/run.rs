@@ -1,0 +1,129 @@
+//! `vsim run`: run a scenario over a population and write the run directory.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::{BackendArgs, CliError, CliResult};
+use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:\n  vsim run scenarios/persuasion_for_good.toml --n 4\n  vsim run scenarios/persuasion_for_good.toml --population pfg:../shared/data/persuasionforgood --n 100 \\\n      --model openai:gpt-4o-mini --concurrency 16 --out runs/pfg-gpt4o\n  vsim run scenarios/persuasion_for_good.toml --role-method persuadee=sequence --role-k persuadee=model-decided \\\n      --role-selection persuadee=uniform\n  vsim run scenarios/persuasion_for_good.toml --out runs/pfg --resume")]
+pub struct RunArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// A directory of persona files, or pfg:PATH (PersuasionForGood full_info.csv or its
+    /// directory). Default: the scenario's `population`, else ./personas.
+    #[arg(long, value_name = "SPEC")]
+    pub population: Option<String>,
+    /// Number of dialogues (default: one per population member).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Model for every role without its own (local, local:PATH, openai:MODEL[@URL]).
+    #[arg(long, env = "VSIM_MODEL")]
+    pub model: Option<String>,
+    /// Override a role's method: ROLE=METHOD (repeatable).
+    #[arg(long, value_name = "ROLE=METHOD")]
+    pub role_method: Vec<String>,
+    /// Override a role's k: ROLE=K or ROLE=model-decided (repeatable).
+    #[arg(long, value_name = "ROLE=K")]
+    pub role_k: Vec<String>,
+    /// Override a role's selection: ROLE=weighted|uniform|argmax (repeatable).
+    #[arg(long, value_name = "ROLE=SELECTION")]
+    pub role_selection: Vec<String>,
+    /// Override a role's model: ROLE=SPEC (repeatable).
+    #[arg(long, value_name = "ROLE=SPEC")]
+    pub role_model: Vec<String>,
+    /// Experiment seed; dialogue seeds derive from it and the dialogue index.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Dialogues in flight at once (results do not depend on it).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Run directory (default: runs/SCENARIO-seedS).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted run: only missing or failed dialogues are run.
+    #[arg(long)]
+    pub resume: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+pub async fn run(args: RunArgs) -> CliResult {
+    let mut scenario = vsim::scenario::load_scenario(&args.scenario).map_err(CliError::input)?;
+    for (field, list) in [
+        ("method", &args.role_method),
+        ("k", &args.role_k),
+        ("selection", &args.role_selection),
+        ("model", &args.role_model),
+    ] {
+        for a in list {
+            scenario.override_role(field, a).map_err(|e| CliError::input(anyhow::anyhow!(e)))?;
+        }
+    }
+    if args.concurrency == 0 {
+        return Err(CliError::input(anyhow::anyhow!("--concurrency must be at least 1")));
+    }
+    if args.n == Some(0) {
+        return Err(CliError::input(anyhow::anyhow!("--n must be at least 1")));
+    }
+    let population_spec = match (&args.population, &scenario.population) {
+        (Some(p), _) => p.clone(),
+        (None, Some(p)) => p.display().to_string(),
+        (None, None) => "personas".to_string(),
+    };
+    let population = Population::load(&population_spec).map_err(CliError::input)?;
+
+    // One backend per distinct spec, shared by every dialogue.
+    let default_model = args.model.clone().or(scenario.default_model.clone()).unwrap_or_else(|| "local".to_string());
+    let mut opened: HashMap<String, vsim::backend::SharedModel> = HashMap::new();
+    let mut models = Vec::new();
+    for role in &scenario.roles {
+        let spec = match (&role.model, args.model.is_some()) {
+            // A role's own model wins unless it is the scenario default overridden by --model.
+            (Some(m), _) => m.clone(),
+            (None, _) => default_model.clone(),
+        };
+        if !opened.contains_key(&spec) {
+            let m = super::open_model(&spec, &args.backend).await?;
+            opened.insert(spec.clone(), m);
+        }
+        models.push(RoleModel { name: spec.clone(), model: opened[&spec].clone() });
+    }
+
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scenario.name, args.seed)));
+    let config = RunConfig {
+        n: args.n,
+        seed: args.seed,
+        concurrency: args.concurrency,
+        out_dir,
+        resume: args.resume,
+        progress: !args.quiet,
+    };
+    let summary = run_experiment(Arc::new(scenario), &population, &models, &config).await.map_err(|e| match e {
+        vsim::experiment::RunError::Exists(_) | vsim::experiment::RunError::ConfigMismatch { .. } => CliError::input(e),
+        other => CliError::failed(other),
+    })?;
+    let c = &summary.counts;
+    let missing: usize = c.missing.values().sum();
+    println!(
+        "{}: {} dialogues ({} completed, {} failed; {} run now, {} already done), {} missing outcomes, {} tokens",
+        summary.out_dir.display(),
+        c.dialogues,
+        c.completed,
+        c.failed,
+        summary.ran,
+        summary.skipped,
+        missing,
+        summary.usage.total()
+    );
+    if summary.interrupted {
+        eprintln!("interrupted; continue with: vsim run {} --out {} --resume", args.scenario.display(), summary.out_dir.display());
+        return Ok(130);
+    }
+    Ok(if c.failed > 0 { 1 } else { 0 })
+}

@@ -1,0 +1,166 @@
+//! Agents as tokio actors: each owns its role's method, backend handle and selection RNG,
+//! and answers requests from the dialogue driver over a channel.
+
+use std::sync::Arc;
+
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::{BackendError, ChatRequest, Message, OutputConstraint, SharedModel};
+use crate::outcome::{self, Extracted};
+use crate::scenario::{OutcomeSpec, RoleSpec};
+use crate::seed;
+use crate::vs::{select, Choice, GenerateError, GenerateRequest, Generation, Generator};
+
+/// A finished turn: the candidates and which one was chosen.
+#[derive(Debug, Clone)]
+pub struct Spoken {
+    pub generation: Generation,
+    pub choice: Choice,
+    pub latency_ms: u64,
+}
+
+/// The moderator's pick of the next speaker.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub option: usize,
+    pub raw: String,
+}
+
+/// Why an agent could not act.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("the model returned no candidates")]
+    NoCandidates,
+    #[error("agent stopped")]
+    Stopped,
+}
+
+enum Request {
+    Speak { turn: usize, messages: Vec<Message>, reply: oneshot::Sender<Result<Spoken, AgentError>> },
+    Pick { turn: usize, messages: Vec<Message>, options: Vec<String>, reply: oneshot::Sender<Result<Pick, AgentError>> },
+    Answer { spec: OutcomeSpec, messages: Vec<Message>, reply: oneshot::Sender<Result<Extracted, AgentError>> },
+}
+
+/// The driver's handle to a running agent; the actor stops when the handle is dropped.
+pub struct AgentHandle {
+    tx: mpsc::Sender<Request>,
+}
+
+struct Agent {
+    role: RoleSpec,
+    model: SharedModel,
+    generator: Arc<Generator>,
+    /// Seed of this agent in this dialogue; call seeds derive from it.
+    seed: u64,
+    rng: ChaCha8Rng,
+    use_schema: bool,
+}
+
+impl AgentHandle {
+    /// Starts the actor for `role` with its dialogue-level `seed`.
+    pub fn spawn(role: RoleSpec, model: SharedModel, generator: Arc<Generator>, seed: u64, use_schema: bool) -> Self {
+        let (tx, mut rx) = mpsc::channel::<Request>(4);
+        let mut agent = Agent { role, model, generator, seed, rng: seed::rng(seed::derive_named(seed, "select")), use_schema };
+        tokio::spawn(async move {
+            while let Some(request) = rx.recv().await {
+                match request {
+                    Request::Speak { turn, messages, reply } => {
+                        let _ = reply.send(agent.speak(turn, messages).await);
+                    }
+                    Request::Pick { turn, messages, options, reply } => {
+                        let _ = reply.send(agent.pick(turn, messages, options).await);
+                    }
+                    Request::Answer { spec, messages, reply } => {
+                        let _ = reply.send(agent.answer(&spec, messages).await);
+                    }
+                }
+            }
+        });
+        Self { tx }
+    }
+
+    pub async fn speak(&self, turn: usize, messages: Vec<Message>) -> Result<Spoken, AgentError> {
+        self.call(|reply| Request::Speak { turn, messages, reply }).await
+    }
+
+    pub async fn pick(&self, turn: usize, messages: Vec<Message>, options: Vec<String>) -> Result<Pick, AgentError> {
+        self.call(|reply| Request::Pick { turn, messages, options, reply }).await
+    }
+
+    pub async fn answer(&self, spec: OutcomeSpec, messages: Vec<Message>) -> Result<Extracted, AgentError> {
+        self.call(|reply| Request::Answer { spec, messages, reply }).await
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, AgentError>>) -> Request,
+    ) -> Result<T, AgentError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(make(tx)).await.map_err(|_| AgentError::Stopped)?;
+        rx.await.map_err(|_| AgentError::Stopped)?
+    }
+}
+
+impl Agent {
+    async fn speak(&mut self, turn: usize, messages: Vec<Message>) -> Result<Spoken, AgentError> {
+        let started = std::time::Instant::now();
+        let request = GenerateRequest {
+            messages,
+            method: self.role.method,
+            k: self.role.k,
+            tau: self.role.prompt_tau,
+            temperature: self.role.temperature,
+            top_p: self.role.top_p,
+            max_tokens: self.role.max_tokens,
+            seed: seed::derive_named(self.seed, &format!("turn-{turn}")),
+            use_schema: self.use_schema,
+        };
+        let generation = self.generator.generate(self.model.as_ref(), &request).await?;
+        if generation.candidates.is_empty() {
+            return Err(AgentError::NoCandidates);
+        }
+        let choice = select(&generation.candidates, &self.role.rule, &mut self.rng);
+        Ok(Spoken { generation, choice, latency_ms: started.elapsed().as_millis() as u64 })
+    }
+
+    /// Asks the moderator, privately, who speaks next; a reply naming no option falls back
+    /// to a seeded uniform pick (recorded in the raw text).
+    async fn pick(&mut self, turn: usize, mut messages: Vec<Message>, options: Vec<String>) -> Result<Pick, AgentError> {
+        let list = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
+        messages.push(Message::user(format!(
+            "Who should speak next? Answer with only a JSON object {{\"answer\": NAME}} where NAME is one of {list}."
+        )));
+        let request = ChatRequest {
+            messages,
+            temperature: self.role.temperature,
+            max_tokens: Some(32),
+            seed: Some(seed::derive_named(self.seed, &format!("pick-{turn}"))),
+            constraint: self.use_schema.then(|| OutputConstraint::Choice { choices: options.clone() }),
+            ..Default::default()
+        };
+        let raw = self.model.chat(request).await?.content;
+        let kind = crate::scenario::OutcomeKind::Category { categories: options.clone() };
+        let option = match outcome::parse_answer(&raw, &kind) {
+            Some(serde_json::Value::String(name)) => options.iter().position(|o| *o == name),
+            _ => None,
+        };
+        let option = match option {
+            Some(i) => i,
+            None => {
+                use rand::Rng;
+                self.rng.random_range(0..options.len())
+            }
+        };
+        Ok(Pick { option, raw })
+    }
+
+    async fn answer(&mut self, spec: &OutcomeSpec, messages: Vec<Message>) -> Result<Extracted, AgentError> {
+        let seed = seed::derive_named(self.seed, &format!("outcome-{}", spec.name));
+        Ok(outcome::ask(self.model.as_ref(), spec, messages, seed, self.role.temperature, self.use_schema).await?)
+    }
+}

@@ -1,0 +1,155 @@
+//! Runs one dialogue: starts an agent per role, drives the turn machine, and returns the
+//! dialogue's events (written whole by the caller).
+
+use std::sync::Arc;
+
+use super::agent::{AgentError, AgentHandle};
+use super::events::{AgentInfo, BeginEvent, EndEvent, ErrorEvent, Event, OutcomeEvent, TurnEvent};
+use super::machine::{DialogueMachine, Step};
+use crate::backend::{SharedModel, Usage};
+use crate::scenario::Scenario;
+use crate::seed;
+use crate::vs::Generator;
+
+/// One agent's part in a dialogue.
+#[derive(Clone)]
+pub struct AgentSetup {
+    pub model: SharedModel,
+    /// The model spec as shown in transcripts.
+    pub model_name: String,
+    pub persona_id: Option<String>,
+    pub system_prompt: String,
+}
+
+/// Everything one dialogue needs.
+#[derive(Clone)]
+pub struct DialogueSetup {
+    pub id: String,
+    pub index: u64,
+    pub seed: u64,
+    pub population_id: Option<String>,
+    pub scenario: Arc<Scenario>,
+    /// One per role, in role order.
+    pub agents: Vec<AgentSetup>,
+    pub generator: Arc<Generator>,
+}
+
+/// A finished (or failed) dialogue.
+#[derive(Debug, Clone)]
+pub struct DialogueRecord {
+    pub events: Vec<Event>,
+    pub failed: bool,
+    pub usage: Usage,
+}
+
+/// Runs the dialogue to its end; failures become an error event, never a panic.
+pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
+    let scenario = setup.scenario.clone();
+    let mut events = vec![Event::Begin(BeginEvent {
+        dialogue: setup.id.clone(),
+        index: setup.index,
+        seed: setup.seed,
+        scenario: scenario.name.clone(),
+        population_id: setup.population_id.clone(),
+        agents: scenario
+            .roles
+            .iter()
+            .zip(&setup.agents)
+            .map(|(r, a)| AgentInfo {
+                role: r.id.clone(),
+                name: r.name.clone(),
+                method: r.method,
+                model: a.model_name.clone(),
+                persona_id: a.persona_id.clone(),
+                system_prompt: a.system_prompt.clone(),
+            })
+            .collect(),
+    })];
+    let agents: Vec<AgentHandle> = scenario
+        .roles
+        .iter()
+        .zip(&setup.agents)
+        .map(|(r, a)| {
+            let agent_seed = seed::derive_named(setup.seed, &format!("agent/{}", r.id));
+            AgentHandle::spawn(r.clone(), a.model.clone(), setup.generator.clone(), agent_seed, scenario.use_schema)
+        })
+        .collect();
+    let prompts = setup.agents.iter().map(|a| a.system_prompt.clone()).collect();
+    let mut machine =
+        DialogueMachine::new(scenario.clone(), prompts, seed::rng(seed::derive_named(setup.seed, "turn-graph")));
+    let mut usage = Usage::default();
+    let mut last_turn: Option<usize> = None;
+
+    let result: Result<(), AgentError> = async {
+        loop {
+            match machine.step() {
+                Step::Speak { role, turn, messages } => {
+                    last_turn = Some(turn);
+                    let spoken = agents[role].speak(turn, messages).await?;
+                    let chosen = &spoken.generation.candidates[spoken.choice.index];
+                    let text = chosen.text.clone();
+                    usage += spoken.generation.usage;
+                    let r = &scenario.roles[role];
+                    events.push(Event::Turn(TurnEvent {
+                        dialogue: setup.id.clone(),
+                        turn,
+                        speaker: r.id.clone(),
+                        method: r.method,
+                        candidates: spoken.generation.candidates,
+                        choice: spoken.choice,
+                        text: text.clone(),
+                        reasoning: spoken.generation.reasoning,
+                        next_speaker: None,
+                        calls: spoken.generation.calls,
+                        usage: spoken.generation.usage,
+                        latency_ms: spoken.latency_ms,
+                    }));
+                    machine.record_utterance(role, text);
+                }
+                Step::PickNext { moderator, options, messages } => {
+                    let names: Vec<String> = options.iter().map(|&o| scenario.roles[o].name.clone()).collect();
+                    let turn = machine.history().len();
+                    let pick = agents[moderator].pick(turn, messages, names).await?;
+                    if let Some(Event::Turn(t)) = events.last_mut() {
+                        t.next_speaker = Some(scenario.roles[options[pick.option]].id.clone());
+                    }
+                    machine.record_pick(pick.option);
+                }
+                Step::AskOutcome { outcome, role, messages } => {
+                    let spec = scenario.outcomes[outcome].clone();
+                    let extracted = agents[role].answer(spec.clone(), messages).await?;
+                    usage += extracted.usage;
+                    events.push(Event::Outcome(OutcomeEvent {
+                        dialogue: setup.id.clone(),
+                        role: scenario.roles[role].id.clone(),
+                        name: spec.name,
+                        value: extracted.value,
+                        source: extracted.source,
+                        raw: extracted.raw,
+                        usage: extracted.usage,
+                    }));
+                    machine.record_outcome();
+                }
+                Step::Done(reason) => {
+                    events.push(Event::End(EndEvent {
+                        dialogue: setup.id.clone(),
+                        turns: machine.history().len(),
+                        reason,
+                        usage,
+                    }));
+                    return Ok(());
+                }
+            }
+        }
+    }
+    .await;
+
+    let failed = match result {
+        Ok(()) => false,
+        Err(e) => {
+            events.push(Event::Error(ErrorEvent { dialogue: setup.id.clone(), turn: last_turn, message: e.to_string() }));
+            true
+        }
+    };
+    DialogueRecord { events, failed, usage }
+}

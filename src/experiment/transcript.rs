@@ -1,0 +1,87 @@
+//! The run's transcript file: each dialogue's events appended whole and flushed, so a crash
+//! never leaves a torn line; reading it back tells which dialogues are finished.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::dialogue::Event;
+
+/// Transcript I/O failures.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscriptError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: not a transcript event: {reason}", path.display())]
+    BadLine { path: PathBuf, line: usize, reason: String },
+}
+
+/// Appends dialogues to `transcripts.jsonl`.
+pub struct TranscriptWriter {
+    path: PathBuf,
+    file: File,
+}
+
+impl TranscriptWriter {
+    /// Opens for appending; a torn last line (from a crash mid-write) is cut off first.
+    pub fn open(path: &Path) -> Result<Self, TranscriptError> {
+        let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
+        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len > 0 {
+            let text = std::fs::read(path).map_err(io)?;
+            if text.last() != Some(&b'\n') {
+                let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                file.set_len(keep as u64).map_err(io)?;
+                file.seek(SeekFrom::End(0)).map_err(io)?;
+            }
+        }
+        Ok(Self { path: path.to_path_buf(), file })
+    }
+
+    /// Writes all events of one dialogue in a single write, then flushes to disk.
+    pub fn append(&mut self, events: &[Event]) -> Result<(), TranscriptError> {
+        let mut buf = Vec::new();
+        for e in events {
+            serde_json::to_writer(&mut buf, e).map_err(|e| TranscriptError::Io { path: self.path.clone(), source: e.into() })?;
+            buf.push(b'\n');
+        }
+        let io = |source| TranscriptError::Io { path: self.path.clone(), source };
+        self.file.write_all(&buf).map_err(io)?;
+        self.file.flush().map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+}
+
+/// Reads every event, grouped by dialogue id in file order. A torn last line is ignored.
+pub fn read_events(path: &Path) -> Result<BTreeMap<String, Vec<Event>>, TranscriptError> {
+    let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
+    let file = File::open(path).map_err(io)?;
+    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>().map_err(io)?;
+    let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    let n = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Event>(&line) {
+            Ok(e) => out.entry(e.dialogue().to_string()).or_default().push(e),
+            Err(_) if i + 1 == n => break,
+            Err(e) => return Err(TranscriptError::BadLine { path: path.to_path_buf(), line: i + 1, reason: e.to_string() }),
+        }
+    }
+    Ok(out)
+}
+
+/// The latest complete attempt of a dialogue (its events from the last `begin` on), if it
+/// ended normally.
+pub fn completed_attempt(events: &[Event]) -> Option<&[Event]> {
+    let start = events.iter().rposition(|e| matches!(e, Event::Begin(_)))?;
+    let attempt = &events[start..];
+    attempt.iter().any(|e| matches!(e, Event::End(_))).then_some(attempt)
+}

@@ -1,0 +1,354 @@
+//! Validation of a raw scenario into a [`Scenario`].
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use toml::Spanned;
+
+use super::error::{ScenarioError, SourceMap};
+use super::graph::{GraphProblem, TurnGraph, TurnPolicy};
+use super::raw::{RawOutcome, RawRole, RawScenario};
+use super::{OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
+use crate::vs::{KSpec, Method, PromptTemplates, Selection, SelectionRule};
+
+/// Default upper bound on candidates when the model decides k.
+pub const DEFAULT_K_MAX: usize = 10;
+const DEFAULT_OPENING: &str = "(The conversation starts now. You speak first.)";
+
+/// Reads and validates a scenario file.
+pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ScenarioError::Io { file: path.to_path_buf(), source })?;
+    parse_scenario(path, &text)
+}
+
+/// Validates scenario text; `path` names it in errors and anchors relative paths.
+pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError> {
+    let map = SourceMap::new(path.to_path_buf(), text);
+    let raw: RawScenario = toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        map.error(span, "syntax", e.message().trim().to_string())
+    })?;
+    Validator { map: &map, base: path.parent().unwrap_or(Path::new(".")).to_path_buf() }.scenario(raw)
+}
+
+/// Parses a k value: a positive integer or "model-decided" (with `k_max`).
+pub fn parse_k(value: &str, k_max: usize) -> Result<KSpec, String> {
+    let v = value.trim().to_ascii_lowercase();
+    if matches!(v.as_str(), "model-decided" | "model" | "auto" | "all") {
+        return Ok(KSpec::ModelDecided { max: k_max.max(1) });
+    }
+    match v.parse::<i64>() {
+        Ok(k) if k >= 1 && k <= 100 => Ok(KSpec::Fixed { k: k as usize }),
+        Ok(k) => Err(format!("k must be between 1 and 100, got {k}")),
+        Err(_) => Err(format!("expected a positive integer or \"model-decided\", got `{value}`")),
+    }
+}
+
+struct Validator<'a> {
+    map: &'a SourceMap,
+    base: PathBuf,
+}
+
+impl Validator<'_> {
+    fn err<T>(&self, spanned: &Spanned<T>, field: &str, msg: impl Into<String>) -> ScenarioError {
+        self.map.error(spanned.span(), field, msg)
+    }
+
+    fn scenario(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
+        if raw.name.get_ref().trim().is_empty() {
+            return Err(self.err(&raw.name, "name", "expected a non-empty scenario name"));
+        }
+        let defaults = &raw.defaults;
+        let default_temperature = self.opt_unit_range(defaults.temperature.as_ref(), "defaults.temperature", 0.0, 2.0)?;
+        let default_top_p = self.opt_unit_range(defaults.top_p.as_ref(), "defaults.top_p", 0.0, 1.0)?;
+        let default_max_tokens = self.opt_max_tokens(defaults.max_tokens.as_ref(), "defaults.max_tokens")?;
+        if let Some(m) = &defaults.model {
+            self.model_spec(m, "defaults.model")?;
+        }
+
+        let raw_roles = raw.roles.get_ref();
+        if raw_roles.is_empty() {
+            return Err(self.err(&raw.roles, "roles", "expected at least one [[roles]] entry"));
+        }
+        let mut seen = HashSet::new();
+        let mut roles = Vec::with_capacity(raw_roles.len());
+        for (i, r) in raw_roles.iter().enumerate() {
+            let id = r.id.get_ref().trim();
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                return Err(self.err(&r.id, &format!("roles[{i}].id"), "expected a non-empty id of letters, digits, `_` or `-`"));
+            }
+            if !seen.insert(id.to_string()) {
+                return Err(self.err(&r.id, &format!("roles[{i}].id"), format!("duplicate role id `{id}`")));
+            }
+            roles.push(self.role(i, r, default_temperature, default_top_p, default_max_tokens)?);
+        }
+        let role_ids: Vec<String> = roles.iter().map(|r| r.id.clone()).collect();
+        let find = |s: &Spanned<String>, field: &str| -> Result<usize, ScenarioError> {
+            role_ids.iter().position(|r| r == s.get_ref().trim()).ok_or_else(|| {
+                self.err(s, field, format!("unknown role `{}`; roles: {}", s.get_ref(), role_ids.join(", ")))
+            })
+        };
+
+        let turns = raw.turns.get_ref();
+        let policy = match &turns.policy {
+            None => TurnPolicy::Fixed,
+            Some(p) => TurnPolicy::parse(p.get_ref()).ok_or_else(|| {
+                self.err(p, "turns.policy", format!("unknown turn policy `{}`; expected one of: fixed, round-robin, random-neighbour, moderator", p.get_ref()))
+            })?,
+        };
+        let first = match &turns.first {
+            Some(f) => find(f, "turns.first")?,
+            None => 0,
+        };
+        let moderator = match (&turns.moderator, policy) {
+            (Some(m), _) => Some(find(m, "turns.moderator")?),
+            (None, TurnPolicy::Moderator) => {
+                return Err(self.err(&raw.turns, "turns.moderator", "policy \"moderator\" needs `moderator = \"ROLE\"`"))
+            }
+            (None, _) => None,
+        };
+        let edges: Vec<(usize, usize)> = match &turns.edges {
+            Some(list) => {
+                let mut out = Vec::new();
+                for (i, e) in list.iter().enumerate() {
+                    let pair = e.get_ref();
+                    if pair.len() != 2 {
+                        return Err(self.err(e, &format!("turns.edges[{i}]"), format!("expected a pair [\"FROM\", \"TO\"], got {} items", pair.len())));
+                    }
+                    let a = find(&pair[0], &format!("turns.edges[{i}][0]"))?;
+                    let b = find(&pair[1], &format!("turns.edges[{i}][1]"))?;
+                    if a == b {
+                        return Err(self.err(e, &format!("turns.edges[{i}]"), "a role cannot speak right after itself"));
+                    }
+                    out.push((a, b));
+                }
+                out
+            }
+            None => default_edges(roles.len(), policy, moderator),
+        };
+        if roles.len() < 2 {
+            return Err(self.err(&raw.roles, "roles", "expected at least two roles for a dialogue"));
+        }
+        let graph = TurnGraph::new(roles.len(), &edges, policy, first, moderator).map_err(|p| {
+            let msg = match p {
+                GraphProblem::Unreachable(r) => format!("role `{}` can never speak: no path to it from the first speaker `{}`", role_ids[r], role_ids[first]),
+                GraphProblem::NoPathBack(r) => format!("after role `{}` speaks there is no path back to the first speaker `{}` (add an edge from it)", role_ids[r], role_ids[first]),
+                GraphProblem::NotSingleSuccessor(r, n) => format!("policy \"fixed\" needs exactly one edge out of each role; `{}` has {n}", role_ids[r]),
+            };
+            match &turns.edges {
+                Some(_) => self.map.error(raw.turns.span(), "turns.edges", msg),
+                None => self.map.error(raw.turns.span(), "turns", msg),
+            }
+        })?;
+
+        let max_turns = *turns.max_turns.get_ref();
+        if !(1..=1000).contains(&max_turns) {
+            return Err(self.err(&turns.max_turns, "turns.max_turns", format!("expected 1..=1000, got {max_turns}")));
+        }
+        let mut stop_patterns = Vec::new();
+        for (i, p) in turns.stop_patterns.iter().enumerate() {
+            stop_patterns.push(Regex::new(p.get_ref()).map_err(|e| self.err(p, &format!("turns.stop_patterns[{i}]"), format!("invalid regex: {e}")))?);
+        }
+
+        let mut outcomes = Vec::new();
+        let mut outcome_names = HashSet::new();
+        for (i, o) in raw.outcomes.iter().enumerate() {
+            let spec = self.outcome(i, o, &find)?;
+            if !outcome_names.insert((spec.role, spec.name.clone())) {
+                return Err(self.err(&o.name, &format!("outcomes[{i}].name"), format!("duplicate outcome `{}` for this role", spec.name)));
+            }
+            outcomes.push(spec);
+        }
+
+        let templates = match raw.prompts {
+            None => PromptTemplates::default(),
+            Some(v) => v.try_into::<PromptTemplates>().map_err(|e| {
+                self.map.error(0..0, "prompts", format!("invalid prompt templates: {}", e.message().trim()))
+            })?,
+        };
+        let population = raw.population.as_ref().map(|p| self.base.join(p.get_ref()));
+
+        Ok(Scenario {
+            name: raw.name.get_ref().trim().to_string(),
+            description: raw.description.clone(),
+            source: self.map.file.clone(),
+            population,
+            roles,
+            graph,
+            max_turns: max_turns as usize,
+            stop_patterns,
+            opening: turns.opening.clone().unwrap_or_else(|| DEFAULT_OPENING.to_string()),
+            outcomes,
+            templates,
+            use_schema: defaults.use_schema.unwrap_or(true),
+            default_model: defaults.model.as_ref().map(|m| m.get_ref().clone()),
+        })
+    }
+
+    fn role(
+        &self,
+        i: usize,
+        r: &RawRole,
+        default_temperature: Option<f32>,
+        default_top_p: Option<f32>,
+        default_max_tokens: Option<u32>,
+    ) -> Result<RoleSpec, ScenarioError> {
+        let f = |name: &str| format!("roles[{i}].{name}");
+        let method = match &r.method {
+            None => Method::Direct,
+            Some(m) => m.get_ref().parse::<Method>().map_err(|e| self.err(m, &f("method"), e.to_string()))?,
+        };
+        let k_max = match &r.k_max {
+            None => DEFAULT_K_MAX,
+            Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as usize,
+            Some(v) => return Err(self.err(v, &f("k_max"), format!("expected 1..=100, got {}", v.get_ref()))),
+        };
+        let k = match &r.k {
+            None => KSpec::Fixed { k: if method.asks_for_list() { 5 } else { 1 } },
+            Some(v) => {
+                let text = match v.get_ref() {
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::String(s) => s.clone(),
+                    other => return Err(self.err(v, &f("k"), format!("expected a positive integer or \"model-decided\", got {other}"))),
+                };
+                parse_k(&text, k_max).map_err(|e| self.err(v, &f("k"), e))?
+            }
+        };
+        let selection = match &r.selection {
+            None => Selection::Weighted,
+            Some(s) => s.get_ref().parse::<Selection>().map_err(|e| self.err(s, &f("selection"), e.to_string()))?,
+        };
+        let tau = match &r.tau {
+            None => None,
+            Some(t) if (0.0..=1.0).contains(t.get_ref()) => Some(*t.get_ref()),
+            Some(t) => return Err(self.err(t, &f("tau"), format!("expected a probability in [0, 1], got {}", t.get_ref()))),
+        };
+        let prompt_tau = match &r.prompt_tau {
+            None => None,
+            Some(t) if (0.0..=1.0).contains(t.get_ref()) => Some(*t.get_ref()),
+            Some(t) => return Err(self.err(t, &f("prompt_tau"), format!("expected a probability in [0, 1], got {}", t.get_ref()))),
+        };
+        let min_keep = match &r.min_keep {
+            None => 1,
+            Some(v) if *v.get_ref() >= 1 => *v.get_ref() as usize,
+            Some(v) => return Err(self.err(v, &f("min_keep"), "expected an integer >= 1")),
+        };
+        let persona = match &r.persona {
+            None => PersonaSource::None,
+            Some(p) => match p.get_ref().trim() {
+                "population" => PersonaSource::Population,
+                "paired" => PersonaSource::Paired,
+                "none" => PersonaSource::None,
+                s if s.starts_with("id:") && s.len() > 3 => PersonaSource::Fixed(s[3..].to_string()),
+                s => return Err(self.err(p, &f("persona"), format!("expected \"population\", \"paired\", \"none\" or \"id:PERSONA_ID\", got `{s}`"))),
+            },
+        };
+        self.template(&r.system, &f("system"), persona != PersonaSource::None)?;
+        if let Some(m) = &r.model {
+            self.model_spec(m, &f("model"))?;
+        }
+        Ok(RoleSpec {
+            id: r.id.get_ref().trim().to_string(),
+            name: r.name.clone().unwrap_or_else(|| r.id.get_ref().trim().to_string()),
+            system: r.system.get_ref().clone(),
+            method,
+            k,
+            rule: SelectionRule { selection, tau, min_keep },
+            prompt_tau,
+            temperature: self.opt_unit_range(r.temperature.as_ref(), &f("temperature"), 0.0, 2.0)?.or(default_temperature),
+            top_p: self.opt_unit_range(r.top_p.as_ref(), &f("top_p"), 0.0, 1.0)?.or(default_top_p),
+            max_tokens: self.opt_max_tokens(r.max_tokens.as_ref(), &f("max_tokens"))?.or(default_max_tokens),
+            model: r.model.as_ref().map(|m| m.get_ref().clone()),
+            persona,
+        })
+    }
+
+    fn outcome(
+        &self,
+        i: usize,
+        o: &RawOutcome,
+        find: &dyn Fn(&Spanned<String>, &str) -> Result<usize, ScenarioError>,
+    ) -> Result<OutcomeSpec, ScenarioError> {
+        let f = |name: &str| format!("outcomes[{i}].{name}");
+        let name = o.name.get_ref().trim();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(self.err(&o.name, &f("name"), "expected a non-empty name of letters, digits or `_`"));
+        }
+        let role = find(&o.role, &f("role"))?;
+        if o.question.get_ref().trim().is_empty() {
+            return Err(self.err(&o.question, &f("question"), "expected the question to ask"));
+        }
+        let kind = match o.kind.get_ref().trim() {
+            "number" => {
+                let (min, max) = match (o.min, o.max) {
+                    (Some(a), Some(b)) if a.is_finite() && b.is_finite() && a <= b => (a, b),
+                    _ => return Err(self.err(&o.kind, &f("min/max"), "a number outcome needs finite `min` and `max` with min <= max")),
+                };
+                OutcomeKind::Number { min, max }
+            }
+            "category" | "categorical" => match &o.categories {
+                Some(c) if !c.get_ref().is_empty() && c.get_ref().iter().all(|s| !s.trim().is_empty()) => {
+                    OutcomeKind::Category { categories: c.get_ref().clone() }
+                }
+                Some(c) => return Err(self.err(c, &f("categories"), "expected a non-empty list of non-empty categories")),
+                None => return Err(self.err(&o.kind, &f("categories"), "a category outcome needs `categories = [...]`")),
+            },
+            other => return Err(self.err(&o.kind, &f("type"), format!("unknown outcome type `{other}`; expected \"number\" or \"category\""))),
+        };
+        let fallback = match &o.fallback_regex {
+            None => None,
+            Some(p) => Some(Regex::new(p.get_ref()).map_err(|e| self.err(p, &f("fallback_regex"), format!("invalid regex: {e}")))?),
+        };
+        Ok(OutcomeSpec { name: name.to_string(), role, question: o.question.get_ref().clone(), kind, fallback })
+    }
+
+    fn template(&self, t: &Spanned<String>, field: &str, has_persona: bool) -> Result<(), ScenarioError> {
+        let env = minijinja::Environment::new();
+        let tmpl = env
+            .template_from_str(t.get_ref())
+            .map_err(|e| self.err(t, field, format!("invalid template: {e}")))?;
+        let mut vars: Vec<String> = tmpl.undeclared_variables(false).into_iter().collect();
+        vars.sort();
+        for v in vars {
+            if !TEMPLATE_SLOTS.contains(&v.as_str()) {
+                return Err(self.err(t, field, format!("template slot `{v}` has no value; available slots: {}", TEMPLATE_SLOTS.join(", "))));
+            }
+            if v == "persona" && !has_persona {
+                return Err(self.err(t, field, "template uses `persona` but the role has no persona (set persona = \"population\", \"paired\" or \"id:...\")"));
+            }
+        }
+        Ok(())
+    }
+
+    fn model_spec(&self, m: &Spanned<String>, field: &str) -> Result<(), ScenarioError> {
+        crate::backend::spec::ModelSpec::parse(m.get_ref()).map(|_| ()).map_err(|e| self.err(m, field, e.to_string()))
+    }
+
+    fn opt_unit_range(&self, v: Option<&Spanned<f64>>, field: &str, lo: f64, hi: f64) -> Result<Option<f32>, ScenarioError> {
+        match v {
+            None => Ok(None),
+            Some(x) if (lo..=hi).contains(x.get_ref()) => Ok(Some(*x.get_ref() as f32)),
+            Some(x) => Err(self.err(x, field, format!("expected a number in [{lo}, {hi}], got {}", x.get_ref()))),
+        }
+    }
+
+    fn opt_max_tokens(&self, v: Option<&Spanned<i64>>, field: &str) -> Result<Option<u32>, ScenarioError> {
+        match v {
+            None => Ok(None),
+            Some(x) if (1..=1_000_000).contains(x.get_ref()) => Ok(Some(*x.get_ref() as u32)),
+            Some(x) => Err(self.err(x, field, format!("expected a positive token count, got {}", x.get_ref()))),
+        }
+    }
+}
+
+/// Edges when none are given: alternation for two roles, declaration order otherwise; for a
+/// moderator policy, moderator <-> everyone.
+fn default_edges(n: usize, policy: TurnPolicy, moderator: Option<usize>) -> Vec<(usize, usize)> {
+    match (policy, moderator) {
+        (TurnPolicy::Moderator, Some(m)) => (0..n).filter(|&i| i != m).flat_map(|i| [(m, i), (i, m)]).collect(),
+        (TurnPolicy::RandomNeighbour, _) => (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).collect(),
+        _ => (0..n).map(|i| (i, (i + 1) % n)).collect(),
+    }
+}

@@ -1,0 +1,312 @@
+//! One generation step: build the method's prompt, call the backend, parse, retry once.
+//!
+//! [`Generator::generate`] is one call of a method (one dialogue turn);
+//! [`Generator::generate_n`] collects N candidates with the paper's call counts, for
+//! comparing methods outside dialogues.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::parse::{parse_candidates_with, parse_cot, parse_single, ParseOptions};
+use super::prompt::TemplateError;
+use super::{Candidate, KSpec, Method, ParseError, ParsedReply, PromptTemplates};
+use crate::backend::{BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
+use crate::seed;
+
+/// Everything needed for one generation step.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    /// The conversation so far from the speaker's point of view (system prompt first).
+    pub messages: Vec<Message>,
+    pub method: Method,
+    pub k: KSpec,
+    /// Verbalized-probability threshold stated in the prompt.
+    pub tau: Option<f64>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub seed: u64,
+    /// Send a JSON schema / grammar with list methods.
+    pub use_schema: bool,
+}
+
+impl GenerateRequest {
+    /// A request with `k` = 5, no tau, the backend's default sampling parameters, seed 0 and
+    /// the schema on.
+    pub fn new(messages: Vec<Message>, method: Method) -> Self {
+        Self {
+            messages,
+            method,
+            k: KSpec::Fixed { k: 5 },
+            tau: None,
+            temperature: None,
+            top_p: None,
+            max_tokens: None,
+            seed: 0,
+            use_schema: true,
+        }
+    }
+}
+
+/// A record of one backend call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub raw: String,
+    pub latency_ms: u64,
+    pub usage: Option<Usage>,
+    pub cached: bool,
+    /// The seed sent with the call.
+    #[serde(default)]
+    pub seed: u64,
+    /// Why the reply could not be parsed (the call was then retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_error: Option<String>,
+}
+
+/// The candidates of one step and how they were obtained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub candidates: Vec<Candidate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
+    pub calls: Vec<CallRecord>,
+    pub usage: Usage,
+}
+
+/// Why a generation step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+    #[error("unparseable reply after retry: {0}")]
+    Unparseable(ParseError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+}
+
+/// Runs generation steps with a set of prompt templates.
+#[derive(Debug, Clone, Default)]
+pub struct Generator {
+    pub templates: PromptTemplates,
+}
+
+/// The outcome of one call (with its retry, if any).
+struct Step {
+    parsed: ParsedReply,
+    /// The conversation including the accepted reply, for follow-up prompts.
+    conversation: Vec<Message>,
+}
+
+impl Generator {
+    pub fn new(templates: PromptTemplates) -> Self {
+        Self { templates }
+    }
+
+    /// One step of `req.method` against `model`: one call (plus one retry on an unparseable
+    /// reply). For `multi-turn` and `vs-multi` this is the first call of the conversation.
+    ///
+    /// The instruction is appended to the last message after a blank line when that is a user
+    /// message, and sent as a new user message otherwise. On an unparseable reply the
+    /// conversation is extended with that reply and a user message naming the error, and
+    /// sent again with seed `seed::derive(req.seed, 1)`; a second failure is
+    /// [`GenerateError::Unparseable`].
+    pub async fn generate(&self, model: &dyn ChatModel, req: &GenerateRequest) -> Result<Generation, GenerateError> {
+        let instruction = self.templates.instruction(req.method, req.k, req.tau)?;
+        let messages = with_instruction(&req.messages, &instruction);
+        let mut calls = Vec::new();
+        let step = self.call(model, req, messages, req.seed, &mut calls).await?;
+        Ok(finish(vec![step.parsed], calls))
+    }
+
+    /// `n` candidates of `req.method` with the paper's call counts:
+    /// - `direct`, `cot`: n independent calls;
+    /// - `sequence`, `vs-standard`, `vs-cot`: ceil(n / k) independent calls;
+    /// - `multi-turn`: n calls in one conversation, each after the first asking for another;
+    /// - `vs-multi`: ceil(n / k) calls in one conversation, each after the first asking for
+    ///   k more.
+    ///
+    /// Here k is `req.k.max()`. The first call uses `req.seed` (so `n` ≤ k gives the same as
+    /// [`Generator::generate`]); call i > 0 uses `seed::derive(seed::derive_named(req.seed,
+    /// "call"), i)`. The candidates of all calls are pooled in order, cut to the first `n`,
+    /// and their probabilities renormalised over the pooled list (each call's probabilities
+    /// sum to 1, so pooled ones are divided by the number of calls, before the cut);
+    /// duplicates across calls are kept, since their count is what the comparison
+    /// measures. A model-decided k can give fewer than `n`. Reasoning of several calls is
+    /// joined with blank lines.
+    pub async fn generate_n(
+        &self,
+        model: &dyn ChatModel,
+        req: &GenerateRequest,
+        n: usize,
+    ) -> Result<Generation, GenerateError> {
+        if n == 0 {
+            return Ok(finish(Vec::new(), Vec::new()));
+        }
+        let k = req.k.max().max(1);
+        let n_calls = match req.method {
+            Method::Direct | Method::Cot | Method::MultiTurn => n,
+            Method::Sequence | Method::VsStandard | Method::VsCot | Method::VsMulti => n.div_ceil(k),
+        };
+        let same_conversation = matches!(req.method, Method::MultiTurn | Method::VsMulti);
+        let instruction = self.templates.instruction(req.method, req.k, req.tau)?;
+        let first_messages = with_instruction(&req.messages, &instruction);
+        let follow_up =
+            if same_conversation { Some(self.templates.follow_up(req.method, req.k, req.tau)?) } else { None };
+        let call_seeds = seed::derive_named(req.seed, "call");
+
+        let mut calls = Vec::new();
+        let mut parsed = Vec::with_capacity(n_calls);
+        let mut conversation: Option<Vec<Message>> = None;
+        for i in 0..n_calls {
+            let call_seed = if i == 0 { req.seed } else { seed::derive(call_seeds, i as u64) };
+            let messages = match (&follow_up, conversation.take()) {
+                (Some(more), Some(mut conv)) => {
+                    conv.push(Message::user(more.clone()));
+                    conv
+                }
+                _ => first_messages.clone(),
+            };
+            let step = self.call(model, req, messages, call_seed, &mut calls).await?;
+            if same_conversation {
+                conversation = Some(step.conversation);
+            }
+            parsed.push(step.parsed);
+        }
+        let mut gen = finish(parsed, calls);
+        gen.candidates.truncate(n);
+        renormalise(&mut gen.candidates);
+        Ok(gen)
+    }
+
+    /// One call with `messages`, retried once on an unparseable reply.
+    async fn call(
+        &self,
+        model: &dyn ChatModel,
+        req: &GenerateRequest,
+        messages: Vec<Message>,
+        call_seed: u64,
+        calls: &mut Vec<CallRecord>,
+    ) -> Result<Step, GenerateError> {
+        let (raw, result) = self.call_once(model, req, messages.clone(), call_seed, calls).await?;
+        let err = match result {
+            Ok(parsed) => {
+                let mut conversation = messages;
+                conversation.push(Message::assistant(raw));
+                return Ok(Step { parsed, conversation });
+            }
+            Err(e) => e,
+        };
+        let json = !matches!(req.method, Method::Direct | Method::MultiTurn);
+        let mut retry = messages;
+        retry.push(Message::assistant(raw));
+        retry.push(Message::user(self.templates.retry_message(&err.to_string(), json)?));
+        let retry_seed = seed::derive(call_seed, 1);
+        let (raw, result) = self.call_once(model, req, retry.clone(), retry_seed, calls).await?;
+        match result {
+            Ok(parsed) => {
+                retry.push(Message::assistant(raw));
+                Ok(Step { parsed, conversation: retry })
+            }
+            Err(e) => Err(GenerateError::Unparseable(e)),
+        }
+    }
+
+    /// One backend call and its parse, recorded in `calls`.
+    async fn call_once(
+        &self,
+        model: &dyn ChatModel,
+        req: &GenerateRequest,
+        messages: Vec<Message>,
+        call_seed: u64,
+        calls: &mut Vec<CallRecord>,
+    ) -> Result<(String, Result<ParsedReply, ParseError>), GenerateError> {
+        let request = ChatRequest {
+            messages,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            max_tokens: req.max_tokens,
+            seed: Some(call_seed),
+            stop: Vec::new(),
+            constraint: constraint_for(req),
+        };
+        let started = Instant::now();
+        let response = model.chat(request).await?;
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let parsed = parse_reply(req.method, req.k, &response.content);
+        calls.push(CallRecord {
+            raw: response.content.clone(),
+            latency_ms,
+            usage: response.usage,
+            cached: response.cached,
+            seed: call_seed,
+            parse_error: parsed.as_ref().err().map(|e| e.to_string()),
+        });
+        Ok((response.content, parsed))
+    }
+}
+
+/// The output constraint for list methods when the schema is on.
+pub fn constraint_for(req: &GenerateRequest) -> Option<OutputConstraint> {
+    if !req.use_schema || !req.method.asks_for_list() {
+        return None;
+    }
+    Some(OutputConstraint::Candidates {
+        min_items: req.k.min(),
+        max_items: req.k.max(),
+        with_probability: req.method.is_verbalized(),
+        with_reasoning: req.method == Method::VsCot,
+    })
+}
+
+/// Parses a reply as `method` asks for it.
+pub fn parse_reply(method: Method, k: KSpec, raw: &str) -> Result<ParsedReply, ParseError> {
+    match method {
+        Method::Direct | Method::MultiTurn => parse_single(raw),
+        Method::Cot => parse_cot(raw),
+        Method::Sequence => parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: true }),
+        Method::VsStandard | Method::VsCot | Method::VsMulti => {
+            parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: false })
+        }
+    }
+}
+
+/// `messages` with `instruction` appended to the last user message after a blank line, or
+/// as a new user message when the last message is not from the user.
+pub fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message> {
+    let mut out = messages.to_vec();
+    match out.last_mut() {
+        Some(last) if last.role == Role::User => {
+            if last.content.trim().is_empty() {
+                last.content = instruction.to_string();
+            } else {
+                last.content = format!("{}\n\n{}", last.content.trim_end(), instruction);
+            }
+        }
+        _ => out.push(Message::user(instruction)),
+    }
+    out
+}
+
+fn finish(parsed: Vec<ParsedReply>, calls: Vec<CallRecord>) -> Generation {
+    let mut usage = Usage::default();
+    for c in &calls {
+        if let Some(u) = c.usage {
+            usage += u;
+        }
+    }
+    let reasonings: Vec<String> = parsed.iter().filter_map(|p| p.reasoning.clone()).collect();
+    let reasoning = if reasonings.is_empty() { None } else { Some(reasonings.join("\n\n")) };
+    let candidates = parsed.into_iter().flat_map(|p| p.candidates).collect();
+    Generation { candidates, reasoning, calls, usage }
+}
+
+/// Rescales probabilities to sum to 1 (uniform when they sum to 0).
+fn renormalise(candidates: &mut [Candidate]) {
+    let sum: f64 = candidates.iter().map(|c| c.probability).filter(|p| p.is_finite() && *p > 0.0).sum();
+    let n = candidates.len() as f64;
+    for c in candidates.iter_mut() {
+        let p = if c.probability.is_finite() && c.probability > 0.0 { c.probability } else { 0.0 };
+        c.probability = if sum > 0.0 { p / sum } else { 1.0 / n };
+    }
+}

