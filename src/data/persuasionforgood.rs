@@ -500,7 +500,7 @@ fn personality_text(big_five: &BigFive) -> Option<String> {
             })
         })
         .collect();
-    (!parts.is_empty()).then(|| format!("{} (Big Five, each scored 1 to 5)", parts.join(", ")))
+    (!parts.is_empty()).then(|| format!("Big Five, each scored 1 to 5: {}", parts.join(", ")))
 }
 
 fn strongest_values_text(values: &SchwartzValues) -> Option<String> {

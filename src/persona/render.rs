@@ -97,7 +97,12 @@ impl Persona {
                 message.push_str(&format!(": {cause}"));
                 source = cause.source();
             }
-            PersonaError::Template { id: self.id.clone(), line: err.line(), message }
+            // minijinja does not say which expression was undefined; the line does.
+            let line = err.line();
+            if let Some(text) = line.and_then(|n| template.lines().nth(n.saturating_sub(1))) {
+                message.push_str(&format!("; template line: `{}`", text.trim()));
+            }
+            PersonaError::Template { id: self.id.clone(), line, message }
         })
     }
 }

@@ -217,8 +217,9 @@ fn no_json_error(body: &str) -> ParseError {
 }
 
 /// Parse a one-reply answer (the `direct` and `multi-turn` methods): whitespace and
-/// surrounding quotes are stripped, and a reply wrapped in JSON (`{"response": ...}`, a JSON
-/// string, or a one-item candidate list) is unwrapped. The candidate has probability 1.
+/// surrounding quotes are stripped, and a reply wrapped in a JSON object (`{"response": ...}`
+/// or a candidate list, whose first text is taken) is unwrapped. The candidate has
+/// probability 1.
 pub fn parse_single(raw: &str) -> Result<ParsedReply, ParseError> {
     let pre = preprocess(raw);
     let body = pre.body.trim();
@@ -227,7 +228,7 @@ pub fn parse_single(raw: &str) -> Result<ParsedReply, ParseError> {
     }
     let mut repairs = pre.repairs.clone();
     let mut text = body.to_string();
-    if let Some((value, mut json_repairs)) = whole_json(body) {
+    if let Some((value, mut json_repairs)) = whole_json(body).filter(|(v, _)| v.is_object() || v.is_array()) {
         if let Some(t) = single_text_from_value(&value) {
             repairs.append(&mut json_repairs);
             repairs.push(Repair::UnwrappedJson);

@@ -1,0 +1,250 @@
+//! End-to-end dialogue tests with a scripted backend: the persuasion scenario event by
+//! event, reproducibility at any concurrency, resume, and a moderated three-agent scenario.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vsim::backend::scripted::ScriptedModel;
+use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
+use vsim::dialogue::events::{Event, OutcomeSource};
+use vsim::experiment::transcript::read_events;
+use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+use vsim::scenario::{load_scenario, parse_scenario, Scenario};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A deterministic fake model: replies depend only on the request.
+fn fake_model() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let last = req.messages.last().map(|m| m.content.clone()).unwrap_or_default();
+        let n_msgs = req.messages.len();
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Candidates { max_items, .. }) => {
+                let items: Vec<String> = (0..*max_items)
+                    .map(|i| {
+                        format!(
+                            r#"{{"text": "reply {i} to message {n_msgs}", "probability": {}}}"#,
+                            (i + 1) as f64 / 10.0
+                        )
+                    })
+                    .collect();
+                format!(r#"{{"responses": [{}]}}"#, items.join(", "))
+            }
+            Some(OutputConstraint::Number { .. }) => format!(r#"{{"answer": {}}}"#, (n_msgs % 5) as f64 * 0.25),
+            Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": "{}"}}"#, choices[n_msgs % choices.len()]),
+            None if last.contains("speak next") => "ask someone".to_string(),
+            None => format!("Message {n_msgs}: please consider donating."),
+        })
+    })
+}
+
+fn models(scenario: &Scenario, model: &ScriptedModel) -> Vec<RoleModel> {
+    let shared: SharedModel = Arc::new(model.clone());
+    scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect()
+}
+
+async fn run(scenario: &Scenario, n: usize, concurrency: usize, dir: &Path, resume: bool) -> vsim::experiment::RunSummary {
+    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
+    let config = RunConfig { n: Some(n), seed: 42, concurrency, out_dir: dir.to_path_buf(), resume, progress: false };
+    run_experiment(Arc::new(scenario.clone()), &population, &models(scenario, &fake_model()), &config).await.unwrap()
+}
+
+/// Transcript lines with timing removed, sorted by dialogue then file order.
+fn normalized_transcript(dir: &Path) -> Vec<String> {
+    let events = read_events(&dir.join("transcripts.jsonl")).unwrap();
+    let mut out = Vec::new();
+    for (_, evs) in events {
+        for e in evs {
+            let mut v = serde_json::to_value(&e).unwrap();
+            strip_timing(&mut v);
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+fn strip_timing(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("latency_ms");
+            m.values_mut().for_each(strip_timing);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_timing),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn persuasion_dialogue_event_by_event() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&scenario, 1, 1, dir.path(), false).await;
+    assert_eq!((summary.counts.completed, summary.counts.failed), (1, 0));
+
+    let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
+    let evs = &events["d00000"];
+    assert_eq!(evs.len(), 1 + 20 + 1 + 1, "begin, 20 turns, 1 outcome, end");
+    let Event::Begin(begin) = &evs[0] else { panic!("first event must be begin") };
+    assert_eq!(begin.index, 0);
+    assert_eq!(begin.seed, vsim::seed::derive(42, 0));
+    assert_eq!(begin.agents.len(), 2);
+    assert_eq!(begin.agents[1].persona_id.as_deref(), Some(begin.population_id.as_deref().unwrap()));
+    assert!(begin.agents[1].system_prompt.contains("About you:"));
+    for (i, e) in evs[1..21].iter().enumerate() {
+        let Event::Turn(t) = e else { panic!("event {i} must be a turn") };
+        assert_eq!(t.turn, i);
+        if i % 2 == 0 {
+            assert_eq!(t.speaker, "persuader");
+            assert_eq!(t.candidates.len(), 1);
+            assert_eq!(t.candidates[0].probability, 1.0);
+            assert_eq!(t.text, format!("Message {}: please consider donating.", i + 2));
+        } else {
+            assert_eq!(t.speaker, "persuadee");
+            assert_eq!(t.candidates.len(), 5);
+            let sum: f64 = t.candidates.iter().map(|c| c.probability).sum();
+            assert!((sum - 1.0).abs() < 1e-9);
+            assert_eq!(t.candidates[4].raw_probability, Some(0.5));
+            assert!(t.choice.draw.is_some());
+            assert_eq!(t.text, t.candidates[t.choice.index].text);
+        }
+    }
+    let Event::Outcome(o) = &evs[21] else { panic!("outcome expected") };
+    assert_eq!((o.role.as_str(), o.name.as_str(), o.source), ("persuadee", "donation", OutcomeSource::Question));
+    assert!(o.value.as_ref().unwrap().as_f64().is_some());
+    let Event::End(end) = &evs[22] else { panic!("end expected") };
+    assert_eq!(end.turns, 20);
+
+    let csv = std::fs::read_to_string(dir.path().join("outcomes.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "dialogue,index,seed,population_id,status,turns,end_reason,persuadee.donation,prompt_tokens,completion_tokens"
+    );
+    assert!(lines.next().unwrap().starts_with("d00000,0,"));
+    assert!(dir.path().join("config.json").exists());
+}
+
+#[tokio::test]
+async fn same_seed_same_transcript_at_any_concurrency() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let c = tempfile::tempdir().unwrap();
+    run(&scenario, 6, 1, a.path(), false).await;
+    run(&scenario, 6, 8, b.path(), false).await;
+    run(&scenario, 6, 1, c.path(), false).await;
+    assert_eq!(normalized_transcript(a.path()), normalized_transcript(b.path()));
+    assert_eq!(normalized_transcript(a.path()), normalized_transcript(c.path()));
+    let csv = |d: &Path| std::fs::read_to_string(d.join("outcomes.csv")).unwrap();
+    assert_eq!(csv(a.path()), csv(b.path()));
+}
+
+#[tokio::test]
+async fn resume_runs_only_missing_dialogues_and_refuses_overwrite() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let full = tempfile::tempdir().unwrap();
+    run(&scenario, 4, 2, full.path(), false).await;
+
+    // Keep two finished dialogues plus a torn line, as a crash would leave.
+    let part = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(full.path().join("transcripts.jsonl")).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| l.contains("\"d00000\"") || l.contains("\"d00002\"")).collect();
+    std::fs::write(part.path().join("transcripts.jsonl"), format!("{}\n{{\"event\":\"tur", kept.join("\n"))).unwrap();
+    std::fs::copy(full.path().join("config.json"), part.path().join("config.json")).unwrap();
+
+    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
+    let config = RunConfig { n: Some(4), seed: 42, concurrency: 2, out_dir: part.path().to_path_buf(), resume: false, progress: false };
+    let err = run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &fake_model()), &config)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+
+    let summary = run(&scenario, 4, 2, part.path(), true).await;
+    assert_eq!((summary.ran, summary.skipped), (2, 2));
+    assert_eq!(normalized_transcript(full.path()), normalized_transcript(part.path()));
+    assert_eq!(
+        std::fs::read_to_string(full.path().join("outcomes.csv")).unwrap(),
+        std::fs::read_to_string(part.path().join("outcomes.csv")).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn failed_dialogue_is_recorded_and_counted() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
+    let broken = ScriptedModel::from_fn(|_| Err(vsim::backend::BackendError::Scripted("server exploded".into())));
+    let config = RunConfig { n: Some(2), seed: 1, concurrency: 2, out_dir: dir.path().to_path_buf(), resume: false, progress: false };
+    let summary = run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &broken), &config).await.unwrap();
+    assert_eq!((summary.counts.failed, summary.failed_now), (2, 2));
+    let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
+    let Some(Event::Error(e)) = events["d00001"].last() else { panic!("error event expected") };
+    assert!(e.message.contains("server exploded"));
+    assert_eq!(e.turn, Some(0));
+}
+
+const TOWN: &str = r#"
+name = "three"
+[[roles]]
+id = "chair"
+name = "Chair"
+system = "You chair a meeting of {{ roles | length }} people."
+[[roles]]
+id = "ann"
+name = "Ann"
+system = "You are {{ persona.name }}."
+persona = "population"
+method = "vs-standard"
+k = 3
+[[roles]]
+id = "bob"
+name = "Bob"
+system = "You are Bob."
+[turns]
+policy = "moderator"
+moderator = "chair"
+first = "chair"
+max_turns = 9
+[[outcomes]]
+name = "vote"
+role = "ann"
+type = "category"
+categories = ["yes", "no"]
+question = "Do you support the proposal?"
+[[outcomes]]
+name = "vote"
+role = "bob"
+type = "category"
+categories = ["yes", "no"]
+question = "Do you support the proposal?"
+"#;
+
+#[tokio::test]
+async fn moderator_picks_speakers_in_a_three_agent_scenario() {
+    let scenario = parse_scenario(Path::new("three.toml"), TOWN).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = run(&scenario, 2, 2, dir.path(), false).await;
+    assert_eq!(summary.counts.completed, 2);
+    let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
+    for evs in events.values() {
+        let turns: Vec<_> = evs.iter().filter_map(|e| if let Event::Turn(t) = e { Some(t) } else { None }).collect();
+        assert_eq!(turns.len(), 9);
+        for (i, t) in turns.iter().enumerate() {
+            if i % 2 == 0 {
+                assert_eq!(t.speaker, "chair");
+                let next = t.next_speaker.as_deref();
+                if i + 1 < turns.len() {
+                    assert_eq!(next, Some(turns[i + 1].speaker.as_str()), "the chair's pick speaks next");
+                }
+            } else {
+                assert_ne!(t.speaker, "chair");
+            }
+        }
+        // Other agents see who said what.
+        let votes: Vec<_> = evs.iter().filter_map(|e| if let Event::Outcome(o) = e { Some(o) } else { None }).collect();
+        assert_eq!(votes.len(), 2);
+        assert!(votes.iter().all(|v| v.value.is_some()));
+    }
+}
