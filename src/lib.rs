@@ -16,6 +16,7 @@ pub mod backend;
 pub mod data;
 pub mod dialogue;
 pub mod experiment;
+pub mod export;
 pub mod outcome;
 pub mod model_store;
 pub mod persona;

@@ -248,3 +248,44 @@ async fn moderator_picks_speakers_in_a_three_agent_scenario() {
         assert!(votes.iter().all(|v| v.value.is_some()));
     }
 }
+
+#[tokio::test]
+async fn convokit_export_has_the_documented_fields() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    run(&scenario, 2, 2, dir.path(), false).await;
+    let out = dir.path().join("corpus");
+    let counts = vsim::export::convokit::export_convokit(dir.path(), &out).unwrap();
+    assert_eq!((counts.conversations, counts.utterances, counts.speakers), (2, 40, 4));
+
+    let utts: Vec<serde_json::Value> = std::fs::read_to_string(out.join("utterances.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let speakers: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("speakers.json")).unwrap()).unwrap();
+    let convos: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("conversations.json")).unwrap()).unwrap();
+    for (i, u) in utts.iter().enumerate() {
+        for field in ["id", "speaker", "conversation_id", "reply_to", "timestamp", "text", "meta"] {
+            assert!(u.get(field).is_some(), "utterance lacks {field}: {u}");
+        }
+        assert!(speakers.get(u["speaker"].as_str().unwrap()).is_some(), "speaker is declared");
+        let conv = u["conversation_id"].as_str().unwrap();
+        assert!(convos.get(conv).is_some(), "conversation is declared");
+        // The conversation id is the id of its first utterance; others reply to the previous.
+        if u["reply_to"].is_null() {
+            assert_eq!(u["id"], u["conversation_id"]);
+        } else {
+            assert_eq!(u["reply_to"], utts[i - 1]["id"]);
+        }
+    }
+    assert!(convos["d00000-t000"]["meta"]["outcomes"]["persuadee.donation"].is_number());
+    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
+    for key in ["utterances-index", "speakers-index", "conversations-index", "overall-index"] {
+        assert!(index[key].is_object(), "{key}");
+    }
+    assert_eq!(index["utterances-index"]["turn"], serde_json::json!(["<class 'int'>"]));
+    assert_eq!(index["version"], 1);
+    assert!(out.join("corpus.json").exists());
+}

@@ -34,7 +34,8 @@ fn shipped_personas_load_in_file_order_with_ids_from_file_stems() -> Result<()> 
     for p in &personas {
         assert!(p.name.is_some(), "{} has no name", p.id);
         assert!(p.description.as_deref().is_some_and(|d| d.len() > 100), "{} has a thin description", p.id);
-        for key in ["age", "occupation", "household_income", "religion", "politics", "personality", "values"] {
+        for key in ["age", "occupation", "household_income", "religion", "politics", "personality", "values"]
+        {
             assert!(p.attribute(key).is_some(), "{} lacks attribute {key}", p.id);
         }
         let source = p.source.as_deref().unwrap_or_default();
@@ -46,11 +47,13 @@ fn shipped_personas_load_in_file_order_with_ids_from_file_stems() -> Result<()> 
 #[test]
 fn shipped_population_is_varied() -> Result<()> {
     let personas = load_persona_dir(personas_dir())?;
-    let ages: Vec<u32> = personas.iter().map(|p| p.attribute("age").unwrap_or("0").parse()).collect::<Result<_, _>>()?;
+    let ages: Vec<u32> =
+        personas.iter().map(|p| p.attribute("age").unwrap_or("0").parse()).collect::<Result<_, _>>()?;
     let (min, max) = (ages.iter().min().copied().unwrap_or(0), ages.iter().max().copied().unwrap_or(0));
     assert!(min <= 25 && max >= 65, "ages {min}..{max}");
 
-    let distinct = |key: &str| personas.iter().filter_map(|p| p.attribute(key)).collect::<BTreeSet<_>>().len();
+    let distinct =
+        |key: &str| personas.iter().filter_map(|p| p.attribute(key)).collect::<BTreeSet<_>>().len();
     assert!(distinct("religion") >= 8);
     assert!(distinct("politics") >= 5);
     assert!(distinct("location") >= 12);
@@ -61,7 +64,8 @@ fn shipped_population_is_varied() -> Result<()> {
         personas
             .iter()
             .filter(|p| {
-                let text = format!("{} {}", p.description.as_deref().unwrap_or(""), p.render()).to_lowercase();
+                let text =
+                    format!("{} {}", p.description.as_deref().unwrap_or(""), p.render()).to_lowercase();
                 text.contains(needle)
             })
             .count()
@@ -119,10 +123,7 @@ fn attributes_keep_file_order_and_values_become_text() -> Result<()> {
 fn templates_fill_slots_and_reject_undefined_ones() -> Result<()> {
     let p = load_persona_file(personas_dir().join("retired_teacher_ohio.toml"))?;
     let out = p.render_with("{{ persona.id }} | {{ persona.attributes.age }} | {{ persona.description }}")?;
-    assert_eq!(
-        out,
-        format!("retired_teacher_ohio | 68 | {}", p.description.as_deref().unwrap_or_default())
-    );
+    assert_eq!(out, format!("retired_teacher_ohio | 68 | {}", p.description.as_deref().unwrap_or_default()));
     assert_eq!(p.render_with("Profile:\n{{ persona.profile }}")?, format!("Profile:\n{}", p.render()));
     assert_eq!(
         p.render_with("{% if persona.attributes.shoe_size is defined %}x{% else %}none{% endif %}")?,
@@ -205,10 +206,12 @@ fn nested_attribute_tables_are_rejected() -> Result<()> {
     assert_points_at(&path, &err, 5, Some("attributes.big_five"), "nested table");
     assert!(err.to_string().contains("expected a string, number or boolean"), "{err}");
 
-    let (_dir, path, err) = broken("inline.toml", "id = \"ann\"\n[attributes]\nbig_five = { openness = 4 }\n")?;
+    let (_dir, path, err) =
+        broken("inline.toml", "id = \"ann\"\n[attributes]\nbig_five = { openness = 4 }\n")?;
     assert_points_at(&path, &err, 3, Some("attributes.big_five"), "nested table");
 
-    let (_dir, path, err) = broken("array.toml", "id = \"ann\"\n[attributes]\nage = 40\nhobbies = [\"a\", \"b\"]\n")?;
+    let (_dir, path, err) =
+        broken("array.toml", "id = \"ann\"\n[attributes]\nage = 40\nhobbies = [\"a\", \"b\"]\n")?;
     assert_points_at(&path, &err, 4, Some("attributes.hobbies"), "found an array");
     Ok(())
 }
@@ -226,7 +229,8 @@ fn toml_syntax_errors_point_at_the_line() -> Result<()> {
 fn wrong_value_types_say_what_was_expected() -> Result<()> {
     let (_dir, path, err) = broken("type.toml", "id = \"ann\"\nname = 5\n")?;
     assert_points_at(&path, &err, 2, Some("name"), "expected a string");
-    let (_dir, path, err) = broken("multiline.toml", "id = \"ann\"\ndescription = \"\"\"\nfine\n\"\"\"\nname = true\n")?;
+    let (_dir, path, err) =
+        broken("multiline.toml", "id = \"ann\"\ndescription = \"\"\"\nfine\n\"\"\"\nname = true\n")?;
     assert_points_at(&path, &err, 5, Some("name"), "expected a string");
     Ok(())
 }

@@ -636,23 +636,24 @@ fn jsonish() -> impl Strategy<Value = String> {
     prop::collection::vec(prop::sample::select(TOKENS), 0..60).prop_map(|t| t.concat())
 }
 
-fn structured() -> impl Strategy<Value = String> {
+/// A `{"responses": [...]}` reply with arbitrary texts and probabilities, in a fence or
+/// after prose; the flag says whether some text is non-blank (so a parse must succeed).
+fn structured() -> impl Strategy<Value = (String, bool)> {
     let prob = prop_oneof![
         any::<f64>().prop_map(|p| if p.is_finite() { format!("{p}") } else { format!("\"{p}\"") }),
         (0u32..200).prop_map(|p| format!("\"{p}%\"")),
         Just("null".to_string()),
     ];
-    let item = (any::<String>(), prob)
-        .prop_map(|(t, p)| format!("{{\"text\": {}, \"probability\": {p}}}", serde_json::to_string(&t).unwrap()));
-    (prop::collection::vec(item, 0..8), any::<bool>(), ".{0,20}")
-        .prop_map(|(items, fence, prose)| {
-            let obj = format!("{{\"responses\": [{}]}}", items.join(", "));
-            if fence {
-                format!("{prose}\n```json\n{obj}\n```")
-            } else {
-                format!("{prose} {obj}")
-            }
-        })
+    let item = (any::<String>(), prob).prop_map(|(t, p)| {
+        (format!("{{\"text\": {}, \"probability\": {p}}}", serde_json::to_string(&t).unwrap()), !t.trim().is_empty())
+    });
+    (prop::collection::vec(item, 0..8), any::<bool>(), "[^`<]{0,20}").prop_map(|(items, fence, prose)| {
+        let some_text = items.iter().any(|(_, t)| *t);
+        let items: Vec<String> = items.into_iter().map(|(i, _)| i).collect();
+        let obj = format!("{{\"responses\": [{}]}}", items.join(", "));
+        let raw = if fence { format!("{prose}\n```json\n{obj}\n```") } else { format!("{prose} {obj}") };
+        (raw, some_text)
+    })
 }
 
 proptest! {
@@ -671,8 +672,9 @@ proptest! {
     }
 
     #[test]
-    fn structured_replies_give_distributions(s in structured()) {
+    fn structured_replies_give_distributions((s, some_text) in structured()) {
         assert_distribution(&s, Some(KSpec::Fixed { k: 5 }));
         assert_distribution(&s, None);
+        prop_assert_eq!(parse_candidates(&s, None).is_ok(), some_text, "{}", s);
     }
 }

@@ -54,7 +54,9 @@ impl ResilienceConfig {
     /// the larger of `max_delay` and one minute).
     pub fn backoff(&self, retry: u32, retry_after: Option<Duration>, rng: &mut impl Rng) -> Duration {
         let ceiling = self.base_delay.saturating_mul(2u32.saturating_pow(retry)).min(self.max_delay);
-        let jittered = ceiling.mul_f64(rng.random::<f64>());
+        // Not `mul_f64`: that panics when a huge `max_delay` rounds up past `Duration::MAX`.
+        let jittered =
+            Duration::try_from_secs_f64(ceiling.as_secs_f64() * rng.random::<f64>()).unwrap_or(ceiling);
         let floor = retry_after.map_or(Duration::ZERO, |ra| ra.min(self.max_delay.max(RETRY_AFTER_CAP)));
         jittered.max(floor)
     }
@@ -234,6 +236,8 @@ mod tests {
             let d = config.backoff(retry, Some(Duration::from_secs(3600)), &mut rng);
             assert_eq!(d, RETRY_AFTER_CAP);
         }
+        let unbounded = ResilienceConfig { base_delay: Duration::MAX, max_delay: Duration::MAX, ..config };
+        assert!(unbounded.backoff(u32::MAX, Some(Duration::MAX), &mut rng) <= Duration::MAX);
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,5 +1,6 @@
 //! Command definitions (clap) and dispatch.
 
+mod export;
 mod model;
 mod parse;
 mod run;
@@ -48,6 +49,9 @@ pub enum Command {
     Stats(stats::StatsCommand),
     /// Run a scenario: one dialogue per population member, written to a run directory.
     Run(run::RunArgs),
+    /// Export a run directory to another tool's format.
+    #[command(subcommand)]
+    Export(export::ExportCommand),
     /// Manage the embedded default model.
     #[command(subcommand)]
     Model(model::ModelCommand),
@@ -71,6 +75,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Stats(c) => stats::run(c),
         Command::Run(a) => run::run(a).await,
         Command::Model(c) => model::run(c).await,
+        Command::Export(c) => export::run(c),
     }
 }
 

@@ -403,7 +403,9 @@ impl PfgDataset {
     /// Fisher–Yates shuffle driven by [`crate::seed::rng`]`(seed)`. Only the generator's raw
     /// 64-bit output is used (no library shuffle), so a seed gives the same split on every
     /// platform and dependency version. Call it on the output of
-    /// [`PfgDataset::filter_consistent`] to split the consistent persuadees.
+    /// [`PfgDataset::filter_consistent`] to split the consistent persuadees. The unit is the
+    /// persuadee row, i.e. the dialogue: some people took part in several dialogues, and
+    /// their rows are assigned independently.
     pub fn train_test_split(&self, test_size: usize, seed: u64) -> Result<PfgSplit, DataError> {
         let persuadees: Vec<&PfgParticipant> = self.with_role(PfgRole::Persuadee).collect();
         if test_size > persuadees.len() {
@@ -626,12 +628,18 @@ pub fn read_full_dialog(path: impl AsRef<Path>) -> Result<BTreeMap<String, Vec<P
     Ok(out)
 }
 
-fn open_csv(path: &Path, required: &[&str]) -> Result<(csv::Reader<File>, HashMap<String, usize>), DataError> {
+fn open_csv(
+    path: &Path,
+    required: &[&str],
+) -> Result<(csv::Reader<File>, HashMap<String, usize>), DataError> {
     let file = File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let headers = reader.headers().map_err(|e| csv_error(path, e))?;
-    let index: HashMap<String, usize> =
-        headers.iter().enumerate().map(|(i, h)| (h.trim_start_matches('\u{feff}').trim().to_string(), i)).collect();
+    let index: HashMap<String, usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim_start_matches('\u{feff}').trim().to_string(), i))
+        .collect();
     let mut cols = HashMap::with_capacity(required.len());
     for column in required {
         let i = index.get(*column).ok_or_else(|| DataError::MissingColumn {
@@ -659,7 +667,12 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn new(path: &'a Path, record: &'a csv::StringRecord, cols: &'a HashMap<String, usize>, index: usize) -> Self {
+    fn new(
+        path: &'a Path,
+        record: &'a csv::StringRecord,
+        cols: &'a HashMap<String, usize>,
+        index: usize,
+    ) -> Self {
         let row = index as u64 + 1;
         let line = record.position().map_or(row + 1, |p| p.line());
         Row { path, record, cols, row, line }
@@ -706,7 +719,10 @@ impl<'a> Row<'a> {
         if v.fract() == 0.0 && v >= 0.0 && v <= f64::from(max) {
             Ok(Some(v as u32))
         } else {
-            Err(self.error(column, &format!("a whole number from 0 to {max}, or an empty cell / NA when missing")))
+            Err(self.error(
+                column,
+                &format!("a whole number from 0 to {max}, or an empty cell / NA when missing"),
+            ))
         }
     }
 }
@@ -736,7 +752,10 @@ mod tests {
             ..SchwartzValues::default()
         };
         let text = strongest_values_text(&v).unwrap_or_default();
-        assert!(text.starts_with("conformity 6.0, benevolence 5.0, universalism 5.0, security 5.0 ("), "{text}");
+        assert!(
+            text.starts_with("conformity 6.0, benevolence 5.0, universalism 5.0, security 5.0 ("),
+            "{text}"
+        );
         v = SchwartzValues { conformity: Some(4.0), power: Some(4.0), ..SchwartzValues::default() };
         assert_eq!(strongest_values_text(&v), None);
         assert_eq!(strongest_values_text(&SchwartzValues::default()), None);

@@ -70,8 +70,8 @@ pub fn load_persona_dir(dir: impl AsRef<Path>) -> Result<Vec<Persona>, PersonaEr
 }
 
 fn load_with_id_line(path: &Path) -> Result<(Persona, usize), PersonaError> {
-    let text = fs::read_to_string(path)
-        .map_err(|source| PersonaError::Io { path: path.to_path_buf(), source })?;
+    let text =
+        fs::read_to_string(path).map_err(|source| PersonaError::Io { path: path.to_path_buf(), source })?;
     parse_with_id_line(&text, path)
 }
 

@@ -79,8 +79,9 @@ impl Persona {
 /// safe in file names, CSV cells and log lines. Returns what is wrong, for error messages.
 pub fn check_id(id: &str) -> Result<(), String> {
     if id.is_empty() {
-        return Err("expected a non-empty id of ASCII letters, digits, '_' or '-', found an empty string"
-            .to_string());
+        return Err(
+            "expected a non-empty id of ASCII letters, digits, '_' or '-', found an empty string".to_string()
+        );
     }
     match id.chars().enumerate().find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-')) {
         Some((pos, c)) => Err(format!(

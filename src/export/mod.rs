@@ -1,0 +1,3 @@
+//! Exports of run directories to other tools' formats.
+
+pub mod convokit;
