@@ -475,6 +475,12 @@ fn read_prefix(path: &Path, buf: &mut [u8]) -> Result<usize, ModelStoreError> {
 }
 
 fn persist(tmp: tempfile::NamedTempFile, target: &Path) -> Result<(), ModelStoreError> {
+    // Temporary files are private (0600); a cached model is an ordinary readable file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644));
+    }
     tmp.persist(target).map(|_| ()).map_err(|e| ModelStoreError::Io {
         action: "move the model into place at",
         path: target.to_path_buf(),

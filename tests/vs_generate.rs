@@ -7,7 +7,10 @@ use vsim::seed;
 use vsim::vs::{GenerateError, GenerateRequest, Generator, KSpec, Method, PromptTemplates, Repair};
 
 fn base_messages() -> Vec<Message> {
-    vec![Message::system("You are Ana, 34, a nurse."), Message::user("Would you donate to Save the Children?")]
+    vec![
+        Message::system("You are Ana, 34, a nurse."),
+        Message::user("Would you donate to Save the Children?"),
+    ]
 }
 
 fn request(method: Method) -> GenerateRequest {
@@ -50,7 +53,10 @@ async fn direct_appends_the_instruction_and_sends_no_schema() {
     let gen = Generator::default().generate(&model, &request(Method::Direct)).await.unwrap();
     let sent = model.requests();
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].messages, expected_messages(&instruction(Method::Direct, KSpec::Fixed { k: 3 }, None)));
+    assert_eq!(
+        sent[0].messages,
+        expected_messages(&instruction(Method::Direct, KSpec::Fixed { k: 3 }, None))
+    );
     assert_eq!(sent[0].constraint, None);
     assert_params(&sent[0], 42);
     assert_eq!(gen.candidates.len(), 1);
@@ -83,7 +89,12 @@ async fn vs_standard_after_an_assistant_turn_adds_a_user_message_and_the_schema(
     assert_eq!(sent.messages, expected);
     assert_eq!(
         sent.constraint,
-        Some(OutputConstraint::Candidates { min_items: 3, max_items: 3, with_probability: true, with_reasoning: false })
+        Some(OutputConstraint::Candidates {
+            min_items: 3,
+            max_items: 3,
+            with_probability: true,
+            with_reasoning: false
+        })
     );
     assert_params(sent, 42);
     let texts: Vec<_> = gen.candidates.iter().map(|c| c.text.as_str()).collect();
@@ -111,10 +122,19 @@ async fn model_decided_k_asks_for_all_plausible_responses() {
     req.k = KSpec::ModelDecided { max: 8 };
     Generator::default().generate(&model, &req).await.unwrap();
     let sent = &model.requests()[0];
-    assert!(sent.messages[1].content.contains("all plausible responses (at most 8)"), "{}", sent.messages[1].content);
+    assert!(
+        sent.messages[1].content.contains("all plausible responses (at most 8)"),
+        "{}",
+        sent.messages[1].content
+    );
     assert_eq!(
         sent.constraint,
-        Some(OutputConstraint::Candidates { min_items: 1, max_items: 8, with_probability: true, with_reasoning: false })
+        Some(OutputConstraint::Candidates {
+            min_items: 1,
+            max_items: 8,
+            with_probability: true,
+            with_reasoning: false
+        })
     );
 }
 
@@ -127,7 +147,12 @@ async fn vs_cot_sends_reasoning_schema_and_keeps_reasoning() {
     assert_eq!(sent.messages, expected_messages(&instruction(Method::VsCot, KSpec::Fixed { k: 3 }, None)));
     assert_eq!(
         sent.constraint,
-        Some(OutputConstraint::Candidates { min_items: 3, max_items: 3, with_probability: true, with_reasoning: true })
+        Some(OutputConstraint::Candidates {
+            min_items: 3,
+            max_items: 3,
+            with_probability: true,
+            with_reasoning: true
+        })
     );
     assert_eq!(gen.reasoning.as_deref(), Some("She is a nurse; kids matter to her."));
     assert_eq!(gen.candidates.len(), 2);
@@ -142,7 +167,12 @@ async fn sequence_sends_schema_without_probability_and_gives_uniform_candidates(
     assert_eq!(sent.messages, expected_messages(&instruction(Method::Sequence, KSpec::Fixed { k: 3 }, None)));
     assert_eq!(
         sent.constraint,
-        Some(OutputConstraint::Candidates { min_items: 3, max_items: 3, with_probability: false, with_reasoning: false })
+        Some(OutputConstraint::Candidates {
+            min_items: 3,
+            max_items: 3,
+            with_probability: false,
+            with_reasoning: false
+        })
     );
     for c in &gen.candidates {
         assert!((c.probability - 1.0 / 3.0).abs() < 1e-12);
@@ -238,10 +268,12 @@ async fn broken_user_template_is_an_error() {
 
 #[tokio::test]
 async fn user_templates_override_the_defaults() {
-    let templates: PromptTemplates =
-        toml::from_str("vs_standard = \"Give {{ k }} answers{% if tau is not none %} under {{ tau }}{% endif %}.\"")
-            .unwrap();
+    let templates: PromptTemplates = toml::from_str(
+        "vs_standard = \"Give {{ k }} answers{% if tau is not none %} under {{ tau }}{% endif %}.\"",
+    )
+    .unwrap();
     templates.validate().unwrap();
+    PromptTemplates::default().validate().unwrap();
     assert_eq!(templates.direct, PromptTemplates::default().direct);
     let model = ScriptedModel::from_replies([VS_REPLY]);
     let mut req = request(Method::VsStandard);
@@ -266,7 +298,12 @@ fn echo_model() -> ScriptedModel {
         Ok(match &req.constraint {
             Some(OutputConstraint::Candidates { max_items, .. }) => {
                 let items: Vec<String> = (0..*max_items)
-                    .map(|i| format!(r#"{{"text": "m{tag}-s{seed}-{i}", "probability": {}}}"#, 1.0 / *max_items as f64))
+                    .map(|i| {
+                        format!(
+                            r#"{{"text": "m{tag}-s{seed}-{i}", "probability": {}}}"#,
+                            1.0 / *max_items as f64
+                        )
+                    })
                     .collect();
                 format!(r#"{{"reasoning": "r{tag}", "responses": [{}]}}"#, items.join(", "))
             }

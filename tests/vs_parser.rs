@@ -36,8 +36,7 @@ fn check(reply: &ParsedReply, expected: &[(&str, f64, Option<f64>, Vec<Repair>)]
     }
 }
 
-const CLEAN: &str =
-    r#"{"responses": [{"text": "Yes, gladly.", "probability": 0.6}, {"text": "No, thanks.", "probability": 0.4}]}"#;
+const CLEAN: &str = r#"{"responses": [{"text": "Yes, gladly.", "probability": 0.6}, {"text": "No, thanks.", "probability": 0.4}]}"#;
 
 fn clean_with(repairs: Vec<Repair>) -> Vec<(&'static str, f64, Option<f64>, Vec<Repair>)> {
     vec![("Yes, gladly.", 0.6, Some(0.6), repairs.clone()), ("No, thanks.", 0.4, Some(0.4), repairs)]
@@ -73,9 +72,34 @@ fn example_object_before_the_answer_is_skipped() {
 }
 
 #[test]
+fn stray_bracket_and_quote_in_prose_before_the_answer() {
+    let raw = format!("Options {{\" below: {CLEAN}");
+    check(&parse(&raw), &clean_with(vec![Repair::SurroundingText]));
+}
+
+#[test]
+fn broken_list_is_not_read_as_one_of_its_items() {
+    let raw = r#"{"responses": [{"text": "A", "probability": 0.5}, {"text" "B", "probability": 0.5}]}"#;
+    assert!(matches!(parse_candidates(raw, None), Err(ParseError::InvalidJson(_))));
+}
+
+#[test]
 fn bare_top_level_array() {
-    let raw = r#"[{"text": "Yes, gladly.", "probability": 0.6}, {"text": "No, thanks.", "probability": 0.4}]"#;
+    let raw =
+        r#"[{"text": "Yes, gladly.", "probability": 0.6}, {"text": "No, thanks.", "probability": 0.4}]"#;
     check(&parse(raw), &clean_with(vec![Repair::BareArray]));
+}
+
+#[test]
+fn object_wrapped_in_an_array() {
+    let raw = format!("[{CLEAN}]");
+    check(&parse(&raw), &clean_with(vec![Repair::WrappedInArray]));
+    // Unclosed, after prose.
+    let raw = format!("Result: [ {CLEAN}");
+    check(
+        &parse(&raw),
+        &clean_with(vec![Repair::SurroundingText, Repair::ClosedTruncated, Repair::WrappedInArray]),
+    );
 }
 
 #[test]
@@ -126,13 +150,19 @@ fn probabilities_as_percent_strings() {
                 "Yes, gladly.",
                 0.6,
                 Some(0.6),
-                vec![Repair::ProbabilityString { value: "60%".into() }, Repair::PercentScaled { stated: 60.0 }],
+                vec![
+                    Repair::ProbabilityString { value: "60%".into() },
+                    Repair::PercentScaled { stated: 60.0 },
+                ],
             ),
             (
                 "No, thanks.",
                 0.4,
                 Some(0.4),
-                vec![Repair::ProbabilityString { value: "40 %".into() }, Repair::PercentScaled { stated: 40.0 }],
+                vec![
+                    Repair::ProbabilityString { value: "40 %".into() },
+                    Repair::PercentScaled { stated: 40.0 },
+                ],
             ),
         ],
     );
@@ -148,7 +178,10 @@ fn percent_sign_on_one_value_only() {
                 "Yes, gladly.",
                 0.6,
                 Some(0.6),
-                vec![Repair::ProbabilityString { value: "60%".into() }, Repair::PercentScaled { stated: 60.0 }],
+                vec![
+                    Repair::ProbabilityString { value: "60%".into() },
+                    Repair::PercentScaled { stated: 60.0 },
+                ],
             ),
             ("No, thanks.", 0.4, Some(0.4), vec![]),
         ],
@@ -189,13 +222,19 @@ fn bare_percent_literals() {
 fn all_probabilities_missing_gives_uniform() {
     let raw = r#"{"responses": [{"text": "A"}, {"text": "B"}, {"text": "C"}]}"#;
     let r = vec![Repair::Uniform, Repair::MissingProbability];
-    check(&parse(raw), &[("A", 1.0 / 3.0, None, r.clone()), ("B", 1.0 / 3.0, None, r.clone()), ("C", 1.0 / 3.0, None, r)]);
+    check(
+        &parse(raw),
+        &[("A", 1.0 / 3.0, None, r.clone()), ("B", 1.0 / 3.0, None, r.clone()), ("C", 1.0 / 3.0, None, r)],
+    );
 }
 
 #[test]
 fn all_probabilities_zero_gives_uniform() {
     let raw = r#"{"responses": [{"text": "A", "probability": 0}, {"text": "B", "probability": 0.0}]}"#;
-    check(&parse(raw), &[("A", 0.5, Some(0.0), vec![Repair::Uniform]), ("B", 0.5, Some(0.0), vec![Repair::Uniform])]);
+    check(
+        &parse(raw),
+        &[("A", 0.5, Some(0.0), vec![Repair::Uniform]), ("B", 0.5, Some(0.0), vec![Repair::Uniform])],
+    );
 }
 
 #[test]
@@ -203,7 +242,11 @@ fn one_missing_probability_gets_the_leftover_mass() {
     let raw = r#"{"responses": [{"text": "A", "probability": 0.5}, {"text": "B", "probability": 0.3}, {"text": "C"}]}"#;
     check(
         &parse(raw),
-        &[("A", 0.5, Some(0.5), vec![]), ("B", 0.3, Some(0.3), vec![]), ("C", 0.2, None, vec![Repair::MissingProbability])],
+        &[
+            ("A", 0.5, Some(0.5), vec![]),
+            ("B", 0.3, Some(0.3), vec![]),
+            ("C", 0.2, None, vec![Repair::MissingProbability]),
+        ],
     );
 }
 
@@ -359,14 +402,33 @@ fn alternative_text_and_probability_keys() {
     check(
         &parse(raw),
         &[
-            ("A", 0.6, Some(0.6), vec![Repair::TextKey { key: "response".into() }, Repair::ProbabilityKey { key: "prob".into() }]),
+            (
+                "A",
+                0.6,
+                Some(0.6),
+                vec![
+                    Repair::TextKey { key: "response".into() },
+                    Repair::ProbabilityKey { key: "prob".into() },
+                ],
+            ),
             (
                 "B",
                 0.3,
                 Some(0.3),
-                vec![Repair::TextKey { key: "Content".into() }, Repair::ProbabilityKey { key: "confidence".into() }],
+                vec![
+                    Repair::TextKey { key: "Content".into() },
+                    Repair::ProbabilityKey { key: "confidence".into() },
+                ],
             ),
-            ("C", 0.1, Some(0.1), vec![Repair::TextKey { key: "answer".into() }, Repair::ProbabilityKey { key: "score".into() }]),
+            (
+                "C",
+                0.1,
+                Some(0.1),
+                vec![
+                    Repair::TextKey { key: "answer".into() },
+                    Repair::ProbabilityKey { key: "score".into() },
+                ],
+            ),
         ],
     );
 }
@@ -377,8 +439,21 @@ fn more_alternative_keys() {
     check(
         &parse(raw),
         &[
-            ("A", 0.5, Some(0.5), vec![Repair::TextKey { key: "reply".into() }, Repair::ProbabilityKey { key: "p".into() }]),
-            ("B", 0.5, Some(0.5), vec![Repair::TextKey { key: "message".into() }, Repair::ProbabilityKey { key: "weight".into() }]),
+            (
+                "A",
+                0.5,
+                Some(0.5),
+                vec![Repair::TextKey { key: "reply".into() }, Repair::ProbabilityKey { key: "p".into() }],
+            ),
+            (
+                "B",
+                0.5,
+                Some(0.5),
+                vec![
+                    Repair::TextKey { key: "message".into() },
+                    Repair::ProbabilityKey { key: "weight".into() },
+                ],
+            ),
         ],
     );
 }
@@ -408,7 +483,8 @@ fn trailing_commas() {
 
 #[test]
 fn unquoted_keys() {
-    let raw = r#"{responses: [{text: "Yes, gladly.", probability: 0.6}, {text: "No, thanks.", probability: 0.4}]}"#;
+    let raw =
+        r#"{responses: [{text: "Yes, gladly.", probability: 0.6}, {text: "No, thanks.", probability: 0.4}]}"#;
     check(&parse(raw), &clean_with(vec![Repair::UnquotedKeys]));
 }
 
@@ -456,11 +532,16 @@ fn unclosed_code_fence() {
 
 #[test]
 fn numbered_list_with_parenthesised_probabilities() {
-    let raw = "Here are some options:\n1. I'd give $1 (0.5)\n2. \"Not today.\" (0.3)\n3. **Maybe later** (0.2)";
+    let raw =
+        "Here are some options:\n1. I'd give $1 (0.5)\n2. \"Not today.\" (0.3)\n3. **Maybe later** (0.2)";
     let r = vec![Repair::NumberedList];
     check(
         &parse(raw),
-        &[("I'd give $1", 0.5, Some(0.5), r.clone()), ("Not today.", 0.3, Some(0.3), r.clone()), ("Maybe later", 0.2, Some(0.2), r)],
+        &[
+            ("I'd give $1", 0.5, Some(0.5), r.clone()),
+            ("Not today.", 0.3, Some(0.3), r.clone()),
+            ("Maybe later", 0.2, Some(0.2), r),
+        ],
     );
 }
 
@@ -470,7 +551,12 @@ fn bulleted_list_with_labelled_percentages() {
     check(
         &parse(raw),
         &[
-            ("Sure, I'll donate.", 0.4, Some(0.4), vec![Repair::NumberedList, Repair::PercentScaled { stated: 40.0 }]),
+            (
+                "Sure, I'll donate.",
+                0.4,
+                Some(0.4),
+                vec![Repair::NumberedList, Repair::PercentScaled { stated: 40.0 }],
+            ),
             ("No thanks", 0.6, Some(0.6), vec![Repair::NumberedList, Repair::PercentScaled { stated: 60.0 }]),
         ],
     );
@@ -514,7 +600,10 @@ fn single_candidate_object() {
 #[test]
 fn text_given_as_a_number() {
     let raw = r#"{"responses": [{"text": 2, "probability": 0.5}, {"text": "nothing", "probability": 0.5}]}"#;
-    check(&parse(raw), &[("2", 0.5, Some(0.5), vec![Repair::TextNotString]), ("nothing", 0.5, Some(0.5), vec![])]);
+    check(
+        &parse(raw),
+        &[("2", 0.5, Some(0.5), vec![Repair::TextNotString]), ("nothing", 0.5, Some(0.5), vec![])],
+    );
 }
 
 #[test]
@@ -626,10 +715,50 @@ fn assert_distribution(raw: &str, k: Option<KSpec>) {
 }
 
 const TOKENS: &[&str] = &[
-    "{", "}", "[", "]", "\"responses\"", "\"candidates\"", ":", ",", "\"text\"", "\"probability\"", "\"prob\"",
-    "0.5", "70", "\"70%\"", "60%", "NaN", "-Infinity", "None", "True", "-0.3", "1e308", "5e-324", "'", "'a'",
-    "\"", "\\", "\"é😊\"", " ", "\n", "```json\n", "```", "null", "<think>", "</think>", "1. ", "- ", "(0.4)",
-    "probability: 40%", "text", "\"\"", "\"x\"", "\u{301}", "ß", "K",
+    "{",
+    "}",
+    "[",
+    "]",
+    "\"responses\"",
+    "\"candidates\"",
+    ":",
+    ",",
+    "\"text\"",
+    "\"probability\"",
+    "\"prob\"",
+    "0.5",
+    "70",
+    "\"70%\"",
+    "60%",
+    "NaN",
+    "-Infinity",
+    "None",
+    "True",
+    "-0.3",
+    "1e308",
+    "5e-324",
+    "'",
+    "'a'",
+    "\"",
+    "\\",
+    "\"é😊\"",
+    " ",
+    "\n",
+    "```json\n",
+    "```",
+    "null",
+    "<think>",
+    "</think>",
+    "1. ",
+    "- ",
+    "(0.4)",
+    "probability: 40%",
+    "text",
+    "\"\"",
+    "\"x\"",
+    "\u{301}",
+    "ß",
+    "K",
 ];
 
 fn jsonish() -> impl Strategy<Value = String> {
@@ -645,7 +774,10 @@ fn structured() -> impl Strategy<Value = (String, bool)> {
         Just("null".to_string()),
     ];
     let item = (any::<String>(), prob).prop_map(|(t, p)| {
-        (format!("{{\"text\": {}, \"probability\": {p}}}", serde_json::to_string(&t).unwrap()), !t.trim().is_empty())
+        (
+            format!("{{\"text\": {}, \"probability\": {p}}}", serde_json::to_string(&t).unwrap()),
+            !t.trim().is_empty(),
+        )
     });
     (prop::collection::vec(item, 0..8), any::<bool>(), "[^`<]{0,20}").prop_map(|(items, fence, prose)| {
         let some_text = items.iter().any(|(_, t)| *t);

@@ -7,7 +7,12 @@ use vsim::vs::{select, Candidate, Selection, SelectionRule};
 fn cands(ps: &[f64]) -> Vec<Candidate> {
     ps.iter()
         .enumerate()
-        .map(|(i, &p)| Candidate { text: format!("c{i}"), probability: p, raw_probability: Some(p), repairs: vec![] })
+        .map(|(i, &p)| Candidate {
+            text: format!("c{i}"),
+            probability: p,
+            raw_probability: Some(p),
+            repairs: vec![],
+        })
         .collect()
 }
 
@@ -164,10 +169,19 @@ fn selection_names_parse() {
 
 #[test]
 fn invalid_rules_are_reported() {
-    assert_eq!(SelectionRule::new(Selection::Weighted).with_tau(1.5, 1).validate(), Err(RuleError::TauOutOfRange(1.5)));
-    assert_eq!(SelectionRule::new(Selection::Weighted).with_tau(-0.1, 1).validate(), Err(RuleError::TauOutOfRange(-0.1)));
+    assert_eq!(
+        SelectionRule::new(Selection::Weighted).with_tau(1.5, 1).validate(),
+        Err(RuleError::TauOutOfRange(1.5))
+    );
+    assert_eq!(
+        SelectionRule::new(Selection::Weighted).with_tau(-0.1, 1).validate(),
+        Err(RuleError::TauOutOfRange(-0.1))
+    );
     assert!(SelectionRule::new(Selection::Weighted).with_tau(f64::NAN, 1).validate().is_err());
-    assert_eq!(SelectionRule::new(Selection::Weighted).with_tau(0.2, 0).validate(), Err(RuleError::MinKeepZero));
+    assert_eq!(
+        SelectionRule::new(Selection::Weighted).with_tau(0.2, 0).validate(),
+        Err(RuleError::MinKeepZero)
+    );
     assert_eq!(SelectionRule::new(Selection::Argmax).with_tau(0.0, 1).validate(), Ok(()));
     let mut rng = seed::rng(0);
     assert_eq!(try_select(&[], &SelectionRule::default(), &mut rng), Err(SelectError::NoCandidates));

@@ -64,6 +64,9 @@ pub struct LocalConfig {
     pub top_k: u32,
     /// Reuse evaluated prompt prefixes across requests (off only for measurements).
     pub prefix_reuse: bool,
+    /// Apply the output grammar to every candidate on every step instead of only when the
+    /// freely sampled token breaks it (slower; for measurements).
+    pub grammar_first: bool,
 }
 
 impl Default for LocalConfig {
@@ -78,6 +81,7 @@ impl Default for LocalConfig {
             min_p: 0.05,
             top_k: 40,
             prefix_reuse: true,
+            grammar_first: false,
         }
     }
 }
@@ -685,7 +689,13 @@ impl Inner {
             let token = match grammar.as_mut() {
                 None => chain.sample(ctx, logits_index),
                 Some(g) => {
-                    let (tok, resampled) = sample_constrained(ctx, logits_index, &mut chain, g)?;
+                    let (tok, resampled) = sample_constrained(
+                        ctx,
+                        logits_index,
+                        &mut chain,
+                        g,
+                        self.config.grammar_first,
+                    )?;
                     if resampled {
                         report.grammar_resamples += 1;
                         counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
@@ -786,20 +796,24 @@ impl Inner {
 
 /// Samples a token that `grammar` accepts: first without the grammar (cheap), and only if
 /// the grammar rejects that token, again with the grammar applied to all candidates.
-/// Returns the token and whether the resampling was needed.
+/// Returns the token and whether the resampling was needed. With `grammar_first`, skips the
+/// cheap attempt.
 fn sample_constrained(
     ctx: &LlamaContext<'static>,
     idx: i32,
     chain: &mut LlamaSampler,
     grammar: &mut LlamaSampler,
+    grammar_first: bool,
 ) -> Result<(LlamaToken, bool), BackendError> {
-    let mut cur = ctx.token_data_array_ith(idx);
-    chain.apply(&mut cur);
-    if let Some(token) = cur.selected_token() {
-        let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
-        grammar.apply(&mut single);
-        if single.data.first().is_some_and(|d| d.logit().is_finite()) {
-            return Ok((token, false));
+    if !grammar_first {
+        let mut cur = ctx.token_data_array_ith(idx);
+        chain.apply(&mut cur);
+        if let Some(token) = cur.selected_token() {
+            let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
+            grammar.apply(&mut single);
+            if single.data.first().is_some_and(|d| d.logit().is_finite()) {
+                return Ok((token, false));
+            }
         }
     }
     let mut cur = ctx.token_data_array_ith(idx);
@@ -814,7 +828,7 @@ fn sample_constrained(
         .filter(|d| d.logit().is_finite())
         .map(|d| d.id())
         .ok_or_else(|| local_err("sampling under the output grammar selected no token"))?;
-    Ok((chosen, true))
+    Ok((chosen, !grammar_first))
 }
 
 /// Byte offset of the earliest stop string that ends at or after `from`.

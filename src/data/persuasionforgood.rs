@@ -78,11 +78,8 @@ const INFO_COLUMNS: [&str; 37] = [
 /// The columns `full_dialog.csv` must have (its first, unnamed column is a row index).
 const DIALOG_COLUMNS: [&str; 4] = ["Unit", "Turn", "B4", "B2"];
 
-/// Annual income brackets for survey codes 1 to 12 of `income.x`. The release ships no
-/// codebook; this is the standard 12-option income item of the survey platform the study
-/// used (ten $10,000 brackets, then $100,000–$149,999 and $150,000 or more), which matches
-/// the data: codes run 1 to 12 and code 11, the one wide bracket, is markedly more common
-/// than its neighbours. Rendered text always keeps the code beside the bracket.
+/// Annual income brackets for `income.x` codes 1 to 12 (why: see [`income_bracket`]).
+/// Rendered text always keeps the code beside the bracket.
 const INCOME_BRACKETS: [&str; 12] = [
     "less than $10,000",
     "$10,000 to $19,999",
@@ -98,8 +95,12 @@ const INCOME_BRACKETS: [&str; 12] = [
     "$150,000 or more",
 ];
 
-/// The annual income bracket for an `income.x` survey code (see [`INCOME_BRACKETS`] for
-/// the mapping and why), or `None` for a code outside 1 to 12.
+/// The annual income bracket for an `income.x` survey code, or `None` for a code outside
+/// 1 to 12. Codes 1 to 10 are $10,000 brackets from "less than $10,000" to "$90,000 to
+/// $99,999", 11 is "$100,000 to $149,999" and 12 "$150,000 or more". The release ships
+/// no codebook: this is the survey platform's standard 12-option income item, which fits
+/// the data (codes 1 to 12, with code 11, the one wide bracket, clearly above its
+/// neighbours).
 pub fn income_bracket(code: u32) -> Option<&'static str> {
     let index = usize::try_from(code.checked_sub(1)?).ok()?;
     INCOME_BRACKETS.get(index).copied()

@@ -69,8 +69,9 @@ impl Persona {
         lines.join("\n")
     }
 
-    /// Renders a minijinja template with this persona bound to `persona` (see the fields
-    /// of the view above; `{{ persona.profile }}` is [`Persona::render`]). Undefined slots
+    /// Renders a minijinja template with this persona bound to `persona`: the slots are
+    /// `persona.id`, `persona.name`, `persona.description`, `persona.source`,
+    /// `persona.attributes.KEY` and `persona.profile` ([`Persona::render`]). Undefined slots
     /// are errors (strict mode), so a typo such as `{{ persona.atributes.age }}` or a
     /// persona lacking the attribute a template needs is reported, never rendered blank.
     /// Use `{% if persona.attributes.age is defined %}` for optional slots.

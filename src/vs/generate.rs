@@ -111,7 +111,11 @@ impl Generator {
     /// conversation is extended with that reply and a user message naming the error, and
     /// sent again with seed `seed::derive(req.seed, 1)`; a second failure is
     /// [`GenerateError::Unparseable`].
-    pub async fn generate(&self, model: &dyn ChatModel, req: &GenerateRequest) -> Result<Generation, GenerateError> {
+    pub async fn generate(
+        &self,
+        model: &dyn ChatModel,
+        req: &GenerateRequest,
+    ) -> Result<Generation, GenerateError> {
         let instruction = self.templates.instruction(req.method, req.k, req.tau)?;
         let messages = with_instruction(&req.messages, &instruction);
         let mut calls = Vec::new();
@@ -128,12 +132,12 @@ impl Generator {
     ///
     /// Here k is `req.k.max()`. The first call uses `req.seed` (so `n` ≤ k gives the same as
     /// [`Generator::generate`]); call i > 0 uses `seed::derive(seed::derive_named(req.seed,
-    /// "call"), i)`. The candidates of all calls are pooled in order, cut to the first `n`,
-    /// and their probabilities renormalised over the pooled list (each call's probabilities
-    /// sum to 1, so pooled ones are divided by the number of calls, before the cut);
-    /// duplicates across calls are kept, since their count is what the comparison
-    /// measures. A model-decided k can give fewer than `n`. Reasoning of several calls is
-    /// joined with blank lines.
+    /// "call"), i)`. The candidates of all calls are pooled in call order and cut to the
+    /// first `n`; their probabilities (each call's summing to 1) are then renormalised over
+    /// the pooled list, so a candidate keeps its weight relative to the others of its call
+    /// and every call counts equally. Duplicates across calls are kept, since how often a
+    /// reply recurs is what a diversity comparison measures. A model-decided k can give
+    /// fewer than `n` candidates. Reasoning of several calls is joined with blank lines.
     pub async fn generate_n(
         &self,
         model: &dyn ChatModel,
@@ -151,8 +155,11 @@ impl Generator {
         let same_conversation = matches!(req.method, Method::MultiTurn | Method::VsMulti);
         let instruction = self.templates.instruction(req.method, req.k, req.tau)?;
         let first_messages = with_instruction(&req.messages, &instruction);
-        let follow_up =
-            if same_conversation { Some(self.templates.follow_up(req.method, req.k, req.tau)?) } else { None };
+        let follow_up = if same_conversation {
+            Some(self.templates.follow_up(req.method, req.k, req.tau)?)
+        } else {
+            None
+        };
         let call_seeds = seed::derive_named(req.seed, "call");
 
         let mut calls = Vec::new();
@@ -264,7 +271,9 @@ pub fn parse_reply(method: Method, k: KSpec, raw: &str) -> Result<ParsedReply, P
     match method {
         Method::Direct | Method::MultiTurn => parse_single(raw),
         Method::Cot => parse_cot(raw),
-        Method::Sequence => parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: true }),
+        Method::Sequence => {
+            parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: true })
+        }
         Method::VsStandard | Method::VsCot | Method::VsMulti => {
             parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: false })
         }

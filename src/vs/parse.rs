@@ -11,6 +11,8 @@
 //! so that a candidate stored alone still says everything that was done to obtain it.
 //! Positions in repairs are 0-based indices into the list as the model wrote it.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -57,6 +59,8 @@ pub enum Repair {
     ClosedTruncated,
     /// The reply was a bare JSON array rather than `{"responses": [...]}`.
     BareArray,
+    /// The `{"responses": [...]}` object was wrapped in a one-element array.
+    WrappedInArray,
     /// The list was under `key` rather than `responses`.
     ListKey { key: String },
     /// The reply was a single candidate object rather than a list.
@@ -176,8 +180,17 @@ pub fn parse_candidates_with(raw: &str, opts: &ParseOptions) -> Result<ParsedRep
         return Err(ParseError::Empty);
     }
     let mut first_err: Option<ParseError> = None;
-    for found in json_values(&pre.body) {
+    let found_json = json_values(&pre.body);
+    // A list in prose is read only when the reply has no JSON at all: a JSON reply that
+    // holds no usable list is better retried with its error than read as prose.
+    let try_list = found_json.is_empty();
+    for found in found_json {
         match list_from_value(&found.value) {
+            Ok(list) if found.nested && list.repairs.contains(&Repair::SingleObject) => {
+                first_err.get_or_insert(ParseError::InvalidJson(
+                    "the list does not parse; only one of its items does".into(),
+                ));
+            }
             Ok(list) => {
                 let mut reply_repairs = pre.repairs.clone();
                 reply_repairs.extend(found.repairs);
@@ -195,7 +208,7 @@ pub fn parse_candidates_with(raw: &str, opts: &ParseOptions) -> Result<ParsedRep
             }
         }
     }
-    let items = numbered_list(&pre.body);
+    let items = if try_list { numbered_list(&pre.body) } else { Vec::new() };
     if !items.is_empty() {
         let mut reply_repairs = pre.repairs.clone();
         reply_repairs.push(Repair::NumberedList);
@@ -333,6 +346,9 @@ fn preprocess(raw: &str) -> Preprocessed {
 struct Found {
     value: Value,
     repairs: Vec<Repair>,
+    /// Found inside a bracketed span that did not parse: a lone candidate object here is
+    /// more likely one item of a broken list than the answer.
+    nested: bool,
 }
 
 /// The whole body as JSON (strictly or after cheap repairs), or the content of a body that
@@ -367,7 +383,7 @@ fn json_values(body: &str) -> Vec<Found> {
     let mut whole = false;
     if let Ok(v) = serde_json::from_str::<Value>(t) {
         if v.is_object() || v.is_array() {
-            out.push(Found { value: v, repairs: Vec::new() });
+            out.push(Found { value: v, repairs: Vec::new(), nested: false });
             whole = true;
         }
     }
@@ -418,6 +434,7 @@ fn scan_json(s: &str) -> Vec<Found> {
     let mut out = Vec::new();
     let mut pos = 0;
     let mut starts = 0;
+    let mut failed_until = 0;
     while pos < bytes.len() && starts < MAX_SCAN_STARTS {
         let Some(rel) = bytes[pos..].iter().position(|&b| b == b'{' || b == b'[') else { break };
         let start = pos + rel;
@@ -438,13 +455,23 @@ fn scan_json(s: &str) -> Vec<Found> {
                 if span.trim() != trimmed {
                     repairs.insert(0, Repair::SurroundingText);
                 }
-                out.push(Found { value, repairs });
-                pos = end;
+                out.push(Found { value, repairs, nested: start < failed_until });
+                if closed {
+                    pos = end;
+                } else {
+                    // Closing a cut-off span is a guess: look inside it too.
+                    failed_until = failed_until.max(end);
+                    pos = start + 1;
+                }
             }
-            // A closed span that is not JSON is skipped whole, so that a broken list does
-            // not yield one of its items as if it were the answer.
-            _ if closed => pos = end,
-            _ => pos = start + 1,
+            // The start may be a stray bracket in prose (whose quotes then mis-pair), so
+            // the scan goes on inside the span, remembering that it failed.
+            _ => {
+                if closed {
+                    failed_until = failed_until.max(end);
+                }
+                pos = start + 1;
+            }
         }
     }
     out
@@ -631,7 +658,8 @@ fn lenient_fix(src: &str) -> (String, Vec<Repair>) {
             }
             c if c.is_ascii_digit() || c == '-' || c == '.' => {
                 let mut j = i;
-                while j < chars.len() && (chars[j].is_ascii_digit() || matches!(chars[j], '.' | 'e' | 'E' | '+' | '-'))
+                while j < chars.len()
+                    && (chars[j].is_ascii_digit() || matches!(chars[j], '.' | 'e' | 'E' | '+' | '-'))
                 {
                     j += 1;
                 }
@@ -721,6 +749,13 @@ fn reasoning_from(map: &Map<String, Value>) -> Option<String> {
 fn list_from_value(v: &Value) -> Result<ListFound, ParseError> {
     match v {
         Value::Array(items) => {
+            if let [inner @ Value::Object(map)] = items.as_slice() {
+                if LIST_KEYS.iter().any(|k| get_key(map, k).is_some_and(|(_, v)| v.is_array())) {
+                    let mut list = list_from_value(inner)?;
+                    list.repairs.insert(0, Repair::WrappedInArray);
+                    return Ok(list);
+                }
+            }
             let (items, dropped) = raw_items(items)?;
             let mut repairs = vec![Repair::BareArray];
             repairs.extend(dropped);
@@ -730,8 +765,11 @@ fn list_from_value(v: &Value) -> Result<ListFound, ParseError> {
             let reasoning = reasoning_from(map);
             for name in LIST_KEYS {
                 if let Some((key, Value::Array(items))) = get_key(map, name) {
-                    let mut repairs =
-                        if key == "responses" { Vec::new() } else { vec![Repair::ListKey { key: key.to_string() }] };
+                    let mut repairs = if key == "responses" {
+                        Vec::new()
+                    } else {
+                        vec![Repair::ListKey { key: key.to_string() }]
+                    };
                     let (items, dropped) = raw_items(items)?;
                     repairs.extend(dropped);
                     return Ok(ListFound { items, repairs, reasoning });
@@ -754,7 +792,9 @@ fn list_from_value(v: &Value) -> Result<ListFound, ParseError> {
             }
             Err(ParseError::NoList { found_keys: map.keys().cloned().collect() })
         }
-        other => Err(ParseError::InvalidJson(format!("expected an object or an array, found {}", kind_of(other)))),
+        other => {
+            Err(ParseError::InvalidJson(format!("expected an object or an array, found {}", kind_of(other))))
+        }
     }
 }
 
@@ -895,11 +935,10 @@ fn build_candidates(
 
     // Merge duplicates (same text up to whitespace), keeping the first occurrence.
     let mut merged: Vec<Resolved> = Vec::with_capacity(resolved.len());
-    let mut keys: Vec<String> = Vec::with_capacity(resolved.len());
+    let mut seen: HashMap<String, usize> = HashMap::with_capacity(resolved.len());
     for r in resolved.drain(..) {
         let key = r.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if let Some(pos) = keys.iter().position(|k| *k == key) {
-            let first = &mut merged[pos];
+        if let Some(first) = seen.get(&key).and_then(|&pos| merged.get_mut(pos)) {
             first.merged += 1;
             first.raw = match (first.raw, r.raw) {
                 (Some(a), Some(b)) => Some(a + b),
@@ -915,7 +954,7 @@ fn build_candidates(
                 }
             }
         } else {
-            keys.push(key);
+            seen.insert(key, merged.len());
             merged.push(r);
         }
     }
@@ -980,7 +1019,9 @@ fn resolve_probabilities(items: Vec<RawItem>, ignore: bool) -> Vec<Resolved> {
                 let repairs = i
                     .repairs
                     .into_iter()
-                    .filter(|r| !matches!(r, Repair::ProbabilityKey { .. } | Repair::ProbabilityString { .. }))
+                    .filter(|r| {
+                        !matches!(r, Repair::ProbabilityKey { .. } | Repair::ProbabilityString { .. })
+                    })
                     .collect();
                 Resolved { text: i.text, raw: None, weight: Some(1.0), repairs, merged: 0 }
             })

@@ -50,7 +50,8 @@ const SEQUENCE: &str = concat!(
 
 const MULTI_TURN_MORE: &str = "Give another response, different from your previous ones. Output only the response itself: no preamble, no quotation marks, no explanation.";
 
-const VS_STANDARD: &str = concat!("Generate ", count!(), ", each a different way you could respond.", tail!(), "\n", vs_format!());
+const VS_STANDARD: &str =
+    concat!("Generate ", count!(), ", each a different way you could respond.", tail!(), "\n", vs_format!());
 
 const VS_COT: &str = concat!(
     "First think step by step about the full range of ways you could respond. Then generate ",

@@ -1,0 +1,209 @@
+//! Embedded-model measurements, printed side by side in one run: prompt and generation
+//! throughput (free, grammar-constrained the lazy way, grammar applied first), time to first
+//! token, and prompt tokens evaluated over a simulated 10-turn dialogue with and without
+//! prefix reuse.
+//!
+//! Run: `cargo bench --bench local_backend` (fetches the default model on first use).
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use vsim::backend::local::{GenerationReport, LocalConfig, LocalModel};
+use vsim::backend::{ChatRequest, Message, OutputConstraint};
+
+const REPS: u64 = 3;
+
+fn main() -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(run())
+}
+
+#[derive(Default)]
+struct Acc {
+    tokens: u64,
+    time: Duration,
+    ttft: Vec<Duration>,
+    resamples: u64,
+    runs: u64,
+}
+
+impl Acc {
+    fn add_generation(&mut self, r: &GenerationReport) {
+        self.tokens += r.completion_tokens;
+        self.time += r.generation;
+        self.resamples += r.grammar_resamples;
+        self.runs += 1;
+    }
+    fn rate(&self) -> f64 {
+        self.tokens as f64 / self.time.as_secs_f64().max(1e-9)
+    }
+}
+
+fn median(v: &mut [Duration]) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+async fn run() -> Result<()> {
+    let path = vsim::model_store::ensure_default_model(true)?;
+    let config = LocalConfig::default();
+    println!("model: {}  threads: {}", path.display(), config.threads);
+    let lazy = LocalModel::load(&path, config.clone())?;
+    let grammar_first = LocalModel::load(&path, LocalConfig { grammar_first: true, ..config.clone() })?;
+    println!("context: {} tokens\n", lazy.n_ctx());
+
+    // Prompt evaluation: a ~500-token persona prompt evaluated from scratch.
+    let persona = "The persuadee is a 34-year-old teacher from Ohio who volunteers at a food \
+        bank, is agreeable and conscientious, values family and fairness, and is cautious \
+        about online charities after a bad experience. ";
+    let long_prompt = ChatRequest {
+        max_tokens: Some(1),
+        temperature: Some(0.0),
+        ..ChatRequest::new(vec![
+            Message::system(persona.repeat(12)),
+            Message::user("Summarise the persona in one word."),
+        ])
+    };
+    let mut prompt = Acc::default();
+    for _ in 0..REPS {
+        lazy.clear_cache();
+        let (_, r) = lazy.chat_with_report(long_prompt.clone()).await?;
+        prompt.tokens += r.prompt_tokens_evaluated;
+        prompt.time += r.prompt_eval;
+        prompt.ttft.push(r.time_to_first_token);
+    }
+
+    // Generation: free text vs a vs-standard candidate list, interleaved so that changes in
+    // machine load hit all three alike.
+    let free_req = |seed| ChatRequest {
+        max_tokens: Some(128),
+        temperature: Some(0.8),
+        seed: Some(seed),
+        ..ChatRequest::new(vec![Message::user(
+            "Write a short story about a lighthouse keeper who finds a message in a bottle.",
+        )])
+    };
+    let vs_req = |seed| ChatRequest {
+        max_tokens: Some(200),
+        temperature: Some(0.8),
+        seed: Some(seed),
+        constraint: Some(OutputConstraint::Candidates {
+            min_items: 5,
+            max_items: 5,
+            with_probability: true,
+            with_reasoning: false,
+        }),
+        ..ChatRequest::new(vec![
+            Message::system("You answer with JSON only."),
+            Message::user(
+                "Give 5 different short replies a person might say when asked to donate to \
+                 Save the Children, each with its probability.",
+            ),
+        ])
+    };
+    let (mut free, mut constrained, mut constrained_first) =
+        (Acc::default(), Acc::default(), Acc::default());
+    for seed in 0..REPS {
+        let (_, r) = lazy.chat_with_report(free_req(seed)).await?;
+        free.add_generation(&r);
+        free.ttft.push(r.time_to_first_token);
+        let (_, r) = lazy.chat_with_report(vs_req(seed)).await?;
+        constrained.add_generation(&r);
+        constrained.ttft.push(r.time_to_first_token);
+        let (_, r) = grammar_first.chat_with_report(vs_req(seed)).await?;
+        constrained_first.add_generation(&r);
+        constrained_first.ttft.push(r.time_to_first_token);
+    }
+
+    println!("{:<44} {:>10} {:>10} {:>12}", "measurement", "tokens", "tok/s", "median TTFT");
+    println!(
+        "{:<44} {:>10} {:>10.1} {:>12.1?}",
+        "prompt evaluation (cold, ~500 tokens)",
+        prompt.tokens,
+        prompt.rate(),
+        median(&mut prompt.ttft)
+    );
+    for (name, acc) in [
+        ("generation, free", &mut free),
+        ("generation, grammar (lazy check + resample)", &mut constrained),
+        ("generation, grammar applied first", &mut constrained_first),
+    ] {
+        println!(
+            "{:<44} {:>10} {:>10.1} {:>12.1?}",
+            name,
+            acc.tokens,
+            acc.rate(),
+            median(&mut acc.ttft)
+        );
+    }
+    println!(
+        "grammar resamples (lazy): {} of {} tokens; lazy / grammar-first speed: {:.2}x\n",
+        constrained.resamples,
+        constrained.tokens,
+        constrained.rate() / constrained_first.rate().max(1e-9)
+    );
+
+    // A 10-turn dialogue between two agents; each turn the speaker sees the whole history.
+    lazy.clear_cache();
+    let before = lazy.stats();
+    let (requests, with_time) = dialogue_with(&lazy).await?;
+    let after = lazy.stats();
+    let with_prompt = after.prompt_tokens - before.prompt_tokens;
+    let with_evaluated = after.prompt_tokens_evaluated - before.prompt_tokens_evaluated;
+    let no_reuse = LocalModel::load(&path, LocalConfig { prefix_reuse: false, ..config })?;
+    let started = std::time::Instant::now();
+    for r in &requests {
+        no_reuse.chat_with_report(r.clone()).await?;
+    }
+    let without_time = started.elapsed();
+    let without = no_reuse.stats();
+    println!("10-turn dialogue (2 agents, 32-token replies)");
+    println!("{:<28} {:>14} {:>14} {:>10}", "", "prompt tokens", "evaluated", "wall");
+    println!(
+        "{:<28} {:>14} {:>14} {:>10.1?}",
+        "with prefix reuse", with_prompt, with_evaluated, with_time
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>10.1?}",
+        "without prefix reuse", without.prompt_tokens, without.prompt_tokens_evaluated, without_time
+    );
+    println!(
+        "evaluated-token ratio (without / with): {:.2}x",
+        without.prompt_tokens_evaluated as f64 / with_evaluated.max(1) as f64
+    );
+    Ok(())
+}
+
+/// Runs the dialogue on `model`; returns every request it made (to replay elsewhere) and
+/// the wall time.
+async fn dialogue_with(model: &LocalModel) -> Result<(Vec<ChatRequest>, Duration)> {
+    let systems = [
+        "You are Alice. You are persuading Bob to donate part of his $2 task payment to Save \
+         the Children. Keep replies short.",
+        "You are Bob, a careful spender who is unsure about charities. Keep replies short.",
+    ];
+    let mut transcript: Vec<(usize, String)> = vec![(1, "Hi! What is this chat about?".into())];
+    let mut requests = Vec::new();
+    let started = std::time::Instant::now();
+    for turn in 0..10 {
+        let speaker = turn % 2;
+        let mut messages = vec![Message::system(systems[speaker])];
+        for (who, text) in &transcript {
+            messages.push(if *who == speaker {
+                Message::assistant(text.clone())
+            } else {
+                Message::user(text.clone())
+            });
+        }
+        let request = ChatRequest {
+            max_tokens: Some(32),
+            temperature: Some(0.7),
+            seed: Some(turn as u64),
+            ..ChatRequest::new(messages)
+        };
+        let (reply, _) = model.chat_with_report(request.clone()).await.context("dialogue turn")?;
+        transcript.push((speaker, reply.content.trim().to_string()));
+        requests.push(request);
+    }
+    Ok((requests, started.elapsed()))
+}

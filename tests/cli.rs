@@ -1,0 +1,108 @@
+//! The command line's handling of bad input (exit code 2, a message that says what is
+//! valid) and of `vsim parse` and `vsim stats ks` on good input.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn vsim() -> Command {
+    Command::cargo_bin("vsim").unwrap()
+}
+
+#[test]
+fn unknown_method_lists_valid_ones() {
+    vsim()
+        .args(["sample", "hi", "--method", "vs-magic"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown method `vs-magic`"))
+        .stderr(predicate::str::contains("vs-standard"));
+}
+
+#[test]
+fn unknown_selection_lists_valid_ones() {
+    vsim()
+        .args(["sample", "hi", "--selection", "best"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("weighted").and(predicate::str::contains("argmax")));
+}
+
+#[test]
+fn k_zero_and_tau_out_of_range_are_rejected() {
+    vsim().args(["sample", "hi", "--k", "0"]).assert().code(2).stderr(predicate::str::contains("--k"));
+    vsim().args(["sample", "hi", "--tau", "1.5"]).assert().code(2).stderr(predicate::str::contains("[0, 1]"));
+    vsim().args(["sample", "hi", "--tau", "-0.1"]).assert().code(2);
+    vsim().args(["parse", "--k", "0"]).assert().code(2);
+}
+
+#[test]
+fn bad_model_spec_is_bad_input() {
+    vsim()
+        .args(["sample", "hi", "--model", "gpt-4"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid model spec"));
+}
+
+#[test]
+fn parse_prints_normalised_candidates_as_json() {
+    let reply = "Sure! Here you go:\n```json\n{\"responses\": [{\"text\": \"Hi\", \"probability\": \"60%\"}, {\"response\": \"Hello\", \"prob\": 20}]}\n```";
+    let out = vsim().args(["parse", "--k", "2", "--json"]).write_stdin(reply).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = v["candidates"].as_array().unwrap();
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0]["text"], "Hi");
+    assert!((c[0]["probability"].as_f64().unwrap() - 0.75).abs() < 1e-12);
+    assert!((c[0]["raw_probability"].as_f64().unwrap() - 0.6).abs() < 1e-12);
+    assert_eq!(c[1]["text"], "Hello");
+    assert!(c[0]["repairs"].as_array().is_some());
+}
+
+#[test]
+fn parse_unrecoverable_reply_exits_non_zero_with_reason() {
+    vsim()
+        .args(["parse", "--json"])
+        .write_stdin("")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be recovered"));
+}
+
+#[test]
+fn stats_ks_reads_files_and_reports_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.txt");
+    let b = dir.path().join("b.txt");
+    std::fs::write(&a, "0\n0.5\n1\n").unwrap();
+    std::fs::write(&b, "# human\n1\n1.5\n2\n").unwrap();
+    let out = vsim().args(["stats", "ks"]).arg(&a).arg(&b).arg("--json").output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // D = 2/3 (ECDFs differ most at 0.5); exact two-sided p = 0.6 (scipy.stats.ks_2samp).
+    assert!((v["statistic"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert!((v["pvalue"].as_f64().unwrap() - 0.6).abs() < 1e-9, "{v}");
+
+    std::fs::write(&b, "1\n2\nabc\n").unwrap();
+    vsim()
+        .args(["stats", "ks"])
+        .arg(&a)
+        .arg(&b)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("b.txt").and(predicate::str::contains("3")).and(predicate::str::contains("abc")));
+    vsim()
+        .args(["stats", "ks"])
+        .arg(&a)
+        .arg(dir.path().join("missing.txt"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.txt"));
+}
+
+#[test]
+fn help_shows_examples() {
+    for cmd in [vec!["sample", "--help"], vec!["parse", "--help"], vec!["stats", "ks", "--help"], vec!["run", "--help"]] {
+        vsim().args(&cmd).assert().success().stdout(predicate::str::contains("Example"));
+    }
+}
