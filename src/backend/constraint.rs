@@ -16,6 +16,9 @@ pub enum OutputConstraint {
     Number { min: f64, max: f64 },
     /// `{"answer": one of the choices}`.
     Choice { choices: Vec<String> },
+    /// A verbalized distribution over fixed options (survey items):
+    /// `{"responses": [{"text": OPTION, "probability": number}, ...]}`, one entry per option.
+    Distribution { options: Vec<String> },
 }
 
 impl OutputConstraint {
@@ -25,6 +28,7 @@ impl OutputConstraint {
             Self::Candidates { .. } => "verbalized_candidates",
             Self::Number { .. } => "numeric_answer",
             Self::Choice { .. } => "categorical_answer",
+            Self::Distribution { .. } => "option_distribution",
         }
     }
 
@@ -75,6 +79,25 @@ impl OutputConstraint {
                 "required": ["answer"],
                 "additionalProperties": false,
             }),
+            Self::Distribution { options } => json!({
+                "type": "object",
+                "properties": {"responses": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "text": {"type": "string", "enum": options},
+                            "probability": {"type": "number"},
+                        },
+                        "required": ["text", "probability"],
+                        "additionalProperties": false,
+                    },
+                    "minItems": options.len(),
+                    "maxItems": options.len(),
+                }},
+                "required": ["responses"],
+                "additionalProperties": false,
+            }),
         }
     }
 
@@ -95,28 +118,35 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
                 } else {
                     r#"item ::= "{" ws "\"text\"" ws ":" ws string ws "}""#
                 };
-                let reasoning = if *with_reasoning {
-                    r#""\"reasoning\"" ws ":" ws string ws "," ws "#
-                } else {
-                    ""
-                };
+                let reasoning =
+                    if *with_reasoning { r#""\"reasoning\"" ws ":" ws string ws "," ws "# } else { "" };
                 let rest = max - 1;
                 let min_rest = min - 1;
                 format!(
                     "root ::= \"{{\" ws {reasoning}\"\\\"responses\\\"\" ws \":\" ws \"[\" ws item (ws \",\" ws item){{{min_rest},{rest}}} ws \"]\" ws \"}}\"\n{item}\n{common}"
                 )
             }
-            Self::Number { .. } => format!(
-                "root ::= \"{{\" ws \"\\\"answer\\\"\" ws \":\" ws number ws \"}}\"\n{common}"
-            ),
-            Self::Choice { choices } => {
-                let alts: Vec<String> = choices
+            Self::Number { .. } => {
+                format!("root ::= \"{{\" ws \"\\\"answer\\\"\" ws \":\" ws number ws \"}}\"\n{common}")
+            }
+            Self::Distribution { options } => {
+                // One entry per option, in the given order, so every option gets a probability.
+                let items: Vec<String> = options
                     .iter()
-                    .map(|c| {
-                        let lit = serde_json::to_string(c).expect("string serializes");
-                        format!("{:?}", lit)
+                    .map(|o| {
+                        format!(
+                            "\"{{\" ws \"\\\"text\\\"\" ws \":\" ws {} ws \",\" ws \"\\\"probability\\\"\" ws \":\" ws number ws \"}}\"",
+                            gbnf_literal(o)
+                        )
                     })
                     .collect();
+                format!(
+                    "root ::= \"{{\" ws \"\\\"responses\\\"\" ws \":\" ws \"[\" ws {} ws \"]\" ws \"}}\"\n{common}",
+                    items.join(" ws \",\" ws ")
+                )
+            }
+            Self::Choice { choices } => {
+                let alts: Vec<String> = choices.iter().map(|c| gbnf_literal(c)).collect();
                 format!(
                     "root ::= \"{{\" ws \"\\\"answer\\\"\" ws \":\" ws ({}) ws \"}}\"\n{common}",
                     alts.join(" | ")
@@ -126,13 +156,24 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
     }
 }
 
+/// A GBNF literal matching the JSON string encoding of `s`.
+fn gbnf_literal(s: &str) -> String {
+    let json = serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_string());
+    format!("{json:?}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn candidates_schema_bounds_items() {
-        let c = OutputConstraint::Candidates { min_items: 5, max_items: 5, with_probability: true, with_reasoning: false };
+        let c = OutputConstraint::Candidates {
+            min_items: 5,
+            max_items: 5,
+            with_probability: true,
+            with_reasoning: false,
+        };
         let s = c.json_schema();
         assert_eq!(s["properties"]["responses"]["minItems"], 5);
         assert_eq!(s["properties"]["responses"]["items"]["required"], json!(["text", "probability"]));
@@ -140,10 +181,26 @@ mod tests {
 
     #[test]
     fn grammar_repeats_items_between_bounds() {
-        let c = OutputConstraint::Candidates { min_items: 1, max_items: 8, with_probability: true, with_reasoning: false };
+        let c = OutputConstraint::Candidates {
+            min_items: 1,
+            max_items: 8,
+            with_probability: true,
+            with_reasoning: false,
+        };
         let g = c.gbnf();
         assert!(g.contains("{0,7}"), "{g}");
         let c = OutputConstraint::Choice { choices: vec!["yes".into(), "a \"b\"".into()] };
         assert!(c.gbnf().contains(r#""\"yes\"""#), "{}", c.gbnf());
+    }
+
+    #[test]
+    fn distribution_lists_every_option() {
+        let c = OutputConstraint::Distribution { options: vec!["Very safe".into(), "Refused".into()] };
+        let s = c.json_schema();
+        assert_eq!(s["properties"]["responses"]["minItems"], 2);
+        assert_eq!(s["properties"]["responses"]["items"]["properties"]["text"]["enum"][1], "Refused");
+        let g = c.gbnf();
+        assert!(g.contains(r#""\"Very safe\"""#), "{g}");
+        assert!(g.starts_with("root ::= "), "{g}");
     }
 }

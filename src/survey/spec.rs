@@ -1,0 +1,245 @@
+//! Survey files: which questionnaire, which human data, which subgroups, and how
+//! respondents answer.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::opinionqa::{load_counts, load_info, HumanCounts};
+use super::questionnaire::{load_questionnaire, Questionnaire};
+use super::SurveyError;
+use crate::vs::{Method, Selection};
+
+/// A validated survey.
+#[derive(Debug, Clone)]
+pub struct SurveySpec {
+    pub name: String,
+    pub source: PathBuf,
+    pub questionnaire: Questionnaire,
+    /// Human counts for the subgroup attribute, when the survey has human data.
+    pub human: Option<HumanCounts>,
+    /// The attribute that defines subgroups (e.g. `POLIDEOLOGY`) and how prompts name it.
+    pub attribute: String,
+    pub attribute_label: String,
+    pub groups: Vec<String>,
+    pub per_group: usize,
+    pub method: Method,
+    pub selection: Selection,
+    pub model: Option<String>,
+    pub temperature: Option<f32>,
+    pub max_tokens: Option<u32>,
+    /// System prompt template; slots: `group`, `attribute`.
+    pub system: String,
+    pub use_schema: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSurvey {
+    kind: String,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    /// An OpinionQA wave directory (info.csv + {ATTRIBUTE}_data.json), relative to this file.
+    #[serde(default)]
+    opinionqa: Option<Spanned<String>>,
+    /// A TOML questionnaire, relative to this file (when there is no OpinionQA directory).
+    #[serde(default)]
+    questionnaire: Option<Spanned<String>>,
+    #[serde(default)]
+    items: Option<Vec<Spanned<String>>>,
+    attribute: Spanned<String>,
+    #[serde(default)]
+    attribute_label: Option<String>,
+    #[serde(default)]
+    groups: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    per_group: Option<Spanned<i64>>,
+    #[serde(default)]
+    method: Option<Spanned<String>>,
+    #[serde(default)]
+    selection: Option<Spanned<String>>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    system: String,
+    #[serde(default)]
+    use_schema: Option<bool>,
+}
+
+/// Reads and validates a survey file. `wave_override` replaces the file's OpinionQA directory.
+pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySpec, SurveyError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SurveyError::io(path, e))?;
+    let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let err = |span: std::ops::Range<usize>, field: &str, message: String| SurveyError::Invalid {
+        file: path.to_path_buf(),
+        line: line(span.start),
+        field: field.to_string(),
+        message,
+    };
+    let raw: RawSurvey = toml::from_str(&text)
+        .map_err(|e| err(e.span().unwrap_or(0..0), "syntax", e.message().trim().to_string()))?;
+    let _ = (&raw.kind, &raw.description);
+    let base = path.parent().unwrap_or(Path::new("."));
+    let wave: Option<PathBuf> = wave_override
+        .map(Path::to_path_buf)
+        .or_else(|| raw.opinionqa.as_ref().map(|w| base.join(w.get_ref())));
+    let mut questionnaire = match (&wave, &raw.questionnaire) {
+        (Some(dir), _) => load_info(dir)?,
+        (None, Some(q)) => load_questionnaire(&base.join(q.get_ref()))?,
+        (None, None) => {
+            return Err(err(
+                0..0,
+                "opinionqa",
+                "expected `opinionqa = \"DIR\"` or `questionnaire = \"FILE\"`".into(),
+            ))
+        }
+    };
+    let attribute = raw.attribute.get_ref().trim().to_ascii_uppercase();
+    let human = match &wave {
+        Some(dir) => Some(load_counts(dir, &attribute, &questionnaire).map_err(|e| match e {
+            SurveyError::UnknownAttribute { attribute, known } => err(
+                raw.attribute.span(),
+                "attribute",
+                format!("unknown subgroup attribute `{attribute}`; known: {known}"),
+            ),
+            other => other,
+        })?),
+        None => None,
+    };
+
+    // Items: the listed ones, else every item with human data (else all).
+    let keys: Vec<String> = match &raw.items {
+        Some(list) => {
+            let mut keys = Vec::new();
+            for k in list {
+                if questionnaire.item(k.get_ref()).is_none() {
+                    return Err(err(
+                        k.span(),
+                        "items",
+                        format!("unknown item `{}`; it is not in the questionnaire", k.get_ref()),
+                    ));
+                }
+                if let Some(h) = &human {
+                    if !h.counts.contains_key(k.get_ref()) {
+                        return Err(err(
+                            k.span(),
+                            "items",
+                            format!("item `{}` has no human data for {attribute}", k.get_ref()),
+                        ));
+                    }
+                }
+                keys.push(k.get_ref().clone());
+            }
+            keys
+        }
+        None => match &human {
+            Some(h) => questionnaire
+                .items
+                .iter()
+                .filter(|i| h.counts.contains_key(&i.key))
+                .map(|i| i.key.clone())
+                .collect(),
+            None => questionnaire.items.iter().map(|i| i.key.clone()).collect(),
+        },
+    };
+    questionnaire.items.retain(|i| keys.contains(&i.key));
+    if questionnaire.items.is_empty() {
+        return Err(err(0..0, "items", "no items to ask".into()));
+    }
+
+    let groups: Vec<String> = match (&raw.groups, &human) {
+        (Some(list), h) => {
+            let mut out = Vec::new();
+            for g in list {
+                if let Some(h) = h {
+                    if !h.groups.contains(g.get_ref()) {
+                        return Err(err(
+                            g.span(),
+                            "groups",
+                            format!(
+                                "unknown subgroup `{}` for {attribute}; groups in the data: {}",
+                                g.get_ref(),
+                                h.groups.join(", ")
+                            ),
+                        ));
+                    }
+                }
+                out.push(g.get_ref().clone());
+            }
+            out
+        }
+        (None, Some(h)) => h.substantive_groups(),
+        (None, None) => {
+            return Err(err(
+                raw.attribute.span(),
+                "groups",
+                "expected `groups = [...]` (there is no human data to take them from)".into(),
+            ))
+        }
+    };
+    if groups.is_empty() {
+        return Err(err(raw.attribute.span(), "groups", "no subgroups".into()));
+    }
+    let per_group = match &raw.per_group {
+        None => 10,
+        Some(n) if (1..=100_000).contains(n.get_ref()) => *n.get_ref() as usize,
+        Some(n) => {
+            return Err(err(n.span(), "per_group", format!("expected a positive count, got {}", n.get_ref())))
+        }
+    };
+    let method = match &raw.method {
+        None => Method::VsStandard,
+        Some(m) => match m.get_ref().parse::<Method>() {
+            Ok(Method::Direct) => Method::Direct,
+            Ok(Method::VsStandard) => Method::VsStandard,
+            Ok(other) => {
+                return Err(err(
+                    m.span(),
+                    "method",
+                    format!("surveys support `direct` and `vs-standard`, not `{other}`"),
+                ))
+            }
+            Err(e) => return Err(err(m.span(), "method", e.to_string())),
+        },
+    };
+    let selection = match &raw.selection {
+        None => Selection::Weighted,
+        Some(s) => s.get_ref().parse::<Selection>().map_err(|e| err(s.span(), "selection", e.to_string()))?,
+    };
+    let attribute_label =
+        raw.attribute_label.clone().unwrap_or_else(|| default_label(&attribute).to_string());
+    Ok(SurveySpec {
+        name: raw.name,
+        source: path.to_path_buf(),
+        questionnaire,
+        human,
+        attribute,
+        attribute_label,
+        groups,
+        per_group,
+        method,
+        selection,
+        model: raw.model,
+        temperature: raw.temperature.map(|t| t as f32),
+        max_tokens: raw.max_tokens,
+        system: raw.system,
+        use_schema: raw.use_schema.unwrap_or(true),
+    })
+}
+
+/// How prompts name an OpinionQA attribute.
+pub fn default_label(attribute: &str) -> &'static str {
+    match attribute {
+        "POLIDEOLOGY" => "political ideology",
+        "POLPARTY" | "NONE" => "political party",
+        "SEX" => "sex",
+        "AGE" => "age group",
+        "EDUCATION" => "education",
+        _ => "group",
+    }
+}

@@ -1,0 +1,227 @@
+//! Survey simulation: the OpinionQA importer against hand-checked counts, scripted surveys
+//! with exactly known distributions and distances, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vsim::backend::scripted::ScriptedModel;
+use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
+use vsim::survey::eval::{compare_item, evaluate};
+use vsim::survey::opinionqa::{load_counts, load_info};
+use vsim::survey::run::{run_survey, SurveyRunConfig};
+use vsim::survey::{load_survey, SurveyError};
+
+fn wave() -> Option<PathBuf> {
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/opinionqa/W26"));
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} not found", p.display());
+        None
+    }
+}
+
+#[test]
+fn opinionqa_counts_match_hand_checked_values() {
+    let Some(dir) = wave() else { return };
+    let q = load_info(&dir).unwrap();
+    assert_eq!(q.items.len(), 78);
+    let gun = q.item("GUN_W26").unwrap();
+    // Answers containing commas survive (MC_options is broken for them; references is not).
+    assert_eq!(gun.options, vec!["Yes, I own a gun", "No, I don't own any guns", "Refused"]);
+    assert_eq!(gun.refused, Some(2));
+    assert_eq!(q.item("WORLDDANGER_W26").unwrap().ordinal, Some(vec![1.0, 2.0, 1.5]));
+    assert_eq!(q.item("IMPREASONGUN_W26").unwrap().ordinal, None, "nominal item");
+
+    let h = load_counts(&dir, "POLIDEOLOGY", &q).unwrap();
+    assert_eq!(h.counts.len(), 22);
+    assert_eq!(h.counts["SAFECRIME_W26"]["Liberal"], vec![252.0, 496.0, 99.0, 14.0, 2.0]);
+    assert_eq!(h.counts["SAFECRIME_W26"]["Very conservative"], vec![106.0, 225.0, 49.0, 14.0, 2.0]);
+    assert_eq!(h.counts["GUN_W26"]["Liberal"], vec![180.0, 681.0, 2.0]);
+    assert_eq!(h.counts["GUN_W26"]["Moderate"], vec![484.0, 1017.0, 12.0]);
+    assert_eq!(h.counts["WORLDDANGER_W26"]["Very conservative"], vec![15.0, 338.0, 41.0, 2.0]);
+    assert_eq!(
+        h.substantive_groups(),
+        vec!["Conservative", "Liberal", "Moderate", "Very conservative", "Very liberal"]
+    );
+    let sex = load_counts(&dir, "SEX", &q).unwrap();
+    assert_eq!(sex.counts["GUN_W26"]["Female"], vec![437.0, 1645.0, 28.0]);
+    // Every question sums to the file's respondent total (4,168) over groups.
+    assert_eq!(h.overall("GUN_W26").unwrap().iter().sum::<f64>(), 4168.0);
+    // AGE's empty `nan` group is not a subgroup.
+    let age = load_counts(&dir, "AGE", &q).unwrap();
+    assert!(!age.substantive_groups().contains(&"nan".to_string()));
+}
+
+#[test]
+fn distances_for_a_known_answer_distribution() {
+    let Some(dir) = wave() else { return };
+    let q = load_info(&dir).unwrap();
+    let h = load_counts(&dir, "POLIDEOLOGY", &q).unwrap();
+    // Everyone answers "Very safe": p = [1, 0, 0, 0]; human q = [252, 496, 99, 14] / 861.
+    let item = q.item("SAFECRIME_W26").unwrap();
+    let m = compare_item(item, "Liberal", &[10, 0, 0, 0, 0], Some(&h.counts["SAFECRIME_W26"]["Liberal"]));
+    assert!((m.tv.unwrap() - 609.0 / 861.0).abs() < 1e-12);
+    assert!((m.l1.unwrap() - 2.0 * 609.0 / 861.0).abs() < 1e-12);
+    assert!((m.wasserstein.unwrap() - 736.0 / 861.0).abs() < 1e-12);
+    assert!((m.representativeness.unwrap() - (1.0 - 736.0 / 861.0 / 3.0)).abs() < 1e-12);
+    assert!((m.ks_statistic.unwrap() - 609.0 / 861.0).abs() < 1e-12);
+    // Ordinal values out of option order: safer (1), more dangerous (2), neither (1.5).
+    let item = q.item("WORLDDANGER_W26").unwrap();
+    let m = compare_item(item, "Liberal", &[4, 0, 0, 1], Some(&h.counts["WORLDDANGER_W26"]["Liberal"]));
+    assert_eq!(m.n_simulated, 4, "refusals are left out");
+    assert_eq!(m.refused_simulated, 1);
+    assert!((m.wasserstein.unwrap() - 1233.0 / 1722.0).abs() < 1e-12);
+    assert!((m.representativeness.unwrap() - (1.0 - 1233.0 / 1722.0)).abs() < 1e-12);
+    // Identical distributions: distance 0, representativeness 1.
+    let m = compare_item(item, "x", &[1, 2, 3, 0], Some(&[10.0, 20.0, 30.0, 5.0]));
+    assert!(m.tv.unwrap().abs() < 1e-12 && m.js.unwrap().abs() < 1e-12);
+    assert!((m.representativeness.unwrap() - 1.0).abs() < 1e-12);
+}
+
+/// A survey file using the reference wave with two groups and three items.
+fn survey_file(dir: &Path, method: &str, extra: &str) -> PathBuf {
+    let wave = wave().unwrap();
+    let path = dir.join("survey.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"kind = "survey"
+name = "t"
+opinionqa = "{}"
+attribute = "POLIDEOLOGY"
+groups = ["Liberal", "Very conservative"]
+items = ["SAFECRIME_W26", "GUN_W26", "WORLDDANGER_W26"]
+per_group = 3
+method = "{method}"
+system = "You are an American whose {{{{ attribute }}}} is {{{{ group }}}}."
+{extra}"#,
+            wave.display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Liberals put all mass on the first option, very conservatives on the second.
+fn scripted() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let liberal = req.messages[0].content.contains("Liberal");
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Distribution { options }) => {
+                let items: Vec<String> = options
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        let p = if (i == 0) == liberal && i < 2 { 1.0 } else { 0.0 };
+                        format!(r#"{{"text": {}, "probability": {p}}}"#, serde_json::to_string(o).unwrap())
+                    })
+                    .collect();
+                format!(r#"{{"responses": [{}]}}"#, items.join(","))
+            }
+            Some(OutputConstraint::Choice { choices }) => {
+                format!(
+                    r#"{{"answer": {}}}"#,
+                    serde_json::to_string(&choices[if liberal { 0 } else { 1 }]).unwrap()
+                )
+            }
+            other => panic!("unexpected constraint {other:?}"),
+        })
+    })
+}
+
+#[tokio::test]
+async fn scripted_survey_gives_exact_distributions() {
+    if wave().is_none() {
+        return;
+    }
+    for method in ["vs-standard", "direct"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = load_survey(&survey_file(tmp.path(), method, ""), None).unwrap();
+        let out = tmp.path().join("run");
+        let model: SharedModel = Arc::new(scripted());
+        let config = SurveyRunConfig {
+            n: None,
+            seed: 5,
+            concurrency: 4,
+            out_dir: out.clone(),
+            resume: false,
+            progress: false,
+            model_name: "scripted".into(),
+        };
+        let s = run_survey(&spec, model, &config).await.unwrap();
+        assert_eq!((s.respondents, s.completed, s.failed, s.missing_answers), (6, 6, 0, 0));
+        let csv = std::fs::read_to_string(out.join("outcomes.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 7);
+        assert!(csv.contains("r00000,0,"));
+        assert!(csv.contains("\"Yes, I own a gun\""), "{csv}");
+
+        let report = evaluate(&spec, &out).unwrap();
+        let row = |item: &str, group: &str| {
+            report.rows.iter().find(|r| r.item == item && r.group == group).unwrap()
+        };
+        let safe = row("SAFECRIME_W26", "Liberal");
+        assert_eq!(safe.simulated, vec![1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(safe.n_simulated, 3);
+        assert!((safe.tv.unwrap() - 609.0 / 861.0).abs() < 1e-12);
+        let gun = row("GUN_W26", "Very conservative");
+        assert_eq!(gun.simulated, vec![0.0, 1.0]);
+        // Human: 194 yes, 183 no (refusals left out) -> TV = 194 / 377.
+        assert!((gun.tv.unwrap() - 194.0 / 377.0).abs() < 1e-12);
+        assert_eq!(report.representativeness.len(), 2);
+        assert!(report.to_markdown().contains("## GUN_W26"));
+    }
+}
+
+#[test]
+fn bad_survey_input_gives_clear_errors() {
+    let Some(wave) = wave() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // Unknown subgroup.
+    let path = survey_file(tmp.path(), "direct", "");
+    let text = std::fs::read_to_string(&path).unwrap().replace("\"Very conservative\"", "\"Libertarian\"");
+    std::fs::write(&path, text).unwrap();
+    let e = load_survey(&path, None).unwrap_err().to_string();
+    assert!(
+        e.contains("unknown subgroup `Libertarian`") && e.contains("Very liberal") && e.contains(":5:"),
+        "{e}"
+    );
+
+    // Unknown attribute.
+    let path = survey_file(tmp.path(), "direct", "");
+    let text = std::fs::read_to_string(&path).unwrap().replace("POLIDEOLOGY", "INCOME");
+    std::fs::write(&path, text).unwrap();
+    let e = load_survey(&path, None).unwrap_err().to_string();
+    assert!(e.contains("unknown subgroup attribute `INCOME`"), "{e}");
+
+    // An item without options in a questionnaire file.
+    let q = tmp.path().join("q.toml");
+    std::fs::write(&q, "name = \"q\"\n[[items]]\nkey = \"A\"\nquestion = \"Why?\"\n").unwrap();
+    let e = vsim::survey::questionnaire::load_questionnaire(&q).unwrap_err().to_string();
+    assert!(e.contains("q.toml:4") && e.contains("has no options"), "{e}");
+
+    // A human data file with a question missing from info.csv.
+    let broken = tmp.path().join("W26");
+    std::fs::create_dir(&broken).unwrap();
+    let info = std::fs::read_to_string(wave.join("info.csv")).unwrap();
+    let kept: Vec<&str> = info.lines().filter(|l| !l.contains(",GUN_W26,")).collect();
+    std::fs::write(broken.join("info.csv"), kept.join("\n") + "\n").unwrap();
+    std::fs::copy(wave.join("SEX_data.json"), broken.join("SEX_data.json")).unwrap();
+    let qn = load_info(&broken).unwrap();
+    let e = load_counts(&broken, "SEX", &qn).unwrap_err();
+    assert!(matches!(e, SurveyError::MissingQuestion { ref key, .. } if key == "GUN_W26"), "{e}");
+    // A missing data file names it.
+    let e = load_counts(&broken, "AGE", &qn).unwrap_err().to_string();
+    assert!(e.contains("AGE_data.json"), "{e}");
+}
+
+#[test]
+fn shipped_survey_scenario_loads() {
+    if wave().is_none() {
+        return;
+    }
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/survey_opinionqa_w26.toml"));
+    let spec = load_survey(&path, None).unwrap();
+    assert_eq!(spec.questionnaire.items.len(), 22);
+    assert_eq!(spec.groups.len(), 5);
+}
