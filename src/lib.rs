@@ -15,12 +15,17 @@
 pub mod backend;
 pub mod data;
 pub mod dialogue;
+pub mod embed;
+pub mod eval;
 pub mod experiment;
 pub mod export;
 pub mod outcome;
+pub mod mock;
 pub mod model_store;
 pub mod persona;
+pub mod report;
 pub mod scenario;
 pub mod seed;
 pub mod stats;
+pub mod survey;
 pub mod vs;

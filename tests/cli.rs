@@ -84,13 +84,11 @@ fn stats_ks_reads_files_and_reports_bad_lines() {
     assert!((v["pvalue"].as_f64().unwrap() - 0.6).abs() < 1e-9, "{v}");
 
     std::fs::write(&b, "1\n2\nabc\n").unwrap();
-    vsim()
-        .args(["stats", "ks"])
-        .arg(&a)
-        .arg(&b)
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("b.txt").and(predicate::str::contains("3")).and(predicate::str::contains("abc")));
+    vsim().args(["stats", "ks"]).arg(&a).arg(&b).assert().code(2).stderr(
+        predicate::str::contains("b.txt")
+            .and(predicate::str::contains("3"))
+            .and(predicate::str::contains("abc")),
+    );
     vsim()
         .args(["stats", "ks"])
         .arg(&a)
@@ -102,7 +100,12 @@ fn stats_ks_reads_files_and_reports_bad_lines() {
 
 #[test]
 fn help_shows_examples() {
-    for cmd in [vec!["sample", "--help"], vec!["parse", "--help"], vec!["stats", "ks", "--help"], vec!["run", "--help"]] {
+    for cmd in [
+        vec!["sample", "--help"],
+        vec!["parse", "--help"],
+        vec!["stats", "ks", "--help"],
+        vec!["run", "--help"],
+    ] {
         vsim().args(&cmd).assert().success().stdout(predicate::str::contains("Example"));
     }
 }

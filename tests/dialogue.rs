@@ -32,10 +32,14 @@ fn fake_model() -> ScriptedModel {
                     .collect();
                 format!(r#"{{"responses": [{}]}}"#, items.join(", "))
             }
-            Some(OutputConstraint::Number { .. }) => format!(r#"{{"answer": {}}}"#, (n_msgs % 5) as f64 * 0.25),
-            Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": "{}"}}"#, choices[n_msgs % choices.len()]),
+            Some(OutputConstraint::Number { .. }) => {
+                format!(r#"{{"answer": {}}}"#, (n_msgs % 5) as f64 * 0.25)
+            }
+            Some(OutputConstraint::Choice { choices }) => {
+                format!(r#"{{"answer": "{}"}}"#, choices[n_msgs % choices.len()])
+            }
             None if last.contains("speak next") => "ask someone".to_string(),
-            None => format!("Message {n_msgs}: please consider donating."),
+            _ => format!("Message {n_msgs}: please consider donating."),
         })
     })
 }
@@ -45,10 +49,19 @@ fn models(scenario: &Scenario, model: &ScriptedModel) -> Vec<RoleModel> {
     scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect()
 }
 
-async fn run(scenario: &Scenario, n: usize, concurrency: usize, dir: &Path, resume: bool) -> vsim::experiment::RunSummary {
+async fn run(
+    scenario: &Scenario,
+    n: usize,
+    concurrency: usize,
+    dir: &Path,
+    resume: bool,
+) -> vsim::experiment::RunSummary {
     let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
-    let config = RunConfig { n: Some(n), seed: 42, concurrency, out_dir: dir.to_path_buf(), resume, progress: false };
-    run_experiment(Arc::new(scenario.clone()), &population, &models(scenario, &fake_model()), &config).await.unwrap()
+    let config =
+        RunConfig { n: Some(n), seed: 42, concurrency, out_dir: dir.to_path_buf(), resume, progress: false };
+    run_experiment(Arc::new(scenario.clone()), &population, &models(scenario, &fake_model()), &config)
+        .await
+        .unwrap()
 }
 
 /// Transcript lines with timing removed, sorted by dialogue then file order.
@@ -111,7 +124,10 @@ async fn persuasion_dialogue_event_by_event() {
         }
     }
     let Event::Outcome(o) = &evs[21] else { panic!("outcome expected") };
-    assert_eq!((o.role.as_str(), o.name.as_str(), o.source), ("persuadee", "donation", OutcomeSource::Question));
+    assert_eq!(
+        (o.role.as_str(), o.name.as_str(), o.source),
+        ("persuadee", "donation", OutcomeSource::Question)
+    );
     assert!(o.value.as_ref().unwrap().as_f64().is_some());
     let Event::End(end) = &evs[22] else { panic!("end expected") };
     assert_eq!(end.turns, 20);
@@ -150,15 +166,25 @@ async fn resume_runs_only_missing_dialogues_and_refuses_overwrite() {
     // Keep two finished dialogues plus a torn line, as a crash would leave.
     let part = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(full.path().join("transcripts.jsonl")).unwrap();
-    let kept: Vec<&str> = text.lines().filter(|l| l.contains("\"d00000\"") || l.contains("\"d00002\"")).collect();
-    std::fs::write(part.path().join("transcripts.jsonl"), format!("{}\n{{\"event\":\"tur", kept.join("\n"))).unwrap();
+    let kept: Vec<&str> =
+        text.lines().filter(|l| l.contains("\"d00000\"") || l.contains("\"d00002\"")).collect();
+    std::fs::write(part.path().join("transcripts.jsonl"), format!("{}\n{{\"event\":\"tur", kept.join("\n")))
+        .unwrap();
     std::fs::copy(full.path().join("config.json"), part.path().join("config.json")).unwrap();
 
     let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
-    let config = RunConfig { n: Some(4), seed: 42, concurrency: 2, out_dir: part.path().to_path_buf(), resume: false, progress: false };
-    let err = run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &fake_model()), &config)
-        .await
-        .unwrap_err();
+    let config = RunConfig {
+        n: Some(4),
+        seed: 42,
+        concurrency: 2,
+        out_dir: part.path().to_path_buf(),
+        resume: false,
+        progress: false,
+    };
+    let err =
+        run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &fake_model()), &config)
+            .await
+            .unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
 
     let summary = run(&scenario, 4, 2, part.path(), true).await;
@@ -175,9 +201,20 @@ async fn failed_dialogue_is_recorded_and_counted() {
     let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
-    let broken = ScriptedModel::from_fn(|_| Err(vsim::backend::BackendError::Scripted("server exploded".into())));
-    let config = RunConfig { n: Some(2), seed: 1, concurrency: 2, out_dir: dir.path().to_path_buf(), resume: false, progress: false };
-    let summary = run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &broken), &config).await.unwrap();
+    let broken =
+        ScriptedModel::from_fn(|_| Err(vsim::backend::BackendError::Scripted("server exploded".into())));
+    let config = RunConfig {
+        n: Some(2),
+        seed: 1,
+        concurrency: 2,
+        out_dir: dir.path().to_path_buf(),
+        resume: false,
+        progress: false,
+    };
+    let summary =
+        run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &broken), &config)
+            .await
+            .unwrap();
     assert_eq!((summary.counts.failed, summary.failed_now), (2, 2));
     let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
     let Some(Event::Error(e)) = events["d00001"].last() else { panic!("error event expected") };
@@ -229,7 +266,8 @@ async fn moderator_picks_speakers_in_a_three_agent_scenario() {
     assert_eq!(summary.counts.completed, 2);
     let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
     for evs in events.values() {
-        let turns: Vec<_> = evs.iter().filter_map(|e| if let Event::Turn(t) = e { Some(t) } else { None }).collect();
+        let turns: Vec<_> =
+            evs.iter().filter_map(|e| if let Event::Turn(t) = e { Some(t) } else { None }).collect();
         assert_eq!(turns.len(), 9);
         for (i, t) in turns.iter().enumerate() {
             if i % 2 == 0 {
@@ -243,7 +281,8 @@ async fn moderator_picks_speakers_in_a_three_agent_scenario() {
             }
         }
         // Other agents see who said what.
-        let votes: Vec<_> = evs.iter().filter_map(|e| if let Event::Outcome(o) = e { Some(o) } else { None }).collect();
+        let votes: Vec<_> =
+            evs.iter().filter_map(|e| if let Event::Outcome(o) = e { Some(o) } else { None }).collect();
         assert_eq!(votes.len(), 2);
         assert!(votes.iter().all(|v| v.value.is_some()));
     }
@@ -263,7 +302,8 @@ async fn convokit_export_has_the_documented_fields() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let speakers: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("speakers.json")).unwrap()).unwrap();
+    let speakers: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("speakers.json")).unwrap()).unwrap();
     let convos: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("conversations.json")).unwrap()).unwrap();
     for (i, u) in utts.iter().enumerate() {
@@ -281,11 +321,100 @@ async fn convokit_export_has_the_documented_fields() {
         }
     }
     assert!(convos["d00000-t000"]["meta"]["outcomes"]["persuadee.donation"].is_number());
-    let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
     for key in ["utterances-index", "speakers-index", "conversations-index", "overall-index"] {
         assert!(index[key].is_object(), "{key}");
     }
     assert_eq!(index["utterances-index"]["turn"], serde_json::json!(["<class 'int'>"]));
     assert_eq!(index["version"], 1);
     assert!(out.join("corpus.json").exists());
+}
+
+#[tokio::test]
+async fn resume_answers_lost_dialogues_from_the_response_cache() {
+    use vsim::backend::cache::{CacheMode, CachedModel};
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let counting = fake_model();
+    let cached: SharedModel =
+        Arc::new(CachedModel::new(counting.clone(), cache.path(), CacheMode::ReadWrite));
+    let roles: Vec<RoleModel> =
+        scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: cached.clone() }).collect();
+    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
+    let config = |resume| RunConfig {
+        n: Some(2),
+        seed: 42,
+        concurrency: 2,
+        out_dir: dir.path().to_path_buf(),
+        resume,
+        progress: false,
+    };
+    let first =
+        run_experiment(Arc::new(scenario.clone()), &population, &roles, &config(false)).await.unwrap();
+    assert_eq!((first.spend.calls, first.spend.cached_calls), (42, 0), "20 turns and 1 outcome each");
+    let reference = normalized_transcript(dir.path());
+
+    // A crash lost dialogue d00001 after its model calls were made (and cached).
+    let path = dir.path().join("transcripts.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("\"d00001\"")).collect();
+    std::fs::write(&path, format!("{}\n", kept.join("\n"))).unwrap();
+    let calls_before = counting.requests().len();
+
+    let resumed =
+        run_experiment(Arc::new(scenario.clone()), &population, &roles, &config(true)).await.unwrap();
+    assert_eq!((resumed.ran, resumed.skipped), (1, 1));
+    assert_eq!(counting.requests().len(), calls_before, "no model call is repeated");
+    assert_eq!((resumed.spend.calls, resumed.spend.cached_calls), (0, 21));
+    let events = read_events(&path).unwrap();
+    for e in &events["d00001"] {
+        if let Event::Turn(t) = e {
+            assert!(t.calls.iter().all(|c| c.cached), "turn {} came from the cache", t.turn);
+        }
+    }
+    // Apart from the cache flags, the transcript is what the first run wrote.
+    let uncached = |lines: Vec<String>| -> Vec<String> {
+        lines.into_iter().map(|l| l.replace("\"cached\":true", "\"cached\":false")).collect()
+    };
+    assert_eq!(uncached(normalized_transcript(dir.path())), uncached(reference));
+}
+
+#[tokio::test]
+async fn branch_of_a_moderated_dialogue_replays_the_moderators_picks() {
+    use vsim::experiment::branch::{load_branch, run_branch, BranchConfig, BranchRequest};
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario_path = tmp.path().join("three.toml");
+    std::fs::write(&scenario_path, TOWN).unwrap();
+    let scenario = load_scenario(&scenario_path).unwrap();
+    let run_dir = tmp.path().join("run");
+    run(&scenario, 1, 1, &run_dir, false).await;
+    let original = read_events(&run_dir.join("transcripts.jsonl")).unwrap().remove("d00000").unwrap();
+    let turns = |evs: &[Event]| -> Vec<vsim::dialogue::events::TurnEvent> {
+        evs.iter().filter_map(|e| if let Event::Turn(t) = e { Some(t.clone()) } else { None }).collect()
+    };
+    let orig = turns(&original);
+    let t = (2..orig.len()).find(|&i| orig[i].speaker == "ann").expect("ann speaks after turn 2");
+    let j = (orig[t].choice.index + 1) % orig[t].candidates.len();
+    let request = BranchRequest {
+        run_dir: run_dir.clone(),
+        dialogue: "d00000".into(),
+        turn: t,
+        candidate: j,
+        scenario_path: None,
+    };
+    let source = load_branch(&request).unwrap();
+    let out = tmp.path().join("branch");
+    let config = BranchConfig { n: 1, concurrency: 1, out_dir: out.clone(), resume: false, progress: false };
+    let summary =
+        run_branch(&source, &models(&scenario, &fake_model()), &config, &Default::default()).await.unwrap();
+    assert_eq!(summary.counts.completed, 1);
+    let branched = turns(&read_events(&out.join("transcripts.jsonl")).unwrap()["d00000"]);
+    assert_eq!(branched.len(), 9);
+    assert_eq!(&branched[..t], &orig[..t], "turns before {t}, with the chair's picks, are replayed");
+    assert_eq!(branched[t].text, orig[t].candidates[j].text);
+    for w in branched.windows(2).filter(|w| w[0].speaker == "chair") {
+        assert_eq!(w[0].next_speaker.as_deref(), Some(w[1].speaker.as_str()), "the chair's pick speaks next");
+    }
 }

@@ -225,3 +225,30 @@ fn shipped_survey_scenario_loads() {
     assert_eq!(spec.questionnaire.items.len(), 22);
     assert_eq!(spec.groups.len(), 5);
 }
+
+#[tokio::test]
+async fn vsim_eval_writes_survey_metrics_and_report() {
+    if wave().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = load_survey(&survey_file(tmp.path(), "vs-standard", ""), None).unwrap();
+    let out = tmp.path().join("run");
+    let config = SurveyRunConfig {
+        n: Some(4),
+        seed: 1,
+        concurrency: 2,
+        out_dir: out.clone(),
+        resume: false,
+        progress: false,
+        model_name: "scripted".into(),
+    };
+    run_survey(&spec, Arc::new(scripted()), &config).await.unwrap();
+    let status = assert_cmd::Command::cargo_bin("vsim").unwrap().arg("eval").arg(&out).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let metrics: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["rows"].as_array().unwrap().len(), 6, "3 items x 2 groups");
+    assert!(metrics["overall_representativeness"].is_number());
+    assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("Representativeness"));
+}

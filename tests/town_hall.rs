@@ -35,7 +35,9 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
                     let i = picks.fetch_add(1, Ordering::SeqCst);
                     format!(r#"{{"answer": "{}"}}"#, choices[i % choices.len()])
                 }
-                Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": "{}"}}"#, choices[n % choices.len()]),
+                Some(OutputConstraint::Choice { choices }) => {
+                    format!(r#"{{"answer": "{}"}}"#, choices[n % choices.len()])
+                }
                 _ => format!("Let us hear from the next resident ({n})."),
             })
         })
@@ -45,18 +47,27 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
         scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect();
     let population = Population::load(root.join("personas").to_str().unwrap()).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        RunConfig { n: Some(1), seed: 3, concurrency: 1, out_dir: dir.path().to_path_buf(), resume: false, progress: false };
+    let config = RunConfig {
+        n: Some(1),
+        seed: 3,
+        concurrency: 1,
+        out_dir: dir.path().to_path_buf(),
+        resume: false,
+        progress: false,
+    };
     let summary = run_experiment(Arc::new(scenario.clone()), &population, &models, &config).await.unwrap();
     assert_eq!(summary.counts.completed, 1);
 
     let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
     let evs = &events["d00000"];
-    let speakers: BTreeSet<String> =
-        evs.iter().filter_map(|e| if let Event::Turn(t) = e { Some(t.speaker.clone()) } else { None }).collect();
+    let speakers: BTreeSet<String> = evs
+        .iter()
+        .filter_map(|e| if let Event::Turn(t) = e { Some(t.speaker.clone()) } else { None })
+        .collect();
     let all: BTreeSet<String> = scenario.roles.iter().map(|r| r.id.clone()).collect();
     assert_eq!(speakers, all, "every agent speaks");
-    let votes: Vec<_> = evs.iter().filter_map(|e| if let Event::Outcome(o) = e { Some(o) } else { None }).collect();
+    let votes: Vec<_> =
+        evs.iter().filter_map(|e| if let Event::Outcome(o) = e { Some(o) } else { None }).collect();
     assert_eq!(votes.len(), scenario.roles.len() - 1);
     for v in votes {
         assert_eq!(v.name, "vote");
@@ -64,5 +75,9 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
         assert!(["yes", "no", "abstain"].contains(&value));
     }
     let csv = std::fs::read_to_string(dir.path().join("outcomes.csv")).unwrap();
-    assert!(csv.lines().next().unwrap().contains("teacher.vote,electrician.vote,farmer.vote,nurse.vote,banker.vote"));
+    assert!(csv
+        .lines()
+        .next()
+        .unwrap()
+        .contains("teacher.vote,electrician.vote,farmer.vote,nurse.vote,banker.vote"));
 }

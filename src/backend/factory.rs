@@ -53,7 +53,8 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
     let dir = options.cache_dir.clone().unwrap_or_else(default_cache_dir);
     match spec {
         ModelSpec::OpenAi { model, base_url } => {
-            let mut config = OpenAiConfig::from_env(model.clone()).with_response_format(options.response_format);
+            let mut config =
+                OpenAiConfig::from_env(model.clone()).with_response_format(options.response_format);
             if let Some(url) = base_url {
                 config.base_url = url.trim_end_matches('/').to_string();
             }

@@ -7,7 +7,9 @@ use super::{CliError, CliResult};
 #[derive(clap::Subcommand, Debug)]
 pub enum ExportCommand {
     /// A ConvoKit corpus (load it with convokit.Corpus(filename=OUT_DIR)).
-    #[command(after_help = "Example:\n  vsim export convokit runs/persuasion_for_good-seed0 corpus/\n  python -c 'import convokit; print(convokit.Corpus(filename=\"corpus\").print_summary_stats())'")]
+    #[command(
+        after_help = "Example:\n  vsim export convokit runs/persuasion_for_good-seed0 corpus/\n  python -c 'import convokit; print(convokit.Corpus(filename=\"corpus\").print_summary_stats())'"
+    )]
     Convokit { run_dir: PathBuf, out_dir: PathBuf },
 }
 

@@ -1,11 +1,19 @@
 //! Command definitions (clap) and dispatch.
 
+mod branch;
+mod embed;
+mod eval;
 mod export;
+mod merge;
 mod model;
 mod parse;
+mod report;
 mod run;
 mod sample;
+mod serve_mock;
 mod stats;
+mod survey;
+mod sweep;
 
 use clap::{Parser, Subcommand};
 
@@ -29,7 +37,11 @@ impl CliError {
 pub type CliResult = Result<u8, CliError>;
 
 #[derive(Parser, Debug)]
-#[command(name = "vsim", version, about = "Dialogue simulation with Verbalized Sampling, compared against human data")]
+#[command(
+    name = "vsim",
+    version,
+    about = "Dialogue simulation with Verbalized Sampling, compared against human data"
+)]
 pub struct Cli {
     /// More log output (-v: debug, -vv: trace); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -44,17 +56,31 @@ pub enum Command {
     Sample(sample::SampleArgs),
     /// Show how a raw model reply (on stdin) is parsed and repaired into candidates.
     Parse(parse::ParseArgs),
-    /// Statistics on files of numbers.
+    /// Statistics on files of numbers, labels or utterances.
     #[command(subcommand)]
     Stats(stats::StatsCommand),
     /// Run a scenario: one dialogue per population member, written to a run directory.
     Run(run::RunArgs),
+    /// Evaluate a run against human data: metrics.json, report.md and report.html.
+    Eval(eval::EvalArgs),
+    /// Compare evaluated runs side by side (one table, overlaid plots).
+    Report(report::ReportArgs),
+    /// Run a scenario over a grid of settings (method, k, selection, tau, model).
+    Sweep(sweep::SweepArgs),
+    /// Join shard run directories into one run directory.
+    Merge(merge::MergeArgs),
+    /// Continue a recorded dialogue as if another candidate had been chosen at a turn.
+    Branch(branch::BranchArgs),
+    /// Serve an OpenAI-compatible mock model (for trying runs, tests and benchmarks).
+    ServeMock(serve_mock::ServeMockArgs),
     /// Export a run directory to another tool's format.
     #[command(subcommand)]
     Export(export::ExportCommand),
     /// Manage the embedded default model.
     #[command(subcommand)]
     Model(model::ModelCommand),
+    /// Sentence embeddings of the lines of a file (offline, all-MiniLM-L6-v2 by default).
+    Embed(embed::EmbedArgs),
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -72,10 +98,19 @@ pub async fn dispatch(cli: Cli) -> CliResult {
     match cli.command {
         Command::Sample(a) => sample::run(a).await,
         Command::Parse(a) => parse::run(a),
+        Command::Sweep(a) => sweep::run(a).await,
+        Command::Merge(a) => merge::run(a),
+        Command::Branch(a) => branch::run(a).await,
+        Command::ServeMock(a) => serve_mock::run(a).await,
         Command::Stats(c) => stats::run(c),
+        Command::Eval(a) if survey::is_survey_run(&a.run_dir) => survey::eval(&a.run_dir),
+        Command::Eval(a) => eval::run(a).await,
+        Command::Report(a) => report::run(a),
+        Command::Run(a) if survey::is_survey_file_arg(&a.scenario) => survey::run(a).await,
         Command::Run(a) => run::run(a).await,
         Command::Model(c) => model::run(c).await,
         Command::Export(c) => export::run(c),
+        Command::Embed(a) => embed::run(a).await,
     }
 }
 
@@ -124,10 +159,7 @@ impl BackendArgs {
 }
 
 /// Parses and opens a model spec.
-pub async fn open_model(
-    spec: &str,
-    args: &BackendArgs,
-) -> Result<vsim::backend::SharedModel, CliError> {
+pub async fn open_model(spec: &str, args: &BackendArgs) -> Result<vsim::backend::SharedModel, CliError> {
     let parsed = vsim::backend::spec::ModelSpec::parse(spec).map_err(CliError::input)?;
     vsim::backend::factory::open_model(&parsed, &args.options()).await.map_err(CliError::failed)
 }

@@ -5,7 +5,9 @@ use std::io::Read;
 use super::{CliError, CliResult};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  echo '```json\n  {\"responses\": [{\"text\": \"Hi\", \"probability\": \"70%\"}, {\"text\": \"Hello\"}]}\n  ```' | vsim parse --k 2 --json")]
+#[command(
+    after_help = "Example:\n  echo '```json\n  {\"responses\": [{\"text\": \"Hi\", \"probability\": \"70%\"}, {\"text\": \"Hello\"}]}\n  ```' | vsim parse --k 2 --json"
+)]
 pub struct ParseArgs {
     /// Expected number of candidates (extra ones are dropped and recorded).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -17,7 +19,9 @@ pub struct ParseArgs {
 
 pub fn run(args: ParseArgs) -> CliResult {
     let mut raw = String::new();
-    std::io::stdin().read_to_string(&mut raw).map_err(|e| CliError::input(anyhow::anyhow!("cannot read stdin: {e}")))?;
+    std::io::stdin()
+        .read_to_string(&mut raw)
+        .map_err(|e| CliError::input(anyhow::anyhow!("cannot read stdin: {e}")))?;
     let k = args.k.map(|k| vsim::vs::KSpec::Fixed { k: k as usize });
     let parsed = vsim::vs::parse_candidates(&raw, k)
         .map_err(|e| CliError::failed(anyhow::anyhow!("reply cannot be recovered: {e}")))?;

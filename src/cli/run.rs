@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunError, RunOptions};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  vsim run scenarios/persuasion_for_good.toml --n 4\n  vsim run scenarios/persuasion_for_good.toml --population pfg:../shared/data/persuasionforgood --n 100 \\\n      --model openai:gpt-4o-mini --concurrency 16 --out runs/pfg-gpt4o\n  vsim run scenarios/persuasion_for_good.toml --role-method persuadee=sequence --role-k persuadee=model-decided \\\n      --role-selection persuadee=uniform\n  vsim run scenarios/persuasion_for_good.toml --out runs/pfg --resume")]
+#[command(
+    after_help = "Examples:\n  vsim run scenarios/persuasion_for_good.toml --n 4\n  vsim run scenarios/persuasion_for_good.toml --population pfg:../shared/data/persuasionforgood --n 100 \\\n      --model openai:gpt-4o-mini --concurrency 16 --out runs/pfg-gpt4o\n  vsim run scenarios/persuasion_for_good.toml --role-method persuadee=sequence --role-k persuadee=model-decided \\\n      --role-selection persuadee=uniform\n  vsim run scenarios/persuasion_for_good.toml --out runs/pfg --resume\n  vsim run scenarios/persuasion_for_good.toml --model openai:gpt-4o-mini --price gpt-4o-mini=0.15,0.60 --max-cost 5\n  vsim run scenarios/persuasion_for_good.toml --n 1000 --shard 3/8 --out runs/pfg-shard3"
+)]
 pub struct RunArgs {
     /// The scenario file (TOML).
     pub scenario: PathBuf,
@@ -46,11 +48,83 @@ pub struct RunArgs {
     /// Continue an interrupted run: only missing or failed dialogues are run.
     #[arg(long)]
     pub resume: bool,
+    /// Run one deterministic slice: the dialogues whose index i has i % N == I.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<vsim::experiment::Shard>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
     #[command(flatten)]
+    pub budget: BudgetArgs,
+    #[command(flatten)]
     pub backend: BackendArgs,
+}
+
+/// Token and cost caps, and model prices.
+#[derive(clap::Args, Debug, Clone)]
+pub struct BudgetArgs {
+    /// Start no new dialogue once the models have produced this many tokens (prompt +
+    /// completion, cache hits excluded); dialogues in flight finish.
+    #[arg(long, value_name = "N")]
+    pub max_tokens_total: Option<u64>,
+    /// Start no new dialogue once this many dollars are spent (needs a price per model).
+    #[arg(long, value_name = "USD")]
+    pub max_cost: Option<f64>,
+    /// Price of a model in dollars per million input and output tokens (repeatable); MODEL
+    /// is a model spec or its model name.
+    #[arg(long, value_name = "MODEL=IN,OUT")]
+    pub price: Vec<String>,
+    /// A TOML file with a [prices] table: MODEL = [IN_PER_MTOK, OUT_PER_MTOK].
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+}
+
+impl BudgetArgs {
+    pub fn budget(&self) -> Result<vsim::experiment::Budget, CliError> {
+        if let Some(c) = self.max_cost {
+            if !(c.is_finite() && c >= 0.0) {
+                return Err(CliError::input(anyhow::anyhow!(
+                    "--max-cost must be a non-negative number of dollars"
+                )));
+            }
+        }
+        Ok(vsim::experiment::Budget { max_tokens_total: self.max_tokens_total, max_cost_usd: self.max_cost })
+    }
+
+    pub fn prices(&self) -> Result<vsim::experiment::Prices, CliError> {
+        let mut prices = match &self.prices {
+            Some(path) => vsim::experiment::Prices::from_toml_file(path).map_err(CliError::input)?,
+            None => vsim::experiment::Prices::default(),
+        };
+        for p in &self.price {
+            prices.add_entry(p).map_err(CliError::input)?;
+        }
+        Ok(prices)
+    }
+}
+
+/// The one-line summary of a run.
+pub fn summary_line(summary: &vsim::experiment::RunSummary) -> String {
+    let c = &summary.counts;
+    let missing: usize = c.missing.values().sum();
+    let shard = summary.shard.map(|s| format!(" [shard {s}]")).unwrap_or_default();
+    let mut line = format!(
+        "{}{shard}: {} dialogues ({} completed, {} failed; {} run now, {} already done), {} missing outcomes, {} ({} model calls, {} cached)",
+        summary.out_dir.display(),
+        c.dialogues,
+        c.completed,
+        c.failed,
+        summary.ran,
+        summary.skipped,
+        missing,
+        summary.spend,
+        summary.spend.calls,
+        summary.spend.cached_calls,
+    );
+    if let Some(reason) = &summary.budget_stop {
+        line.push_str(&format!("; stopped for budget: {reason}, {} not started", summary.not_started));
+    }
+    line
 }
 
 pub async fn run(args: RunArgs) -> CliResult {
@@ -79,7 +153,8 @@ pub async fn run(args: RunArgs) -> CliResult {
     let population = Population::load(&population_spec).map_err(CliError::input)?;
 
     // One backend per distinct spec, shared by every dialogue.
-    let default_model = args.model.clone().or(scenario.default_model.clone()).unwrap_or_else(|| "local".to_string());
+    let default_model =
+        args.model.clone().or(scenario.default_model.clone()).unwrap_or_else(|| "local".to_string());
     let mut opened: HashMap<String, vsim::backend::SharedModel> = HashMap::new();
     let mut models = Vec::new();
     for role in &scenario.roles {
@@ -95,7 +170,10 @@ pub async fn run(args: RunArgs) -> CliResult {
         models.push(RoleModel { name: spec.clone(), model: opened[&spec].clone() });
     }
 
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scenario.name, args.seed)));
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scenario.name, args.seed)));
     let config = RunConfig {
         n: args.n,
         seed: args.seed,
@@ -104,26 +182,28 @@ pub async fn run(args: RunArgs) -> CliResult {
         resume: args.resume,
         progress: !args.quiet,
     };
-    let summary = run_experiment(Arc::new(scenario), &population, &models, &config).await.map_err(|e| match e {
-        vsim::experiment::RunError::Exists(_) | vsim::experiment::RunError::ConfigMismatch { .. } => CliError::input(e),
-        other => CliError::failed(other),
-    })?;
-    let c = &summary.counts;
-    let missing: usize = c.missing.values().sum();
-    println!(
-        "{}: {} dialogues ({} completed, {} failed; {} run now, {} already done), {} missing outcomes, {} tokens",
-        summary.out_dir.display(),
-        c.dialogues,
-        c.completed,
-        c.failed,
-        summary.ran,
-        summary.skipped,
-        missing,
-        summary.usage.total()
-    );
+    let options =
+        RunOptions { shard: args.shard, budget: args.budget.budget()?, prices: args.budget.prices()? };
+    let summary = run_experiment_with(Arc::new(scenario), &population, &models, &config, &options)
+        .await
+        .map_err(|e| match e {
+            RunError::Exists(_)
+            | RunError::ConfigMismatch { .. }
+            | RunError::Unpriced(_)
+            | RunError::Shard(_) => CliError::input(e),
+            other => CliError::failed(other),
+        })?;
+    println!("{}", summary_line(&summary));
+    let resume_hint = || {
+        let shard = args.shard.map(|s| format!(" --shard {s}")).unwrap_or_default();
+        format!("vsim run {} --out {}{shard} --resume", args.scenario.display(), summary.out_dir.display())
+    };
     if summary.interrupted {
-        eprintln!("interrupted; continue with: vsim run {} --out {} --resume", args.scenario.display(), summary.out_dir.display());
+        eprintln!("interrupted; continue with: {}", resume_hint());
         return Ok(130);
     }
-    Ok(if c.failed > 0 { 1 } else { 0 })
+    if summary.budget_stop.is_some() && summary.not_started > 0 {
+        eprintln!("continue later with: {}", resume_hint());
+    }
+    Ok(if summary.counts.failed > 0 { 1 } else { 0 })
 }

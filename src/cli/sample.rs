@@ -2,10 +2,14 @@
 
 use super::{BackendArgs, CliError, CliResult};
 use vsim::backend::Message;
-use vsim::vs::{select, Candidate, Choice, GenerateRequest, Generator, KSpec, Method, Selection, SelectionRule};
+use vsim::vs::{
+    select, Candidate, Choice, GenerateRequest, Generator, KSpec, Method, Selection, SelectionRule,
+};
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  vsim sample \"Tell me a joke about coffee\" --method vs-standard --k 5 --seed 7\n  vsim sample \"Name a US state\" --k model-decided --selection uniform --json\n  vsim sample \"Write a haiku\" --model openai:gpt-4o-mini --tau 0.1")]
+#[command(
+    after_help = "Examples:\n  vsim sample \"Tell me a joke about coffee\" --method vs-standard --k 5 --seed 7\n  vsim sample \"Name a US state\" --k model-decided --selection uniform --json\n  vsim sample \"Write a haiku\" --model openai:gpt-4o-mini --tau 0.1"
+)]
 pub struct SampleArgs {
     /// The user prompt.
     pub prompt: String,
@@ -58,7 +62,8 @@ pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), Cli
     if args.k_max == 0 {
         return Err(CliError::input(anyhow::anyhow!("--k-max must be at least 1")));
     }
-    let k = vsim::scenario::parse_k(&args.k, args.k_max).map_err(|e| CliError::input(anyhow::anyhow!("--k: {e}")))?;
+    let k = vsim::scenario::parse_k(&args.k, args.k_max)
+        .map_err(|e| CliError::input(anyhow::anyhow!("--k: {e}")))?;
     let selection: Selection = args.selection.parse().map_err(CliError::input)?;
     for (name, t) in [("--tau", args.tau), ("--prompt-tau", args.prompt_tau)] {
         if let Some(t) = t {

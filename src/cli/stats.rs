@@ -1,14 +1,21 @@
-//! `vsim stats`: statistics on files of numbers.
+//! `vsim stats`: statistics on files of numbers, of category labels, or of utterances.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{CliError, CliResult};
 use vsim::stats::ks::{ks_2samp, KsMode};
+use vsim::stats::text::{distinct_n, Pooling};
+use vsim::stats::{
+    category_counts, jensen_shannon, l1_density_pfg, l1_histogram, l1_paired, total_variation, wasserstein1,
+    Bins,
+};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum StatsCommand {
     /// Two-sample Kolmogorov–Smirnov test (two-sided), as scipy.stats.ks_2samp.
-    #[command(after_help = "Example:\n  vsim stats ks simulated.txt human.txt --json\n\nEach file holds one number per line; blank lines and lines starting with # are skipped.")]
+    #[command(
+        after_help = "Example:\n  vsim stats ks simulated.txt human.txt --json\n\nEach file holds one number per line; blank lines and lines starting with # are skipped."
+    )]
     Ks {
         file_a: PathBuf,
         file_b: PathBuf,
@@ -19,6 +26,150 @@ pub enum StatsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// L1 distance between two samples of numbers (binned by default, or paired).
+    #[command(after_help = "Examples:
+  vsim stats l1 simulated.txt human.txt              # 21-edge density L1 on [0, 2]
+  vsim stats l1 simulated.txt human.txt --bins 0,2,10 --json
+  vsim stats l1 simulated.txt human.txt --paired     # mean |a_i - b_i|, line by line
+
+Default: the PersuasionForGood donation variant, histograms with edges numpy.linspace(0, 2, 21)
+(20 bins of $0.10) as densities, L1 = sum |p - q| * 0.1; in [0, 2]. Values outside [0, 2]
+are ignored. --bins LO,HI,N: L1 between the normalised histograms over N equal bins of
+[LO, HI]. --paired: the files are matched line by line (equal lengths). Each file holds one
+number per line; blank lines and # comments are skipped.")]
+    L1 {
+        file_a: PathBuf,
+        file_b: PathBuf,
+        /// Histogram bins `LO,HI,N` instead of the 21-edge [0, 2] density variant.
+        #[arg(long, value_name = "LO,HI,N", conflicts_with = "paired")]
+        bins: Option<String>,
+        /// Mean absolute difference of matched lines.
+        #[arg(long)]
+        paired: bool,
+        /// Print {"statistic", "variant", "bins", "n1", "n2"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// First Wasserstein (earth mover's) distance between two samples of numbers.
+    #[command(after_help = "Example:
+  vsim stats wasserstein simulated.txt human.txt --json
+
+As scipy.stats.wasserstein_distance: the area between the two empirical CDFs, in the units
+of the values. Each file holds one number per line; blank lines and # comments are skipped.")]
+    Wasserstein {
+        file_a: PathBuf,
+        file_b: PathBuf,
+        /// Print {"statistic", "n1", "n2"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Total variation distance between the label distributions of two files.
+    #[command(after_help = "Example:
+  vsim stats tv simulated_votes.txt human_votes.txt --json
+
+Each file holds one category label per line (trimmed; blank lines and lines starting with #
+are skipped). The distributions are taken over the union of the labels of both files;
+TV = 1/2 sum |p - q|, in [0, 1].")]
+    Tv {
+        file_a: PathBuf,
+        file_b: PathBuf,
+        /// Print {"statistic", "labels", "counts_a", "counts_b", "n1", "n2"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Jensen–Shannon divergence (bits) between the label distributions of two files.
+    #[command(after_help = "Example:
+  vsim stats js simulated_votes.txt human_votes.txt --json
+
+Each file holds one category label per line (trimmed; blank lines and lines starting with #
+are skipped). The distributions are taken over the union of the labels of both files. The
+divergence uses base-2 logarithms and lies in [0, 1]; its square root is the Jensen–Shannon
+distance that scipy.spatial.distance.jensenshannon(p, q, base=2) returns.")]
+    Js {
+        file_a: PathBuf,
+        file_b: PathBuf,
+        /// Print {"statistic", "labels", "counts_a", "counts_b", "n1", "n2"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Distinct-1/2/3 and the Flesch–Kincaid grade of a file of utterances.
+    #[command(after_help = "Example:
+  vsim stats text utterances.txt --json
+
+One utterance per line; blank lines are skipped. Distinct-N is pooled: distinct n-grams over
+all utterances divided by all n-grams (n-grams never span two lines). The Flesch–Kincaid
+grade is computed over all utterances together, each line ending a sentence. JSON keys:
+distinct_1, distinct_2, distinct_3, flesch_kincaid_grade (null when undefined), utterances.")]
+    Text {
+        file: PathBuf,
+        /// Print {"distinct_1", "distinct_2", "distinct_3", "flesch_kincaid_grade", "utterances"}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses `LO,HI,N` into bins (finite `LO < HI`, `N >= 1`).
+pub fn parse_bins(s: &str) -> Result<Bins, anyhow::Error> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let bad = |why: &str| anyhow::anyhow!("invalid bins `{s}`: {why}; expected LO,HI,N such as 0,2,20");
+    let [lo, hi, n] = parts.as_slice() else { return Err(bad("need three comma-separated values")) };
+    let lo: f64 = lo.parse().map_err(|_| bad("LO is not a number"))?;
+    let hi: f64 = hi.parse().map_err(|_| bad("HI is not a number"))?;
+    let n: usize = n.parse().map_err(|_| bad("N is not a whole number"))?;
+    let bins = Bins { lo, hi, n };
+    bins.validate().map_err(|e| bad(&e.to_string()))?;
+    Ok(bins)
+}
+
+fn read_text(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| CliError::input(anyhow::anyhow!("cannot read {}: {e}", path.display())))
+}
+
+/// Labels, one per line: trimmed, blank lines and `#` lines skipped; at least one.
+fn read_labels(path: &Path) -> Result<Vec<String>, CliError> {
+    let labels: Vec<String> = read_text(path)?
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    if labels.is_empty() {
+        return Err(CliError::input(anyhow::anyhow!(
+            "{} holds no labels (one per line expected)",
+            path.display()
+        )));
+    }
+    Ok(labels)
+}
+
+fn numbers(path: &Path) -> Result<Vec<f64>, CliError> {
+    let v = vsim::stats::read_numbers(path).map_err(CliError::input)?;
+    if v.is_empty() {
+        return Err(CliError::input(anyhow::anyhow!(
+            "{} holds no numbers (one per line expected)",
+            path.display()
+        )));
+    }
+    Ok(v)
+}
+
+fn categorical(file_a: &Path, file_b: &Path, json: bool, js: bool) -> CliResult {
+    let a = read_labels(file_a)?;
+    let b = read_labels(file_b)?;
+    let c = category_counts(&a, &b);
+    let stat =
+        if js { jensen_shannon(&c.a, &c.b) } else { total_variation(&c.a, &c.b) }.map_err(CliError::input)?;
+    if json {
+        let out = serde_json::json!({
+            "statistic": stat, "labels": c.labels, "counts_a": c.a, "counts_b": c.b, "n1": a.len(), "n2": b.len(),
+        });
+        println!("{out}");
+    } else {
+        let name = if js { "JS divergence (bits)" } else { "TV" };
+        println!("{name} = {stat:.6}  ({} labels; n1 = {}, n2 = {})", c.labels.len(), a.len(), b.len());
+    }
+    Ok(0)
 }
 
 pub fn run(cmd: StatsCommand) -> CliResult {
@@ -42,7 +193,79 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                 });
                 println!("{out}");
             } else {
-                println!("D = {:.6}  p = {:.6}  ({method}; n1 = {}, n2 = {})", r.statistic, r.pvalue, r.n1, r.n2);
+                println!(
+                    "D = {:.6}  p = {:.6}  ({method}; n1 = {}, n2 = {})",
+                    r.statistic, r.pvalue, r.n1, r.n2
+                );
+            }
+            Ok(0)
+        }
+        StatsCommand::L1 { file_a, file_b, bins, paired, json } => {
+            let a = numbers(&file_a)?;
+            let b = numbers(&file_b)?;
+            let bins = bins.as_deref().map(parse_bins).transpose().map_err(CliError::input)?;
+            let (stat, variant) = match (paired, bins) {
+                (true, _) => (l1_paired(&a, &b), "paired"),
+                (false, Some(bins)) => (l1_histogram(&a, &b, &bins), "histogram"),
+                (false, None) => (l1_density_pfg(&a, &b), "density_pfg"),
+            };
+            let stat = stat.map_err(CliError::input)?;
+            let shown = match (paired, bins) {
+                (true, _) => None,
+                (false, b) => Some(b.unwrap_or(vsim::stats::PFG_BINS)),
+            };
+            if json {
+                let bins = shown.map(|b| serde_json::json!({"lo": b.lo, "hi": b.hi, "n": b.n}));
+                let out = serde_json::json!({
+                    "statistic": stat, "variant": variant, "bins": bins, "n1": a.len(), "n2": b.len(),
+                });
+                println!("{out}");
+            } else {
+                let how = match shown {
+                    Some(b) => format!("{variant}, {} bins on [{}, {}]", b.n, b.lo, b.hi),
+                    None => variant.to_string(),
+                };
+                println!("L1 = {stat:.6}  ({how}; n1 = {}, n2 = {})", a.len(), b.len());
+            }
+            Ok(0)
+        }
+        StatsCommand::Wasserstein { file_a, file_b, json } => {
+            let a = numbers(&file_a)?;
+            let b = numbers(&file_b)?;
+            let stat = wasserstein1(&a, &b).map_err(CliError::input)?;
+            if json {
+                println!("{}", serde_json::json!({"statistic": stat, "n1": a.len(), "n2": b.len()}));
+            } else {
+                println!("W1 = {stat:.6}  (n1 = {}, n2 = {})", a.len(), b.len());
+            }
+            Ok(0)
+        }
+        StatsCommand::Tv { file_a, file_b, json } => categorical(&file_a, &file_b, json, false),
+        StatsCommand::Js { file_a, file_b, json } => categorical(&file_a, &file_b, json, true),
+        StatsCommand::Text { file, json } => {
+            let text = read_text(&file)?;
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            if lines.is_empty() {
+                return Err(CliError::input(anyhow::anyhow!(
+                    "{} holds no utterances (one per line expected)",
+                    file.display()
+                )));
+            }
+            let d: Vec<Option<f64>> = (1..=3).map(|n| distinct_n(&lines, n, Pooling::Pooled)).collect();
+            let fk = vsim::eval::flesch_kincaid_grade_utterances(&lines);
+            if json {
+                let out = serde_json::json!({
+                    "distinct_1": d[0], "distinct_2": d[1], "distinct_3": d[2],
+                    "flesch_kincaid_grade": fk, "utterances": lines.len(),
+                });
+                println!("{out}");
+            } else {
+                let f = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
+                println!("utterances            {}", lines.len());
+                println!("Distinct-1 (pooled)   {}", f(d[0]));
+                println!("Distinct-2 (pooled)   {}", f(d[1]));
+                println!("Distinct-3 (pooled)   {}", f(d[2]));
+                println!("Flesch–Kincaid grade  {}", f(fk));
             }
             Ok(0)
         }

@@ -41,9 +41,22 @@ pub enum AgentError {
 }
 
 enum Request {
-    Speak { turn: usize, messages: Vec<Message>, reply: oneshot::Sender<Result<Spoken, AgentError>> },
-    Pick { turn: usize, messages: Vec<Message>, options: Vec<String>, reply: oneshot::Sender<Result<Pick, AgentError>> },
-    Answer { spec: OutcomeSpec, messages: Vec<Message>, reply: oneshot::Sender<Result<Extracted, AgentError>> },
+    Speak {
+        turn: usize,
+        messages: Vec<Message>,
+        reply: oneshot::Sender<Result<Spoken, AgentError>>,
+    },
+    Pick {
+        turn: usize,
+        messages: Vec<Message>,
+        options: Vec<String>,
+        reply: oneshot::Sender<Result<Pick, AgentError>>,
+    },
+    Answer {
+        spec: OutcomeSpec,
+        messages: Vec<Message>,
+        reply: oneshot::Sender<Result<Extracted, AgentError>>,
+    },
 }
 
 /// The driver's handle to a running agent; the actor stops when the handle is dropped.
@@ -63,9 +76,22 @@ struct Agent {
 
 impl AgentHandle {
     /// Starts the actor for `role` with its dialogue-level `seed`.
-    pub fn spawn(role: RoleSpec, model: SharedModel, generator: Arc<Generator>, seed: u64, use_schema: bool) -> Self {
+    pub fn spawn(
+        role: RoleSpec,
+        model: SharedModel,
+        generator: Arc<Generator>,
+        seed: u64,
+        use_schema: bool,
+    ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Request>(4);
-        let mut agent = Agent { role, model, generator, seed, rng: seed::rng(seed::derive_named(seed, "select")), use_schema };
+        let mut agent = Agent {
+            role,
+            model,
+            generator,
+            seed,
+            rng: seed::rng(seed::derive_named(seed, "select")),
+            use_schema,
+        };
         tokio::spawn(async move {
             while let Some(request) = rx.recv().await {
                 match request {
@@ -88,7 +114,12 @@ impl AgentHandle {
         self.call(|reply| Request::Speak { turn, messages, reply }).await
     }
 
-    pub async fn pick(&self, turn: usize, messages: Vec<Message>, options: Vec<String>) -> Result<Pick, AgentError> {
+    pub async fn pick(
+        &self,
+        turn: usize,
+        messages: Vec<Message>,
+        options: Vec<String>,
+    ) -> Result<Pick, AgentError> {
         self.call(|reply| Request::Pick { turn, messages, options, reply }).await
     }
 
@@ -130,7 +161,12 @@ impl Agent {
 
     /// Asks the moderator, privately, who speaks next; a reply naming no option falls back
     /// to a seeded uniform pick (recorded in the raw text).
-    async fn pick(&mut self, turn: usize, mut messages: Vec<Message>, options: Vec<String>) -> Result<Pick, AgentError> {
+    async fn pick(
+        &mut self,
+        turn: usize,
+        mut messages: Vec<Message>,
+        options: Vec<String>,
+    ) -> Result<Pick, AgentError> {
         let list = options.iter().map(|o| format!("\"{o}\"")).collect::<Vec<_>>().join(", ");
         messages.push(Message::user(format!(
             "Who should speak next? Answer with only a JSON object {{\"answer\": NAME}} where NAME is one of {list}."
@@ -161,6 +197,7 @@ impl Agent {
 
     async fn answer(&mut self, spec: &OutcomeSpec, messages: Vec<Message>) -> Result<Extracted, AgentError> {
         let seed = seed::derive_named(self.seed, &format!("outcome-{}", spec.name));
-        Ok(outcome::ask(self.model.as_ref(), spec, messages, seed, self.role.temperature, self.use_schema).await?)
+        Ok(outcome::ask(self.model.as_ref(), spec, messages, seed, self.role.temperature, self.use_schema)
+            .await?)
     }
 }

@@ -51,7 +51,16 @@ impl DialogueMachine {
     pub fn new(scenario: Arc<Scenario>, system_prompts: Vec<String>, rng: ChaCha8Rng) -> Self {
         let next = scenario.graph.first;
         let outcomes_left = (0..scenario.outcomes.len()).collect();
-        Self { scenario, system_prompts, history: Vec::new(), next, pending_pick: None, end: None, outcomes_left, rng }
+        Self {
+            scenario,
+            system_prompts,
+            history: Vec::new(),
+            next,
+            pending_pick: None,
+            end: None,
+            outcomes_left,
+            rng,
+        }
     }
 
     pub fn history(&self) -> &[Utterance] {
@@ -69,7 +78,9 @@ impl DialogueMachine {
                     let moderator = self.scenario.graph.moderator.unwrap_or(self.next);
                     Step::PickNext { moderator, options: options.clone(), messages: self.view(moderator) }
                 }
-                None => Step::Speak { role: self.next, turn: self.history.len(), messages: self.view(self.next) },
+                None => {
+                    Step::Speak { role: self.next, turn: self.history.len(), messages: self.view(self.next) }
+                }
             },
             Some(reason) => match self.outcomes_left.front() {
                 Some(&outcome) => {
@@ -100,6 +111,17 @@ impl DialogueMachine {
         }
     }
 
+    /// Replays a recorded utterance (to continue a dialogue from its transcript): records it
+    /// as [`Self::record_utterance`] does, then, when the original named who spoke next (a
+    /// moderator's pick), makes that role the next speaker instead of asking again.
+    pub fn replay_utterance(&mut self, role: usize, text: String, next_speaker: Option<usize>) {
+        self.record_utterance(role, text);
+        if let Some(next) = next_speaker.filter(|&n| n < self.scenario.roles.len()) {
+            self.pending_pick = None;
+            self.next = next;
+        }
+    }
+
     /// Records the moderator's pick (an index into the offered options).
     pub fn record_pick(&mut self, option: usize) {
         if let Some(options) = self.pending_pick.take() {
@@ -125,7 +147,11 @@ impl DialogueMachine {
                 }
                 messages.push(Message::assistant(u.text.clone()));
             } else {
-                let text = if many { format!("{}: {}", self.scenario.roles[u.role].name, u.text) } else { u.text.clone() };
+                let text = if many {
+                    format!("{}: {}", self.scenario.roles[u.role].name, u.text)
+                } else {
+                    u.text.clone()
+                };
                 match messages.last_mut() {
                     Some(last) if last.role == Role::User => {
                         last.content.push_str("\n\n");

@@ -32,6 +32,10 @@ pub struct DialogueSetup {
     /// One per role, in role order.
     pub agents: Vec<AgentSetup>,
     pub generator: Arc<Generator>,
+    /// Recorded turns replayed before the dialogue continues (a branch of an earlier
+    /// dialogue): copied into this dialogue's events and fed to the turn machine as spoken,
+    /// without calling any model. Empty for a fresh dialogue.
+    pub prefix: Vec<TurnEvent>,
 }
 
 /// A finished (or failed) dialogue.
@@ -71,14 +75,36 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
         .zip(&setup.agents)
         .map(|(r, a)| {
             let agent_seed = seed::derive_named(setup.seed, &format!("agent/{}", r.id));
-            AgentHandle::spawn(r.clone(), a.model.clone(), setup.generator.clone(), agent_seed, scenario.use_schema)
+            AgentHandle::spawn(
+                r.clone(),
+                a.model.clone(),
+                setup.generator.clone(),
+                agent_seed,
+                scenario.use_schema,
+            )
         })
         .collect();
     let prompts = setup.agents.iter().map(|a| a.system_prompt.clone()).collect();
-    let mut machine =
-        DialogueMachine::new(scenario.clone(), prompts, seed::rng(seed::derive_named(setup.seed, "turn-graph")));
+    let mut machine = DialogueMachine::new(
+        scenario.clone(),
+        prompts,
+        seed::rng(seed::derive_named(setup.seed, "turn-graph")),
+    );
     let mut usage = Usage::default();
     let mut last_turn: Option<usize> = None;
+    for (i, recorded) in setup.prefix.iter().enumerate() {
+        let Some(role) = scenario.role_index(&recorded.speaker) else {
+            events.push(Event::Error(ErrorEvent {
+                dialogue: setup.id.clone(),
+                turn: Some(i),
+                message: format!("replayed turn {i}: the scenario has no role `{}`", recorded.speaker),
+            }));
+            return DialogueRecord { events, failed: true, usage };
+        };
+        let next = recorded.next_speaker.as_deref().and_then(|id| scenario.role_index(id));
+        machine.replay_utterance(role, recorded.text.clone(), next);
+        events.push(Event::Turn(TurnEvent { dialogue: setup.id.clone(), turn: i, ..recorded.clone() }));
+    }
 
     let result: Result<(), AgentError> = async {
         loop {
@@ -107,7 +133,8 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                     machine.record_utterance(role, text);
                 }
                 Step::PickNext { moderator, options, messages } => {
-                    let names: Vec<String> = options.iter().map(|&o| scenario.roles[o].name.clone()).collect();
+                    let names: Vec<String> =
+                        options.iter().map(|&o| scenario.roles[o].name.clone()).collect();
                     let turn = machine.history().len();
                     let pick = agents[moderator].pick(turn, messages, names).await?;
                     if let Some(Event::Turn(t)) = events.last_mut() {
@@ -147,7 +174,11 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
-            events.push(Event::Error(ErrorEvent { dialogue: setup.id.clone(), turn: last_turn, message: e.to_string() }));
+            events.push(Event::Error(ErrorEvent {
+                dialogue: setup.id.clone(),
+                turn: last_turn,
+                message: e.to_string(),
+            }));
             true
         }
     };

@@ -1,9 +1,18 @@
-//! Experiments: populations, the concurrent runner, the transcript file and `outcomes.csv`.
+//! Experiments: populations, the concurrent runner (seeds, resume, budget, shards), the
+//! transcript file and `outcomes.csv`, and what builds on runs: sweeps over settings,
+//! merging shard directories, and branching a recorded dialogue.
 
+pub mod branch;
+pub mod budget;
+pub mod merge;
 pub mod outcomes;
 pub mod population;
 pub mod runner;
+pub mod sweep;
 pub mod transcript;
 
+pub use budget::{Budget, Prices, Spend};
 pub use population::{Member, Population, PopulationError};
-pub use runner::{run_experiment, RoleModel, RunConfig, RunError, RunSummary};
+pub use runner::{
+    run_experiment, run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary, Shard,
+};

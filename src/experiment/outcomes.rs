@@ -19,15 +19,45 @@ pub struct OutcomeCounts {
     pub missing: BTreeMap<String, usize>,
 }
 
+/// The outcome columns of a scenario: `role.name`, in the scenario's order.
+pub fn outcome_columns(scenario: &Scenario) -> Vec<String> {
+    scenario.outcomes.iter().map(|o| format!("{}.{}", scenario.roles[o.role].id, o.name)).collect()
+}
+
+/// The outcome columns recorded in a run's `config.json` (its resolved scenario).
+pub fn outcome_columns_from_config(config: &serde_json::Value) -> Vec<String> {
+    config
+        .pointer("/scenario/outcomes")
+        .and_then(|o| o.as_array())
+        .map(|list| {
+            list.iter()
+                .map(|o| {
+                    let s = |k: &str| o.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+                    format!("{}.{}", s("role"), s("name"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Writes `outcomes.csv` from the grouped transcript events and returns the counts.
 pub fn write_outcomes_csv(
     path: &Path,
     scenario: &Scenario,
     events: &BTreeMap<String, Vec<Event>>,
 ) -> Result<OutcomeCounts, TranscriptError> {
-    let io = |e: csv::Error| TranscriptError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
-    let columns: Vec<String> =
-        scenario.outcomes.iter().map(|o| format!("{}.{}", scenario.roles[o.role].id, o.name)).collect();
+    write_outcomes_csv_with(path, &outcome_columns(scenario), events)
+}
+
+/// Writes `outcomes.csv` with the given outcome `columns` (`role.name`).
+pub fn write_outcomes_csv_with(
+    path: &Path,
+    columns: &[String],
+    events: &BTreeMap<String, Vec<Event>>,
+) -> Result<OutcomeCounts, TranscriptError> {
+    let io =
+        |e: csv::Error| TranscriptError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
+    let columns = columns.to_vec();
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     let mut counts = OutcomeCounts::default();
     for (id, evs) in events {
@@ -90,7 +120,9 @@ pub fn write_outcomes_csv(
     rows.sort_by_key(|(i, _)| *i);
     let mut w = csv::Writer::from_path(path).map_err(io)?;
     let mut header: Vec<String> =
-        ["dialogue", "index", "seed", "population_id", "status", "turns", "end_reason"].map(String::from).to_vec();
+        ["dialogue", "index", "seed", "population_id", "status", "turns", "end_reason"]
+            .map(String::from)
+            .to_vec();
     header.extend(columns);
     header.extend(["prompt_tokens".to_string(), "completion_tokens".to_string()]);
     w.write_record(&header).map_err(io)?;

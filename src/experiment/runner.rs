@@ -1,14 +1,21 @@
 //! The experiment runner: one dialogue per population assignment, run concurrently with
 //! seeds derived from (experiment seed, dialogue index), so results never depend on the
-//! concurrency level or completion order; finished dialogues are never lost or repeated.
+//! concurrency level, completion order or sharding; finished dialogues are never lost or
+//! repeated. It also meters tokens and cost, stops starting dialogues once a budget is
+//! spent, and runs one deterministic shard of an experiment when asked.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use super::budget::{Budget, Meter, Prices, Spend};
 use super::outcomes::{write_outcomes_csv, OutcomeCounts};
 use super::population::Population;
 use super::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
@@ -42,6 +49,56 @@ pub struct RunConfig {
     pub progress: bool,
 }
 
+/// One slice of an experiment: the dialogues whose index `i` has `i % count == index`.
+/// Shards of one experiment share its seed, so merged shards equal an unsharded run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    /// Shard `index` of `count` (`index < count`).
+    pub fn new(index: usize, count: usize) -> Result<Self, String> {
+        if count == 0 || index >= count {
+            return Err(format!("shard {index}/{count}: expected I/N with 0 <= I < N"));
+        }
+        Ok(Self { index, count })
+    }
+
+    /// Whether dialogue `i` belongs to this shard.
+    pub fn contains(&self, i: usize) -> bool {
+        i % self.count == self.index
+    }
+}
+
+impl FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (i, n) =
+            s.split_once('/').ok_or_else(|| format!("invalid shard `{s}`: expected I/N, e.g. 0/4"))?;
+        let parse = |x: &str| {
+            x.trim().parse::<usize>().map_err(|_| format!("invalid shard `{s}`: expected I/N, e.g. 0/4"))
+        };
+        Self::new(parse(i)?, parse(n)?)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// What a run may do beyond [`RunConfig`]: run one shard, stop at a budget, price models.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub shard: Option<Shard>,
+    pub budget: Budget,
+    pub prices: Prices,
+}
+
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
@@ -52,9 +109,18 @@ pub struct RunSummary {
     /// Dialogues already complete from an earlier invocation.
     pub skipped: usize,
     pub failed_now: usize,
+    /// Tokens of this invocation's dialogues as recorded in their events (cache hits
+    /// included).
     pub usage: Usage,
+    /// What the models produced for this invocation (cache hits excluded) and its cost.
+    pub spend: Spend,
     /// Stopped early by Ctrl-C; `--resume` continues.
     pub interrupted: bool,
+    /// Why the run stopped starting dialogues before the end, when a budget was reached.
+    pub budget_stop: Option<String>,
+    /// Dialogues of this invocation never started (budget or interruption).
+    pub not_started: usize,
+    pub shard: Option<Shard>,
 }
 
 /// Why a run could not start or finish.
@@ -76,6 +142,10 @@ pub enum RunError {
     Persona { role: String, reason: String },
     #[error("expected {expected} role models, got {got}")]
     Models { expected: usize, got: usize },
+    #[error("invalid shard: {0}")]
+    Shard(String),
+    #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
+    Unpriced(Vec<String>),
 }
 
 /// Runs (or resumes) an experiment and writes its run directory.
@@ -85,19 +155,26 @@ pub async fn run_experiment(
     models: &[RoleModel],
     config: &RunConfig,
 ) -> Result<RunSummary, RunError> {
+    run_experiment_with(scenario, population, models, config, &RunOptions::default()).await
+}
+
+/// [`run_experiment`] with a shard, a budget and prices.
+pub async fn run_experiment_with(
+    scenario: Arc<Scenario>,
+    population: &Population,
+    models: &[RoleModel],
+    config: &RunConfig,
+    options: &RunOptions,
+) -> Result<RunSummary, RunError> {
     if models.len() != scenario.roles.len() {
         return Err(RunError::Models { expected: scenario.roles.len(), got: models.len() });
     }
+    if let Some(s) = options.shard {
+        Shard::new(s.index, s.count).map_err(RunError::Shard)?;
+    }
     let dir = &config.out_dir;
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let transcript_path = dir.join("transcripts.jsonl");
-    let config_path = dir.join("config.json");
     let n = config.n.unwrap_or(population.members.len());
-    let resolved = json!({
+    let mut resolved = json!({
         "vsim_version": env!("CARGO_PKG_VERSION"),
         "scenario": scenario.resolved(),
         "population": population.spec,
@@ -105,83 +182,239 @@ pub async fn run_experiment(
         "seed": config.seed,
         "models": scenario.roles.iter().zip(models).map(|(r, m)| json!({"role": r.id, "model": m.name})).collect::<Vec<_>>(),
     });
-    if transcript_path.exists() && std::fs::metadata(&transcript_path).map(|m| m.len() > 0).unwrap_or(false) {
-        if !config.resume {
-            return Err(RunError::Exists(dir.clone()));
-        }
-        if let Ok(text) = std::fs::read_to_string(&config_path) {
-            let old: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            for field in ["scenario", "population", "n", "seed", "models"] {
-                if old.get(field) != resolved.get(field) {
-                    return Err(RunError::ConfigMismatch { dir: dir.clone(), field: field.to_string() });
-                }
-            }
-        }
+    if let Some(shard) = options.shard {
+        resolved["shard"] = json!(shard);
     }
-    write_atomic(&config_path, &serde_json::to_vec_pretty(&resolved).unwrap_or_default()).map_err(io(&config_path))?;
-
-    let done: std::collections::HashSet<String> = if transcript_path.exists() {
-        read_events(&transcript_path)?
-            .into_iter()
-            .filter(|(_, evs)| completed_attempt(evs).is_some())
-            .map(|(id, _)| id)
-            .collect()
-    } else {
-        Default::default()
-    };
+    let transcript_path = prepare_run_dir(
+        dir,
+        &resolved,
+        config.resume,
+        &["scenario", "population", "n", "seed", "models", "shard"],
+    )?;
+    let done = completed_ids(&transcript_path)?;
 
     let generator = Arc::new(Generator::new(scenario.templates.clone()));
+    let meter = Meter::default();
+    let metered: Vec<RoleModel> = models
+        .iter()
+        .map(|m| RoleModel {
+            name: m.name.clone(),
+            model: meter.wrap(&m.name, m.model.clone(), &options.prices),
+        })
+        .collect();
+    if options.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
+        return Err(RunError::Unpriced(meter.unpriced()));
+    }
+    let mut planned = 0;
     let mut setups = Vec::new();
-    for index in 0..n {
-        let id = dialogue_id(index);
-        if done.contains(&id) {
+    for index in (0..n).filter(|i| options.shard.is_none_or(|s| s.contains(*i))) {
+        planned += 1;
+        if done.contains(&dialogue_id(index)) {
             continue;
         }
-        setups.push(build_setup(&scenario, population, models, &generator, config.seed, index)?);
+        setups.push(build_setup(&scenario, population, &metered, &generator, config.seed, index)?);
     }
-    let skipped = n - setups.len();
-
-    let bar = if config.progress { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} dialogues, ETA {eta} {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(skipped as u64);
+    let skipped = planned - setups.len();
 
     let mut writer = TranscriptWriter::open(&transcript_path)?;
-    let mut stream = futures::stream::iter(setups).map(run_dialogue).buffer_unordered(config.concurrency.max(1));
-    let (mut ran, mut failed_now, mut usage, mut interrupted) = (0, 0, Usage::default(), false);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            next = stream.next() => {
-                let Some(record) = next else { break };
-                writer.append(&record.events)?;
-                ran += 1;
-                usage += record.usage;
-                if record.failed {
-                    failed_now += 1;
-                    if let Some(crate::dialogue::Event::Error(e)) = record.events.last() {
-                        bar.println(format!("dialogue {} failed: {}", e.dialogue, e.message));
-                    }
-                }
-                bar.inc(1);
-                bar.set_message(format!("({failed_now} failed, {} tokens)", usage.total()));
-            }
-            _ = &mut ctrl_c => {
-                interrupted = true;
-                bar.println("interrupted: finished dialogues are saved; run again with --resume to continue");
-                break;
-            }
-        }
-    }
-    bar.finish_and_clear();
+    let driven = drive(
+        setups,
+        &mut writer,
+        &Drive {
+            concurrency: config.concurrency,
+            budget: options.budget,
+            meter: &meter,
+            progress: config.progress,
+            total: planned as u64,
+            already: skipped as u64,
+        },
+    )
+    .await?;
     drop(writer);
 
     let events = read_events(&transcript_path)?;
     let counts = write_outcomes_csv(&dir.join("outcomes.csv"), &scenario, &events)?;
-    Ok(RunSummary { out_dir: dir.clone(), counts, ran, skipped, failed_now, usage, interrupted })
+    Ok(RunSummary {
+        out_dir: dir.clone(),
+        counts,
+        ran: driven.ran,
+        skipped,
+        failed_now: driven.failed_now,
+        usage: driven.usage,
+        spend: meter.spend(),
+        interrupted: driven.interrupted,
+        budget_stop: driven.budget_stop,
+        not_started: driven.not_started,
+        shard: options.shard,
+    })
+}
+
+/// Creates the run directory and writes `config.json`, refusing to overwrite an existing run
+/// unless `resume`, and refusing to resume one whose `compare` fields differ. Returns the
+/// transcript path.
+pub(crate) fn prepare_run_dir(
+    dir: &Path,
+    resolved: &serde_json::Value,
+    resume: bool,
+    compare: &[&str],
+) -> Result<PathBuf, RunError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| RunError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let transcript_path = dir.join("transcripts.jsonl");
+    let config_path = dir.join("config.json");
+    if std::fs::metadata(&transcript_path).map(|m| m.len() > 0).unwrap_or(false) {
+        if !resume {
+            return Err(RunError::Exists(dir.to_path_buf()));
+        }
+        if let Ok(text) = std::fs::read_to_string(&config_path) {
+            let old: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            for field in compare {
+                if old.get(field) != resolved.get(field) {
+                    return Err(RunError::ConfigMismatch {
+                        dir: dir.to_path_buf(),
+                        field: field.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    write_atomic(&config_path, &serde_json::to_vec_pretty(resolved).unwrap_or_default())
+        .map_err(io(&config_path))?;
+    Ok(transcript_path)
+}
+
+/// Ids of the dialogues of a transcript that have a completed attempt.
+pub(crate) fn completed_ids(transcript_path: &Path) -> Result<HashSet<String>, RunError> {
+    if !transcript_path.exists() {
+        return Ok(HashSet::new());
+    }
+    Ok(read_events(transcript_path)?
+        .into_iter()
+        .filter(|(_, evs)| completed_attempt(evs).is_some())
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// How to drive a batch of dialogues.
+pub(crate) struct Drive<'a> {
+    pub concurrency: usize,
+    pub budget: Budget,
+    pub meter: &'a Meter,
+    pub progress: bool,
+    /// Dialogues this invocation is responsible for, finished ones included.
+    pub total: u64,
+    /// Of those, already finished before this invocation.
+    pub already: u64,
+}
+
+/// What driving did.
+pub(crate) struct Driven {
+    pub ran: usize,
+    pub failed_now: usize,
+    pub usage: Usage,
+    pub interrupted: bool,
+    pub budget_stop: Option<String>,
+    pub not_started: usize,
+}
+
+/// Runs `setups` with at most `concurrency` in flight, writing each finished dialogue whole.
+/// Before each start the budget is checked; once it is spent nothing new starts, and the
+/// dialogues in flight finish and are written. Ctrl-C stops at once (finished dialogues are
+/// on disk; `--resume` continues).
+pub(crate) async fn drive(
+    setups: Vec<DialogueSetup>,
+    writer: &mut TranscriptWriter,
+    d: &Drive<'_>,
+) -> Result<Driven, RunError> {
+    let bar = if d.progress { ProgressBar::new(d.total) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} dialogues · ETA {eta} · {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_position(d.already);
+    bar.reset_eta();
+    let message = |failed: usize| {
+        let spend = d.meter.spend();
+        let done = bar.position().saturating_sub(failed as u64);
+        format!("{done} done, {failed} failed · {spend}")
+    };
+    bar.set_message(message(0));
+
+    let mut queue = setups.into_iter();
+    let mut in_flight = FuturesUnordered::new();
+    let mut out = Driven {
+        ran: 0,
+        failed_now: 0,
+        usage: Usage::default(),
+        interrupted: false,
+        budget_stop: None,
+        not_started: 0,
+    };
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        while out.budget_stop.is_none() && in_flight.len() < d.concurrency.max(1) && queue.len() > 0 {
+            if let Some(reason) = d.budget.reached(&d.meter.spend()) {
+                bar.println(format!(
+                    "{reason}: no new dialogues start; the {} in flight finish",
+                    in_flight.len()
+                ));
+                out.budget_stop = Some(reason);
+                break;
+            }
+            if let Some(setup) = queue.next() {
+                in_flight.push(run_dialogue(setup));
+            }
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            next = in_flight.next() => {
+                let Some(first) = next else { continue };
+                // Dialogues that finished together are written with one flush.
+                let mut batch = vec![first];
+                while batch.len() < 4096 {
+                    match in_flight.next().now_or_never() {
+                        Some(Some(record)) => batch.push(record),
+                        _ => break,
+                    }
+                }
+                writer.append_many(batch.iter().map(|r| r.events.as_slice()))?;
+                for record in batch {
+                    out.ran += 1;
+                    out.usage += record.usage;
+                    if record.failed {
+                        out.failed_now += 1;
+                        if let Some(crate::dialogue::Event::Error(e)) = record.events.last() {
+                            bar.println(format!("dialogue {} failed: {}", e.dialogue, e.message));
+                        }
+                    }
+                    bar.inc(1);
+                }
+                bar.set_message(message(out.failed_now));
+            }
+            _ = &mut ctrl_c => {
+                out.interrupted = true;
+                bar.println("interrupted: finished dialogues are saved; run again with --resume to continue");
+                break;
+            }
+            _ = tick.tick(), if d.progress => {
+                bar.set_message(message(out.failed_now));
+                bar.tick();
+            }
+        }
+    }
+    out.not_started = queue.len() + if out.interrupted { in_flight.len() } else { 0 };
+    bar.finish_and_clear();
+    Ok(out)
 }
 
 /// The id of dialogue `index` (sortable).
@@ -205,10 +438,10 @@ fn build_setup(
             PersonaSource::Population => Ok(Some(&member.persona)),
             PersonaSource::Paired => Ok(member.partner.as_ref()),
             PersonaSource::None => Ok(None),
-            PersonaSource::Fixed(id) => population
-                .find(id)
-                .map(Some)
-                .ok_or_else(|| RunError::Persona { role: r.id.clone(), reason: format!("no persona with id `{id}` in the population") }),
+            PersonaSource::Fixed(id) => population.find(id).map(Some).ok_or_else(|| RunError::Persona {
+                role: r.id.clone(),
+                reason: format!("no persona with id `{id}` in the population"),
+            }),
         })
         .collect::<Result<_, _>>()?;
     let mut agents = Vec::new();
@@ -231,6 +464,7 @@ fn build_setup(
         scenario: scenario.clone(),
         agents,
         generator: generator.clone(),
+        prefix: Vec::new(),
     })
 }
 
@@ -268,7 +502,10 @@ pub fn render_system(
         "roles".into(),
         json!(scenario.roles.iter().map(|r| json!({"id": r.id, "name": r.name})).collect::<Vec<_>>()),
     );
-    ctx.insert("scenario".into(), json!({"name": scenario.name, "description": scenario.description.clone().unwrap_or_default()}));
+    ctx.insert(
+        "scenario".into(),
+        json!({"name": scenario.name, "description": scenario.description.clone().unwrap_or_default()}),
+    );
     env.render_str(&role.system, serde_json::Value::Object(ctx))
         .map(|s| s.trim().to_string())
         .map_err(|e| format!("system prompt template: {e}"))

@@ -146,7 +146,11 @@ pub fn export_convokit(run_dir: &Path, out_dir: &Path) -> Result<ExportCounts, E
         "vectors": [],
     });
     write("index.json", pretty(&index))?;
-    Ok(ExportCounts { conversations: conversations.len(), utterances: utterances.len(), speakers: speakers.len() })
+    Ok(ExportCounts {
+        conversations: conversations.len(),
+        utterances: utterances.len(),
+        speakers: speakers.len(),
+    })
 }
 
 fn pretty(v: &Value) -> String {

@@ -34,7 +34,10 @@ pub fn question_text(spec: &OutcomeSpec) -> String {
         }
         OutcomeKind::Category { categories } => {
             let list: Vec<String> = categories.iter().map(|c| format!("\"{c}\"")).collect();
-            format!("Answer with only a JSON object {{\"answer\": CHOICE}} where CHOICE is one of {}.", list.join(", "))
+            format!(
+                "Answer with only a JSON object {{\"answer\": CHOICE}} where CHOICE is one of {}.",
+                list.join(", ")
+            )
         }
     };
     format!("{}\n\n{}", spec.question.trim(), format)

@@ -36,7 +36,12 @@ impl SourceMap {
     }
 
     /// An error at `span` for `field`.
-    pub fn error(&self, span: std::ops::Range<usize>, field: &str, message: impl Into<String>) -> ScenarioError {
+    pub fn error(
+        &self,
+        span: std::ops::Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         let (line, column) = self.position(span.start);
         ScenarioError::Invalid {
             file: self.file.clone(),

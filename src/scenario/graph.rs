@@ -94,23 +94,30 @@ impl TurnGraph {
 
     fn can_return(&self, n: NodeIndex) -> bool {
         let first = NodeIndex::new(self.first);
-        self.graph.neighbors_directed(n, Direction::Outgoing).any(|s| {
-            s == first || has_path_connecting(&self.graph, s, first, None)
-        })
+        self.graph
+            .neighbors_directed(n, Direction::Outgoing)
+            .any(|s| s == first || has_path_connecting(&self.graph, s, first, None))
     }
 
     /// Who may speak after `role`, in role order.
     pub fn successors(&self, role: usize) -> Vec<usize> {
-        let mut v: Vec<usize> =
-            self.graph.neighbors_directed(NodeIndex::new(role), Direction::Outgoing).map(|n| n.index()).collect();
+        let mut v: Vec<usize> = self
+            .graph
+            .neighbors_directed(NodeIndex::new(role), Direction::Outgoing)
+            .map(|n| n.index())
+            .collect();
         v.sort_unstable();
         v
     }
 
     /// Edges as role-index pairs (for the resolved configuration).
     pub fn edges(&self) -> Vec<(usize, usize)> {
-        let mut v: Vec<(usize, usize)> =
-            self.graph.edge_indices().filter_map(|e| self.graph.edge_endpoints(e)).map(|(a, b)| (a.index(), b.index())).collect();
+        let mut v: Vec<(usize, usize)> = self
+            .graph
+            .edge_indices()
+            .filter_map(|e| self.graph.edge_endpoints(e))
+            .map(|(a, b)| (a.index(), b.index()))
+            .collect();
         v.sort_unstable();
         v
     }
@@ -128,13 +135,15 @@ mod tests {
 
     #[test]
     fn dead_end_is_rejected() {
-        let e = TurnGraph::new(3, &[(0, 1), (1, 0), (0, 2)], TurnPolicy::RandomNeighbour, 0, None).unwrap_err();
+        let e =
+            TurnGraph::new(3, &[(0, 1), (1, 0), (0, 2)], TurnPolicy::RandomNeighbour, 0, None).unwrap_err();
         assert_eq!(e, GraphProblem::NoPathBack(2));
     }
 
     #[test]
     fn unreachable_role_is_rejected() {
-        let e = TurnGraph::new(3, &[(0, 1), (1, 0), (2, 0)], TurnPolicy::RandomNeighbour, 0, None).unwrap_err();
+        let e =
+            TurnGraph::new(3, &[(0, 1), (1, 0), (2, 0)], TurnPolicy::RandomNeighbour, 0, None).unwrap_err();
         assert_eq!(e, GraphProblem::Unreachable(2));
     }
 

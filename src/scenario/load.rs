@@ -40,11 +40,14 @@ pub fn parse_k(value: &str, k_max: usize) -> Result<KSpec, String> {
         return Ok(KSpec::ModelDecided { max: k_max.max(1) });
     }
     match v.parse::<i64>() {
-        Ok(k) if k >= 1 && k <= 100 => Ok(KSpec::Fixed { k: k as usize }),
+        Ok(k) if (1..=100).contains(&k) => Ok(KSpec::Fixed { k: k as usize }),
         Ok(k) => Err(format!("k must be between 1 and 100, got {k}")),
         Err(_) => Err(format!("expected a positive integer or \"model-decided\", got `{value}`")),
     }
 }
+
+/// Resolves a role id written in the file to its index (or an error at its span).
+type RoleFinder<'a> = dyn Fn(&Spanned<String>, &str) -> Result<usize, ScenarioError> + 'a;
 
 struct Validator<'a> {
     map: &'a SourceMap,
@@ -61,7 +64,8 @@ impl Validator<'_> {
             return Err(self.err(&raw.name, "name", "expected a non-empty scenario name"));
         }
         let defaults = &raw.defaults;
-        let default_temperature = self.opt_unit_range(defaults.temperature.as_ref(), "defaults.temperature", 0.0, 2.0)?;
+        let default_temperature =
+            self.opt_unit_range(defaults.temperature.as_ref(), "defaults.temperature", 0.0, 2.0)?;
         let default_top_p = self.opt_unit_range(defaults.top_p.as_ref(), "defaults.top_p", 0.0, 1.0)?;
         let default_max_tokens = self.opt_max_tokens(defaults.max_tokens.as_ref(), "defaults.max_tokens")?;
         if let Some(m) = &defaults.model {
@@ -77,7 +81,11 @@ impl Validator<'_> {
         for (i, r) in raw_roles.iter().enumerate() {
             let id = r.id.get_ref().trim();
             if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(self.err(&r.id, &format!("roles[{i}].id"), "expected a non-empty id of letters, digits, `_` or `-`"));
+                return Err(self.err(
+                    &r.id,
+                    &format!("roles[{i}].id"),
+                    "expected a non-empty id of letters, digits, `_` or `-`",
+                ));
             }
             if !seen.insert(id.to_string()) {
                 return Err(self.err(&r.id, &format!("roles[{i}].id"), format!("duplicate role id `{id}`")));
@@ -105,7 +113,11 @@ impl Validator<'_> {
         let moderator = match (&turns.moderator, policy) {
             (Some(m), _) => Some(find(m, "turns.moderator")?),
             (None, TurnPolicy::Moderator) => {
-                return Err(self.err(&raw.turns, "turns.moderator", "policy \"moderator\" needs `moderator = \"ROLE\"`"))
+                return Err(self.err(
+                    &raw.turns,
+                    "turns.moderator",
+                    "policy \"moderator\" needs `moderator = \"ROLE\"`",
+                ))
             }
             (None, _) => None,
         };
@@ -115,12 +127,20 @@ impl Validator<'_> {
                 for (i, e) in list.iter().enumerate() {
                     let pair = e.get_ref();
                     if pair.len() != 2 {
-                        return Err(self.err(e, &format!("turns.edges[{i}]"), format!("expected a pair [\"FROM\", \"TO\"], got {} items", pair.len())));
+                        return Err(self.err(
+                            e,
+                            &format!("turns.edges[{i}]"),
+                            format!("expected a pair [\"FROM\", \"TO\"], got {} items", pair.len()),
+                        ));
                     }
                     let a = find(&pair[0], &format!("turns.edges[{i}][0]"))?;
                     let b = find(&pair[1], &format!("turns.edges[{i}][1]"))?;
                     if a == b {
-                        return Err(self.err(e, &format!("turns.edges[{i}]"), "a role cannot speak right after itself"));
+                        return Err(self.err(
+                            e,
+                            &format!("turns.edges[{i}]"),
+                            "a role cannot speak right after itself",
+                        ));
                     }
                     out.push((a, b));
                 }
@@ -145,11 +165,17 @@ impl Validator<'_> {
 
         let max_turns = *turns.max_turns.get_ref();
         if !(1..=1000).contains(&max_turns) {
-            return Err(self.err(&turns.max_turns, "turns.max_turns", format!("expected 1..=1000, got {max_turns}")));
+            return Err(self.err(
+                &turns.max_turns,
+                "turns.max_turns",
+                format!("expected 1..=1000, got {max_turns}"),
+            ));
         }
         let mut stop_patterns = Vec::new();
         for (i, p) in turns.stop_patterns.iter().enumerate() {
-            stop_patterns.push(Regex::new(p.get_ref()).map_err(|e| self.err(p, &format!("turns.stop_patterns[{i}]"), format!("invalid regex: {e}")))?);
+            stop_patterns.push(Regex::new(p.get_ref()).map_err(|e| {
+                self.err(p, &format!("turns.stop_patterns[{i}]"), format!("invalid regex: {e}"))
+            })?);
         }
 
         let mut outcomes = Vec::new();
@@ -157,7 +183,11 @@ impl Validator<'_> {
         for (i, o) in raw.outcomes.iter().enumerate() {
             let spec = self.outcome(i, o, &find)?;
             if !outcome_names.insert((spec.role, spec.name.clone())) {
-                return Err(self.err(&o.name, &format!("outcomes[{i}].name"), format!("duplicate outcome `{}` for this role", spec.name)));
+                return Err(self.err(
+                    &o.name,
+                    &format!("outcomes[{i}].name"),
+                    format!("duplicate outcome `{}` for this role", spec.name),
+                ));
             }
             outcomes.push(spec);
         }
@@ -203,7 +233,9 @@ impl Validator<'_> {
         let k_max = match &r.k_max {
             None => DEFAULT_K_MAX,
             Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as usize,
-            Some(v) => return Err(self.err(v, &f("k_max"), format!("expected 1..=100, got {}", v.get_ref()))),
+            Some(v) => {
+                return Err(self.err(v, &f("k_max"), format!("expected 1..=100, got {}", v.get_ref())))
+            }
         };
         let k = match &r.k {
             None => KSpec::Fixed { k: if method.asks_for_list() { 5 } else { 1 } },
@@ -211,24 +243,44 @@ impl Validator<'_> {
                 let text = match v.get_ref() {
                     toml::Value::Integer(n) => n.to_string(),
                     toml::Value::String(s) => s.clone(),
-                    other => return Err(self.err(v, &f("k"), format!("expected a positive integer or \"model-decided\", got {other}"))),
+                    other => {
+                        return Err(self.err(
+                            v,
+                            &f("k"),
+                            format!("expected a positive integer or \"model-decided\", got {other}"),
+                        ))
+                    }
                 };
                 parse_k(&text, k_max).map_err(|e| self.err(v, &f("k"), e))?
             }
         };
         let selection = match &r.selection {
             None => Selection::Weighted,
-            Some(s) => s.get_ref().parse::<Selection>().map_err(|e| self.err(s, &f("selection"), e.to_string()))?,
+            Some(s) => {
+                s.get_ref().parse::<Selection>().map_err(|e| self.err(s, &f("selection"), e.to_string()))?
+            }
         };
         let tau = match &r.tau {
             None => None,
             Some(t) if (0.0..=1.0).contains(t.get_ref()) => Some(*t.get_ref()),
-            Some(t) => return Err(self.err(t, &f("tau"), format!("expected a probability in [0, 1], got {}", t.get_ref()))),
+            Some(t) => {
+                return Err(self.err(
+                    t,
+                    &f("tau"),
+                    format!("expected a probability in [0, 1], got {}", t.get_ref()),
+                ))
+            }
         };
         let prompt_tau = match &r.prompt_tau {
             None => None,
             Some(t) if (0.0..=1.0).contains(t.get_ref()) => Some(*t.get_ref()),
-            Some(t) => return Err(self.err(t, &f("prompt_tau"), format!("expected a probability in [0, 1], got {}", t.get_ref()))),
+            Some(t) => {
+                return Err(self.err(
+                    t,
+                    &f("prompt_tau"),
+                    format!("expected a probability in [0, 1], got {}", t.get_ref()),
+                ))
+            }
         };
         let min_keep = match &r.min_keep {
             None => 1,
@@ -242,7 +294,15 @@ impl Validator<'_> {
                 "paired" => PersonaSource::Paired,
                 "none" => PersonaSource::None,
                 s if s.starts_with("id:") && s.len() > 3 => PersonaSource::Fixed(s[3..].to_string()),
-                s => return Err(self.err(p, &f("persona"), format!("expected \"population\", \"paired\", \"none\" or \"id:PERSONA_ID\", got `{s}`"))),
+                s => {
+                    return Err(self.err(
+                        p,
+                        &f("persona"),
+                        format!(
+                            "expected \"population\", \"paired\", \"none\" or \"id:PERSONA_ID\", got `{s}`"
+                        ),
+                    ))
+                }
             },
         };
         self.template(&r.system, &f("system"), persona != PersonaSource::None)?;
@@ -257,7 +317,9 @@ impl Validator<'_> {
             k,
             rule: SelectionRule { selection, tau, min_keep },
             prompt_tau,
-            temperature: self.opt_unit_range(r.temperature.as_ref(), &f("temperature"), 0.0, 2.0)?.or(default_temperature),
+            temperature: self
+                .opt_unit_range(r.temperature.as_ref(), &f("temperature"), 0.0, 2.0)?
+                .or(default_temperature),
             top_p: self.opt_unit_range(r.top_p.as_ref(), &f("top_p"), 0.0, 1.0)?.or(default_top_p),
             max_tokens: self.opt_max_tokens(r.max_tokens.as_ref(), &f("max_tokens"))?.or(default_max_tokens),
             model: r.model.as_ref().map(|m| m.get_ref().clone()),
@@ -265,12 +327,7 @@ impl Validator<'_> {
         })
     }
 
-    fn outcome(
-        &self,
-        i: usize,
-        o: &RawOutcome,
-        find: &dyn Fn(&Spanned<String>, &str) -> Result<usize, ScenarioError>,
-    ) -> Result<OutcomeSpec, ScenarioError> {
+    fn outcome(&self, i: usize, o: &RawOutcome, find: &RoleFinder<'_>) -> Result<OutcomeSpec, ScenarioError> {
         let f = |name: &str| format!("outcomes[{i}].{name}");
         let name = o.name.get_ref().trim();
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -284,7 +341,13 @@ impl Validator<'_> {
             "number" => {
                 let (min, max) = match (o.min, o.max) {
                     (Some(a), Some(b)) if a.is_finite() && b.is_finite() && a <= b => (a, b),
-                    _ => return Err(self.err(&o.kind, &f("min/max"), "a number outcome needs finite `min` and `max` with min <= max")),
+                    _ => {
+                        return Err(self.err(
+                            &o.kind,
+                            &f("min/max"),
+                            "a number outcome needs finite `min` and `max` with min <= max",
+                        ))
+                    }
                 };
                 OutcomeKind::Number { min, max }
             }
@@ -292,16 +355,43 @@ impl Validator<'_> {
                 Some(c) if !c.get_ref().is_empty() && c.get_ref().iter().all(|s| !s.trim().is_empty()) => {
                     OutcomeKind::Category { categories: c.get_ref().clone() }
                 }
-                Some(c) => return Err(self.err(c, &f("categories"), "expected a non-empty list of non-empty categories")),
-                None => return Err(self.err(&o.kind, &f("categories"), "a category outcome needs `categories = [...]`")),
+                Some(c) => {
+                    return Err(self.err(
+                        c,
+                        &f("categories"),
+                        "expected a non-empty list of non-empty categories",
+                    ))
+                }
+                None => {
+                    return Err(self.err(
+                        &o.kind,
+                        &f("categories"),
+                        "a category outcome needs `categories = [...]`",
+                    ))
+                }
             },
-            other => return Err(self.err(&o.kind, &f("type"), format!("unknown outcome type `{other}`; expected \"number\" or \"category\""))),
+            other => {
+                return Err(self.err(
+                    &o.kind,
+                    &f("type"),
+                    format!("unknown outcome type `{other}`; expected \"number\" or \"category\""),
+                ))
+            }
         };
         let fallback = match &o.fallback_regex {
             None => None,
-            Some(p) => Some(Regex::new(p.get_ref()).map_err(|e| self.err(p, &f("fallback_regex"), format!("invalid regex: {e}")))?),
+            Some(p) => Some(
+                Regex::new(p.get_ref())
+                    .map_err(|e| self.err(p, &f("fallback_regex"), format!("invalid regex: {e}")))?,
+            ),
         };
-        Ok(OutcomeSpec { name: name.to_string(), role, question: o.question.get_ref().clone(), kind, fallback })
+        Ok(OutcomeSpec {
+            name: name.to_string(),
+            role,
+            question: o.question.get_ref().clone(),
+            kind,
+            fallback,
+        })
     }
 
     fn template(&self, t: &Spanned<String>, field: &str, has_persona: bool) -> Result<(), ScenarioError> {
@@ -313,7 +403,14 @@ impl Validator<'_> {
         vars.sort();
         for v in vars {
             if !TEMPLATE_SLOTS.contains(&v.as_str()) {
-                return Err(self.err(t, field, format!("template slot `{v}` has no value; available slots: {}", TEMPLATE_SLOTS.join(", "))));
+                return Err(self.err(
+                    t,
+                    field,
+                    format!(
+                        "template slot `{v}` has no value; available slots: {}",
+                        TEMPLATE_SLOTS.join(", ")
+                    ),
+                ));
             }
             if v == "persona" && !has_persona {
                 return Err(self.err(t, field, "template uses `persona` but the role has no persona (set persona = \"population\", \"paired\" or \"id:...\")"));
@@ -323,14 +420,24 @@ impl Validator<'_> {
     }
 
     fn model_spec(&self, m: &Spanned<String>, field: &str) -> Result<(), ScenarioError> {
-        crate::backend::spec::ModelSpec::parse(m.get_ref()).map(|_| ()).map_err(|e| self.err(m, field, e.to_string()))
+        crate::backend::spec::ModelSpec::parse(m.get_ref())
+            .map(|_| ())
+            .map_err(|e| self.err(m, field, e.to_string()))
     }
 
-    fn opt_unit_range(&self, v: Option<&Spanned<f64>>, field: &str, lo: f64, hi: f64) -> Result<Option<f32>, ScenarioError> {
+    fn opt_unit_range(
+        &self,
+        v: Option<&Spanned<f64>>,
+        field: &str,
+        lo: f64,
+        hi: f64,
+    ) -> Result<Option<f32>, ScenarioError> {
         match v {
             None => Ok(None),
             Some(x) if (lo..=hi).contains(x.get_ref()) => Ok(Some(*x.get_ref() as f32)),
-            Some(x) => Err(self.err(x, field, format!("expected a number in [{lo}, {hi}], got {}", x.get_ref()))),
+            Some(x) => {
+                Err(self.err(x, field, format!("expected a number in [{lo}, {hi}], got {}", x.get_ref())))
+            }
         }
     }
 
@@ -338,7 +445,9 @@ impl Validator<'_> {
         match v {
             None => Ok(None),
             Some(x) if (1..=1_000_000).contains(x.get_ref()) => Ok(Some(*x.get_ref() as u32)),
-            Some(x) => Err(self.err(x, field, format!("expected a positive token count, got {}", x.get_ref()))),
+            Some(x) => {
+                Err(self.err(x, field, format!("expected a positive token count, got {}", x.get_ref())))
+            }
         }
     }
 }
@@ -347,8 +456,12 @@ impl Validator<'_> {
 /// moderator policy, moderator <-> everyone.
 fn default_edges(n: usize, policy: TurnPolicy, moderator: Option<usize>) -> Vec<(usize, usize)> {
     match (policy, moderator) {
-        (TurnPolicy::Moderator, Some(m)) => (0..n).filter(|&i| i != m).flat_map(|i| [(m, i), (i, m)]).collect(),
-        (TurnPolicy::RandomNeighbour, _) => (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).collect(),
+        (TurnPolicy::Moderator, Some(m)) => {
+            (0..n).filter(|&i| i != m).flat_map(|i| [(m, i), (i, m)]).collect()
+        }
+        (TurnPolicy::RandomNeighbour, _) => {
+            (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).collect()
+        }
         _ => (0..n).map(|i| (i, (i + 1) % n)).collect(),
     }
 }

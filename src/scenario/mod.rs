@@ -138,7 +138,9 @@ impl Scenario {
         let value = value.trim();
         match field {
             "method" => spec.method = value.parse::<Method>().map_err(|e| e.to_string())?,
-            "k" => spec.k = load::parse_k(value, spec.k.max()).map_err(|e| format!("--role-k {role}: {e}"))?,
+            "k" => {
+                spec.k = load::parse_k(value, spec.k.max()).map_err(|e| format!("--role-k {role}: {e}"))?
+            }
             "selection" => {
                 spec.rule.selection = value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?
             }

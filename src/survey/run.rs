@@ -349,7 +349,7 @@ pub fn parse_distribution(raw: &str, item: &Item) -> Result<Vec<Candidate>, Stri
         }
     }
     let total: f64 = probs.iter().sum();
-    if !matched || !(total > 0.0) {
+    if !matched || total.is_nan() || total <= 0.0 {
         return Err("no probability was given for any of the options".into());
     }
     Ok(item

@@ -1,0 +1,283 @@
+//! Runner benchmarks, printed as numbers (no pass/fail):
+//!
+//! - `throughput`: dialogues against `vsim serve-mock` at 100 ms latency with 256 in flight;
+//!   achieved requests/s over the ideal (concurrency / latency), target ≥ 0.9;
+//! - `cpu`: CPU time per simulated turn with an instant backend (prompt building, parsing,
+//!   selection, transcript writing), as turns per second per core;
+//! - `rss`: peak resident memory (VmHWM) with 10,000 dialogues in flight against
+//!   `vsim serve-mock`, target < 500 MB.
+//!
+//! Each part runs in a fresh process so that peak memory is its own:
+//!
+//! ```sh
+//! cargo bench --bench runner              # all three
+//! cargo bench --bench runner -- rss       # one of: throughput, cpu, rss
+//! ```
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vsim::backend::factory::{open_model, BackendOptions};
+use vsim::backend::resilient::ResilienceConfig;
+use vsim::backend::scripted::ScriptedModel;
+use vsim::backend::spec::ModelSpec;
+use vsim::backend::{cache::CacheMode, ChatRequest, OutputConstraint, SharedModel};
+use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunOptions, RunSummary};
+use vsim::scenario::{load_scenario, parse_scenario, Scenario};
+
+const PARTS: [&str; 3] = ["throughput", "cpu", "rss"];
+
+fn main() {
+    if let Ok(part) = std::env::var("VSIM_BENCH_PART") {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+        match part.as_str() {
+            "throughput" => rt.block_on(throughput()),
+            "cpu" => rt.block_on(cpu_per_turn()),
+            "rss" => rt.block_on(peak_rss()),
+            other => eprintln!("unknown part `{other}`; parts: {}", PARTS.join(", ")),
+        }
+        return;
+    }
+    let chosen: Vec<String> =
+        std::env::args().skip(1).filter(|a| PARTS.contains(&a.as_str())).collect::<Vec<_>>();
+    let parts: Vec<String> =
+        if chosen.is_empty() { PARTS.iter().map(|s| s.to_string()).collect() } else { chosen };
+    let me = std::env::current_exe().expect("own path");
+    for part in parts {
+        let status = Command::new(&me).env("VSIM_BENCH_PART", &part).status().expect("run part");
+        if !status.success() {
+            eprintln!("{part}: failed ({status})");
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A short persuasion-like scenario: a direct persuader, a VS persuadee (k = 5), a numeric
+/// outcome; `max_turns` turns plus one outcome question per dialogue.
+fn short_scenario(max_turns: usize) -> Scenario {
+    let text = format!(
+        r#"
+name = "bench"
+[[roles]]
+id = "persuader"
+name = "Persuader"
+method = "direct"
+system = "You ask the other worker to donate part of their $2 payment to Save the Children."
+[[roles]]
+id = "persuadee"
+name = "Persuadee"
+method = "vs-standard"
+k = 5
+persona = "population"
+system = "You are {{{{ persona.name }}}}. {{{{ persona.profile }}}}"
+[turns]
+policy = "fixed"
+first = "persuader"
+edges = [["persuader", "persuadee"], ["persuadee", "persuader"]]
+max_turns = {max_turns}
+[[outcomes]]
+name = "donation"
+role = "persuadee"
+type = "number"
+min = 0
+max = 2
+question = "How much of your $2 do you donate?"
+"#
+    );
+    parse_scenario(&root().join("scenarios/bench.toml"), &text).expect("bench scenario")
+}
+
+fn population() -> Population {
+    Population::load(root().join("personas").to_str().expect("utf-8 path")).expect("personas")
+}
+
+/// `vsim serve-mock` in its own process, stopped when dropped.
+struct MockProcess {
+    child: Child,
+    base_url: String,
+}
+
+impl MockProcess {
+    fn start(args: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vsim"))
+            .args(["serve-mock", "--port", "0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start vsim serve-mock");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("mock address");
+        let start = line.find("http://").expect("mock prints its URL");
+        let base_url = line[start..].split_whitespace().next().expect("url").to_string();
+        Self { child, base_url }
+    }
+}
+
+impl Drop for MockProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn mock_model(url: &str, max_requests: usize) -> SharedModel {
+    let spec = ModelSpec::OpenAi { model: "mock".into(), base_url: Some(url.to_string()) };
+    let resilience = ResilienceConfig {
+        max_concurrency: max_requests,
+        request_timeout: Some(Duration::from_secs(60)),
+        ..ResilienceConfig::default()
+    };
+    let options = BackendOptions { cache: CacheMode::Off, resilience, progress: false, ..Default::default() };
+    open_model(&spec, &options).await.expect("mock backend")
+}
+
+async fn run(
+    scenario: &Scenario,
+    model: SharedModel,
+    n: usize,
+    concurrency: usize,
+    dir: &Path,
+) -> RunSummary {
+    let models: Vec<RoleModel> = scenario
+        .roles
+        .iter()
+        .map(|_| RoleModel { name: "openai:mock".into(), model: model.clone() })
+        .collect();
+    let config = RunConfig {
+        n: Some(n),
+        seed: 1,
+        concurrency,
+        out_dir: dir.to_path_buf(),
+        resume: false,
+        progress: false,
+    };
+    let summary = run_experiment_with(
+        Arc::new(scenario.clone()),
+        &population(),
+        &models,
+        &config,
+        &RunOptions::default(),
+    )
+    .await
+    .expect("run");
+    assert_eq!(summary.counts.failed, 0, "no dialogue may fail in a benchmark");
+    summary
+}
+
+async fn throughput() {
+    let latency = Duration::from_millis(100);
+    let concurrency = 256;
+    let mock = MockProcess::start(&["--latency-ms", "100"]);
+    let model = mock_model(&mock.base_url, concurrency).await;
+    let scenario = short_scenario(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Warm up connections, then measure.
+    run(&scenario, model.clone(), concurrency, concurrency, &dir.path().join("warm")).await;
+    let n = concurrency * 12;
+    let started = Instant::now();
+    let summary = run(&scenario, model, n, concurrency, &dir.path().join("run")).await;
+    let secs = started.elapsed().as_secs_f64();
+    let requests = summary.spend.calls as f64;
+    let achieved = requests / secs;
+    let ideal = concurrency as f64 / latency.as_secs_f64();
+    println!(
+        "throughput: {n} dialogues, {requests} requests in {secs:.2} s at concurrency {concurrency}, latency {} ms: \
+         {achieved:.0} req/s of an ideal {ideal:.0} req/s = {:.3} (target >= 0.9)",
+        latency.as_millis(),
+        achieved / ideal
+    );
+}
+
+/// CPU seconds (user + system) of this process so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of /proc/PID/stat (utime, stime), in clock ticks of 1/100 s.
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// An instant backend with replies of realistic size.
+fn instant_model() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let n = req.messages.len();
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Candidates { max_items, .. }) => {
+                let items: Vec<String> = (0..*max_items)
+                    .map(|i| {
+                        format!(
+                            r#"{{"text": "Reply {i} at message {n}: I am not sure about donating, but children's health matters to me, so maybe a little.", "probability": {}}}"#,
+                            (i + 1) as f64 / 15.0
+                        )
+                    })
+                    .collect();
+                format!(r#"{{"responses": [{}]}}"#, items.join(", "))
+            }
+            Some(OutputConstraint::Number { .. }) => r#"{"answer": 0.5}"#.to_string(),
+            Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": "{}"}}"#, choices[0]),
+            _ => format!("Message {n}: would you consider giving part of your payment to Save the Children?"),
+        })
+    })
+}
+
+async fn cpu_per_turn() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).expect("scenario");
+    let model: SharedModel = Arc::new(instant_model());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 300;
+    let before = cpu_seconds();
+    let started = Instant::now();
+    let summary = run(&scenario, model, n, 16, dir.path()).await;
+    let cpu = cpu_seconds() - before;
+    let wall = started.elapsed().as_secs_f64();
+    let turns = (n * scenario.max_turns) as f64;
+    println!(
+        "cpu: {n} dialogues x {} turns (+1 outcome each) with an instant backend: {cpu:.2} CPU s, {wall:.2} s wall; \
+         {:.0} turns/s per core ({:.1} us CPU per turn); {} transcript bytes",
+        scenario.max_turns,
+        turns / cpu.max(1e-9),
+        cpu / turns * 1e6,
+        std::fs::metadata(dir.path().join("transcripts.jsonl")).map(|m| m.len()).unwrap_or(0)
+    );
+    assert_eq!(summary.counts.completed, n);
+}
+
+/// This process's peak resident set size in kB (VmHWM).
+fn vm_hwm_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next().and_then(|x| x.parse().ok()))
+        .unwrap_or(0)
+}
+
+async fn peak_rss() {
+    let dialogues = 10_000;
+    let max_requests: usize =
+        std::env::var("VSIM_BENCH_MAX_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(dialogues);
+    let mock = MockProcess::start(&["--latency-ms", "100"]);
+    let model = mock_model(&mock.base_url, max_requests).await;
+    let scenario = short_scenario(2);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let before = vm_hwm_kb();
+    let started = Instant::now();
+    let summary = run(&scenario, model, dialogues, dialogues, dir.path()).await;
+    let secs = started.elapsed().as_secs_f64();
+    let peak = vm_hwm_kb();
+    println!(
+        "rss: {} dialogues all in flight ({max_requests} HTTP requests at most), {} requests in {secs:.1} s; \
+         peak RSS (VmHWM) {:.0} MB (before the run {:.0} MB; target < 500 MB)",
+        summary.counts.completed,
+        summary.spend.calls,
+        peak as f64 / 1024.0,
+        before as f64 / 1024.0
+    );
+}

@@ -1,0 +1,135 @@
+//! `vsim eval`: metrics of a run directory against human data, and its report.
+
+use std::path::PathBuf;
+
+use super::{CliError, CliResult};
+use vsim::eval::embed::{Embedder, InProcess, OpenAiEmbedder};
+use vsim::eval::{EvalOptions, HumanReference, RunData, Split};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  vsim eval runs/demo
+  vsim eval runs/pfg --human pfg:../shared/data/persuasionforgood
+  vsim eval runs/pfg --human pfg:data/persuasionforgood --split test --seed 42 --bootstrap 2000
+  vsim eval runs/pfg --human pfg:data/persuasionforgood --embedder openai:text-embedding-3-small
+
+Writes RUN_DIR/metrics.json, RUN_DIR/report.md and RUN_DIR/report.html (self-contained: open it
+in a browser). With --human pfg:DIR, simulated `persuadee.donation` values are compared with the
+donations of the real persuadees kept by the filter (a recorded donation between $0 and $2) in
+the chosen split; dialogues of a `--population pfg:DIR` run are paired with their real
+participant for the paired L1. Missing outcomes are counted, never taken as 0.")]
+pub struct EvalArgs {
+    /// The run directory (holds transcripts.jsonl, and config.json from `vsim run`).
+    pub run_dir: PathBuf,
+    /// Human reference data: `pfg:DIR` (PersuasionForGood's full_info.csv and full_dialog.csv).
+    #[arg(long, value_name = "SPEC")]
+    pub human: Option<String>,
+    /// Which filtered persuadees form the reference: all, test (200, seeded split) or train.
+    #[arg(long, default_value = "all", value_name = "SPLIT", value_parser = ["all", "test", "train"])]
+    pub split: String,
+    /// Seed of the train/test split and of every bootstrap interval.
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Bootstrap resamples per interval (0: no intervals).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// Confidence level of the intervals.
+    #[arg(long, default_value_t = 0.95, value_name = "LEVEL")]
+    pub confidence: f64,
+    /// Bins of the histogram L1, `LO,HI,N` (default: 10 bins over the outcome's declared
+    /// range). The 21-edge [0, 2] density L1 is always reported as well.
+    #[arg(long, value_name = "LO,HI,N")]
+    pub bins: Option<String>,
+    /// Embedding model for semantic diversity: `openai:MODEL[@BASE_URL]` (an
+    /// OpenAI-compatible /v1/embeddings endpoint; key from OPENAI_API_KEY), or an offline
+    /// model: `minilm`, `dir:PATH`. Without it, semantic diversity is not computed.
+    #[arg(long, value_name = "SPEC")]
+    pub embedder: Option<String>,
+    /// Utterances embedded at most per role and side (a seeded sample beyond that).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub embed_max: usize,
+    /// Dialogues shown in the report's dialogue browser.
+    #[arg(long, default_value_t = vsim::report::DEFAULT_MAX_DIALOGUES, value_name = "N")]
+    pub max_dialogues: usize,
+}
+
+async fn open_embedder(spec: &str) -> Result<Box<dyn Embedder>, CliError> {
+    if spec.trim().starts_with("openai:") {
+        return Ok(Box::new(OpenAiEmbedder::from_spec(spec).map_err(CliError::input)?));
+    }
+    let parsed = vsim::embed::EmbedSpec::parse(spec).map_err(|e| {
+        CliError::input(anyhow::anyhow!("{e}; for a server use `openai:MODEL` or `openai:MODEL@BASE_URL`"))
+    })?;
+    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&parsed, true))
+        .await
+        .map_err(|e| CliError::failed(anyhow::anyhow!("loading the embedding model stopped: {e}")))?
+        .map_err(CliError::failed)?;
+    Ok(Box::new(InProcess(model)))
+}
+
+pub async fn run(a: EvalArgs) -> CliResult {
+    let bins = a.bins.as_deref().map(super::stats::parse_bins).transpose().map_err(CliError::input)?;
+    let split: Split = a.split.parse().map_err(CliError::input)?;
+    let run = RunData::load(&a.run_dir).map_err(CliError::input)?;
+    let human = match &a.human {
+        Some(spec) => Some(HumanReference::load(spec, split, a.seed).map_err(CliError::input)?),
+        None => None,
+    };
+    let embedder = match &a.embedder {
+        Some(spec) => Some(open_embedder(spec).await?),
+        None => None,
+    };
+    let opts = EvalOptions {
+        seed: a.seed,
+        bootstrap: a.bootstrap,
+        confidence: a.confidence,
+        bins,
+        embed_max: a.embed_max,
+    };
+    let evaluation = vsim::eval::evaluate(&run, human.as_ref(), &opts, embedder.as_deref()).await.map_err(
+        |e| match e {
+            vsim::eval::EvalError::InvalidOption { .. } | vsim::eval::EvalError::NoOutcomes { .. } => {
+                CliError::input(e)
+            }
+            other => CliError::failed(other),
+        },
+    )?;
+    let metrics = vsim::eval::write_metrics(&a.run_dir, &evaluation).map_err(CliError::failed)?;
+    let written = vsim::report::write_run_report(&a.run_dir, &evaluation, Some(&run), a.max_dialogues)
+        .map_err(CliError::failed)?;
+    let c = &evaluation.counts;
+    println!("{} dialogues: {} completed, {} failed", c.dialogues, c.completed, c.failed);
+    for o in &evaluation.numeric {
+        let mut line = format!(
+            "{}: n = {}, missing = {}, invalid = {}",
+            o.key, o.counts.valid, o.counts.missing, o.counts.invalid
+        );
+        if let Some(cmp) = &o.comparison {
+            let f = |m: &vsim::eval::Metric| m.estimate().map_or_else(|| "n/a".into(), |v| format!("{v:.3}"));
+            line.push_str(&format!(
+                "; vs human (n = {}): KS D = {} (p = {}), W1 = {}, L1 paired = {}",
+                o.human.as_ref().map_or(0, |h| h.n),
+                f(&cmp.ks.statistic),
+                cmp.ks.pvalue.map_or_else(
+                    || "n/a".into(),
+                    |p| if p < 1e-4 { format!("{p:.2e}") } else { format!("{p:.4}") }
+                ),
+                f(&cmp.wasserstein1),
+                f(&cmp.l1_paired)
+            ));
+        }
+        println!("{line}");
+    }
+    if let Some(h) = &evaluation.human {
+        println!("human reference: {} ({} split): {}", h.source, h.split, h.filter_summary);
+    }
+    println!("wrote {}", metrics.display());
+    println!("wrote {}", written.markdown.display());
+    println!("wrote {}", written.html.display());
+    if a.embedder.is_some() && !evaluation.semantic.computed {
+        let why = evaluation.semantic.reason.as_deref().unwrap_or("unknown reason");
+        eprintln!("warning: semantic diversity {why}");
+        return Ok(1);
+    }
+    Ok(0)
+}

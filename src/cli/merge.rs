@@ -1,0 +1,47 @@
+//! `vsim merge`: join shard run directories into one run directory.
+
+use std::path::PathBuf;
+
+use super::{CliError, CliResult};
+
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  vsim merge runs/pfg runs/pfg-shard0 runs/pfg-shard1 runs/pfg-shard2 runs/pfg-shard3\n  vsim merge runs/pfg runs/pfg-shard*"
+)]
+pub struct MergeArgs {
+    /// The merged run directory to write (must not hold a run).
+    pub out_dir: PathBuf,
+    /// Run directories of the same experiment (typically its shards).
+    #[arg(required = true)]
+    pub shard_dirs: Vec<PathBuf>,
+}
+
+pub fn run(args: MergeArgs) -> CliResult {
+    use vsim::experiment::merge::{merge_runs, MergeError};
+    let report = merge_runs(&args.out_dir, &args.shard_dirs).map_err(|e| match e {
+        MergeError::Io { .. } | MergeError::Transcript(_) => CliError::failed(e),
+        other => CliError::input(other),
+    })?;
+    for (id, dirs) in &report.duplicates {
+        let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        eprintln!("duplicate dialogue {id} in {} (kept the first completed)", dirs.join(", "));
+    }
+    if !report.missing.is_empty() {
+        let shown: Vec<String> = report.missing.iter().take(20).map(|i| i.to_string()).collect();
+        let more = report.missing.len().saturating_sub(20);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        eprintln!("missing dialogue indices: {}{more}", shown.join(", "));
+    }
+    let c = &report.counts;
+    println!(
+        "{}: {} of {} dialogues ({} completed, {} failed), {} missing, {} duplicates",
+        report.out_dir.display(),
+        report.dialogues,
+        report.n,
+        c.completed,
+        c.failed,
+        report.missing.len(),
+        report.duplicates.len()
+    );
+    Ok(if report.missing.is_empty() && c.failed == 0 { 0 } else { 1 })
+}

@@ -1,0 +1,576 @@
+//! The metric computations behind [`super::evaluate`]: outcomes, counts, language and
+//! calibration. Nothing here fails: a metric that cannot be computed says why.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use super::human::HumanReference;
+use super::metrics::*;
+use super::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
+use crate::stats::text::{distinct_n, sentences, syllables, tokens, Pooling};
+use crate::stats::{
+    bootstrap_ci, histogram, jensen_shannon, ks_2samp, l1_density_pfg, l1_histogram, total_variation,
+    wasserstein1, Bins, KsMode, StatsError,
+};
+
+/// Bootstrap settings with a seed per metric name, so that adding a metric never changes
+/// another's interval.
+pub(crate) struct Boot {
+    pub resamples: usize,
+    pub confidence: f64,
+    pub seed: u64,
+}
+
+impl Boot {
+    fn seed_for(&self, name: &str) -> u64 {
+        crate::seed::derive_named(self.seed, name)
+    }
+
+    /// A two-sample statistic with an interval from resampling both samples independently.
+    pub fn two<F>(&self, name: &str, a: &[f64], b: &[f64], stat: F) -> Metric
+    where
+        F: Fn(&[f64], &[f64]) -> Result<f64, StatsError>,
+    {
+        let estimate = match stat(a, b) {
+            Ok(v) => v,
+            Err(e) => return Metric::na(e.to_string()),
+        };
+        self.interval(
+            estimate,
+            bootstrap_ci(a, b, &stat, self.resamples.max(1), self.confidence, self.seed_for(name)),
+        )
+    }
+
+    /// A one-sample statistic (a mean, a share) with an interval from resampling the sample.
+    pub fn one<F>(&self, name: &str, values: &[f64], stat: F) -> Metric
+    where
+        F: Fn(&[f64]) -> f64,
+    {
+        if values.is_empty() {
+            return Metric::na("no values");
+        }
+        let estimate = stat(values);
+        // The second sample is a placeholder that the statistic ignores: this reuses the
+        // two-sample percentile bootstrap, with its interpolation and seeding, for one sample.
+        let ci = bootstrap_ci(
+            values,
+            &[0.0],
+            |a, _| Ok(stat(a)),
+            self.resamples.max(1),
+            self.confidence,
+            self.seed_for(name),
+        );
+        self.interval(estimate, ci)
+    }
+
+    fn interval(&self, estimate: f64, ci: Result<crate::stats::Ci, StatsError>) -> Metric {
+        if self.resamples == 0 {
+            return Metric::value(estimate);
+        }
+        match ci {
+            Ok(ci) => Metric::with_ci(estimate, ci.lo, ci.hi),
+            Err(e) => match Metric::value(estimate) {
+                Metric::Computed { estimate, .. } => Metric::Computed {
+                    estimate,
+                    lo: None,
+                    hi: None,
+                    ci_note: Some(format!("no interval: {e}")),
+                },
+                na => na,
+            },
+        }
+    }
+}
+
+pub(crate) fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+fn median(v: &[f64]) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let m = s.len() / 2;
+    Some(if s.len() % 2 == 0 { (s[m - 1] + s[m]) / 2.0 } else { s[m] })
+}
+
+pub(crate) fn summary(boot: &Boot, name: &str, v: &[f64]) -> Summary {
+    let n = v.len();
+    let sd = (n > 1).then(|| {
+        let m = mean(v);
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
+    });
+    Summary {
+        n,
+        mean: boot.one(&format!("{name}/mean"), v, mean),
+        median: median(v),
+        sd,
+        min: v.iter().copied().reduce(f64::min),
+        max: v.iter().copied().reduce(f64::max),
+        share_zero: (n > 0).then(|| v.iter().filter(|x| **x == 0.0).count() as f64 / n as f64),
+    }
+}
+
+/// A number from an outcome value: a JSON number, or a string holding one.
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    }
+    .filter(|x| x.is_finite())
+}
+
+/// The value of outcome `key` in each dialogue, classified.
+enum Observed<'a> {
+    Failed,
+    Missing,
+    Value(&'a RunDialogue, &'a Value),
+}
+
+fn observe<'a>(run: &'a RunData, key: &str) -> Vec<Observed<'a>> {
+    run.dialogues
+        .iter()
+        .map(|d| {
+            if !d.completed {
+                return Observed::Failed;
+            }
+            match d.outcome(key).and_then(|o| o.value.as_ref()) {
+                None | Some(Value::Null) => Observed::Missing,
+                Some(v) => Observed::Value(d, v),
+            }
+        })
+        .collect()
+}
+
+/// Default histogram bins: 10 over the declared range, else over the pooled data range.
+fn default_bins(min: Option<f64>, max: Option<f64>, values: &[f64]) -> Bins {
+    if let (Some(lo), Some(hi)) = (min, max) {
+        if lo.is_finite() && hi.is_finite() && lo < hi {
+            return Bins { lo, hi, n: 10 };
+        }
+    }
+    let lo = values.iter().copied().reduce(f64::min).unwrap_or(0.0);
+    let hi = values.iter().copied().reduce(f64::max).unwrap_or(1.0);
+    Bins { lo, hi: if hi > lo { hi } else { lo + 1.0 }, n: 10 }
+}
+
+pub(crate) fn numeric_outcome(
+    decl: &OutcomeDecl,
+    run: &RunData,
+    human: Option<&HumanReference>,
+    bins: Option<Bins>,
+    boot: &Boot,
+) -> NumericOutcome {
+    let (min, max) = match decl.kind {
+        OutcomeType::Number { min, max } => (min, max),
+        OutcomeType::Category { .. } => (None, None),
+    };
+    let mut counts = OutcomeCounts::default();
+    let mut sim: Vec<(&RunDialogue, f64)> = Vec::new();
+    for o in observe(run, &decl.key) {
+        match o {
+            Observed::Failed => counts.failed += 1,
+            Observed::Missing => counts.missing += 1,
+            Observed::Value(d, v) => match as_number(v) {
+                Some(x) => {
+                    counts.valid += 1;
+                    sim.push((d, x));
+                }
+                None => counts.invalid += 1,
+            },
+        }
+    }
+    let simulated_values: Vec<f64> = sim.iter().map(|(_, x)| *x).collect();
+    let key = &decl.key;
+    let simulated = summary(boot, &format!("{key}/simulated"), &simulated_values);
+    let mut out = NumericOutcome {
+        key: key.clone(),
+        role: decl.role.clone(),
+        name: decl.name.clone(),
+        min,
+        max,
+        counts,
+        simulated,
+        human: None,
+        comparison: None,
+        comparison_note: None,
+        simulated_values,
+        human_values: Vec::new(),
+        pairs: Vec::new(),
+    };
+    let Some(human) = human else { return out };
+    let Some(hvals) = human.numeric.get(key).filter(|v| !v.is_empty()) else {
+        let have: Vec<&str> = human.numeric.keys().map(String::as_str).collect();
+        out.comparison_note =
+            Some(format!("the human data has no values of `{key}` (it has: {})", have.join(", ")));
+        return out;
+    };
+    let h: Vec<f64> = hvals.iter().map(|v| v.value).collect();
+    out.human = Some(summary(boot, &format!("{key}/human"), &h));
+    out.human_values = h.clone();
+    let s = &out.simulated_values;
+    let bins = bins.unwrap_or_else(|| default_bins(min, max, &[s.as_slice(), h.as_slice()].concat()));
+    // Pairs: a simulated dialogue's population id is its real participant's persona id.
+    let by_id: HashMap<&str, f64> = hvals.iter().map(|v| (v.id.as_str(), v.value)).collect();
+    let any_ids = sim.iter().any(|(d, _)| d.population_id.is_some());
+    for (d, x) in &sim {
+        if let Some(&hv) = d.population_id.as_deref().and_then(|id| by_id.get(id)) {
+            out.pairs.push(Pair {
+                dialogue: d.id.clone(),
+                population_id: d.population_id.clone().unwrap_or_default(),
+                simulated: *x,
+                human: hv,
+            });
+        }
+    }
+    let paired = out.pairs.len();
+    let l1_paired = if s.is_empty() {
+        Metric::na("no simulated values")
+    } else if !any_ids {
+        Metric::na(
+            "not applicable: the run's dialogues carry no population ids (e.g. hand-written personas), \
+             so none is paired with a real participant",
+        )
+    } else if paired == 0 {
+        Metric::na(format!(
+            "no simulated dialogue's population id matches a participant of the human reference ({} split)",
+            human.split
+        ))
+    } else {
+        let diffs: Vec<f64> = out.pairs.iter().map(|p| (p.simulated - p.human).abs()).collect();
+        boot.one(&format!("{key}/l1_paired"), &diffs, mean)
+    };
+    let density_applies = min.is_none_or(|m| m >= 0.0) && max.is_none_or(|m| m <= 2.0);
+    let outside = |v: &[f64]| histogram(v, &bins).map(|hh| hh.below + hh.above).unwrap_or(0);
+    let comparison = if s.is_empty() {
+        let na = || Metric::na("no simulated values");
+        NumericComparison {
+            ks: KsMetric { statistic: na(), pvalue: None, method: None },
+            l1_paired,
+            paired,
+            unpaired: 0,
+            l1_histogram: na(),
+            bins,
+            l1_density_pfg: na(),
+            wasserstein1: na(),
+            outside_bins: [0, outside(&h)],
+        }
+    } else {
+        let ks = match ks_2samp(s, &h, KsMode::Auto) {
+            Ok(r) => KsMetric {
+                // Resamples need only D; the asymptotic mode skips the exact p-value's cost.
+                statistic: boot.two(&format!("{key}/ks"), s, &h, |a, b| {
+                    ks_2samp(a, b, KsMode::Asymptotic).map(|r| r.statistic)
+                }),
+                pvalue: r.pvalue.is_finite().then_some(r.pvalue),
+                method: Some(if r.method_used == KsMode::Exact { "exact" } else { "asymptotic" }.to_string()),
+            },
+            Err(e) => KsMetric { statistic: Metric::na(e.to_string()), pvalue: None, method: None },
+        };
+        NumericComparison {
+            ks,
+            l1_paired,
+            paired,
+            unpaired: s.len() - paired,
+            l1_histogram: boot.two(&format!("{key}/l1_histogram"), s, &h, |a, b| l1_histogram(a, b, &bins)),
+            bins,
+            l1_density_pfg: if density_applies {
+                boot.two(&format!("{key}/l1_density_pfg"), s, &h, l1_density_pfg)
+            } else {
+                Metric::na("defined for values in [0, 2] (PersuasionForGood donations)")
+            },
+            wasserstein1: boot.two(&format!("{key}/wasserstein1"), s, &h, wasserstein1),
+            outside_bins: [outside(s), outside(&h)],
+        }
+    };
+    out.comparison = Some(comparison);
+    out
+}
+
+pub(crate) fn categorical_outcome(
+    decl: &OutcomeDecl,
+    run: &RunData,
+    human: Option<&HumanReference>,
+    boot: &Boot,
+) -> CategoricalOutcome {
+    let declared = match &decl.kind {
+        OutcomeType::Category { categories } => categories.clone(),
+        OutcomeType::Number { .. } => Vec::new(),
+    };
+    let mut counts = OutcomeCounts::default();
+    let mut labels: Vec<String> = Vec::new();
+    for o in observe(run, &decl.key) {
+        match o {
+            Observed::Failed => counts.failed += 1,
+            Observed::Missing => counts.missing += 1,
+            Observed::Value(_, Value::String(s)) => {
+                counts.valid += 1;
+                labels.push(s.clone());
+            }
+            Observed::Value(_, Value::Number(n)) => {
+                counts.valid += 1;
+                labels.push(n.to_string());
+            }
+            Observed::Value(_, Value::Bool(b)) => {
+                counts.valid += 1;
+                labels.push(b.to_string());
+            }
+            Observed::Value(..) => counts.invalid += 1,
+        }
+    }
+    let human_labels: Option<Vec<String>> = human
+        .and_then(|h| h.categorical.get(&decl.key))
+        .filter(|v| !v.is_empty())
+        .map(|v| v.iter().map(|l| l.label.clone()).collect());
+    let mut all: Vec<String> = declared.clone();
+    let extra: BTreeSet<&String> =
+        labels.iter().chain(human_labels.iter().flatten()).filter(|l| !declared.contains(l)).collect();
+    all.extend(extra.into_iter().cloned());
+    let index: HashMap<&str, usize> = all.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
+    let encode = |ls: &[String]| -> Vec<f64> { ls.iter().map(|l| index[l.as_str()] as f64).collect() };
+    let sim_idx = encode(&labels);
+    let hum_idx = human_labels.as_deref().map(encode);
+    let k = all.len();
+    let tally = move |v: &[f64]| -> Vec<f64> {
+        let mut c = vec![0.0; k];
+        for &i in v {
+            c[i as usize] += 1.0;
+        }
+        c
+    };
+    let categories = all
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let ind: Vec<f64> = sim_idx.iter().map(|&x| f64::from(u8::from(x as usize == i))).collect();
+            let hc = hum_idx.as_ref().map(|h| h.iter().filter(|&&x| x as usize == i).count());
+            CategoryShare {
+                label: label.clone(),
+                simulated_count: ind.iter().filter(|x| **x > 0.0).count(),
+                simulated: boot.one(&format!("{}/share/{label}", decl.key), &ind, mean),
+                human_count: hc,
+                human: hc.zip(hum_idx.as_ref()).map(|(c, h)| c as f64 / h.len() as f64),
+            }
+        })
+        .collect();
+    let (tv, js) = match &hum_idx {
+        None => {
+            let why = if human.is_none() {
+                "no human data given"
+            } else {
+                "the human data has no values of this outcome"
+            };
+            (Metric::na(why), Metric::na(why))
+        }
+        Some(_) if sim_idx.is_empty() => {
+            (Metric::na("no simulated values"), Metric::na("no simulated values"))
+        }
+        Some(h) => (
+            boot.two(&format!("{}/tv", decl.key), &sim_idx, h, |a, b| total_variation(&tally(a), &tally(b))),
+            boot.two(&format!("{}/js", decl.key), &sim_idx, h, |a, b| jensen_shannon(&tally(a), &tally(b))),
+        ),
+    };
+    CategoricalOutcome {
+        key: decl.key.clone(),
+        role: decl.role.clone(),
+        name: decl.name.clone(),
+        counts,
+        categories,
+        n_human: hum_idx.as_ref().map(Vec::len),
+        total_variation: tv,
+        jensen_shannon: js,
+    }
+}
+
+/// Flesch–Kincaid grade over many utterances, each ending a sentence (chat messages often
+/// lack final punctuation, and joining them would run sentences together).
+pub fn flesch_kincaid_grade_utterances<S: AsRef<str>>(texts: &[S]) -> Option<f64> {
+    let (mut w, mut s, mut y) = (0usize, 0usize, 0usize);
+    for text in texts {
+        for sentence in sentences(text.as_ref()) {
+            let words: Vec<String> =
+                tokens(sentence).into_iter().filter(|t| t.chars().any(char::is_alphabetic)).collect();
+            if words.is_empty() {
+                continue;
+            }
+            s += 1;
+            w += words.len();
+            y += words.iter().map(|x| syllables(x)).sum::<usize>();
+        }
+    }
+    (w > 0).then(|| 0.39 * (w as f64 / s as f64) + 11.8 * (y as f64 / w as f64) - 15.59)
+}
+
+/// Linguistic metrics of one role's utterances, given per dialogue.
+pub(crate) fn text_metrics(boot: &Boot, name: &str, dialogues: &[Vec<String>]) -> TextMetrics {
+    let all: Vec<&str> = dialogues.iter().flatten().map(String::as_str).collect();
+    let distinct = (1..=3)
+        .map(|n| {
+            let per: Vec<f64> = dialogues.iter().filter_map(|d| distinct_n(d, n, Pooling::Pooled)).collect();
+            DistinctN {
+                n,
+                pooled: distinct_n(&all, n, Pooling::Pooled),
+                per_dialogue: boot.one(&format!("{name}/distinct_{n}"), &per, mean),
+            }
+        })
+        .collect();
+    TextMetrics {
+        utterances: all.len(),
+        dialogues: dialogues.iter().filter(|d| !d.is_empty()).count(),
+        tokens: all.iter().map(|t| tokens(t).len()).sum(),
+        distinct,
+        flesch_kincaid_grade: flesch_kincaid_grade_utterances(&all),
+    }
+}
+
+/// Roles in order of first appearance (agents of the begin events, then speakers).
+pub(crate) fn roles_in_order(run: &RunData) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for d in &run.dialogues {
+        for r in d.agents.iter().map(|a| &a.role).chain(d.turns.iter().map(|t| &t.speaker)) {
+            if !out.contains(r) {
+                out.push(r.clone());
+            }
+        }
+    }
+    out
+}
+
+/// A role's chosen utterances per completed dialogue.
+pub(crate) fn role_texts(run: &RunData, role: &str) -> Vec<Vec<String>> {
+    run.dialogues
+        .iter()
+        .filter(|d| d.completed)
+        .map(|d| d.turns.iter().filter(|t| t.speaker == role).map(|t| t.text.clone()).collect())
+        .collect()
+}
+
+pub(crate) fn role_infos(run: &RunData) -> Vec<RoleInfo> {
+    roles_in_order(run)
+        .into_iter()
+        .map(|role| {
+            let mut methods = BTreeSet::new();
+            let mut models = BTreeSet::new();
+            let mut selection = BTreeSet::new();
+            for d in &run.dialogues {
+                for a in d.agents.iter().filter(|a| a.role == role) {
+                    methods.insert(a.method.to_string());
+                    models.insert(a.model.clone());
+                }
+                for t in d.turns.iter().filter(|t| t.speaker == role) {
+                    methods.insert(t.method.to_string());
+                    let r = &t.choice.rule;
+                    selection.insert(match r.tau {
+                        Some(tau) => format!("{}, tau {tau}, min_keep {}", r.selection, r.min_keep),
+                        None => r.selection.to_string(),
+                    });
+                }
+            }
+            RoleInfo {
+                role,
+                methods: methods.into_iter().collect(),
+                models: models.into_iter().collect(),
+                selection: selection.into_iter().collect(),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn counts(run: &RunData) -> Counts {
+    let mut c = Counts { dialogues: run.dialogues.len(), ..Counts::default() };
+    for d in &run.dialogues {
+        if d.completed {
+            c.completed += 1;
+        } else {
+            c.failed += 1;
+            if c.errors.len() < 10 {
+                let msg = d.error.as_deref().unwrap_or("the dialogue did not finish (no end event)");
+                c.errors.push(format!("{}: {msg}", d.id));
+            }
+        }
+        for t in &d.turns {
+            c.turns += 1;
+            c.candidates += t.candidates.len();
+            c.parse_retries += t.calls.iter().filter(|call| call.parse_error.is_some()).count();
+            let mut in_turn: BTreeSet<String> = BTreeSet::new();
+            for cand in &t.candidates {
+                let kinds: BTreeSet<String> = cand.repairs.iter().map(repair_kind).collect();
+                for k in kinds {
+                    c.repairs.entry(k.clone()).or_default().candidates += 1;
+                    in_turn.insert(k);
+                }
+            }
+            for k in in_turn {
+                c.repairs.entry(k).or_default().turns += 1;
+            }
+        }
+    }
+    c
+}
+
+/// The `kind` tag a repair is stored under in transcripts.
+fn repair_kind(r: &crate::vs::Repair) -> String {
+    serde_json::to_value(r)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(Value::as_str).map(str::to_string))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// Number of stated-probability bins in calibration tables.
+pub const CALIBRATION_BINS: usize = 10;
+
+pub(crate) fn calibration(run: &RunData) -> Vec<Calibration> {
+    let mut by_role: BTreeMap<String, (usize, usize, Vec<(f64, f64, bool)>)> = BTreeMap::new();
+    let order = roles_in_order(run);
+    for t in run.dialogues.iter().flat_map(|d| &d.turns).filter(|t| t.method.is_verbalized()) {
+        let entry = by_role.entry(t.speaker.clone()).or_default();
+        entry.0 += 1;
+        for (i, cand) in t.candidates.iter().enumerate() {
+            match cand.raw_probability.filter(|p| p.is_finite()) {
+                Some(p) => entry.2.push((p.clamp(0.0, 1.0), cand.probability, i == t.choice.index)),
+                None => entry.1 += 1,
+            }
+        }
+    }
+    let mut out: Vec<Calibration> = by_role
+        .into_iter()
+        .map(|(role, (turns, unstated, cands))| {
+            let k = CALIBRATION_BINS;
+            let mut bins: Vec<(usize, f64, usize, f64)> = vec![(0, 0.0, 0, 0.0); k];
+            for (p, norm, chosen) in &cands {
+                let b = ((p * k as f64).floor() as usize).min(k - 1);
+                bins[b].0 += 1;
+                bins[b].1 += p;
+                bins[b].2 += usize::from(*chosen);
+                bins[b].3 += if norm.is_finite() { *norm } else { 0.0 };
+            }
+            let total = cands.len();
+            let bins: Vec<CalibrationBin> = bins
+                .into_iter()
+                .enumerate()
+                .map(|(i, (n, sum_p, chosen, sum_norm))| CalibrationBin {
+                    lo: i as f64 / k as f64,
+                    hi: (i + 1) as f64 / k as f64,
+                    n,
+                    mean_stated: (n > 0).then(|| sum_p / n as f64),
+                    chosen_frequency: (n > 0).then(|| chosen as f64 / n as f64),
+                    mean_normalised: (n > 0).then(|| sum_norm / n as f64),
+                })
+                .collect();
+            let ece = (total > 0).then(|| {
+                bins.iter()
+                    .filter_map(|b| {
+                        Some(b.n as f64 / total as f64 * (b.mean_stated? - b.chosen_frequency?).abs())
+                    })
+                    .sum()
+            });
+            Calibration { role, turns, candidates: total, unstated, bins, ece }
+        })
+        .collect();
+    out.sort_by_key(|c| order.iter().position(|r| *r == c.role).unwrap_or(usize::MAX));
+    out
+}

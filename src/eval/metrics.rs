@@ -1,0 +1,356 @@
+//! The evaluation of one run as written to `metrics.json`, and read back by `vsim report`.
+//!
+//! Every metric that may be impossible to compute is a [`Metric`]: either a value (with a
+//! bootstrap interval when one could be computed) or the reason it does not apply, so a
+//! report never shows a made-up number.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stats::Bins;
+
+/// A statistic with its bootstrap interval, or why it was not computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Metric {
+    Computed {
+        estimate: f64,
+        /// Lower end of the percentile bootstrap interval.
+        #[serde(default)]
+        lo: Option<f64>,
+        /// Upper end of the interval.
+        #[serde(default)]
+        hi: Option<f64>,
+        /// Why there is no interval, when there is none although resamples were asked for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ci_note: Option<String>,
+    },
+    NotApplicable {
+        reason: String,
+    },
+}
+
+impl Metric {
+    /// A value with no interval; a non-finite value becomes [`Metric::NotApplicable`]
+    /// (JSON has no NaN, and a NaN in a table would look like a result).
+    pub fn value(estimate: f64) -> Metric {
+        if estimate.is_finite() {
+            Metric::Computed { estimate, lo: None, hi: None, ci_note: None }
+        } else {
+            Metric::na(format!("the statistic is not finite ({estimate})"))
+        }
+    }
+
+    /// A value with an interval.
+    pub fn with_ci(estimate: f64, lo: f64, hi: f64) -> Metric {
+        match Metric::value(estimate) {
+            Metric::Computed { estimate, .. } if lo.is_finite() && hi.is_finite() => {
+                Metric::Computed { estimate, lo: Some(lo), hi: Some(hi), ci_note: None }
+            }
+            other => other,
+        }
+    }
+
+    pub fn na(reason: impl Into<String>) -> Metric {
+        Metric::NotApplicable { reason: reason.into() }
+    }
+
+    /// The estimate, when computed.
+    pub fn estimate(&self) -> Option<f64> {
+        match self {
+            Metric::Computed { estimate, .. } => Some(*estimate),
+            Metric::NotApplicable { .. } => None,
+        }
+    }
+
+    /// The interval, when there is one.
+    pub fn ci(&self) -> Option<(f64, f64)> {
+        match self {
+            Metric::Computed { lo: Some(lo), hi: Some(hi), .. } => Some((*lo, *hi)),
+            _ => None,
+        }
+    }
+}
+
+/// How intervals were computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BootstrapSettings {
+    /// Resamples per interval (0: no intervals).
+    pub resamples: usize,
+    pub confidence: f64,
+    /// The seed every interval's own seed derives from (by metric name).
+    pub seed: u64,
+}
+
+/// Who played a role and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleInfo {
+    pub role: String,
+    /// Prompt method(s) seen for the role, e.g. `vs-standard`.
+    pub methods: Vec<String>,
+    pub models: Vec<String>,
+    /// Selection rule(s) seen in its turns, e.g. `weighted` or `uniform, tau 0.1`.
+    pub selection: Vec<String>,
+}
+
+/// The human reference a run was compared with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HumanInfo {
+    pub source: String,
+    pub split: String,
+    pub split_seed: u64,
+    pub filter: String,
+    pub filter_summary: String,
+    pub participants: usize,
+    /// Dialogues whose utterances gave the linguistic reference levels.
+    pub dialogues: usize,
+}
+
+/// Repairs of one kind: replies (turns) that needed it and candidates carrying it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepairCount {
+    pub turns: usize,
+    pub candidates: usize,
+}
+
+/// Counts over the run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub dialogues: usize,
+    pub completed: usize,
+    /// Dialogues whose latest attempt did not end (their outcomes are not counted).
+    pub failed: usize,
+    /// Turns of the latest attempts (also of failed dialogues, up to the failure).
+    pub turns: usize,
+    pub candidates: usize,
+    /// Parse repairs by kind (the `kind` of a transcript repair).
+    pub repairs: BTreeMap<String, RepairCount>,
+    /// Model calls whose reply could not be parsed and were retried.
+    pub parse_retries: usize,
+    /// Up to ten error messages of failed dialogues, `dialogue: message`.
+    pub errors: Vec<String>,
+}
+
+/// Validity counts for one outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeCounts {
+    /// Completed dialogues with a usable value.
+    pub valid: usize,
+    /// Completed dialogues where the outcome could not be extracted.
+    pub missing: usize,
+    /// Completed dialogues with a value of the wrong type (e.g. text for a number).
+    pub invalid: usize,
+    /// Failed dialogues (no outcome at all).
+    pub failed: usize,
+}
+
+/// Descriptive statistics of a numeric sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub n: usize,
+    /// The mean with a bootstrap interval.
+    pub mean: Metric,
+    pub median: Option<f64>,
+    /// Sample standard deviation (n - 1).
+    pub sd: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Share of values equal to 0 (e.g. no donation).
+    pub share_zero: Option<f64>,
+}
+
+/// The KS test between simulated and human values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KsMetric {
+    /// `D`, with a bootstrap interval.
+    pub statistic: Metric,
+    pub pvalue: Option<f64>,
+    /// `exact` or `asymptotic`.
+    pub method: Option<String>,
+}
+
+/// Simulated against human values of one numeric outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericComparison {
+    pub ks: KsMetric,
+    /// Mean `|simulated - real|` over dialogues paired with their real participant.
+    pub l1_paired: Metric,
+    /// Pairs used by `l1_paired`.
+    pub paired: usize,
+    /// Simulated values with no human counterpart in the reference.
+    pub unpaired: usize,
+    /// L1 between normalised histograms over `bins`.
+    pub l1_histogram: Metric,
+    pub bins: Bins,
+    /// The density variant over `numpy.linspace(0, 2, 21)` (PersuasionForGood donations).
+    pub l1_density_pfg: Metric,
+    pub wasserstein1: Metric,
+    /// Simulated and human values outside `bins` (not in the histograms).
+    pub outside_bins: [u64; 2],
+}
+
+/// A simulated dialogue's value next to its real participant's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pair {
+    pub dialogue: String,
+    pub population_id: String,
+    pub simulated: f64,
+    pub human: f64,
+}
+
+/// One numeric outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NumericOutcome {
+    pub key: String,
+    pub role: String,
+    pub name: String,
+    /// Declared range, when the scenario gave one.
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub counts: OutcomeCounts,
+    pub simulated: Summary,
+    pub human: Option<Summary>,
+    /// `None` when there is no human sample for this outcome (see `comparison_note`).
+    pub comparison: Option<NumericComparison>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison_note: Option<String>,
+    /// The samples themselves, for plots (simulated in run order).
+    pub simulated_values: Vec<f64>,
+    pub human_values: Vec<f64>,
+    pub pairs: Vec<Pair>,
+}
+
+/// One category of a categorical outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryShare {
+    pub label: String,
+    pub simulated_count: usize,
+    /// Share among valid simulated values, with a bootstrap interval.
+    pub simulated: Metric,
+    pub human_count: Option<usize>,
+    pub human: Option<f64>,
+}
+
+/// One categorical outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoricalOutcome {
+    pub key: String,
+    pub role: String,
+    pub name: String,
+    pub counts: OutcomeCounts,
+    pub categories: Vec<CategoryShare>,
+    pub n_human: Option<usize>,
+    /// Total variation distance to the human distribution.
+    pub total_variation: Metric,
+    /// Jensen–Shannon divergence (bits) to the human distribution.
+    pub jensen_shannon: Metric,
+}
+
+/// Distinct-N of a role's utterances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistinctN {
+    pub n: usize,
+    /// Over all utterances of the role together.
+    pub pooled: Option<f64>,
+    /// Mean over dialogues of each dialogue's pooled value, with a bootstrap interval.
+    pub per_dialogue: Metric,
+}
+
+/// Linguistic metrics of one role's utterances.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextMetrics {
+    pub utterances: usize,
+    pub dialogues: usize,
+    pub tokens: usize,
+    /// Distinct-1, -2 and -3.
+    pub distinct: Vec<DistinctN>,
+    /// Flesch–Kincaid grade of all utterances together (each utterance ends a sentence).
+    pub flesch_kincaid_grade: Option<f64>,
+}
+
+/// Linguistic metrics of a role, simulated and (when known) human.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleText {
+    pub role: String,
+    pub simulated: TextMetrics,
+    pub human: Option<TextMetrics>,
+}
+
+/// Semantic diversity of one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoleSemantic {
+    pub role: String,
+    /// 1 − mean pairwise cosine similarity (negatives as 0) of the simulated utterances'
+    /// embeddings, pooled over dialogues.
+    pub simulated: Option<f64>,
+    pub n_simulated: usize,
+    pub human: Option<f64>,
+    pub n_human: usize,
+}
+
+/// Semantic diversity, when an embedder was given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Semantic {
+    pub computed: bool,
+    /// Why it was not computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder: Option<String>,
+    /// Utterances embedded at most per role and side (a seeded sample beyond that).
+    pub max_texts: usize,
+    pub roles: Vec<RoleSemantic>,
+}
+
+/// One bin of stated probabilities.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationBin {
+    pub lo: f64,
+    pub hi: f64,
+    /// Candidates whose stated probability fell in the bin.
+    pub n: usize,
+    pub mean_stated: Option<f64>,
+    /// Share of those candidates that were chosen.
+    pub chosen_frequency: Option<f64>,
+    /// Mean normalised probability (what weighted selection draws with).
+    pub mean_normalised: Option<f64>,
+}
+
+/// Verbalized probabilities against how often candidates were chosen, for one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Calibration {
+    pub role: String,
+    /// Verbalized-sampling turns of the role.
+    pub turns: usize,
+    /// Candidates with a stated probability.
+    pub candidates: usize,
+    /// Candidates without one (not binned).
+    pub unstated: usize,
+    pub bins: Vec<CalibrationBin>,
+    /// Expected calibration error: `Σ_b n_b/N · |mean_stated_b - chosen_frequency_b|`.
+    pub ece: Option<f64>,
+}
+
+/// The evaluation of one run (`metrics.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    pub vsim_version: String,
+    pub run_dir: String,
+    /// Short name of the run (its directory name).
+    pub label: String,
+    pub scenario: Option<String>,
+    pub population: Option<String>,
+    pub roles: Vec<RoleInfo>,
+    pub bootstrap: BootstrapSettings,
+    /// The human reference, or `None` (see `human_note`).
+    pub human: Option<HumanInfo>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub human_note: Option<String>,
+    pub counts: Counts,
+    pub numeric: Vec<NumericOutcome>,
+    pub categorical: Vec<CategoricalOutcome>,
+    pub linguistic: Vec<RoleText>,
+    pub semantic: Semantic,
+    pub calibration: Vec<Calibration>,
+}

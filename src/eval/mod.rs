@@ -1,0 +1,262 @@
+//! Evaluation of a run directory against human data (`vsim eval`).
+//!
+//! - [`run`]: the run directory read back ([`RunData`]);
+//! - [`human`]: the human reference ([`HumanReference`], PersuasionForGood for now);
+//! - [`metrics`]: what is measured, as written to `metrics.json` ([`Evaluation`]);
+//! - [`embed`]: embeddings for semantic diversity (optional: an OpenAI-compatible endpoint or
+//!   an offline model).
+//!
+//! Per numeric outcome: counts (valid, missing, invalid, failed: a missing outcome is never
+//! a zero), summaries, and against human values KS, paired L1, histogram L1, the 21-edge
+//! density L1 and Wasserstein-1, each with a seeded percentile bootstrap interval. Per
+//! categorical outcome: shares with intervals, TV and JS against human shares. Per role:
+//! Distinct-1/2/3, Flesch–Kincaid grade and (with an embedder) semantic diversity, next to
+//! the human levels; and the calibration of verbalized probabilities.
+
+mod compute;
+pub mod embed;
+pub mod human;
+pub mod metrics;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+pub use compute::{flesch_kincaid_grade_utterances, CALIBRATION_BINS};
+pub use embed::{EmbedError, Embedder, OpenAiEmbedder};
+pub use human::{HumanError, HumanReference, Split};
+pub use metrics::{Evaluation, Metric};
+pub use run::{RunData, RunDialogue};
+
+use compute::Boot;
+use metrics::*;
+use run::OutcomeType;
+
+use crate::experiment::transcript::TranscriptError;
+use crate::stats::Bins;
+
+/// File name of the metrics inside a run directory.
+pub const METRICS_FILE: &str = "metrics.json";
+
+/// Why a run could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    #[error("{} is not a run directory: {reason}", dir.display())]
+    NotARunDir { dir: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not valid JSON: {reason}", path.display())]
+    Config { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Transcript(#[from] TranscriptError),
+    /// Nothing to evaluate: no dialogue has an outcome event.
+    #[error(
+        "{}: no outcomes to evaluate ({dialogues} dialogues, {completed} completed, {failed} failed); \
+         {hint}",
+        dir.display()
+    )]
+    NoOutcomes { dir: PathBuf, dialogues: usize, completed: usize, failed: usize, hint: String },
+    #[error("invalid {name}: {reason}")]
+    InvalidOption { name: &'static str, reason: String },
+    #[error("{}: not a metrics file written by `vsim eval`: {reason}", path.display())]
+    BadMetrics { path: PathBuf, reason: String },
+}
+
+/// How to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalOptions {
+    /// Seed of every bootstrap interval (each metric derives its own from it by name).
+    pub seed: u64,
+    /// Bootstrap resamples per interval; 0 for no intervals.
+    pub bootstrap: usize,
+    /// Confidence level of the intervals, in (0, 1).
+    pub confidence: f64,
+    /// Bins of the histogram L1 (default: 10 over the outcome's declared range, else over
+    /// the pooled data range).
+    pub bins: Option<Bins>,
+    /// Utterances embedded at most per role and side for semantic diversity.
+    pub embed_max: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self { seed: 0, bootstrap: 1000, confidence: 0.95, bins: None, embed_max: 500 }
+    }
+}
+
+/// Evaluates `run`, against `human` when given. Semantic diversity is computed only with an
+/// `embedder`; if embedding fails, the evaluation still completes and says why it is missing.
+pub async fn evaluate(
+    run: &RunData,
+    human: Option<&HumanReference>,
+    opts: &EvalOptions,
+    embedder: Option<&dyn Embedder>,
+) -> Result<Evaluation, EvalError> {
+    if !(opts.confidence > 0.0 && opts.confidence < 1.0) {
+        return Err(EvalError::InvalidOption {
+            name: "confidence",
+            reason: format!("must lie strictly between 0 and 1, got {}", opts.confidence),
+        });
+    }
+    if let Some(b) = &opts.bins {
+        b.validate().map_err(|e| EvalError::InvalidOption { name: "bins", reason: e.to_string() })?;
+    }
+    let counts = compute::counts(run);
+    let has_outcome = run.dialogues.iter().any(|d| !d.outcomes.is_empty());
+    if !has_outcome {
+        let hint = if run.dialogues.is_empty() {
+            "the transcript is empty"
+        } else if counts.completed == 0 {
+            "no dialogue completed; see the error events in transcripts.jsonl, and finish the run with `vsim run --resume`"
+        } else {
+            "the scenario declares no [[outcomes]]"
+        };
+        return Err(EvalError::NoOutcomes {
+            dir: run.dir.clone(),
+            dialogues: counts.dialogues,
+            completed: counts.completed,
+            failed: counts.failed,
+            hint: hint.to_string(),
+        });
+    }
+    let boot = Boot { resamples: opts.bootstrap, confidence: opts.confidence, seed: opts.seed };
+    let mut numeric = Vec::new();
+    let mut categorical = Vec::new();
+    for decl in &run.outcomes {
+        match decl.kind {
+            OutcomeType::Number { .. } => {
+                numeric.push(compute::numeric_outcome(decl, run, human, opts.bins, &boot))
+            }
+            OutcomeType::Category { .. } => {
+                categorical.push(compute::categorical_outcome(decl, run, human, &boot))
+            }
+        }
+    }
+    let roles = compute::roles_in_order(run);
+    let linguistic: Vec<RoleText> = roles
+        .iter()
+        .map(|role| RoleText {
+            role: role.clone(),
+            simulated: compute::text_metrics(
+                &boot,
+                &format!("text/{role}/simulated"),
+                &compute::role_texts(run, role),
+            ),
+            human: human
+                .and_then(|h| h.utterances.get(role))
+                .map(|d| compute::text_metrics(&boot, &format!("text/{role}/human"), d)),
+        })
+        .collect();
+    let semantic = semantic(run, human, &roles, opts, embedder).await;
+    Ok(Evaluation {
+        vsim_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_dir: run.dir.display().to_string(),
+        label: run.label(),
+        scenario: run.scenario(),
+        population: run.population(),
+        roles: compute::role_infos(run),
+        bootstrap: BootstrapSettings {
+            resamples: opts.bootstrap,
+            confidence: opts.confidence,
+            seed: opts.seed,
+        },
+        human: human.map(|h| HumanInfo {
+            source: h.source.clone(),
+            split: h.split.to_string(),
+            split_seed: h.split_seed,
+            filter: h.filter.clone(),
+            filter_summary: h.filter_summary.clone(),
+            participants: h.participants,
+            dialogues: h.utterances.values().map(Vec::len).max().unwrap_or(0),
+        }),
+        human_note: human.is_none().then(|| "no human data given (pass --human pfg:DIR)".to_string()),
+        counts,
+        numeric,
+        categorical,
+        linguistic,
+        semantic,
+        calibration: compute::calibration(run),
+    })
+}
+
+async fn semantic(
+    run: &RunData,
+    human: Option<&HumanReference>,
+    roles: &[String],
+    opts: &EvalOptions,
+    embedder: Option<&dyn Embedder>,
+) -> Semantic {
+    let mut out = Semantic {
+        computed: false,
+        reason: None,
+        embedder: None,
+        max_texts: opts.embed_max,
+        roles: Vec::new(),
+    };
+    let Some(embedder) = embedder else {
+        out.reason = Some("not computed: no embedder given (pass --embedder openai:MODEL)".into());
+        return out;
+    };
+    out.embedder = Some(embedder.id());
+    for role in roles {
+        let sim: Vec<String> = compute::role_texts(run, role).into_iter().flatten().collect();
+        let sim = embed::sample_texts(&sim, opts.embed_max, crate::seed::derive_named(opts.seed, role));
+        let hum: Vec<String> = human
+            .and_then(|h| h.utterances.get(role))
+            .map(|d| d.iter().flatten().cloned().collect())
+            .unwrap_or_default();
+        let hum = embed::sample_texts(
+            &hum,
+            opts.embed_max,
+            crate::seed::derive_named(opts.seed, &format!("human/{role}")),
+        );
+        let mut row = RoleSemantic {
+            role: role.clone(),
+            simulated: None,
+            n_simulated: sim.len(),
+            human: None,
+            n_human: hum.len(),
+        };
+        for (texts, slot) in [(&sim, &mut row.simulated), (&hum, &mut row.human)] {
+            if texts.len() < 2 {
+                continue;
+            }
+            match embedder.embed(texts).await {
+                Ok(v) => *slot = crate::embed::semantic_diversity(&v),
+                Err(e) => {
+                    out.reason = Some(format!("not computed: embedding failed: {e}"));
+                    out.roles.clear();
+                    return out;
+                }
+            }
+        }
+        out.roles.push(row);
+    }
+    out.computed = true;
+    out
+}
+
+/// Writes `metrics.json` into the run directory and returns its path.
+pub fn write_metrics(dir: &Path, evaluation: &Evaluation) -> Result<PathBuf, EvalError> {
+    let path = dir.join(METRICS_FILE);
+    let text = serde_json::to_string_pretty(evaluation)
+        .map_err(|e| EvalError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+    std::fs::write(&path, text + "\n").map_err(|source| EvalError::Io { path: path.clone(), source })?;
+    Ok(path)
+}
+
+/// Reads the `metrics.json` of a run directory.
+pub fn read_metrics(dir: &Path) -> Result<Evaluation, EvalError> {
+    let path = dir.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => EvalError::BadMetrics {
+            path: path.clone(),
+            reason: format!("no such file; run `vsim eval {}` first", dir.display()),
+        },
+        _ => EvalError::Io { path: path.clone(), source },
+    })?;
+    serde_json::from_str(&text).map_err(|e| EvalError::BadMetrics { path, reason: e.to_string() })
+}

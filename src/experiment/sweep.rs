@@ -1,0 +1,687 @@
+//! Sweeps: one scenario and population run over a grid of settings (method × k × selection
+//! × tau × model) for one role, with common random numbers: every cell uses the same
+//! experiment seed, so dialogue i plays the same persona with the same dialogue seed in
+//! every cell and differences between cells come from the settings alone.
+//!
+//! Each cell is an ordinary run directory under the sweep's output directory; a combined
+//! table of outcome means, missing outcomes and failures per cell is written as
+//! `summary.csv` and `summary.md`.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::budget::{Budget, Prices, Spend};
+use super::outcomes::outcome_columns;
+use super::population::{Population, PopulationError};
+use super::runner::{run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary};
+use super::transcript::{completed_attempt, read_events, TranscriptError};
+use crate::backend::{SharedModel, Usage};
+use crate::dialogue::Event;
+use crate::scenario::{load_scenario, parse_k, Scenario, ScenarioError, DEFAULT_K_MAX};
+use crate::vs::{KSpec, Method, Selection};
+
+/// Where a swept tau applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TauMode {
+    /// Drop candidates below tau before selection (keeping `min_keep`).
+    Filter,
+    /// Ask for "responses each with probability below tau" in the prompt.
+    Prompt,
+    /// Both.
+    Both,
+}
+
+/// The grid: an empty axis keeps the scenario's setting.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Grid {
+    pub method: Vec<Method>,
+    pub k: Vec<KSpec>,
+    pub selection: Vec<Selection>,
+    /// `None` means no tau.
+    pub tau: Vec<Option<f64>>,
+    pub model: Vec<String>,
+}
+
+/// A validated sweep file.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    pub file: PathBuf,
+    pub scenario: Scenario,
+    /// Population spec (default: the scenario's, else `personas`).
+    pub population: String,
+    /// The role whose settings vary.
+    pub role: String,
+    pub n: Option<usize>,
+    pub seed: u64,
+    pub concurrency: usize,
+    pub out: PathBuf,
+    /// Model for roles without their own (as `--model`).
+    pub model: Option<String>,
+    pub tau_mode: TauMode,
+    pub min_keep: usize,
+    pub grid: Grid,
+    /// A cap on the whole sweep.
+    pub budget: Budget,
+    pub prices: Prices,
+}
+
+/// One cell of the grid; `None` axes keep the scenario's setting.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cell {
+    pub index: usize,
+    /// Directory name: the index and the varied values.
+    pub name: String,
+    pub method: Option<Method>,
+    pub k: Option<KSpec>,
+    pub selection: Option<Selection>,
+    pub tau: Option<Option<f64>>,
+    pub model: Option<String>,
+}
+
+/// Why a sweep cannot be read or run.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: {reason}", file.display())]
+    Syntax { file: PathBuf, reason: String },
+    #[error("{}: field `{field}`: {reason}", file.display())]
+    Invalid { file: PathBuf, field: String, reason: String },
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Population(#[from] PopulationError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error(transparent)]
+    Transcript(#[from] TranscriptError),
+    #[error("no backend was opened for model `{0}`")]
+    MissingModel(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    scenario: String,
+    population: Option<String>,
+    role: String,
+    n: Option<usize>,
+    seed: Option<u64>,
+    concurrency: Option<usize>,
+    out: Option<String>,
+    model: Option<String>,
+    tau_mode: Option<String>,
+    min_keep: Option<usize>,
+    #[serde(default)]
+    grid: RawGrid,
+    #[serde(default)]
+    budget: RawBudget,
+    prices: Option<toml::Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGrid {
+    #[serde(default)]
+    method: Vec<String>,
+    #[serde(default)]
+    k: Vec<toml::Value>,
+    #[serde(default)]
+    selection: Vec<String>,
+    #[serde(default)]
+    tau: Vec<toml::Value>,
+    #[serde(default)]
+    model: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    max_tokens_total: Option<u64>,
+    max_cost: Option<f64>,
+}
+
+/// Reads and validates a sweep file; relative paths in it are relative to the file.
+pub fn load_sweep(path: &Path) -> Result<Sweep, SweepError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SweepError::Io { path: path.to_path_buf(), source })?;
+    parse_sweep(path, &text)
+}
+
+/// Validates sweep text; `path` names it in errors and anchors relative paths.
+pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
+    let file = path.to_path_buf();
+    let raw: RawSweep = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        SweepError::Syntax { file: file.clone(), reason: format!("{at}{}", e.message().trim()) }
+    })?;
+    let invalid =
+        |field: &str, reason: String| SweepError::Invalid { file: file.clone(), field: field.into(), reason };
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let scenario = load_scenario(&base.join(&raw.scenario))?;
+    if scenario.role_index(&raw.role).is_none() {
+        let ids: Vec<&str> = scenario.roles.iter().map(|r| r.id.as_str()).collect();
+        return Err(invalid(
+            "role",
+            format!("the scenario has no role `{}`; roles: {}", raw.role, ids.join(", ")),
+        ));
+    }
+    let population = match raw.population {
+        Some(p) => match p.strip_prefix("pfg:") {
+            Some(rest) => format!("pfg:{}", base.join(rest).display()),
+            None => base.join(p).display().to_string(),
+        },
+        None => {
+            scenario.population.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "personas".into())
+        }
+    };
+    let mut grid = Grid::default();
+    for m in &raw.grid.method {
+        grid.method.push(m.parse::<Method>().map_err(|e| invalid("grid.method", e.to_string()))?);
+    }
+    for k in &raw.grid.k {
+        let text = match k {
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::String(s) => s.clone(),
+            other => {
+                return Err(invalid(
+                    "grid.k",
+                    format!("expected an integer or \"model-decided\", got {other}"),
+                ))
+            }
+        };
+        grid.k.push(parse_k(&text, DEFAULT_K_MAX).map_err(|e| invalid("grid.k", e))?);
+    }
+    for s in &raw.grid.selection {
+        grid.selection.push(s.parse::<Selection>().map_err(|e| invalid("grid.selection", e.to_string()))?);
+    }
+    for t in &raw.grid.tau {
+        let tau = match t {
+            toml::Value::Float(f) => Some(*f),
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::String(s) if s.eq_ignore_ascii_case("none") => None,
+            other => {
+                return Err(invalid(
+                    "grid.tau",
+                    format!("expected a number in [0, 1] or \"none\", got {other}"),
+                ))
+            }
+        };
+        if let Some(x) = tau {
+            if !(0.0..=1.0).contains(&x) {
+                return Err(invalid("grid.tau", format!("tau must be in [0, 1], got {x}")));
+            }
+        }
+        grid.tau.push(tau);
+    }
+    for m in &raw.grid.model {
+        crate::backend::spec::ModelSpec::parse(m).map_err(|e| invalid("grid.model", e.to_string()))?;
+        grid.model.push(m.clone());
+    }
+    let tau_mode = match raw.tau_mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("filter") => TauMode::Filter,
+        Some("prompt") => TauMode::Prompt,
+        Some("both") => TauMode::Both,
+        Some(other) => {
+            return Err(invalid("tau_mode", format!("expected filter, prompt or both, got `{other}`")))
+        }
+    };
+    let concurrency = raw.concurrency.unwrap_or(4);
+    if concurrency == 0 {
+        return Err(invalid("concurrency", "must be at least 1".into()));
+    }
+    if raw.n == Some(0) {
+        return Err(invalid("n", "must be at least 1".into()));
+    }
+    let min_keep = raw.min_keep.unwrap_or(1);
+    if min_keep == 0 {
+        return Err(invalid("min_keep", "must be at least 1".into()));
+    }
+    if let Some(c) = raw.budget.max_cost {
+        if !(c.is_finite() && c >= 0.0) {
+            return Err(invalid(
+                "budget.max_cost",
+                format!("expected a non-negative number of dollars, got {c}"),
+            ));
+        }
+    }
+    let prices = match &raw.prices {
+        Some(t) => Prices::from_toml_table(t, &file.display().to_string())
+            .map_err(|e| invalid("prices", e.to_string()))?,
+        None => Prices::default(),
+    };
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
+    Ok(Sweep {
+        file,
+        scenario,
+        population,
+        role: raw.role,
+        n: raw.n,
+        seed: raw.seed.unwrap_or(0),
+        concurrency,
+        out: raw.out.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("runs").join(stem)),
+        model: raw.model,
+        tau_mode,
+        min_keep,
+        grid,
+        budget: Budget { max_tokens_total: raw.budget.max_tokens_total, max_cost_usd: raw.budget.max_cost },
+        prices,
+    })
+}
+
+/// Keeps letters, digits, `.` and `-`; anything else becomes `_`.
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+/// A model spec's short name for directory names (`openai:org/m@url` → `org_m`).
+fn model_label(spec: &str) -> String {
+    let name = spec.split_once(':').map_or(spec, |(_, rest)| rest);
+    let name = name.rsplit_once('@').map_or(name, |(m, _)| m);
+    sanitize(name)
+}
+
+fn k_label(k: KSpec) -> String {
+    match k {
+        KSpec::Fixed { k } => format!("k{k}"),
+        KSpec::ModelDecided { .. } => "kauto".into(),
+    }
+}
+
+fn tau_label(t: Option<f64>) -> String {
+    t.map_or_else(|| "taunone".into(), |t| format!("tau{t}"))
+}
+
+/// Every value of an axis, or a single "keep the scenario's" when it is empty.
+fn axis<T: Clone>(values: &[T]) -> Vec<Option<T>> {
+    if values.is_empty() {
+        vec![None]
+    } else {
+        values.iter().cloned().map(Some).collect()
+    }
+}
+
+impl Sweep {
+    /// The cells of the grid, in order method, k, selection, tau, model (the last varies
+    /// fastest).
+    pub fn cells(&self) -> Vec<Cell> {
+        let g = &self.grid;
+        let mut cells = Vec::new();
+        for method in axis(&g.method) {
+            for k in axis(&g.k) {
+                for selection in axis(&g.selection) {
+                    for tau in axis(&g.tau) {
+                        for model in axis(&g.model) {
+                            let index = cells.len();
+                            let mut parts = vec![format!("{index:03}")];
+                            parts.extend(method.map(|m| m.to_string()));
+                            parts.extend(k.map(k_label));
+                            parts.extend(selection.map(|s| s.to_string()));
+                            parts.extend(tau.map(tau_label));
+                            parts.extend(model.as_deref().map(model_label));
+                            let name = sanitize(&parts.join("-"));
+                            cells.push(Cell { index, name, method, k, selection, tau, model: model.clone() });
+                        }
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    /// The scenario with `cell`'s settings applied to the swept role.
+    pub fn cell_scenario(&self, cell: &Cell) -> Scenario {
+        let mut scenario = self.scenario.clone();
+        if let Some(i) = scenario.role_index(&self.role) {
+            let role = &mut scenario.roles[i];
+            if let Some(m) = cell.method {
+                role.method = m;
+            }
+            if let Some(k) = cell.k {
+                role.k = k;
+            }
+            if let Some(s) = cell.selection {
+                role.rule.selection = s;
+            }
+            if let Some(t) = cell.tau {
+                if matches!(self.tau_mode, TauMode::Filter | TauMode::Both) {
+                    role.rule.tau = t;
+                    role.rule.min_keep = self.min_keep;
+                }
+                if matches!(self.tau_mode, TauMode::Prompt | TauMode::Both) {
+                    role.prompt_tau = t;
+                }
+            }
+            if let Some(m) = &cell.model {
+                role.model = Some(m.clone());
+            }
+        }
+        scenario
+    }
+
+    /// The model spec of each role of `scenario` (a cell's): the role's own, else the
+    /// sweep's `model`, else the scenario's default, else `local`.
+    pub fn role_models(&self, scenario: &Scenario) -> Vec<String> {
+        scenario
+            .roles
+            .iter()
+            .map(|r| {
+                r.model
+                    .clone()
+                    .or_else(|| self.model.clone())
+                    .or_else(|| scenario.default_model.clone())
+                    .unwrap_or_else(|| "local".into())
+            })
+            .collect()
+    }
+
+    /// Every model spec the sweep needs, to open each backend once.
+    pub fn model_specs(&self) -> BTreeSet<String> {
+        self.cells().iter().flat_map(|c| self.role_models(&self.cell_scenario(c))).collect()
+    }
+}
+
+/// Outcome statistics of one run directory.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RunStats {
+    pub dialogues: usize,
+    pub completed: usize,
+    pub failed: usize,
+    /// Per outcome column (`role.name`).
+    pub outcomes: BTreeMap<String, OutcomeStats>,
+    /// Tokens recorded in the completed dialogues (cache hits included).
+    pub usage: Usage,
+    /// Their cost at the given prices, when every model used has one.
+    pub cost_usd: Option<f64>,
+}
+
+/// One outcome's values across a run's completed dialogues.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct OutcomeStats {
+    /// Number of numeric values.
+    pub n: usize,
+    pub mean: Option<f64>,
+    pub sd: Option<f64>,
+    pub missing: usize,
+    /// Counts of categorical values.
+    pub categories: BTreeMap<String, usize>,
+}
+
+/// Summarises a run directory's transcript: counts, outcome means and categories, missing
+/// outcomes, tokens and cost.
+pub fn summarize_run(dir: &Path, columns: &[String], prices: &Prices) -> Result<RunStats, TranscriptError> {
+    let mut stats = RunStats::default();
+    for c in columns {
+        stats.outcomes.insert(c.clone(), OutcomeStats::default());
+    }
+    let path = dir.join("transcripts.jsonl");
+    if !path.exists() {
+        return Ok(stats);
+    }
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut cost = Some(0.0);
+    for (_, events) in read_events(&path)? {
+        stats.dialogues += 1;
+        let Some(attempt) = completed_attempt(&events) else {
+            stats.failed += 1;
+            continue;
+        };
+        stats.completed += 1;
+        let mut models: HashMap<String, String> = HashMap::new();
+        for e in attempt {
+            let (role, usage) = match e {
+                Event::Begin(b) => {
+                    models = b.agents.iter().map(|a| (a.role.clone(), a.model.clone())).collect();
+                    continue;
+                }
+                Event::Turn(t) => (t.speaker.as_str(), t.usage),
+                Event::Outcome(o) => {
+                    let key = format!("{}.{}", o.role, o.name);
+                    let entry = stats.outcomes.entry(key.clone()).or_default();
+                    match &o.value {
+                        Some(Value::Number(x)) => values.entry(key).or_default().extend(x.as_f64()),
+                        Some(Value::String(s)) => *entry.categories.entry(s.clone()).or_default() += 1,
+                        Some(other) => *entry.categories.entry(other.to_string()).or_default() += 1,
+                        None => entry.missing += 1,
+                    }
+                    (o.role.as_str(), o.usage)
+                }
+                _ => continue,
+            };
+            stats.usage += usage;
+            let price = models.get(role).and_then(|m| prices.lookup(m));
+            cost = match (cost, price) {
+                (Some(c), Some(p)) => Some(c + p.cost(usage)),
+                (Some(c), None) if usage.total() == 0 => Some(c),
+                _ => None,
+            };
+        }
+    }
+    for (key, xs) in values {
+        let entry = stats.outcomes.entry(key).or_default();
+        entry.n = xs.len();
+        if !xs.is_empty() {
+            let mean = xs.iter().sum::<f64>() / xs.len() as f64;
+            entry.mean = Some(mean);
+            if xs.len() > 1 {
+                let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64;
+                entry.sd = Some(var.sqrt());
+            }
+        }
+    }
+    stats.cost_usd = if prices.is_empty() { None } else { cost };
+    Ok(stats)
+}
+
+/// How a sweep is run.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOptions {
+    /// Continue cells already (partly) run.
+    pub resume: bool,
+    pub progress: bool,
+    /// Overrides the sweep file's `out`.
+    pub out: Option<PathBuf>,
+    /// Extra prices (e.g. from the command line), over the file's.
+    pub prices: Prices,
+    /// Overrides the file's budget where set.
+    pub budget: Budget,
+}
+
+/// One cell's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CellResult {
+    pub cell: Cell,
+    pub dir: PathBuf,
+    /// `None` when the cell was not run (the sweep's budget was spent first).
+    pub summary: Option<RunSummary>,
+    pub stats: RunStats,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepSummary {
+    pub out_dir: PathBuf,
+    pub cells: Vec<CellResult>,
+    pub spend: Spend,
+    pub budget_stop: Option<String>,
+    pub interrupted: bool,
+}
+
+/// Runs every cell of `sweep` in order, each as a run directory under the output directory,
+/// with backends from `models` (keyed by model spec; see [`Sweep::model_specs`]). Writes
+/// `sweep.json`, `summary.csv` and `summary.md`.
+pub async fn run_sweep(
+    sweep: &Sweep,
+    models: &HashMap<String, SharedModel>,
+    options: &SweepOptions,
+) -> Result<SweepSummary, SweepError> {
+    let out = options.out.clone().unwrap_or_else(|| sweep.out.clone());
+    std::fs::create_dir_all(&out).map_err(|source| SweepError::Io { path: out.clone(), source })?;
+    let population = Population::load(&sweep.population)?;
+    let mut prices = sweep.prices.clone();
+    prices.extend(options.prices.clone());
+    let mut budget = sweep.budget;
+    if options.budget.max_tokens_total.is_some() {
+        budget.max_tokens_total = options.budget.max_tokens_total;
+    }
+    if options.budget.max_cost_usd.is_some() {
+        budget.max_cost_usd = options.budget.max_cost_usd;
+    }
+    let cells = sweep.cells();
+    let manifest = json!({
+        "vsim_version": env!("CARGO_PKG_VERSION"),
+        "sweep_file": sweep.file,
+        "scenario": sweep.scenario.source,
+        "population": sweep.population,
+        "role": sweep.role,
+        "n": sweep.n,
+        "seed": sweep.seed,
+        "common_random_numbers": "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
+        "tau_mode": sweep.tau_mode,
+        "grid": sweep.grid,
+        "budget": budget,
+        "prices": prices,
+        "cells": cells,
+    });
+    let manifest_path = out.join("sweep.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap_or_default())
+        .map_err(|source| SweepError::Io { path: manifest_path, source })?;
+
+    let columns = outcome_columns(&sweep.scenario);
+    let mut results = Vec::new();
+    let mut total = Spend::default();
+    let (mut budget_stop, mut interrupted) = (None, false);
+    for cell in cells {
+        let dir = out.join(&cell.name);
+        let scenario = sweep.cell_scenario(&cell);
+        let summary = if budget_stop.is_some() || interrupted {
+            None
+        } else {
+            let mut role_models = Vec::new();
+            for spec in sweep.role_models(&scenario) {
+                let model =
+                    models.get(&spec).cloned().ok_or_else(|| SweepError::MissingModel(spec.clone()))?;
+                role_models.push(RoleModel { name: spec, model });
+            }
+            if options.progress {
+                eprintln!("cell {}: {}", cell.index, cell.name);
+            }
+            let config = RunConfig {
+                n: sweep.n,
+                seed: sweep.seed,
+                concurrency: sweep.concurrency,
+                out_dir: dir.clone(),
+                resume: options.resume,
+                progress: options.progress,
+            };
+            let left = budget.minus(&total);
+            let run_options = RunOptions { shard: None, budget: left, prices: prices.clone() };
+            let summary =
+                run_experiment_with(Arc::new(scenario), &population, &role_models, &config, &run_options)
+                    .await?;
+            total.usage += summary.spend.usage;
+            total.calls += summary.spend.calls;
+            total.cached_calls += summary.spend.cached_calls;
+            if let Some(c) = summary.spend.cost_usd {
+                *total.cost_usd.get_or_insert(0.0) += c;
+            }
+            budget_stop = summary.budget_stop.clone();
+            interrupted = summary.interrupted;
+            Some(summary)
+        };
+        let stats = summarize_run(&dir, &columns, &prices)?;
+        results.push(CellResult { cell, dir, summary, stats });
+    }
+    write_summary_tables(&out, &columns, &results)?;
+    Ok(SweepSummary { out_dir: out, cells: results, spend: total, budget_stop, interrupted })
+}
+
+fn fmt_opt(x: Option<f64>, digits: usize) -> String {
+    x.map(|v| format!("{v:.digits$}")).unwrap_or_default()
+}
+
+/// The combined table: one row per cell.
+fn summary_rows(columns: &[String], results: &[CellResult]) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut header: Vec<String> =
+        ["cell", "method", "k", "selection", "tau", "model", "dialogues", "completed", "failed"]
+            .map(String::from)
+            .to_vec();
+    for c in columns {
+        header.extend([
+            format!("{c}.mean"),
+            format!("{c}.sd"),
+            format!("{c}.categories"),
+            format!("{c}.missing"),
+        ]);
+    }
+    header.extend(["tokens".to_string(), "cost_usd".to_string()]);
+    let rows = results
+        .iter()
+        .map(|r| {
+            let c = &r.cell;
+            let mut row = vec![
+                c.name.clone(),
+                c.method.map(|m| m.to_string()).unwrap_or_default(),
+                c.k.map(k_label).unwrap_or_default(),
+                c.selection.map(|s| s.to_string()).unwrap_or_default(),
+                c.tau.map(|t| t.map(|x| x.to_string()).unwrap_or_else(|| "none".into())).unwrap_or_default(),
+                c.model.clone().unwrap_or_default(),
+                r.stats.dialogues.to_string(),
+                r.stats.completed.to_string(),
+                r.stats.failed.to_string(),
+            ];
+            for col in columns {
+                let o = r.stats.outcomes.get(col).cloned().unwrap_or_default();
+                let cats = o.categories.iter().map(|(k, v)| format!("{k}:{v}")).collect::<Vec<_>>().join(" ");
+                row.extend([fmt_opt(o.mean, 4), fmt_opt(o.sd, 4), cats, o.missing.to_string()]);
+            }
+            row.extend([r.stats.usage.total().to_string(), fmt_opt(r.stats.cost_usd, 6)]);
+            row
+        })
+        .collect();
+    (header, rows)
+}
+
+fn write_summary_tables(out: &Path, columns: &[String], results: &[CellResult]) -> Result<(), SweepError> {
+    let (header, rows) = summary_rows(columns, results);
+    let csv_path = out.join("summary.csv");
+    let csv_err = |e: csv::Error| SweepError::Io { path: csv_path.clone(), source: std::io::Error::other(e) };
+    let mut w = csv::Writer::from_path(&csv_path).map_err(csv_err)?;
+    w.write_record(&header).map_err(csv_err)?;
+    for row in &rows {
+        w.write_record(row).map_err(csv_err)?;
+    }
+    w.flush().map_err(|source| SweepError::Io { path: csv_path.clone(), source })?;
+
+    let cell = |s: &str| s.replace('|', "\\|");
+    let mut md = String::from("# Sweep summary\n\n");
+    md.push_str(&format!("| {} |\n", header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")));
+    md.push_str(&format!("|{}\n", " --- |".repeat(header.len())));
+    for row in &rows {
+        md.push_str(&format!("| {} |\n", row.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")));
+    }
+    let md_path = out.join("summary.md");
+    std::fs::write(&md_path, md).map_err(|source| SweepError::Io { path: md_path, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_safe_directory_names() {
+        assert_eq!(model_label("openai:Qwen/Qwen2.5-7B@http://h:8000/v1"), "Qwen_Qwen2.5-7B");
+        assert_eq!(k_label(KSpec::ModelDecided { max: 10 }), "kauto");
+        assert_eq!(tau_label(Some(0.1)), "tau0.1");
+    }
+}

@@ -1,0 +1,195 @@
+//! Reports of evaluated runs: Markdown, and a self-contained HTML page with SVG plots
+//! (histograms and ECDFs of simulated vs human outcomes, calibration curves), a table of
+//! every metric with its interval and the human reference level, and a dialogue browser
+//! showing every candidate of every turn with the chosen one marked.
+//!
+//! - [`write_run_report`]: `report.md` and `report.html` of one run (`vsim eval`);
+//! - [`Comparison`], [`write_comparison`]: several runs side by side (`vsim report`).
+
+pub mod html;
+pub mod markdown;
+pub mod rows;
+pub mod svg;
+
+use std::path::{Path, PathBuf};
+
+use crate::eval::metrics::Evaluation;
+use crate::eval::run::RunData;
+
+pub use rows::{metric_rows, MetricRow};
+
+/// Dialogues shown in a run's browser by default (each shows every candidate of every turn,
+/// so thousands would make a page of many megabytes).
+pub const DEFAULT_MAX_DIALOGUES: usize = 200;
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("report template: {0}")]
+    Template(String),
+    #[error("nothing to compare: no run given")]
+    NoRuns,
+}
+
+/// The paths a report was written to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub markdown: PathBuf,
+    pub html: PathBuf,
+}
+
+fn write(path: PathBuf, text: &str) -> Result<PathBuf, ReportError> {
+    std::fs::write(&path, text).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+    Ok(path)
+}
+
+/// Writes `report.md` and `report.html` of one run into `dir` (usually the run directory).
+pub fn write_run_report(
+    dir: &Path,
+    evaluation: &Evaluation,
+    run: Option<&RunData>,
+    max_dialogues: usize,
+) -> Result<Written, ReportError> {
+    let html = html::run_html(evaluation, run, max_dialogues)?;
+    Ok(Written {
+        markdown: write(dir.join("report.md"), &markdown::run_markdown(evaluation))?,
+        html: write(dir.join("report.html"), &html)?,
+    })
+}
+
+/// One metric across runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComparisonRow {
+    pub section: String,
+    pub name: String,
+    /// One cell per run (`estimate [lo, hi]`, or empty when the run lacks the metric).
+    pub values: Vec<String>,
+    /// The human reference level (from the first run that has one).
+    pub human: String,
+}
+
+/// Several evaluated runs lined up metric by metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub runs: Vec<Evaluation>,
+    pub table: Vec<ComparisonRow>,
+    /// Caveats, e.g. runs compared with different human references.
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    /// Lines the runs' metrics up; rows appear in order of first appearance.
+    pub fn new(mut runs: Vec<Evaluation>) -> Result<Comparison, ReportError> {
+        if runs.is_empty() {
+            return Err(ReportError::NoRuns);
+        }
+        // Runs in different parents may share a directory name: number repeated labels.
+        let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        for e in &mut runs {
+            let n = seen.entry(e.label.clone()).or_insert(0);
+            *n += 1;
+            if *n > 1 {
+                e.label = format!("{} ({n})", e.label);
+            }
+        }
+        let mut order: Vec<String> = Vec::new();
+        let mut rows: std::collections::HashMap<String, ComparisonRow> = std::collections::HashMap::new();
+        for (i, e) in runs.iter().enumerate() {
+            for r in metric_rows(e) {
+                let key = r.key();
+                let entry = rows.entry(key.clone()).or_insert_with(|| {
+                    order.push(key.clone());
+                    ComparisonRow {
+                        section: r.section.clone(),
+                        name: r.name.clone(),
+                        values: vec![String::new(); runs.len()],
+                        human: String::new(),
+                    }
+                });
+                entry.values[i] = html::row_cell(&r);
+                if entry.human.is_empty() {
+                    entry.human = r.human.clone();
+                }
+            }
+        }
+        // Keep each section's rows together (a run may add rows to a section, or a section,
+        // that earlier runs lacked), sections in report order, rows in order of appearance.
+        let mut table: Vec<ComparisonRow> = order.into_iter().filter_map(|k| rows.remove(&k)).collect();
+        let mut sections: Vec<String> = Vec::new();
+        for r in &table {
+            if !sections.contains(&r.section) {
+                sections.push(r.section.clone());
+            }
+        }
+        sections.sort_by_key(|s| section_rank(s));
+        table.sort_by_key(|r| sections.iter().position(|s| *s == r.section));
+        let mut notes = Vec::new();
+        let refs: Vec<Option<(String, String, u64)>> = runs
+            .iter()
+            .map(|e| e.human.as_ref().map(|h| (h.source.clone(), h.split.clone(), h.split_seed)))
+            .collect();
+        if refs.iter().any(Option::is_some) && refs.iter().any(Option::is_none) {
+            let without: Vec<&str> =
+                runs.iter().filter(|e| e.human.is_none()).map(|e| e.label.as_str()).collect();
+            notes.push(format!("Not evaluated against human data: {}.", without.join(", ")));
+        }
+        let distinct: std::collections::BTreeSet<&(String, String, u64)> = refs.iter().flatten().collect();
+        if distinct.len() > 1 {
+            notes.push(
+                "The runs were evaluated against different human references (source, split or seed); \
+                 the human column shows the first run's."
+                    .to_string(),
+            );
+        }
+        let settings: std::collections::BTreeSet<String> =
+            runs.iter().map(|e| format!("{}/{}", e.bootstrap.resamples, e.bootstrap.confidence)).collect();
+        if settings.len() > 1 {
+            notes.push("The runs' intervals use different bootstrap settings.".to_string());
+        }
+        Ok(Comparison { runs, table, notes })
+    }
+
+    /// The confidence level of the first run's intervals.
+    pub fn confidence(&self) -> f64 {
+        self.runs.first().map_or(0.95, |e| e.bootstrap.confidence)
+    }
+}
+
+/// Where a section goes in a report: outcomes, language, calibration, then counts.
+fn section_rank(section: &str) -> u8 {
+    if section.starts_with("Outcome ") {
+        0
+    } else if section.starts_with("Language: ") {
+        1
+    } else if section.starts_with("Calibration: ") {
+        2
+    } else {
+        3
+    }
+}
+
+/// Writes `report.md` and `report.html` comparing the runs into `out_dir` (created if
+/// needed). The HTML links each run's own `report.html` where one exists.
+pub fn write_comparison(out_dir: &Path, comparison: &Comparison) -> Result<Written, ReportError> {
+    std::fs::create_dir_all(out_dir)
+        .map_err(|source| ReportError::Io { path: out_dir.to_path_buf(), source })?;
+    let links: Vec<Option<String>> = comparison
+        .runs
+        .iter()
+        .map(|e| {
+            let p = Path::new(&e.run_dir).join("report.html");
+            p.canonicalize().ok().map(|p| p.display().to_string())
+        })
+        .collect();
+    let html = html::comparison_html(comparison, &links)?;
+    Ok(Written {
+        markdown: write(out_dir.join("report.md"), &markdown::comparison_markdown(comparison))?,
+        html: write(out_dir.join("report.html"), &html)?,
+    })
+}

@@ -1,0 +1,283 @@
+//! Every metric of an [`Evaluation`] as table rows, so that the Markdown table, the HTML
+//! table and the side-by-side comparison all list the same things in the same order.
+
+use serde::Serialize;
+
+use crate::eval::metrics::*;
+
+/// One row of the metrics table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricRow {
+    /// The group it belongs to, e.g. `Outcome persuadee.donation`.
+    pub section: String,
+    pub name: String,
+    /// The simulated value (or the distance between simulated and human).
+    pub value: String,
+    /// The bootstrap interval, `[lo, hi]`, or empty.
+    pub ci: String,
+    /// The human reference level, or empty.
+    pub human: String,
+    /// Why a value is missing, or what it is based on.
+    pub note: String,
+}
+
+impl MetricRow {
+    /// The identity used to line rows up across runs.
+    pub fn key(&self) -> String {
+        format!("{}\u{1f}{}", self.section, self.name)
+    }
+}
+
+/// A number for tables: three decimals, or scientific notation for tiny p-values.
+pub fn num(x: f64) -> String {
+    if !x.is_finite() {
+        return "n/a".into();
+    }
+    if x != 0.0 && x.abs() < 0.001 {
+        return format!("{x:.2e}");
+    }
+    format!("{x:.3}")
+}
+
+/// A bin edge or similar parameter: no trailing zeros (`0`, `2`, `0.25`).
+fn short(x: f64) -> String {
+    let s = format!("{x:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".into(), num)
+}
+
+fn ci_text(m: &Metric) -> String {
+    m.ci().map(|(lo, hi)| format!("[{}, {}]", num(lo), num(hi))).unwrap_or_default()
+}
+
+fn value_text(m: &Metric) -> String {
+    m.estimate().map_or_else(|| "n/a".into(), num)
+}
+
+/// A value with its interval in one cell (for the human column and comparisons).
+pub fn with_ci(m: &Metric) -> String {
+    match (m.estimate(), m.ci()) {
+        (Some(v), Some((lo, hi))) => format!("{} [{}, {}]", num(v), num(lo), num(hi)),
+        (Some(v), None) => num(v),
+        (None, _) => "n/a".into(),
+    }
+}
+
+fn note_of(m: &Metric) -> String {
+    match m {
+        Metric::NotApplicable { reason } => reason.clone(),
+        Metric::Computed { ci_note: Some(n), .. } => n.clone(),
+        Metric::Computed { .. } => String::new(),
+    }
+}
+
+struct Rows {
+    section: String,
+    rows: Vec<MetricRow>,
+}
+
+impl Rows {
+    fn push(&mut self, name: impl Into<String>, value: String, ci: String, human: String, note: String) {
+        self.rows.push(MetricRow {
+            section: self.section.clone(),
+            name: name.into(),
+            value,
+            ci,
+            human,
+            note,
+        });
+    }
+
+    fn metric(&mut self, name: impl Into<String>, m: &Metric, human: String, note: String) {
+        let n = note_of(m);
+        let note = match (note.is_empty(), n.is_empty()) {
+            (true, _) => n,
+            (false, true) => note,
+            (false, false) => format!("{note}; {n}"),
+        };
+        self.push(name, value_text(m), ci_text(m), human, note);
+    }
+
+    fn count(&mut self, name: impl Into<String>, v: usize, human: Option<usize>, note: &str) {
+        self.push(
+            name,
+            v.to_string(),
+            String::new(),
+            human.map(|h| h.to_string()).unwrap_or_default(),
+            note.into(),
+        );
+    }
+}
+
+/// The rows of one evaluation, in report order.
+pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
+    let mut r = Rows { section: String::new(), rows: Vec::new() };
+    for o in &e.numeric {
+        r.section = format!("Outcome {}", o.key);
+        let hs = o.human.as_ref();
+        r.count("n (valid values)", o.counts.valid, hs.map(|h| h.n), "");
+        r.count(
+            "missing (never counted as 0)",
+            o.counts.missing,
+            None,
+            "completed dialogues with no extractable value",
+        );
+        r.count("invalid", o.counts.invalid, None, "values of the wrong type");
+        r.count("failed dialogues", o.counts.failed, None, "no outcome");
+        r.metric("mean", &o.simulated.mean, hs.map(|h| with_ci(&h.mean)).unwrap_or_default(), String::new());
+        r.push(
+            "median",
+            opt(o.simulated.median),
+            String::new(),
+            hs.map(|h| opt(h.median)).unwrap_or_default(),
+            String::new(),
+        );
+        r.push(
+            "standard deviation",
+            opt(o.simulated.sd),
+            String::new(),
+            hs.map(|h| opt(h.sd)).unwrap_or_default(),
+            String::new(),
+        );
+        r.push(
+            "share of zeros",
+            opt(o.simulated.share_zero),
+            String::new(),
+            hs.map(|h| opt(h.share_zero)).unwrap_or_default(),
+            String::new(),
+        );
+        match &o.comparison {
+            Some(c) => {
+                let p = c.ks.pvalue.map(|p| format!("p = {}", num(p))).unwrap_or_default();
+                let method = c.ks.method.clone().unwrap_or_default();
+                let note = [p, method].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
+                r.metric("KS statistic D", &c.ks.statistic, String::new(), note);
+                r.push("KS p-value", opt(c.ks.pvalue), String::new(), String::new(), "two-sided".into());
+                let pairs = if c.paired > 0 {
+                    format!("{} pairs, {} unpaired", c.paired, c.unpaired)
+                } else {
+                    String::new()
+                };
+                r.metric("L1 paired (mean |sim − real|)", &c.l1_paired, String::new(), pairs);
+                let b = &c.bins;
+                let outside = if c.outside_bins.iter().any(|x| *x > 0) {
+                    format!("outside the bins: {} simulated, {} human", c.outside_bins[0], c.outside_bins[1])
+                } else {
+                    String::new()
+                };
+                r.metric(
+                    format!("L1 histogram ({} bins on [{}, {}])", b.n, short(b.lo), short(b.hi)),
+                    &c.l1_histogram,
+                    String::new(),
+                    outside,
+                );
+                r.metric("L1 density (21 edges on [0, 2])", &c.l1_density_pfg, String::new(), String::new());
+                r.metric("Wasserstein-1", &c.wasserstein1, String::new(), String::new());
+            }
+            None => {
+                let why = o.comparison_note.clone().or_else(|| e.human_note.clone()).unwrap_or_default();
+                r.push("comparison with human data", "n/a".into(), String::new(), String::new(), why);
+            }
+        }
+    }
+    for o in &e.categorical {
+        r.section = format!("Outcome {}", o.key);
+        r.count("n (valid values)", o.counts.valid, o.n_human, "");
+        r.count("missing (never counted as a category)", o.counts.missing, None, "");
+        r.count("invalid", o.counts.invalid, None, "");
+        r.count("failed dialogues", o.counts.failed, None, "no outcome");
+        for c in &o.categories {
+            let human = match (c.human, c.human_count) {
+                (Some(h), Some(n)) => format!("{} ({n})", num(h)),
+                _ => String::new(),
+            };
+            r.metric(
+                format!("share: {}", c.label),
+                &c.simulated,
+                human,
+                format!("{} dialogues", c.simulated_count),
+            );
+        }
+        r.metric("total variation", &o.total_variation, String::new(), String::new());
+        r.metric("Jensen–Shannon divergence (bits)", &o.jensen_shannon, String::new(), String::new());
+    }
+    for t in &e.linguistic {
+        r.section = format!("Language: {}", t.role);
+        let h = t.human.as_ref();
+        r.count("utterances", t.simulated.utterances, h.map(|h| h.utterances), "");
+        r.count("dialogues", t.simulated.dialogues, h.map(|h| h.dialogues), "");
+        for (i, d) in t.simulated.distinct.iter().enumerate() {
+            let hd = h.and_then(|h| h.distinct.get(i));
+            r.push(
+                format!("Distinct-{} (pooled)", d.n),
+                opt(d.pooled),
+                String::new(),
+                hd.map(|x| opt(x.pooled)).unwrap_or_default(),
+                String::new(),
+            );
+            r.metric(
+                format!("Distinct-{} (per-dialogue mean)", d.n),
+                &d.per_dialogue,
+                hd.map(|x| with_ci(&x.per_dialogue)).unwrap_or_default(),
+                String::new(),
+            );
+        }
+        r.push(
+            "Flesch–Kincaid grade",
+            opt(t.simulated.flesch_kincaid_grade),
+            String::new(),
+            h.map(|h| opt(h.flesch_kincaid_grade)).unwrap_or_default(),
+            String::new(),
+        );
+        match e.semantic.roles.iter().find(|s| s.role == t.role).filter(|_| e.semantic.computed) {
+            Some(s) => r.push(
+                "semantic diversity (1 − mean cosine similarity)",
+                opt(s.simulated),
+                String::new(),
+                if s.n_human > 0 { opt(s.human) } else { String::new() },
+                format!("{} simulated, {} human utterances embedded", s.n_simulated, s.n_human),
+            ),
+            None => r.push(
+                "semantic diversity (1 − mean cosine similarity)",
+                "n/a".into(),
+                String::new(),
+                String::new(),
+                e.semantic.reason.clone().unwrap_or_default(),
+            ),
+        }
+    }
+    for c in &e.calibration {
+        r.section = format!("Calibration: {}", c.role);
+        r.count("verbalized-sampling turns", c.turns, None, "");
+        r.count("candidates with a stated probability", c.candidates, None, "");
+        r.count("candidates without one", c.unstated, None, "not binned");
+        r.push(
+            "expected calibration error",
+            opt(c.ece),
+            String::new(),
+            String::new(),
+            "Σ n_b/N · |mean stated − share chosen| over 10 bins".into(),
+        );
+    }
+    r.section = "Counts".into();
+    let c = &e.counts;
+    r.count("dialogues", c.dialogues, None, "");
+    r.count("completed", c.completed, None, "");
+    r.count("failed", c.failed, None, "latest attempt did not end");
+    r.count("turns", c.turns, None, "");
+    r.count("candidates", c.candidates, None, "");
+    r.count("parse retries", c.parse_retries, None, "model calls whose reply could not be parsed");
+    for (kind, n) in &c.repairs {
+        r.push(
+            format!("repair: {kind}"),
+            n.turns.to_string(),
+            String::new(),
+            String::new(),
+            format!("turns ({} candidates)", n.candidates),
+        );
+    }
+    r.rows
+}
