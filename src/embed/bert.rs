@@ -253,7 +253,7 @@ fn read_config(path: &Path) -> Result<Config, EmbedError> {
     let config: Config = serde_json::from_value(value).map_err(|e| bad(format!("not a BERT config: {e}")))?;
     if config.hidden_size == 0
         || config.num_attention_heads == 0
-        || config.hidden_size % config.num_attention_heads != 0
+        || !config.hidden_size.is_multiple_of(config.num_attention_heads)
         || config.vocab_size == 0
         || config.type_vocab_size == 0
     {

@@ -94,7 +94,7 @@ fn median(v: &[f64]) -> Option<f64> {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
     let m = s.len() / 2;
-    Some(if s.len() % 2 == 0 { (s[m - 1] + s[m]) / 2.0 } else { s[m] })
+    Some(if s.len().is_multiple_of(2) { (s[m - 1] + s[m]) / 2.0 } else { s[m] })
 }
 
 pub(crate) fn summary(boot: &Boot, name: &str, v: &[f64]) -> Summary {
@@ -326,19 +326,29 @@ pub(crate) fn categorical_outcome(
         .and_then(|h| h.categorical.get(&decl.key))
         .filter(|v| !v.is_empty())
         .map(|v| v.iter().map(|l| l.label.clone()).collect());
-    let mut all: Vec<String> = declared.clone();
+    let mut all: Vec<String> = Vec::new();
+    for c in &declared {
+        if !all.contains(c) {
+            all.push(c.clone());
+        }
+    }
     let extra: BTreeSet<&String> =
         labels.iter().chain(human_labels.iter().flatten()).filter(|l| !declared.contains(l)).collect();
     all.extend(extra.into_iter().cloned());
     let index: HashMap<&str, usize> = all.iter().enumerate().map(|(i, l)| (l.as_str(), i)).collect();
-    let encode = |ls: &[String]| -> Vec<f64> { ls.iter().map(|l| index[l.as_str()] as f64).collect() };
+    // Every label is in `all` by construction; `filter_map` keeps this total all the same.
+    let encode = |ls: &[String]| -> Vec<f64> {
+        ls.iter().filter_map(|l| index.get(l.as_str()).map(|&i| i as f64)).collect()
+    };
     let sim_idx = encode(&labels);
     let hum_idx = human_labels.as_deref().map(encode);
     let k = all.len();
     let tally = move |v: &[f64]| -> Vec<f64> {
         let mut c = vec![0.0; k];
         for &i in v {
-            c[i as usize] += 1.0;
+            if let Some(x) = c.get_mut(i as usize) {
+                *x += 1.0;
+            }
         }
         c
     };
@@ -523,8 +533,12 @@ fn repair_kind(r: &crate::vs::Repair) -> String {
 /// Number of stated-probability bins in calibration tables.
 pub const CALIBRATION_BINS: usize = 10;
 
+/// A role's verbalized-sampling candidates: turns, unstated count, and per stated candidate
+/// (stated probability, normalised probability, chosen).
+type RoleCandidates = (usize, usize, Vec<(f64, f64, bool)>);
+
 pub(crate) fn calibration(run: &RunData) -> Vec<Calibration> {
-    let mut by_role: BTreeMap<String, (usize, usize, Vec<(f64, f64, bool)>)> = BTreeMap::new();
+    let mut by_role: BTreeMap<String, RoleCandidates> = BTreeMap::new();
     let order = roles_in_order(run);
     for t in run.dialogues.iter().flat_map(|d| &d.turns).filter(|t| t.method.is_verbalized()) {
         let entry = by_role.entry(t.speaker.clone()).or_default();

@@ -75,7 +75,7 @@ pub enum HumanError {
     /// The dataset's files could not be read (the message names the file, and for bad
     /// content the row and column).
     #[error("human data `{spec}`: {error}")]
-    Data { spec: String, error: DataError },
+    Data { spec: String, error: Box<DataError> },
     /// Nothing left after filtering and splitting.
     #[error("human data `{spec}`: no persuadee is left after filtering and taking the `{split}` split")]
     Empty { spec: String, split: Split },
@@ -134,7 +134,7 @@ impl HumanReference {
             });
         }
         let data = PfgDataset::load(PathBuf::from(dir))
-            .map_err(|error| HumanError::Data { spec: spec.into(), error })?;
+            .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })?;
         Self::from_pfg(spec, &data, split, split_seed)
     }
 
@@ -152,7 +152,7 @@ impl HumanReference {
                 let size = DEFAULT_TEST_SIZE.min(kept.with_role(PfgRole::Persuadee).count());
                 let s = kept
                     .train_test_split(size, split_seed)
-                    .map_err(|error| HumanError::Data { spec: spec.into(), error })?;
+                    .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })?;
                 if split == Split::Test {
                     s.test
                 } else {
