@@ -166,6 +166,8 @@ fn open_loads_the_default_and_folder_specs() {
     let a = rt.block_on(by_spec.embed(&texts)).unwrap();
     let b = rt.block_on(by_dir.embed(&texts)).unwrap();
     assert_eq!(a, b);
+    let c = vsim::embed::embed_blocking(&EmbedSpec::MiniLm, &texts, false).unwrap();
+    assert_eq!(a, c);
 }
 
 /// The cached default model folder (fetched if needed).

@@ -341,7 +341,7 @@ async fn run_without_outcomes_is_a_clear_error() {
     // The command line says so with exit code 2.
     assert_cmd::Command::cargo_bin("vsim")
         .unwrap()
-        .args(["eval", failed.to_str().unwrap()])
+        .args(["eval", failed.to_str().unwrap(), "--embedder", "none"])
         .assert()
         .code(2)
         .stderr(predicates::str::contains("no outcomes to evaluate"));

@@ -94,7 +94,7 @@ fn wasserstein_tv_js() {
 fn text_metrics() {
     let tmp = tempfile::tempdir().unwrap();
     let p = file(tmp.path(), "u.txt", "hello there\n\nhello again\n");
-    let v = json(&["stats", "text", p.to_str().unwrap()]);
+    let v = json(&["stats", "text", p.to_str().unwrap(), "--embedder", "none"]);
     assert_eq!(v["utterances"], 2);
     assert!(close(&v["distinct_1"], 0.75), "{v}");
     assert!(close(&v["distinct_2"], 1.0), "{v}");
@@ -103,12 +103,24 @@ fn text_metrics() {
     let fk = 0.39 * (4.0 / 2.0) + 11.8 * (7.0 / 4.0) - 15.59;
     assert!((v["flesch_kincaid_grade"].as_f64().unwrap() - fk).abs() < 1e-9, "{v}");
     let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
-    assert_eq!(keys.len(), 5);
+    assert_eq!(keys.len(), 6);
+    assert_eq!(v["semantic_diversity"], Value::Null, "skipped with --embedder none");
     vsim()
-        .args(["stats", "text", p.to_str().unwrap()])
+        .args(["stats", "text", p.to_str().unwrap(), "--embedder", "none"])
         .assert()
         .success()
         .stdout(contains("Distinct-2 (pooled)   1.0000"));
+}
+
+#[test]
+fn text_semantic_diversity_with_the_offline_embedder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let same = file(tmp.path(), "same.txt", "I would like to donate.\nI would like to donate.\n");
+    let v = json(&["stats", "text", same.to_str().unwrap()]);
+    assert!(v["semantic_diversity"].as_f64().unwrap().abs() < 1e-6, "identical utterances: {v}");
+    let varied = file(tmp.path(), "varied.txt", "I would like to donate.\nThe weather is cold in Oslo.\n");
+    let v = json(&["stats", "text", varied.to_str().unwrap()]);
+    assert!(v["semantic_diversity"].as_f64().unwrap() > 0.3, "{v}");
 }
 
 #[test]

@@ -547,20 +547,25 @@ impl Inner {
         self.model.vocab().tokenize(text.as_bytes(), true, true)
     }
 
-    /// Takes the free slot whose cached tokens share the longest prefix with `prompt`
-    /// (least recently used on ties).
+    /// Takes a free slot for `prompt`: the one whose cached tokens share the longest prefix
+    /// with it, provided that prefix is at least half of what the slot holds or half of the
+    /// prompt; otherwise the least recently used slot. The threshold keeps a request that
+    /// shares only a few tokens (say, another agent's "<|im_start|>system\nYou are") from
+    /// evicting a dialogue that would continue in that slot.
     fn checkout(&self, prompt: &[LlamaToken]) -> Result<SlotGuard<'_>, BackendError> {
         let mut slots = lock(&self.slots);
-        let best = slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
-            .max_by_key(|(_, s)| {
-                let shared = if self.config.prefix_reuse { common_prefix(&s.tokens, prompt) } else { 0 };
-                (shared, std::cmp::Reverse(s.last_used))
+        let free = || slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
+        let continuing = free()
+            .filter(|_| self.config.prefix_reuse)
+            .map(|(i, s)| (i, common_prefix(&s.tokens, prompt), s))
+            .filter(|(_, shared, s)| {
+                *shared > 0 && (2 * shared >= s.tokens.len() || 2 * shared >= prompt.len())
             })
-            .map(|(i, _)| i);
-        let index = best.ok_or_else(|| local_err("no free context slot"))?;
+            .max_by_key(|(_, shared, s)| (*shared, std::cmp::Reverse(s.last_used)))
+            .map(|(i, _, _)| i);
+        let index = continuing
+            .or_else(|| free().min_by_key(|(_, s)| s.last_used).map(|(i, _)| i))
+            .ok_or_else(|| local_err("no free context slot"))?;
         let slot = slots[index].take();
         Ok(SlotGuard { inner: self, index, slot })
     }

@@ -42,9 +42,10 @@ pub struct EvalArgs {
     pub bins: Option<String>,
     /// Embedding model for semantic diversity: `openai:MODEL[@BASE_URL]` (an
     /// OpenAI-compatible /v1/embeddings endpoint; key from OPENAI_API_KEY), or an offline
-    /// model: `minilm`, `dir:PATH`. Without it, semantic diversity is not computed.
-    #[arg(long, value_name = "SPEC")]
-    pub embedder: Option<String>,
+    /// model: `minilm` (all-MiniLM-L6-v2 in-process, the default; fetched once), `dir:PATH`
+    /// (a sentence-transformers folder); `none` skips semantic diversity.
+    #[arg(long, value_name = "SPEC", default_value = "minilm")]
+    pub embedder: String,
     /// Utterances embedded at most per role and side (a seeded sample beyond that).
     #[arg(long, default_value_t = 500, value_name = "N")]
     pub embed_max: usize,
@@ -75,9 +76,9 @@ pub async fn run(a: EvalArgs) -> CliResult {
         Some(spec) => Some(HumanReference::load(spec, split, a.seed).map_err(CliError::input)?),
         None => None,
     };
-    let embedder = match &a.embedder {
-        Some(spec) => Some(open_embedder(spec).await?),
-        None => None,
+    let embedder = match a.embedder.trim() {
+        "none" | "" => None,
+        spec => Some(open_embedder(spec).await?),
     };
     let opts = EvalOptions {
         seed: a.seed,
@@ -126,7 +127,7 @@ pub async fn run(a: EvalArgs) -> CliResult {
     println!("wrote {}", metrics.display());
     println!("wrote {}", written.markdown.display());
     println!("wrote {}", written.html.display());
-    if a.embedder.is_some() && !evaluation.semantic.computed {
+    if a.embedder.trim() != "none" && !evaluation.semantic.computed {
         let why = evaluation.semantic.reason.as_deref().unwrap_or("unknown reason");
         eprintln!("warning: semantic diversity {why}");
         return Ok(1);

@@ -102,9 +102,14 @@ grade is computed over all utterances together, each line ending a sentence. JSO
 distinct_1, distinct_2, distinct_3, flesch_kincaid_grade (null when undefined), utterances.")]
     Text {
         file: PathBuf,
-        /// Print {"distinct_1", "distinct_2", "distinct_3", "flesch_kincaid_grade", "utterances"}.
+        /// Print {"distinct_1", "distinct_2", "distinct_3", "flesch_kincaid_grade",
+        /// "semantic_diversity", "utterances"}.
         #[arg(long)]
         json: bool,
+        /// Embedding model for semantic diversity: `minilm` (offline, the default), `dir:PATH`,
+        /// or `none` to skip it.
+        #[arg(long, default_value = "minilm", value_name = "SPEC")]
+        embedder: String,
     },
 }
 
@@ -242,7 +247,7 @@ pub fn run(cmd: StatsCommand) -> CliResult {
         }
         StatsCommand::Tv { file_a, file_b, json } => categorical(&file_a, &file_b, json, false),
         StatsCommand::Js { file_a, file_b, json } => categorical(&file_a, &file_b, json, true),
-        StatsCommand::Text { file, json } => {
+        StatsCommand::Text { file, json, embedder } => {
             let text = read_text(&file)?;
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             if lines.is_empty() {
@@ -253,10 +258,17 @@ pub fn run(cmd: StatsCommand) -> CliResult {
             }
             let d: Vec<Option<f64>> = (1..=3).map(|n| distinct_n(&lines, n, Pooling::Pooled)).collect();
             let fk = vsim::eval::flesch_kincaid_grade_utterances(&lines);
+            let sd = if embedder.trim() == "none" {
+                None
+            } else {
+                let spec = vsim::embed::EmbedSpec::parse(&embedder).map_err(CliError::input)?;
+                let vectors = vsim::embed::embed_blocking(&spec, &lines, true).map_err(CliError::failed)?;
+                vsim::embed::semantic_diversity(&vectors)
+            };
             if json {
                 let out = serde_json::json!({
                     "distinct_1": d[0], "distinct_2": d[1], "distinct_3": d[2],
-                    "flesch_kincaid_grade": fk, "utterances": lines.len(),
+                    "flesch_kincaid_grade": fk, "semantic_diversity": sd, "utterances": lines.len(),
                 });
                 println!("{out}");
             } else {
@@ -266,6 +278,7 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                 println!("Distinct-2 (pooled)   {}", f(d[1]));
                 println!("Distinct-3 (pooled)   {}", f(d[2]));
                 println!("Flesch–Kincaid grade  {}", f(fk));
+                println!("Semantic diversity    {}", f(sd));
             }
             Ok(0)
         }

@@ -16,7 +16,7 @@ use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::store;
-use super::{EmbedError, Embedder};
+use super::{EmbedError, EmbedSpec, Embedder};
 
 /// Texts per forward pass unless set with [`BertEmbedder::with_batch_size`].
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -58,6 +58,15 @@ impl BertEmbedder {
     pub fn minilm(progress: bool) -> Result<Self, EmbedError> {
         let dir = store::ensure_minilm(progress)?;
         Self::load(&dir, "minilm").map_err(|e| damaged_cache_hint(e, &dir))
+    }
+
+    /// The model named by `spec` (see [`BertEmbedder::minilm`] and [`BertEmbedder::load`]);
+    /// its id is the spec as written by `Display` (`minilm`, `dir:PATH`).
+    pub fn open(spec: &EmbedSpec, progress: bool) -> Result<Self, EmbedError> {
+        match spec {
+            EmbedSpec::MiniLm => Self::minilm(progress),
+            EmbedSpec::Dir(dir) => Self::load(dir, spec.to_string()),
+        }
     }
 
     /// Loads a sentence-transformers model folder (BERT with mean pooling): `config.json`,

@@ -165,15 +165,30 @@ impl std::str::FromStr for EmbedSpec {
 pub fn open(spec: &EmbedSpec, progress: bool) -> Result<Arc<dyn Embedder>, EmbedError> {
     #[cfg(feature = "embed")]
     {
-        let model = match spec {
-            EmbedSpec::MiniLm => BertEmbedder::minilm(progress)?,
-            EmbedSpec::Dir(dir) => BertEmbedder::load(dir, spec.to_string())?,
-        };
-        Ok(Arc::new(model))
+        Ok(Arc::new(BertEmbedder::open(spec, progress)?))
     }
     #[cfg(not(feature = "embed"))]
     {
         let _ = (spec, progress);
+        Err(EmbedError::NotCompiled)
+    }
+}
+
+/// Loads the model named by `spec` and embeds `texts` on the calling thread: for one-off
+/// synchronous callers (a command that embeds one file). Callers that embed repeatedly
+/// should [`open`] the model once instead.
+pub fn embed_blocking<S: AsRef<str>>(
+    spec: &EmbedSpec,
+    texts: &[S],
+    progress: bool,
+) -> Result<Vec<Vec<f32>>, EmbedError> {
+    #[cfg(feature = "embed")]
+    {
+        BertEmbedder::open(spec, progress)?.embed_blocking(texts)
+    }
+    #[cfg(not(feature = "embed"))]
+    {
+        let _ = (spec, texts, progress);
         Err(EmbedError::NotCompiled)
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::budget::Meter;
-use super::outcomes::write_outcomes_csv;
+use super::outcomes::{outcome_columns, write_outcomes_csv_from_transcript};
 use super::runner::{
     completed_ids, dialogue_id, drive, prepare_run_dir, Drive, RoleModel, RunError, RunOptions, RunSummary,
 };
@@ -245,9 +245,9 @@ pub async fn run_branch(
         return Err(RunError::Unpriced(meter.unpriced()));
     }
     let generator = Arc::new(Generator::new(scenario.templates.clone()));
-    let setups: Vec<DialogueSetup> = (0..config.n)
-        .filter(|i| !done.contains(&dialogue_id(*i)))
-        .map(|i| DialogueSetup {
+    let pending: Vec<usize> = (0..config.n).filter(|i| !done.contains(&dialogue_id(*i))).collect();
+    let make = |i: usize| {
+        Ok(DialogueSetup {
             id: dialogue_id(i),
             index: i as u64,
             seed: seed::derive(source.begin.seed, i as u64),
@@ -268,11 +268,12 @@ pub async fn run_branch(
             generator: generator.clone(),
             prefix: source.prefix.clone(),
         })
-        .collect();
-    let skipped = config.n - setups.len();
+    };
+    let skipped = config.n - pending.len();
     let mut writer = TranscriptWriter::open(&transcript_path)?;
     let driven = drive(
-        setups,
+        pending,
+        make,
         &mut writer,
         &Drive {
             concurrency: config.concurrency,
@@ -285,8 +286,11 @@ pub async fn run_branch(
     )
     .await?;
     drop(writer);
-    let events = read_events(&transcript_path)?;
-    let counts = write_outcomes_csv(&dir.join("outcomes.csv"), &scenario, &events)?;
+    let counts = write_outcomes_csv_from_transcript(
+        &dir.join("outcomes.csv"),
+        &outcome_columns(&scenario),
+        &transcript_path,
+    )?;
     Ok(RunSummary {
         out_dir: dir.clone(),
         counts,

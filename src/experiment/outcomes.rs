@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::dialogue::events::Event;
 use crate::scenario::Scenario;
 
-use super::transcript::{completed_attempt, TranscriptError};
+use super::transcript::{for_each_event, TranscriptError};
 
 /// Counts over a run's dialogues.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -55,80 +55,122 @@ pub fn write_outcomes_csv_with(
     columns: &[String],
     events: &BTreeMap<String, Vec<Event>>,
 ) -> Result<OutcomeCounts, TranscriptError> {
-    let io =
-        |e: csv::Error| TranscriptError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
-    let columns = columns.to_vec();
-    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
-    let mut counts = OutcomeCounts::default();
-    for (id, evs) in events {
-        counts.dialogues += 1;
-        let begin = evs.iter().rev().find_map(|e| match e {
-            Event::Begin(b) => Some(b),
-            _ => None,
-        });
-        let Some(begin) = begin else { continue };
-        let mut row = vec![
-            id.clone(),
-            begin.index.to_string(),
-            begin.seed.to_string(),
-            begin.population_id.clone().unwrap_or_default(),
-        ];
-        match completed_attempt(evs) {
-            Some(attempt) => {
-                counts.completed += 1;
-                let mut values: BTreeMap<String, String> = BTreeMap::new();
-                let (mut turns, mut reason, mut prompt, mut completion) = (0, String::new(), 0, 0);
-                for e in attempt {
-                    match e {
-                        Event::Outcome(o) => {
-                            let key = format!("{}.{}", o.role, o.name);
-                            let v = match &o.value {
-                                Some(serde_json::Value::String(s)) => s.clone(),
-                                Some(v) => v.to_string(),
-                                None => {
-                                    *counts.missing.entry(key.clone()).or_default() += 1;
-                                    String::new()
-                                }
-                            };
-                            values.insert(key, v);
-                        }
-                        Event::End(end) => {
-                            turns = end.turns;
-                            reason = serde_json::to_value(end.reason)
-                                .ok()
-                                .and_then(|v| v.as_str().map(str::to_string))
-                                .unwrap_or_default();
-                            prompt = end.usage.prompt_tokens;
-                            completion = end.usage.completion_tokens;
-                        }
-                        _ => {}
-                    }
+    let mut rows = Rows::default();
+    events.values().flatten().for_each(|e| rows.add(e));
+    rows.write(path, columns)
+}
+
+/// Writes `outcomes.csv` straight from a transcript file, reading it line by line (only one
+/// small row per dialogue is held in memory).
+pub fn write_outcomes_csv_from_transcript(
+    path: &Path,
+    columns: &[String],
+    transcript: &Path,
+) -> Result<OutcomeCounts, TranscriptError> {
+    let mut rows = Rows::default();
+    if transcript.exists() {
+        for_each_event(transcript, |e| rows.add(&e))?;
+    }
+    rows.write(path, columns)
+}
+
+/// What `outcomes.csv` needs of a dialogue's latest attempt.
+#[derive(Default)]
+struct Row {
+    index: u64,
+    seed: u64,
+    population_id: String,
+    /// `role.name` → value (`None`: missing).
+    outcomes: Vec<(String, Option<serde_json::Value>)>,
+    /// Set by the attempt's `end` event.
+    end: Option<(usize, String, u64, u64)>,
+}
+
+/// Rows by dialogue id; `None` for a dialogue with events but no `begin`.
+#[derive(Default)]
+struct Rows(BTreeMap<String, Option<Row>>);
+
+impl Rows {
+    fn add(&mut self, e: &Event) {
+        let slot = self.0.entry(e.dialogue().to_string()).or_default();
+        match e {
+            Event::Begin(b) => {
+                *slot = Some(Row {
+                    index: b.index,
+                    seed: b.seed,
+                    population_id: b.population_id.clone().unwrap_or_default(),
+                    ..Row::default()
+                })
+            }
+            Event::Outcome(o) => {
+                if let Some(row) = slot {
+                    row.outcomes.push((format!("{}.{}", o.role, o.name), o.value.clone()));
                 }
-                row.extend(["completed".to_string(), turns.to_string(), reason]);
-                row.extend(columns.iter().map(|c| values.get(c).cloned().unwrap_or_default()));
-                row.extend([prompt.to_string(), completion.to_string()]);
             }
-            None => {
-                counts.failed += 1;
-                row.extend(["failed".to_string(), String::new(), String::new()]);
-                row.extend(columns.iter().map(|_| String::new()));
-                row.extend([String::new(), String::new()]);
+            Event::End(end) => {
+                if let Some(row) = slot {
+                    let reason = serde_json::to_value(end.reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default();
+                    row.end = Some((end.turns, reason, end.usage.prompt_tokens, end.usage.completion_tokens));
+                }
             }
+            Event::Turn(_) | Event::Error(_) => {}
         }
-        rows.push((begin.index, row));
     }
-    rows.sort_by_key(|(i, _)| *i);
-    let mut w = csv::Writer::from_path(path).map_err(io)?;
-    let mut header: Vec<String> =
-        ["dialogue", "index", "seed", "population_id", "status", "turns", "end_reason"]
-            .map(String::from)
-            .to_vec();
-    header.extend(columns);
-    header.extend(["prompt_tokens".to_string(), "completion_tokens".to_string()]);
-    w.write_record(&header).map_err(io)?;
-    for (_, row) in rows {
-        w.write_record(&row).map_err(io)?;
+
+    fn write(self, path: &Path, columns: &[String]) -> Result<OutcomeCounts, TranscriptError> {
+        let io = |e: csv::Error| TranscriptError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e),
+        };
+        let mut counts = OutcomeCounts::default();
+        let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
+        for (id, row) in self.0 {
+            counts.dialogues += 1;
+            let Some(r) = row else { continue };
+            let mut out = vec![id, r.index.to_string(), r.seed.to_string(), r.population_id];
+            match r.end {
+                Some((turns, reason, prompt, completion)) => {
+                    counts.completed += 1;
+                    let mut values: BTreeMap<String, String> = BTreeMap::new();
+                    for (key, value) in r.outcomes {
+                        let v = match value {
+                            Some(serde_json::Value::String(s)) => s,
+                            Some(v) => v.to_string(),
+                            None => {
+                                *counts.missing.entry(key.clone()).or_default() += 1;
+                                String::new()
+                            }
+                        };
+                        values.insert(key, v);
+                    }
+                    out.extend(["completed".to_string(), turns.to_string(), reason]);
+                    out.extend(columns.iter().map(|c| values.get(c).cloned().unwrap_or_default()));
+                    out.extend([prompt.to_string(), completion.to_string()]);
+                }
+                None => {
+                    counts.failed += 1;
+                    out.extend(["failed".to_string(), String::new(), String::new()]);
+                    out.extend(columns.iter().map(|_| String::new()));
+                    out.extend([String::new(), String::new()]);
+                }
+            }
+            rows.push((r.index, out));
+        }
+        rows.sort_by_key(|(i, _)| *i);
+        let mut w = csv::Writer::from_path(path).map_err(io)?;
+        let mut header: Vec<String> =
+            ["dialogue", "index", "seed", "population_id", "status", "turns", "end_reason"]
+                .map(String::from)
+                .to_vec();
+        header.extend(columns.iter().cloned());
+        header.extend(["prompt_tokens".to_string(), "completion_tokens".to_string()]);
+        w.write_record(&header).map_err(io)?;
+        for (_, row) in rows {
+            w.write_record(&row).map_err(io)?;
+        }
+        w.flush().map_err(|e| TranscriptError::Io { path: path.to_path_buf(), source: e }).map(|()| counts)
     }
-    w.flush().map_err(|e| TranscriptError::Io { path: path.to_path_buf(), source: e })?;
-    Ok(counts)
 }

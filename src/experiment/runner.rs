@@ -16,9 +16,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use super::budget::{Budget, Meter, Prices, Spend};
-use super::outcomes::{write_outcomes_csv, OutcomeCounts};
+use super::outcomes::{outcome_columns, write_outcomes_csv_from_transcript, OutcomeCounts};
 use super::population::Population;
-use super::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
+use super::transcript::{completed_dialogue_ids, TranscriptError, TranscriptWriter};
 use crate::backend::{SharedModel, Usage};
 use crate::dialogue::{run_dialogue, AgentSetup, DialogueSetup};
 use crate::persona::Persona;
@@ -205,20 +205,23 @@ pub async fn run_experiment_with(
     if options.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
         return Err(RunError::Unpriced(meter.unpriced()));
     }
-    let mut planned = 0;
-    let mut setups = Vec::new();
-    for index in (0..n).filter(|i| options.shard.is_none_or(|s| s.contains(*i))) {
-        planned += 1;
-        if done.contains(&dialogue_id(index)) {
-            continue;
-        }
-        setups.push(build_setup(&scenario, population, &metered, &generator, config.seed, index)?);
+    // A dialogue's prompts depend only on its population member, so checking one dialogue
+    // per member finds every error before anything runs; dialogues are then built as they
+    // start, keeping memory flat however many there are.
+    for index in 0..n.min(population.members.len()) {
+        build_setup(&scenario, population, &metered, &generator, config.seed, index)?;
     }
-    let skipped = planned - setups.len();
+    let planned = (0..n).filter(|i| options.shard.is_none_or(|s| s.contains(*i))).count();
+    let pending: Vec<usize> = (0..n)
+        .filter(|i| options.shard.is_none_or(|s| s.contains(*i)) && !done.contains(&dialogue_id(*i)))
+        .collect();
+    let skipped = planned - pending.len();
+    let make = |index: usize| build_setup(&scenario, population, &metered, &generator, config.seed, index);
 
     let mut writer = TranscriptWriter::open(&transcript_path)?;
     let driven = drive(
-        setups,
+        pending,
+        make,
         &mut writer,
         &Drive {
             concurrency: config.concurrency,
@@ -232,8 +235,11 @@ pub async fn run_experiment_with(
     .await?;
     drop(writer);
 
-    let events = read_events(&transcript_path)?;
-    let counts = write_outcomes_csv(&dir.join("outcomes.csv"), &scenario, &events)?;
+    let counts = write_outcomes_csv_from_transcript(
+        &dir.join("outcomes.csv"),
+        &outcome_columns(&scenario),
+        &transcript_path,
+    )?;
     Ok(RunSummary {
         out_dir: dir.clone(),
         counts,
@@ -291,11 +297,7 @@ pub(crate) fn completed_ids(transcript_path: &Path) -> Result<HashSet<String>, R
     if !transcript_path.exists() {
         return Ok(HashSet::new());
     }
-    Ok(read_events(transcript_path)?
-        .into_iter()
-        .filter(|(_, evs)| completed_attempt(evs).is_some())
-        .map(|(id, _)| id)
-        .collect())
+    Ok(completed_dialogue_ids(transcript_path)?)
 }
 
 /// How to drive a batch of dialogues.
@@ -320,12 +322,14 @@ pub(crate) struct Driven {
     pub not_started: usize,
 }
 
-/// Runs `setups` with at most `concurrency` in flight, writing each finished dialogue whole.
+/// Runs the dialogues `pending` (built by `make` as they start) with at most `concurrency`
+/// in flight, writing each finished dialogue whole.
 /// Before each start the budget is checked; once it is spent nothing new starts, and the
 /// dialogues in flight finish and are written. Ctrl-C stops at once (finished dialogues are
 /// on disk; `--resume` continues).
 pub(crate) async fn drive(
-    setups: Vec<DialogueSetup>,
+    pending: Vec<usize>,
+    make: impl Fn(usize) -> Result<DialogueSetup, RunError>,
     writer: &mut TranscriptWriter,
     d: &Drive<'_>,
 ) -> Result<Driven, RunError> {
@@ -345,7 +349,7 @@ pub(crate) async fn drive(
     };
     bar.set_message(message(0));
 
-    let mut queue = setups.into_iter();
+    let mut queue = pending.into_iter();
     let mut in_flight = FuturesUnordered::new();
     let mut out = Driven {
         ran: 0,
@@ -369,8 +373,8 @@ pub(crate) async fn drive(
                 out.budget_stop = Some(reason);
                 break;
             }
-            if let Some(setup) = queue.next() {
-                in_flight.push(run_dialogue(setup));
+            if let Some(index) = queue.next() {
+                in_flight.push(run_dialogue(make(index)?));
             }
         }
         if in_flight.is_empty() {

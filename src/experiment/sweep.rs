@@ -18,7 +18,7 @@ use super::budget::{Budget, Prices, Spend};
 use super::outcomes::outcome_columns;
 use super::population::{Population, PopulationError};
 use super::runner::{run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary};
-use super::transcript::{completed_attempt, read_events, TranscriptError};
+use super::transcript::{for_each_event, TranscriptError};
 use crate::backend::{SharedModel, Usage};
 use crate::dialogue::Event;
 use crate::scenario::{load_scenario, parse_k, Scenario, ScenarioError, DEFAULT_K_MAX};
@@ -420,6 +420,27 @@ pub struct OutcomeStats {
 /// Summarises a run directory's transcript: counts, outcome means and categories, missing
 /// outcomes, tokens and cost.
 pub fn summarize_run(dir: &Path, columns: &[String], prices: &Prices) -> Result<RunStats, TranscriptError> {
+    /// The latest attempt of one dialogue.
+    #[derive(Default)]
+    struct Attempt {
+        models: HashMap<String, String>,
+        usage: Usage,
+        cost: Option<f64>,
+        outcomes: Vec<(String, Option<Value>)>,
+        ended: bool,
+    }
+    impl Attempt {
+        fn charge(&mut self, role: &str, usage: Usage, prices: &Prices) {
+            self.usage += usage;
+            let price = self.models.get(role).and_then(|m| prices.lookup(m));
+            self.cost = match (self.cost, price) {
+                (Some(c), Some(p)) => Some(c + p.cost(usage)),
+                (Some(c), None) if usage.total() == 0 => Some(c),
+                _ => None,
+            };
+        }
+    }
+
     let mut stats = RunStats::default();
     for c in columns {
         stats.outcomes.insert(c.clone(), OutcomeStats::default());
@@ -428,43 +449,51 @@ pub fn summarize_run(dir: &Path, columns: &[String], prices: &Prices) -> Result<
     if !path.exists() {
         return Ok(stats);
     }
+    // Read line by line, keeping one small record per dialogue.
+    let mut attempts: BTreeMap<String, Attempt> = BTreeMap::new();
+    for_each_event(&path, |e| match e {
+        Event::Begin(b) => {
+            let models = b.agents.into_iter().map(|a| (a.role, a.model)).collect();
+            attempts.insert(b.dialogue, Attempt { models, cost: Some(0.0), ..Attempt::default() });
+        }
+        Event::Turn(t) => {
+            if let Some(a) = attempts.get_mut(&t.dialogue) {
+                a.charge(&t.speaker, t.usage, prices);
+            }
+        }
+        Event::Outcome(o) => {
+            if let Some(a) = attempts.get_mut(&o.dialogue) {
+                a.charge(&o.role, o.usage, prices);
+                a.outcomes.push((format!("{}.{}", o.role, o.name), o.value));
+            }
+        }
+        Event::End(end) => {
+            if let Some(a) = attempts.get_mut(&end.dialogue) {
+                a.ended = true;
+            }
+        }
+        Event::Error(_) => {}
+    })?;
+
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut cost = Some(0.0);
-    for (_, events) in read_events(&path)? {
+    for attempt in attempts.into_values() {
         stats.dialogues += 1;
-        let Some(attempt) = completed_attempt(&events) else {
+        if !attempt.ended {
             stats.failed += 1;
             continue;
-        };
+        }
         stats.completed += 1;
-        let mut models: HashMap<String, String> = HashMap::new();
-        for e in attempt {
-            let (role, usage) = match e {
-                Event::Begin(b) => {
-                    models = b.agents.iter().map(|a| (a.role.clone(), a.model.clone())).collect();
-                    continue;
-                }
-                Event::Turn(t) => (t.speaker.as_str(), t.usage),
-                Event::Outcome(o) => {
-                    let key = format!("{}.{}", o.role, o.name);
-                    let entry = stats.outcomes.entry(key.clone()).or_default();
-                    match &o.value {
-                        Some(Value::Number(x)) => values.entry(key).or_default().extend(x.as_f64()),
-                        Some(Value::String(s)) => *entry.categories.entry(s.clone()).or_default() += 1,
-                        Some(other) => *entry.categories.entry(other.to_string()).or_default() += 1,
-                        None => entry.missing += 1,
-                    }
-                    (o.role.as_str(), o.usage)
-                }
-                _ => continue,
-            };
-            stats.usage += usage;
-            let price = models.get(role).and_then(|m| prices.lookup(m));
-            cost = match (cost, price) {
-                (Some(c), Some(p)) => Some(c + p.cost(usage)),
-                (Some(c), None) if usage.total() == 0 => Some(c),
-                _ => None,
-            };
+        stats.usage += attempt.usage;
+        cost = cost.zip(attempt.cost).map(|(a, b)| a + b);
+        for (key, value) in attempt.outcomes {
+            let entry = stats.outcomes.entry(key.clone()).or_default();
+            match value {
+                Some(Value::Number(x)) => values.entry(key).or_default().extend(x.as_f64()),
+                Some(Value::String(s)) => *entry.categories.entry(s).or_default() += 1,
+                Some(other) => *entry.categories.entry(other.to_string()).or_default() += 1,
+                None => entry.missing += 1,
+            }
         }
     }
     for (key, xs) in values {

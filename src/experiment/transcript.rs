@@ -74,18 +74,25 @@ impl TranscriptWriter {
 
 /// Reads every event, grouped by dialogue id in file order. A torn last line is ignored.
 pub fn read_events(path: &Path) -> Result<BTreeMap<String, Vec<Event>>, TranscriptError> {
+    let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    for_each_event(path, |e| out.entry(e.dialogue().to_string()).or_default().push(e))?;
+    Ok(out)
+}
+
+/// Calls `f` with every event in file order, reading one line at a time, so that a large
+/// transcript is never held in memory whole. A torn last line is ignored.
+pub fn for_each_event(path: &Path, mut f: impl FnMut(Event)) -> Result<(), TranscriptError> {
     let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(io)?;
-    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>().map_err(io)?;
-    let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
-    let n = lines.len();
-    for (i, line) in lines.into_iter().enumerate() {
+    let mut lines = BufReader::new(file).lines().enumerate().peekable();
+    while let Some((i, line)) = lines.next() {
+        let line = line.map_err(io)?;
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<Event>(&line) {
-            Ok(e) => out.entry(e.dialogue().to_string()).or_default().push(e),
-            Err(_) if i + 1 == n => break,
+            Ok(e) => f(e),
+            Err(_) if lines.peek().is_none() => break,
             Err(e) => {
                 return Err(TranscriptError::BadLine {
                     path: path.to_path_buf(),
@@ -95,7 +102,25 @@ pub fn read_events(path: &Path) -> Result<BTreeMap<String, Vec<Event>>, Transcri
             }
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Ids of the dialogues whose latest attempt ended normally, read without holding the
+/// transcript in memory.
+pub fn completed_dialogue_ids(path: &Path) -> Result<std::collections::HashSet<String>, TranscriptError> {
+    let mut ended: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
+    for_each_event(path, |e| match e {
+        Event::Begin(b) => {
+            ended.insert(b.dialogue, false);
+        }
+        Event::End(end) => {
+            if let Some(done) = ended.get_mut(&end.dialogue) {
+                *done = true;
+            }
+        }
+        _ => {}
+    })?;
+    Ok(ended.into_iter().filter(|(_, done)| *done).map(|(id, _)| id).collect())
 }
 
 /// The latest complete attempt of a dialogue (its events from the last `begin` on), if it

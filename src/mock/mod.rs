@@ -286,13 +286,8 @@ async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
             "`messages` must be an array",
         );
     };
-    let messages_text = messages.to_string();
-    let key = format!(
-        "{messages_text}|{}|{}",
-        request.get("seed").map(Value::to_string).unwrap_or_default(),
-        request.get("model").map(Value::to_string).unwrap_or_default()
-    );
-    let hash = seed::derive_named(config.seed, &key);
+    // The reply depends on the whole request body (messages, model, seed, parameters).
+    let hash = seed::derive_named(config.seed, &String::from_utf8_lossy(&body));
     let mut rng = seed::rng(hash);
     let schema = request.pointer("/response_format/json_schema/schema");
     let malformed = match config.style {
@@ -304,7 +299,10 @@ async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     if malformed {
         MockStats::bump(&shared.stats.malformed);
     }
-    let prompt_tokens = approx_tokens(&messages_text);
+    let prompt_tokens = messages
+        .as_array()
+        .map(|ms| ms.iter().filter_map(|m| m.get("content").and_then(Value::as_str)).map(approx_tokens).sum())
+        .unwrap_or(1);
     let completion_tokens = approx_tokens(&content);
     let model = request.get("model").and_then(Value::as_str).unwrap_or("mock");
     axum::Json(json!({
