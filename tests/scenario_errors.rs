@@ -84,7 +84,12 @@ fn good_scenario_and_shipped_scenarios_load() {
     let scenarios = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     for entry in std::fs::read_dir(scenarios).unwrap() {
         let p = entry.unwrap().path();
-        if p.extension().is_some_and(|e| e == "toml") {
+        if p.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        // Dialogue scenarios declare roles; surveys and sweeps are checked by their own tests.
+        let table: toml::Table = std::fs::read_to_string(&p).unwrap().parse().unwrap();
+        if table.contains_key("roles") {
             vsim::scenario::load_scenario(&p).unwrap_or_else(|e| panic!("{e}"));
         }
     }
