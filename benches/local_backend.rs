@@ -50,6 +50,7 @@ async fn run() -> Result<()> {
     println!("model: {}  threads: {}", path.display(), config.threads);
     let lazy = LocalModel::load(&path, config.clone())?;
     let grammar_first = LocalModel::load(&path, LocalConfig { grammar_first: true, ..config.clone() })?;
+    let big_batch = LocalModel::load(&path, LocalConfig { n_batch: 512, ..config.clone() })?;
     println!("context: {} tokens\n", lazy.n_ctx());
 
     // Prompt evaluation: a ~500-token persona prompt evaluated from scratch.
@@ -64,13 +65,15 @@ async fn run() -> Result<()> {
             Message::user("Summarise the persona in one word."),
         ])
     };
-    let mut prompt = Acc::default();
+    let (mut prompt, mut prompt_big) = (Acc::default(), Acc::default());
     for _ in 0..REPS {
-        lazy.clear_cache();
-        let (_, r) = lazy.chat_with_report(long_prompt.clone()).await?;
-        prompt.tokens += r.prompt_tokens_evaluated;
-        prompt.time += r.prompt_eval;
-        prompt.ttft.push(r.time_to_first_token);
+        for (model, acc) in [(&lazy, &mut prompt), (&big_batch, &mut prompt_big)] {
+            model.clear_cache();
+            let (_, r) = model.chat_with_report(long_prompt.clone()).await?;
+            acc.tokens += r.prompt_tokens_evaluated;
+            acc.time += r.prompt_eval;
+            acc.ttft.push(r.time_to_first_token);
+        }
     }
 
     // Generation: free text vs a vs-standard candidate list, interleaved so that changes in
@@ -116,13 +119,18 @@ async fn run() -> Result<()> {
     }
 
     println!("{:<44} {:>10} {:>10} {:>12}", "measurement", "tokens", "tok/s", "median TTFT");
-    println!(
-        "{:<44} {:>10} {:>10.1} {:>12.1?}",
-        "prompt evaluation (cold, ~500 tokens)",
-        prompt.tokens,
-        prompt.rate(),
-        median(&mut prompt.ttft)
-    );
+    for (name, acc) in [
+        ("prompt evaluation, cold, n_batch 32", &mut prompt),
+        ("prompt evaluation, cold, n_batch 512", &mut prompt_big),
+    ] {
+        println!(
+            "{:<44} {:>10} {:>10.1} {:>12.1?}",
+            name,
+            acc.tokens,
+            acc.rate(),
+            median(&mut acc.ttft)
+        );
+    }
     for (name, acc) in [
         ("generation, free", &mut free),
         ("generation, grammar (lazy check + resample)", &mut constrained),
@@ -157,7 +165,7 @@ async fn run() -> Result<()> {
     }
     let without_time = started.elapsed();
     let without = no_reuse.stats();
-    println!("10-turn dialogue (2 agents, 32-token replies)");
+    println!("10-turn dialogue (2 agents with ~100-token role prompts, 32-token replies)");
     println!("{:<28} {:>14} {:>14} {:>10}", "", "prompt tokens", "evaluated", "wall");
     println!(
         "{:<28} {:>14} {:>14} {:>10.1?}",
@@ -178,9 +186,15 @@ async fn run() -> Result<()> {
 /// the wall time.
 async fn dialogue_with(model: &LocalModel) -> Result<(Vec<ChatRequest>, Duration)> {
     let systems = [
-        "You are Alice. You are persuading Bob to donate part of his $2 task payment to Save \
-         the Children. Keep replies short.",
-        "You are Bob, a careful spender who is unsure about charities. Keep replies short.",
+        "You are Alice, a volunteer for Save the Children, chatting online with Bob, another \
+         participant in a study. Bob was paid $2 for the task. Your goal is to persuade him to \
+         donate some or all of it to Save the Children, which helps children in developing \
+         countries with health care, education and safety. Be friendly and honest, answer his \
+         questions, use facts and personal appeals, and do not pressure him. Keep replies short.",
+        "You are Bob, a 34-year-old teacher from Ohio taking part in an online study. You were \
+         paid $2 for the task. You are agreeable and conscientious, you value family and \
+         fairness, and you are cautious about online charities after a bad experience. Another \
+         participant will talk to you. Answer naturally, as yourself. Keep replies short.",
     ];
     let mut transcript: Vec<(usize, String)> = vec![(1, "Hi! What is this chat about?".into())];
     let mut requests = Vec::new();

@@ -5,13 +5,16 @@
 //! - `cpu`: CPU time per simulated turn with an instant backend (prompt building, parsing,
 //!   selection, transcript writing), as turns per second per core;
 //! - `rss`: peak resident memory (VmHWM) with 10,000 dialogues in flight against
-//!   `vsim serve-mock`, target < 500 MB.
+//!   `vsim serve-mock` and at most 1,000 HTTP requests open (`--max-requests 1000`), target
+//!   < 500 MB; `rss-all-open`: the same with all 10,000 requests open at once; `rss-idle`
+//!   (only on request): the dialogues' own share, with a backend that never answers.
 //!
 //! Each part runs in a fresh process so that peak memory is its own:
 //!
 //! ```sh
-//! cargo bench --bench runner              # all three
-//! cargo bench --bench runner -- rss       # one of: throughput, cpu, rss
+//! cargo bench --bench runner              # throughput, cpu, rss, rss-all-open
+//! cargo bench --bench runner -- rss       # one of them
+//! cargo bench --bench runner -- rss-idle  # the runner's own share of `rss` (no HTTP)
 //! ```
 
 use std::io::{BufRead, BufReader};
@@ -28,7 +31,7 @@ use vsim::backend::{cache::CacheMode, ChatRequest, OutputConstraint, SharedModel
 use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunOptions, RunSummary};
 use vsim::scenario::{load_scenario, parse_scenario, Scenario};
 
-const PARTS: [&str; 3] = ["throughput", "cpu", "rss"];
+const PARTS: [&str; 4] = ["throughput", "cpu", "rss", "rss-all-open"];
 
 fn main() {
     if let Ok(part) = std::env::var("VSIM_BENCH_PART") {
@@ -36,13 +39,17 @@ fn main() {
         match part.as_str() {
             "throughput" => rt.block_on(throughput()),
             "cpu" => rt.block_on(cpu_per_turn()),
-            "rss" => rt.block_on(peak_rss()),
+            "rss" => rt.block_on(peak_rss(1_000)),
+            "rss-all-open" => rt.block_on(peak_rss(10_000)),
+            "rss-idle" => rt.block_on(idle_rss()),
             other => eprintln!("unknown part `{other}`; parts: {}", PARTS.join(", ")),
         }
         return;
     }
-    let chosen: Vec<String> =
-        std::env::args().skip(1).filter(|a| PARTS.contains(&a.as_str())).collect::<Vec<_>>();
+    let chosen: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| PARTS.contains(&a.as_str()) || a == "rss-idle")
+        .collect::<Vec<_>>();
     let parts: Vec<String> =
         if chosen.is_empty() { PARTS.iter().map(|s| s.to_string()).collect() } else { chosen };
     let me = std::env::current_exe().expect("own path");
@@ -259,10 +266,10 @@ fn vm_hwm_kb() -> u64 {
         .unwrap_or(0)
 }
 
-async fn peak_rss() {
+/// 10,000 dialogues in flight, with at most `max_requests` HTTP requests open at once (as
+/// `--max-requests`); `rss` uses 1,000, `rss-all-open` one request per dialogue.
+async fn peak_rss(max_requests: usize) {
     let dialogues = 10_000;
-    let max_requests: usize =
-        std::env::var("VSIM_BENCH_MAX_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(dialogues);
     let mock = MockProcess::start(&["--latency-ms", "100"]);
     let model = mock_model(&mock.base_url, max_requests).await;
     let scenario = short_scenario(2);
@@ -279,5 +286,44 @@ async fn peak_rss() {
         summary.spend.calls,
         peak as f64 / 1024.0,
         before as f64 / 1024.0
+    );
+}
+
+/// A backend that never answers: dialogues wait on their first call forever.
+struct Silent;
+
+#[async_trait::async_trait]
+impl vsim::backend::ChatModel for Silent {
+    fn id(&self) -> String {
+        "silent".into()
+    }
+    async fn chat(&self, _: ChatRequest) -> Result<vsim::backend::ChatResponse, vsim::backend::BackendError> {
+        std::future::pending().await
+    }
+}
+
+/// Memory of 10,000 started dialogues without any HTTP: the runner's own share of `rss`.
+async fn idle_rss() {
+    let dialogues = 10_000;
+    let scenario = short_scenario(2);
+    let model: SharedModel = Arc::new(Silent);
+    let models: Vec<RoleModel> =
+        scenario.roles.iter().map(|_| RoleModel { name: "silent".into(), model: model.clone() }).collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = RunConfig {
+        n: Some(dialogues),
+        seed: 1,
+        concurrency: dialogues,
+        out_dir: dir.path().to_path_buf(),
+        resume: false,
+        progress: false,
+    };
+    let population = population();
+    let options = RunOptions::default();
+    let run = run_experiment_with(Arc::new(scenario), &population, &models, &config, &options);
+    let _ = tokio::time::timeout(Duration::from_secs(3), run).await;
+    println!(
+        "rss-idle: {dialogues} dialogues started and waiting on their first model call: peak RSS {:.0} MB",
+        vm_hwm_kb() as f64 / 1024.0
     );
 }

@@ -456,6 +456,22 @@ scripted = [1.0, 2.0]
     assert!(read(&out.join("summary.md")).contains("| 000-vs-standard-weighted |"));
     assert!(out.join("sweep.json").exists());
 
+    // Errors name the file and the field or line.
+    let err = vsim::experiment::sweep::parse_sweep(
+        &sweep_file,
+        "scenario = \"tiny.toml\"\nrole = \"persuadee\"\n[grid]\nmethod = [\"vs-fancy\"]\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("grid.toml") && err.contains("grid.method") && err.contains("vs-fancy"), "{err}");
+    let err = vsim::experiment::sweep::parse_sweep(
+        &sweep_file,
+        "scenario = \"tiny.toml\"\nrole = \"persuadee\"\nbogus = 1\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("line 3") && err.contains("bogus"), "{err}");
+
     // The example sweep file parses.
     let example = load_sweep(&root().join("scenarios/sweep_persuasion.toml")).unwrap();
     assert!(example.cells().len() >= 4);

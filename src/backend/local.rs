@@ -14,6 +14,14 @@
 //!   the slot sharing the longest token prefix with its prompt and only the rest is
 //!   evaluated, so an agent's successive turns in a dialogue cost time linear in the new text.
 //!
+//! Reuse never changes a reply. llama.cpp's CPU attention takes different code paths (with
+//! different rounding) for batches of 64+ tokens and for single tokens over a long cache,
+//! and a model this small turns such rounding differences into different text. So prompts
+//! are evaluated in batches of 2 to 63 tokens (the default is 32), and only tokens that were
+//! evaluated as part of a prompt are reused, not the slot's own generated reply: the cached
+//! state is then bit-identical to evaluating the prompt from scratch, and the same seed and
+//! prompt give the same reply whatever ran before.
+//!
 //! Loaded models stay in memory for the life of the process (contexts borrow them), and
 //! loading the same file again reuses the loaded weights.
 
@@ -64,6 +72,9 @@ pub struct LocalConfig {
     pub top_k: u32,
     /// Reuse evaluated prompt prefixes across requests (off only for measurements).
     pub prefix_reuse: bool,
+    /// Tokens per prompt-evaluation batch. Values from 64 up evaluate long prompts faster
+    /// but make replies depend on what the slot held before (see the module docs).
+    pub n_batch: u32,
     /// Apply the output grammar to every candidate on every step instead of only when the
     /// freely sampled token breaks it (slower; for measurements).
     pub grammar_first: bool,
@@ -81,6 +92,7 @@ impl Default for LocalConfig {
             min_p: 0.05,
             top_k: 40,
             prefix_reuse: true,
+            n_batch: 32,
             grammar_first: false,
         }
     }
@@ -133,6 +145,9 @@ struct Counters {
 struct Slot {
     ctx: Option<LlamaContext<'static>>,
     tokens: Vec<LlamaToken>,
+    /// How many leading `tokens` were evaluated as prompt (the rest was generated); only
+    /// these are reused, see the module docs.
+    reusable: usize,
     last_used: u64,
 }
 
@@ -244,7 +259,7 @@ impl LocalModel {
         let train = model.n_ctx_train();
         let default_ctx = if train == 0 { 4096 } else { train.min(4096) };
         let n_ctx = config.n_ctx.filter(|&n| n > 0).unwrap_or(default_ctx).max(64);
-        let n_batch = n_ctx.min(512);
+        let n_batch = config.n_batch.clamp(3, 512).min(n_ctx);
         let template = model
             .chat_template(None)
             .or_else(|_| LlamaChatTemplate::new("chatml"))
@@ -257,7 +272,7 @@ impl LocalModel {
         let id = format!("local:{}", file_name.unwrap_or_else(|| path.display().to_string()));
         let permits = Arc::new(Semaphore::new(config.max_concurrency));
         let slots = (0..config.slots)
-            .map(|_| Some(Slot { ctx: None, tokens: Vec::new(), last_used: 0 }))
+            .map(|_| Some(Slot { ctx: None, tokens: Vec::new(), reusable: 0, last_used: 0 }))
             .collect();
         let inner = Inner {
             model,
@@ -315,6 +330,7 @@ impl LocalModel {
                 ctx.clear_kv_cache();
             }
             slot.tokens.clear();
+            slot.reusable = 0;
         }
     }
 
@@ -470,6 +486,31 @@ fn fold_seed(seed: u64) -> u32 {
     }
 }
 
+impl Slot {
+    fn reusable_tokens(&self) -> &[LlamaToken] {
+        &self.tokens[..self.reusable.min(self.tokens.len())]
+    }
+}
+
+/// Splits `total` tokens into batches of at most `max`, none of a single token (unless
+/// `total` is 1): one-token batches take llama.cpp's single-query attention path, whose
+/// rounding differs once the cache is long.
+fn batch_sizes(total: usize, max: usize) -> Vec<usize> {
+    let max = max.max(3);
+    let mut sizes = vec![max; total / max];
+    match total % max {
+        0 => {}
+        1 if !sizes.is_empty() => {
+            if let Some(last) = sizes.last_mut() {
+                *last -= 1;
+            }
+            sizes.push(2);
+        }
+        rest => sizes.push(rest),
+    }
+    sizes
+}
+
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -557,9 +598,9 @@ impl Inner {
         let free = || slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
         let continuing = free()
             .filter(|_| self.config.prefix_reuse)
-            .map(|(i, s)| (i, common_prefix(&s.tokens, prompt), s))
+            .map(|(i, s)| (i, common_prefix(s.reusable_tokens(), prompt), s))
             .filter(|(_, shared, s)| {
-                *shared > 0 && (2 * shared >= s.tokens.len() || 2 * shared >= prompt.len())
+                *shared > 0 && (2 * shared >= s.reusable || 2 * shared >= prompt.len())
             })
             .max_by_key(|(_, shared, s)| (*shared, std::cmp::Reverse(s.last_used)))
             .map(|(i, _, _)| i);
@@ -603,16 +644,15 @@ impl Inner {
         if slot.ctx.is_none() {
             slot.ctx = Some(self.new_context(false)?);
         }
-        let Slot { ctx, tokens: cached, .. } = slot;
-        let ctx = ctx.as_mut().ok_or_else(|| local_err("context missing"))?;
-
-        // Keep the shared prefix, but always evaluate at least the last prompt token: its
-        // logits start the reply.
+        // Keep the shared prefix, but evaluate at least the last two prompt tokens: the last
+        // one's logits start the reply, and a one-token batch would take another code path.
         let mut reuse = if self.config.prefix_reuse {
-            common_prefix(cached, &prompt).min(prompt.len() - 1)
+            common_prefix(slot.reusable_tokens(), &prompt).min(prompt.len().saturating_sub(2))
         } else {
             0
         };
+        let Slot { ctx, tokens: cached, reusable, .. } = slot;
+        let ctx = ctx.as_mut().ok_or_else(|| local_err("context missing"))?;
         if reuse < cached.len() {
             let removed = reuse > 0
                 && matches!(ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None), Ok(true));
@@ -622,6 +662,7 @@ impl Inner {
             }
             cached.truncate(reuse);
         }
+        *reusable = (*reusable).min(reuse);
         tracing::debug!(
             model = %self.id,
             prompt_tokens = prompt.len(),
@@ -640,10 +681,14 @@ impl Inner {
             prompt_tokens_reused: reuse as u64,
             ..Default::default()
         };
-        let fail = |ctx: &mut LlamaContext<'static>, cached: &mut Vec<LlamaToken>, e: BackendError| {
+        let fail = |ctx: &mut LlamaContext<'static>,
+                    cached: &mut Vec<LlamaToken>,
+                    reusable: &mut usize,
+                    e: BackendError| {
             // The KV cache may hold part of a batch; start the slot afresh next time.
             ctx.clear_kv_cache();
             cached.clear();
+            *reusable = 0;
             e
         };
         let cancelled = || {
@@ -656,10 +701,13 @@ impl Inner {
         let n_batch = self.n_batch as usize;
         let mut batch = LlamaBatch::new(n_batch, 1);
         let mut logits_index = 0i32;
-        for chunk in prompt[reuse..].chunks(n_batch) {
+        let mut offset = reuse;
+        for size in batch_sizes(prompt.len() - reuse, n_batch) {
             if cancel.load(Ordering::Relaxed) {
                 return Err(cancelled());
             }
+            let chunk = &prompt[offset..offset + size];
+            offset += size;
             batch.clear();
             let start = cached.len();
             for (i, &tok) in chunk.iter().enumerate() {
@@ -670,9 +718,11 @@ impl Inner {
                     .map_err(|e| local_err(format!("batch: {e}")))?;
             }
             if let Err(e) = ctx.decode(&mut batch) {
-                return Err(fail(ctx, cached, local_err(format!("prompt evaluation failed: {e}"))));
+                let e = local_err(format!("prompt evaluation failed: {e}"));
+                return Err(fail(ctx, cached, reusable, e));
             }
             cached.extend_from_slice(chunk);
+            *reusable = cached.len();
             counters.prompt_tokens_evaluated.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             report.prompt_tokens_evaluated += chunk.len() as u64;
             logits_index = batch.n_tokens() - 1;
@@ -739,7 +789,8 @@ impl Inner {
                 .add(token, cached.len() as i32, &[0], true)
                 .map_err(|e| local_err(format!("batch: {e}")))?;
             if let Err(e) = ctx.decode(&mut batch) {
-                return Err(fail(ctx, cached, local_err(format!("generation failed: {e}"))));
+                let e = local_err(format!("generation failed: {e}"));
+                return Err(fail(ctx, cached, reusable, e));
             }
             cached.push(token);
             logits_index = 0;
@@ -857,6 +908,17 @@ mod tests {
         assert_eq!(fold_seed(7), 7);
         assert_ne!(fold_seed(u32::MAX as u64), u32::MAX);
         assert_ne!(fold_seed(1), fold_seed(1 << 32 | 2));
+    }
+
+    #[test]
+    fn batches_cover_the_prompt_without_single_token_batches() {
+        for total in 0..200 {
+            for max in [1, 2, 3, 32, 63] {
+                let sizes = batch_sizes(total, max);
+                assert_eq!(sizes.iter().sum::<usize>(), total, "{total} {max}");
+                assert!(sizes.iter().all(|&s| s <= max.max(3) && (s >= 2 || total == 1)), "{sizes:?}");
+            }
+        }
     }
 
     #[test]

@@ -196,14 +196,18 @@ pub async fn run(args: RunArgs) -> CliResult {
     println!("{}", summary_line(&summary));
     let resume_hint = || {
         let shard = args.shard.map(|s| format!(" --shard {s}")).unwrap_or_default();
-        format!("vsim run {} --out {}{shard} --resume", args.scenario.display(), summary.out_dir.display())
+        format!(
+            "run the same command again with --resume (vsim run {} --out {}{shard} ... --resume)",
+            args.scenario.display(),
+            summary.out_dir.display()
+        )
     };
     if summary.interrupted {
-        eprintln!("interrupted; continue with: {}", resume_hint());
+        eprintln!("interrupted; to continue, {}", resume_hint());
         return Ok(130);
     }
     if summary.budget_stop.is_some() && summary.not_started > 0 {
-        eprintln!("continue later with: {}", resume_hint());
+        eprintln!("to continue later, {}", resume_hint());
     }
     Ok(if summary.counts.failed > 0 { 1 } else { 0 })
 }

@@ -228,11 +228,6 @@ pub async fn run_branch(
             "experiment_seed": source.config.get("seed"),
         },
     });
-    let dir = &config.out_dir;
-    let transcript_path =
-        prepare_run_dir(dir, &resolved, config.resume, &["scenario", "n", "seed", "models", "branch"])?;
-    let done = completed_ids(&transcript_path)?;
-
     let meter = Meter::default();
     let metered: Vec<RoleModel> = models
         .iter()
@@ -244,6 +239,11 @@ pub async fn run_branch(
     if options.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
         return Err(RunError::Unpriced(meter.unpriced()));
     }
+    let dir = &config.out_dir;
+    let transcript_path =
+        prepare_run_dir(dir, &resolved, config.resume, &["scenario", "n", "seed", "models", "branch"])?;
+    let done = completed_ids(&transcript_path)?;
+
     let generator = Arc::new(Generator::new(scenario.templates.clone()));
     let pending: Vec<usize> = (0..config.n).filter(|i| !done.contains(&dialogue_id(*i))).collect();
     let make = |i: usize| {

@@ -205,10 +205,18 @@ struct Counter {
     cached: AtomicU64,
 }
 
+/// One metered model: its name, its price and its counter.
+#[derive(Debug)]
+struct Entry {
+    name: String,
+    price: Option<Price>,
+    counter: Arc<Counter>,
+}
+
 /// Per-model counters shared by every dialogue of a run.
 #[derive(Debug, Default)]
 pub struct Meter {
-    models: std::sync::Mutex<Vec<(String, Option<Price>, Arc<Counter>)>>,
+    models: std::sync::Mutex<Vec<Entry>>,
 }
 
 impl Meter {
@@ -216,12 +224,16 @@ impl Meter {
     /// Wrapping the same name twice shares one counter.
     pub fn wrap(&self, name: &str, model: SharedModel, prices: &Prices) -> SharedModel {
         let mut models = self.models.lock().unwrap_or_else(|p| p.into_inner());
-        let counter = match models.iter().find(|(n, _, _)| n == name) {
-            Some((_, _, c)) => c.clone(),
+        let counter = match models.iter().find(|e| e.name == name) {
+            Some(e) => e.counter.clone(),
             None => {
-                let c = Arc::new(Counter::default());
-                models.push((name.to_string(), prices.lookup(name), c.clone()));
-                c
+                let counter = Arc::new(Counter::default());
+                models.push(Entry {
+                    name: name.to_string(),
+                    price: prices.lookup(name),
+                    counter: counter.clone(),
+                });
+                counter
             }
         };
         Arc::new(Metered { inner: model, counter })
@@ -231,7 +243,7 @@ impl Meter {
     pub fn spend(&self) -> Spend {
         let models = self.models.lock().unwrap_or_else(|p| p.into_inner());
         let mut spend = Spend::default();
-        for (_, price, c) in models.iter() {
+        for Entry { price, counter: c, .. } in models.iter() {
             let usage = Usage {
                 prompt_tokens: c.prompt.load(Ordering::Relaxed),
                 completion_tokens: c.completion.load(Ordering::Relaxed),
@@ -249,7 +261,7 @@ impl Meter {
     /// Model names without a price.
     pub fn unpriced(&self) -> Vec<String> {
         let models = self.models.lock().unwrap_or_else(|p| p.into_inner());
-        models.iter().filter(|(_, p, _)| p.is_none()).map(|(n, _, _)| n.clone()).collect()
+        models.iter().filter(|e| e.price.is_none()).map(|e| e.name.clone()).collect()
     }
 }
 

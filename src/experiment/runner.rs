@@ -68,7 +68,7 @@ impl Shard {
 
     /// Whether dialogue `i` belongs to this shard.
     pub fn contains(&self, i: usize) -> bool {
-        i % self.count == self.index
+        self.count > 0 && i % self.count == self.index
     }
 }
 
@@ -144,6 +144,8 @@ pub enum RunError {
     Models { expected: usize, got: usize },
     #[error("invalid shard: {0}")]
     Shard(String),
+    #[error("population `{0}` has no members")]
+    EmptyPopulation(String),
     #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
     Unpriced(Vec<String>),
 }
@@ -185,14 +187,9 @@ pub async fn run_experiment_with(
     if let Some(shard) = options.shard {
         resolved["shard"] = json!(shard);
     }
-    let transcript_path = prepare_run_dir(
-        dir,
-        &resolved,
-        config.resume,
-        &["scenario", "population", "n", "seed", "models", "shard"],
-    )?;
-    let done = completed_ids(&transcript_path)?;
-
+    if population.members.is_empty() {
+        return Err(RunError::EmptyPopulation(population.spec.clone()));
+    }
     let generator = Arc::new(Generator::new(scenario.templates.clone()));
     let meter = Meter::default();
     let metered: Vec<RoleModel> = models
@@ -211,6 +208,13 @@ pub async fn run_experiment_with(
     for index in 0..n.min(population.members.len()) {
         build_setup(&scenario, population, &metered, &generator, config.seed, index)?;
     }
+    let transcript_path = prepare_run_dir(
+        dir,
+        &resolved,
+        config.resume,
+        &["scenario", "population", "n", "seed", "models", "shard"],
+    )?;
+    let done = completed_ids(&transcript_path)?;
     let planned = (0..n).filter(|i| options.shard.is_none_or(|s| s.contains(*i))).count();
     let pending: Vec<usize> = (0..n)
         .filter(|i| options.shard.is_none_or(|s| s.contains(*i)) && !done.contains(&dialogue_id(*i)))

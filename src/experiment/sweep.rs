@@ -161,7 +161,7 @@ pub fn load_sweep(path: &Path) -> Result<Sweep, SweepError> {
 pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
     let file = path.to_path_buf();
     let raw: RawSweep = toml::from_str(text).map_err(|e| {
-        let line = e.span().map(|s| text[..s.start.min(text.len())].lines().count().max(1));
+        let line = e.span().map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
         let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
         SweepError::Syntax { file: file.clone(), reason: format!("{at}{}", e.message().trim()) }
     })?;

@@ -293,7 +293,7 @@ async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let malformed = match config.style {
         MockStyle::Vs => false,
         MockStyle::Malformed => true,
-        MockStyle::Mixed => hash % 3 == 0,
+        MockStyle::Mixed => hash.is_multiple_of(3),
     };
     let content = reply_content(schema, malformed, &mut rng);
     if malformed {
