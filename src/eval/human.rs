@@ -70,7 +70,7 @@ impl FromStr for Split {
 #[derive(Debug, thiserror::Error)]
 pub enum HumanError {
     /// The `--human` spec is not one this version reads.
-    #[error("invalid human data spec `{spec}`: {reason}; expected `pfg:DIR` (a directory holding PersuasionForGood's full_info.csv and full_dialog.csv)")]
+    #[error("invalid human data spec `{spec}`: {reason}; expected `pfg:DIR` (PersuasionForGood: a directory holding full_info.csv and full_dialog.csv, or ConvoKit's persuasionforgood-corpus)")]
     BadSpec { spec: String, reason: String },
     /// The dataset's files could not be read (the message names the file, and for bad
     /// content the row and column).
@@ -133,7 +133,7 @@ impl HumanReference {
                 reason: "missing directory after `pfg:`".into(),
             });
         }
-        let data = PfgDataset::load(PathBuf::from(dir))
+        let data = PfgDataset::load_any(PathBuf::from(dir))
             .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })?;
         Self::from_pfg(spec, &data, split, split_seed)
     }

@@ -58,8 +58,14 @@ impl Population {
 
     fn persuasion_for_good(spec: &str, path: &Path) -> Result<Self, PopulationError> {
         use crate::data::persuasionforgood::{persona_from_participant, read_full_info, PfgRole};
+        // full_info.csv alone is enough for personas; anything else (a ConvoKit corpus
+        // directory, say) goes through the format-detecting loader.
         let file: PathBuf = if path.is_dir() { path.join("full_info.csv") } else { path.to_path_buf() };
-        let participants = read_full_info(&file)?;
+        let participants = if file.is_file() && file.extension().is_some_and(|e| e == "csv") {
+            read_full_info(&file)?
+        } else {
+            crate::data::persuasionforgood::PfgDataset::load_any(path)?.participants
+        };
         let mut members = Vec::new();
         let mut all = Vec::new();
         for p in participants.iter().filter(|p| p.role == PfgRole::Persuadee) {

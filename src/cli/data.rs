@@ -1,0 +1,122 @@
+//! `vsim data`: fetch the human reference data and check what a dataset directory holds
+//! before a run or an evaluation relies on it.
+
+use std::path::PathBuf;
+
+use super::{CliError, CliResult};
+use vsim::data::fetch::{default_pfg_dir, fetch_convokit_corpus, PFG_CORPUS_URL};
+use vsim::data::persuasionforgood::{PfgDataset, PfgRole, DEFAULT_TEST_SIZE};
+
+/// Datasets `vsim data fetch` knows where to find.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dataset {
+    /// PersuasionForGood, as ConvoKit publishes it (`persuasionforgood-corpus`).
+    Persuasionforgood,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum DataCommand {
+    /// Download a dataset into the user's data directory (or --dir) and print where it is.
+    #[command(after_help = "Examples:
+  vsim data fetch persuasionforgood
+  vsim data fetch persuasionforgood --dir data/persuasionforgood-corpus
+
+Without network access, download the zip by hand from the URL shown by --help, unzip it, and
+pass the directory as `--population pfg:DIR` / `--human pfg:DIR`.")]
+    Fetch {
+        /// Which dataset.
+        #[arg(value_enum)]
+        dataset: Dataset,
+        /// Where to put it (default: <data dir>/vsim/datasets/persuasionforgood-corpus).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Download again even if the directory already holds a readable corpus.
+        #[arg(long)]
+        force: bool,
+        /// Download from this URL instead (a mirror of ConvoKit's zip).
+        #[arg(long, value_name = "URL", default_value = PFG_CORPUS_URL)]
+        url: String,
+    },
+    /// Counts, the consistency filter and the split sizes of a dataset (either layout).
+    #[command(after_help = "Examples:
+  vsim data summary pfg:../shared/data/persuasionforgood
+  vsim data summary pfg:~/.local/share/vsim/datasets/persuasionforgood-corpus --split train --seed 7
+
+SPEC is pfg:DIR with DIR holding full_info.csv and full_dialog.csv (the original release) or a
+ConvoKit persuasionforgood-corpus (utterances.jsonl, speakers.json, conversations.json).")]
+    Summary {
+        /// The dataset: `pfg:DIR`.
+        spec: String,
+        /// Which persuadees to report on: all, test (200, seeded split) or train.
+        #[arg(long, default_value = "test", value_name = "SPLIT", value_parser = ["all", "test", "train"])]
+        split: String,
+        /// Seed of the train/test split (as in `vsim eval --seed`).
+        #[arg(long, default_value_t = 0, value_name = "S")]
+        seed: u64,
+    },
+}
+
+pub async fn run(cmd: DataCommand) -> CliResult {
+    match cmd {
+        DataCommand::Fetch { dataset: Dataset::Persuasionforgood, dir, force, url } => {
+            let dest = match dir {
+                Some(d) => d,
+                None => default_pfg_dir().map_err(CliError::failed)?,
+            };
+            if !force && dest.exists() {
+                if let Ok(data) = PfgDataset::load_any(&dest) {
+                    eprintln!(
+                        "already there ({} dialogues); --force downloads it again",
+                        data.dialogues.len()
+                    );
+                    println!("{}", dest.display());
+                    return Ok(0);
+                }
+            }
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let data = fetch_convokit_corpus(&url, &dest, progress).await.map_err(CliError::failed)?;
+            eprintln!(
+                "fetched {} participants in {} dialogues; use it as --population pfg:{dir} / --human pfg:{dir}",
+                data.participants.len(),
+                data.dialogues.len(),
+                dir = dest.display()
+            );
+            println!("{}", dest.display());
+            Ok(0)
+        }
+        DataCommand::Summary { spec, split, seed } => summary(&spec, &split, seed),
+    }
+}
+
+fn summary(spec: &str, split: &str, seed: u64) -> CliResult {
+    let Some(dir) = spec.strip_prefix("pfg:").filter(|d| !d.trim().is_empty()) else {
+        return Err(CliError::input(anyhow::anyhow!(
+            "invalid dataset spec `{spec}`: expected `pfg:DIR` (PersuasionForGood, either layout)"
+        )));
+    };
+    let data = PfgDataset::load_any(dir).map_err(CliError::input)?;
+    let utterances: usize = data.dialogues.values().map(Vec::len).sum();
+    let count = |role| data.with_role(role).count();
+    println!("dataset: {spec}");
+    println!(
+        "participants: {} ({} persuaders, {} persuadees)",
+        data.participants.len(),
+        count(PfgRole::Persuader),
+        count(PfgRole::Persuadee)
+    );
+    println!("dialogues: {}", data.dialogues.len());
+    println!("utterances: {utterances}");
+    let (kept, report) = data.filter_consistent();
+    println!("filter: {report}");
+    let persuadees = kept.with_role(PfgRole::Persuadee).count();
+    let size = DEFAULT_TEST_SIZE.min(persuadees);
+    let parts = kept.train_test_split(size, seed).map_err(CliError::input)?;
+    println!("split (seed {seed}): test {}, train {}", parts.test.len(), parts.train.len());
+    let chosen = match split {
+        "test" => parts.test.len(),
+        "train" => parts.train.len(),
+        _ => persuadees,
+    };
+    println!("selected: {split} ({chosen} persuadees)");
+    Ok(0)
+}
