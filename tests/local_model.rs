@@ -299,3 +299,23 @@ fn install_from_a_gguf_copies_it_into_the_store() -> Result<()> {
     assert!(matches!(err, ModelStoreError::PipUnavailable { .. }), "{err}");
     Ok(())
 }
+
+#[tokio::test]
+async fn zz_scratch_batch_cost() -> Result<()> {
+    let _guard = MODEL_LOCK.lock().await;
+    let path = default_model_path()?;
+    let small = LocalModel::load(&path, LocalConfig { threads: 1, n_batch: 32, ..LocalConfig::default() })?;
+    let big = LocalModel::load(&path, LocalConfig { threads: 1, n_batch: 512, ..LocalConfig::default() })?;
+    let persona = "The persuadee is a 34-year-old teacher from Ohio who volunteers at a food bank, is agreeable and conscientious, values family and fairness, and is cautious about online charities after a bad experience. ";
+    let req = ChatRequest { max_tokens: Some(1), temperature: Some(0.0), ..ChatRequest::new(vec![Message::system(persona.repeat(12)), Message::user("One word.")]) };
+    for _ in 0..3 {
+        for (name, m) in [("32", &small), ("512", &big)] {
+            m.clear_cache();
+            let t = std::time::Instant::now();
+            let (_, r) = m.chat_with_report(req.clone()).await?;
+            let cpu = std::fs::read_to_string("/proc/self/stat")?;
+            eprintln!("n_batch {name}: {} tok in {:?} ({:.1} tok/s) wall {:?} stat {}", r.prompt_tokens_evaluated, r.prompt_eval, r.prompt_tokens_evaluated as f64 / r.prompt_eval.as_secs_f64(), t.elapsed(), cpu.split(' ').nth(13).unwrap_or(""));
+        }
+    }
+    Ok(())
+}

@@ -71,8 +71,7 @@ impl PfgDataset {
             };
         }
         if !path.is_dir() {
-            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory");
-            return Err(DataError::Io { path: path.to_path_buf(), source });
+            return Err(DataError::Missing { path: path.to_path_buf() });
         }
         if path.join(FULL_INFO).is_file() {
             PfgDataset::load(path)

@@ -62,6 +62,13 @@ pub enum DataError {
         path.display()
     )]
     UnknownFormat { path: PathBuf },
+    /// The path does not exist.
+    #[error(
+        "{}: no such file or directory; expected a directory holding full_info.csv and \
+         full_dialog.csv, or ConvoKit's persuasionforgood-corpus (vsim data fetch persuasionforgood)",
+        path.display()
+    )]
+    Missing { path: PathBuf },
     /// A split asked for more test items than there are.
     #[error("cannot take a test set of {requested} from {available} participants")]
     SplitTooLarge { requested: usize, available: usize },
