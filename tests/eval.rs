@@ -14,11 +14,14 @@ use vsim::experiment::transcript::TranscriptWriter;
 
 const KEY: &str = "persuadee.donation";
 
+/// A candidate as (text, normalised probability, stated probability).
+type Cand = (String, f64, Option<f64>);
+
 /// One dialogue of a hand-built run.
 struct Dlg {
     population_id: Option<String>,
     /// (speaker, method, candidates as (text, normalised, stated), chosen index)
-    turns: Vec<(&'static str, &'static str, Vec<(String, f64, Option<f64>)>, usize)>,
+    turns: Vec<(&'static str, &'static str, Vec<Cand>, usize)>,
     /// `None`: the dialogue failed (no end event).
     outcome: Option<Value>,
     repairs: Vec<Value>,

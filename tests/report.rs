@@ -242,7 +242,16 @@ fn eval_then_report_from_the_command_line() {
     for dir in [&a, &b] {
         assert_cmd::Command::cargo_bin("vsim")
             .unwrap()
-            .args(["eval", dir.to_str().unwrap(), "--bootstrap", "50", "--bins", "0,2,4", "--embedder", "none"])
+            .args([
+                "eval",
+                dir.to_str().unwrap(),
+                "--bootstrap",
+                "50",
+                "--bins",
+                "0,2,4",
+                "--embedder",
+                "none",
+            ])
             .assert()
             .success()
             .stdout(predicates::str::contains("persuadee.donation: n = "));

@@ -79,7 +79,8 @@ impl ChatModel for ScriptedModel {
         };
         self.seen.lock().expect("scripted lock").push(request.clone());
         let content = reply?;
-        let prompt_tokens = request.messages.iter().map(|m| m.content.split_whitespace().count() as u64).sum();
+        let prompt_tokens =
+            request.messages.iter().map(|m| m.content.split_whitespace().count() as u64).sum();
         let completion_tokens = content.split_whitespace().count() as u64;
         Ok(ChatResponse {
             content,

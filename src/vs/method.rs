@@ -60,17 +60,16 @@ impl fmt::Display for Method {
 
 /// An unknown method name; the message lists the valid ones.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown method `{0}`; valid methods: direct, cot, sequence, multi-turn, vs-standard, vs-cot, vs-multi")]
+#[error(
+    "unknown method `{0}`; valid methods: direct, cot, sequence, multi-turn, vs-standard, vs-cot, vs-multi"
+)]
 pub struct UnknownMethod(pub String);
 
 impl FromStr for Method {
     type Err = UnknownMethod;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().to_ascii_lowercase().replace('_', "-");
-        Method::ALL
-            .into_iter()
-            .find(|m| m.as_str() == norm)
-            .ok_or_else(|| UnknownMethod(s.to_string()))
+        Method::ALL.into_iter().find(|m| m.as_str() == norm).ok_or_else(|| UnknownMethod(s.to_string()))
     }
 }
 
