@@ -4,6 +4,8 @@
 //! prefix reuse.
 //!
 //! Run: `cargo bench --bench local_backend` (fetches the default model on first use).
+//! `VSIM_BENCH_THREADS=N` overrides the thread count (default: all cores); on a machine busy
+//! with other work, 1 thread gives steadier numbers.
 
 use std::time::Duration;
 
@@ -69,7 +71,10 @@ impl Runs {
 
 async fn run() -> Result<()> {
     let path = vsim::model_store::ensure_default_model(true)?;
-    let config = LocalConfig::default();
+    let mut config = LocalConfig::default();
+    if let Some(n) = std::env::var("VSIM_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+        config.threads = n;
+    }
     println!("model: {}  threads: {}", path.display(), config.threads);
     let lazy = LocalModel::load(&path, config.clone())?;
     let grammar_first = LocalModel::load(&path, LocalConfig { grammar_first: true, ..config.clone() })?;

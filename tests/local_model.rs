@@ -65,6 +65,7 @@ async fn vs_standard_output_is_valid_json_with_exactly_five_items_and_seeded() -
     assert!(m.id().starts_with("local:SmolLM2-135M-Instruct"), "{}", m.id());
 
     let a = m.chat(vs_request(7)).await?;
+    eprintln!("vs-standard reply: {}", a.content);
     let json: serde_json::Value =
         serde_json::from_str(&a.content).with_context(|| format!("reply is not JSON: {}", a.content))?;
     let items = json["responses"].as_array().context("no responses array")?;
@@ -234,6 +235,26 @@ async fn embeddings_are_normalised_and_distinguish_texts() -> Result<()> {
     Ok(())
 }
 
+#[tokio::test]
+async fn dropping_the_request_cancels_generation() -> Result<()> {
+    use futures::FutureExt;
+    let _guard = MODEL_LOCK.lock().await;
+    let m = model()?;
+    let before = m.stats();
+    let mut r = ChatRequest::new(vec![Message::user("Write a long story about a lighthouse.")]);
+    r.max_tokens = Some(400);
+    r.seed = Some(5);
+    // One poll starts the blocking work; dropping the future must stop it.
+    assert!(m.chat(r.clone()).now_or_never().is_none());
+    // The next request waits for the model to be free, so the cancelled one has ended.
+    r.max_tokens = Some(1);
+    m.chat(r).await?;
+    let after = m.stats();
+    assert_eq!(after.cancelled - before.cancelled, 1);
+    assert_eq!(after.completion_tokens - before.completion_tokens, 1, "{before:?} {after:?}");
+    Ok(())
+}
+
 #[test]
 fn missing_model_file_is_a_clear_error() {
     let err = LocalModel::load("/nonexistent/dir/model.gguf".as_ref(), LocalConfig::default())
@@ -297,25 +318,5 @@ fn install_from_a_gguf_copies_it_into_the_store() -> Result<()> {
     drop(f);
     let err = store.ensure_default_model(false).expect_err("damaged copy");
     assert!(matches!(err, ModelStoreError::PipUnavailable { .. }), "{err}");
-    Ok(())
-}
-
-#[tokio::test]
-async fn zz_scratch_batch_cost() -> Result<()> {
-    let _guard = MODEL_LOCK.lock().await;
-    let path = default_model_path()?;
-    let small = LocalModel::load(&path, LocalConfig { threads: 1, n_batch: 32, ..LocalConfig::default() })?;
-    let big = LocalModel::load(&path, LocalConfig { threads: 1, n_batch: 512, ..LocalConfig::default() })?;
-    let persona = "The persuadee is a 34-year-old teacher from Ohio who volunteers at a food bank, is agreeable and conscientious, values family and fairness, and is cautious about online charities after a bad experience. ";
-    let req = ChatRequest { max_tokens: Some(1), temperature: Some(0.0), ..ChatRequest::new(vec![Message::system(persona.repeat(12)), Message::user("One word.")]) };
-    for _ in 0..3 {
-        for (name, m) in [("32", &small), ("512", &big)] {
-            m.clear_cache();
-            let t = std::time::Instant::now();
-            let (_, r) = m.chat_with_report(req.clone()).await?;
-            let cpu = std::fs::read_to_string("/proc/self/stat")?;
-            eprintln!("n_batch {name}: {} tok in {:?} ({:.1} tok/s) wall {:?} stat {}", r.prompt_tokens_evaluated, r.prompt_eval, r.prompt_tokens_evaluated as f64 / r.prompt_eval.as_secs_f64(), t.elapsed(), cpu.split(' ').nth(13).unwrap_or(""));
-        }
-    }
     Ok(())
 }

@@ -4,23 +4,24 @@
 //! - Generation runs in `spawn_blocking` behind a semaphore; dropping the future cancels
 //!   the work between tokens.
 //! - Prompts are formatted with the model's own chat template (from the GGUF metadata).
-//! - Sampling is seeded (same seed and prompt give the same reply; temperature 0 is greedy).
+//! - Sampling is seeded: the same seed and prompt give the same reply (a request without a
+//!   seed gets a random one); temperature 0 is greedy.
 //! - Constrained output uses the GBNF grammar of [`OutputConstraint`], applied the way
 //!   llama.cpp's own sampler does it: sample freely, and only when the grammar rejects that
 //!   token apply the grammar to the whole vocabulary and resample. Most tokens of a JSON
-//!   reply are accepted on the first try, so this costs far less than filtering all 49k
+//!   reply are accepted on the first try, so this costs less than filtering all 49k
 //!   candidates on every step.
 //! - A small pool of contexts ("slots") keeps each one's evaluated tokens; a request goes to
 //!   the slot sharing the longest token prefix with its prompt and only the rest is
 //!   evaluated, so an agent's successive turns in a dialogue cost time linear in the new text.
 //!
-//! Reuse never changes a reply. llama.cpp's CPU attention takes different code paths (with
-//! different rounding) for batches of 64+ tokens and for single tokens over a long cache,
-//! and a model this small turns such rounding differences into different text. So prompts
-//! are evaluated in batches of 2 to 63 tokens (the default is 32), and only tokens that were
-//! evaluated as part of a prompt are reused, not the slot's own generated reply: the cached
-//! state is then bit-identical to evaluating the prompt from scratch, and the same seed and
-//! prompt give the same reply whatever ran before.
+//! Reuse does not change replies. llama.cpp's CPU attention takes different code paths, with
+//! different rounding, for batches of 64+ tokens and for single tokens over a long cache, and
+//! a model this small turns such differences into different text. So prompts are evaluated
+//! in batches of 2 to `n_batch` tokens (default 32), and only tokens evaluated as part of a
+//! prompt are reused, not a slot's own generated reply (the next turn evaluates it again as
+//! prompt). The cached state is then bit-identical to evaluating the prompt from scratch, and
+//! the reply to a seeded request does not depend on what ran before it.
 //!
 //! Loaded models stay in memory for the life of the process (contexts borrow them), and
 //! loading the same file again reuses the loaded weights.
