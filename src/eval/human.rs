@@ -124,7 +124,7 @@ pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and
 impl HumanReference {
     /// Loads a spec: `pfg:DIR` (the only kind so far).
     pub fn load(spec: &str, split: Split, split_seed: u64) -> Result<HumanReference, HumanError> {
-        let Some(dir) = spec.strip_prefix("pfg:") else {
+        let Some(dir) = spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) else {
             return Err(HumanError::BadSpec { spec: spec.into(), reason: "unknown kind".into() });
         };
         if dir.trim().is_empty() {

@@ -40,7 +40,7 @@ impl Population {
     /// Loads `spec`: `DIR` (persona files) or `pfg:PATH` (PersuasionForGood's `full_info.csv`,
     /// or a directory holding it).
     pub fn load(spec: &str) -> Result<Self, PopulationError> {
-        let population = if let Some(path) = spec.strip_prefix("pfg:") {
+        let population = if let Some(path) = spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) {
             Self::persuasion_for_good(spec, Path::new(path))?
         } else {
             let personas = load_persona_dir(spec)?;
