@@ -29,3 +29,4 @@ pub mod seed;
 pub mod stats;
 pub mod survey;
 pub mod vs;
+mod wheel;

