@@ -143,14 +143,21 @@ async fn max_tokens_limits_the_reply() -> Result<()> {
 async fn a_growing_dialogue_reuses_its_evaluated_prefix() -> Result<()> {
     let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
+    m.clear_cache();
     let mut messages = vec![
-        Message::system("You are Alice, a persuader for Save the Children."),
+        Message::system(
+            "You are Alice, a persuader for Save the Children, an international charity that \
+             helps children in developing countries with health care, education and safety. \
+             You chat with Bob, who was paid $2 for the task. Be friendly and honest.",
+        ),
         Message::user("Hi, who are you?"),
     ];
     let mut r = ChatRequest::new(messages.clone());
     r.max_tokens = Some(12);
     r.seed = Some(3);
     let first = m.chat(r).await?;
+    let first_prompt = first.usage.context("usage missing")?.prompt_tokens;
+    assert!(first_prompt >= 64, "the first prompt must fill a wide batch: {first_prompt}");
 
     messages.push(Message::assistant(first.content.clone()));
     messages.push(Message::user("Why should I donate?"));
@@ -165,21 +172,52 @@ async fn a_growing_dialogue_reuses_its_evaluated_prefix() -> Result<()> {
     let evaluated = after.prompt_tokens_evaluated - before.prompt_tokens_evaluated;
     let reused = after.prompt_tokens_reused - before.prompt_tokens_reused;
     assert_eq!(evaluated + reused, prompt_tokens);
-    assert!(evaluated < prompt_tokens, "evaluated {evaluated} of {prompt_tokens}");
-    // The whole first prompt is reused (the generated reply is evaluated again).
-    let first_prompt = first.usage.context("usage missing")?.prompt_tokens;
-    assert!(reused >= first_prompt, "reused {reused}, first prompt {first_prompt}");
+    // The first prompt is reused, except that at least 64 tokens are evaluated (one wide
+    // batch) and the generated reply is evaluated again as prompt.
+    assert_eq!(reused, first_prompt.min(prompt_tokens - 64), "reused {reused} of {prompt_tokens}");
+    assert!(reused > 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_prompt_narrower_than_a_wide_batch_is_not_reused() -> Result<()> {
+    let _guard = MODEL_LOCK.lock().await;
+    let m = model()?;
+    m.clear_cache();
+    let mut messages = vec![Message::user("Hi, who are you?")];
+    let mut r = ChatRequest::new(messages.clone());
+    r.max_tokens = Some(4);
+    r.seed = Some(1);
+    let first = m.chat(r.clone()).await?;
+    assert!(first.usage.context("usage missing")?.prompt_tokens < 64);
+
+    messages.push(Message::assistant(first.content.clone()));
+    messages.push(Message::user(
+        "Tell me about Save the Children, the charity that helps children in developing \
+         countries with health care, education and safety, in one sentence please.",
+    ));
+    r.messages = messages;
+    let before = m.stats();
+    m.chat(r).await?;
+    let after = m.stats();
+    assert_eq!(after.prompt_tokens_reused, before.prompt_tokens_reused);
     Ok(())
 }
 
 /// Two agents alternate; each turn's speaker sees the whole history.
-async fn two_agent_dialogue(m: &LocalModel, turns: usize) -> Result<(Vec<String>, u64)> {
-    let systems = ["You are Alice. Keep replies short.", "You are Bob. Keep replies short."];
+/// Returns each turn's reply and the digest of the logits it started from, and the prompt
+/// tokens reused in all.
+async fn two_agent_dialogue(m: &LocalModel, turns: usize) -> Result<(Vec<(String, u64)>, u64)> {
+    // Role prompts long enough that prompts span several evaluation batches.
+    let persona = "You are careful and kind, and you like to talk about charities, children, \
+                   schools and the weather in Ohio. Keep replies short. ";
+    let systems =
+        [format!("You are Alice. {}", persona.repeat(3)), format!("You are Bob. {}", persona.repeat(2))];
     let mut transcript: Vec<(usize, String)> = vec![(1, "Hi! What is this chat about?".into())];
-    let mut reused = 0;
+    let (mut reused, mut digests) = (0, Vec::new());
     for turn in 0..turns {
         let speaker = turn % 2;
-        let mut messages = vec![Message::system(systems[speaker])];
+        let mut messages = vec![Message::system(systems[speaker].clone())];
         for (who, text) in &transcript {
             messages.push(if *who == speaker {
                 Message::assistant(text.clone())
@@ -188,16 +226,19 @@ async fn two_agent_dialogue(m: &LocalModel, turns: usize) -> Result<(Vec<String>
             });
         }
         let request = ChatRequest {
+            // Short replies, so that a turn adds fewer tokens than one wide batch.
             max_tokens: Some(12),
-            temperature: Some(0.7),
+            temperature: Some(0.9),
             seed: Some(turn as u64),
             ..ChatRequest::new(messages)
         };
         let (reply, report) = m.chat_with_report(request).await?;
         reused += report.prompt_tokens_reused;
+        digests.push(report.prompt_logits_digest);
         transcript.push((speaker, reply.content.trim().to_string()));
     }
-    Ok((transcript.into_iter().map(|(_, t)| t).collect(), reused))
+    let replies = transcript.into_iter().skip(1).map(|(_, t)| t);
+    Ok((replies.zip(digests).collect(), reused))
 }
 
 #[tokio::test]
@@ -208,10 +249,11 @@ async fn prefix_reuse_does_not_change_replies() -> Result<()> {
     let config = LocalConfig { prefix_reuse: false, ..LocalConfig::default() };
     let without_reuse = LocalModel::load(&default_model_path()?, config)?;
 
-    let (a, reused) = two_agent_dialogue(&with_reuse, 4).await?;
-    let (b, not_reused) = two_agent_dialogue(&without_reuse, 4).await?;
+    let (a, reused) = two_agent_dialogue(&with_reuse, 6).await?;
+    let (b, not_reused) = two_agent_dialogue(&without_reuse, 6).await?;
     assert!(reused > 0 && not_reused == 0, "reused {reused} / {not_reused}");
-    assert_eq!(a, b, "cached prompt state must not change the sampled replies");
+    // Bit-identical logits at every turn, not only the same sampled text.
+    assert_eq!(a, b, "cached prompt state must not change the logits or the replies");
     Ok(())
 }
 

@@ -105,7 +105,7 @@ impl OutputConstraint {
     /// optional whitespace). Numbers are not range-checked by the grammar; the parser does.
     pub fn gbnf(&self) -> String {
         let common = r#"ws ::= [ \t\n]{0,4}
-string ::= "\"" char{0,600} "\""
+string ::= "\"" char* "\""
 char ::= [^"\\\x00-\x1f] | "\\" ["\\/bfnrt]
 number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
 "#;

@@ -1,8 +1,8 @@
 //! The embedded llama.cpp backend: a GGUF model run in-process, so vsim works offline with
 //! no server and no key.
 //!
-//! - Generation runs in `spawn_blocking` behind a semaphore; dropping the future cancels
-//!   the work between tokens.
+//! - Generation runs on long-lived compute threads (see [`super::compute_threads`]) behind a
+//!   semaphore; dropping the future cancels the work between tokens.
 //! - Prompts are formatted with the model's own chat template (from the GGUF metadata).
 //! - Sampling is seeded: the same seed and prompt give the same reply (a request without a
 //!   seed gets a random one); temperature 0 is greedy.
@@ -16,12 +16,17 @@
 //!   evaluated, so an agent's successive turns in a dialogue cost time linear in the new text.
 //!
 //! Reuse does not change replies. llama.cpp's CPU attention takes different code paths, with
-//! different rounding, for batches of 64+ tokens and for single tokens over a long cache, and
-//! a model this small turns such differences into different text. So prompts are evaluated
-//! in batches of 2 to `n_batch` tokens (default 32), and only tokens evaluated as part of a
-//! prompt are reused, not a slot's own generated reply (the next turn evaluates it again as
-//! prompt). The cached state is then bit-identical to evaluating the prompt from scratch, and
-//! the reply to a seeded request does not depend on what ran before it.
+//! different rounding, for batches narrower than 64 tokens, for batches of 64 or more (its
+//! tiled flash attention) and for single tokens over a long cache (split-KV), and a model this
+//! small turns such differences into different text. Within the tiled path a token's result
+//! does not depend on which batch it is in. So prompts are evaluated in batches of 64 to
+//! `n_batch` tokens: a request that reuses a cached prefix evaluates at least its last 64
+//! prompt tokens again; only tokens evaluated in such wide batches as part of a prompt are
+//! reused, not a prompt shorter than 64 tokens and not a slot's own generated reply (the next
+//! turn evaluates it again as prompt). The cached state is then bit-identical to evaluating
+//! the prompt from scratch, and the reply to a seeded request does not depend on what ran
+//! before it. Wide batches are also the fast ones: prompt evaluation runs at the speed of
+//! llama.cpp's own server.
 //!
 //! Loaded models stay in memory for the life of the process (contexts borrow them), and
 //! loading the same file again reuses the loaded weights.
@@ -45,6 +50,7 @@ use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::Semaphore;
 
+use super::compute_threads;
 use super::{BackendError, ChatModel, ChatRequest, ChatResponse, OutputConstraint, Role, Usage};
 
 /// Sent as the system message when a request has none: SmolLM2's template would otherwise
@@ -73,8 +79,10 @@ pub struct LocalConfig {
     pub top_k: u32,
     /// Reuse evaluated prompt prefixes across requests (off only for measurements).
     pub prefix_reuse: bool,
-    /// Tokens per prompt-evaluation batch. Values from 64 up evaluate long prompts faster
-    /// but make replies depend on what the slot held before (see the module docs).
+    /// Most tokens per prompt-evaluation batch (at least 128; default 512, as llama.cpp's
+    /// server). Batches are split evenly, so none is narrower than 64 tokens unless the
+    /// whole prompt is (see the module docs). Each slot's context keeps compute buffers
+    /// sized by it: ~107 MB at 512 for the default model, more for bigger models.
     pub n_batch: u32,
     /// Apply the output grammar to every candidate on every step instead of only when the
     /// freely sampled token breaks it (slower; for measurements).
@@ -93,7 +101,7 @@ impl Default for LocalConfig {
             min_p: 0.05,
             top_k: 40,
             prefix_reuse: true,
-            n_batch: 32,
+            n_batch: 512,
             grammar_first: false,
         }
     }
@@ -123,6 +131,9 @@ pub struct GenerationReport {
     pub prompt_tokens_reused: u64,
     pub completion_tokens: u64,
     pub grammar_resamples: u64,
+    /// Fingerprint of the bits of the logits the reply starts from: equal digests mean the
+    /// prompt's evaluated state was bit-identical (used to check that reuse changes nothing).
+    pub prompt_logits_digest: u64,
     /// Time spent evaluating the prompt.
     pub prompt_eval: Duration,
     /// From the start of the blocking work to the first sampled token.
@@ -258,7 +269,7 @@ impl LocalModel {
         let train = model.n_ctx_train();
         let default_ctx = if train == 0 { 4096 } else { train.min(4096) };
         let n_ctx = config.n_ctx.filter(|&n| n > 0).unwrap_or(default_ctx).max(64);
-        let n_batch = config.n_batch.clamp(3, 512).min(n_ctx);
+        let n_batch = config.n_batch.clamp(2 * WIDE_BATCH as u32, 4096).min(n_ctx);
         let template = model
             .chat_template(None)
             .or_else(|_| LlamaChatTemplate::new("chatml"))
@@ -362,14 +373,11 @@ impl LocalModel {
         let cancel = Arc::new(AtomicBool::new(false));
         let _on_drop = CancelOnDrop(cancel.clone());
         let inner = self.inner.clone();
-        let task = tokio::task::spawn_blocking(move || {
+        let task = compute_threads::run(move || {
             let _permit = permit;
             inner.generate(&prompt, &params, &cancel)
         });
-        match task.await {
-            Ok(result) => result,
-            Err(e) => Err(local_err(format!("generation task failed: {e}"))),
-        }
+        task.await.map_err(|e| local_err(format!("generation failed: {e}")))?
     }
 
     /// Embeds each text (mean-pooled, L2-normalised last hidden states, texts truncated to
@@ -385,14 +393,11 @@ impl LocalModel {
             .await
             .map_err(|_| local_err("model is shutting down"))?;
         let inner = self.inner.clone();
-        let task = tokio::task::spawn_blocking(move || {
+        let task = compute_threads::run(move || {
             let _permit = permit;
             inner.embed_blocking(&texts)
         });
-        match task.await {
-            Ok(result) => result,
-            Err(e) => Err(local_err(format!("embedding task failed: {e}"))),
-        }
+        task.await.map_err(|e| local_err(format!("embedding failed: {e}")))?
     }
 }
 
@@ -491,23 +496,27 @@ impl Slot {
     }
 }
 
-/// Splits `total` tokens into batches of at most `max`, none of a single token (unless
-/// `total` is 1): one-token batches take llama.cpp's single-query attention path, whose
-/// rounding differs once the cache is long.
+/// The fewest tokens a prompt batch takes llama.cpp's tiled CPU attention with (its query
+/// tile, `GGML_FA_TILE_Q`); see the module docs.
+const WIDE_BATCH: usize = 64;
+
+/// Splits `total` tokens into as few batches of at most `max` as possible, of near-equal
+/// size, so that with `max >= 2 * WIDE_BATCH` every batch is at least `WIDE_BATCH` wide
+/// (unless `total` itself is smaller).
 fn batch_sizes(total: usize, max: usize) -> Vec<usize> {
-    let max = max.max(3);
-    let mut sizes = vec![max; total / max];
-    match total % max {
-        0 => {}
-        1 if !sizes.is_empty() => {
-            if let Some(last) = sizes.last_mut() {
-                *last -= 1;
-            }
-            sizes.push(2);
-        }
-        rest => sizes.push(rest),
+    if total == 0 {
+        return Vec::new();
     }
-    sizes
+    let n = total.div_ceil(max.max(1));
+    let (base, extra) = (total / n, total % n);
+    (0..n).map(|i| base + usize::from(i < extra)).collect()
+}
+
+/// FNV-1a over the bit patterns of `values`.
+fn digest_bits(values: &[f32]) -> u64 {
+    values
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3))
 }
 
 fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
@@ -640,10 +649,10 @@ impl Inner {
         if slot.ctx.is_none() {
             slot.ctx = Some(self.new_context(false)?);
         }
-        // Keep the shared prefix, but evaluate at least the last two prompt tokens: the last
-        // one's logits start the reply, and a one-token batch would take another code path.
+        // Keep the shared prefix, but evaluate at least a wide batch's worth of the prompt
+        // (see the module docs); the last token's logits start the reply.
         let mut reuse = if self.config.prefix_reuse {
-            common_prefix(slot.reusable_tokens(), &prompt).min(prompt.len().saturating_sub(2))
+            common_prefix(slot.reusable_tokens(), &prompt).min(prompt.len().saturating_sub(WIDE_BATCH))
         } else {
             0
         };
@@ -698,6 +707,7 @@ impl Inner {
         let mut batch = LlamaBatch::new(n_batch, 1);
         let mut logits_index = 0i32;
         let mut offset = reuse;
+        let mut all_wide = true;
         for size in batch_sizes(prompt.len() - reuse, n_batch) {
             if cancel.load(Ordering::Relaxed) {
                 return Err(cancelled());
@@ -716,12 +726,17 @@ impl Inner {
                 return Err(fail(ctx, cached, reusable, e));
             }
             cached.extend_from_slice(chunk);
-            *reusable = cached.len();
+            // Only tokens evaluated in wide batches match a cold evaluation of a longer prompt.
+            all_wide &= size >= WIDE_BATCH;
+            if all_wide {
+                *reusable = cached.len();
+            }
             counters.prompt_tokens_evaluated.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             report.prompt_tokens_evaluated += chunk.len() as u64;
             logits_index = batch.n_tokens() - 1;
         }
         report.prompt_eval = eval_start.elapsed();
+        report.prompt_logits_digest = digest_bits(ctx.get_logits_ith(logits_index));
 
         // Generate.
         let gen_start = Instant::now();
@@ -898,12 +913,14 @@ mod tests {
     }
 
     #[test]
-    fn batches_cover_the_prompt_without_single_token_batches() {
-        for total in 0..200 {
-            for max in [1, 2, 3, 32, 63] {
+    fn batches_cover_the_prompt_and_are_all_wide() {
+        for total in 0..2000 {
+            for max in [128, 200, 512] {
                 let sizes = batch_sizes(total, max);
                 assert_eq!(sizes.iter().sum::<usize>(), total, "{total} {max}");
-                assert!(sizes.iter().all(|&s| s <= max.max(3) && (s >= 2 || total == 1)), "{sizes:?}");
+                assert_eq!(sizes.len(), total.div_ceil(max), "{total} {max}");
+                let narrowest = WIDE_BATCH.min(total);
+                assert!(sizes.iter().all(|&s| s <= max && s >= narrowest), "{total} {max}: {sizes:?}");
             }
         }
     }

@@ -10,6 +10,8 @@
 //! [`spec`] turns a `--model SPEC` string into a configured backend.
 
 pub mod cache;
+#[cfg(feature = "local")]
+mod compute_threads;
 pub mod constraint;
 pub mod error;
 pub mod factory;
