@@ -12,11 +12,11 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use super::budget::Meter;
-use super::outcomes::{outcome_columns, write_outcomes_csv_from_transcript};
 use super::runner::{
-    completed_ids, dialogue_id, drive, prepare_run_dir, Drive, RoleModel, RunError, RunOptions, RunSummary,
+    completed_ids, dialogue_id, drive_to_summary, prepare_run_dir, Drive, RoleModel, RunError, RunOptions,
+    RunSummary,
 };
-use super::transcript::{read_events, TranscriptError, TranscriptWriter};
+use super::transcript::{read_events, TranscriptError};
 use crate::dialogue::events::{BeginEvent, TurnEvent};
 use crate::dialogue::{AgentSetup, DialogueSetup, Event};
 use crate::scenario::{load_scenario, Scenario};
@@ -269,41 +269,15 @@ pub async fn run_branch(
             prefix: source.prefix.clone(),
         })
     };
-    let skipped = config.n - pending.len();
-    let mut writer = TranscriptWriter::open(&transcript_path)?;
-    let driven = drive(
-        pending,
-        make,
-        &mut writer,
-        &Drive {
-            concurrency: config.concurrency,
-            budget: options.budget,
-            meter: &meter,
-            progress: config.progress,
-            total: config.n as u64,
-            already: skipped as u64,
-        },
-    )
-    .await?;
-    drop(writer);
-    let counts = write_outcomes_csv_from_transcript(
-        &dir.join("outcomes.csv"),
-        &outcome_columns(&scenario),
-        &transcript_path,
-    )?;
-    Ok(RunSummary {
-        out_dir: dir.clone(),
-        counts,
-        ran: driven.ran,
-        skipped,
-        failed_now: driven.failed_now,
-        usage: driven.usage,
-        spend: meter.spend(),
-        interrupted: driven.interrupted,
-        budget_stop: driven.budget_stop,
-        not_started: driven.not_started,
-        shard: None,
-    })
+    let drive = Drive {
+        concurrency: config.concurrency,
+        budget: options.budget,
+        meter: &meter,
+        progress: config.progress,
+        total: config.n as u64,
+        already: (config.n - pending.len()) as u64,
+    };
+    drive_to_summary(dir, &scenario, &transcript_path, pending, make, &drive, None).await
 }
 
 /// The default output directory of a branch: `RUN_DIR/branches/DIALOGUE-tT-cJ`.

@@ -222,40 +222,49 @@ pub async fn run_experiment_with(
     let skipped = planned - pending.len();
     let make = |index: usize| build_setup(&scenario, population, &metered, &generator, config.seed, index);
 
-    let mut writer = TranscriptWriter::open(&transcript_path)?;
-    let driven = drive(
-        pending,
-        make,
-        &mut writer,
-        &Drive {
-            concurrency: config.concurrency,
-            budget: options.budget,
-            meter: &meter,
-            progress: config.progress,
-            total: planned as u64,
-            already: skipped as u64,
-        },
-    )
-    .await?;
+    let drive = Drive {
+        concurrency: config.concurrency,
+        budget: options.budget,
+        meter: &meter,
+        progress: config.progress,
+        total: planned as u64,
+        already: skipped as u64,
+    };
+    drive_to_summary(dir, &scenario, &transcript_path, pending, make, &drive, options.shard).await
+}
+
+/// Drives `pending` into the transcript at `transcript_path`, rebuilds `outcomes.csv` in
+/// `dir` from the transcript and summarises the invocation.
+pub(crate) async fn drive_to_summary(
+    dir: &Path,
+    scenario: &Scenario,
+    transcript_path: &Path,
+    pending: Vec<usize>,
+    make: impl Fn(usize) -> Result<DialogueSetup, RunError>,
+    d: &Drive<'_>,
+    shard: Option<Shard>,
+) -> Result<RunSummary, RunError> {
+    let mut writer = TranscriptWriter::open(transcript_path)?;
+    let driven = drive(pending, make, &mut writer, d).await?;
     drop(writer);
 
     let counts = write_outcomes_csv_from_transcript(
         &dir.join("outcomes.csv"),
-        &outcome_columns(&scenario),
-        &transcript_path,
+        &outcome_columns(scenario),
+        transcript_path,
     )?;
     Ok(RunSummary {
-        out_dir: dir.clone(),
+        out_dir: dir.to_path_buf(),
         counts,
         ran: driven.ran,
-        skipped,
+        skipped: d.already as usize,
         failed_now: driven.failed_now,
         usage: driven.usage,
-        spend: meter.spend(),
+        spend: d.meter.spend(),
         interrupted: driven.interrupted,
         budget_stop: driven.budget_stop,
         not_started: driven.not_started,
-        shard: options.shard,
+        shard,
     })
 }
 
