@@ -67,29 +67,20 @@ impl Runs {
     fn tokens(&self) -> u64 {
         self.runs.iter().map(|r| r.0).sum()
     }
+    /// Tokens per second of each run, in run order.
     fn rates(&self) -> Vec<f64> {
-        let mut v: Vec<f64> = self.runs.iter().map(|r| r.0 as f64 / r.1.max(1e-9)).collect();
-        v.sort_by(f64::total_cmp);
-        v
+        self.runs.iter().map(|r| r.0 as f64 / r.1.max(1e-9)).collect()
     }
     fn median_rate(&self) -> f64 {
-        let v = self.rates();
-        v.get(v.len() / 2).copied().unwrap_or(0.0)
+        median(self.rates())
     }
     fn best_rate(&self) -> f64 {
-        self.rates().last().copied().unwrap_or(0.0)
+        self.rates().into_iter().fold(0.0, f64::max)
     }
     /// Median over runs of this run's rate / `other`'s run at the same place in the
     /// interleaving: pairs ran seconds apart, so drifts in machine load cancel.
     fn median_ratio(&self, other: &Runs) -> f64 {
-        let mut ratios: Vec<f64> = self
-            .runs
-            .iter()
-            .zip(&other.runs)
-            .map(|(a, b)| (a.0 as f64 / a.1.max(1e-9)) / (b.0 as f64 / b.1.max(1e-9)).max(1e-9))
-            .collect();
-        ratios.sort_by(f64::total_cmp);
-        ratios.get(ratios.len() / 2).copied().unwrap_or(0.0)
+        median(self.rates().iter().zip(other.rates()).map(|(a, b)| a / b.max(1e-9)).collect())
     }
     fn median_ttft(&self) -> Duration {
         let mut v: Vec<Duration> = self.runs.iter().map(|r| r.2).collect();
@@ -98,7 +89,7 @@ impl Runs {
     }
     fn row(&self, name: &str) {
         if std::env::var_os("VSIM_BENCH_SHOW_RUNS").is_some() {
-            let rates: Vec<String> = self.runs.iter().map(|r| format!("{:.0}", r.0 as f64 / r.1)).collect();
+            let rates: Vec<String> = self.rates().iter().map(|r| format!("{r:.0}")).collect();
             println!("  runs (t/s, in order): {}", rates.join(" "));
         }
         println!(
@@ -276,11 +267,7 @@ async fn run() -> Result<()> {
             }
             theirs.push(started.elapsed().as_secs_f64());
         }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (ours, theirs) = (median(&mut ours), median(&mut theirs));
+        let (ours, theirs) = (median(ours), median(theirs));
         println!(
             "{:<28} {:>14} {:>14} {:>10.1?}",
             "llama-server, prompt cache",
@@ -297,6 +284,12 @@ async fn run() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The middle value (the upper one of an even count); 0 for none.
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// Runs the dialogue on `model`; returns every request it made (to replay elsewhere) and
