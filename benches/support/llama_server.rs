@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use vsim::backend::{ChatRequest, Role};
+use vsim::backend::ChatRequest;
 
 /// A running `llama-server`, killed on drop.
 pub struct LlamaServer {
@@ -85,20 +85,8 @@ impl LlamaServer {
         sampling: Sampling,
         cache_prompt: bool,
     ) -> Result<Timings> {
-        let messages: Vec<Value> = request
-            .messages
-            .iter()
-            .map(|m| {
-                let role = match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
-                    Role::Assistant => "assistant",
-                };
-                json!({"role": role, "content": m.content})
-            })
-            .collect();
         let mut body = json!({
-            "messages": messages,
+            "messages": request.messages,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature.unwrap_or(0.8),
             "top_p": request.top_p.unwrap_or(1.0),
