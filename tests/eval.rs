@@ -1,5 +1,5 @@
 //! `vsim eval` on hand-built run directories: exact metric values, missing outcomes,
-//! pairing, language and calibration metrics, error messages, embeddings, and the real
+//! pairing, language metrics, the selection check, error messages, embeddings, and the real
 //! PersuasionForGood data when it is present.
 
 use std::collections::BTreeMap;
@@ -172,7 +172,7 @@ async fn known_values_against_a_hand_made_human_sample() {
     // ∫|F_a - F_b| = 1/12·0.5 + 5/12·0.5 + 1/4·1 = 1/2.
     assert!(close(est(&c.wasserstein1), 0.5));
     // Pairs (0, 0), (0.5, 1), (1, 1).
-    assert_eq!((c.paired, c.unpaired), (3, 0));
+    assert_eq!((c.counts.paired, c.counts.simulated_unpaired), (3, 0));
     assert!(close(est(&c.l1_paired), 1.0 / 6.0));
     // Bins [0, 1), [1, 2]: (2/3, 1/3) vs (1/4, 3/4).
     assert!(close(est(&c.l1_histogram), 5.0 / 6.0));
@@ -234,7 +234,7 @@ async fn unpaired_population_reports_paired_l1_as_not_applicable() {
 }
 
 #[tokio::test]
-async fn language_calibration_and_repair_counts() {
+async fn language_selection_check_and_repair_counts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let vs = |chosen: usize| {
@@ -259,29 +259,36 @@ async fn language_calibration_and_repair_counts() {
     let t = e.linguistic.iter().find(|t| t.role == "persuadee").unwrap();
     // Dialogue a: "hello there", "hello again"; dialogue b: "hello there".
     assert_eq!(t.simulated.utterances, 3);
-    // Unigrams: hello there hello again hello there -> 3 distinct of 6.
-    assert_eq!(t.simulated.distinct[0].pooled, Some(0.5));
     // Per dialogue: a = 3/4, b = 2/2 -> mean 7/8.
     assert!(close(est(&t.simulated.distinct[0].per_dialogue), 0.875));
-    // Bigrams: (hello there), (hello again), (hello there) -> 2 of 3.
-    assert!(close(t.simulated.distinct[1].pooled.unwrap(), 2.0 / 3.0));
-    assert_eq!(t.simulated.distinct[2].pooled, None);
+    // Bigrams: a = 2/2, b = 1/1.
+    assert!(close(est(&t.simulated.distinct[1].per_dialogue), 1.0));
+    // No human side: no pooled value (it would depend on the corpus size alone).
+    assert_eq!(t.simulated.distinct[0].pooled, None);
+    assert_eq!(t.simulated.pooled_dialogues, 0);
     assert!(t.simulated.flesch_kincaid_grade.is_some());
     assert!(t.human.is_none());
-    // Calibration: three turns, stated 0.6 / 0.3 / 0.1, chosen 0, 1, 0.
-    let cal = e.calibration.iter().find(|c| c.role == "persuadee").unwrap();
-    assert_eq!((cal.turns, cal.candidates, cal.unstated), (3, 9, 0));
-    let bin = |i: usize| &cal.bins[i];
-    assert_eq!(bin(6).n, 3);
+    // Selection check: three weighted turns, probabilities 0.6 / 0.3 / 0.1, chosen 0, 1, 0.
+    let sel = e.selection_check.iter().find(|c| c.role == "persuadee").unwrap();
+    assert_eq!((sel.rule.as_str(), sel.turns, sel.candidates, sel.impossible), ("weighted", 3, 9, 0));
+    let bin = |i: usize| &sel.bins[i];
+    assert_eq!((bin(6).n, bin(6).chosen), (3, 2));
     assert!(close(bin(6).chosen_frequency.unwrap(), 2.0 / 3.0));
-    assert!(close(bin(6).mean_stated.unwrap(), 0.6));
+    assert!(close(bin(6).mean_expected.unwrap(), 0.6));
     assert!(close(bin(3).chosen_frequency.unwrap(), 1.0 / 3.0));
     assert_eq!(bin(1).chosen_frequency, Some(0.0));
     assert_eq!(bin(9).n, 0);
-    let ece = (1.0f64 / 3.0) * ((0.6f64 - 2.0 / 3.0).abs() + (0.3f64 - 1.0 / 3.0).abs() + 0.1);
-    assert!((cal.ece.unwrap() - ece).abs() < 1e-12);
-    // The persuader speaks by `direct`: no calibration for it.
-    assert!(e.calibration.iter().all(|c| c.role != "persuader"));
+    let gap = (1.0f64 / 3.0) * ((0.6f64 - 2.0 / 3.0).abs() + (0.3f64 - 1.0 / 3.0).abs() + 0.1);
+    assert!((sel.mean_abs_gap.unwrap() - gap).abs() < 1e-12);
+    // The persuader's turns have one candidate: nothing to check.
+    assert!(e.selection_check.iter().all(|c| c.role != "persuader"));
+    // Stated probabilities: every turn states 0.6 + 0.3 + 0.1 = 1.
+    let st = e.stated_probabilities.iter().find(|s| s.role == "persuadee").unwrap();
+    assert_eq!((st.turns, st.candidates, st.unstated, st.turns_summed), (3, 9, 0, 3));
+    assert!(est(&st.mean_abs_sum_error) < 1e-12);
+    assert_eq!(est(&st.share_renormalised), 0.0);
+    assert!(close(est(&st.mean_max_probability), 0.6));
+    assert!(e.stated_probabilities.iter().all(|s| s.role != "persuader"));
     // Repairs: the two turns of dialogue a carry code_fence on all three candidates.
     let r = e.counts.repairs.get("code_fence").unwrap();
     assert_eq!((r.turns, r.candidates), (2, 6));
@@ -387,7 +394,7 @@ fn tiny_pfg_reference_is_filtered_and_paired_by_persona_id() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tiny_pfg(&tmp.path().join("pfg"));
     let spec = format!("pfg:{}", dir.display());
-    let h = HumanReference::load(&spec, Split::All, 0).unwrap();
+    let h = HumanReference::load(&spec, Split::All).unwrap();
     // d2's persuadee gave $3 (above the $2 payment) and d3's has no donation: both dropped.
     assert_eq!(h.participants, 1);
     assert_eq!(h.numeric[KEY].len(), 1);
@@ -407,16 +414,16 @@ fn human_data_with_a_missing_file_or_column_is_a_clear_error() {
     let dir = tiny_pfg(&tmp.path().join("pfg"));
     let spec = format!("pfg:{}", dir.display());
     std::fs::remove_file(dir.join("full_dialog.csv")).unwrap();
-    let msg = HumanReference::load(&spec, Split::All, 0).unwrap_err().to_string();
+    let msg = HumanReference::load(&spec, Split::All).unwrap_err().to_string();
     assert!(msg.contains("full_dialog.csv") && msg.contains(&spec), "{msg}");
 
     let dir = tiny_pfg(&tmp.path().join("pfg2"));
     let info = std::fs::read_to_string(dir.join("full_info.csv")).unwrap().replacen(",B6,", ",donation,", 1);
     std::fs::write(dir.join("full_info.csv"), info).unwrap();
-    let msg = HumanReference::load(&format!("pfg:{}", dir.display()), Split::All, 0).unwrap_err().to_string();
+    let msg = HumanReference::load(&format!("pfg:{}", dir.display()), Split::All).unwrap_err().to_string();
     assert!(msg.contains("missing column `B6`") && msg.contains("full_info.csv"), "{msg}");
 
-    let msg = HumanReference::load("survey:x", Split::All, 0).unwrap_err().to_string();
+    let msg = HumanReference::load("survey:x", Split::All).unwrap_err().to_string();
     assert!(msg.contains("expected `pfg:DIR`"), "{msg}");
     // The command line reports it as bad input (exit 2).
     let run = tmp.path().join("run");
@@ -511,8 +518,9 @@ async fn semantic_diversity_with_an_embedder() {
     assert_eq!(e.semantic.embedder.as_deref(), Some("fake"));
     let s = e.semantic.roles.iter().find(|r| r.role == "persuadee").unwrap();
     // Pairs: (apples, bananas) cos 0, (apples, avocado) cos 1, (bananas, avocado) cos 0.
-    assert!(close(s.simulated.unwrap(), 2.0 / 3.0));
-    assert_eq!((s.n_simulated, s.n_human), (3, 0));
+    assert!(close(est(&s.simulated.per_dialogue), 2.0 / 3.0));
+    assert_eq!((s.simulated.utterances, s.simulated.used), (3, 1));
+    assert!(s.human.is_none() && s.pooled.is_none());
 }
 
 async fn serve(app: axum::Router) -> String {
@@ -561,10 +569,13 @@ async fn openai_embedder_reads_embeddings_and_keeps_the_key_out_of_errors() {
     let msg = format!("{err} {err:?} {e:?}");
     assert!(msg.contains("401") && msg.contains("***"), "{msg}");
     assert!(!msg.contains("sk-secret-123"), "{msg}");
-    // An evaluation with a failing embedder still completes and says why.
+    // An evaluation with a failing embedder still completes and says why (the persuader
+    // speaks twice in the second dialogue: something to embed).
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
-    write_run(&dir, &[dlg(None, Some(json!(1.0))), dlg(None, Some(json!(0.0)))], Some(config("personas")));
+    let mut twice = dlg(None, Some(json!(0.0)));
+    twice.turns.push(twice.turns[0].clone());
+    write_run(&dir, &[dlg(None, Some(json!(1.0))), twice], Some(config("personas")));
     let run = RunData::load(&dir).unwrap();
     let ev = evaluate(&run, None, &EvalOptions { bootstrap: 0, ..EvalOptions::default() }, Some(&e))
         .await
@@ -593,14 +604,14 @@ fn real_pfg() -> Option<PathBuf> {
 async fn real_persuasionforgood_reference_levels() {
     let Some(dir) = real_pfg() else { return };
     let spec = format!("pfg:{}", dir.display());
-    let all = HumanReference::load(&spec, Split::All, 0).unwrap();
+    let all = HumanReference::load(&spec, Split::All).unwrap();
     // 1,017 persuadees; dropped: no donation or outside $0..$2 (35 above $2).
     assert_eq!(all.participants, 982);
     assert_eq!(all.numeric[KEY].len(), 982);
     assert!(all.numeric[KEY].iter().all(|v| (0.0..=2.0).contains(&v.value)));
     assert_eq!(all.utterances["persuadee"].len(), 982);
-    let test = HumanReference::load(&spec, Split::Test, 42).unwrap();
-    let train = HumanReference::load(&spec, Split::Train, 42).unwrap();
+    let test = HumanReference::load(&spec, Split::Test).unwrap();
+    let train = HumanReference::load(&spec, Split::Train).unwrap();
     assert_eq!((test.participants, train.participants), (200, 782));
 
     // A small simulated run of real persuadees, paired by persona id.
@@ -613,14 +624,16 @@ async fn real_persuasionforgood_reference_levels() {
     let e = eval_dir(&run_dir, Some(&all), &EvalOptions { bootstrap: 100, ..EvalOptions::default() }).await;
     let o = &e.numeric[0];
     assert_eq!(o.human.as_ref().unwrap().n, 982);
-    assert_eq!(o.comparison.as_ref().unwrap().paired, 3);
+    assert_eq!(o.comparison.as_ref().unwrap().counts.paired, 3);
     let h = e.human.as_ref().unwrap();
     assert_eq!((h.participants, h.dialogues), (982, 982));
     // Human reference levels of the persuadees' language.
     let t = e.linguistic.iter().find(|t| t.role == "persuadee").unwrap().human.as_ref().unwrap();
     assert!(t.utterances > 5000, "{}", t.utterances);
-    let d1 = t.distinct[0].pooled.unwrap();
-    assert!(d1 > 0.0 && d1 < 0.2, "pooled Distinct-1 of ~100k tokens is small: {d1}");
+    // Pooled only over as many human dialogues as there are simulated ones.
+    assert_eq!(t.pooled_dialogues, 3);
+    let d1 = est(&t.distinct[0].per_dialogue);
+    assert!(d1 > 0.3 && d1 < 1.0, "Distinct-1 within a dialogue: {d1}");
     let fk = t.flesch_kincaid_grade.unwrap();
     assert!((0.0..12.0).contains(&fk), "{fk}");
 }

@@ -319,9 +319,8 @@ fn data_summary_reports_counts_the_filter_and_the_split() -> Result<()> {
     assert_eq!(out.status.code(), Some(2));
 
     let Some(real) = real_data_dir() else { return Ok(()) };
-    let out = Command::cargo_bin("vsim")?
-        .args(["data", "summary", &format!("pfg:{}", real.display()), "--seed", "42"])
-        .output()?;
+    let out =
+        Command::cargo_bin("vsim")?.args(["data", "summary", &format!("pfg:{}", real.display())]).output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     for part in

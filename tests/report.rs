@@ -119,13 +119,14 @@ async fn run_report_has_every_section_and_escapes_transcript_text() {
     assert_eq!(html.matches("<script").count(), 1);
     assert!(!html.contains("src=\"http") && !html.contains("href=\"http"));
 
-    for id in ["setup", "human", "outcomes", "metrics", "calibration", "dialogues"] {
+    for id in ["setup", "human", "outcomes", "metrics", "selection", "dialogues"] {
         assert!(html.contains(&format!("<section id=\"{id}\">")), "missing section {id}");
     }
-    // Histogram, ECDF and calibration plots.
+    // Histogram, ECDF and selection-check plots.
     assert!(html.matches("<svg").count() >= 3);
     assert!(html.contains("persuadee.donation: histogram") && html.contains("persuadee.donation: ECDF"));
-    assert!(html.contains("calibration: persuadee"));
+    assert!(html.contains("selection check: persuadee, weighted"));
+    assert!(!html.to_lowercase().contains("calibration"), "nothing here measures calibration");
     // Metrics with intervals, human levels and counts.
     for s in [
         "KS statistic D",
@@ -134,7 +135,11 @@ async fn run_report_has_every_section_and_escapes_transcript_text() {
         "L1 density (21 edges on [0, 2])",
         "missing (never counted as 0)",
         "repair: code_fence",
-        "Distinct-1 (pooled)",
+        "Distinct-1, per dialogue (mean, CI)",
+        "Distinct-1, pooled over equal-size samples",
+        "pooled over 1 dialogue per side (equal-size samples)",
+        "selection check (expected under the rule vs chosen): mean gap",
+        "share of turns rescaled to sum to 1",
         "Flesch–Kincaid grade",
     ] {
         assert!(html.contains(s), "html lacks {s}");
@@ -151,7 +156,9 @@ async fn run_report_has_every_section_and_escapes_transcript_text() {
         "# vsim evaluation: run-&lt;u&gt;x",
         "## Human reference",
         "### Outcome persuadee.donation",
-        "### Calibration: persuadee",
+        "### Selection check: persuadee, weighted",
+        "### Stated probabilities: persuadee",
+        "## Selection check (expected under the rule vs chosen)",
         "## Failed dialogues",
     ] {
         assert!(md.contains(s), "markdown lacks {s}:\n{md}");
@@ -192,17 +199,26 @@ async fn comparison_lines_up_runs_and_overlays_plots() {
         c.table.iter().find(|r| r.section == "Outcome persuadee.donation" && r.name == "mean").unwrap();
     assert!(mean.values[0].starts_with("0.000"));
     assert!(mean.human.starts_with("0.700"), "{}", mean.human);
-    // The direct run has no calibration rows: its cells stay empty.
-    let ece = c.table.iter().find(|r| r.name == "expected calibration error").unwrap();
-    assert_eq!(ece.values[0], "");
-    assert!(!ece.values[1].is_empty());
-    // Sections stay whole and in report order although the first run lacks calibration.
+    // The direct run states no probabilities: its cells stay empty.
+    let max_p = c.table.iter().find(|r| r.name == "mean largest probability (normalised)").unwrap();
+    assert_eq!(max_p.values[0], "");
+    assert!(max_p.values[1].starts_with("0.500"), "{:?}", max_p.values);
+    // Its choices are checked against its rule all the same.
+    let gap = c.table.iter().find(|r| r.name.ends_with("mean gap")).unwrap();
+    assert!(gap.values.iter().all(|v| !v.is_empty()), "{:?}", gap.values);
+    // Sections stay whole and in report order although the first run lacks a section.
     let sections: Vec<&str> = c.table.iter().map(|r| r.section.as_str()).collect();
     let mut runs: Vec<&str> = sections.clone();
     runs.dedup();
     assert_eq!(
         runs,
-        ["Outcome persuadee.donation", "Language: persuadee", "Calibration: persuadee", "Counts"]
+        [
+            "Outcome persuadee.donation",
+            "Language: persuadee",
+            "Selection check: persuadee, weighted",
+            "Stated probabilities: persuadee",
+            "Counts"
+        ]
     );
 
     let out = tmp.path().join("cmp");

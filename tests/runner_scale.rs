@@ -744,10 +744,15 @@ fn cli_shards_merge_branch_and_sweep_against_the_mock() {
     )
     .unwrap();
     let sweep_out = tmp.path().join("sweep-out");
-    let (code, stdout, stderr) = vsim(&["sweep", &p(&sweep_file), "--out", &p(&sweep_out)]);
+    let (code, stdout, stderr) =
+        vsim(&["sweep", &p(&sweep_file), "--out", &p(&sweep_out), "--embedder", "none", "--bootstrap", "50"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("4 cells"), "{stdout}");
     assert!(sweep_out.join("001-k2-tau0.2/outcomes.csv").exists());
+    // Every cell is evaluated and compared, here without human data (hand-written personas).
+    assert!(sweep_out.join("001-k2-tau0.2/metrics.json").exists());
+    assert!(stdout.contains("no human data"), "{stdout}");
+    assert!(std::fs::read_to_string(sweep_out.join("report.md")).unwrap().contains("| 003-k3-tau0.2 |"));
     drop(server);
     rt.shutdown_background();
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{CliError, CliResult};
 use vsim::data::fetch::{default_pfg_dir, fetch_convokit_corpus, PFG_CORPUS_URL};
-use vsim::data::persuasionforgood::{PfgDataset, PfgRole, DEFAULT_TEST_SIZE};
+use vsim::data::persuasionforgood::{PfgDataset, PfgRole, Split, SPLIT_SEED};
 
 /// Datasets `vsim data fetch` knows where to find.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,20 +39,18 @@ pass the directory as `--population pfg:DIR` / `--human pfg:DIR`.")]
     },
     /// Counts, the consistency filter and the split sizes of a dataset (either layout).
     #[command(after_help = "Examples:
-  vsim data summary pfg:../shared/data/persuasionforgood
-  vsim data summary pfg:~/.local/share/vsim/datasets/persuasionforgood-corpus --split train --seed 7
+  vsim data summary pfg:data/persuasionforgood
+  vsim data summary pfg:~/.local/share/vsim/datasets/persuasionforgood-corpus --split train
 
 SPEC is pfg:DIR with DIR holding full_info.csv and full_dialog.csv (the original release) or a
 ConvoKit persuasionforgood-corpus (utterances.jsonl, speakers.json, conversations.json).")]
     Summary {
         /// The dataset: `pfg:DIR`.
         spec: String,
-        /// Which persuadees to report on: all, test (200, seeded split) or train.
+        /// Which persuadees to report on: test (200, the fixed split that `vsim run` and
+        /// `vsim eval` use), train or all.
         #[arg(long, default_value = "test", value_name = "SPLIT", value_parser = ["all", "test", "train"])]
         split: String,
-        /// Seed of the train/test split (as in `vsim eval --seed`).
-        #[arg(long, default_value_t = 0, value_name = "S")]
-        seed: u64,
     },
 }
 
@@ -84,16 +82,17 @@ pub async fn run(cmd: DataCommand) -> CliResult {
             println!("{}", dest.display());
             Ok(0)
         }
-        DataCommand::Summary { spec, split, seed } => summary(&spec, &split, seed),
+        DataCommand::Summary { spec, split } => summary(&spec, &split),
     }
 }
 
-fn summary(spec: &str, split: &str, seed: u64) -> CliResult {
+fn summary(spec: &str, split: &str) -> CliResult {
     let Some(dir) = spec.strip_prefix("pfg:").filter(|d| !d.trim().is_empty()) else {
         return Err(CliError::input(anyhow::anyhow!(
             "invalid dataset spec `{spec}`: expected `pfg:DIR` (PersuasionForGood, either layout)"
         )));
     };
+    let split: Split = split.parse().map_err(CliError::input)?;
     let data = PfgDataset::load_any(dir).map_err(CliError::input)?;
     let utterances: usize = data.dialogues.values().map(Vec::len).sum();
     let count = |role| data.with_role(role).count();
@@ -106,17 +105,13 @@ fn summary(spec: &str, split: &str, seed: u64) -> CliResult {
     );
     println!("dialogues: {}", data.dialogues.len());
     println!("utterances: {utterances}");
-    let (kept, report) = data.filter_consistent();
-    println!("filter: {report}");
-    let persuadees = kept.with_role(PfgRole::Persuadee).count();
-    let size = DEFAULT_TEST_SIZE.min(persuadees);
-    let parts = kept.train_test_split(size, seed).map_err(CliError::input)?;
-    println!("split (seed {seed}): test {}, train {}", parts.test.len(), parts.train.len());
-    let chosen = match split {
-        "test" => parts.test.len(),
-        "train" => parts.train.len(),
-        _ => persuadees,
-    };
-    println!("selected: {split} ({chosen} persuadees)");
+    let chosen = data.protocol_split(split).map_err(CliError::input)?;
+    println!("filter: {}", chosen.filter);
+    println!(
+        "split (fixed seed {SPLIT_SEED}, persuadees ordered by dialogue id): test {}, train {}",
+        chosen.test_size,
+        chosen.kept_persuadees - chosen.test_size
+    );
+    println!("selected: {split} ({} persuadees)", chosen.persuadees.len());
     Ok(0)
 }

@@ -2,32 +2,40 @@
 
 use std::path::PathBuf;
 
-use super::{CliError, CliResult};
-use vsim::eval::embed::{Embedder, InProcess, OpenAiEmbedder};
+use super::{open_embedder, CliError, CliResult};
 use vsim::eval::{EvalOptions, HumanReference, RunData, Split};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   vsim eval runs/demo
-  vsim eval runs/pfg --human pfg:../shared/data/persuasionforgood
-  vsim eval runs/pfg --human pfg:data/persuasionforgood --split test --seed 42 --bootstrap 2000
+  vsim eval runs/pfg --human pfg:data/persuasionforgood
+  vsim eval runs/pfg --human pfg:data/persuasionforgood --seed 42 --bootstrap 2000
   vsim eval runs/pfg --human pfg:data/persuasionforgood --embedder openai:text-embedding-3-small
 
 Writes RUN_DIR/metrics.json, RUN_DIR/report.md and RUN_DIR/report.html (self-contained: open it
 in a browser). With --human pfg:DIR, simulated `persuadee.donation` values are compared with the
-donations of the real persuadees kept by the filter (a recorded donation between $0 and $2) in
-the chosen split; dialogues of a `--population pfg:DIR` run are paired with their real
-participant for the paired L1. Missing outcomes are counted, never taken as 0.")]
+real donations of the same people: a run of `--population pfg:DIR` simulated the participants of
+one split (test by default: 200 persuadees with a recorded donation between $0 and $2, chosen by
+a fixed seed), and is compared with exactly those participants, each paired with their own
+simulated self. Runs of hand-written personas are compared with every persuadee of --split
+(default test). Every figure states its counts: simulated, human, paired, missing, invalid,
+failed. Missing outcomes are counted, never taken as 0.")]
 pub struct EvalArgs {
     /// The run directory (holds transcripts.jsonl, and config.json from `vsim run`).
     pub run_dir: PathBuf,
-    /// Human reference data: `pfg:DIR` (PersuasionForGood's full_info.csv and full_dialog.csv).
+    /// Human reference data: `pfg:DIR` (PersuasionForGood's full_info.csv and full_dialog.csv,
+    /// or ConvoKit's corpus). Default for a run of `--population pfg:DIR`: that DIR.
     #[arg(long, value_name = "SPEC")]
     pub human: Option<String>,
-    /// Which filtered persuadees form the reference: all, test (200, seeded split) or train.
-    #[arg(long, default_value = "all", value_name = "SPLIT", value_parser = ["all", "test", "train"])]
-    pub split: String,
-    /// Seed of the train/test split and of every bootstrap interval.
+    /// Which persuadees form the reference: test (200, fixed split), train or all. Default:
+    /// the split the run simulated (test for runs of hand-written personas). Another split
+    /// than the run's is refused unless --other-split.
+    #[arg(long, value_name = "SPLIT", value_parser = ["all", "test", "train"])]
+    pub split: Option<String>,
+    /// Compare with --split even though the run simulated another split's participants.
+    #[arg(long)]
+    pub other_split: bool,
+    /// Seed of the bootstrap intervals (never of the split: that is fixed by the data).
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
     /// Bootstrap resamples per interval (0: no intervals).
@@ -46,34 +54,34 @@ pub struct EvalArgs {
     /// (a sentence-transformers folder); `none` skips semantic diversity.
     #[arg(long, value_name = "SPEC", default_value = "minilm")]
     pub embedder: String,
-    /// Utterances embedded at most per role and side (a seeded sample beyond that).
-    #[arg(long, default_value_t = 500, value_name = "N")]
+    /// Dialogues embedded at most per role and side for semantic diversity (a seeded sample
+    /// of those with two or more utterances of the role beyond that), to bound the cost.
+    #[arg(long, default_value_t = 200, value_name = "N")]
     pub embed_max: usize,
     /// Dialogues shown in the report's dialogue browser.
     #[arg(long, default_value_t = vsim::report::DEFAULT_MAX_DIALOGUES, value_name = "N")]
     pub max_dialogues: usize,
 }
 
-async fn open_embedder(spec: &str) -> Result<Box<dyn Embedder>, CliError> {
-    if spec.trim().starts_with("openai:") {
-        return Ok(Box::new(OpenAiEmbedder::from_spec(spec).map_err(CliError::input)?));
-    }
-    let parsed = vsim::embed::EmbedSpec::parse(spec).map_err(|e| {
-        CliError::input(anyhow::anyhow!("{e}; for a server use `openai:MODEL` or `openai:MODEL@BASE_URL`"))
-    })?;
-    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&parsed, true))
-        .await
-        .map_err(|e| CliError::failed(anyhow::anyhow!("loading the embedding model stopped: {e}")))?
-        .map_err(CliError::failed)?;
-    Ok(Box::new(InProcess(model)))
-}
-
 pub async fn run(a: EvalArgs) -> CliResult {
     let bins = a.bins.as_deref().map(super::stats::parse_bins).transpose().map_err(CliError::input)?;
-    let split: Split = a.split.parse().map_err(CliError::input)?;
+    let split: Option<Split> = a.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?;
     let run = RunData::load(&a.run_dir).map_err(CliError::input)?;
-    let human = match &a.human {
-        Some(spec) => Some(HumanReference::load(spec, split, a.seed).map_err(CliError::input)?),
+    // A run of data participants is compared with its own data unless told otherwise.
+    let human_spec = a.human.clone().or_else(|| {
+        run.population_reference()
+            .and(run.population())
+            .filter(|p| p.starts_with("pfg:") || p.starts_with("p4g:"))
+    });
+    if a.human.is_none() {
+        if let Some(spec) = &human_spec {
+            eprintln!("human data: {spec} (the run's population; pass --human to use another copy)");
+        }
+    }
+    let human = match &human_spec {
+        Some(spec) => {
+            Some(HumanReference::for_run(spec, &run, split, a.other_split).map_err(CliError::input)?)
+        }
         None => None,
     };
     let embedder = match a.embedder.trim() {
@@ -107,22 +115,29 @@ pub async fn run(a: EvalArgs) -> CliResult {
         );
         if let Some(cmp) = &o.comparison {
             let f = |m: &vsim::eval::Metric| m.estimate().map_or_else(|| "n/a".into(), |v| format!("{v:.3}"));
+            let n = &cmp.counts;
             line.push_str(&format!(
-                "; vs human (n = {}): KS D = {} (p = {}), W1 = {}, L1 paired = {}",
-                o.human.as_ref().map_or(0, |h| h.n),
+                "; vs human (simulated {}, human {}, paired {}, failed {}): KS D = {} (p = {}), W1 = {}, \
+                 L1 paired = {}, L1 density = {}",
+                n.simulated,
+                n.human,
+                n.paired,
+                n.failed,
                 f(&cmp.ks.statistic),
                 cmp.ks.pvalue.map_or_else(
                     || "n/a".into(),
                     |p| if p < 1e-4 { format!("{p:.2e}") } else { format!("{p:.4}") }
                 ),
                 f(&cmp.wasserstein1),
-                f(&cmp.l1_paired)
+                f(&cmp.l1_paired),
+                f(&cmp.l1_density_pfg)
             ));
         }
         println!("{line}");
     }
     if let Some(h) = &evaluation.human {
-        println!("human reference: {} ({} split): {}", h.source, h.split, h.filter_summary);
+        println!("human reference: {} ({} split): {}", h.source, h.split, h.people);
+        println!("filter: {}", h.filter_summary);
     }
     println!("wrote {}", metrics.display());
     println!("wrote {}", written.markdown.display());

@@ -66,7 +66,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Compare evaluated runs side by side (one table, overlaid plots).
     Report(report::ReportArgs),
-    /// Run a scenario over a grid of settings (method, k, selection, tau, model).
+    /// Run a scenario over several settings (a grid or explicit arms), evaluate every cell
+    /// against the human data and compare them in one report.
     Sweep(sweep::SweepArgs),
     /// Join shard run directories into one run directory.
     Merge(merge::MergeArgs),
@@ -167,4 +168,22 @@ impl BackendArgs {
 pub async fn open_model(spec: &str, args: &BackendArgs) -> Result<vsim::backend::SharedModel, CliError> {
     let parsed = vsim::backend::spec::ModelSpec::parse(spec).map_err(CliError::input)?;
     vsim::backend::factory::open_model(&parsed, &args.options()).await.map_err(CliError::failed)
+}
+
+/// Opens an embedding model for semantic diversity: `openai:MODEL[@BASE_URL]`, or an offline
+/// one (`minilm`, `dir:PATH`; fetched once). Shared by `vsim eval` and `vsim sweep` so that
+/// `--embedder` means the same in both.
+pub async fn open_embedder(spec: &str) -> Result<Box<dyn vsim::eval::Embedder>, CliError> {
+    use vsim::eval::embed::{InProcess, OpenAiEmbedder};
+    if spec.trim().starts_with("openai:") {
+        return Ok(Box::new(OpenAiEmbedder::from_spec(spec).map_err(CliError::input)?));
+    }
+    let parsed = vsim::embed::EmbedSpec::parse(spec).map_err(|e| {
+        CliError::input(anyhow::anyhow!("{e}; for a server use `openai:MODEL` or `openai:MODEL@BASE_URL`"))
+    })?;
+    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&parsed, true))
+        .await
+        .map_err(|e| CliError::failed(anyhow::anyhow!("loading the embedding model stopped: {e}")))?
+        .map_err(CliError::failed)?;
+    Ok(Box::new(InProcess(model)))
 }

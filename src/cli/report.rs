@@ -11,8 +11,8 @@ use super::{CliError, CliResult};
   vsim report runs/direct runs/vs --out reports/direct-vs-vs
 
 Reads each run's metrics.json (written by `vsim eval`) and writes OUT/report.md and
-OUT/report.html: one table with every metric per run, and the runs' outcome histograms, ECDFs
-and calibration curves overlaid with the human reference.")]
+OUT/report.html: one table with every metric per run, the runs' outcome histograms and ECDFs
+overlaid with the human reference, and their selection-check curves.")]
 pub struct ReportArgs {
     /// Run directories evaluated with `vsim eval`.
     #[arg(required = true, value_name = "RUN_DIR")]

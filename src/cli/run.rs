@@ -9,7 +9,7 @@ use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, Ru
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vsim run scenarios/persuasion_for_good.toml --n 4\n  vsim run scenarios/persuasion_for_good.toml --population pfg:../shared/data/persuasionforgood --n 100 \\\n      --model openai:gpt-4o-mini --concurrency 16 --out runs/pfg-gpt4o\n  vsim run scenarios/persuasion_for_good.toml --role-method persuadee=sequence --role-k persuadee=model-decided \\\n      --role-selection persuadee=uniform\n  vsim run scenarios/persuasion_for_good.toml --out runs/pfg --resume\n  vsim run scenarios/persuasion_for_good.toml --model openai:gpt-4o-mini --price gpt-4o-mini=0.15,0.60 --max-cost 5\n  vsim run scenarios/persuasion_for_good.toml --n 1000 --shard 3/8 --out runs/pfg-shard3"
+    after_help = "Examples:\n  vsim run scenarios/persuasion_for_good.toml --n 4\n  vsim run scenarios/persuasion_for_good.toml --population pfg:data/persuasionforgood \\\n      --model openai:gpt-4o-mini --concurrency 16 --out runs/pfg-gpt4o  (the 200 test-split participants)\n  vsim run scenarios/persuasion_for_good.toml --role-method persuadee=sequence --role-k persuadee=model-decided \\\n      --role-selection persuadee=uniform\n  vsim run scenarios/persuasion_for_good.toml --out runs/pfg --resume\n  vsim run scenarios/persuasion_for_good.toml --model openai:gpt-4o-mini --price gpt-4o-mini=0.15,0.60 --max-cost 5\n  vsim run scenarios/persuasion_for_good.toml --n 1000 --shard 3/8 --out runs/pfg-shard3"
 )]
 pub struct RunArgs {
     /// The scenario file (TOML).
@@ -18,7 +18,13 @@ pub struct RunArgs {
     /// directory). Default: the scenario's `population`, else ./personas.
     #[arg(long, value_name = "SPEC")]
     pub population: Option<String>,
-    /// Number of dialogues (default: one per population member).
+    /// For a pfg: population, which persuadees to simulate: test (the 200 held-out
+    /// participants, fixed split; the default), train or all; always only those with a
+    /// recorded donation between $0 and $2.
+    #[arg(long, value_name = "SPLIT", value_parser = ["test", "train", "all"])]
+    pub split: Option<String>,
+    /// Number of dialogues (default: one per population member). Fewer takes the first n
+    /// members (a pfg: split is ordered by dialogue id); more cycles over them.
     #[arg(long)]
     pub n: Option<usize>,
     /// Model for every role without its own (local, local:PATH, openai:MODEL[@URL]).
@@ -150,7 +156,18 @@ pub async fn run(args: RunArgs) -> CliResult {
         (None, Some(p)) => p.display().to_string(),
         (None, None) => "personas".to_string(),
     };
-    let population = Population::load(&population_spec).map_err(CliError::input)?;
+    let split = args.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?;
+    let population = Population::load_split(&population_spec, split).map_err(CliError::input)?;
+    let members = population.members.len();
+    let cycle_note = args.n.filter(|n| *n > members).map(|n| {
+        format!(
+            "note: --n {n} is more than the population's {members} members: dialogue i plays member i mod {members}, \
+             so members are simulated more than once"
+        )
+    });
+    if let Some(note) = &cycle_note {
+        eprintln!("{note}");
+    }
 
     // One backend per distinct spec, shared by every dialogue.
     let default_model =
@@ -194,6 +211,15 @@ pub async fn run(args: RunArgs) -> CliResult {
             other => CliError::failed(other),
         })?;
     println!("{}", summary_line(&summary));
+    if let Some(r) = &population.reference {
+        println!(
+            "population: {} participants of the `{}` split of {} ({})",
+            members, r.split, population.spec, r.filter_summary
+        );
+    }
+    if let Some(note) = &cycle_note {
+        println!("{note}");
+    }
     let resume_hint = || {
         let shard = args.shard.map(|s| format!(" --shard {s}")).unwrap_or_default();
         format!(

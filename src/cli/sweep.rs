@@ -1,19 +1,34 @@
-//! `vsim sweep`: run a scenario over a grid of settings with common random numbers.
+//! `vsim sweep`: run a scenario over several settings with common random numbers, evaluate
+//! every cell against the human data and write one comparison report.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::run::BudgetArgs;
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::sweep::{load_sweep, run_sweep, SweepError, SweepOptions};
+use vsim::eval::{EvalOptions, HumanReference, Split};
+use vsim::experiment::sweep::{
+    evaluate_sweep, load_sweep, run_sweep, CellEvalStatus, SweepError, SweepEvalOptions, SweepOptions,
+};
 use vsim::experiment::RunError;
 
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  vsim sweep scenarios/sweep_persuasion.toml\n  vsim sweep scenarios/sweep_persuasion.toml --out runs/sweep1 --max-cost 20 --price gpt-4o-mini=0.15,0.60\n  vsim sweep scenarios/sweep_persuasion.toml --out runs/sweep1 --resume"
-)]
+#[command(after_help = "Examples:
+  vsim sweep scenarios/sweep_persuasion.toml
+  vsim sweep scenarios/sweep_paper.toml --population pfg:data/persuasionforgood --model openai:gpt-4o-mini
+  vsim sweep scenarios/sweep_persuasion.toml --out runs/sweep1 --max-cost 20 --price gpt-4o-mini=0.15,0.60
+  vsim sweep scenarios/sweep_persuasion.toml --out runs/sweep1 --resume
+
+Each cell (a [grid] combination or one of the [[arms]]) is a run directory under OUT. When the
+cells have run, each is evaluated as `vsim eval` would (metrics.json, report.md, report.html in
+the cell's directory), against the human reference of exactly the people it simulated, and
+OUT/report.md and OUT/report.html compare the cells side by side with the human reference (as
+`vsim report` would). The human data is --human, else the file's `human`, else the population's
+own data when the population is `pfg:DIR`; without human data the cells are still evaluated and
+compared, without the human column. A cell that cannot be evaluated is reported and the exit
+code is 1; the other cells are evaluated and compared all the same.")]
 pub struct SweepArgs {
-    /// The sweep file (TOML): scenario, role, n, seed and a [grid] of settings.
+    /// The sweep file (TOML): scenario, role, n, seed and a [grid] or [[arms]] of settings.
     pub sweep: PathBuf,
     /// Output directory (default: the file's `out`, else runs/SWEEP-NAME).
     #[arg(long, value_name = "DIR")]
@@ -21,6 +36,33 @@ pub struct SweepArgs {
     /// Continue an interrupted sweep: cells finish their missing dialogues.
     #[arg(long)]
     pub resume: bool,
+    /// Model for roles without their own (overrides the file's `model`).
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Population (overrides the file's): a persona directory or `pfg:DIR`.
+    #[arg(long, value_name = "SPEC")]
+    pub population: Option<String>,
+    /// Which participants of a `pfg:` population are simulated: test (200, fixed split),
+    /// train or all (overrides the file's `split`; default test).
+    #[arg(long, value_name = "SPLIT", value_parser = ["all", "test", "train"])]
+    pub split: Option<String>,
+    /// Dialogues per cell (overrides the file's `n`; default: the population's size).
+    #[arg(long, value_name = "N")]
+    pub n: Option<usize>,
+    /// Human reference data: `pfg:DIR`, or `none` for no comparison with people (overrides
+    /// the file's `human`; default: the population's data when it is `pfg:DIR`).
+    #[arg(long, value_name = "SPEC")]
+    pub human: Option<String>,
+    /// Embedding model for semantic diversity, as `vsim eval --embedder`: `minilm` (offline,
+    /// fetched once; the default), `dir:PATH`, `openai:MODEL[@BASE_URL]`, or `none`.
+    #[arg(long, value_name = "SPEC", default_value = "minilm")]
+    pub embedder: String,
+    /// Bootstrap resamples per interval (0: no intervals).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap intervals only (the dialogues' seed is the file's `seed`).
+    #[arg(long, default_value_t = 0, value_name = "S")]
+    pub bootstrap_seed: u64,
     /// No progress bars.
     #[arg(long)]
     pub quiet: bool,
@@ -31,7 +73,36 @@ pub struct SweepArgs {
 }
 
 pub async fn run(args: SweepArgs) -> CliResult {
-    let sweep = load_sweep(&args.sweep).map_err(CliError::input)?;
+    let mut sweep = load_sweep(&args.sweep).map_err(CliError::input)?;
+    if let Some(m) = &args.model {
+        vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
+        sweep.model = Some(m.clone());
+    }
+    if let Some(p) = &args.population {
+        sweep.population = p.clone();
+    }
+    if let Some(s) = &args.split {
+        sweep.split = Some(s.parse::<Split>().map_err(CliError::input)?);
+    }
+    if let Some(n) = args.n {
+        if n == 0 {
+            return Err(CliError::input(anyhow::anyhow!("--n must be at least 1")));
+        }
+        sweep.n = Some(n);
+    }
+    if let Some(h) = &args.human {
+        sweep.human = Some(if h.trim().eq_ignore_ascii_case("none") { "none".into() } else { h.clone() });
+    }
+    let human = sweep.human_spec();
+    // Check the human data and open the embedder before any dialogue runs, so that a wrong
+    // path or a missing model does not surface only after hours of simulation.
+    if let Some(spec) = &human {
+        HumanReference::load(spec, sweep.split.unwrap_or_default()).map_err(CliError::input)?;
+    }
+    let embedder = match args.embedder.trim() {
+        "none" | "" => None,
+        spec => Some(super::open_embedder(spec).await?),
+    };
     let mut models = HashMap::new();
     for spec in sweep.model_specs() {
         let m = super::open_model(&spec, &args.backend).await?;
@@ -74,5 +145,51 @@ pub async fn run(args: SweepArgs) -> CliResult {
     if summary.interrupted {
         return Ok(130);
     }
-    Ok(if failed > 0 { 1 } else { 0 })
+
+    let eval_options = SweepEvalOptions {
+        eval: EvalOptions { seed: args.bootstrap_seed, bootstrap: args.bootstrap, ..EvalOptions::default() },
+        ..SweepEvalOptions::default()
+    };
+    let cells: Vec<_> = summary.cells.iter().map(|r| r.cell.clone()).collect();
+    let evaluation =
+        evaluate_sweep(&summary.out_dir, &cells, human.as_deref(), &eval_options, embedder.as_deref())
+            .await
+            .map_err(CliError::failed)?;
+    match &evaluation.human {
+        Some(spec) => println!("human reference: {spec}"),
+        None => println!(
+            "note: no human data (population {}); the cells are compared without a human column \
+             (pass --human pfg:DIR)",
+            sweep.population
+        ),
+    }
+    let mut problems = 0;
+    for c in &evaluation.cells {
+        match &c.status {
+            CellEvalStatus::Evaluated { metrics, semantic_missing, .. } => {
+                println!("evaluated {}", metrics.display());
+                if let Some(why) = semantic_missing {
+                    eprintln!("warning: {}: semantic diversity {why}", c.dir.display());
+                    problems += 1;
+                }
+            }
+            CellEvalStatus::NotRun => println!("{}: not evaluated (not run)", c.dir.display()),
+            CellEvalStatus::Failed(e) => {
+                eprintln!("error: {}: not evaluated: {e}", c.dir.display());
+                problems += 1;
+            }
+        }
+    }
+    for n in &evaluation.notes {
+        eprintln!("note: {n}");
+    }
+    match &evaluation.comparison {
+        Some(written) => {
+            println!("wrote {}", written.markdown.display());
+            println!("wrote {}", written.html.display());
+        }
+        None if problems == 0 => println!("no cell has run; nothing to evaluate"),
+        None => eprintln!("error: no cell could be evaluated; no comparison report was written"),
+    }
+    Ok(if failed > 0 || problems > 0 { 1 } else { 0 })
 }

@@ -339,6 +339,73 @@ impl fmt::Display for FilterReport {
     }
 }
 
+/// Which filtered persuadees a study uses: the comparison protocol's held-out `test` part
+/// (the default everywhere), the `train` rest, or `all` of them. Membership is a function
+/// of the data alone; see [`PfgDataset::protocol_split`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Split {
+    /// The held-out test set ([`DEFAULT_TEST_SIZE`] persuadees).
+    #[default]
+    Test,
+    /// The persuadees not in the test set.
+    Train,
+    /// Every persuadee kept by the filter.
+    All,
+}
+
+impl Split {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::All => "all",
+            Split::Test => "test",
+            Split::Train => "train",
+        }
+    }
+}
+
+impl fmt::Display for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An unknown split name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown split `{0}`; valid splits: test, train, all")]
+pub struct UnknownSplit(pub String);
+
+impl std::str::FromStr for Split {
+    type Err = UnknownSplit;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "all" => Ok(Split::All),
+            "test" => Ok(Split::Test),
+            "train" => Ok(Split::Train),
+            _ => Err(UnknownSplit(s.to_string())),
+        }
+    }
+}
+
+/// The seed of the protocol's train/test split. It is fixed, so split membership never
+/// depends on an experiment's or a bootstrap's seed: the same data always gives the same
+/// held-out people.
+pub const SPLIT_SEED: u64 = 20_190_601;
+
+/// The persuadees of one split of the comparison protocol, and how they were chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProtocolSplit {
+    pub split: Split,
+    /// The split's persuadees, ordered by dialogue id.
+    pub persuadees: Vec<PfgParticipant>,
+    /// What the consistency filter kept and dropped (before splitting).
+    pub filter: FilterReport,
+    /// Persuadees kept by the filter (all splits together).
+    pub kept_persuadees: usize,
+    /// Size of the test part.
+    pub test_size: usize,
+}
+
 /// A train/test partition of persuadees, each part in dataset order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PfgSplit {
@@ -428,6 +495,35 @@ impl PfgDataset {
     }
 }
 
+impl PfgDataset {
+    /// The comparison protocol's split: [`PfgDataset::filter_consistent`], then the kept
+    /// persuadees ordered by dialogue id (a stable order, whatever the file's row order),
+    /// then [`PfgDataset::train_test_split`] of [`DEFAULT_TEST_SIZE`] (or all, if fewer are
+    /// kept) with the fixed [`SPLIT_SEED`]. Every part is returned ordered by dialogue id.
+    /// `vsim run --population pfg:DIR` simulates these people and `vsim eval --human
+    /// pfg:DIR` compares with the same ones.
+    pub fn protocol_split(&self, split: Split) -> Result<ProtocolSplit, DataError> {
+        let (kept, filter) = self.filter_consistent();
+        let mut persuadees: Vec<PfgParticipant> = kept.with_role(PfgRole::Persuadee).cloned().collect();
+        persuadees.sort_by(|a, b| a.dialogue_id.cmp(&b.dialogue_id).then(a.row.cmp(&b.row)));
+        let kept_persuadees = persuadees.len();
+        let test_size = DEFAULT_TEST_SIZE.min(kept_persuadees);
+        let persuadees = match split {
+            Split::All => persuadees,
+            Split::Test | Split::Train => {
+                let ordered = PfgDataset { participants: persuadees, dialogues: BTreeMap::new() };
+                let parts = ordered.train_test_split(test_size, SPLIT_SEED)?;
+                if split == Split::Test {
+                    parts.test
+                } else {
+                    parts.train
+                }
+            }
+        };
+        Ok(ProtocolSplit { split, persuadees, filter, kept_persuadees, test_size })
+    }
+}
+
 /// Personas for every participant of `role` in a `full_info.csv` at `path`, in file order.
 /// Persona ids are `{dialogue_id}-{role}`; `source` names the dataset row.
 pub fn population_from_full_info(path: impl AsRef<Path>, role: PfgRole) -> Result<Vec<Persona>, DataError> {
@@ -469,6 +565,14 @@ pub fn persona_from_participant(p: &PfgParticipant) -> Persona {
     put("strong_moral_foundations", moral_text(&p.moral_foundations));
     put("decision_style", decision_style_text(p.rational, p.intuitive));
     persona
+}
+
+impl PfgParticipant {
+    /// The id of this participant's persona, `{dialogue_id}-{role}`: the population id a
+    /// simulated dialogue carries, and the key that pairs it with the real participant.
+    pub fn persona_id(&self) -> String {
+        persona_id(&self.dialogue_id, self.role)
+    }
 }
 
 fn persona_id(dialogue_id: &str, role: PfgRole) -> String {

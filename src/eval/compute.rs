@@ -1,5 +1,6 @@
-//! The metric computations behind [`super::evaluate`]: outcomes, counts, language and
-//! calibration. Nothing here fails: a metric that cannot be computed says why.
+//! The metric computations behind [`super::evaluate`]: outcomes, counts, language, the
+//! selection check and the stated probabilities. Nothing here fails: a metric that cannot
+//! be computed says why.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -13,6 +14,7 @@ use crate::stats::{
     bootstrap_ci, histogram, jensen_shannon, ks_2samp, l1_density_pfg, l1_histogram, total_variation,
     wasserstein1, Bins, KsMode, StatsError,
 };
+use crate::vs::{Candidate, Selection, SelectionRule};
 
 /// Bootstrap settings with a seed per metric name, so that adding a metric never changes
 /// another's interval.
@@ -228,6 +230,17 @@ pub(crate) fn numeric_outcome(
         }
     }
     let paired = out.pairs.len();
+    let paired_people: BTreeSet<&str> = out.pairs.iter().map(|p| p.population_id.as_str()).collect();
+    let counts = ComparisonCounts {
+        simulated: s.len(),
+        human: h.len(),
+        paired,
+        missing: out.counts.missing,
+        invalid: out.counts.invalid,
+        failed: out.counts.failed,
+        simulated_unpaired: s.len() - paired,
+        human_unpaired: h.len() - paired_people.len(),
+    };
     let l1_paired = if s.is_empty() {
         Metric::na("no simulated values")
     } else if !any_ids {
@@ -251,8 +264,7 @@ pub(crate) fn numeric_outcome(
         NumericComparison {
             ks: KsMetric { statistic: na(), pvalue: None, method: None },
             l1_paired,
-            paired,
-            unpaired: 0,
+            counts,
             l1_histogram: na(),
             bins,
             l1_density_pfg: na(),
@@ -274,8 +286,7 @@ pub(crate) fn numeric_outcome(
         NumericComparison {
             ks,
             l1_paired,
-            paired,
-            unpaired: s.len() - paired,
+            counts,
             l1_histogram: boot.two(&format!("{key}/l1_histogram"), s, &h, |a, b| l1_histogram(a, b, &bins)),
             bins,
             l1_density_pfg: if density_applies {
@@ -415,17 +426,19 @@ pub fn flesch_kincaid_grade_utterances<S: AsRef<str>>(texts: &[S]) -> Option<f64
     (w > 0).then(|| 0.39 * (w as f64 / s as f64) + 11.8 * (y as f64 / w as f64) - 15.59)
 }
 
-/// Linguistic metrics of one role's utterances, given per dialogue.
+/// Linguistic metrics of one role's utterances, given per dialogue; the pooled Distinct-N is
+/// left to [`role_text`], which sees both sides.
 pub(crate) fn text_metrics(boot: &Boot, name: &str, dialogues: &[Vec<String>]) -> TextMetrics {
     let all: Vec<&str> = dialogues.iter().flatten().map(String::as_str).collect();
     let distinct = (1..=3)
         .map(|n| {
             let per: Vec<f64> = dialogues.iter().filter_map(|d| distinct_n(d, n, Pooling::Pooled)).collect();
-            DistinctN {
-                n,
-                pooled: distinct_n(&all, n, Pooling::Pooled),
-                per_dialogue: boot.one(&format!("{name}/distinct_{n}"), &per, mean),
-            }
+            let per_dialogue = if per.is_empty() {
+                Metric::na(format!("no dialogue has an utterance of {n} or more tokens"))
+            } else {
+                boot.one(&format!("{name}/distinct_{n}"), &per, mean)
+            };
+            DistinctN { n, per_dialogue, pooled: None }
         })
         .collect();
     TextMetrics {
@@ -433,8 +446,77 @@ pub(crate) fn text_metrics(boot: &Boot, name: &str, dialogues: &[Vec<String>]) -
         dialogues: dialogues.iter().filter(|d| !d.is_empty()).count(),
         tokens: all.iter().map(|t| tokens(t).len()).sum(),
         distinct,
+        pooled_dialogues: 0,
         flesch_kincaid_grade: flesch_kincaid_grade_utterances(&all),
     }
+}
+
+/// Linguistic metrics of a role on both sides. Distinct-N pooled across dialogues is
+/// computed only with a human side, on equal-size samples: as many dialogues (with at least
+/// one utterance of the role) from each side as the smaller side has, a seeded sample on the
+/// larger one, since a pooled value falls as the corpus grows.
+pub(crate) fn role_text(
+    boot: &Boot,
+    role: &str,
+    simulated: &[Vec<String>],
+    human: Option<&[Vec<String>]>,
+) -> RoleText {
+    let mut sim = text_metrics(boot, &format!("text/{role}/simulated"), simulated);
+    let mut hum = human.map(|h| text_metrics(boot, &format!("text/{role}/human"), h));
+    if let (Some(h_dialogues), Some(hm)) = (human, hum.as_mut()) {
+        let s = equal_size_pool(simulated, h_dialogues, boot.seed, &format!("pooled-distinct/{role}"));
+        if let Some((n, s_texts, h_texts)) = s {
+            for (metrics, texts) in [(&mut sim, &s_texts), (&mut *hm, &h_texts)] {
+                metrics.pooled_dialogues = n;
+                for d in &mut metrics.distinct {
+                    d.pooled = distinct_n(texts, d.n, Pooling::Pooled);
+                }
+            }
+        }
+    }
+    RoleText { role: role.to_string(), simulated: sim, human: hum }
+}
+
+/// The utterances of `n` dialogues of each side, `n` the smaller side's count of dialogues
+/// with an utterance; each side's sample is seeded by `name`. `None` when a side has none.
+fn equal_size_pool<'a>(
+    a: &'a [Vec<String>],
+    b: &'a [Vec<String>],
+    seed: u64,
+    name: &str,
+) -> Option<(usize, Vec<&'a str>, Vec<&'a str>)> {
+    let a: Vec<&Vec<String>> = a.iter().filter(|d| !d.is_empty()).collect();
+    let b: Vec<&Vec<String>> = b.iter().filter(|d| !d.is_empty()).collect();
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return None;
+    }
+    let pool = |side: &[&'a Vec<String>], which: &str| -> Vec<&'a str> {
+        let seed = crate::seed::derive_named(seed, &format!("{name}/{which}"));
+        sample_indices(side.len(), n, seed)
+            .into_iter()
+            .flat_map(|i| side[i].iter().map(String::as_str))
+            .collect()
+    };
+    Some((n, pool(&a, "simulated"), pool(&b, "human")))
+}
+
+/// Up to `max` of the indices `0..len`, a seeded sample without replacement when there are
+/// more, in ascending order.
+pub(crate) fn sample_indices(len: usize, max: usize, seed: u64) -> Vec<usize> {
+    use rand::RngCore;
+    if len <= max {
+        return (0..len).collect();
+    }
+    let mut idx: Vec<usize> = (0..len).collect();
+    let mut rng = crate::seed::rng(seed);
+    for i in 0..max {
+        let j = i + ((u128::from(rng.next_u64()) * (idx.len() - i) as u128) >> 64) as usize;
+        idx.swap(i, j);
+    }
+    let mut chosen = idx[..max].to_vec();
+    chosen.sort_unstable();
+    chosen
 }
 
 /// Roles in order of first appearance (agents of the begin events, then speakers).
@@ -473,11 +555,7 @@ pub(crate) fn role_infos(run: &RunData) -> Vec<RoleInfo> {
                 }
                 for t in d.turns.iter().filter(|t| t.speaker == role) {
                     methods.insert(t.method.to_string());
-                    let r = &t.choice.rule;
-                    selection.insert(match r.tau {
-                        Some(tau) => format!("{}, tau {tau}, min_keep {}", r.selection, r.min_keep),
-                        None => r.selection.to_string(),
-                    });
+                    selection.insert(rule_label(&t.choice.rule));
                 }
             }
             RoleInfo {
@@ -530,61 +608,196 @@ fn repair_kind(r: &crate::vs::Repair) -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// Number of stated-probability bins in calibration tables.
-pub const CALIBRATION_BINS: usize = 10;
+/// Bins of expected choice probability in the selection check.
+pub const SELECTION_CHECK_BINS: usize = 10;
 
-/// A role's verbalized-sampling candidates: turns, unstated count, and per stated candidate
-/// (stated probability, normalised probability, chosen).
-type RoleCandidates = (usize, usize, Vec<(f64, f64, bool)>);
+/// A selection rule as shown in reports, e.g. `weighted` or `uniform, tau 0.1, min_keep 1`.
+fn rule_label(r: &SelectionRule) -> String {
+    match r.tau {
+        Some(tau) => format!("{}, tau {tau}, min_keep {}", r.selection, r.min_keep),
+        None => r.selection.to_string(),
+    }
+}
 
-pub(crate) fn calibration(run: &RunData) -> Vec<Calibration> {
-    let mut by_role: BTreeMap<String, RoleCandidates> = BTreeMap::new();
-    let order = roles_in_order(run);
-    for t in run.dialogues.iter().flat_map(|d| &d.turns).filter(|t| t.method.is_verbalized()) {
-        let entry = by_role.entry(t.speaker.clone()).or_default();
-        entry.0 += 1;
-        for (i, cand) in t.candidates.iter().enumerate() {
-            match cand.raw_probability.filter(|p| p.is_finite()) {
-                Some(p) => entry.2.push((p.clamp(0.0, 1.0), cand.probability, i == t.choice.index)),
-                None => entry.1 += 1,
+/// A candidate's probability as the sampler weighs it (NaN, infinite, negative: 0).
+fn weight(c: &Candidate) -> f64 {
+    if c.probability.is_finite() && c.probability > 0.0 {
+        c.probability
+    } else {
+        0.0
+    }
+}
+
+/// Each candidate's probability of being chosen under `rule`, from the candidates alone:
+/// 0 outside the tau filter; weighted: the normalised probability among those passing it
+/// (uniform when they all weigh 0); uniform: 1/k of them; argmax: 1 for the most probable
+/// (lowest index on ties).
+pub(crate) fn expected_choice(candidates: &[Candidate], rule: &SelectionRule) -> Vec<f64> {
+    let mut p = vec![0.0; candidates.len()];
+    let eligible = crate::vs::select::eligible(candidates, rule);
+    if eligible.is_empty() {
+        return p;
+    }
+    let uniform = 1.0 / eligible.len() as f64;
+    match rule.selection {
+        Selection::Argmax => {
+            let mut best = eligible[0];
+            for &i in &eligible[1..] {
+                if weight(&candidates[i]) > weight(&candidates[best]) {
+                    best = i;
+                }
+            }
+            p[best] = 1.0;
+        }
+        Selection::Uniform => eligible.iter().for_each(|&i| p[i] = uniform),
+        Selection::Weighted => {
+            let total: f64 = eligible.iter().map(|&i| weight(&candidates[i])).sum();
+            for &i in &eligible {
+                p[i] =
+                    if total > 0.0 && total.is_finite() { weight(&candidates[i]) / total } else { uniform };
             }
         }
     }
-    let mut out: Vec<Calibration> = by_role
-        .into_iter()
-        .map(|(role, (turns, unstated, cands))| {
-            let k = CALIBRATION_BINS;
-            let mut bins: Vec<(usize, f64, usize, f64)> = vec![(0, 0.0, 0, 0.0); k];
-            for (p, norm, chosen) in &cands {
+    p
+}
+
+/// Accumulated evidence of one (role, rule) for the selection check.
+#[derive(Default)]
+struct SelectionTally {
+    turns: usize,
+    /// Per candidate: (expected choice probability, chosen).
+    candidates: Vec<(f64, bool)>,
+    /// Σ_t e_t, Σ_t E[e_t], Σ_t Var[e_t] (see [`SelectionCheck::z`]).
+    sum_chosen: f64,
+    sum_mean: f64,
+    sum_var: f64,
+    impossible: usize,
+}
+
+/// The selection check of every role and rule, over turns with at least two candidates.
+pub(crate) fn selection_check(run: &RunData) -> Vec<SelectionCheck> {
+    let order = roles_in_order(run);
+    let mut by: BTreeMap<(usize, String), (String, SelectionTally)> = BTreeMap::new();
+    for t in run.dialogues.iter().flat_map(|d| &d.turns).filter(|t| t.candidates.len() >= 2) {
+        let rank = order.iter().position(|r| *r == t.speaker).unwrap_or(usize::MAX);
+        let rule = rule_label(&t.choice.rule);
+        let (_, tally) =
+            by.entry((rank, rule)).or_insert_with(|| (t.speaker.clone(), SelectionTally::default()));
+        let p = expected_choice(&t.candidates, &t.choice.rule);
+        tally.turns += 1;
+        for (i, pi) in p.iter().enumerate() {
+            tally.candidates.push((*pi, i == t.choice.index));
+        }
+        let chosen = p.get(t.choice.index).copied().unwrap_or(0.0);
+        if chosen <= 0.0 {
+            tally.impossible += 1;
+        }
+        let s2: f64 = p.iter().map(|x| x * x).sum();
+        let s3: f64 = p.iter().map(|x| x * x * x).sum();
+        tally.sum_chosen += chosen;
+        tally.sum_mean += s2;
+        tally.sum_var += (s3 - s2 * s2).max(0.0);
+    }
+    by.into_iter()
+        .map(|((_, rule), (role, t))| {
+            let k = SELECTION_CHECK_BINS;
+            let mut bins: Vec<(usize, usize, f64)> = vec![(0, 0, 0.0); k];
+            for (p, chosen) in &t.candidates {
                 let b = ((p * k as f64).floor() as usize).min(k - 1);
                 bins[b].0 += 1;
-                bins[b].1 += p;
-                bins[b].2 += usize::from(*chosen);
-                bins[b].3 += if norm.is_finite() { *norm } else { 0.0 };
+                bins[b].1 += usize::from(*chosen);
+                bins[b].2 += p;
             }
-            let total = cands.len();
-            let bins: Vec<CalibrationBin> = bins
+            let bins: Vec<SelectionBin> = bins
                 .into_iter()
                 .enumerate()
-                .map(|(i, (n, sum_p, chosen, sum_norm))| CalibrationBin {
+                .map(|(i, (n, chosen, sum))| SelectionBin {
                     lo: i as f64 / k as f64,
                     hi: (i + 1) as f64 / k as f64,
                     n,
-                    mean_stated: (n > 0).then(|| sum_p / n as f64),
+                    chosen,
+                    mean_expected: (n > 0).then(|| sum / n as f64),
                     chosen_frequency: (n > 0).then(|| chosen as f64 / n as f64),
-                    mean_normalised: (n > 0).then(|| sum_norm / n as f64),
                 })
                 .collect();
-            let ece = (total > 0).then(|| {
+            let total = t.candidates.len();
+            let mean_abs_gap = (total > 0).then(|| {
                 bins.iter()
                     .filter_map(|b| {
-                        Some(b.n as f64 / total as f64 * (b.mean_stated? - b.chosen_frequency?).abs())
+                        Some(b.n as f64 / total as f64 * (b.mean_expected? - b.chosen_frequency?).abs())
                     })
                     .sum()
             });
-            Calibration { role, turns, candidates: total, unstated, bins, ece }
+            // Below this the rule is deterministic in every turn: a z-score means nothing.
+            let z = (t.sum_var > 1e-12).then(|| (t.sum_chosen - t.sum_mean) / t.sum_var.sqrt());
+            SelectionCheck {
+                role,
+                rule,
+                turns: t.turns,
+                candidates: total,
+                bins,
+                mean_abs_gap,
+                z,
+                p_value: z.map(|z| statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2)),
+                impossible: t.impossible,
+            }
         })
-        .collect();
-    out.sort_by_key(|c| order.iter().position(|r| *r == c.role).unwrap_or(usize::MAX));
-    out
+        .collect()
+}
+
+/// The stated probabilities of every role that speaks by verbalized sampling.
+pub(crate) fn stated_probabilities(run: &RunData, boot: &Boot) -> Vec<StatedProbabilities> {
+    #[derive(Default)]
+    struct Tally {
+        turns: usize,
+        candidates: usize,
+        unstated: usize,
+        sum_errors: Vec<f64>,
+        renormalised: Vec<f64>,
+        max_p: Vec<f64>,
+        entropy: Vec<f64>,
+    }
+    let order = roles_in_order(run);
+    let mut by: BTreeMap<usize, (String, Tally)> = BTreeMap::new();
+    for t in run.dialogues.iter().flat_map(|d| &d.turns).filter(|t| t.method.is_verbalized()) {
+        let rank = order.iter().position(|r| *r == t.speaker).unwrap_or(usize::MAX);
+        let (_, y) = by.entry(rank).or_insert_with(|| (t.speaker.clone(), Tally::default()));
+        y.turns += 1;
+        y.candidates += t.candidates.len();
+        let stated: Vec<f64> =
+            t.candidates.iter().filter_map(|c| c.raw_probability.filter(|p| p.is_finite())).collect();
+        y.unstated += t.candidates.len() - stated.len();
+        // Candidates pooled from several replies each sum to 1 per reply, not together.
+        let one_reply = t.calls.iter().filter(|c| c.parse_error.is_none()).count() <= 1;
+        if one_reply && !stated.is_empty() && stated.len() == t.candidates.len() {
+            let err = (stated.iter().sum::<f64>() - 1.0).abs();
+            y.sum_errors.push(err);
+            y.renormalised.push(f64::from(u8::from(err > 1e-6)));
+        }
+        let w: Vec<f64> = t.candidates.iter().map(weight).collect();
+        let total: f64 = w.iter().sum();
+        if total > 0.0 && total.is_finite() {
+            let p: Vec<f64> = w.iter().map(|x| x / total).collect();
+            y.max_p.push(p.iter().copied().fold(0.0, f64::max));
+            if p.len() >= 2 {
+                let h: f64 = p.iter().filter(|x| **x > 0.0).map(|x| -x * x.ln()).sum();
+                y.entropy.push(h / (p.len() as f64).ln());
+            }
+        }
+    }
+    by.into_values()
+        .map(|(role, y)| StatedProbabilities {
+            share_unstated: (y.candidates > 0).then(|| y.unstated as f64 / y.candidates as f64),
+            turns_summed: y.sum_errors.len(),
+            mean_abs_sum_error: boot.one(&format!("stated/{role}/sum_error"), &y.sum_errors, mean),
+            share_renormalised: boot.one(&format!("stated/{role}/renormalised"), &y.renormalised, mean),
+            mean_max_probability: boot.one(&format!("stated/{role}/max_probability"), &y.max_p, mean),
+            mean_normalised_entropy: boot.one(&format!("stated/{role}/entropy"), &y.entropy, mean),
+            mean_candidates: (y.turns > 0).then(|| y.candidates as f64 / y.turns as f64),
+            role,
+            turns: y.turns,
+            candidates: y.candidates,
+            unstated: y.unstated,
+        })
+        .collect()
 }

@@ -1,5 +1,6 @@
 //! Embeddings for semantic diversity (see [`crate::embed::semantic_diversity`]: one minus
-//! the mean pairwise cosine similarity of a role's utterances, negatives counted as 0).
+//! the mean pairwise cosine similarity of a role's utterances within one dialogue, negatives
+//! counted as 0).
 //!
 //! [`OpenAiEmbedder`] calls any OpenAI-compatible `/v1/embeddings` endpoint
 //! (`--embedder openai:MODEL` or `openai:MODEL@BASE_URL`; the server from
@@ -9,7 +10,6 @@
 
 use std::time::Duration;
 
-use rand::RngCore;
 use serde_json::{json, Value};
 
 /// Where requests go when neither the spec nor `OPENAI_BASE_URL` names a server.
@@ -198,18 +198,7 @@ impl Embedder for InProcess {
 /// are more, kept in their original order.
 pub fn sample_texts(texts: &[String], max: usize, seed: u64) -> Vec<String> {
     let usable: Vec<&String> = texts.iter().filter(|t| !t.trim().is_empty()).collect();
-    if usable.len() <= max {
-        return usable.into_iter().cloned().collect();
-    }
-    let mut idx: Vec<usize> = (0..usable.len()).collect();
-    let mut rng = crate::seed::rng(seed);
-    for i in 0..max {
-        let j = i + ((u128::from(rng.next_u64()) * (idx.len() - i) as u128) >> 64) as usize;
-        idx.swap(i, j);
-    }
-    let mut chosen = idx[..max].to_vec();
-    chosen.sort_unstable();
-    chosen.into_iter().map(|i| usable[i].clone()).collect()
+    super::compute::sample_indices(usable.len(), max, seed).into_iter().map(|i| usable[i].clone()).collect()
 }
 
 #[cfg(test)]

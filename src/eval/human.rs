@@ -2,69 +2,25 @@
 //! simulated dialogues, and utterances per role for the linguistic reference levels.
 //!
 //! `pfg:DIR` reads PersuasionForGood (`full_info.csv` and `full_dialog.csv` in `DIR`). The
-//! persuadees are filtered with [`PfgDataset::filter_consistent`]: a donation must be
-//! recorded and lie in $0 to $2 (the task payment), so rows with no donation, a negative
-//! one or one above $2 (35 rows, up to $700) are dropped. Then a split is chosen: `all`,
-//! or the `test` (200 persuadees) / `train` part of [`PfgDataset::train_test_split`] with
-//! the given seed. The reference is every kept persuadee of the split: their donations
-//! (outcome `persuadee.donation`, each tagged with the persona id `{dialogue}-persuadee`
-//! that `--population pfg:DIR` gives the simulated persuadee) and the utterances of their
-//! dialogues, per role.
+//! people are the comparison protocol's ([`PfgDataset::protocol_split`]): persuadees with a
+//! recorded donation in $0 to $2 (the task payment), in the `test` (200 persuadees, fixed
+//! seed), `train` or `all` split. [`HumanReference::for_run`] narrows them to the people a
+//! run simulated, so that a run of `--population pfg:DIR` is compared with exactly its own
+//! participants: their donations (outcome `persuadee.donation`, each tagged with the
+//! persona id `{dialogue}-persuadee` that the simulated persuadee carries) and the
+//! utterances of their dialogues, per role.
 
-use std::collections::BTreeMap;
-use std::fmt;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::str::FromStr;
 
 use crate::data::persuasionforgood::{
-    persona_from_participant, DataError, PfgDataset, PfgParticipant, PfgRole, DEFAULT_TEST_SIZE, MAX_DONATION,
+    DataError, PfgDataset, PfgParticipant, PfgRole, ProtocolSplit, MAX_DONATION,
 };
+pub use crate::data::persuasionforgood::{Split, UnknownSplit};
+use crate::experiment::PopulationReference;
+pub use crate::experiment::PFG_FILTER;
 
-/// Which persuadees of the human data form the reference.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    /// Every persuadee kept by the filter.
-    #[default]
-    All,
-    /// The held-out test set ([`DEFAULT_TEST_SIZE`] persuadees).
-    Test,
-    /// The rest.
-    Train,
-}
-
-impl Split {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Split::All => "all",
-            Split::Test => "test",
-            Split::Train => "train",
-        }
-    }
-}
-
-impl fmt::Display for Split {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An unknown split name.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown split `{0}`; valid splits: all, test, train")]
-pub struct UnknownSplit(pub String);
-
-impl FromStr for Split {
-    type Err = UnknownSplit;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "all" => Ok(Split::All),
-            "test" => Ok(Split::Test),
-            "train" => Ok(Split::Train),
-            _ => Err(UnknownSplit(s.to_string())),
-        }
-    }
-}
+use super::run::RunData;
 
 /// Why human reference data could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +35,20 @@ pub enum HumanError {
     /// Nothing left after filtering and splitting.
     #[error("human data `{spec}`: no persuadee is left after filtering and taking the `{split}` split")]
     Empty { spec: String, split: Split },
+    /// The run simulated one split and evaluation asked for another.
+    #[error(
+        "the run simulated the participants of the `{run}` split, and evaluation asked for the `{asked}` split: \
+         that would compare different people. Leave out --split to compare the run's own participants, or \
+         pass --other-split to compare with the `{asked}` split anyway (pairs only where ids overlap)"
+    )]
+    SplitMismatch { run: Split, asked: Split },
+    /// The run's recorded participants are not in this data's split (another data set, or
+    /// an edited one).
+    #[error(
+        "human data `{spec}`: {missing} of the run's {total} participants (e.g. `{example}`) are not in its \
+         `{split}` split; the run was made from other data: pass the directory its population came from"
+    )]
+    OtherData { spec: String, split: Split, missing: usize, total: usize, example: String },
 }
 
 /// One human outcome value with the population id that pairs it with a simulated dialogue.
@@ -101,7 +71,7 @@ pub struct HumanReference {
     /// The spec it was loaded from, e.g. `pfg:../data/persuasionforgood`.
     pub source: String,
     pub split: Split,
-    /// Seed of the train/test split (unused for `all`).
+    /// Seed of the train/test split: the fixed [`crate::data::persuasionforgood::SPLIT_SEED`].
     pub split_seed: u64,
     /// How rows were filtered, in words.
     pub filter: String,
@@ -109,6 +79,13 @@ pub struct HumanReference {
     pub filter_summary: String,
     /// Participants (e.g. persuadees) in the reference.
     pub participants: usize,
+    /// Persona ids of the reference's participants, in population order.
+    pub participant_ids: Vec<String>,
+    /// Who the reference people are, relative to the run, in words (for reports).
+    pub people: String,
+    /// The run's simulated people are the reference's own participants (a population drawn
+    /// from this data and split), so every simulated value has its real counterpart.
+    pub same_people: bool,
     /// Numeric outcomes by key `role.name`.
     pub numeric: BTreeMap<String, Vec<HumanValue>>,
     /// Categorical outcomes by key `role.name`.
@@ -117,57 +94,111 @@ pub struct HumanReference {
     pub utterances: BTreeMap<String, Vec<Vec<String>>>,
 }
 
-/// The filter applied to PersuasionForGood participants, in words (for reports).
-pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and $2 \
-     (the task payment); rows with no donation, a negative one or one above $2 are dropped";
-
 impl HumanReference {
-    /// Loads a spec: `pfg:DIR` (the only kind so far).
-    pub fn load(spec: &str, split: Split, split_seed: u64) -> Result<HumanReference, HumanError> {
-        let Some(dir) = spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) else {
-            return Err(HumanError::BadSpec { spec: spec.into(), reason: "unknown kind".into() });
-        };
-        if dir.trim().is_empty() {
-            return Err(HumanError::BadSpec {
-                spec: spec.into(),
-                reason: "missing directory after `pfg:`".into(),
-            });
-        }
-        let data = PfgDataset::load_any(PathBuf::from(dir))
-            .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })?;
-        Self::from_pfg(spec, &data, split, split_seed)
+    /// Every persuadee of one split of `pfg:DIR` (the only kind so far).
+    pub fn load(spec: &str, split: Split) -> Result<HumanReference, HumanError> {
+        let data = load_pfg(spec)?;
+        Self::from_pfg(spec, &data, split)
     }
 
-    /// The reference from an already loaded PersuasionForGood dataset (filtered here).
-    pub fn from_pfg(
+    /// Every persuadee of one split of an already loaded PersuasionForGood dataset.
+    pub fn from_pfg(spec: &str, data: &PfgDataset, split: Split) -> Result<HumanReference, HumanError> {
+        let chosen = protocol_split(spec, data, split)?;
+        let people = format!("all {} persuadees of the `{split}` split", chosen.persuadees.len());
+        let all: Vec<&PfgParticipant> = chosen.persuadees.iter().collect();
+        Self::from_participants(spec, data, &chosen, &all, people, false)
+    }
+
+    /// The reference for `run`: the same people the run simulated. A run whose population
+    /// was drawn from PersuasionForGood (`--population pfg:DIR`) records its split and
+    /// participants; the reference is then exactly the participants its `n` dialogues
+    /// played (each once, also those whose dialogue failed or gave no value), in the run's
+    /// own split unless `split` names another, which is refused unless `other_split`. A
+    /// run of hand-written personas is compared with every persuadee of `split` (default
+    /// `test`), and the reference says so.
+    pub fn for_run(
+        spec: &str,
+        run: &RunData,
+        split: Option<Split>,
+        other_split: bool,
+    ) -> Result<HumanReference, HumanError> {
+        let recorded: Option<PopulationReference> = run.population_reference();
+        let split = match (split, &recorded) {
+            (Some(asked), Some(r)) if asked != r.split && !other_split => {
+                return Err(HumanError::SplitMismatch { run: r.split, asked })
+            }
+            (Some(asked), _) => asked,
+            (None, Some(r)) => r.split,
+            (None, None) => Split::default(),
+        };
+        let data = load_pfg(spec)?;
+        let chosen = protocol_split(spec, &data, split)?;
+        let Some(r) = recorded.filter(|r| r.split == split) else {
+            let mut h = Self::from_pfg(spec, &data, split)?;
+            h.people = match run.population_reference() {
+                Some(r) => format!(
+                    "all {} persuadees of the `{split}` split, while the run simulated the `{}` split \
+                     (compared on request; pairs only where ids overlap)",
+                    h.participants, r.split
+                ),
+                None => format!(
+                    "all {} persuadees of the `{split}` split; the run's personas ({}) are not participants \
+                     of this data, so the distributions are compared without pairing",
+                    h.participants,
+                    run.population().unwrap_or_else(|| "unknown population".into())
+                ),
+            };
+            return Ok(h);
+        };
+        let n = run.planned_dialogues().unwrap_or(run.dialogues.len());
+        let ids: Vec<&String> = r.participant_ids.iter().take(n).collect();
+        let by_id: HashMap<String, &PfgParticipant> =
+            chosen.persuadees.iter().map(|p| (p.persona_id(), p)).collect();
+        let missing: Vec<&&String> = ids.iter().filter(|id| !by_id.contains_key(id.as_str())).collect();
+        if let Some(example) = missing.first() {
+            return Err(HumanError::OtherData {
+                spec: spec.into(),
+                split,
+                missing: missing.len(),
+                total: ids.len(),
+                example: example.to_string(),
+            });
+        }
+        let people_list: Vec<&PfgParticipant> = ids.iter().map(|id| by_id[id.as_str()]).collect();
+        let people = if people_list.len() == chosen.persuadees.len() {
+            format!(
+                "the {} participants of the `{split}` split that the run simulated (the whole split; \
+                 each simulated persuadee is paired with the same person's real value)",
+                people_list.len()
+            )
+        } else {
+            format!(
+                "the {} participants that the run simulated: the first {} of the {} in the `{split}` split \
+                 (ordered by dialogue id; each simulated persuadee is paired with the same person's real value)",
+                people_list.len(),
+                people_list.len(),
+                chosen.persuadees.len()
+            )
+        };
+        Self::from_participants(spec, &data, &chosen, &people_list, people, true)
+    }
+
+    fn from_participants(
         spec: &str,
         data: &PfgDataset,
-        split: Split,
-        split_seed: u64,
+        chosen: &ProtocolSplit,
+        persuadees: &[&PfgParticipant],
+        people: String,
+        same_people: bool,
     ) -> Result<HumanReference, HumanError> {
-        let (kept, report) = data.filter_consistent();
-        let persuadees: Vec<PfgParticipant> = match split {
-            Split::All => kept.with_role(PfgRole::Persuadee).cloned().collect(),
-            Split::Test | Split::Train => {
-                let size = DEFAULT_TEST_SIZE.min(kept.with_role(PfgRole::Persuadee).count());
-                let s = kept
-                    .train_test_split(size, split_seed)
-                    .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })?;
-                if split == Split::Test {
-                    s.test
-                } else {
-                    s.train
-                }
-            }
-        };
         if persuadees.is_empty() {
-            return Err(HumanError::Empty { spec: spec.into(), split });
+            return Err(HumanError::Empty { spec: spec.into(), split: chosen.split });
         }
         let mut donations = Vec::with_capacity(persuadees.len());
         let mut utterances: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
-        for p in &persuadees {
+        for p in persuadees {
             if let Some(d) = p.donation.filter(|d| d.is_finite() && (0.0..=MAX_DONATION).contains(d)) {
-                donations.push(HumanValue { id: persona_from_participant(p).id, value: d });
+                donations.push(HumanValue { id: p.persona_id(), value: d });
             }
             if let Some(utts) = data.dialogue(&p.dialogue_id) {
                 for role in [PfgRole::Persuader, PfgRole::Persuadee] {
@@ -181,14 +212,35 @@ impl HumanReference {
         numeric.insert("persuadee.donation".to_string(), donations);
         Ok(HumanReference {
             source: spec.to_string(),
-            split,
-            split_seed,
+            split: chosen.split,
+            split_seed: crate::data::persuasionforgood::SPLIT_SEED,
             filter: PFG_FILTER.to_string(),
-            filter_summary: report.to_string(),
+            filter_summary: chosen.filter.to_string(),
             participants: persuadees.len(),
+            participant_ids: persuadees.iter().map(|p| p.persona_id()).collect(),
+            people,
+            same_people,
             numeric,
             categorical: BTreeMap::new(),
             utterances,
         })
     }
+}
+
+fn load_pfg(spec: &str) -> Result<PfgDataset, HumanError> {
+    let Some(dir) = spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) else {
+        return Err(HumanError::BadSpec { spec: spec.into(), reason: "unknown kind".into() });
+    };
+    if dir.trim().is_empty() {
+        return Err(HumanError::BadSpec {
+            spec: spec.into(),
+            reason: "missing directory after `pfg:`".into(),
+        });
+    }
+    PfgDataset::load_any(PathBuf::from(dir))
+        .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })
+}
+
+fn protocol_split(spec: &str, data: &PfgDataset, split: Split) -> Result<ProtocolSplit, HumanError> {
+    data.protocol_split(split).map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })
 }

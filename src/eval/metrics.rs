@@ -105,6 +105,12 @@ pub struct HumanInfo {
     pub participants: usize,
     /// Dialogues whose utterances gave the linguistic reference levels.
     pub dialogues: usize,
+    /// Who the human people are, relative to the run, in words.
+    #[serde(default)]
+    pub people: String,
+    /// The simulated people are the reference's own participants (paired one to one).
+    #[serde(default)]
+    pub same_people: bool,
 }
 
 /// Repairs of one kind: replies (turns) that needed it and candidates carrying it.
@@ -176,10 +182,8 @@ pub struct NumericComparison {
     pub ks: KsMetric,
     /// Mean `|simulated - real|` over dialogues paired with their real participant.
     pub l1_paired: Metric,
-    /// Pairs used by `l1_paired`.
-    pub paired: usize,
-    /// Simulated values with no human counterpart in the reference.
-    pub unpaired: usize,
+    /// How many values each figure rests on.
+    pub counts: ComparisonCounts,
     /// L1 between normalised histograms over `bins`.
     pub l1_histogram: Metric,
     pub bins: Bins,
@@ -188,6 +192,27 @@ pub struct NumericComparison {
     pub wasserstein1: Metric,
     /// Simulated and human values outside `bins` (not in the histograms).
     pub outside_bins: [u64; 2],
+}
+
+/// The sample sizes behind a comparison: every figure is stated with them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComparisonCounts {
+    /// Simulated values compared (valid outcomes of completed dialogues).
+    pub simulated: usize,
+    /// Human values compared (the reference people with a recorded value).
+    pub human: usize,
+    /// Simulated values paired with the same person's real value (`l1_paired`).
+    pub paired: usize,
+    /// Completed dialogues whose outcome could not be extracted (never counted as 0).
+    pub missing: usize,
+    /// Completed dialogues with a value of the wrong type.
+    pub invalid: usize,
+    /// Dialogues that did not complete.
+    pub failed: usize,
+    /// Simulated values with no counterpart among the human people.
+    pub simulated_unpaired: usize,
+    /// Human people with no valid simulated value (failed, missing, invalid or not run).
+    pub human_unpaired: usize,
 }
 
 /// A simulated dialogue's value next to its real participant's.
@@ -251,20 +276,30 @@ pub struct CategoricalOutcome {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistinctN {
     pub n: usize,
-    /// Over all utterances of the role together.
-    pub pooled: Option<f64>,
-    /// Mean over dialogues of each dialogue's pooled value, with a bootstrap interval.
+    /// The primary figure, as the paper defines it: each dialogue's Distinct-N (the role's
+    /// utterances in that dialogue pooled; dialogues with no n-gram skipped), averaged over
+    /// dialogues, with a bootstrap interval over dialogues. It does not depend on how many
+    /// dialogues there are.
     pub per_dialogue: Metric,
+    /// Over all utterances of [`TextMetrics::pooled_dialogues`] dialogues drawn at random,
+    /// the same number on both sides. A pooled value falls as the corpus grows, so it is
+    /// only given next to an equal-size sample of the other side: `None` without human
+    /// utterances of the role (or with no n-gram).
+    pub pooled: Option<f64>,
 }
 
 /// Linguistic metrics of one role's utterances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextMetrics {
     pub utterances: usize,
+    /// Dialogues with at least one utterance of the role.
     pub dialogues: usize,
     pub tokens: usize,
     /// Distinct-1, -2 and -3.
     pub distinct: Vec<DistinctN>,
+    /// Dialogues pooled for [`DistinctN::pooled`]: the smaller side's dialogue count, a
+    /// seeded sample on the larger side; 0 when no pooled figure was computed.
+    pub pooled_dialogues: usize,
     /// Flesch–Kincaid grade of all utterances together (each utterance ends a sentence).
     pub flesch_kincaid_grade: Option<f64>,
 }
@@ -277,16 +312,50 @@ pub struct RoleText {
     pub human: Option<TextMetrics>,
 }
 
+/// Semantic diversity within dialogues, on one side (simulated or human) of one role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SemanticSide {
+    /// The primary figure, as the paper defines it: per dialogue, 1 − the mean pairwise
+    /// cosine similarity (negatives as 0) of the embeddings of the role's utterances in that
+    /// dialogue; averaged over dialogues, with a bootstrap interval over dialogues.
+    pub per_dialogue: Metric,
+    /// Dialogues with at least one utterance of the role.
+    pub dialogues: usize,
+    /// Of those, dialogues with fewer than two utterances of the role (no pair: skipped).
+    pub too_short: usize,
+    /// Dialogues embedded: the others, up to [`Semantic::max_dialogues`] (a seeded sample
+    /// beyond that).
+    pub embedded: usize,
+    /// Embedded dialogues in the mean (those with a pair of defined similarity).
+    pub used: usize,
+    /// Utterances embedded.
+    pub utterances: usize,
+}
+
+/// Semantic diversity of utterances pooled across dialogues, on equal-size samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PooledSemantic {
+    /// Embedded dialogues drawn per side: the smaller side's count, a seeded sample on the
+    /// larger side.
+    pub dialogues_per_side: usize,
+    /// 1 − mean pairwise cosine similarity over all utterances of the drawn dialogues.
+    pub simulated: Option<f64>,
+    pub human: Option<f64>,
+    /// Utterances pooled on each side.
+    pub utterances_simulated: usize,
+    pub utterances_human: usize,
+}
+
 /// Semantic diversity of one role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleSemantic {
     pub role: String,
-    /// 1 − mean pairwise cosine similarity (negatives as 0) of the simulated utterances'
-    /// embeddings, pooled over dialogues.
-    pub simulated: Option<f64>,
-    pub n_simulated: usize,
-    pub human: Option<f64>,
-    pub n_human: usize,
+    pub simulated: SemanticSide,
+    pub human: Option<SemanticSide>,
+    /// Pooled across dialogues on equal-size samples of both sides; `None` without human
+    /// utterances of the role (a pooled value depends on corpus size, so it is not given for
+    /// one side alone).
+    pub pooled: Option<PooledSemantic>,
 }
 
 /// Semantic diversity, when an embedder was given.
@@ -298,38 +367,85 @@ pub struct Semantic {
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedder: Option<String>,
-    /// Utterances embedded at most per role and side (a seeded sample beyond that).
-    pub max_texts: usize,
+    /// Dialogues embedded at most per role and side (a seeded sample beyond that), to bound
+    /// the cost of embedding.
+    pub max_dialogues: usize,
     pub roles: Vec<RoleSemantic>,
 }
 
-/// One bin of stated probabilities.
+/// One bin of the selection check: candidates grouped by their choice probability under the
+/// selection rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CalibrationBin {
+pub struct SelectionBin {
     pub lo: f64,
     pub hi: f64,
-    /// Candidates whose stated probability fell in the bin.
+    /// Candidates whose expected choice probability fell in the bin.
     pub n: usize,
-    pub mean_stated: Option<f64>,
-    /// Share of those candidates that were chosen.
+    /// Of those, how many were chosen.
+    pub chosen: usize,
+    /// Mean expected choice probability under the rule.
+    pub mean_expected: Option<f64>,
+    /// Share of the bin's candidates that were chosen.
     pub chosen_frequency: Option<f64>,
-    /// Mean normalised probability (what weighted selection draws with).
-    pub mean_normalised: Option<f64>,
 }
 
-/// Verbalized probabilities against how often candidates were chosen, for one role.
+/// Whether choices honour the selection rule, for one role and rule.
+///
+/// Each candidate's expected choice probability follows from the rule and the candidates
+/// alone (weighted: its normalised probability among the candidates passing the tau
+/// filter; uniform: 1/k of those; argmax: 1 for the most probable, 0 for the others), so
+/// chosen frequencies far from it mean the sampler does not do what the rule says. It says
+/// nothing about whether the model's probabilities are right.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Calibration {
+pub struct SelectionCheck {
+    pub role: String,
+    /// The rule, as in [`RoleInfo::selection`].
+    pub rule: String,
+    /// Turns with at least two candidates (the turns checked).
+    pub turns: usize,
+    pub candidates: usize,
+    pub bins: Vec<SelectionBin>,
+    /// `Σ_b n_b/N · |mean_expected_b − chosen_frequency_b|`.
+    pub mean_abs_gap: Option<f64>,
+    /// `(Σ_t e_t − Σ_t E[e_t]) / sqrt(Σ_t Var[e_t])`, where `e_t` is the expected probability
+    /// of the candidate chosen at turn `t` (under the rule `E[e_t] = Σ_i p_i²`, `Var[e_t] =
+    /// Σ_i p_i³ − (Σ_i p_i²)²`): near 0 when choices follow the rule, large and positive
+    /// when likely candidates are chosen too often. `None` for a deterministic rule (no
+    /// variance); see `impossible`.
+    pub z: Option<f64>,
+    /// Two-sided normal p-value of `z`.
+    pub p_value: Option<f64>,
+    /// Turns whose chosen candidate could not be chosen under the rule (probability 0).
+    pub impossible: usize,
+}
+
+/// The model's stated (verbalized) probabilities of one role, as written.
+///
+/// Nothing here compares them with an outcome: these describe the stated distributions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatedProbabilities {
     pub role: String,
     /// Verbalized-sampling turns of the role.
     pub turns: usize,
-    /// Candidates with a stated probability.
     pub candidates: usize,
-    /// Candidates without one (not binned).
+    /// Candidates without a stated probability (the parser filled one in).
     pub unstated: usize,
-    pub bins: Vec<CalibrationBin>,
-    /// Expected calibration error: `Σ_b n_b/N · |mean_stated_b - chosen_frequency_b|`.
-    pub ece: Option<f64>,
+    /// `unstated / candidates`.
+    pub share_unstated: Option<f64>,
+    /// Turns whose candidates come from one reply and all carry a stated probability: the
+    /// turns the stated sum is measured on.
+    pub turns_summed: usize,
+    /// Mean over those turns of `|Σ stated − 1|`, with an interval over turns.
+    pub mean_abs_sum_error: Metric,
+    /// Share of those turns whose stated sum is off 1 by more than 1e-6 (and was rescaled).
+    pub share_renormalised: Metric,
+    /// Mean over turns of the largest normalised probability.
+    pub mean_max_probability: Metric,
+    /// Mean over turns with at least two candidates of the normalised distribution's entropy
+    /// divided by `ln k` (1: uniform, 0: all mass on one candidate).
+    pub mean_normalised_entropy: Metric,
+    /// Mean candidates per turn.
+    pub mean_candidates: Option<f64>,
 }
 
 /// The evaluation of one run (`metrics.json`).
@@ -352,5 +468,8 @@ pub struct Evaluation {
     pub categorical: Vec<CategoricalOutcome>,
     pub linguistic: Vec<RoleText>,
     pub semantic: Semantic,
-    pub calibration: Vec<Calibration>,
+    /// Per role and selection rule: do the choices follow the rule?
+    pub selection_check: Vec<SelectionCheck>,
+    /// Per role using verbalized sampling: the stated probabilities themselves.
+    pub stated_probabilities: Vec<StatedProbabilities>,
 }

@@ -10,8 +10,11 @@
 //! a zero), summaries, and against human values KS, paired L1, histogram L1, the 21-edge
 //! density L1 and Wasserstein-1, each with a seeded percentile bootstrap interval. Per
 //! categorical outcome: shares with intervals, TV and JS against human shares. Per role:
-//! Distinct-1/2/3, Flesch–Kincaid grade and (with an embedder) semantic diversity, next to
-//! the human levels; and the calibration of verbalized probabilities.
+//! Distinct-1/2/3 and (with an embedder) semantic diversity within each dialogue, averaged
+//! over dialogues, with pooled values only on equal-size samples of both sides; the
+//! Flesch–Kincaid grade, next to the human levels. Per role and selection rule: whether the
+//! choices follow the rule (the selection check); per verbalized role: what the stated
+//! probabilities look like (their sum, unstated ones, spread).
 
 mod compute;
 pub mod embed;
@@ -21,7 +24,7 @@ pub mod run;
 
 use std::path::{Path, PathBuf};
 
-pub use compute::{flesch_kincaid_grade_utterances, CALIBRATION_BINS};
+pub use compute::{flesch_kincaid_grade_utterances, SELECTION_CHECK_BINS};
 pub use embed::{EmbedError, Embedder, OpenAiEmbedder};
 pub use human::{HumanError, HumanReference, Split};
 pub use metrics::{Evaluation, Metric};
@@ -77,13 +80,14 @@ pub struct EvalOptions {
     /// Bins of the histogram L1 (default: 10 over the outcome's declared range, else over
     /// the pooled data range).
     pub bins: Option<Bins>,
-    /// Utterances embedded at most per role and side for semantic diversity.
+    /// Dialogues embedded at most per role and side for semantic diversity (a seeded sample
+    /// of those with two or more utterances of the role beyond that), to bound the cost.
     pub embed_max: usize,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { seed: 0, bootstrap: 1000, confidence: 0.95, bins: None, embed_max: 500 }
+        Self { seed: 0, bootstrap: 1000, confidence: 0.95, bins: None, embed_max: 200 }
     }
 }
 
@@ -138,19 +142,12 @@ pub async fn evaluate(
     let roles = compute::roles_in_order(run);
     let linguistic: Vec<RoleText> = roles
         .iter()
-        .map(|role| RoleText {
-            role: role.clone(),
-            simulated: compute::text_metrics(
-                &boot,
-                &format!("text/{role}/simulated"),
-                &compute::role_texts(run, role),
-            ),
-            human: human
-                .and_then(|h| h.utterances.get(role))
-                .map(|d| compute::text_metrics(&boot, &format!("text/{role}/human"), d)),
+        .map(|role| {
+            let hum = human.and_then(|h| h.utterances.get(role)).map(Vec::as_slice);
+            compute::role_text(&boot, role, &compute::role_texts(run, role), hum)
         })
         .collect();
-    let semantic = semantic(run, human, &roles, opts, embedder).await;
+    let semantic = semantic(run, human, &roles, opts, &boot, embedder).await;
     Ok(Evaluation {
         vsim_version: env!("CARGO_PKG_VERSION").to_string(),
         run_dir: run.dir.display().to_string(),
@@ -171,6 +168,8 @@ pub async fn evaluate(
             filter_summary: h.filter_summary.clone(),
             participants: h.participants,
             dialogues: h.utterances.values().map(Vec::len).max().unwrap_or(0),
+            people: h.people.clone(),
+            same_people: h.same_people,
         }),
         human_note: human.is_none().then(|| "no human data given (pass --human pfg:DIR)".to_string()),
         counts,
@@ -178,22 +177,26 @@ pub async fn evaluate(
         categorical,
         linguistic,
         semantic,
-        calibration: compute::calibration(run),
+        selection_check: compute::selection_check(run),
+        stated_probabilities: compute::stated_probabilities(run, &boot),
     })
 }
 
+/// Semantic diversity per role: within each dialogue (the primary figure, as the paper
+/// defines it), and pooled across dialogues on equal-size samples of both sides.
 async fn semantic(
     run: &RunData,
     human: Option<&HumanReference>,
     roles: &[String],
     opts: &EvalOptions,
+    boot: &Boot,
     embedder: Option<&dyn Embedder>,
 ) -> Semantic {
     let mut out = Semantic {
         computed: false,
         reason: None,
         embedder: None,
-        max_texts: opts.embed_max,
+        max_dialogues: opts.embed_max,
         roles: Vec::new(),
     };
     let Some(embedder) = embedder else {
@@ -201,42 +204,125 @@ async fn semantic(
         return out;
     };
     out.embedder = Some(embedder.id());
+    let seed = |name: String| crate::seed::derive_named(opts.seed, &name);
     for role in roles {
-        let sim: Vec<String> = compute::role_texts(run, role).into_iter().flatten().collect();
-        let sim = embed::sample_texts(&sim, opts.embed_max, crate::seed::derive_named(opts.seed, role));
-        let hum: Vec<String> = human
-            .and_then(|h| h.utterances.get(role))
-            .map(|d| d.iter().flatten().cloned().collect())
-            .unwrap_or_default();
-        let hum = embed::sample_texts(
-            &hum,
-            opts.embed_max,
-            crate::seed::derive_named(opts.seed, &format!("human/{role}")),
-        );
-        let mut row = RoleSemantic {
-            role: role.clone(),
-            simulated: None,
-            n_simulated: sim.len(),
-            human: None,
-            n_human: hum.len(),
+        let texts = compute::role_texts(run, role);
+        let sim = match embed_side(embedder, &texts, opts.embed_max, seed(format!("embed/{role}/simulated")))
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return failed(out, e),
         };
-        for (texts, slot) in [(&sim, &mut row.simulated), (&hum, &mut row.human)] {
-            if texts.len() < 2 {
-                continue;
-            }
-            match embedder.embed(texts).await {
-                Ok(v) => *slot = crate::embed::semantic_diversity(&v),
-                Err(e) => {
-                    out.reason = Some(format!("not computed: embedding failed: {e}"));
-                    out.roles.clear();
-                    return out;
+        let hum = match human.and_then(|h| h.utterances.get(role)) {
+            Some(d) => {
+                match embed_side(embedder, d, opts.embed_max, seed(format!("embed/{role}/human"))).await {
+                    Ok(h) => Some(h),
+                    Err(e) => return failed(out, e),
                 }
             }
-        }
-        out.roles.push(row);
+            None => None,
+        };
+        let pooled = hum.as_ref().and_then(|h| {
+            let n = sim.vectors.len().min(h.vectors.len());
+            let pool = |side: &EmbeddedSide, which: &str| -> Vec<Vec<f32>> {
+                compute::sample_indices(
+                    side.vectors.len(),
+                    n,
+                    seed(format!("pooled-semantic/{role}/{which}")),
+                )
+                .into_iter()
+                .flat_map(|i| side.vectors[i].iter().cloned())
+                .collect()
+            };
+            (n > 0).then(|| {
+                let (s, h) = (pool(&sim, "simulated"), pool(h, "human"));
+                PooledSemantic {
+                    dialogues_per_side: n,
+                    simulated: crate::embed::semantic_diversity(&s),
+                    human: crate::embed::semantic_diversity(&h),
+                    utterances_simulated: s.len(),
+                    utterances_human: h.len(),
+                }
+            })
+        });
+        out.roles.push(RoleSemantic {
+            role: role.clone(),
+            simulated: sim.summary(boot, &format!("semantic/{role}/simulated")),
+            human: hum.map(|h| h.summary(boot, &format!("semantic/{role}/human"))),
+            pooled,
+        });
     }
     out.computed = true;
     out
+}
+
+fn failed(mut out: Semantic, why: String) -> Semantic {
+    out.reason = Some(format!("not computed: embedding failed: {why}"));
+    out.roles.clear();
+    out
+}
+
+/// One side's dialogues of a role, embedded.
+struct EmbeddedSide {
+    /// Dialogues with at least one (non-blank) utterance of the role.
+    dialogues: usize,
+    /// Of those, dialogues with a single utterance (not embedded).
+    too_short: usize,
+    /// Per embedded dialogue, its utterances' vectors.
+    vectors: Vec<Vec<Vec<f32>>>,
+}
+
+impl EmbeddedSide {
+    fn summary(&self, boot: &Boot, name: &str) -> SemanticSide {
+        let values: Vec<f64> =
+            self.vectors.iter().filter_map(|v| crate::embed::semantic_diversity(v)).collect();
+        let per_dialogue = if values.is_empty() {
+            Metric::na("no dialogue with two or more utterances of the role (and a defined similarity)")
+        } else {
+            boot.one(name, &values, compute::mean)
+        };
+        SemanticSide {
+            per_dialogue,
+            dialogues: self.dialogues,
+            too_short: self.too_short,
+            embedded: self.vectors.len(),
+            used: values.len(),
+            utterances: self.vectors.iter().map(Vec::len).sum(),
+        }
+    }
+}
+
+/// Embeds up to `max` dialogues (a seeded sample of those with two or more non-blank
+/// utterances) in one request, and splits the vectors back by dialogue.
+async fn embed_side(
+    embedder: &dyn Embedder,
+    dialogues: &[Vec<String>],
+    max: usize,
+    seed: u64,
+) -> Result<EmbeddedSide, String> {
+    let usable: Vec<Vec<String>> = dialogues
+        .iter()
+        .map(|d| d.iter().filter(|t| !t.trim().is_empty()).cloned().collect::<Vec<_>>())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let long: Vec<&Vec<String>> = usable.iter().filter(|d| d.len() >= 2).collect();
+    let chosen: Vec<&Vec<String>> =
+        compute::sample_indices(long.len(), max, seed).into_iter().map(|i| long[i]).collect();
+    let texts: Vec<String> = chosen.iter().flat_map(|d| d.iter().cloned()).collect();
+    let mut flat = if texts.is_empty() {
+        Vec::new()
+    } else {
+        embedder.embed(&texts).await.map_err(|e| e.to_string())?
+    };
+    if flat.len() != texts.len() {
+        return Err(format!("{} vectors for {} texts", flat.len(), texts.len()));
+    }
+    let mut vectors = Vec::with_capacity(chosen.len());
+    for d in chosen.iter().rev() {
+        vectors.push(flat.split_off(flat.len() - d.len()));
+    }
+    vectors.reverse();
+    Ok(EmbeddedSide { dialogues: usable.len(), too_short: usable.len() - long.len(), vectors })
 }
 
 /// Writes `metrics.json` into the run directory and returns its path.

@@ -116,6 +116,17 @@ impl RunData {
         self.config.as_ref()?.get("population")?.as_str().map(str::to_string)
     }
 
+    /// Who the population's members are in the human data, for a population drawn from it
+    /// (`config.json`'s `population_reference`, written by `vsim run`).
+    pub fn population_reference(&self) -> Option<crate::experiment::PopulationReference> {
+        serde_json::from_value(self.config.as_ref()?.get("population_reference")?.clone()).ok()
+    }
+
+    /// The number of dialogues the run was configured for (`n` in `config.json`).
+    pub fn planned_dialogues(&self) -> Option<usize> {
+        usize::try_from(self.config.as_ref()?.get("n")?.as_u64()?).ok()
+    }
+
     /// A short name for the run: its directory name.
     pub fn label(&self) -> String {
         self.dir

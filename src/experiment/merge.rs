@@ -18,7 +18,7 @@ use super::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::dialogue::Event;
 
 /// Configuration fields that must agree between merged directories.
-pub const MERGE_FIELDS: [&str; 5] = ["scenario", "population", "n", "seed", "models"];
+pub const MERGE_FIELDS: [&str; 6] = ["scenario", "population", "population_reference", "n", "seed", "models"];
 
 /// What a merge produced.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -12,7 +12,7 @@ pub mod sweep;
 pub mod transcript;
 
 pub use budget::{Budget, Prices, Spend};
-pub use population::{Member, Population, PopulationError};
+pub use population::{Member, Population, PopulationError, PopulationReference, PFG_FILTER};
 pub use runner::{
     run_experiment, run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary, Shard,
 };

@@ -1,9 +1,42 @@
 //! Populations: who the agents play. A directory of persona files, or the participants of
 //! a human dataset (PersuasionForGood persuadees, each paired with their real persuader).
+//!
+//! A PersuasionForGood population is the comparison protocol's reference people: the
+//! persuadees kept by the consistency filter, in one split (`test` by default), ordered by
+//! dialogue id ([`PfgDataset::protocol_split`]). The run records who they are
+//! ([`PopulationReference`]) so that evaluation compares exactly the same people.
 
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+use crate::data::persuasionforgood::{persona_from_participant, PfgDataset, PfgRole, Split};
 use crate::persona::{load_persona_dir, Persona};
+
+/// The filter applied to PersuasionForGood participants, in words (for configs and reports).
+pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and $2 \
+     (the task payment); rows with no donation, a negative one or one above $2 are dropped";
+
+/// Who a population drawn from human data is: the data set, the filter, the split and the
+/// participants in population order. Written to the run's `config.json` as
+/// `population_reference`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PopulationReference {
+    /// The data set, e.g. `persuasionforgood`.
+    pub dataset: String,
+    pub split: Split,
+    /// The fixed seed of the train/test split ([`crate::data::persuasionforgood::SPLIT_SEED`]).
+    pub split_seed: u64,
+    /// Size of the test part of the split.
+    pub test_size: usize,
+    /// The consistency filter, in words.
+    pub filter: String,
+    /// What the filter kept and dropped, in words.
+    pub filter_summary: String,
+    /// Persona ids of the split's participants, in population order (dialogue i plays
+    /// participant i mod len).
+    pub participant_ids: Vec<String>,
+}
 
 /// One population member: the persona a dialogue is built around and, where the data has
 /// one, the partner it was paired with.
@@ -21,6 +54,8 @@ pub struct Population {
     pub members: Vec<Member>,
     /// Every persona by id, for roles with `persona = "id:..."`.
     pub all: Vec<Persona>,
+    /// Who the members are in the human data, for a population drawn from it.
+    pub reference: Option<PopulationReference>,
 }
 
 /// A population that cannot be loaded.
@@ -34,20 +69,32 @@ pub enum PopulationError {
     Empty(String),
     #[error("invalid population `{spec}`: {reason}")]
     Invalid { spec: String, reason: String },
+    #[error("population `{spec}`: a split ({split}) applies only to a population drawn from data (`pfg:DIR`), not to a directory of persona files")]
+    SplitWithoutData { spec: String, split: Split },
 }
 
 impl Population {
-    /// Loads `spec`: `DIR` (persona files) or `pfg:PATH` (PersuasionForGood's `full_info.csv`,
-    /// or a directory holding it).
+    /// Loads `spec` with the default split: `DIR` (persona files) or `pfg:PATH`
+    /// (PersuasionForGood's `full_info.csv`, or a directory holding it; its `test` split).
     pub fn load(spec: &str) -> Result<Self, PopulationError> {
+        Self::load_split(spec, None)
+    }
+
+    /// Loads `spec`; `split` chooses the part of a data population (default `test`) and is
+    /// refused for persona files.
+    pub fn load_split(spec: &str, split: Option<Split>) -> Result<Self, PopulationError> {
         let population = if let Some(path) = spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) {
-            Self::persuasion_for_good(spec, Path::new(path))?
+            Self::persuasion_for_good(spec, Path::new(path), split.unwrap_or_default())?
         } else {
+            if let Some(split) = split {
+                return Err(PopulationError::SplitWithoutData { spec: spec.to_string(), split });
+            }
             let personas = load_persona_dir(spec)?;
             Population {
                 spec: spec.to_string(),
                 members: personas.iter().map(|p| Member { persona: p.clone(), partner: None }).collect(),
                 all: personas,
+                reference: None,
             }
         };
         if population.members.is_empty() {
@@ -56,23 +103,22 @@ impl Population {
         Ok(population)
     }
 
-    fn persuasion_for_good(spec: &str, path: &Path) -> Result<Self, PopulationError> {
-        use crate::data::persuasionforgood::{persona_from_participant, read_full_info, PfgRole};
+    fn persuasion_for_good(spec: &str, path: &Path, split: Split) -> Result<Self, PopulationError> {
+        use crate::data::persuasionforgood::read_full_info;
         // full_info.csv alone is enough for personas; anything else (a ConvoKit corpus
         // directory, say) goes through the format-detecting loader.
         let file: PathBuf = if path.is_dir() { path.join("full_info.csv") } else { path.to_path_buf() };
-        let participants = if file.is_file() && file.extension().is_some_and(|e| e == "csv") {
-            read_full_info(&file)?
+        let data = if file.is_file() && file.extension().is_some_and(|e| e == "csv") {
+            PfgDataset { participants: read_full_info(&file)?, dialogues: Default::default() }
         } else {
-            crate::data::persuasionforgood::PfgDataset::load_any(path)?.participants
+            PfgDataset::load_any(path)?
         };
+        let chosen = data.protocol_split(split)?;
         let mut members = Vec::new();
         let mut all = Vec::new();
-        for p in participants.iter().filter(|p| p.role == PfgRole::Persuadee) {
-            let partner = participants
-                .iter()
-                .find(|q| q.role == PfgRole::Persuader && q.dialogue_id == p.dialogue_id)
-                .map(persona_from_participant);
+        for p in &chosen.persuadees {
+            // The partner is looked up unfiltered: a persuader's own donation does not matter.
+            let partner = data.participant(&p.dialogue_id, PfgRole::Persuader).map(persona_from_participant);
             let persona = persona_from_participant(p);
             all.push(persona.clone());
             if let Some(q) = &partner {
@@ -80,7 +126,16 @@ impl Population {
             }
             members.push(Member { persona, partner });
         }
-        Ok(Population { spec: spec.to_string(), members, all })
+        let reference = PopulationReference {
+            dataset: "persuasionforgood".into(),
+            split,
+            split_seed: crate::data::persuasionforgood::SPLIT_SEED,
+            test_size: chosen.test_size,
+            filter: PFG_FILTER.into(),
+            filter_summary: chosen.filter.to_string(),
+            participant_ids: members.iter().map(|m| m.persona.id.clone()).collect(),
+        };
+        Ok(Population { spec: spec.to_string(), members, all, reference: Some(reference) })
     }
 
     /// A persona by id.

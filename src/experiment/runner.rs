@@ -187,6 +187,9 @@ pub async fn run_experiment_with(
     if let Some(shard) = options.shard {
         resolved["shard"] = json!(shard);
     }
+    if let Some(reference) = &population.reference {
+        resolved["population_reference"] = json!(reference);
+    }
     if population.members.is_empty() {
         return Err(RunError::EmptyPopulation(population.spec.clone()));
     }
@@ -212,7 +215,7 @@ pub async fn run_experiment_with(
         dir,
         &resolved,
         config.resume,
-        &["scenario", "population", "n", "seed", "models", "shard"],
+        &["scenario", "population", "population_reference", "n", "seed", "models", "shard"],
     )?;
     let done = completed_ids(&transcript_path)?;
     let planned = (0..n).filter(|i| options.shard.is_none_or(|s| s.contains(*i))).count();

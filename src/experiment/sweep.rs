@@ -1,11 +1,17 @@
-//! Sweeps: one scenario and population run over a grid of settings (method × k × selection
-//! × tau × model) for one role, with common random numbers: every cell uses the same
-//! experiment seed, so dialogue i plays the same persona with the same dialogue seed in
-//! every cell and differences between cells come from the settings alone.
+//! Sweeps: one scenario and population run over several settings of one role, with common
+//! random numbers: every cell uses the same experiment seed, so dialogue i plays the same
+//! persona with the same dialogue seed in every cell and differences between cells come from
+//! the settings alone.
+//!
+//! The cells are either a grid (method × k × selection × tau × model) or a list of explicit
+//! arms, since a protocol's arms are rarely a cartesian product (direct, sequence with k = 5,
+//! VS with k = 5 and weighted selection, VS with a model-decided k and uniform selection).
 //!
 //! Each cell is an ordinary run directory under the sweep's output directory; a combined
 //! table of outcome means, missing outcomes and failures per cell is written as
-//! `summary.csv` and `summary.md`.
+//! `summary.csv` and `summary.md`. [`evaluate_sweep`] then evaluates every cell against the
+//! human reference of exactly the people it simulated and writes one comparison report
+//! (`report.md`, `report.html`) with a column per cell.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,7 +26,13 @@ use super::population::{Population, PopulationError};
 use super::runner::{run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary};
 use super::transcript::{for_each_event, TranscriptError};
 use crate::backend::{SharedModel, Usage};
+use crate::data::persuasionforgood::Split;
 use crate::dialogue::Event;
+use crate::eval::embed::Embedder;
+use crate::eval::{
+    evaluate, write_metrics, EvalError, EvalOptions, Evaluation, HumanError, HumanReference, RunData,
+};
+use crate::report::{write_comparison, write_run_report, Comparison, ReportError, Written};
 use crate::scenario::{load_scenario, parse_k, Scenario, ScenarioError, DEFAULT_K_MAX};
 use crate::vs::{KSpec, Method, Selection};
 
@@ -47,6 +59,19 @@ pub struct Grid {
     pub model: Vec<String>,
 }
 
+/// One explicitly listed cell; a setting left out keeps the scenario's.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Arm {
+    /// Names the cell's directory and report column (default: its settings).
+    pub name: Option<String>,
+    pub method: Option<Method>,
+    pub k: Option<KSpec>,
+    pub selection: Option<Selection>,
+    /// `Some(None)` means no tau.
+    pub tau: Option<Option<f64>>,
+    pub model: Option<String>,
+}
+
 /// A validated sweep file.
 #[derive(Debug, Clone)]
 pub struct Sweep {
@@ -54,6 +79,10 @@ pub struct Sweep {
     pub scenario: Scenario,
     /// Population spec (default: the scenario's, else `personas`).
     pub population: String,
+    /// The split of a data population (`pfg:`); `None` takes the default (`test`).
+    pub split: Option<Split>,
+    /// Human reference data (`pfg:DIR`) as given, or `none`; see [`Sweep::human_spec`].
+    pub human: Option<String>,
     /// The role whose settings vary.
     pub role: String,
     pub n: Option<usize>,
@@ -65,6 +94,8 @@ pub struct Sweep {
     pub tau_mode: TauMode,
     pub min_keep: usize,
     pub grid: Grid,
+    /// Explicit cells; when present they replace the grid (a file has one or the other).
+    pub arms: Vec<Arm>,
     /// A cap on the whole sweep.
     pub budget: Budget,
     pub prices: Prices,
@@ -113,6 +144,8 @@ pub enum SweepError {
 struct RawSweep {
     scenario: String,
     population: Option<String>,
+    split: Option<String>,
+    human: Option<String>,
     role: String,
     n: Option<usize>,
     seed: Option<u64>,
@@ -123,6 +156,8 @@ struct RawSweep {
     min_keep: Option<usize>,
     #[serde(default)]
     grid: RawGrid,
+    #[serde(default)]
+    arms: Vec<RawArm>,
     #[serde(default)]
     budget: RawBudget,
     prices: Option<toml::Table>,
@@ -141,6 +176,17 @@ struct RawGrid {
     tau: Vec<toml::Value>,
     #[serde(default)]
     model: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArm {
+    name: Option<String>,
+    method: Option<String>,
+    k: Option<toml::Value>,
+    selection: Option<String>,
+    tau: Option<toml::Value>,
+    model: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -177,56 +223,77 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         ));
     }
     let population = match raw.population {
-        Some(p) => match p.strip_prefix("pfg:") {
-            Some(rest) => format!("pfg:{}", base.join(rest).display()),
-            None => base.join(p).display().to_string(),
-        },
+        Some(p) => relative_spec(&base, &p),
         None => {
             scenario.population.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "personas".into())
         }
     };
+    let split = raw
+        .split
+        .as_deref()
+        .map(str::parse::<Split>)
+        .transpose()
+        .map_err(|e| invalid("split", e.to_string()))?;
+    let human = raw.human.as_deref().map(|h| match h.trim() {
+        none if none.eq_ignore_ascii_case("none") => "none".to_string(),
+        spec => relative_spec(&base, spec),
+    });
     let mut grid = Grid::default();
     for m in &raw.grid.method {
         grid.method.push(m.parse::<Method>().map_err(|e| invalid("grid.method", e.to_string()))?);
     }
     for k in &raw.grid.k {
-        let text = match k {
-            toml::Value::Integer(i) => i.to_string(),
-            toml::Value::String(s) => s.clone(),
-            other => {
-                return Err(invalid(
-                    "grid.k",
-                    format!("expected an integer or \"model-decided\", got {other}"),
-                ))
-            }
-        };
-        grid.k.push(parse_k(&text, DEFAULT_K_MAX).map_err(|e| invalid("grid.k", e))?);
+        grid.k.push(k_value(k).map_err(|e| invalid("grid.k", e))?);
     }
     for s in &raw.grid.selection {
         grid.selection.push(s.parse::<Selection>().map_err(|e| invalid("grid.selection", e.to_string()))?);
     }
     for t in &raw.grid.tau {
-        let tau = match t {
-            toml::Value::Float(f) => Some(*f),
-            toml::Value::Integer(i) => Some(*i as f64),
-            toml::Value::String(s) if s.eq_ignore_ascii_case("none") => None,
-            other => {
-                return Err(invalid(
-                    "grid.tau",
-                    format!("expected a number in [0, 1] or \"none\", got {other}"),
-                ))
-            }
-        };
-        if let Some(x) = tau {
-            if !(0.0..=1.0).contains(&x) {
-                return Err(invalid("grid.tau", format!("tau must be in [0, 1], got {x}")));
-            }
-        }
-        grid.tau.push(tau);
+        grid.tau.push(tau_value(t).map_err(|e| invalid("grid.tau", e))?);
     }
     for m in &raw.grid.model {
-        crate::backend::spec::ModelSpec::parse(m).map_err(|e| invalid("grid.model", e.to_string()))?;
+        model_value(m).map_err(|e| invalid("grid.model", e))?;
         grid.model.push(m.clone());
+    }
+    if !raw.arms.is_empty() && grid != Grid::default() {
+        return Err(invalid(
+            "arms",
+            "a sweep lists its cells either as [[arms]] or as a [grid], not both; move the grid's \
+             settings into the arms"
+                .into(),
+        ));
+    }
+    let mut arms: Vec<Arm> = Vec::with_capacity(raw.arms.len());
+    for (i, a) in raw.arms.iter().enumerate() {
+        let field = |name: &str| format!("arms[{i}].{name}");
+        let name = match a.name.as_deref().map(str::trim) {
+            Some("") => return Err(invalid(&field("name"), "must not be empty".into())),
+            Some(n) => {
+                if let Some(j) =
+                    arms.iter().position(|b| b.name.as_deref().map(sanitize) == Some(sanitize(n)))
+                {
+                    return Err(invalid(&field("name"), format!("`{n}` names arms[{j}] already")));
+                }
+                Some(n.to_string())
+            }
+            None => None,
+        };
+        let method = a
+            .method
+            .as_deref()
+            .map(|m| m.parse::<Method>().map_err(|e| invalid(&field("method"), e.to_string())))
+            .transpose()?;
+        let k = a.k.as_ref().map(|k| k_value(k).map_err(|e| invalid(&field("k"), e))).transpose()?;
+        let selection = a
+            .selection
+            .as_deref()
+            .map(|s| s.parse::<Selection>().map_err(|e| invalid(&field("selection"), e.to_string())))
+            .transpose()?;
+        let tau = a.tau.as_ref().map(|t| tau_value(t).map_err(|e| invalid(&field("tau"), e))).transpose()?;
+        if let Some(m) = &a.model {
+            model_value(m).map_err(|e| invalid(&field("model"), e))?;
+        }
+        arms.push(Arm { name, method, k, selection, tau, model: a.model.clone() });
     }
     let tau_mode = match raw.tau_mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None | Some("filter") => TauMode::Filter,
@@ -265,6 +332,8 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         file,
         scenario,
         population,
+        split,
+        human,
         role: raw.role,
         n: raw.n,
         seed: raw.seed.unwrap_or(0),
@@ -274,9 +343,46 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         tau_mode,
         min_keep,
         grid,
+        arms,
         budget: Budget { max_tokens_total: raw.budget.max_tokens_total, max_cost_usd: raw.budget.max_cost },
         prices,
     })
+}
+
+/// A data spec (`pfg:PATH`) or a directory, relative to the sweep file's directory.
+fn relative_spec(base: &Path, spec: &str) -> String {
+    match spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) {
+        Some(rest) => format!("pfg:{}", base.join(rest).display()),
+        None => base.join(spec).display().to_string(),
+    }
+}
+
+/// A `k` value: an integer or `"model-decided"`.
+fn k_value(k: &toml::Value) -> Result<KSpec, String> {
+    let text = match k {
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => return Err(format!("expected an integer or \"model-decided\", got {other}")),
+    };
+    parse_k(&text, DEFAULT_K_MAX)
+}
+
+/// A `tau` value: a number in [0, 1], or `"none"` for no tau.
+fn tau_value(t: &toml::Value) -> Result<Option<f64>, String> {
+    let tau = match t {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::String(s) if s.eq_ignore_ascii_case("none") => None,
+        other => return Err(format!("expected a number in [0, 1] or \"none\", got {other}")),
+    };
+    match tau {
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!("tau must be in [0, 1], got {x}")),
+        _ => Ok(tau),
+    }
+}
+
+fn model_value(m: &str) -> Result<(), String> {
+    crate::backend::spec::ModelSpec::parse(m).map(|_| ()).map_err(|e| e.to_string())
 }
 
 /// Keeps letters, digits, `.` and `-`; anything else becomes `_`.
@@ -311,10 +417,39 @@ fn axis<T: Clone>(values: &[T]) -> Vec<Option<T>> {
     }
 }
 
+impl Cell {
+    /// The cell of `arm`, named by its index and the arm's name, else its settings.
+    fn new(index: usize, arm: &Arm) -> Cell {
+        let mut parts = vec![format!("{index:03}")];
+        match &arm.name {
+            Some(n) => parts.push(n.clone()),
+            None => {
+                parts.extend(arm.method.map(|m| m.to_string()));
+                parts.extend(arm.k.map(k_label));
+                parts.extend(arm.selection.map(|s| s.to_string()));
+                parts.extend(arm.tau.map(tau_label));
+                parts.extend(arm.model.as_deref().map(model_label));
+            }
+        }
+        Cell {
+            index,
+            name: sanitize(&parts.join("-")),
+            method: arm.method,
+            k: arm.k,
+            selection: arm.selection,
+            tau: arm.tau,
+            model: arm.model.clone(),
+        }
+    }
+}
+
 impl Sweep {
-    /// The cells of the grid, in order method, k, selection, tau, model (the last varies
-    /// fastest).
+    /// The cells: the arms in file order, else the grid in order method, k, selection,
+    /// tau, model (the last varies fastest).
     pub fn cells(&self) -> Vec<Cell> {
+        if !self.arms.is_empty() {
+            return self.arms.iter().enumerate().map(|(i, a)| Cell::new(i, a)).collect();
+        }
         let g = &self.grid;
         let mut cells = Vec::new();
         for method in axis(&g.method) {
@@ -322,21 +457,28 @@ impl Sweep {
                 for selection in axis(&g.selection) {
                     for tau in axis(&g.tau) {
                         for model in axis(&g.model) {
-                            let index = cells.len();
-                            let mut parts = vec![format!("{index:03}")];
-                            parts.extend(method.map(|m| m.to_string()));
-                            parts.extend(k.map(k_label));
-                            parts.extend(selection.map(|s| s.to_string()));
-                            parts.extend(tau.map(tau_label));
-                            parts.extend(model.as_deref().map(model_label));
-                            let name = sanitize(&parts.join("-"));
-                            cells.push(Cell { index, name, method, k, selection, tau, model: model.clone() });
+                            let arm = Arm { name: None, method, k, selection, tau, model: model.clone() };
+                            cells.push(Cell::new(cells.len(), &arm));
                         }
                     }
                 }
             }
         }
         cells
+    }
+
+    /// The human reference the cells are evaluated against: the file's `human` (`none`:
+    /// no reference), else the population's own data when it is drawn from
+    /// PersuasionForGood (the simulated people are then the reference people), else none.
+    pub fn human_spec(&self) -> Option<String> {
+        match self.human.as_deref() {
+            Some("none") => None,
+            Some(spec) => Some(spec.to_string()),
+            None => ["pfg:", "p4g:"]
+                .iter()
+                .any(|p| self.population.starts_with(p))
+                .then(|| self.population.clone()),
+        }
     }
 
     /// The scenario with `cell`'s settings applied to the swept role.
@@ -556,7 +698,7 @@ pub async fn run_sweep(
 ) -> Result<SweepSummary, SweepError> {
     let out = options.out.clone().unwrap_or_else(|| sweep.out.clone());
     std::fs::create_dir_all(&out).map_err(|source| SweepError::Io { path: out.clone(), source })?;
-    let population = Population::load(&sweep.population)?;
+    let population = Population::load_split(&sweep.population, sweep.split)?;
     let mut prices = sweep.prices.clone();
     prices.extend(options.prices.clone());
     let mut budget = sweep.budget;
@@ -572,12 +714,16 @@ pub async fn run_sweep(
         "sweep_file": sweep.file,
         "scenario": sweep.scenario.source,
         "population": sweep.population,
+        "split": sweep.split,
+        "population_reference": population.reference,
+        "human": sweep.human_spec(),
         "role": sweep.role,
         "n": sweep.n,
         "seed": sweep.seed,
         "common_random_numbers": "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
         "tau_mode": sweep.tau_mode,
         "grid": sweep.grid,
+        "arms": sweep.arms,
         "budget": budget,
         "prices": prices,
         "cells": cells,
@@ -701,6 +847,134 @@ fn write_summary_tables(out: &Path, columns: &[String], results: &[CellResult]) 
     }
     let md_path = out.join("summary.md");
     std::fs::write(&md_path, md).map_err(|source| SweepError::Io { path: md_path, source })
+}
+
+/// Why one cell could not be evaluated; the other cells are evaluated all the same.
+#[derive(Debug, thiserror::Error)]
+pub enum CellEvalError {
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error(transparent)]
+    Human(#[from] HumanError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// What became of one cell's evaluation.
+#[derive(Debug)]
+pub enum CellEvalStatus {
+    /// `metrics.json`, `report.md` and `report.html` are in the cell's directory.
+    Evaluated {
+        metrics: PathBuf,
+        report: Written,
+        /// Why semantic diversity is missing although an embedder was given.
+        semantic_missing: Option<String>,
+    },
+    /// The cell's directory holds no transcript (e.g. the budget was spent first).
+    NotRun,
+    Failed(CellEvalError),
+}
+
+/// One cell's evaluation.
+#[derive(Debug)]
+pub struct CellEvaluation {
+    pub cell: Cell,
+    pub dir: PathBuf,
+    pub status: CellEvalStatus,
+}
+
+/// What evaluating a sweep did.
+#[derive(Debug)]
+pub struct SweepEvaluation {
+    pub cells: Vec<CellEvaluation>,
+    /// The human reference the cells were compared with, if any.
+    pub human: Option<String>,
+    /// The comparison report (`OUT/report.md`, `OUT/report.html`), when any cell was
+    /// evaluated.
+    pub comparison: Option<Written>,
+    /// The comparison's caveats, e.g. cells compared with different references.
+    pub notes: Vec<String>,
+}
+
+impl SweepEvaluation {
+    /// Cells whose evaluation failed.
+    pub fn failed(&self) -> impl Iterator<Item = (&CellEvaluation, &CellEvalError)> {
+        self.cells.iter().filter_map(|c| match &c.status {
+            CellEvalStatus::Failed(e) => Some((c, e)),
+            _ => None,
+        })
+    }
+}
+
+/// How the cells of a sweep are evaluated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepEvalOptions {
+    /// The same options as a single run's evaluation; the seed seeds the bootstrap only.
+    pub eval: EvalOptions,
+    /// Dialogues shown in each cell's dialogue browser.
+    pub max_dialogues: usize,
+}
+
+impl Default for SweepEvalOptions {
+    fn default() -> Self {
+        Self { eval: EvalOptions::default(), max_dialogues: crate::report::DEFAULT_MAX_DIALOGUES }
+    }
+}
+
+/// Evaluates every cell under `out_dir` as `vsim eval` does a run: against `human` narrowed
+/// to exactly the people the cell simulated (in the split the cell recorded), writing
+/// `metrics.json`, `report.md` and `report.html` into the cell's directory. Then writes one
+/// comparison report of every evaluated cell into `out_dir` (the same report as
+/// `vsim report`). A cell that cannot be evaluated (say, every dialogue failed) is
+/// recorded as failed and left out of the comparison; only a comparison that cannot be
+/// written is an error.
+pub async fn evaluate_sweep(
+    out_dir: &Path,
+    cells: &[Cell],
+    human: Option<&str>,
+    options: &SweepEvalOptions,
+    embedder: Option<&dyn Embedder>,
+) -> Result<SweepEvaluation, ReportError> {
+    async fn one(
+        dir: &Path,
+        human: Option<&str>,
+        options: &SweepEvalOptions,
+        embedder: Option<&dyn Embedder>,
+    ) -> Result<(Evaluation, CellEvalStatus), CellEvalError> {
+        let run = RunData::load(dir)?;
+        let reference = human.map(|spec| HumanReference::for_run(spec, &run, None, false)).transpose()?;
+        let evaluation = evaluate(&run, reference.as_ref(), &options.eval, embedder).await?;
+        let metrics = write_metrics(dir, &evaluation)?;
+        let report = write_run_report(dir, &evaluation, Some(&run), options.max_dialogues)?;
+        let semantic_missing = (embedder.is_some() && !evaluation.semantic.computed)
+            .then(|| evaluation.semantic.reason.clone().unwrap_or_else(|| "not computed".into()));
+        Ok((evaluation, CellEvalStatus::Evaluated { metrics, report, semantic_missing }))
+    }
+
+    let mut evaluations = Vec::new();
+    let mut results = Vec::with_capacity(cells.len());
+    for cell in cells {
+        let dir = out_dir.join(&cell.name);
+        let status = if !dir.join("transcripts.jsonl").is_file() {
+            CellEvalStatus::NotRun
+        } else {
+            match one(&dir, human, options, embedder).await {
+                Ok((evaluation, status)) => {
+                    evaluations.push(evaluation);
+                    status
+                }
+                Err(e) => CellEvalStatus::Failed(e),
+            }
+        };
+        results.push(CellEvaluation { cell: cell.clone(), dir, status });
+    }
+    let (comparison, notes) = if evaluations.is_empty() {
+        (None, Vec::new())
+    } else {
+        let comparison = Comparison::new(evaluations)?;
+        (Some(write_comparison(out_dir, &comparison)?), comparison.notes)
+    };
+    Ok(SweepEvaluation { cells: results, human: human.map(str::to_string), comparison, notes })
 }
 
 #[cfg(test)]

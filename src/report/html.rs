@@ -129,13 +129,13 @@ struct SectionView {
 struct BinView {
     range: String,
     n: usize,
-    stated: String,
+    expected: String,
     chosen: String,
-    normalised: String,
+    count: usize,
 }
 
 #[derive(Serialize)]
-struct CalTable {
+struct SelectionTable {
     title: String,
     bins: Vec<BinView>,
 }
@@ -202,8 +202,8 @@ struct Page<'a> {
     /// Whether rows carry notes (a single run's table does; a comparison does not).
     show_notes: bool,
     sections: Vec<SectionView>,
-    calibration: Vec<String>,
-    calibration_tables: Vec<CalTable>,
+    selection: Vec<String>,
+    selection_tables: Vec<SelectionTable>,
     errors: Vec<String>,
     browser: Option<BrowserView>,
 }
@@ -216,15 +216,15 @@ fn render(page: &Page<'_>) -> Result<String, ReportError> {
     tmpl.render(page).map_err(|e| ReportError::Template(e.to_string()))
 }
 
-fn nav(has_calibration: bool, has_browser: bool) -> Vec<Nav> {
+fn nav(has_selection: bool, has_browser: bool) -> Vec<Nav> {
     let mut n = vec![
         Nav { id: "setup", label: "Run" },
         Nav { id: "human", label: "Human reference" },
         Nav { id: "outcomes", label: "Outcomes" },
         Nav { id: "metrics", label: "All metrics" },
     ];
-    if has_calibration {
-        n.push(Nav { id: "calibration", label: "Calibration" });
+    if has_selection {
+        n.push(Nav { id: "selection", label: "Selection check" });
     }
     if has_browser {
         n.push(Nav { id: "dialogues", label: "Dialogues" });
@@ -342,44 +342,55 @@ fn sections_from(rows: &[(String, String, Vec<String>, String, String)]) -> Vec<
     out
 }
 
-fn calibration_views(runs: &[(&str, &'static str, &Evaluation)]) -> (Vec<String>, Vec<CalTable>) {
-    let mut roles: Vec<&str> = Vec::new();
+/// Selection-check plots (one per role and rule, every run overlaid) and bin tables.
+fn selection_views(runs: &[(&str, &'static str, &Evaluation)]) -> (Vec<String>, Vec<SelectionTable>) {
+    let mut keys: Vec<(&str, &str)> = Vec::new();
     for (_, _, e) in runs {
-        for c in &e.calibration {
-            if !roles.contains(&c.role.as_str()) {
-                roles.push(&c.role);
+        for c in &e.selection_check {
+            if !keys.contains(&(c.role.as_str(), c.rule.as_str())) {
+                keys.push((&c.role, &c.rule));
             }
         }
     }
+    let find = |e: &'_ Evaluation, role: &str, rule: &str| {
+        e.selection_check.iter().find(|c| c.role == role && c.rule == rule).cloned()
+    };
     let mut plots = Vec::new();
     let mut tables = Vec::new();
-    for role in roles {
-        let series: Vec<(String, &'static str, &[crate::eval::metrics::CalibrationBin])> = runs
+    for (role, rule) in keys {
+        let checks: Vec<(&str, &'static str, crate::eval::metrics::SelectionCheck)> = runs
             .iter()
-            .filter_map(|(label, color, e)| {
-                let c = e.calibration.iter().find(|c| c.role == role)?;
-                Some((
-                    format!("{label} (ECE {})", c.ece.map_or_else(|| "n/a".into(), num)),
+            .filter_map(|(label, color, e)| Some((*label, *color, find(e, role, rule)?)))
+            .collect();
+        let series: Vec<(String, &'static str, &[crate::eval::metrics::SelectionBin])> = checks
+            .iter()
+            .map(|(label, color, c)| {
+                let z = c.z.map_or_else(String::new, |z| format!(", z {}", num(z)));
+                (
+                    format!("{label} (mean gap {}{z})", c.mean_abs_gap.map_or_else(|| "n/a".into(), num)),
                     *color,
                     c.bins.as_slice(),
-                ))
+                )
             })
             .collect();
-        plots.push(svg::calibration(&format!("calibration: {role}"), &series));
-        for (label, _, e) in runs {
-            let Some(c) = e.calibration.iter().find(|c| c.role == role) else { continue };
+        plots.push(svg::selection_check(&format!("selection check: {role}, {rule}"), &series));
+        for (label, _, c) in &checks {
             let o = |x: Option<f64>| x.map_or_else(String::new, num);
-            tables.push(CalTable {
-                title: if runs.len() > 1 { format!("{role} — {label}") } else { role.to_string() },
+            tables.push(SelectionTable {
+                title: if runs.len() > 1 {
+                    format!("{role}, {rule} — {label}")
+                } else {
+                    format!("{role}, {rule}")
+                },
                 bins: c
                     .bins
                     .iter()
                     .map(|b| BinView {
                         range: format!("[{:.1}, {:.1}{}", b.lo, b.hi, if b.hi >= 1.0 { "]" } else { ")" }),
                         n: b.n,
-                        stated: o(b.mean_stated),
+                        expected: o(b.mean_expected),
                         chosen: o(b.chosen_frequency),
-                        normalised: o(b.mean_normalised),
+                        count: b.chosen,
                     })
                     .collect(),
             });
@@ -529,14 +540,14 @@ pub fn run_html(e: &Evaluation, run: Option<&RunData>, max_dialogues: usize) -> 
         note: None,
         plots: categorical_plots(&[(&e.label, color, o)]),
     }));
-    let (calibration, calibration_tables) = calibration_views(&[(&e.label, color, e)]);
+    let (selection, selection_tables) = selection_views(&[(&e.label, color, e)]);
     let browser = run.map(|r| browser(e, r, max_dialogues));
     let page = Page {
         title: format!("vsim evaluation: {}", e.label),
         subtitle: e.scenario.clone().unwrap_or_default(),
         version: env!("CARGO_PKG_VERSION"),
         css: CSS,
-        nav: nav(!calibration.is_empty(), browser.is_some()),
+        nav: nav(!selection.is_empty(), browser.is_some()),
         runs: vec![run_view(e, color, None)],
         notes: Vec::new(),
         human: e.human.as_ref(),
@@ -546,8 +557,8 @@ pub fn run_html(e: &Evaluation, run: Option<&RunData>, max_dialogues: usize) -> 
         columns: vec![format!("simulated [{:.0}% CI]", e.bootstrap.confidence * 100.0)],
         show_notes: true,
         sections: sections_from(&table),
-        calibration,
-        calibration_tables,
+        selection,
+        selection_tables,
         errors: e.counts.errors.clone(),
         browser,
     };
@@ -591,7 +602,7 @@ pub fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Result<Strin
             .collect();
         outcomes.push(OutcomeView { key: key.to_string(), note: None, plots: categorical_plots(&runs) });
     }
-    let (calibration, calibration_tables) = calibration_views(&labelled);
+    let (selection, selection_tables) = selection_views(&labelled);
     let table: Vec<(String, String, Vec<String>, String, String)> = c
         .table
         .iter()
@@ -603,7 +614,7 @@ pub fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Result<Strin
         subtitle: format!("{} runs", c.runs.len()),
         version: env!("CARGO_PKG_VERSION"),
         css: CSS,
-        nav: nav(!calibration.is_empty(), false),
+        nav: nav(!selection.is_empty(), false),
         runs: labelled
             .iter()
             .enumerate()
@@ -620,8 +631,8 @@ pub fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Result<Strin
         columns: c.runs.iter().map(|e| e.label.clone()).collect(),
         show_notes: false,
         sections: sections_from(&table),
-        calibration,
-        calibration_tables,
+        selection,
+        selection_tables,
         errors: Vec::new(),
         browser: None,
     };

@@ -39,8 +39,14 @@ fn human_section(out: &mut String, e: &Evaluation) {
     let _ = writeln!(out, "\n## Human reference\n");
     match &e.human {
         Some(h) => {
-            let _ =
-                writeln!(out, "- source: `{}`, split `{}` (seed {})", cell(&h.source), h.split, h.split_seed);
+            let _ = writeln!(out, "- people compared: {}", cell(&h.people));
+            let _ = writeln!(
+                out,
+                "- source: `{}`, split `{}` (fixed split seed {}, over persuadees ordered by dialogue id)",
+                cell(&h.source),
+                h.split,
+                h.split_seed
+            );
             let _ = writeln!(out, "- filter: {}", cell(&h.filter));
             let _ = writeln!(out, "- {}", cell(&h.filter_summary));
             let _ = writeln!(
@@ -76,17 +82,20 @@ fn metrics_table(out: &mut String, rows: &[MetricRow], ci_label: &str) {
     }
 }
 
-fn calibration_tables(out: &mut String, e: &Evaluation) {
-    if e.calibration.is_empty() {
+fn selection_tables(out: &mut String, e: &Evaluation) {
+    if e.selection_check.is_empty() {
         return;
     }
-    let _ = writeln!(out, "\n## Calibration of verbalized probabilities\n");
-    for c in &e.calibration {
-        let _ = writeln!(out, "\n### {}\n", cell(&c.role));
-        let _ = writeln!(
-            out,
-            "| stated probability | candidates | mean stated | share chosen | mean normalised |"
-        );
+    let _ = writeln!(out, "\n## Selection check (expected under the rule vs chosen)\n");
+    let _ = writeln!(
+        out,
+        "Candidates binned by the probability their selection rule gives them; a sampler that \
+         follows its rule chooses each bin's candidates about as often as expected."
+    );
+    for c in &e.selection_check {
+        let _ = writeln!(out, "\n### {}, {}\n", cell(&c.role), cell(&c.rule));
+        let _ =
+            writeln!(out, "| expected probability | candidates | mean expected | share chosen | chosen |");
         let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
         for b in &c.bins {
             let o = |x: Option<f64>| x.map_or_else(String::new, num);
@@ -97,9 +106,9 @@ fn calibration_tables(out: &mut String, e: &Evaluation) {
                 b.hi,
                 if b.hi >= 1.0 { "]" } else { ")" },
                 b.n,
-                o(b.mean_stated),
+                o(b.mean_expected),
                 o(b.chosen_frequency),
-                o(b.mean_normalised)
+                b.chosen
             );
         }
     }
@@ -119,7 +128,7 @@ pub fn run_markdown(e: &Evaluation) -> String {
         e.bootstrap.seed
     );
     metrics_table(&mut out, &metric_rows(e), &format!("{:.0}% CI", e.bootstrap.confidence * 100.0));
-    calibration_tables(&mut out, e);
+    selection_tables(&mut out, e);
     if !e.counts.errors.is_empty() {
         let _ = writeln!(out, "\n## Failed dialogues\n");
         for m in &e.counts.errors {

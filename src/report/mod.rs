@@ -1,5 +1,5 @@
 //! Reports of evaluated runs: Markdown, and a self-contained HTML page with SVG plots
-//! (histograms and ECDFs of simulated vs human outcomes, calibration curves), a table of
+//! (histograms and ECDFs of simulated vs human outcomes, selection-check curves), a table of
 //! every metric with its interval and the human reference level, and a dialogue browser
 //! showing every candidate of every turn with the chosen one marked.
 //!
@@ -161,16 +161,19 @@ impl Comparison {
     }
 }
 
-/// Where a section goes in a report: outcomes, language, calibration, then counts.
+/// Where a section goes in a report: outcomes, language, selection check, stated
+/// probabilities, then counts.
 fn section_rank(section: &str) -> u8 {
     if section.starts_with("Outcome ") {
         0
     } else if section.starts_with("Language: ") {
         1
-    } else if section.starts_with("Calibration: ") {
+    } else if section.starts_with("Selection check: ") {
         2
-    } else {
+    } else if section.starts_with("Stated probabilities: ") {
         3
+    } else {
+        4
     }
 }
 

@@ -156,11 +156,19 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
                 let note = [p, method].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
                 r.metric("KS statistic D", &c.ks.statistic, String::new(), note);
                 r.push("KS p-value", opt(c.ks.pvalue), String::new(), String::new(), "two-sided".into());
-                let pairs = if c.paired > 0 {
-                    format!("{} pairs, {} unpaired", c.paired, c.unpaired)
-                } else {
-                    String::new()
-                };
+                let n = &c.counts;
+                r.push(
+                    "compared: simulated / human / paired",
+                    format!("{} / {} / {}", n.simulated, n.human, n.paired),
+                    String::new(),
+                    String::new(),
+                    format!(
+                        "not compared: {} missing, {} invalid, {} failed; {} simulated values without a real \
+                         counterpart, {} real people without a simulated value",
+                        n.missing, n.invalid, n.failed, n.simulated_unpaired, n.human_unpaired
+                    ),
+                );
+                let pairs = format!("{} pairs", n.paired);
                 r.metric("L1 paired (mean |sim − real|)", &c.l1_paired, String::new(), pairs);
                 let b = &c.bins;
                 let outside = if c.outside_bins.iter().any(|x| *x > 0) {
@@ -208,58 +216,167 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
         r.section = format!("Language: {}", t.role);
         let h = t.human.as_ref();
         r.count("utterances", t.simulated.utterances, h.map(|h| h.utterances), "");
-        r.count("dialogues", t.simulated.dialogues, h.map(|h| h.dialogues), "");
+        r.count("dialogues", t.simulated.dialogues, h.map(|h| h.dialogues), "with an utterance of the role");
         for (i, d) in t.simulated.distinct.iter().enumerate() {
             let hd = h.and_then(|h| h.distinct.get(i));
-            r.push(
-                format!("Distinct-{} (pooled)", d.n),
-                opt(d.pooled),
-                String::new(),
-                hd.map(|x| opt(x.pooled)).unwrap_or_default(),
-                String::new(),
-            );
             r.metric(
-                format!("Distinct-{} (per-dialogue mean)", d.n),
+                format!("Distinct-{}, per dialogue (mean, CI)", d.n),
                 &d.per_dialogue,
                 hd.map(|x| with_ci(&x.per_dialogue)).unwrap_or_default(),
-                String::new(),
+                "within each dialogue, averaged over dialogues".into(),
             );
+        }
+        let sem = e.semantic.roles.iter().find(|s| s.role == t.role).filter(|_| e.semantic.computed);
+        let not_computed = || e.semantic.reason.clone().unwrap_or_default();
+        match sem {
+            Some(s) => {
+                let side = |x: &SemanticSide| {
+                    format!(
+                        "{} of {} dialogues ({} with a single utterance skipped, {} embedded)",
+                        x.used, x.dialogues, x.too_short, x.embedded
+                    )
+                };
+                let mut note = format!("simulated: {}", side(&s.simulated));
+                if let Some(hs) = &s.human {
+                    note.push_str(&format!("; human: {}", side(hs)));
+                }
+                note.push_str(&format!("; at most {} dialogues embedded per side", e.semantic.max_dialogues));
+                r.metric(
+                    "semantic diversity, per dialogue (mean, CI)",
+                    &s.simulated.per_dialogue,
+                    s.human.as_ref().map(|x| with_ci(&x.per_dialogue)).unwrap_or_default(),
+                    note,
+                );
+            }
+            None => r.push(
+                "semantic diversity, per dialogue (mean, CI)",
+                "n/a".into(),
+                String::new(),
+                String::new(),
+                not_computed(),
+            ),
         }
         r.push(
             "Flesch–Kincaid grade",
             opt(t.simulated.flesch_kincaid_grade),
             String::new(),
             h.map(|h| opt(h.flesch_kincaid_grade)).unwrap_or_default(),
-            String::new(),
+            "all utterances together".into(),
         );
-        match e.semantic.roles.iter().find(|s| s.role == t.role).filter(|_| e.semantic.computed) {
-            Some(s) => r.push(
-                "semantic diversity (1 − mean cosine similarity)",
-                opt(s.simulated),
+        let pooled_note = |n: usize| {
+            let d = if n == 1 { "dialogue" } else { "dialogues" };
+            format!("pooled over {n} {d} per side (equal-size samples)")
+        };
+        const NOT_POOLED: &str = "not computed: a pooled value depends on how many dialogues are pooled, \
+                                  so it is only given on equal-size samples of both sides, and there are no \
+                                  human utterances of this role";
+        let n = t.simulated.pooled_dialogues;
+        for (i, d) in t.simulated.distinct.iter().enumerate() {
+            let hd = h.and_then(|h| h.distinct.get(i));
+            let name = format!("Distinct-{}, pooled over equal-size samples", d.n);
+            if n > 0 {
+                r.push(
+                    name,
+                    opt(d.pooled),
+                    String::new(),
+                    hd.map(|x| opt(x.pooled)).unwrap_or_default(),
+                    pooled_note(n),
+                );
+            } else {
+                r.push(name, "n/a".into(), String::new(), String::new(), NOT_POOLED.into());
+            }
+        }
+        let name = "semantic diversity, pooled over equal-size samples";
+        match (sem, sem.and_then(|s| s.pooled.as_ref())) {
+            (Some(_), Some(p)) => r.push(
+                name,
+                opt(p.simulated),
                 String::new(),
-                if s.n_human > 0 { opt(s.human) } else { String::new() },
-                format!("{} simulated, {} human utterances embedded", s.n_simulated, s.n_human),
+                opt(p.human),
+                format!(
+                    "{}: {} simulated, {} human utterances",
+                    pooled_note(p.dialogues_per_side),
+                    p.utterances_simulated,
+                    p.utterances_human
+                ),
             ),
-            None => r.push(
-                "semantic diversity (1 − mean cosine similarity)",
-                "n/a".into(),
-                String::new(),
-                String::new(),
-                e.semantic.reason.clone().unwrap_or_default(),
-            ),
+            (Some(_), None) => r.push(name, "n/a".into(), String::new(), String::new(), NOT_POOLED.into()),
+            (None, _) => r.push(name, "n/a".into(), String::new(), String::new(), not_computed()),
         }
     }
-    for c in &e.calibration {
-        r.section = format!("Calibration: {}", c.role);
-        r.count("verbalized-sampling turns", c.turns, None, "");
-        r.count("candidates with a stated probability", c.candidates, None, "");
-        r.count("candidates without one", c.unstated, None, "not binned");
+    for c in &e.selection_check {
+        r.section = format!("Selection check: {}, {}", c.role, c.rule);
+        r.count("turns checked", c.turns, None, "turns with two or more candidates");
+        r.count("candidates", c.candidates, None, "");
         r.push(
-            "expected calibration error",
-            opt(c.ece),
+            "selection check (expected under the rule vs chosen): mean gap",
+            opt(c.mean_abs_gap),
             String::new(),
             String::new(),
-            "Σ n_b/N · |mean stated − share chosen| over 10 bins".into(),
+            format!(
+                "Σ n_b/N · |mean expected − share chosen| over {} bins of the choice probability the rule \
+                 gives each candidate; near 0 when the sampler follows the rule",
+                c.bins.len()
+            ),
+        );
+        r.push(
+            "selection check: z of the chosen candidates' expected probability",
+            opt(c.z),
+            String::new(),
+            String::new(),
+            match c.p_value {
+                Some(p) => format!("p = {} (two-sided); far from 0: choices do not follow the rule", num(p)),
+                None => "not applicable: the rule is deterministic; see impossible choices".into(),
+            },
+        );
+        r.count(
+            "selection check: impossible choices",
+            c.impossible,
+            None,
+            "turns whose chosen candidate has probability 0 under the rule",
+        );
+    }
+    for s in &e.stated_probabilities {
+        r.section = format!("Stated probabilities: {}", s.role);
+        r.count("verbalized-sampling turns", s.turns, None, "");
+        r.count("candidates", s.candidates, None, "");
+        r.push(
+            "mean candidates per turn",
+            opt(s.mean_candidates),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
+        r.push(
+            "share of candidates without a stated probability",
+            opt(s.share_unstated),
+            String::new(),
+            String::new(),
+            format!("{} of {}; the parser filled them in", s.unstated, s.candidates),
+        );
+        r.metric(
+            "mean |Σ stated − 1| per turn",
+            &s.mean_abs_sum_error,
+            String::new(),
+            format!("{} turns from one reply with every probability stated", s.turns_summed),
+        );
+        r.metric(
+            "share of turns rescaled to sum to 1",
+            &s.share_renormalised,
+            String::new(),
+            "|Σ stated − 1| > 1e-6".into(),
+        );
+        r.metric(
+            "mean largest probability (normalised)",
+            &s.mean_max_probability,
+            String::new(),
+            String::new(),
+        );
+        r.metric(
+            "mean normalised entropy (H / ln k)",
+            &s.mean_normalised_entropy,
+            String::new(),
+            "1: uniform over the candidates; 0: all on one".into(),
         );
     }
     r.section = "Counts".into();

@@ -1,9 +1,9 @@
-//! Plots as self-contained SVG: overlaid histograms, ECDFs, calibration curves and grouped
+//! Plots as self-contained SVG: overlaid histograms, ECDFs, selection-check curves and grouped
 //! bars. Every piece of text is escaped here, so the output can be inlined into HTML as is.
 
 use std::fmt::Write as _;
 
-use crate::eval::metrics::CalibrationBin;
+use crate::eval::metrics::SelectionBin;
 use crate::stats::Bins;
 
 const W: f64 = 560.0;
@@ -291,9 +291,12 @@ pub fn ecdf(title: &str, xlabel: &str, range: (f64, f64), series: &[Series<'_>])
     f.finish()
 }
 
-/// Calibration curves: per bin, mean stated probability against the share chosen.
-pub fn calibration(title: &str, series: &[(String, &'static str, &[CalibrationBin])]) -> String {
-    let mut f = Frame::new(title, (0.0, 1.0), (0.0, 1.0), "stated probability (bin mean)", "share chosen");
+/// Selection-check curves: per bin, the mean choice probability the rule gives the
+/// candidates against the share of them chosen; a sampler that follows its rule stays near
+/// the diagonal.
+pub fn selection_check(title: &str, series: &[(String, &'static str, &[SelectionBin])]) -> String {
+    let mut f =
+        Frame::new(title, (0.0, 1.0), (0.0, 1.0), "expected under the rule (bin mean)", "share chosen");
     let _ = write!(
         f.out,
         r##"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="#999" stroke-dasharray="5 4"/>"##,
@@ -305,7 +308,7 @@ pub fn calibration(title: &str, series: &[(String, &'static str, &[CalibrationBi
     for (_, color, bins) in series {
         let max_n = bins.iter().map(|b| b.n).max().unwrap_or(0).max(1) as f64;
         let pts: Vec<(f64, f64, usize)> =
-            bins.iter().filter_map(|b| Some((b.mean_stated?, b.chosen_frequency?, b.n))).collect();
+            bins.iter().filter_map(|b| Some((b.mean_expected?, b.chosen_frequency?, b.n))).collect();
         if pts.len() > 1 {
             let d: Vec<String> =
                 pts.iter().map(|(x, y, _)| format!("{:.1},{:.1}", f.px(*x), f.py(*y))).collect();
@@ -319,7 +322,7 @@ pub fn calibration(title: &str, series: &[(String, &'static str, &[CalibrationBi
             let r = 2.5 + 6.0 * (n as f64 / max_n).sqrt();
             let _ = write!(
                 f.out,
-                r#"<circle cx="{:.1}" cy="{:.1}" r="{r:.1}" fill="{color}" fill-opacity="0.55" stroke="{color}"><title>stated {x:.3}, chosen {y:.3}, n={n}</title></circle>"#,
+                r#"<circle cx="{:.1}" cy="{:.1}" r="{r:.1}" fill="{color}" fill-opacity="0.55" stroke="{color}"><title>expected {x:.3}, chosen {y:.3}, n={n}</title></circle>"#,
                 f.px(x),
                 f.py(y)
             );
@@ -327,7 +330,7 @@ pub fn calibration(title: &str, series: &[(String, &'static str, &[CalibrationBi
     }
     let mut legend: Vec<(String, &'static str, bool)> =
         series.iter().map(|(l, c, _)| (l.clone(), *c, false)).collect();
-    legend.push(("perfect calibration".into(), "#999999", false));
+    legend.push(("chosen as the rule implies".into(), "#999999", false));
     f.legend(&legend);
     f.finish()
 }

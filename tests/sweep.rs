@@ -1,0 +1,376 @@
+//! Sweeps with explicit arms, evaluated against the human data of the people they simulated
+//! and compared in one report: the library on a scripted model (including a cell whose
+//! every dialogue fails), and `vsim sweep` end to end against the mock server.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use vsim::backend::scripted::ScriptedModel;
+use vsim::backend::{BackendError, ChatRequest, OutputConstraint, SharedModel};
+use vsim::eval::EvalOptions;
+use vsim::experiment::sweep::{
+    evaluate_sweep, load_sweep, parse_sweep, run_sweep, CellEvalStatus, SweepEvalOptions, SweepOptions,
+};
+use vsim::mock::{MockConfig, MockServer};
+use vsim::vs::{KSpec, Method, Selection};
+
+/// The persuasion scenario cut to two turns, with the persona id in the persuadee's prompt
+/// so that a scripted model knows whom it plays.
+const SCENARIO: &str = r#"
+name = "protocol"
+[defaults]
+model = "local"
+[[roles]]
+id = "persuader"
+method = "direct"
+persona = "paired"
+system = "You ask for a donation."
+[[roles]]
+id = "persuadee"
+method = "vs-standard"
+k = 3
+selection = "weighted"
+persona = "population"
+system = "PERSONA={{ persona.id }};"
+[turns]
+policy = "fixed"
+first = "persuader"
+edges = [["persuader", "persuadee"], ["persuadee", "persuader"]]
+max_turns = 2
+[[outcomes]]
+name = "donation"
+role = "persuadee"
+type = "number"
+min = 0
+max = 2
+question = "How much do you donate? A number of dollars from 0 to 2."
+"#;
+
+/// The paper's four arms, with small k.
+const ARMS: &str = r#"
+[[arms]]
+method = "direct"
+
+[[arms]]
+name = "sequence"
+method = "sequence"
+k = 3
+selection = "uniform"
+
+[[arms]]
+method = "vs-standard"
+k = 3
+selection = "weighted"
+
+[[arms]]
+name = "vs auto"
+method = "vs-standard"
+k = "model-decided"
+selection = "uniform"
+"#;
+
+/// The 37 columns of full_info.csv, in the release's order.
+const INFO_HEADER: &str = "B2,B3,B4,B6,B7,extrovert.x,agreeable.x,conscientious.x,neurotic.x,open.x,care.x,fairness.x,loyalty.x,authority.x,purity.x,freedom.x,conform.x,tradition.x,benevolence.x,universalism.x,self_direction.x,stimulation.x,hedonism.x,achievement.x,power.x,security.x,rational.x,intuitive.x,age.x,sex.x,race.x,edu.x,marital.x,employment.x,income.x,religion.x,ideology.x";
+
+fn info_row(dialogue: &str, user: &str, role: u8, donation: &str) -> String {
+    let mut cells =
+        vec![dialogue.to_string(), user.to_string(), role.to_string(), donation.to_string(), "10".into()];
+    cells.extend(std::iter::repeat_n("3".to_string(), 23));
+    cells.extend(
+        ["30", "Female", "White", "Bachelor", "Single", "Employed", "5", "None", "Moderate"]
+            .map(String::from),
+    );
+    cells.join(",")
+}
+
+/// Five consistent persuadees (d1..d5, donations 0, 0.5, 1, 1.5, 2): the test split is all
+/// of them.
+fn small_pfg(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rows = vec![INFO_HEADER.to_string()];
+    for (d, donation) in [("d1", "0"), ("d2", "0.5"), ("d3", "1"), ("d4", "1.5"), ("d5", "2")] {
+        rows.push(info_row(d, &format!("{d}-a"), 0, "0"));
+        rows.push(info_row(d, &format!("{d}-b"), 1, donation));
+    }
+    std::fs::write(dir.join("full_info.csv"), rows.join("\n") + "\n").unwrap();
+    let mut dialog = String::from(",Unit,Turn,B4,B2\n");
+    for (i, d) in ["d1", "d2", "d3", "d4", "d5"].iter().enumerate() {
+        dialog.push_str(&format!(
+            "{},Would you give?,0,0,{d}\n{},Maybe I will give.,0,1,{d}\n",
+            2 * i,
+            2 * i + 1
+        ));
+    }
+    std::fs::write(dir.join("full_dialog.csv"), dialog).unwrap();
+    dir.to_path_buf()
+}
+
+/// A persuadee that states its participant's real donation; everything else is text.
+fn truthful_model() -> ScriptedModel {
+    let real: HashMap<&str, f64> =
+        [("d1", 0.0), ("d2", 0.5), ("d3", 1.0), ("d4", 1.5), ("d5", 2.0)].into_iter().collect();
+    ScriptedModel::from_fn(move |req: &ChatRequest| {
+        let system = req.messages.first().map(|m| m.content.clone()).unwrap_or_default();
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Number { .. }) => {
+                let id = system.split("PERSONA=").nth(1).and_then(|s| s.split('-').next()).unwrap_or("");
+                format!(r#"{{"answer": {}}}"#, real.get(id).copied().unwrap_or(1.0))
+            }
+            Some(OutputConstraint::Candidates { max_items, .. }) => {
+                let items: Vec<String> = (0..(*max_items).min(4))
+                    .map(|i| format!(r#"{{"text": "reply {i} of several", "probability": 0.{}}}"#, i + 1))
+                    .collect();
+                format!(r#"{{"responses": [{}]}}"#, items.join(", "))
+            }
+            _ => "Would you donate to Save the Children today?".to_string(),
+        })
+    })
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The table rows of a Markdown report whose first cell is `name`.
+fn rows<'a>(md: &'a str, name: &str) -> Vec<&'a str> {
+    md.lines().filter(|l| l.starts_with(&format!("| {name} |"))).collect()
+}
+
+fn eval_options() -> SweepEvalOptions {
+    SweepEvalOptions {
+        eval: EvalOptions { bootstrap: 30, seed: 5, ..EvalOptions::default() },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn explicit_arms_are_run_evaluated_and_compared_in_one_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_pfg(&tmp.path().join("pfg"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let sweep_file = tmp.path().join("paper.toml");
+    let out = tmp.path().join("out");
+    std::fs::write(
+        &sweep_file,
+        format!(
+            "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nsplit = \"test\"\n\
+             seed = 3\nconcurrency = 4\nmodel = \"scripted\"\nout = \"{}\"\n{ARMS}",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let sweep = load_sweep(&sweep_file).unwrap();
+    // The human reference defaults to the population's own data.
+    let human = sweep.human_spec().unwrap();
+    assert_eq!(human, format!("pfg:{}", tmp.path().join("pfg").display()));
+    let cells = sweep.cells();
+    let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["000-direct", "001-sequence", "002-vs-standard-k3-weighted", "003-vs_auto"]);
+    assert_eq!(cells[3].k, Some(KSpec::ModelDecided { max: vsim::scenario::DEFAULT_K_MAX }));
+    assert_eq!((cells[3].method, cells[3].selection), (Some(Method::VsStandard), Some(Selection::Uniform)));
+
+    let model: SharedModel = Arc::new(truthful_model());
+    let models: HashMap<String, SharedModel> = [("scripted".to_string(), model)].into();
+    let summary = run_sweep(&sweep, &models, &SweepOptions::default()).await.unwrap();
+    assert_eq!(summary.cells.len(), 4);
+    assert!(summary.cells.iter().all(|c| c.stats.completed == 5 && c.stats.failed == 0));
+
+    let evaluation =
+        evaluate_sweep(&summary.out_dir, &cells, Some(&human), &eval_options(), None).await.unwrap();
+    assert_eq!(evaluation.failed().count(), 0);
+    for c in &evaluation.cells {
+        assert!(matches!(c.status, CellEvalStatus::Evaluated { .. }), "{}: {:?}", c.dir.display(), c.status);
+        for file in ["metrics.json", "report.md", "report.html"] {
+            assert!(c.dir.join(file).is_file(), "{} lacks {file}", c.dir.display());
+        }
+        // Each cell is compared with exactly the people it simulated.
+        let metrics: serde_json::Value = serde_json::from_str(&read(&c.dir.join("metrics.json"))).unwrap();
+        assert_eq!(metrics["human"]["same_people"], true, "{}", c.dir.display());
+        assert_eq!(metrics["human"]["split"], "test");
+    }
+    let written = evaluation.comparison.as_ref().unwrap();
+    assert_eq!(written.markdown, out.join("report.md"));
+    assert!(out.join("report.html").is_file());
+    let md = read(&out.join("report.md"));
+    let header = format!("| metric | {} | human reference |", names.join(" | "));
+    assert!(md.contains(&header), "no column per arm and the human column:\n{md}");
+    // The persuadee states its real donation: every arm matches the people exactly.
+    for row in rows(&md, "KS statistic D") {
+        assert_eq!(row.matches("| 0.000").count(), 4, "{row}");
+    }
+    for name in [
+        "KS statistic D",
+        "KS p-value",
+        "L1 paired (mean |sim − real|)",
+        "L1 density (21 edges on [0, 2])",
+        "compared: simulated / human / paired",
+        "missing (never counted as 0)",
+        "failed dialogues",
+    ] {
+        assert!(!rows(&md, &escaped(name)).is_empty(), "no `{name}` row:\n{md}");
+    }
+    let compared = rows(&md, "compared: simulated / human / paired");
+    assert_eq!(compared[0].matches("5 / 5 / 5").count(), 4, "{}", compared[0]);
+    assert!(md.contains("### Language: persuadee"), "{md}");
+    // Four arms and the human column: the same mean donation, $1.
+    let mean = rows(&md, "mean");
+    assert_eq!(mean[0].matches("1.000 [").count(), 5, "{}", mean[0]);
+}
+
+/// `|` inside a Markdown cell is escaped.
+fn escaped(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+#[tokio::test]
+async fn a_cell_that_cannot_be_evaluated_does_not_lose_the_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_pfg(&tmp.path().join("pfg"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let sweep_file = tmp.path().join("two.toml");
+    let text = "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nn = 3\n\
+                model = \"scripted\"\nout = \"out\"\n\
+                [[arms]]\nname = \"works\"\nmethod = \"direct\"\n\
+                [[arms]]\nname = \"broken\"\nmethod = \"direct\"\nmodel = \"openai:broken\"\n";
+    std::fs::write(&sweep_file, text).unwrap();
+    let sweep = load_sweep(&sweep_file).unwrap();
+    let broken: SharedModel = Arc::new(ScriptedModel::from_fn(|_: &ChatRequest| {
+        Err(BackendError::Scripted("this backend always fails".into()))
+    }));
+    let models: HashMap<String, SharedModel> = [
+        ("scripted".to_string(), Arc::new(truthful_model()) as SharedModel),
+        ("openai:broken".to_string(), broken),
+    ]
+    .into();
+    let out = tmp.path().join("out");
+    let options = SweepOptions { out: Some(out.clone()), ..SweepOptions::default() };
+    let summary = run_sweep(&sweep, &models, &options).await.unwrap();
+    assert_eq!(summary.cells[1].stats.failed, 3);
+    let human = sweep.human_spec();
+    let evaluation =
+        evaluate_sweep(&out, &sweep.cells(), human.as_deref(), &eval_options(), None).await.unwrap();
+    let failed: Vec<_> = evaluation.failed().collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].0.cell.name, "001-broken");
+    assert!(failed[0].1.to_string().contains("no outcomes to evaluate"), "{}", failed[0].1);
+    assert!(matches!(evaluation.cells[0].status, CellEvalStatus::Evaluated { .. }));
+    let md = read(&out.join("report.md"));
+    assert!(md.contains("| metric | 000-works | human reference |"), "{md}");
+
+    // Without human data the cells are still evaluated and compared.
+    let evaluation = evaluate_sweep(&out, &sweep.cells()[..1], None, &eval_options(), None).await.unwrap();
+    assert!(evaluation.comparison.is_some() && evaluation.human.is_none());
+    assert!(read(&out.join("000-works/metrics.json")).contains("\"human\": null"));
+}
+
+#[test]
+fn arms_are_validated_with_the_file_and_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let file = tmp.path().join("bad.toml");
+    let head = "scenario = \"protocol.toml\"\nrole = \"persuadee\"\n";
+    let err = |body: &str| parse_sweep(&file, &format!("{head}{body}")).unwrap_err().to_string();
+
+    let e = err("[[arms]]\nmethod = \"vs-fancy\"\n");
+    assert!(e.contains("bad.toml") && e.contains("arms[0].method") && e.contains("vs-fancy"), "{e}");
+    let e = err("[[arms]]\nmethod = \"direct\"\n[[arms]]\nk = 2.5\n");
+    assert!(e.contains("arms[1].k"), "{e}");
+    let e = err("[[arms]]\ntau = 3\n");
+    assert!(e.contains("arms[0].tau") && e.contains("[0, 1]"), "{e}");
+    let e = err("[[arms]]\nselection = \"best\"\n");
+    assert!(e.contains("arms[0].selection"), "{e}");
+    let e = err("[[arms]]\nmodel = \"gpt\"\n");
+    assert!(e.contains("arms[0].model"), "{e}");
+    let e = err("[[arms]]\nname = \"a\"\n[[arms]]\nname = \"a\"\nmethod = \"direct\"\n");
+    assert!(e.contains("arms[1].name") && e.contains("arms[0]"), "{e}");
+    let e = err("[[arms]]\nname = \" \"\n");
+    assert!(e.contains("arms[0].name"), "{e}");
+    let e = err("[grid]\nk = [2, 3]\n[[arms]]\nmethod = \"direct\"\n");
+    assert!(e.contains("field `arms`") && e.contains("not both"), "{e}");
+    let e = err("[[arms]]\nmethod = \"direct\"\ntemperature = 1\n");
+    assert!(e.contains("bad.toml") && e.contains("temperature"), "{e}");
+
+    // `human` is relative to the file, like `population`; `none` turns the comparison off.
+    let sweep = parse_sweep(&file, &format!("{head}human = \"pfg:data\"\n")).unwrap();
+    assert_eq!(sweep.human_spec().unwrap(), format!("pfg:{}", tmp.path().join("data").display()));
+    let sweep = parse_sweep(&file, &format!("{head}population = \"pfg:data\"\nhuman = \"none\"\n")).unwrap();
+    assert_eq!(sweep.human_spec(), None);
+    // Hand-written personas have no human data of their own.
+    let sweep = parse_sweep(&file, head).unwrap();
+    assert_eq!(sweep.human_spec(), None);
+}
+
+#[test]
+fn the_paper_sweep_file_lists_the_four_arms() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sweep_paper.toml");
+    let sweep = load_sweep(&path).unwrap();
+    assert_eq!(sweep.role, "persuadee");
+    assert_eq!(sweep.split, Some(vsim::eval::Split::Test));
+    assert!(sweep.population.starts_with("pfg:"), "{}", sweep.population);
+    assert_eq!(sweep.human_spec().as_deref(), Some(sweep.population.as_str()));
+    let arms: Vec<_> = sweep.cells().into_iter().map(|c| (c.method, c.k, c.selection)).collect();
+    assert_eq!(
+        arms,
+        [
+            (Some(Method::Direct), None, None),
+            (Some(Method::Sequence), Some(KSpec::Fixed { k: 5 }), Some(Selection::Uniform)),
+            (Some(Method::VsStandard), Some(KSpec::Fixed { k: 5 }), Some(Selection::Weighted)),
+            (
+                Some(Method::VsStandard),
+                Some(KSpec::ModelDecided { max: vsim::scenario::DEFAULT_K_MAX }),
+                Some(Selection::Uniform)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn vsim_sweep_evaluates_every_arm_and_writes_one_comparison() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt.block_on(MockServer::start(MockConfig { seed: 2, ..MockConfig::default() })).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_pfg(&tmp.path().join("data"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let sweep_file = tmp.path().join("paper.toml");
+    // A server path that does not exist: every dialogue of that arm fails at once (404).
+    let broken = format!("openai:mock@{}/missing", server.base_url());
+    std::fs::write(
+        &sweep_file,
+        format!(
+            "scenario = \"protocol.toml\"\nrole = \"persuadee\"\nn = 3\n{ARMS}\n[[arms]]\nname = \"broken\"\n\
+             method = \"direct\"\nmodel = \"{broken}\"\n"
+        ),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    let population = format!("pfg:{}", data.display());
+    let model = format!("openai:mock@{}", server.base_url());
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .args(["sweep", sweep_file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--population", &population, "--model", &model, "--embedder", "none"])
+        .args(["--bootstrap", "20", "--bootstrap-seed", "3", "--no-cache", "--quiet"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    // The broken arm fails: reported, exit code 1, the other arms evaluated and compared.
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("004-broken: not evaluated") && stderr.contains("no outcomes"), "{stderr}");
+    assert!(stdout.contains(&format!("human reference: {population}")), "{stdout}");
+    let names = ["000-direct", "001-sequence", "002-vs-standard-k3-weighted", "003-vs_auto"];
+    for name in names {
+        assert!(out.join(name).join("metrics.json").is_file(), "{name}: {stdout}\n{stderr}");
+        assert!(out.join(name).join("report.html").is_file(), "{name}");
+    }
+    let md = read(&out.join("report.md"));
+    assert!(md.contains(&format!("| metric | {} | human reference |", names.join(" | "))), "{md}");
+    assert!(
+        !rows(&md, "KS statistic D").is_empty() && !rows(&md, "L1 density (21 edges on [0, 2])").is_empty()
+    );
+    let compared = rows(&md, "compared: simulated / human / paired");
+    assert!(compared[0].contains("/ 3 / "), "{}", compared[0]);
+    assert!(out.join("report.html").is_file());
+    drop(server);
+    rt.shutdown_background();
+}
