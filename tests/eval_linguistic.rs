@@ -330,13 +330,13 @@ async fn selection_check_flags_choices_that_break_the_rule() {
     // without chance.
     let dir = tmp.path().join("rules");
     let argmax = SelectionRule::new(Selection::Argmax);
-    let tau = SelectionRule::default().with_tau(0.2, 1);
+    let tau = SelectionRule::default().with_min_prob(0.2, 1);
     write_run(
         &dir,
         &[vec![
             vs_turn(&[0.6, 0.3, 0.1], 0, argmax),
             vs_turn(&[0.6, 0.3, 0.1], 1, argmax),
-            // Under tau 0.2 the third candidate is filtered out: expected 0.6/0.9, 0.3/0.9, 0.
+            // Under min_prob 0.2 the third candidate is filtered out: expected 0.6/0.9, 0.3/0.9, 0.
             vs_turn(&[0.6, 0.3, 0.1], 2, tau),
             vs_turn(&[0.6, 0.3, 0.1], 0, tau),
         ]],
@@ -346,7 +346,7 @@ async fn selection_check_flags_choices_that_break_the_rule() {
     assert_eq!((a.turns, a.impossible, a.z), (2, 1, None));
     // Bins: expected 0 (four candidates, one chosen) and 1 (two, one chosen).
     assert!(close(a.mean_abs_gap.unwrap(), 4.0 / 6.0 * 0.25 + 2.0 / 6.0 * 0.5), "{a:?}");
-    let t = e.selection_check.iter().find(|c| c.rule.starts_with("weighted, tau 0.2")).unwrap();
+    let t = e.selection_check.iter().find(|c| c.rule.starts_with("weighted, min_prob 0.2")).unwrap();
     assert_eq!((t.turns, t.impossible), (2, 1));
     assert!(close(t.bins[6].mean_expected.unwrap(), 2.0 / 3.0));
 }

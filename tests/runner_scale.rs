@@ -414,7 +414,7 @@ concurrency = 2
 model = "scripted"
 out = "{}"
 [grid]
-method = ["vs-standard", "sequence"]
+method = ["vs-standard", "vs-cot"]
 selection = ["weighted", "uniform"]
 [prices]
 scripted = [1.0, 2.0]

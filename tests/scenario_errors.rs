@@ -52,6 +52,13 @@ max_turns = 4
         ("duplicate role", GOOD.replace("id = \"b\"", "id = \"a\""), 6, "duplicate role id"),
         ("number outcome without range", format!("{GOOD}[[outcomes]]\nname = \"x\"\nrole = \"b\"\ntype = \"number\"\nquestion = \"How much?\"\n"), 17, "needs finite `min` and `max`"),
         ("bad model spec", GOOD.replace("k = 5", "k = 5\nmodel = \"gpt4\""), 11, "invalid model spec"),
+        ("k on a one-reply method", GOOD.replace("\"vs-standard\"", "\"direct\""), 10, "asks for one reply per call"),
+        ("tau without probabilities", GOOD.replace("\"vs-standard\"\nk = 5", "\"sequence\"\nk = 5\ntau = 0.1"), 11, "stated in the prompts of vs-standard"),
+        ("min_prob without probabilities", GOOD.replace("\"vs-standard\"\nk = 5", "\"sequence\"\nk = 5\nmin_prob = 0.1"), 11, "no probabilities to filter by"),
+        ("weighted without probabilities", GOOD.replace("\"vs-standard\"\nk = 5", "\"sequence\"\nk = 5\nselection = \"weighted\""), 11, "nothing to weigh"),
+        ("candidates with a model-decided k", GOOD.replace("k = 5", "k = \"model-decided\"\ncandidates = 10"), 11, "cannot be met"),
+        ("vs-multi with a model-decided k", GOOD.replace("\"vs-standard\"\nk = 5", "\"vs-multi\"\nk = \"model-decided\""), 10, "k more"),
+        ("prompt_tau renamed", GOOD.replace("k = 5", "k = 5\nprompt_tau = 0.1"), 11, "now `tau`"),
     ]
 }
 

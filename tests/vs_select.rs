@@ -88,7 +88,7 @@ fn argmax_takes_the_lowest_index_on_ties_and_draws_nothing() {
 #[test]
 fn tau_filter_drops_low_probability_candidates() {
     let c = cands(&[0.05, 0.4, 0.08, 0.47]);
-    let rule = SelectionRule::new(Selection::Uniform).with_tau(0.1, 1);
+    let rule = SelectionRule::new(Selection::Uniform).with_min_prob(0.1, 1);
     assert_eq!(eligible(&c, &rule), vec![1, 3]);
     let mut rng = seed::rng(9);
     for _ in 0..200 {
@@ -102,20 +102,20 @@ fn tau_filter_drops_low_probability_candidates() {
 fn tau_filter_keeps_min_keep_most_probable_with_ties_by_index() {
     let c = cands(&[0.05, 0.02, 0.05, 0.01, 0.03]);
     // Nothing passes tau = 0.5; keep the two most probable: 0.05 at 0 and 2.
-    let rule = SelectionRule::new(Selection::Weighted).with_tau(0.5, 2);
+    let rule = SelectionRule::new(Selection::Weighted).with_min_prob(0.5, 2);
     assert_eq!(eligible(&c, &rule), vec![0, 2]);
     // Three kept: the tie at 0.05 first, then 0.03 at index 4.
-    let rule = SelectionRule::new(Selection::Weighted).with_tau(0.5, 3);
+    let rule = SelectionRule::new(Selection::Weighted).with_min_prob(0.5, 3);
     assert_eq!(eligible(&c, &rule), vec![0, 2, 4]);
     // min_keep above the number of candidates keeps them all.
-    let rule = SelectionRule::new(Selection::Weighted).with_tau(0.5, 10);
+    let rule = SelectionRule::new(Selection::Weighted).with_min_prob(0.5, 10);
     assert_eq!(eligible(&c, &rule), vec![0, 1, 2, 3, 4]);
 }
 
 #[test]
 fn weighted_over_the_filtered_set_renormalises() {
     let c = cands(&[0.6, 0.3, 0.1]);
-    let rule = SelectionRule::new(Selection::Weighted).with_tau(0.2, 1);
+    let rule = SelectionRule::new(Selection::Weighted).with_min_prob(0.2, 1);
     let freq = frequencies(&c, &rule, 10_000, 21);
     assert_eq!(freq[2], 0.0);
     assert!((freq[0] - 2.0 / 3.0).abs() < 0.02, "{freq:?}");
@@ -164,33 +164,33 @@ fn selection_names_parse() {
         assert!(err.contains(name), "{err}");
     }
     let rule: SelectionRule = toml::from_str("selection = \"random\"\ntau = 0.1").unwrap();
-    assert_eq!(rule, SelectionRule::new(Selection::Uniform).with_tau(0.1, 1));
+    assert_eq!(rule, SelectionRule::new(Selection::Uniform).with_min_prob(0.1, 1));
 }
 
 #[test]
 fn invalid_rules_are_reported() {
     assert_eq!(
-        SelectionRule::new(Selection::Weighted).with_tau(1.5, 1).validate(),
-        Err(RuleError::TauOutOfRange(1.5))
+        SelectionRule::new(Selection::Weighted).with_min_prob(1.5, 1).validate(),
+        Err(RuleError::MinProbOutOfRange(1.5))
     );
     assert_eq!(
-        SelectionRule::new(Selection::Weighted).with_tau(-0.1, 1).validate(),
-        Err(RuleError::TauOutOfRange(-0.1))
+        SelectionRule::new(Selection::Weighted).with_min_prob(-0.1, 1).validate(),
+        Err(RuleError::MinProbOutOfRange(-0.1))
     );
-    assert!(SelectionRule::new(Selection::Weighted).with_tau(f64::NAN, 1).validate().is_err());
+    assert!(SelectionRule::new(Selection::Weighted).with_min_prob(f64::NAN, 1).validate().is_err());
     assert_eq!(
-        SelectionRule::new(Selection::Weighted).with_tau(0.2, 0).validate(),
+        SelectionRule::new(Selection::Weighted).with_min_prob(0.2, 0).validate(),
         Err(RuleError::MinKeepZero)
     );
-    assert_eq!(SelectionRule::new(Selection::Argmax).with_tau(0.0, 1).validate(), Ok(()));
+    assert_eq!(SelectionRule::new(Selection::Argmax).with_min_prob(0.0, 1).validate(), Ok(()));
     let mut rng = seed::rng(0);
     assert_eq!(try_select(&[], &SelectionRule::default(), &mut rng), Err(SelectError::NoCandidates));
-    let bad = SelectionRule::new(Selection::Uniform).with_tau(0.2, 0);
+    let bad = SelectionRule::new(Selection::Uniform).with_min_prob(0.2, 0);
     assert_eq!(try_select(&cands(&[1.0]), &bad, &mut rng), Err(SelectError::Rule(RuleError::MinKeepZero)));
     // The lenient `select` never panics, even on empty input or a broken rule.
     let choice = select(&[], &bad, &mut rng);
     assert!(choice.eligible.is_empty());
     let c = cands(&[0.5, f64::NAN, -1.0, f64::INFINITY]);
-    let choice = select(&c, &SelectionRule::new(Selection::Weighted).with_tau(f64::NAN, 0), &mut rng);
+    let choice = select(&c, &SelectionRule::new(Selection::Weighted).with_min_prob(f64::NAN, 0), &mut rng);
     assert_eq!(choice.index, 0);
 }

@@ -22,15 +22,17 @@ pub struct SampleArgs {
     /// Upper bound when k is model-decided.
     #[arg(long, default_value_t = 10)]
     pub k_max: usize,
-    /// Drop candidates below this probability before selection (keeping --min-keep).
+    /// The paper's τ: ask for responses "each with a probability below T" in the prompt
+    /// (VS methods), reaching into the tails of the distribution.
     #[arg(long)]
     pub tau: Option<f64>,
-    /// Keep at least this many candidates after the tau filter.
+    /// A post-hoc floor: drop candidates below this probability before selection (keeping
+    /// --min-keep).
+    #[arg(long)]
+    pub min_prob: Option<f64>,
+    /// Keep at least this many candidates after the --min-prob floor.
     #[arg(long, default_value_t = 1)]
     pub min_keep: usize,
-    /// Ask for responses "each with probability below T" in the prompt.
-    #[arg(long)]
-    pub prompt_tau: Option<f64>,
     /// weighted, uniform or argmax.
     #[arg(long, default_value = "weighted")]
     pub selection: String,
@@ -65,7 +67,7 @@ pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), Cli
     let k = vsim::scenario::parse_k(&args.k, args.k_max)
         .map_err(|e| CliError::input(anyhow::anyhow!("--k: {e}")))?;
     let selection: Selection = args.selection.parse().map_err(CliError::input)?;
-    for (name, t) in [("--tau", args.tau), ("--prompt-tau", args.prompt_tau)] {
+    for (name, t) in [("--tau", args.tau), ("--min-prob", args.min_prob)] {
         if let Some(t) = t {
             if !(0.0..=1.0).contains(&t) {
                 return Err(CliError::input(anyhow::anyhow!("{name} must be within [0, 1], got {t}")));
@@ -75,7 +77,7 @@ pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), Cli
     if args.min_keep == 0 {
         return Err(CliError::input(anyhow::anyhow!("--min-keep must be at least 1")));
     }
-    Ok((method, k, SelectionRule { selection, tau: args.tau, min_keep: args.min_keep }))
+    Ok((method, k, SelectionRule { selection, min_prob: args.min_prob, min_keep: args.min_keep }))
 }
 
 pub async fn run(args: SampleArgs) -> CliResult {
@@ -85,7 +87,7 @@ pub async fn run(args: SampleArgs) -> CliResult {
         messages: vec![Message::system(args.system.clone()), Message::user(args.prompt.clone())],
         method,
         k,
-        tau: args.prompt_tau,
+        tau: args.tau,
         temperature: args.temperature,
         top_p: None,
         max_tokens: args.max_tokens,

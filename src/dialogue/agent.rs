@@ -144,14 +144,17 @@ impl Agent {
             messages,
             method: self.role.method,
             k: self.role.k,
-            tau: self.role.prompt_tau,
+            tau: self.role.tau,
             temperature: self.role.temperature,
             top_p: self.role.top_p,
             max_tokens: self.role.max_tokens,
             seed: seed::derive_named(self.seed, &format!("turn-{turn}")),
             use_schema: self.use_schema,
         };
-        let generation = self.generator.generate(self.model.as_ref(), &request).await?;
+        // The turn's candidates under Table 1's call budget: ⌈N/k⌉ calls of a list method, N
+        // calls of a one-reply method; multi-turn and vs-multi in one conversation.
+        let generation =
+            self.generator.generate_n(self.model.as_ref(), &request, self.role.turn_candidates()).await?;
         if generation.candidates.is_empty() {
             return Err(AgentError::NoCandidates);
         }

@@ -611,10 +611,10 @@ fn repair_kind(r: &crate::vs::Repair) -> String {
 /// Bins of expected choice probability in the selection check.
 pub const SELECTION_CHECK_BINS: usize = 10;
 
-/// A selection rule as shown in reports, e.g. `weighted` or `uniform, tau 0.1, min_keep 1`.
+/// A selection rule as shown in reports, e.g. `weighted` or `uniform, min_prob 0.1, min_keep 1`.
 fn rule_label(r: &SelectionRule) -> String {
-    match r.tau {
-        Some(tau) => format!("{}, tau {tau}, min_keep {}", r.selection, r.min_keep),
+    match r.min_prob {
+        Some(p) => format!("{}, min_prob {p}, min_keep {}", r.selection, r.min_keep),
         None => r.selection.to_string(),
     }
 }

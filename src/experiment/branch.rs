@@ -181,7 +181,8 @@ fn apply_recorded_roles(scenario: &mut Scenario, recorded: &Value) {
         take(rec, "method", &mut spec.method);
         take(rec, "k", &mut spec.k);
         take(rec, "rule", &mut spec.rule);
-        take(rec, "prompt_tau", &mut spec.prompt_tau);
+        take(rec, "tau", &mut spec.tau);
+        take(rec, "candidates", &mut spec.candidates);
         take(rec, "temperature", &mut spec.temperature);
         take(rec, "top_p", &mut spec.top_p);
         take(rec, "max_tokens", &mut spec.max_tokens);

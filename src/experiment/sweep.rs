@@ -36,26 +36,16 @@ use crate::report::{write_comparison, write_run_report, Comparison, ReportError,
 use crate::scenario::{load_scenario, parse_k, Scenario, ScenarioError, DEFAULT_K_MAX};
 use crate::vs::{KSpec, Method, Selection};
 
-/// Where a swept tau applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TauMode {
-    /// Drop candidates below tau before selection (keeping `min_keep`).
-    Filter,
-    /// Ask for "responses each with probability below tau" in the prompt.
-    Prompt,
-    /// Both.
-    Both,
-}
-
 /// The grid: an empty axis keeps the scenario's setting.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Grid {
     pub method: Vec<Method>,
     pub k: Vec<KSpec>,
     pub selection: Vec<Selection>,
-    /// `None` means no tau.
+    /// The paper's τ, stated in the prompt; `None` means no τ.
     pub tau: Vec<Option<f64>>,
+    /// The post-hoc probability floor; `None` means none.
+    pub min_prob: Vec<Option<f64>>,
     pub model: Vec<String>,
 }
 
@@ -67,8 +57,10 @@ pub struct Arm {
     pub method: Option<Method>,
     pub k: Option<KSpec>,
     pub selection: Option<Selection>,
-    /// `Some(None)` means no tau.
+    /// The paper's τ, stated in the prompt; `Some(None)` means no τ.
     pub tau: Option<Option<f64>>,
+    /// The post-hoc probability floor; `Some(None)` means none.
+    pub min_prob: Option<Option<f64>>,
     pub model: Option<String>,
 }
 
@@ -91,7 +83,7 @@ pub struct Sweep {
     pub out: PathBuf,
     /// Model for roles without their own (as `--model`).
     pub model: Option<String>,
-    pub tau_mode: TauMode,
+    /// Candidates kept at least by a `min_prob` floor.
     pub min_keep: usize,
     pub grid: Grid,
     /// Explicit cells; when present they replace the grid (a file has one or the other).
@@ -111,6 +103,7 @@ pub struct Cell {
     pub k: Option<KSpec>,
     pub selection: Option<Selection>,
     pub tau: Option<Option<f64>>,
+    pub min_prob: Option<Option<f64>>,
     pub model: Option<String>,
 }
 
@@ -152,6 +145,7 @@ struct RawSweep {
     concurrency: Option<usize>,
     out: Option<String>,
     model: Option<String>,
+    /// Refused: the tau axis is the prompt threshold, `min_prob` the floor.
     tau_mode: Option<String>,
     min_keep: Option<usize>,
     #[serde(default)]
@@ -175,6 +169,8 @@ struct RawGrid {
     #[serde(default)]
     tau: Vec<toml::Value>,
     #[serde(default)]
+    min_prob: Vec<toml::Value>,
+    #[serde(default)]
     model: Vec<String>,
 }
 
@@ -186,6 +182,7 @@ struct RawArm {
     k: Option<toml::Value>,
     selection: Option<String>,
     tau: Option<toml::Value>,
+    min_prob: Option<toml::Value>,
     model: Option<String>,
 }
 
@@ -251,6 +248,9 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
     for t in &raw.grid.tau {
         grid.tau.push(tau_value(t).map_err(|e| invalid("grid.tau", e))?);
     }
+    for t in &raw.grid.min_prob {
+        grid.min_prob.push(tau_value(t).map_err(|e| invalid("grid.min_prob", e))?);
+    }
     for m in &raw.grid.model {
         model_value(m).map_err(|e| invalid("grid.model", e))?;
         grid.model.push(m.clone());
@@ -290,19 +290,24 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
             .map(|s| s.parse::<Selection>().map_err(|e| invalid(&field("selection"), e.to_string())))
             .transpose()?;
         let tau = a.tau.as_ref().map(|t| tau_value(t).map_err(|e| invalid(&field("tau"), e))).transpose()?;
+        let min_prob = a
+            .min_prob
+            .as_ref()
+            .map(|t| tau_value(t).map_err(|e| invalid(&field("min_prob"), e)))
+            .transpose()?;
         if let Some(m) = &a.model {
             model_value(m).map_err(|e| invalid(&field("model"), e))?;
         }
-        arms.push(Arm { name, method, k, selection, tau, model: a.model.clone() });
+        arms.push(Arm { name, method, k, selection, tau, min_prob, model: a.model.clone() });
     }
-    let tau_mode = match raw.tau_mode.as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None | Some("filter") => TauMode::Filter,
-        Some("prompt") => TauMode::Prompt,
-        Some("both") => TauMode::Both,
-        Some(other) => {
-            return Err(invalid("tau_mode", format!("expected filter, prompt or both, got `{other}`")))
-        }
-    };
+    if raw.tau_mode.is_some() {
+        return Err(invalid(
+            "tau_mode",
+            "the tau axis is now always the paper's τ, the threshold stated in the prompt; a post-hoc \
+             floor on probabilities has its own axis, `min_prob`: remove `tau_mode`"
+                .into(),
+        ));
+    }
     let concurrency = raw.concurrency.unwrap_or(4);
     if concurrency == 0 {
         return Err(invalid("concurrency", "must be at least 1".into()));
@@ -328,7 +333,7 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         None => Prices::default(),
     };
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
-    Ok(Sweep {
+    let sweep = Sweep {
         file,
         scenario,
         population,
@@ -340,13 +345,31 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         concurrency,
         out: raw.out.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("runs").join(stem)),
         model: raw.model,
-        tau_mode,
         min_keep,
         grid,
         arms,
         budget: Budget { max_tokens_total: raw.budget.max_tokens_total, max_cost_usd: raw.budget.max_cost },
         prices,
-    })
+    };
+    // Every cell must be a combination that makes sense for the swept role.
+    for cell in sweep.cells() {
+        let scenario = sweep.cell_scenario(&cell);
+        if let Some(role) = scenario.role_index(&sweep.role).map(|i| &scenario.roles[i]) {
+            role.check().map_err(|(field, reason)| {
+                let at = if sweep.arms.is_empty() {
+                    format!("grid.{field}")
+                } else {
+                    format!("arms[{}].{field}", cell.index)
+                };
+                SweepError::Invalid {
+                    file: sweep.file.clone(),
+                    field: at,
+                    reason: format!("cell `{}`: {reason}", cell.name),
+                }
+            })?;
+        }
+    }
+    Ok(sweep)
 }
 
 /// A data spec (`pfg:PATH`) or a directory, relative to the sweep file's directory.
@@ -367,7 +390,7 @@ fn k_value(k: &toml::Value) -> Result<KSpec, String> {
     parse_k(&text, DEFAULT_K_MAX)
 }
 
-/// A `tau` value: a number in [0, 1], or `"none"` for no tau.
+/// A `tau` or `min_prob` value: a number in [0, 1], or `"none"` for none.
 fn tau_value(t: &toml::Value) -> Result<Option<f64>, String> {
     let tau = match t {
         toml::Value::Float(f) => Some(*f),
@@ -376,7 +399,7 @@ fn tau_value(t: &toml::Value) -> Result<Option<f64>, String> {
         other => return Err(format!("expected a number in [0, 1] or \"none\", got {other}")),
     };
     match tau {
-        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!("tau must be in [0, 1], got {x}")),
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!("expected a number in [0, 1], got {x}")),
         _ => Ok(tau),
     }
 }
@@ -408,6 +431,10 @@ fn tau_label(t: Option<f64>) -> String {
     t.map_or_else(|| "taunone".into(), |t| format!("tau{t}"))
 }
 
+fn min_prob_label(t: Option<f64>) -> String {
+    t.map_or_else(|| "minpnone".into(), |t| format!("minp{t}"))
+}
+
 /// Every value of an axis, or a single "keep the scenario's" when it is empty.
 fn axis<T: Clone>(values: &[T]) -> Vec<Option<T>> {
     if values.is_empty() {
@@ -428,6 +455,7 @@ impl Cell {
                 parts.extend(arm.k.map(k_label));
                 parts.extend(arm.selection.map(|s| s.to_string()));
                 parts.extend(arm.tau.map(tau_label));
+                parts.extend(arm.min_prob.map(min_prob_label));
                 parts.extend(arm.model.as_deref().map(model_label));
             }
         }
@@ -438,6 +466,7 @@ impl Cell {
             k: arm.k,
             selection: arm.selection,
             tau: arm.tau,
+            min_prob: arm.min_prob,
             model: arm.model.clone(),
         }
     }
@@ -456,9 +485,19 @@ impl Sweep {
             for k in axis(&g.k) {
                 for selection in axis(&g.selection) {
                     for tau in axis(&g.tau) {
-                        for model in axis(&g.model) {
-                            let arm = Arm { name: None, method, k, selection, tau, model: model.clone() };
-                            cells.push(Cell::new(cells.len(), &arm));
+                        for min_prob in axis(&g.min_prob) {
+                            for model in axis(&g.model) {
+                                let arm = Arm {
+                                    name: None,
+                                    method,
+                                    k,
+                                    selection,
+                                    tau,
+                                    min_prob,
+                                    model: model.clone(),
+                                };
+                                cells.push(Cell::new(cells.len(), &arm));
+                            }
                         }
                     }
                 }
@@ -487,7 +526,7 @@ impl Sweep {
         if let Some(i) = scenario.role_index(&self.role) {
             let role = &mut scenario.roles[i];
             if let Some(m) = cell.method {
-                role.method = m;
+                role.set_method(m);
             }
             if let Some(k) = cell.k {
                 role.k = k;
@@ -496,13 +535,11 @@ impl Sweep {
                 role.rule.selection = s;
             }
             if let Some(t) = cell.tau {
-                if matches!(self.tau_mode, TauMode::Filter | TauMode::Both) {
-                    role.rule.tau = t;
-                    role.rule.min_keep = self.min_keep;
-                }
-                if matches!(self.tau_mode, TauMode::Prompt | TauMode::Both) {
-                    role.prompt_tau = t;
-                }
+                role.tau = t;
+            }
+            if let Some(p) = cell.min_prob {
+                role.rule.min_prob = p;
+                role.rule.min_keep = self.min_keep;
             }
             if let Some(m) = &cell.model {
                 role.model = Some(m.clone());
@@ -721,7 +758,7 @@ pub async fn run_sweep(
         "n": sweep.n,
         "seed": sweep.seed,
         "common_random_numbers": "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
-        "tau_mode": sweep.tau_mode,
+        "min_keep": sweep.min_keep,
         "grid": sweep.grid,
         "arms": sweep.arms,
         "budget": budget,
@@ -788,7 +825,7 @@ fn fmt_opt(x: Option<f64>, digits: usize) -> String {
 /// The combined table: one row per cell.
 fn summary_rows(columns: &[String], results: &[CellResult]) -> (Vec<String>, Vec<Vec<String>>) {
     let mut header: Vec<String> =
-        ["cell", "method", "k", "selection", "tau", "model", "dialogues", "completed", "failed"]
+        ["cell", "method", "k", "selection", "tau", "min_prob", "model", "dialogues", "completed", "failed"]
             .map(String::from)
             .to_vec();
     for c in columns {
@@ -810,6 +847,9 @@ fn summary_rows(columns: &[String], results: &[CellResult]) -> (Vec<String>, Vec
                 c.k.map(k_label).unwrap_or_default(),
                 c.selection.map(|s| s.to_string()).unwrap_or_default(),
                 c.tau.map(|t| t.map(|x| x.to_string()).unwrap_or_else(|| "none".into())).unwrap_or_default(),
+                c.min_prob
+                    .map(|t| t.map(|x| x.to_string()).unwrap_or_else(|| "none".into()))
+                    .unwrap_or_default(),
                 c.model.clone().unwrap_or_default(),
                 r.stats.dialogues.to_string(),
                 r.stats.completed.to_string(),

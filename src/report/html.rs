@@ -448,8 +448,8 @@ fn browser(e: &Evaluation, run: &RunData, max: usize) -> BrowserView {
                         turn: t.turn,
                         speaker: t.speaker.clone(),
                         method: t.method.to_string(),
-                        rule: match rule.tau {
-                            Some(tau) => format!("{}, τ = {tau} (keep ≥ {})", rule.selection, rule.min_keep),
+                        rule: match rule.min_prob {
+                            Some(p) => format!("{}, min_prob {p} (keep ≥ {})", rule.selection, rule.min_keep),
                             None => rule.selection.to_string(),
                         },
                         draw: t.choice.draw.map(|d| format!("{d:.4}")),

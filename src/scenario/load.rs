@@ -14,6 +14,8 @@ use crate::vs::{KSpec, Method, PromptTemplates, Selection, SelectionRule};
 
 /// Default upper bound on candidates when the model decides k.
 pub const DEFAULT_K_MAX: usize = 10;
+/// k of a list method when the scenario gives none.
+pub const DEFAULT_K: usize = 5;
 const DEFAULT_OPENING: &str = "(The conversation starts now. You speak first.)";
 
 /// Reads and validates a scenario file.
@@ -238,7 +240,7 @@ impl Validator<'_> {
             }
         };
         let k = match &r.k {
-            None => KSpec::Fixed { k: if method.asks_for_list() { 5 } else { 1 } },
+            None => KSpec::Fixed { k: if method.asks_for_list() { DEFAULT_K } else { 1 } },
             Some(v) => {
                 let text = match v.get_ref() {
                     toml::Value::Integer(n) => n.to_string(),
@@ -255,37 +257,45 @@ impl Validator<'_> {
             }
         };
         let selection = match &r.selection {
-            None => Selection::Weighted,
+            // Without probabilities there is nothing to weigh.
+            None if method.is_verbalized() => Selection::Weighted,
+            None => Selection::Uniform,
             Some(s) => {
                 s.get_ref().parse::<Selection>().map_err(|e| self.err(s, &f("selection"), e.to_string()))?
             }
         };
-        let tau = match &r.tau {
-            None => None,
-            Some(t) if (0.0..=1.0).contains(t.get_ref()) => Some(*t.get_ref()),
-            Some(t) => {
-                return Err(self.err(
+        if let Some(t) = &r.prompt_tau {
+            return Err(self.err(
+                t,
+                &f("prompt_tau"),
+                "`prompt_tau` is now `tau` (the threshold stated in the prompt, as in the paper); \
+                 a post-hoc floor on probabilities is `min_prob`",
+            ));
+        }
+        let probability = |v: &Option<Spanned<f64>>, name: &str| -> Result<Option<f64>, ScenarioError> {
+            match v {
+                None => Ok(None),
+                Some(t) if (0.0..=1.0).contains(t.get_ref()) => Ok(Some(*t.get_ref())),
+                Some(t) => Err(self.err(
                     t,
-                    &f("tau"),
+                    &f(name),
                     format!("expected a probability in [0, 1], got {}", t.get_ref()),
-                ))
+                )),
             }
         };
-        let prompt_tau = match &r.prompt_tau {
-            None => None,
-            Some(t) if (0.0..=1.0).contains(t.get_ref()) => Some(*t.get_ref()),
-            Some(t) => {
-                return Err(self.err(
-                    t,
-                    &f("prompt_tau"),
-                    format!("expected a probability in [0, 1], got {}", t.get_ref()),
-                ))
-            }
-        };
+        let tau = probability(&r.tau, "tau")?;
+        let min_prob = probability(&r.min_prob, "min_prob")?;
         let min_keep = match &r.min_keep {
             None => 1,
             Some(v) if *v.get_ref() >= 1 => *v.get_ref() as usize,
             Some(v) => return Err(self.err(v, &f("min_keep"), "expected an integer >= 1")),
+        };
+        let candidates = match &r.candidates {
+            None => None,
+            Some(v) if (1..=1000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+            Some(v) => {
+                return Err(self.err(v, &f("candidates"), format!("expected 1..=1000, got {}", v.get_ref())))
+            }
         };
         let persona = match &r.persona {
             None => PersonaSource::None,
@@ -309,14 +319,15 @@ impl Validator<'_> {
         if let Some(m) = &r.model {
             self.model_spec(m, &f("model"))?;
         }
-        Ok(RoleSpec {
+        let spec = RoleSpec {
             id: r.id.get_ref().trim().to_string(),
             name: r.name.clone().unwrap_or_else(|| r.id.get_ref().trim().to_string()),
             system: r.system.get_ref().clone(),
             method,
             k,
-            rule: SelectionRule { selection, tau, min_keep },
-            prompt_tau,
+            rule: SelectionRule { selection, min_prob, min_keep },
+            tau,
+            candidates,
             temperature: self
                 .opt_unit_range(r.temperature.as_ref(), &f("temperature"), 0.0, 2.0)?
                 .or(default_temperature),
@@ -324,7 +335,22 @@ impl Validator<'_> {
             max_tokens: self.opt_max_tokens(r.max_tokens.as_ref(), &f("max_tokens"))?.or(default_max_tokens),
             model: r.model.as_ref().map(|m| m.get_ref().clone()),
             persona,
-        })
+        };
+        if let Err((field, reason)) = spec.check() {
+            // Point at the offending setting, else at the method that makes it so.
+            let span = match field {
+                "k" => r.k.as_ref().map(|v| v.span()),
+                "tau" => r.tau.as_ref().map(|v| v.span()),
+                "min_prob" => r.min_prob.as_ref().map(|v| v.span()),
+                "selection" => r.selection.as_ref().map(|v| v.span()),
+                "candidates" => r.candidates.as_ref().map(|v| v.span()),
+                _ => None,
+            }
+            .or_else(|| r.method.as_ref().map(|m| m.span()))
+            .unwrap_or_else(|| r.id.span());
+            return Err(self.map.error(span, &f(field), reason));
+        }
+        Ok(spec)
     }
 
     fn outcome(&self, i: usize, o: &RawOutcome, find: &RoleFinder<'_>) -> Result<OutcomeSpec, ScenarioError> {

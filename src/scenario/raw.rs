@@ -50,10 +50,16 @@ pub struct RawRole {
     /// Upper bound for model-decided k.
     pub k_max: Option<Spanned<i64>>,
     pub selection: Option<Spanned<String>>,
-    /// Selection filter: candidates below tau are dropped (keeping at least `min_keep`).
+    /// The paper's τ: the threshold stated in the prompt ("responses each with a
+    /// probability below τ"), which reaches into the tails of the distribution.
     pub tau: Option<Spanned<f64>>,
+    /// A post-hoc floor: candidates below it are dropped before selection (keeping at least
+    /// `min_keep`).
+    pub min_prob: Option<Spanned<f64>>,
     pub min_keep: Option<Spanned<i64>>,
-    /// Threshold stated in the prompt ("each response with probability below tau").
+    /// Replies gathered per turn (N): the turn-level candidate budget.
+    pub candidates: Option<Spanned<i64>>,
+    /// Refused with a pointer to `tau` (its old name).
     pub prompt_tau: Option<Spanned<f64>>,
     pub temperature: Option<Spanned<f64>>,
     pub top_p: Option<Spanned<f64>>,

@@ -212,7 +212,7 @@ async fn respond(
         }],
     })];
     let mut rng = seed::rng(seed::derive_named(rseed, "select"));
-    let rule = SelectionRule { selection: spec.selection, tau: None, min_keep: 1 };
+    let rule = SelectionRule::new(spec.selection);
     let mut usage = Usage::default();
     for (turn, item) in spec.questionnaire.items.iter().enumerate() {
         let call_seed = seed::derive_named(rseed, &item.key);

@@ -61,11 +61,27 @@ const VS_COT: &str = concat!(
     "\nReturn only a JSON object with the keys \"reasoning\" (your step-by-step thinking) and \"responses\": a list of {% if model_decided %}at most {{ k_max }}{% else %}exactly {{ k }}{% endif %} objects, each with:\n- \"text\": the response itself, nothing else;\n- \"probability\": a number from 0.0 to 1.0, how likely this response is given the conversation (relative to the full distribution of responses).\nExample: {\"reasoning\": \"...\", \"responses\": [{\"text\": \"...\", \"probability\": 0.3}, ...]}"
 );
 
+/// The VS output format with "confidence", the word the paper's VS-Multi prompt uses.
+macro_rules! vs_multi_format {
+    () => {
+        "Return only a JSON object with the key \"responses\": a list of {% if model_decided %}at most {{ k_max }}{% else %}exactly {{ k }}{% endif %} objects, each with:\n- \"text\": the response itself, nothing else;\n- \"confidence\": a number from 0.0 to 1.0, your confidence that this is how you would respond given the conversation (relative to the full distribution of responses).\nExample: {\"responses\": [{\"text\": \"...\", \"confidence\": 0.3}, ...]}"
+    };
+}
+
+const VS_MULTI: &str = concat!(
+    "Generate ",
+    count!(),
+    ", each a different way you could respond.",
+    tail!(),
+    "\n",
+    vs_multi_format!()
+);
+
 const VS_MULTI_MORE: &str = concat!(
     "Generate {% if model_decided %}more plausible responses (at most {{ k_max }}){% else %}{{ k }} more responses{% endif %}, different from the ones above.",
     tail!(),
     "\n",
-    vs_format!()
+    vs_multi_format!()
 );
 
 const RETRY: &str = "Your previous reply could not be used: {{ error }}. {% if json %}Reply again with only the JSON object in the format asked for above, and no other text.{% else %}Reply again with only the response in the format asked for above.{% endif %}";
@@ -112,7 +128,7 @@ impl Default for PromptTemplates {
             multi_turn_more: MULTI_TURN_MORE.into(),
             vs_standard: VS_STANDARD.into(),
             vs_cot: VS_COT.into(),
-            vs_multi: VS_STANDARD.into(),
+            vs_multi: VS_MULTI.into(),
             vs_multi_more: VS_MULTI_MORE.into(),
             retry: RETRY.into(),
         }

@@ -1,6 +1,6 @@
 //! Seeded selection among candidates.
 //!
-//! A rule is an optional tau filter (drop candidates whose probability is below tau, but
+//! A rule is an optional probability floor `min_prob` (drop candidates below it, but
 //! keep at least `min_keep`, the most probable ones) followed by one of: weighted by the
 //! verbalized probabilities, uniform over the eligible candidates, or argmax. Every random
 //! choice is one draw `u` in [0, 1) from the caller's RNG, recorded in the [`Choice`], so a
@@ -63,12 +63,15 @@ impl FromStr for Selection {
     }
 }
 
-/// The full rule: selection, optional tau filter and the minimum kept after it.
+/// The full rule: selection, an optional post-hoc probability floor and the minimum kept
+/// after it. The floor is not the paper's τ: τ is stated in the prompt ("responses each with
+/// a probability below τ") and reaches into the tails, while `min_prob` drops candidates
+/// after the fact. Transcripts written before the rename call the floor `tau`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SelectionRule {
     pub selection: Selection,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tau: Option<f64>,
+    #[serde(default, alias = "tau", skip_serializing_if = "Option::is_none")]
+    pub min_prob: Option<f64>,
     #[serde(default = "default_min_keep")]
     pub min_keep: usize,
 }
@@ -86,8 +89,8 @@ impl Default for SelectionRule {
 /// A rule that cannot be applied as written.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuleError {
-    #[error("tau must be a number in [0, 1], got {0}")]
-    TauOutOfRange(f64),
+    #[error("min_prob must be a number in [0, 1], got {0}")]
+    MinProbOutOfRange(f64),
     #[error("min_keep must be at least 1")]
     MinKeepZero,
 }
@@ -102,23 +105,23 @@ pub enum SelectError {
 }
 
 impl SelectionRule {
-    /// `selection` with no tau filter and `min_keep` 1.
+    /// `selection` with no probability floor and `min_keep` 1.
     pub fn new(selection: Selection) -> Self {
-        Self { selection, tau: None, min_keep: 1 }
+        Self { selection, min_prob: None, min_keep: 1 }
     }
 
-    /// The same rule with a tau filter.
-    pub fn with_tau(mut self, tau: f64, min_keep: usize) -> Self {
-        self.tau = Some(tau);
+    /// The same rule with a probability floor.
+    pub fn with_min_prob(mut self, min_prob: f64, min_keep: usize) -> Self {
+        self.min_prob = Some(min_prob);
         self.min_keep = min_keep;
         self
     }
 
-    /// Checks tau in [0, 1] and `min_keep` ≥ 1; call it where rules are read from users.
+    /// Checks `min_prob` in [0, 1] and `min_keep` ≥ 1; call it where rules are read from users.
     pub fn validate(&self) -> Result<(), RuleError> {
-        if let Some(tau) = self.tau {
-            if !(0.0..=1.0).contains(&tau) {
-                return Err(RuleError::TauOutOfRange(tau));
+        if let Some(p) = self.min_prob {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(RuleError::MinProbOutOfRange(p));
             }
         }
         if self.min_keep == 0 {
@@ -135,7 +138,7 @@ pub struct Choice {
     pub index: usize,
     /// The uniform draw in [0, 1) (`None` for argmax).
     pub draw: Option<f64>,
-    /// Indices (ascending) that passed the tau filter.
+    /// Indices (ascending) that passed the `min_prob` floor.
     pub eligible: Vec<usize>,
     pub rule: SelectionRule,
 }
@@ -143,7 +146,7 @@ pub struct Choice {
 /// Choose one of `candidates` by `rule`, drawing at most one number from `rng`.
 ///
 /// Never panics: a rule that fails [`SelectionRule::validate`] is applied as leniently as
-/// possible (a NaN tau is ignored, tau is clamped to [0, 1], `min_keep` 0 counts as 1), and
+/// possible (a NaN floor is ignored, the floor is clamped to [0, 1], `min_keep` 0 counts as 1), and
 /// an empty `candidates` gives index 0 with no eligible candidates; use [`try_select`] to
 /// have those cases reported instead. Weighted selection over eligible candidates whose
 /// probabilities are all zero (or not finite) falls back to uniform.
@@ -207,15 +210,15 @@ pub fn try_select<R: Rng + ?Sized>(
     Ok(select(candidates, rule, rng))
 }
 
-/// The indices (ascending) that pass the tau filter, at least `min_keep` of them.
+/// The indices (ascending) that pass the `min_prob` floor, at least `min_keep` of them.
 pub fn eligible(candidates: &[Candidate], rule: &SelectionRule) -> Vec<usize> {
     let n = candidates.len();
-    let Some(tau) = rule.tau.filter(|t| !t.is_nan()).map(|t| t.clamp(0.0, 1.0)) else {
+    let Some(floor) = rule.min_prob.filter(|t| !t.is_nan()).map(|t| t.clamp(0.0, 1.0)) else {
         return (0..n).collect();
     };
-    let passing = candidates.iter().filter(|c| weight(c) >= tau).count();
+    let passing = candidates.iter().filter(|c| weight(c) >= floor).count();
     let keep = passing.max(rule.min_keep.max(1)).min(n);
-    // Most probable first, ties by index; those at or above tau are exactly the first `passing`.
+    // Most probable first, ties by index; those at or above the floor are exactly the first `passing`.
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| weight(&candidates[b]).total_cmp(&weight(&candidates[a])).then(a.cmp(&b)));
     let mut kept: Vec<usize> = order.into_iter().take(keep).collect();
