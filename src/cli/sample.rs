@@ -1,14 +1,16 @@
-//! `vsim sample`: one verbalized distribution and the chosen reply.
+//! `vsim sample`: N responses to one prompt under Table 1's call budget and the chosen
+//! reply; with `--methods`, the methods' diversity side by side.
 
 use super::{BackendArgs, CliError, CliResult};
 use vsim::backend::Message;
 use vsim::vs::{
-    select, Candidate, Choice, GenerateRequest, Generator, KSpec, Method, Selection, SelectionRule,
+    select, Candidate, Choice, GenerateRequest, Generator, KSpec, Method, MethodSample, SampleSet, Selection,
+    SelectionRule,
 };
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vsim sample \"Tell me a joke about coffee\" --method vs-standard --k 5 --seed 7\n  vsim sample \"Name a US state\" --k model-decided --selection uniform --json\n  vsim sample \"Write a haiku\" --model openai:gpt-4o-mini --tau 0.1"
+    after_help = "Examples:\n  vsim sample \"Tell me a joke about coffee\" --method vs-standard --k 5 --seed 7\n  vsim sample \"Name a US state\" --k model-decided --selection uniform --json\n  vsim sample \"Write a haiku\" --model openai:gpt-4o-mini --tau 0.1\n  vsim sample \"Tell me a joke\" --method vs-standard --n 30 --k 5        # 6 calls\n  vsim sample \"Tell me a joke\" --methods direct,sequence,vs-standard --n 30 --json > jokes.json\n  vsim stats text jokes.json\n\nCalls for N responses (Table 1): N for direct, cot and multi-turn (multi-turn in one\nconversation, asking for another each time); ceil(N/k) for sequence, vs-standard, vs-cot and\nvs-multi (vs-multi in one conversation, asking for k more). Every call is kept in --json."
 )]
 pub struct SampleArgs {
     /// The user prompt.
@@ -16,6 +18,18 @@ pub struct SampleArgs {
     /// direct, cot, sequence, multi-turn, vs-standard, vs-cot or vs-multi.
     #[arg(long, default_value = "vs-standard")]
     pub method: String,
+    /// Several methods, comma-separated: N responses each, and a diversity table
+    /// (Distinct-N and semantic diversity) side by side instead of a choice.
+    #[arg(long, value_name = "M1,M2,...", value_delimiter = ',', conflicts_with = "method")]
+    pub methods: Vec<String>,
+    /// Responses to draw (N), under Table 1's call budget. Default: one call's worth (1 for
+    /// one-reply methods, k for list methods); 30 with --methods.
+    #[arg(long, value_name = "N")]
+    pub n: Option<usize>,
+    /// Embedding model for the semantic diversity of --methods: minilm (offline, the
+    /// default), dir:PATH, or none.
+    #[arg(long, default_value = "minilm", value_name = "SPEC")]
+    pub embedder: String,
     /// Number of candidates: a positive integer, or "model-decided".
     #[arg(long, default_value = "5")]
     pub k: String,
@@ -80,60 +94,117 @@ pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), Cli
     Ok((method, k, SelectionRule { selection, min_prob: args.min_prob, min_keep: args.min_keep }))
 }
 
-pub async fn run(args: SampleArgs) -> CliResult {
-    let (method, k, rule) = validate(&args)?;
-    let model = super::open_model(&args.model, &args.backend).await?;
-    let request = GenerateRequest {
+/// The request for `method` with the shared settings of `args` (k only for list methods,
+/// τ only for VS methods).
+fn request(args: &SampleArgs, method: Method, k: KSpec) -> GenerateRequest {
+    GenerateRequest {
         messages: vec![Message::system(args.system.clone()), Message::user(args.prompt.clone())],
         method,
-        k,
-        tau: args.tau,
+        k: if method.asks_for_list() { k } else { KSpec::Fixed { k: 1 } },
+        tau: args.tau.filter(|_| method.is_verbalized()),
         temperature: args.temperature,
         top_p: None,
         max_tokens: args.max_tokens,
         seed: args.seed,
         use_schema: true,
+    }
+}
+
+async fn draw(
+    model: &dyn vsim::backend::ChatModel,
+    req: &GenerateRequest,
+    n: usize,
+) -> Result<MethodSample, CliError> {
+    let g = Generator::default().generate_n(model, req, n).await.map_err(CliError::failed)?;
+    Ok(MethodSample {
+        method: req.method,
+        k: req.k,
+        tau: req.tau,
+        candidates: g.candidates,
+        calls: g.calls,
+        usage: g.usage,
+        reasoning: g.reasoning,
+        choice: None,
+    })
+}
+
+pub async fn run(args: SampleArgs) -> CliResult {
+    let (method, k, rule) = validate(&args)?;
+    if args.n == Some(0) {
+        return Err(CliError::input(anyhow::anyhow!("--n must be at least 1")));
+    }
+    let methods: Vec<Method> = args
+        .methods
+        .iter()
+        .map(|m| m.parse::<Method>())
+        .collect::<Result<_, _>>()
+        .map_err(CliError::input)?;
+    let model = super::open_model(&args.model, &args.backend).await?;
+    let mut set = SampleSet {
+        prompt: args.prompt.clone(),
+        system: args.system.clone(),
+        model: args.model.clone(),
+        n: 0,
+        seed: args.seed,
+        runs: Vec::new(),
     };
-    let generation =
-        Generator::default().generate(model.as_ref(), &request).await.map_err(CliError::failed)?;
-    if generation.candidates.is_empty() {
+    if !methods.is_empty() {
+        let n = args.n.unwrap_or(30);
+        set.n = n;
+        let mut rows = Vec::new();
+        for m in methods {
+            let sample = draw(model.as_ref(), &request(&args, m, k), n).await?;
+            let texts: Vec<String> = sample.responses().into_iter().map(str::to_string).collect();
+            if !args.json {
+                eprintln!("{m}: {} responses from {} calls", texts.len(), sample.calls.len());
+            }
+            rows.push(super::stats::text_row(Some(m.to_string()), &texts, &args.embedder)?);
+            set.runs.push(sample);
+        }
+        if args.json {
+            println!("{}", set.to_json());
+        } else {
+            println!("N = {n} responses per method to one prompt; Distinct-N pooled over each method's N responses");
+            super::stats::print_text_rows(&rows, false);
+        }
+        return Ok(0);
+    }
+    let req = request(&args, method, k);
+    let n = args.n.unwrap_or_else(|| vsim::scenario::default_turn_candidates(method, req.k));
+    set.n = n;
+    let mut sample = draw(model.as_ref(), &req, n).await?;
+    if sample.candidates.is_empty() {
         return Err(CliError::failed(anyhow::anyhow!("the model returned no candidates")));
     }
     let mut rng = vsim::seed::rng(vsim::seed::derive_named(args.seed, "select"));
-    let choice = select(&generation.candidates, &rule, &mut rng);
+    let choice = select(&sample.candidates, &rule, &mut rng);
+    sample.choice = Some(choice.clone());
     if args.json {
-        let out = serde_json::json!({
-            "model": args.model,
-            "method": method,
-            "candidates": generation.candidates,
-            "choice": choice,
-            "chosen": generation.candidates[choice.index].text,
-            "reasoning": generation.reasoning,
-            "usage": generation.usage,
-        });
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        set.runs.push(sample);
+        println!("{}", set.to_json());
     } else {
-        print_candidates(&generation.candidates, Some(&choice));
-        let total: u64 = generation.usage.total();
+        print_candidates(&sample.candidates, Some(&choice));
         println!(
-            "\nchosen #{} by {:?} (draw {}); {} call(s), {total} tokens",
-            choice.index + 1,
+            "\nchosen #{} by {} (draw {}); {} call(s), {} tokens",
+            choice.index,
             choice.rule.selection,
             choice.draw.map_or("-".to_string(), |d| format!("{d:.4}")),
-            generation.calls.len(),
+            sample.calls.len(),
+            sample.usage.total(),
         );
-        println!("{}", generation.candidates[choice.index].text);
+        println!("{}", sample.candidates[choice.index].text);
     }
     Ok(0)
 }
 
 /// A readable table of candidates.
 pub fn print_candidates(candidates: &[Candidate], choice: Option<&Choice>) {
+    // Numbered from 0, as in transcripts, JSON and `vsim branch --candidate`.
     println!("{:>3}  {:>6}  {:>6}  text", "#", "prob", "raw");
     for (i, c) in candidates.iter().enumerate() {
         let mark = if choice.map(|ch| ch.index) == Some(i) { "*" } else { " " };
         let raw = c.raw_probability.map_or("-".to_string(), |r| format!("{r:.3}"));
-        println!("{mark}{:>2}  {:>6.3}  {:>6}  {}", i + 1, c.probability, raw, c.text.replace('\n', " "));
+        println!("{mark}{:>2}  {:>6.3}  {:>6}  {}", i, c.probability, raw, c.text.replace('\n', " "));
         if !c.repairs.is_empty() {
             let repairs: Vec<String> =
                 c.repairs.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();

@@ -92,14 +92,19 @@ distance that scipy.spatial.distance.jensenshannon(p, q, base=2) returns.")]
         #[arg(long)]
         json: bool,
     },
-    /// Distinct-1/2/3 and the Flesch–Kincaid grade of a file of utterances.
-    #[command(after_help = "Example:
+    /// Distinct-1/2/3, the Flesch–Kincaid grade and semantic diversity of utterances.
+    #[command(after_help = "Examples:
   vsim stats text utterances.txt --json
+  vsim sample \"Tell me a joke\" --methods direct,vs-standard --n 30 --json > jokes.json
+  vsim stats text jokes.json
 
-One utterance per line; blank lines are skipped. Distinct-N is pooled: distinct n-grams over
-all utterances divided by all n-grams (n-grams never span two lines). The Flesch–Kincaid
-grade is computed over all utterances together, each line ending a sentence. JSON keys:
-distinct_1, distinct_2, distinct_3, flesch_kincaid_grade (null when undefined), utterances.")]
+FILE holds one utterance per line (blank lines are skipped), or is a `vsim sample --json`
+file: then each method's responses are measured separately, one row (or JSON object) per
+method. Distinct-N is pooled: distinct n-grams over all utterances divided by all n-grams
+(n-grams never span two lines). The Flesch–Kincaid grade is computed over all utterances
+together, each line ending a sentence. Semantic diversity is 1 − the mean pairwise cosine
+similarity of their embeddings. JSON keys: distinct_1, distinct_2, distinct_3,
+flesch_kincaid_grade (null when undefined), semantic_diversity, utterances (and method).")]
     Text {
         file: PathBuf,
         /// Print {"distinct_1", "distinct_2", "distinct_3", "flesch_kincaid_grade",
@@ -249,38 +254,108 @@ pub fn run(cmd: StatsCommand) -> CliResult {
         StatsCommand::Js { file_a, file_b, json } => categorical(&file_a, &file_b, json, true),
         StatsCommand::Text { file, json, embedder } => {
             let text = read_text(&file)?;
-            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            if lines.is_empty() {
+            let groups: Vec<(Option<String>, Vec<String>)> = if text.trim_start().starts_with('{') {
+                let set = vsim::vs::SampleSet::from_json(&text).map_err(|e| {
+                    CliError::input(anyhow::anyhow!(
+                        "{}: not a `vsim sample --json` file: {e}",
+                        file.display()
+                    ))
+                })?;
+                set.runs
+                    .iter()
+                    .map(|r| {
+                        (Some(r.method.to_string()), r.responses().into_iter().map(str::to_string).collect())
+                    })
+                    .collect()
+            } else {
+                vec![(None, text.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())]
+            };
+            if groups.iter().all(|(_, lines)| lines.is_empty()) {
                 return Err(CliError::input(anyhow::anyhow!(
                     "{} holds no utterances (one per line expected)",
                     file.display()
                 )));
             }
-            let d: Vec<Option<f64>> = (1..=3).map(|n| distinct_n(&lines, n, Pooling::Pooled)).collect();
-            let fk = vsim::eval::flesch_kincaid_grade_utterances(&lines);
-            let sd = if embedder.trim() == "none" {
-                None
-            } else {
-                let spec = vsim::embed::EmbedSpec::parse(&embedder).map_err(CliError::input)?;
-                let vectors = vsim::embed::embed_blocking(&spec, &lines, true).map_err(CliError::failed)?;
-                vsim::embed::semantic_diversity(&vectors)
-            };
-            if json {
-                let out = serde_json::json!({
-                    "distinct_1": d[0], "distinct_2": d[1], "distinct_3": d[2],
-                    "flesch_kincaid_grade": fk, "semantic_diversity": sd, "utterances": lines.len(),
-                });
-                println!("{out}");
-            } else {
-                let f = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
-                println!("utterances            {}", lines.len());
-                println!("Distinct-1 (pooled)   {}", f(d[0]));
-                println!("Distinct-2 (pooled)   {}", f(d[1]));
-                println!("Distinct-3 (pooled)   {}", f(d[2]));
-                println!("Flesch–Kincaid grade  {}", f(fk));
-                println!("Semantic diversity    {}", f(sd));
-            }
+            let rows = groups
+                .iter()
+                .map(|(method, lines)| text_row(method.clone(), lines, &embedder))
+                .collect::<Result<Vec<_>, _>>()?;
+            print_text_rows(&rows, json);
             Ok(0)
         }
+    }
+}
+
+/// Text measures of one set of utterances (one method's responses, or a file's lines).
+pub struct TextRow {
+    pub method: Option<String>,
+    pub utterances: usize,
+    pub distinct: [Option<f64>; 3],
+    pub flesch_kincaid_grade: Option<f64>,
+    pub semantic_diversity: Option<f64>,
+}
+
+/// Measures `lines`; `embedder` is an embedding spec (`minilm`, `dir:PATH`) or `none`.
+pub fn text_row(method: Option<String>, lines: &[String], embedder: &str) -> Result<TextRow, CliError> {
+    let distinct = [1, 2, 3].map(|n| distinct_n(lines, n, Pooling::Pooled));
+    let semantic_diversity = if embedder.trim() == "none" || lines.len() < 2 {
+        None
+    } else {
+        let spec = vsim::embed::EmbedSpec::parse(embedder).map_err(CliError::input)?;
+        let vectors = vsim::embed::embed_blocking(&spec, lines, true).map_err(CliError::failed)?;
+        vsim::embed::semantic_diversity(&vectors)
+    };
+    Ok(TextRow {
+        method,
+        utterances: lines.len(),
+        distinct,
+        flesch_kincaid_grade: vsim::eval::flesch_kincaid_grade_utterances(lines),
+        semantic_diversity,
+    })
+}
+
+/// One JSON object per row (one line each), or a table.
+pub fn print_text_rows(rows: &[TextRow], json: bool) {
+    if json {
+        for r in rows {
+            let mut out = serde_json::json!({
+                "distinct_1": r.distinct[0], "distinct_2": r.distinct[1], "distinct_3": r.distinct[2],
+                "flesch_kincaid_grade": r.flesch_kincaid_grade, "semantic_diversity": r.semantic_diversity,
+                "utterances": r.utterances,
+            });
+            if let Some(m) = &r.method {
+                out["method"] = serde_json::json!(m);
+            }
+            println!("{out}");
+        }
+        return;
+    }
+    let f = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
+    if let [r] = rows {
+        if r.method.is_none() {
+            println!("utterances            {}", r.utterances);
+            println!("Distinct-1 (pooled)   {}", f(r.distinct[0]));
+            println!("Distinct-2 (pooled)   {}", f(r.distinct[1]));
+            println!("Distinct-3 (pooled)   {}", f(r.distinct[2]));
+            println!("Flesch–Kincaid grade  {}", f(r.flesch_kincaid_grade));
+            println!("Semantic diversity    {}", f(r.semantic_diversity));
+            return;
+        }
+    }
+    println!(
+        "{:<12} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9}",
+        "method", "responses", "Distinct-1", "Distinct-2", "Distinct-3", "FK grade", "semantic"
+    );
+    for r in rows {
+        println!(
+            "{:<12} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9}",
+            r.method.as_deref().unwrap_or("-"),
+            r.utterances,
+            f(r.distinct[0]),
+            f(r.distinct[1]),
+            f(r.distinct[2]),
+            f(r.flesch_kincaid_grade),
+            f(r.semantic_diversity)
+        );
     }
 }

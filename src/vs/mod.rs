@@ -6,10 +6,12 @@ pub mod generate;
 pub mod method;
 pub mod parse;
 pub mod prompt;
+pub mod sample_set;
 pub mod select;
 
 pub use generate::{CallRecord, GenerateError, GenerateRequest, Generation, Generator};
 pub use method::{KSpec, Method};
 pub use parse::{parse_candidates, Candidate, ParseError, ParsedReply, Repair};
 pub use prompt::PromptTemplates;
+pub use sample_set::{MethodSample, SampleSet};
 pub use select::{select, Choice, Selection, SelectionRule};
