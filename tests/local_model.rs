@@ -87,19 +87,30 @@ async fn vs_standard_output_is_valid_json_with_exactly_five_items_and_seeded() -
 }
 
 #[tokio::test]
-async fn number_constraint_gives_a_parseable_number() -> Result<()> {
+async fn number_constraint_keeps_the_answer_in_range() -> Result<()> {
     let _guard = MODEL_LOCK.lock().await;
     let m = model()?;
-    let mut r = ChatRequest::new(vec![Message::user(
-        "You have $2. How many dollars do you donate to Save the Children? Answer as JSON.",
-    )]);
-    r.temperature = Some(0.0);
-    r.max_tokens = Some(24);
-    r.constraint = Some(OutputConstraint::Number { min: 0.0, max: 2.0 });
-    let reply = m.chat(r).await?;
-    let json: serde_json::Value = serde_json::from_str(&reply.content)
-        .with_context(|| format!("reply is not JSON: {}", reply.content))?;
-    assert!(json["answer"].as_f64().is_some(), "{}", reply.content);
+    // The prompts pull towards answers outside the range; the grammar must not let them out.
+    for (prompt, min, max) in [
+        ("You have $2. How many dollars do you donate to Save the Children? Answer as JSON.", 0.0, 2.0),
+        ("Say the number 37.125 as JSON {\"answer\": ...}.", 0.0, 2.0),
+        ("Say the number -950 as JSON {\"answer\": ...}.", -5.0, 120.0),
+    ] {
+        let mut r = ChatRequest::new(vec![Message::user(prompt)]);
+        r.temperature = Some(0.0);
+        r.max_tokens = Some(24);
+        r.constraint = Some(OutputConstraint::Number { min, max });
+        let reply = m.chat(r).await?;
+        let json: serde_json::Value = serde_json::from_str(&reply.content)
+            .with_context(|| format!("reply is not JSON: {}", reply.content))?;
+        let x = json["answer"].as_f64().with_context(|| format!("no number: {}", reply.content))?;
+        assert!((min..=max).contains(&x), "{x} outside [{min}, {max}]: {}", reply.content);
+        let decimals = reply
+            .content
+            .split_once('.')
+            .map_or(0, |(_, f)| f.chars().take_while(char::is_ascii_digit).count());
+        assert!(decimals <= 2, "{}", reply.content);
+    }
     Ok(())
 }
 

@@ -213,6 +213,21 @@ async fn sends_the_exact_request_body_with_the_json_schema() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_numeric_answer_is_sent_with_its_bounds() -> Result<()> {
+    let (url, server) = serve(vec![Reply::ok(r#"{"answer": 1}"#)]).await?;
+    let mut request = hello();
+    request.constraint = Some(OutputConstraint::Number { min: 0.0, max: 2.0 });
+    model(&url)?.chat(request).await?;
+    let format = &server.body(0)["response_format"];
+    assert_eq!(format["json_schema"]["name"], "numeric_answer");
+    assert_eq!(
+        format["json_schema"]["schema"]["properties"]["answer"],
+        json!({"type": "number", "minimum": 0.0, "maximum": 2.0})
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn omits_unset_parameters_and_the_key_when_there_is_none() -> Result<()> {
     let (url, server) = serve(vec![]).await?;
     OpenAiModel::new(OpenAiConfig::new(&url, "m"))?.chat(hello()).await?;

@@ -82,6 +82,12 @@ pub enum OutcomeSource {
     Question,
     /// The fallback regex over the answer or the role's utterances.
     Regex,
+    /// The money fallback: the last donation stated in the answer or the role's utterances.
+    Money,
+    /// A value was read but breaks the outcome's declaration (e.g. outside its range): the
+    /// event's `value` is null, `reason` says why and `raw` keeps the answer; it is counted
+    /// as invalid and never compared.
+    Invalid,
     /// Could not be extracted (counted, never silently zero).
     Missing,
 }
@@ -97,6 +103,9 @@ pub struct OutcomeEvent {
     pub source: OutcomeSource,
     /// The model's raw answer to the question.
     pub raw: String,
+    /// Why the value was refused (with `source: invalid`); absent in older transcripts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     pub usage: Usage,
 }
 

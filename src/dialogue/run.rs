@@ -153,6 +153,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                         value: extracted.value,
                         source: extracted.source,
                         raw: extracted.raw,
+                        reason: extracted.reason,
                         usage: extracted.usage,
                     }));
                     machine.record_outcome();

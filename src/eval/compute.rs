@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::human::HumanReference;
 use super::metrics::*;
 use super::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
+use crate::dialogue::events::OutcomeSource;
 use crate::stats::text::{distinct_n, sentences, syllables, tokens, Pooling};
 use crate::stats::{
     bootstrap_ci, histogram, jensen_shannon, ks_2samp, l1_density_pfg, l1_histogram, total_variation,
@@ -130,6 +131,8 @@ fn as_number(v: &Value) -> Option<f64> {
 enum Observed<'a> {
     Failed,
     Missing,
+    /// Read but refused at extraction (e.g. outside the declared range): never compared.
+    Invalid,
     Value(&'a RunDialogue, &'a Value),
 }
 
@@ -140,7 +143,11 @@ fn observe<'a>(run: &'a RunData, key: &str) -> Vec<Observed<'a>> {
             if !d.completed {
                 return Observed::Failed;
             }
-            match d.outcome(key).and_then(|o| o.value.as_ref()) {
+            let outcome = d.outcome(key);
+            if outcome.is_some_and(|o| o.source == OutcomeSource::Invalid) {
+                return Observed::Invalid;
+            }
+            match outcome.and_then(|o| o.value.as_ref()) {
                 None | Some(Value::Null) => Observed::Missing,
                 Some(v) => Observed::Value(d, v),
             }
@@ -177,6 +184,7 @@ pub(crate) fn numeric_outcome(
         match o {
             Observed::Failed => counts.failed += 1,
             Observed::Missing => counts.missing += 1,
+            Observed::Invalid => counts.invalid += 1,
             Observed::Value(d, v) => match as_number(v) {
                 Some(x) => {
                     counts.valid += 1;
@@ -318,6 +326,7 @@ pub(crate) fn categorical_outcome(
         match o {
             Observed::Failed => counts.failed += 1,
             Observed::Missing => counts.missing += 1,
+            Observed::Invalid => counts.invalid += 1,
             Observed::Value(_, Value::String(s)) => {
                 counts.valid += 1;
                 labels.push(s.clone());

@@ -1,13 +1,16 @@
 //! Outcome extraction: a private final question whose answer is constrained to the outcome's
-//! type, with a regex over the role's words as the fallback. A value that cannot be
-//! extracted is reported as missing, never as zero.
+//! type, with a regex or the money reader over the role's words as the fallback. A value that
+//! cannot be extracted is reported as missing, never as zero; one outside the outcome's range
+//! is reported as invalid, never clamped.
+
+pub mod money;
 
 use regex::Regex;
 use serde_json::Value;
 
 use crate::backend::{ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
 use crate::dialogue::events::OutcomeSource;
-use crate::scenario::{OutcomeKind, OutcomeSpec};
+use crate::scenario::{OutcomeFallback, OutcomeKind, OutcomeSpec};
 
 /// The result of extracting one outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +18,8 @@ pub struct Extracted {
     pub value: Option<Value>,
     pub source: OutcomeSource,
     pub raw: String,
+    /// Why a value that was read was refused (with [`OutcomeSource::Invalid`]).
+    pub reason: Option<String>,
     pub usage: Usage,
 }
 
@@ -44,7 +49,8 @@ pub fn question_text(spec: &OutcomeSpec) -> String {
 }
 
 /// Asks `spec`'s question of the role whose conversation is `messages`, then parses the
-/// answer; falls back to the regex over the answer and the role's own utterances.
+/// answer; falls back to the regex or money reader over the answer and the role's own
+/// utterances (see [`extract`]).
 pub async fn ask(
     model: &dyn ChatModel,
     spec: &OutcomeSpec,
@@ -66,29 +72,87 @@ pub async fn ask(
     };
     let response = model.chat(request).await?;
     let usage = response.usage.unwrap_or_default();
-    let raw = response.content;
-    if let Some(v) = parse_answer(&raw, &spec.kind) {
-        return Ok(Extracted { value: Some(v), source: OutcomeSource::Question, raw, usage });
+    Ok(extract(spec, response.content, &own_words, usage))
+}
+
+/// Reads an outcome from `raw`, the answer to its question, else with the outcome's fallback
+/// from the answer and then the role's utterances `own_words`, newest first. The first text
+/// that yields a value decides: a value outside the outcome's range makes the outcome
+/// invalid (with the reason) rather than sending the search further back.
+pub fn extract(spec: &OutcomeSpec, raw: String, own_words: &[String], usage: Usage) -> Extracted {
+    let (reading, source) = match read_answer(&raw, &spec.kind) {
+        Reading::Nothing => fallback(spec, &raw, own_words),
+        reading => (reading, OutcomeSource::Question),
+    };
+    let (value, source, reason) = match reading {
+        Reading::Valid(v) => (Some(v), source, None),
+        Reading::Refused(why) => (None, OutcomeSource::Invalid, Some(format!("{}: {why}", origin(source)))),
+        Reading::Nothing => (None, OutcomeSource::Missing, None),
+    };
+    Extracted { value, source, raw, reason, usage }
+}
+
+/// Where a refused value was read, for its reason.
+fn origin(source: OutcomeSource) -> &'static str {
+    match source {
+        OutcomeSource::Regex => "fallback regex",
+        OutcomeSource::Money => "money fallback",
+        _ => "answer",
     }
-    if let Some(re) = &spec.fallback {
-        let texts = std::iter::once(raw.as_str()).chain(own_words.iter().rev().map(String::as_str));
-        for text in texts {
-            if let Some(v) = regex_value(re, text, &spec.kind) {
-                return Ok(Extracted { value: Some(v), source: OutcomeSource::Regex, raw, usage });
-            }
-        }
+}
+
+/// What reading one text found.
+#[derive(Debug, Clone, PartialEq)]
+enum Reading {
+    /// A value that fits the outcome.
+    Valid(Value),
+    /// A value that breaks the outcome's declaration, and why.
+    Refused(String),
+    Nothing,
+}
+
+/// The fallback's reading of the answer, else of the role's utterances from the newest.
+fn fallback(spec: &OutcomeSpec, raw: &str, own_words: &[String]) -> (Reading, OutcomeSource) {
+    let Some(fb) = &spec.fallback else { return (Reading::Nothing, OutcomeSource::Missing) };
+    let source = match fb {
+        OutcomeFallback::Regex(_) => OutcomeSource::Regex,
+        OutcomeFallback::Money(_) => OutcomeSource::Money,
+    };
+    let texts = std::iter::once(raw).chain(own_words.iter().rev().map(String::as_str));
+    let reading = texts
+        .map(|t| fallback_reading(fb, t, &spec.kind))
+        .find(|r| *r != Reading::Nothing)
+        .unwrap_or(Reading::Nothing);
+    (reading, source)
+}
+
+/// One text read by the fallback, checked against the outcome's type.
+fn fallback_reading(fb: &OutcomeFallback, text: &str, kind: &OutcomeKind) -> Reading {
+    match fb {
+        OutcomeFallback::Regex(re) => regex_value(re, text, kind),
+        OutcomeFallback::Money(reader) => match reader.stated(text) {
+            Some(x) => check_value(&serde_json::json!(x), kind),
+            None => Reading::Nothing,
+        },
     }
-    Ok(Extracted { value: None, source: OutcomeSource::Missing, raw, usage })
 }
 
 /// Parses an answer: a JSON object `{"answer": ...}` (also inside prose or fences), or a
 /// bare value, checked against the outcome's type.
 pub fn parse_answer(raw: &str, kind: &OutcomeKind) -> Option<Value> {
+    match read_answer(raw, kind) {
+        Reading::Valid(v) => Some(v),
+        Reading::Refused(_) | Reading::Nothing => None,
+    }
+}
+
+/// [`parse_answer`], telling a value outside the outcome's range from no value.
+fn read_answer(raw: &str, kind: &OutcomeKind) -> Reading {
     let candidate = json_answer(raw).or_else(|| {
         let t = raw.trim().trim_matches('"').trim();
         (!t.is_empty()).then(|| Value::String(t.to_string()))
-    })?;
-    check_value(&candidate, kind)
+    });
+    candidate.map_or(Reading::Nothing, |c| check_value(&c, kind))
 }
 
 fn json_answer(raw: &str) -> Option<Value> {
@@ -102,24 +166,29 @@ fn json_answer(raw: &str) -> Option<Value> {
     obj.get("answer").or_else(|| obj.values().next()).cloned()
 }
 
-fn check_value(v: &Value, kind: &OutcomeKind) -> Option<Value> {
+/// A value checked against the outcome's type: a number outside `[min, max]` is refused.
+fn check_value(v: &Value, kind: &OutcomeKind) -> Reading {
     match kind {
         OutcomeKind::Number { min, max } => {
             let x = match v {
-                Value::Number(n) => n.as_f64()?,
-                Value::String(s) => parse_number(s)?,
-                _ => return None,
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => parse_number(s),
+                _ => None,
             };
-            (x.is_finite() && x >= *min && x <= *max).then(|| serde_json::json!(x))
+            match x.filter(|x| x.is_finite()) {
+                None => Reading::Nothing,
+                Some(x) if x < *min || x > *max => Reading::Refused(format!("{x} is outside [{min}, {max}]")),
+                Some(x) => Reading::Valid(serde_json::json!(x)),
+            }
         }
         OutcomeKind::Category { categories } => {
             let s = match v {
                 Value::String(s) => s.trim().to_string(),
                 Value::Number(n) => n.to_string(),
                 Value::Bool(b) => b.to_string(),
-                _ => return None,
+                _ => return Reading::Nothing,
             };
-            match_category(&s, categories).map(Value::String)
+            match_category(&s, categories).map_or(Reading::Nothing, |c| Reading::Valid(Value::String(c)))
         }
     }
 }
@@ -140,10 +209,12 @@ fn match_category(s: &str, categories: &[String]) -> Option<String> {
 }
 
 /// The last match of `re` in `text` (its first capture group if it has one), as a value.
-fn regex_value(re: &Regex, text: &str, kind: &OutcomeKind) -> Option<Value> {
-    let caps = re.captures_iter(text).last()?;
-    let m = caps.get(1).or_else(|| caps.get(0))?;
-    check_value(&Value::String(m.as_str().to_string()), kind)
+fn regex_value(re: &Regex, text: &str, kind: &OutcomeKind) -> Reading {
+    let last = re.captures_iter(text).last();
+    match last.as_ref().and_then(|caps| caps.get(1).or_else(|| caps.get(0))) {
+        Some(m) => check_value(&Value::String(m.as_str().to_string()), kind),
+        None => Reading::Nothing,
+    }
 }
 
 #[cfg(test)]
@@ -174,6 +245,42 @@ mod tests {
     #[test]
     fn regex_takes_last_match_group() {
         let re = Regex::new(r"\$(\d+(?:\.\d+)?)").unwrap();
-        assert_eq!(regex_value(&re, "I'll give $0.50, no wait, $1", &num()), Some(serde_json::json!(1.0)));
+        assert_eq!(
+            regex_value(&re, "I'll give $0.50, no wait, $1", &num()),
+            Reading::Valid(serde_json::json!(1.0))
+        );
+    }
+
+    fn spec(fallback: Option<OutcomeFallback>) -> OutcomeSpec {
+        OutcomeSpec { name: "donation".into(), role: 0, question: "How much?".into(), kind: num(), fallback }
+    }
+
+    fn money() -> Option<OutcomeFallback> {
+        Some(OutcomeFallback::Money(money::MoneyReader::new(2.0)))
+    }
+
+    fn words(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn an_answer_out_of_range_is_invalid_with_its_reason() {
+        let e =
+            extract(&spec(money()), r#"{"answer": 5}"#.into(), &words(&["I'll give $1"]), Usage::default());
+        assert_eq!((e.value, e.source), (None, OutcomeSource::Invalid));
+        assert_eq!(e.reason.as_deref(), Some("answer: 5 is outside [0, 2]"));
+        assert_eq!(e.raw, r#"{"answer": 5}"#);
+    }
+
+    #[test]
+    fn the_money_fallback_reads_the_newest_statement() {
+        let said = words(&["I earned $2 too.", "I'll donate $1.", "Actually, make it 50 cents."]);
+        let e = extract(&spec(money()), "I am not sure.".into(), &said, Usage::default());
+        assert_eq!((e.value, e.source, e.reason), (Some(serde_json::json!(0.5)), OutcomeSource::Money, None));
+        let e = extract(&spec(money()), "I'd give $1,000.".into(), &said, Usage::default());
+        assert_eq!((e.value, e.source), (None, OutcomeSource::Invalid));
+        assert_eq!(e.reason.as_deref(), Some("money fallback: 1000 is outside [0, 2]"));
+        let e = extract(&spec(None), "I am not sure.".into(), &said, Usage::default());
+        assert_eq!((e.value, e.source), (None, OutcomeSource::Missing));
     }
 }

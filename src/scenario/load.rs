@@ -9,7 +9,8 @@ use toml::Spanned;
 use super::error::{ScenarioError, SourceMap};
 use super::graph::{GraphProblem, TurnGraph, TurnPolicy};
 use super::raw::{RawOutcome, RawRole, RawScenario};
-use super::{OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
+use super::{OutcomeFallback, OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
+use crate::outcome::money::MoneyReader;
 use crate::vs::{KSpec, Method, PromptTemplates, Selection, SelectionRule};
 
 /// Default upper bound on candidates when the model decides k.
@@ -404,13 +405,7 @@ impl Validator<'_> {
                 ))
             }
         };
-        let fallback = match &o.fallback_regex {
-            None => None,
-            Some(p) => Some(
-                Regex::new(p.get_ref())
-                    .map_err(|e| self.err(p, &f("fallback_regex"), format!("invalid regex: {e}")))?,
-            ),
-        };
+        let fallback = self.outcome_fallback(o, &kind, &f)?;
         Ok(OutcomeSpec {
             name: name.to_string(),
             role,
@@ -418,6 +413,60 @@ impl Validator<'_> {
             kind,
             fallback,
         })
+    }
+
+    /// `fallback_regex = '...'` or `fallback = "money"` (with an optional `payment`).
+    fn outcome_fallback(
+        &self,
+        o: &RawOutcome,
+        kind: &OutcomeKind,
+        f: &dyn Fn(&str) -> String,
+    ) -> Result<Option<OutcomeFallback>, ScenarioError> {
+        if let (Some(p), None) = (&o.payment, &o.fallback) {
+            return Err(self.err(p, &f("payment"), "`payment` belongs to `fallback = \"money\"`"));
+        }
+        match (&o.fallback_regex, &o.fallback) {
+            (None, None) => Ok(None),
+            (Some(p), None) => Regex::new(p.get_ref())
+                .map(|r| Some(OutcomeFallback::Regex(r)))
+                .map_err(|e| self.err(p, &f("fallback_regex"), format!("invalid regex: {e}"))),
+            (Some(_), Some(name)) => Err(self.err(
+                name,
+                &f("fallback"),
+                "expected either `fallback` or `fallback_regex`, not both",
+            )),
+            (None, Some(name)) => self.named_fallback(name, o.payment.as_ref(), kind, f).map(Some),
+        }
+    }
+
+    /// A built-in fallback: "money" (number outcomes only).
+    fn named_fallback(
+        &self,
+        name: &Spanned<String>,
+        payment: Option<&Spanned<f64>>,
+        kind: &OutcomeKind,
+        f: &dyn Fn(&str) -> String,
+    ) -> Result<OutcomeFallback, ScenarioError> {
+        if name.get_ref().trim() != "money" {
+            let msg = format!(
+                "unknown fallback `{}`; expected \"money\" (or use `fallback_regex`)",
+                name.get_ref()
+            );
+            return Err(self.err(name, &f("fallback"), msg));
+        }
+        let OutcomeKind::Number { max, .. } = kind else {
+            return Err(self.err(
+                name,
+                &f("fallback"),
+                "the money fallback reads numbers; this outcome is a category",
+            ));
+        };
+        let payment = match payment {
+            None => *max,
+            Some(p) if p.get_ref().is_finite() && *p.get_ref() >= 0.0 => *p.get_ref(),
+            Some(p) => return Err(self.err(p, &f("payment"), "expected a finite amount >= 0")),
+        };
+        Ok(OutcomeFallback::Money(MoneyReader::new(payment)))
     }
 
     fn template(&self, t: &Spanned<String>, field: &str, has_persona: bool) -> Result<(), ScenarioError> {

@@ -169,7 +169,17 @@ pub struct OutcomeSpec {
     pub role: usize,
     pub question: String,
     pub kind: OutcomeKind,
-    pub fallback: Option<Regex>,
+    pub fallback: Option<OutcomeFallback>,
+}
+
+/// What reads an outcome from the role's own words when the answer to the question cannot
+/// be used.
+#[derive(Debug, Clone)]
+pub enum OutcomeFallback {
+    /// `fallback_regex`: the first capture group (or the whole match) of the last match.
+    Regex(Regex),
+    /// `fallback = "money"`: the last donation stated (see [`crate::outcome::money`]).
+    Money(crate::outcome::money::MoneyReader),
 }
 
 /// The type of an outcome's answer.
@@ -207,7 +217,18 @@ impl Scenario {
                 "role": roles[o.role].id,
                 "question": o.question,
                 "kind": o.kind,
-                "fallback_regex": o.fallback.as_ref().map(|r| r.as_str()),
+                "fallback_regex": match &o.fallback {
+                    Some(OutcomeFallback::Regex(r)) => Some(r.as_str()),
+                    _ => None,
+                },
+                "fallback": o.fallback.as_ref().map(|f| match f {
+                    OutcomeFallback::Regex(_) => "regex",
+                    OutcomeFallback::Money(_) => "money",
+                }),
+                "payment": match &o.fallback {
+                    Some(OutcomeFallback::Money(m)) => Some(m.payment()),
+                    _ => None,
+                },
             })).collect::<Vec<_>>(),
             "use_schema": self.use_schema,
             "templates": self.templates,

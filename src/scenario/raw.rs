@@ -101,4 +101,8 @@ pub struct RawOutcome {
     /// Fallback when the answer to the question cannot be used: first capture group (or the
     /// whole match) of the last match in the role's utterances.
     pub fallback_regex: Option<Spanned<String>>,
+    /// A built-in fallback by name: "money" reads the last donation the role stated.
+    pub fallback: Option<Spanned<String>>,
+    /// For `fallback = "money"`: the payment "half" and "all of it" refer to (default `max`).
+    pub payment: Option<Spanned<f64>>,
 }

@@ -261,6 +261,7 @@ async fn respond(
             value,
             source,
             raw,
+            reason: None,
             usage: item_usage,
         }));
     }
