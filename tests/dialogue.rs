@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
 use vsim::dialogue::events::{Event, OutcomeSource};
 use vsim::experiment::transcript::read_events;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
@@ -34,6 +34,19 @@ fn fake_model() -> ScriptedModel {
             }
             Some(OutputConstraint::Number { .. }) => {
                 format!(r#"{{"answer": {}}}"#, (n_msgs % 5) as f64 * 0.25)
+            }
+            // An outcome asked through a list method: two answers with probabilities.
+            Some(OutputConstraint::Answers { answer: AnswerShape::Number { .. }, .. }) => {
+                format!(
+                    r#"{{"responses": [{{"answer": {}, "probability": 0.7}}, {{"answer": 2, "probability": 0.3}}]}}"#,
+                    (n_msgs % 5) as f64 * 0.25
+                )
+            }
+            Some(OutputConstraint::Answers { answer: AnswerShape::Choice { choices }, .. }) => {
+                format!(
+                    r#"{{"responses": [{{"answer": "{}", "probability": 1.0}}]}}"#,
+                    choices[n_msgs % choices.len()]
+                )
             }
             Some(OutputConstraint::Choice { choices }) => {
                 format!(r#"{{"answer": "{}"}}"#, choices[n_msgs % choices.len()])

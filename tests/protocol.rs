@@ -57,6 +57,14 @@ fn model(answers: HashMap<String, f64>) -> ScriptedModel {
     ScriptedModel::from_fn(move |req: &ChatRequest| {
         let system = req.messages.first().map(|m| m.content.clone()).unwrap_or_default();
         Ok(match &req.constraint {
+            // The persuadee (vs-standard) answers through its method: a list of answers.
+            Some(OutputConstraint::Answers { .. }) => {
+                let id = system.split("PERSONA=").nth(1).and_then(|s| s.split(';').next()).unwrap_or("");
+                match answers.get(id) {
+                    Some(v) => format!(r#"{{"responses": [{{"answer": {v}, "probability": 1.0}}]}}"#),
+                    None => "I am not sure.".to_string(),
+                }
+            }
             Some(OutputConstraint::Number { .. }) => {
                 let id = system.split("PERSONA=").nth(1).and_then(|s| s.split(';').next()).unwrap_or("");
                 let value = answers.get(id).copied().unwrap_or(f64::NAN);

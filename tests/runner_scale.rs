@@ -94,6 +94,9 @@ fn fake_model() -> ScriptedModel {
                 format!(r#"{{"responses": [{}]}}"#, items.join(", "))
             }
             Some(OutputConstraint::Number { .. }) => format!(r#"{{"answer": {}}}"#, (h % 5) as f64 * 0.5),
+            Some(OutputConstraint::Answers { answer: vsim::backend::AnswerShape::Number { .. }, .. }) => {
+                format!(r#"{{"responses": [{{"answer": {}, "probability": 1.0}}]}}"#, (h % 5) as f64 * 0.5)
+            }
             Some(OutputConstraint::Choice { choices }) => {
                 format!(r#"{{"answer": "{}"}}"#, choices[(h as usize) % choices.len()])
             }

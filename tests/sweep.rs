@@ -117,6 +117,14 @@ fn truthful_model() -> ScriptedModel {
                 let id = system.split("PERSONA=").nth(1).and_then(|s| s.split('-').next()).unwrap_or("");
                 format!(r#"{{"answer": {}}}"#, real.get(id).copied().unwrap_or(1.0))
             }
+            // Through a list method: the real donation as the only answer.
+            Some(OutputConstraint::Answers { .. }) => {
+                let id = system.split("PERSONA=").nth(1).and_then(|s| s.split('-').next()).unwrap_or("");
+                format!(
+                    r#"{{"responses": [{{"answer": {}, "probability": 1.0}}]}}"#,
+                    real.get(id).copied().unwrap_or(1.0)
+                )
+            }
             Some(OutputConstraint::Candidates { max_items, .. }) => {
                 let items: Vec<String> = (0..(*max_items).min(4))
                     .map(|i| format!(r#"{{"text": "reply {i} of several", "probability": 0.{}}}"#, i + 1))

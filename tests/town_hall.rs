@@ -38,6 +38,15 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
                 Some(OutputConstraint::Choice { choices }) => {
                     format!(r#"{{"answer": "{}"}}"#, choices[n % choices.len()])
                 }
+                Some(OutputConstraint::Answers {
+                    answer: vsim::backend::AnswerShape::Choice { choices },
+                    ..
+                }) => {
+                    format!(
+                        r#"{{"responses": [{{"answer": "{}", "probability": 1.0}}]}}"#,
+                        choices[n % choices.len()]
+                    )
+                }
                 _ => format!("Let us hear from the next resident ({n})."),
             })
         })

@@ -17,9 +17,46 @@ pub enum OutputConstraint {
     Number { min: f64, max: f64 },
     /// `{"answer": one of the choices}`.
     Choice { choices: Vec<String> },
+    /// Several answers to an outcome question, each with its probability when
+    /// `with_probability` (the method under test answering it):
+    /// `{"responses": [{"answer": ANSWER, "probability": number}, ...]}` with between
+    /// `min_items` and `max_items` entries.
+    Answers { answer: AnswerShape, min_items: usize, max_items: usize, with_probability: bool },
+    /// `{"answer": ANSWER}` or `{"answer": null}`: what a role stated, if it stated anything.
+    Stated { answer: AnswerShape },
     /// A verbalized distribution over fixed options (survey items):
     /// `{"responses": [{"text": OPTION, "probability": number}, ...]}`, one entry per option.
     Distribution { options: Vec<String> },
+}
+
+/// The type of one answer inside [`OutputConstraint::Answers`] and
+/// [`OutputConstraint::Stated`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AnswerShape {
+    /// A number in `[min, max]` (bounded in the grammar as [`gbnf_number_range`] says).
+    Number { min: f64, max: f64 },
+    /// One of the choices.
+    Choice { choices: Vec<String> },
+}
+
+impl AnswerShape {
+    fn json_schema(&self) -> Value {
+        match self {
+            AnswerShape::Number { min, max } => json!({"type": "number", "minimum": min, "maximum": max}),
+            AnswerShape::Choice { choices } => json!({"type": "string", "enum": choices}),
+        }
+    }
+
+    /// The GBNF alternatives of one answer.
+    fn gbnf(&self) -> String {
+        match self {
+            AnswerShape::Number { min, max } => gbnf_number_range(*min, *max, NUMBER_DECIMALS),
+            AnswerShape::Choice { choices } => {
+                choices.iter().map(|c| gbnf_literal(c)).collect::<Vec<_>>().join(" | ")
+            }
+        }
+    }
 }
 
 impl OutputConstraint {
@@ -28,6 +65,8 @@ impl OutputConstraint {
         match self {
             Self::Candidates { .. } => "verbalized_candidates",
             Self::Number { .. } => "numeric_answer",
+            Self::Answers { .. } => "answer_distribution",
+            Self::Stated { .. } => "stated_answer",
             Self::Choice { .. } => "categorical_answer",
             Self::Distribution { .. } => "option_distribution",
         }
@@ -77,6 +116,32 @@ impl OutputConstraint {
             Self::Choice { choices } => json!({
                 "type": "object",
                 "properties": {"answer": {"type": "string", "enum": choices}},
+                "required": ["answer"],
+                "additionalProperties": false,
+            }),
+            Self::Answers { answer, min_items, max_items, with_probability } => {
+                let mut props = serde_json::Map::new();
+                props.insert("answer".into(), answer.json_schema());
+                let mut required = vec![json!("answer")];
+                if *with_probability {
+                    props.insert("probability".into(), json!({"type": "number"}));
+                    required.push(json!("probability"));
+                }
+                json!({
+                    "type": "object",
+                    "properties": {"responses": {
+                        "type": "array",
+                        "items": {"type": "object", "properties": props, "required": required, "additionalProperties": false},
+                        "minItems": min_items,
+                        "maxItems": max_items,
+                    }},
+                    "required": ["responses"],
+                    "additionalProperties": false,
+                })
+            }
+            Self::Stated { answer } => json!({
+                "type": "object",
+                "properties": {"answer": {"anyOf": [answer.json_schema(), {"type": "null"}]}},
                 "required": ["answer"],
                 "additionalProperties": false,
             }),
@@ -154,6 +219,25 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
                     items.join(" ws \",\" ws ")
                 )
             }
+            Self::Answers { answer, min_items, max_items, with_probability } => {
+                let min = (*min_items).max(1);
+                let max = (*max_items).max(min);
+                let probability = if *with_probability {
+                    r#" ws "," ws "\"probability\"" ws ":" ws number"#
+                } else {
+                    ""
+                };
+                format!(
+                    "root ::= \"{{\" ws \"\\\"responses\\\"\" ws \":\" ws \"[\" ws item (ws \",\" ws item){{{},{}}} ws \"]\" ws \"}}\"\nitem ::= \"{{\" ws \"\\\"answer\\\"\" ws \":\" ws answer{probability} ws \"}}\"\nanswer ::= {}\n{common}",
+                    min - 1,
+                    max - 1,
+                    answer.gbnf()
+                )
+            }
+            Self::Stated { answer } => format!(
+                "root ::= \"{{\" ws \"\\\"answer\\\"\" ws \":\" ws (answer | \"null\") ws \"}}\"\nanswer ::= {}\n{common}",
+                answer.gbnf()
+            ),
             Self::Choice { choices } => {
                 let alts: Vec<String> = choices.iter().map(|c| gbnf_literal(c)).collect();
                 format!(

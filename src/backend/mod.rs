@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-pub use constraint::OutputConstraint;
+pub use constraint::{AnswerShape, OutputConstraint};
 pub use error::BackendError;
 
 /// Who said a message.

@@ -32,6 +32,11 @@ pub struct EvalArgs {
     /// than the run's is refused unless --other-split.
     #[arg(long, value_name = "SPLIT", value_parser = ["all", "test", "train"])]
     pub split: Option<String>,
+    /// Which measurement of the outcomes: answer (the answer to the outcome question, through
+    /// the role's method; the default) or stated (what the role said in the dialogue, for
+    /// outcomes declared with `stated = true`).
+    #[arg(long, default_value = "answer", value_parser = ["answer", "stated"])]
+    pub measure: String,
     /// Compare with --split even though the run simulated another split's participants.
     #[arg(long)]
     pub other_split: bool,
@@ -66,7 +71,12 @@ pub struct EvalArgs {
 pub async fn run(a: EvalArgs) -> CliResult {
     let bins = a.bins.as_deref().map(super::stats::parse_bins).transpose().map_err(CliError::input)?;
     let split: Option<Split> = a.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?;
-    let run = RunData::load(&a.run_dir).map_err(CliError::input)?;
+    let measure = if a.measure == "stated" {
+        vsim::dialogue::events::Measure::Stated
+    } else {
+        vsim::dialogue::events::Measure::Answer
+    };
+    let run = RunData::load_measure(&a.run_dir, measure).map_err(CliError::input)?;
     // A run of data participants is compared with its own data unless told otherwise.
     let human_spec = a.human.clone().or_else(|| {
         run.population_reference()

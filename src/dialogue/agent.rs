@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::{BackendError, ChatRequest, Message, OutputConstraint, SharedModel};
+use crate::outcome::through_method::{ask_stated, ask_through, AnswerDistribution, AnswerMethod};
 use crate::outcome::{self, Extracted};
 use crate::scenario::{OutcomeSpec, RoleSpec};
 use crate::seed;
@@ -55,11 +56,20 @@ enum Request {
     Answer {
         spec: OutcomeSpec,
         messages: Vec<Message>,
-        reply: oneshot::Sender<Result<Extracted, AgentError>>,
+        reply: oneshot::Sender<Result<Answered, AgentError>>,
     },
 }
 
 /// The driver's handle to a running agent; the actor stops when the handle is dropped.
+/// An outcome answered by a role: the measured value (with the distribution a list method
+/// gave) and, when asked for, what the role stated in the dialogue.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub extracted: Extracted,
+    pub distribution: Option<AnswerDistribution>,
+    pub stated: Option<Extracted>,
+}
+
 pub struct AgentHandle {
     tx: mpsc::Sender<Request>,
 }
@@ -123,7 +133,7 @@ impl AgentHandle {
         self.call(|reply| Request::Pick { turn, messages, options, reply }).await
     }
 
-    pub async fn answer(&self, spec: OutcomeSpec, messages: Vec<Message>) -> Result<Extracted, AgentError> {
+    pub async fn answer(&self, spec: OutcomeSpec, messages: Vec<Message>) -> Result<Answered, AgentError> {
         self.call(|reply| Request::Answer { spec, messages, reply }).await
     }
 
@@ -198,9 +208,41 @@ impl Agent {
         Ok(Pick { option, raw })
     }
 
-    async fn answer(&mut self, spec: &OutcomeSpec, messages: Vec<Message>) -> Result<Extracted, AgentError> {
+    /// Answers an outcome question through the role's method (or the outcome's own), with
+    /// the role's k, τ and seeded rule, and, when the outcome asks for it, reads what the
+    /// role stated in the dialogue.
+    async fn answer(&mut self, spec: &OutcomeSpec, messages: Vec<Message>) -> Result<Answered, AgentError> {
         let seed = seed::derive_named(self.seed, &format!("outcome-{}", spec.name));
-        Ok(outcome::ask(self.model.as_ref(), spec, messages, seed, self.role.temperature, self.use_schema)
-            .await?)
+        let mut role = self.role.clone();
+        if let Some(m) = spec.method.filter(|m| *m != role.method) {
+            role.set_method(m);
+        }
+        let how = AnswerMethod { method: role.method, k: role.k, tau: role.tau, rule: role.rule };
+        let own_words: Vec<String> = messages
+            .iter()
+            .filter(|m| m.role == crate::backend::Role::Assistant)
+            .map(|m| m.content.clone())
+            .collect();
+        let (extracted, distribution) = ask_through(
+            self.model.as_ref(),
+            spec,
+            &how,
+            messages,
+            seed,
+            self.role.temperature,
+            self.use_schema,
+            &mut self.rng,
+        )
+        .await?;
+        let stated = if spec.stated {
+            let seed = seed::derive_named(self.seed, &format!("stated-{}", spec.name));
+            Some(
+                ask_stated(self.model.as_ref(), spec, &self.role.name, &own_words, seed, self.use_schema)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(Answered { extracted, distribution, stated })
     }
 }

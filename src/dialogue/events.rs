@@ -90,6 +90,25 @@ pub enum OutcomeSource {
     Invalid,
     /// Could not be extracted (counted, never silently zero).
     Missing,
+    /// Read from what the role said in the dialogue by an extractor call (the `stated`
+    /// measure).
+    Stated,
+}
+
+/// Which measurement of an outcome an event holds: the role's answer to the question
+/// (through its method), or what it stated in the dialogue. `vsim eval --measure` picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    #[default]
+    Answer,
+    Stated,
+}
+
+impl Measure {
+    pub fn is_answer(&self) -> bool {
+        *self == Measure::Answer
+    }
 }
 
 /// An outcome of one role.
@@ -107,6 +126,12 @@ pub struct OutcomeEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub usage: Usage,
+    /// The answer (default) or the stated measure.
+    #[serde(default, skip_serializing_if = "Measure::is_answer")]
+    pub measure: Measure,
+    /// Every answer a list method gave, with the rule's choice (absent for one answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution: Option<crate::outcome::through_method::AnswerDistribution>,
 }
 
 /// Why a dialogue ended.

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::agent::{AgentError, AgentHandle};
-use super::events::{AgentInfo, BeginEvent, EndEvent, ErrorEvent, Event, OutcomeEvent, TurnEvent};
+use super::events::{AgentInfo, BeginEvent, EndEvent, ErrorEvent, Event, Measure, OutcomeEvent, TurnEvent};
 use super::machine::{DialogueMachine, Step};
 use crate::backend::{SharedModel, Usage};
 use crate::scenario::Scenario;
@@ -144,18 +144,27 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                 }
                 Step::AskOutcome { outcome, role, messages } => {
                     let spec = scenario.outcomes[outcome].clone();
-                    let extracted = agents[role].answer(spec.clone(), messages).await?;
-                    usage += extracted.usage;
-                    events.push(Event::Outcome(OutcomeEvent {
-                        dialogue: setup.id.clone(),
-                        role: scenario.roles[role].id.clone(),
-                        name: spec.name,
-                        value: extracted.value,
-                        source: extracted.source,
-                        raw: extracted.raw,
-                        reason: extracted.reason,
-                        usage: extracted.usage,
-                    }));
+                    let answered = agents[role].answer(spec.clone(), messages).await?;
+                    let event = |e: crate::outcome::Extracted, measure, distribution| {
+                        Event::Outcome(OutcomeEvent {
+                            dialogue: setup.id.clone(),
+                            role: scenario.roles[role].id.clone(),
+                            name: spec.name.clone(),
+                            value: e.value,
+                            source: e.source,
+                            raw: e.raw,
+                            reason: e.reason,
+                            usage: e.usage,
+                            measure,
+                            distribution,
+                        })
+                    };
+                    usage += answered.extracted.usage;
+                    events.push(event(answered.extracted, Measure::Answer, answered.distribution));
+                    if let Some(stated) = answered.stated {
+                        usage += stated.usage;
+                        events.push(event(stated, Measure::Stated, None));
+                    }
                     machine.record_outcome();
                 }
                 Step::Done(reason) => {

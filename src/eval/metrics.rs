@@ -453,6 +453,10 @@ pub struct StatedProbabilities {
 pub struct Evaluation {
     pub vsim_version: String,
     pub run_dir: String,
+    /// The outcomes' measure: `answer` (the answer to the outcome question, through the
+    /// role's method) or `stated` (what the role said in the dialogue).
+    #[serde(default)]
+    pub measure: crate::dialogue::events::Measure,
     /// Short name of the run (its directory name).
     pub label: String,
     pub scenario: Option<String>,

@@ -151,6 +151,7 @@ pub async fn evaluate(
     Ok(Evaluation {
         vsim_version: env!("CARGO_PKG_VERSION").to_string(),
         run_dir: run.dir.display().to_string(),
+        measure: run.measure,
         label: run.label(),
         scenario: run.scenario(),
         population: run.population(),

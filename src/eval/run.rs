@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::EvalError;
-use crate::dialogue::events::{AgentInfo, Event, OutcomeEvent, TurnEvent};
+use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
 use crate::experiment::transcript::read_events;
 
 /// File names inside a run directory.
@@ -75,11 +75,20 @@ pub struct RunData {
     pub dialogues: Vec<RunDialogue>,
     /// Declared outcomes first (scenario order), then any others seen in the transcript.
     pub outcomes: Vec<OutcomeDecl>,
+    /// Which measurement the outcomes are: the answers, or what the roles stated.
+    pub measure: Measure,
 }
 
 impl RunData {
-    /// Reads `dir/config.json` (optional) and `dir/transcripts.jsonl` (required).
+    /// Reads `dir/config.json` (optional) and `dir/transcripts.jsonl` (required), with the
+    /// answers to the outcome questions as the outcomes.
     pub fn load(dir: impl AsRef<Path>) -> Result<RunData, EvalError> {
+        Self::load_measure(dir, Measure::Answer)
+    }
+
+    /// [`RunData::load`] with the outcomes of one measure: the answers, or what the roles
+    /// stated in the dialogue (outcomes declared with `stated = true`).
+    pub fn load_measure(dir: impl AsRef<Path>, measure: Measure) -> Result<RunData, EvalError> {
         let dir = dir.as_ref().to_path_buf();
         if !dir.is_dir() {
             return Err(EvalError::NotARunDir { dir, reason: "no such directory".into() });
@@ -99,11 +108,11 @@ impl RunData {
         };
         let events = read_events(&transcript)?;
         let mut dialogues: Vec<RunDialogue> =
-            events.iter().map(|(id, evs)| dialogue_from_events(id, evs)).collect();
+            events.iter().map(|(id, evs)| dialogue_from_events(id, evs, measure)).collect();
         dialogues.sort_by(|a, b| a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id)));
         let mut outcomes = config.as_ref().map(declared_outcomes).unwrap_or_default();
         add_observed_outcomes(&mut outcomes, &dialogues);
-        Ok(RunData { dir, config, dialogues, outcomes })
+        Ok(RunData { dir, config, dialogues, outcomes, measure })
     }
 
     /// The scenario name from the configuration.
@@ -136,7 +145,7 @@ impl RunData {
     }
 }
 
-fn dialogue_from_events(id: &str, events: &[Event]) -> RunDialogue {
+fn dialogue_from_events(id: &str, events: &[Event], measure: Measure) -> RunDialogue {
     let start = events.iter().rposition(|e| matches!(e, Event::Begin(_)));
     let attempt = start.map_or(events, |s| &events[s..]);
     let mut d = RunDialogue {
@@ -157,7 +166,8 @@ fn dialogue_from_events(id: &str, events: &[Event]) -> RunDialogue {
                 d.agents = b.agents.clone();
             }
             Event::Turn(t) => d.turns.push(t.clone()),
-            Event::Outcome(o) => d.outcomes.push(o.clone()),
+            Event::Outcome(o) if o.measure == measure => d.outcomes.push(o.clone()),
+            Event::Outcome(_) => {}
             Event::End(_) => d.completed = start.is_some(),
             Event::Error(err) => d.error = Some(err.message.clone()),
         }

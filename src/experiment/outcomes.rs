@@ -21,7 +21,15 @@ pub struct OutcomeCounts {
 
 /// The outcome columns of a scenario: `role.name`, in the scenario's order.
 pub fn outcome_columns(scenario: &Scenario) -> Vec<String> {
-    scenario.outcomes.iter().map(|o| format!("{}.{}", scenario.roles[o.role].id, o.name)).collect()
+    let mut columns = Vec::new();
+    for o in &scenario.outcomes {
+        let key = format!("{}.{}", scenario.roles[o.role].id, o.name);
+        columns.push(key.clone());
+        if o.stated {
+            columns.push(format!("{key}.stated"));
+        }
+    }
+    columns
 }
 
 /// The outcome columns recorded in a run's `config.json` (its resolved scenario).
@@ -31,9 +39,15 @@ pub fn outcome_columns_from_config(config: &serde_json::Value) -> Vec<String> {
         .and_then(|o| o.as_array())
         .map(|list| {
             list.iter()
-                .map(|o| {
+                .flat_map(|o| {
                     let s = |k: &str| o.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                    format!("{}.{}", s("role"), s("name"))
+                    let key = format!("{}.{}", s("role"), s("name"));
+                    let stated = o.get("stated").and_then(|v| v.as_bool()).unwrap_or(false);
+                    let mut keys = vec![key.clone()];
+                    if stated {
+                        keys.push(format!("{key}.stated"));
+                    }
+                    keys
                 })
                 .collect()
         })
@@ -104,7 +118,9 @@ impl Rows {
             }
             Event::Outcome(o) => {
                 if let Some(row) = slot {
-                    row.outcomes.push((format!("{}.{}", o.role, o.name), o.value.clone()));
+                    // The stated measure has its own column, `role.name.stated`.
+                    let suffix = if o.measure.is_answer() { "" } else { ".stated" };
+                    row.outcomes.push((format!("{}.{}{suffix}", o.role, o.name), o.value.clone()));
                 }
             }
             Event::End(end) => {

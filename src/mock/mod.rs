@@ -361,6 +361,20 @@ fn reply_content(schema: Option<&Value>, malformed: bool, rng: &mut ChaCha8Rng) 
         let n = rng.random_range(min..=max.min(min + 100));
         let with_probability = list.pointer("/items/properties/probability").is_some();
         let with_reasoning = schema.pointer("/properties/reasoning").is_some();
+        // Several answers to an outcome question, each in the answer's type and range.
+        if let Some(answer) = list.pointer("/items/properties/answer") {
+            let responses: Vec<Value> = (0..n)
+                .map(|_| {
+                    let a = answer_value(answer, rng);
+                    if with_probability {
+                        json!({"answer": a, "probability": ((1.0 / n as f64) * 100.0).round() / 100.0})
+                    } else {
+                        json!({"answer": a})
+                    }
+                })
+                .collect();
+            return json!({"responses": responses}).to_string();
+        }
         // A distribution over given options: one entry per option, in order.
         let options: Option<Vec<String>> = list
             .pointer("/items/properties/text/enum")
@@ -373,6 +387,8 @@ fn reply_content(schema: Option<&Value>, malformed: bool, rng: &mut ChaCha8Rng) 
         return candidates_content(texts, with_probability, with_reasoning, malformed, rng);
     }
     if let Some(answer) = schema.pointer("/properties/answer") {
+        // `{"anyOf": [ANSWER, null]}`: what a role stated; the mock always states something.
+        let answer = answer.pointer("/anyOf/0").unwrap_or(answer);
         if let Some(choices) = answer.get("enum").and_then(Value::as_array).filter(|c| !c.is_empty()) {
             let pick = &choices[rng.random_range(0..choices.len())];
             return if malformed {
@@ -388,6 +404,16 @@ fn reply_content(schema: Option<&Value>, malformed: bool, rng: &mut ChaCha8Rng) 
         return if malformed { format!("I think about ${x:.2}.") } else { json!({"answer": x}).to_string() };
     }
     sentence(rng)
+}
+
+/// A value of an answer schema: one of its `enum`, else a number in its range.
+fn answer_value(answer: &Value, rng: &mut ChaCha8Rng) -> Value {
+    if let Some(choices) = answer.get("enum").and_then(Value::as_array).filter(|c| !c.is_empty()) {
+        return choices[rng.random_range(0..choices.len())].clone();
+    }
+    let lo = answer.get("minimum").and_then(Value::as_f64).unwrap_or(0.0);
+    let hi = answer.get("maximum").and_then(Value::as_f64).unwrap_or(lo + 1.0).max(lo);
+    json!(((lo + (hi - lo) * rng.random::<f64>()) * 100.0).round() / 100.0)
 }
 
 fn candidates_content(

@@ -4,6 +4,7 @@
 //! is reported as invalid, never clamped.
 
 pub mod money;
+pub mod through_method;
 
 use regex::Regex;
 use serde_json::Value;
@@ -252,7 +253,7 @@ mod tests {
     }
 
     fn spec(fallback: Option<OutcomeFallback>) -> OutcomeSpec {
-        OutcomeSpec { name: "donation".into(), role: 0, question: "How much?".into(), kind: num(), fallback }
+        OutcomeSpec { name: "donation".into(), role: 0, question: "How much?".into(), kind: num(), fallback, method: None, stated: false }
     }
 
     fn money() -> Option<OutcomeFallback> {

@@ -20,6 +20,7 @@ fn header(out: &mut String, e: &Evaluation) {
     if let Some(s) = &e.scenario {
         let _ = writeln!(out, "- scenario: {}", cell(s));
     }
+    let _ = writeln!(out, "- outcomes measured as: {}", measure_text(e.measure));
     if let Some(p) = &e.population {
         let _ = writeln!(out, "- population: `{}`", cell(p));
     }
@@ -167,4 +168,16 @@ pub fn comparison_markdown(c: &Comparison) -> String {
         let _ = writeln!(out, "| {} | {} | {} |", cell(&row.name), cells.join(" | "), cell(&row.human));
     }
     out
+}
+
+/// What an evaluation's outcomes are, in words.
+pub fn measure_text(m: crate::dialogue::events::Measure) -> &'static str {
+    match m {
+        crate::dialogue::events::Measure::Answer => {
+            "answers to the outcome questions, through each role's method and selection rule"
+        }
+        crate::dialogue::events::Measure::Stated => {
+            "what each role stated in the dialogue (read by an extractor call)"
+        }
+    }
 }

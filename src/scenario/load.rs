@@ -406,12 +406,20 @@ impl Validator<'_> {
             }
         };
         let fallback = self.outcome_fallback(o, &kind, &f)?;
+        let method = match &o.method {
+            None => None,
+            Some(m) => {
+                Some(m.get_ref().parse::<Method>().map_err(|e| self.err(m, &f("method"), e.to_string()))?)
+            }
+        };
         Ok(OutcomeSpec {
             name: name.to_string(),
             role,
             question: o.question.get_ref().clone(),
             kind,
             fallback,
+            method,
+            stated: o.stated.unwrap_or(false),
         })
     }
 

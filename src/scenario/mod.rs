@@ -170,6 +170,11 @@ pub struct OutcomeSpec {
     pub question: String,
     pub kind: OutcomeKind,
     pub fallback: Option<OutcomeFallback>,
+    /// The method that answers the question; `None`: the role's own method, k, τ and rule.
+    pub method: Option<Method>,
+    /// Also record what the role stated in the dialogue, read by a constrained extractor
+    /// call of the role's model (the `stated` measure).
+    pub stated: bool,
 }
 
 /// What reads an outcome from the role's own words when the answer to the question cannot
@@ -229,6 +234,9 @@ impl Scenario {
                     Some(OutcomeFallback::Money(m)) => Some(m.payment()),
                     _ => None,
                 },
+                // Who answers: the role's own method unless the outcome names one.
+                "method": o.method.unwrap_or(roles[o.role].method),
+                "stated": o.stated,
             })).collect::<Vec<_>>(),
             "use_schema": self.use_schema,
             "templates": self.templates,

@@ -105,4 +105,8 @@ pub struct RawOutcome {
     pub fallback: Option<Spanned<String>>,
     /// For `fallback = "money"`: the payment "half" and "all of it" refer to (default `max`).
     pub payment: Option<Spanned<f64>>,
+    /// The method that answers the question (default: the role's own).
+    pub method: Option<Spanned<String>>,
+    /// Also record what the role stated in the dialogue (the `stated` measure).
+    pub stated: Option<bool>,
 }

@@ -263,6 +263,8 @@ async fn respond(
             raw,
             reason: None,
             usage: item_usage,
+            measure: Default::default(),
+            distribution: None,
         }));
     }
     events.push(Event::End(EndEvent {
