@@ -34,7 +34,7 @@ pub struct EvalArgs {
     pub split: Option<String>,
     /// Which measurement of the outcomes: answer (the answer to the outcome question, through
     /// the role's method; the default) or stated (what the role said in the dialogue, for
-    /// outcomes declared with `stated = true`).
+    /// outcomes declared with `stated = true`; written to RUN_DIR/stated/).
     #[arg(long, default_value = "answer", value_parser = ["answer", "stated"])]
     pub measure: String,
     /// Compare with --split even though the run simulated another split's participants.
@@ -113,8 +113,18 @@ pub async fn run(a: EvalArgs) -> CliResult {
             other => CliError::failed(other),
         },
     )?;
-    let metrics = vsim::eval::write_metrics(&a.run_dir, &evaluation).map_err(CliError::failed)?;
-    let written = vsim::report::write_run_report(&a.run_dir, &evaluation, Some(&run), a.max_dialogues)
+    // The stated measure is written beside the answers' evaluation, never over it.
+    let out_dir = match measure {
+        vsim::dialogue::events::Measure::Answer => a.run_dir.clone(),
+        vsim::dialogue::events::Measure::Stated => {
+            let d = a.run_dir.join("stated");
+            std::fs::create_dir_all(&d)
+                .map_err(|e| CliError::failed(anyhow::anyhow!("cannot create {}: {e}", d.display())))?;
+            d
+        }
+    };
+    let metrics = vsim::eval::write_metrics(&out_dir, &evaluation).map_err(CliError::failed)?;
+    let written = vsim::report::write_run_report(&out_dir, &evaluation, Some(&run), a.max_dialogues)
         .map_err(CliError::failed)?;
     let c = &evaluation.counts;
     println!("{} dialogues: {} completed, {} failed", c.dialogues, c.completed, c.failed);

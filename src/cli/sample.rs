@@ -22,8 +22,9 @@ pub struct SampleArgs {
     /// (Distinct-N and semantic diversity) side by side instead of a choice.
     #[arg(long, value_name = "M1,M2,...", value_delimiter = ',', conflicts_with = "method")]
     pub methods: Vec<String>,
-    /// Responses to draw (N), under Table 1's call budget. Default: one call's worth (1 for
-    /// one-reply methods, k for list methods); 30 with --methods.
+    /// Responses to draw (N), under Table 1's call budget. Default: as a dialogue turn
+    /// gathers them (1 for direct and cot, k for sequence, vs-standard and vs-cot, 2 for
+    /// multi-turn, 2k for vs-multi); 30 with --methods.
     #[arg(long, value_name = "N")]
     pub n: Option<usize>,
     /// Embedding model for the semantic diversity of --methods: minilm (offline, the
@@ -158,7 +159,9 @@ pub async fn run(args: SampleArgs) -> CliResult {
             if !args.json {
                 eprintln!("{m}: {} responses from {} calls", texts.len(), sample.calls.len());
             }
-            rows.push(super::stats::text_row(Some(m.to_string()), &texts, &args.embedder)?);
+            // The JSON is measured later by `vsim stats text`; the table is measured now.
+            let embedder = if args.json { "none" } else { args.embedder.as_str() };
+            rows.push(super::stats::text_row(Some(m.to_string()), &texts, embedder)?);
             set.runs.push(sample);
         }
         if args.json {

@@ -150,8 +150,30 @@ impl HumanReference {
             };
             return Ok(h);
         };
+        // The people of the run's dialogues: dialogue i plays participant i mod len, and a
+        // shard's directory holds only its own indices.
         let n = run.planned_dialogues().unwrap_or(run.dialogues.len());
-        let ids: Vec<&String> = r.participant_ids.iter().take(n).collect();
+        let shard: Option<crate::experiment::Shard> = run
+            .config
+            .as_ref()
+            .and_then(|c| c.get("shard"))
+            .and_then(|s| serde_json::from_value(s.clone()).ok());
+        let len = r.participant_ids.len().max(1);
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<&String> = (0..n)
+            .filter(|i| shard.is_none_or(|s| s.contains(*i)))
+            .filter_map(|i| r.participant_ids.get(i % len))
+            .filter(|id| seen.insert(id.as_str()))
+            .collect();
+        let times = if n > r.participant_ids.len() {
+            format!(
+                "; with n = {n} dialogues each person was simulated about {:.1} times",
+                n as f64 / len as f64
+            )
+        } else {
+            String::new()
+        };
+        let shard_note = shard.map(|s| format!(" (shard {}/{})", s.index, s.count)).unwrap_or_default();
         let by_id: HashMap<String, &PfgParticipant> =
             chosen.persuadees.iter().map(|p| (p.persona_id(), p)).collect();
         let missing: Vec<&&String> = ids.iter().filter(|id| !by_id.contains_key(id.as_str())).collect();
@@ -165,21 +187,23 @@ impl HumanReference {
             });
         }
         let people_list: Vec<&PfgParticipant> = ids.iter().map(|id| by_id[id.as_str()]).collect();
-        let people = if people_list.len() == chosen.persuadees.len() {
-            format!(
-                "the {} participants of the `{split}` split that the run simulated (the whole split; \
-                 each simulated persuadee is paired with the same person's real value)",
-                people_list.len()
-            )
+        let which = if people_list.len() == chosen.persuadees.len() {
+            "the whole split".to_string()
+        } else if shard.is_some() {
+            format!("this shard's share of the {} in the split", chosen.persuadees.len())
         } else {
             format!(
-                "the {} participants that the run simulated: the first {} of the {} in the `{split}` split \
-                 (ordered by dialogue id; each simulated persuadee is paired with the same person's real value)",
-                people_list.len(),
+                "the first {} of the {} in the split, ordered by dialogue id",
                 people_list.len(),
                 chosen.persuadees.len()
             )
         };
+        let people = format!(
+            "the {} participants of the `{split}` split that the run simulated{shard_note} ({which}); each \
+             simulated persuadee is paired with the same person's real value, and the human sample holds \
+             every one of them, also those whose simulation failed or gave no value{times}",
+            people_list.len()
+        );
         Self::from_participants(spec, &data, &chosen, &people_list, people, true)
     }
 

@@ -115,6 +115,9 @@ pub async fn evaluate(
             "the transcript is empty"
         } else if counts.completed == 0 {
             "no dialogue completed; see the error events in transcripts.jsonl, and finish the run with `vsim run --resume`"
+        } else if run.measure == crate::dialogue::events::Measure::Stated {
+            "no outcome is declared with `stated = true`, so there is no stated measure; evaluate the answers \
+             (leave out --measure)"
         } else {
             "the scenario declares no [[outcomes]]"
         };

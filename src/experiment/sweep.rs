@@ -643,7 +643,9 @@ pub fn summarize_run(dir: &Path, columns: &[String], prices: &Prices) -> Result<
         Event::Outcome(o) => {
             if let Some(a) = attempts.get_mut(&o.dialogue) {
                 a.charge(&o.role, o.usage, prices);
-                a.outcomes.push((format!("{}.{}", o.role, o.name), o.value));
+                // The stated measure has its own column, as in outcomes.csv.
+                let suffix = if o.measure.is_answer() { "" } else { ".stated" };
+                a.outcomes.push((format!("{}.{}{suffix}", o.role, o.name), o.value));
             }
         }
         Event::End(end) => {

@@ -205,24 +205,24 @@ fn probability_value(v: &Value) -> Option<f64> {
 
 /// Candidates for the selection rule: probabilities normalised to sum to 1 (uniform when
 /// none was stated or they sum to 0). A list stated in percent (some value above 1, none
-/// above 100) is read as percent for the raw probabilities, all values alike.
+/// above 100) is read as percent for the raw probabilities, all values alike. An answer
+/// whose probability is missing weighs as the mean stated one, so it can still be drawn.
 fn to_candidates(answers: &[(Value, Option<f64>)]) -> Vec<Candidate> {
     let stated: Vec<f64> = answers.iter().filter_map(|a| a.1).collect();
     let percent = stated.iter().any(|p| *p > 1.0) && stated.iter().all(|p| *p <= 100.0);
     let scale = if percent { 0.01 } else { 1.0 };
     let answers: Vec<(Value, Option<f64>)> =
         answers.iter().map(|(v, p)| (v.clone(), p.map(|p| p * scale))).collect();
-    let sum: f64 = answers.iter().filter_map(|a| a.1).sum();
+    let given: Vec<f64> = answers.iter().filter_map(|a| a.1).collect();
+    let fill = if given.is_empty() { 1.0 } else { given.iter().sum::<f64>() / given.len() as f64 };
+    let weight = |p: &Option<f64>| p.unwrap_or(fill);
+    let sum: f64 = answers.iter().map(|a| weight(&a.1)).sum();
     let n = answers.len() as f64;
     answers
         .iter()
         .map(|(v, p)| Candidate {
             text: v.to_string(),
-            probability: match p {
-                Some(p) if sum > 0.0 => p / sum,
-                _ if sum > 0.0 => 0.0,
-                _ => 1.0 / n,
-            },
+            probability: if sum > 0.0 { weight(p) / sum } else { 1.0 / n },
             raw_probability: *p,
             repairs: Vec::new(),
         })

@@ -130,20 +130,27 @@ impl Comparison {
         sections.sort_by_key(|s| section_rank(s));
         table.sort_by_key(|r| sections.iter().position(|s| *s == r.section));
         let mut notes = Vec::new();
-        let refs: Vec<Option<(String, String, u64)>> = runs
+        if runs.iter().any(|e| e.measure != runs[0].measure) {
+            notes.push("The runs measure their outcomes differently (answers vs stated values).".to_string());
+        }
+        // Runs compare with the same human people only when they simulated the same ones.
+        let refs: Vec<Option<(String, String, u64, String)>> = runs
             .iter()
-            .map(|e| e.human.as_ref().map(|h| (h.source.clone(), h.split.clone(), h.split_seed)))
+            .map(|e| {
+                e.human.as_ref().map(|h| (h.source.clone(), h.split.clone(), h.split_seed, h.people.clone()))
+            })
             .collect();
         if refs.iter().any(Option::is_some) && refs.iter().any(Option::is_none) {
             let without: Vec<&str> =
                 runs.iter().filter(|e| e.human.is_none()).map(|e| e.label.as_str()).collect();
             notes.push(format!("Not evaluated against human data: {}.", without.join(", ")));
         }
-        let distinct: std::collections::BTreeSet<&(String, String, u64)> = refs.iter().flatten().collect();
+        let distinct: std::collections::BTreeSet<&(String, String, u64, String)> =
+            refs.iter().flatten().collect();
         if distinct.len() > 1 {
             notes.push(
-                "The runs were evaluated against different human references (source, split or seed); \
-                 the human column shows the first run's."
+                "The runs were evaluated against different human references (source, split, seed or the \
+                 people simulated); the human column shows the first run's."
                     .to_string(),
             );
         }

@@ -77,11 +77,16 @@ impl RoleSpec {
     /// an explicit `candidates` (the new method's default applies).
     pub fn set_method(&mut self, method: Method) {
         let was_list = self.method.asks_for_list();
+        let was_verbalized = self.method.is_verbalized();
         self.method = method;
         if !method.asks_for_list() {
             self.k = KSpec::Fixed { k: 1 };
         } else if !was_list {
             self.k = KSpec::Fixed { k: load::DEFAULT_K };
+        }
+        if method.is_verbalized() && !was_verbalized && self.rule.selection == Selection::Uniform {
+            // The default for methods with probabilities.
+            self.rule.selection = Selection::Weighted;
         }
         if !method.is_verbalized() {
             self.tau = None;
@@ -258,7 +263,8 @@ impl Scenario {
         match field {
             "method" => spec.set_method(value.parse::<Method>().map_err(|e| e.to_string())?),
             "k" => {
-                spec.k = load::parse_k(value, spec.k.max()).map_err(|e| format!("--role-k {role}: {e}"))?
+                spec.k = load::parse_k(value, DEFAULT_K_MAX.max(spec.k.max()))
+                    .map_err(|e| format!("--role-k {role}: {e}"))?
             }
             "selection" => {
                 spec.rule.selection = value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?
