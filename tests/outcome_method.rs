@@ -47,7 +47,11 @@ question = "How much do you donate?"
 fn model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         Ok(match &req.constraint {
-            Some(OutputConstraint::Answers { answer: AnswerShape::Number { min, max }, with_probability, .. }) => {
+            Some(OutputConstraint::Answers {
+                answer: AnswerShape::Number { min, max },
+                with_probability,
+                ..
+            }) => {
                 assert_eq!((*min, *max), (0.0, 2.0));
                 assert!(with_probability);
                 r#"{"responses": [{"answer": 0.5, "probability": 0.6}, {"answer": 1.0, "probability": 0.3}, {"answer": 7, "probability": 0.1}]}"#.to_string()
@@ -76,8 +80,14 @@ async fn run(outcome_extra: &str, n: usize, dir: &Path) -> Vec<OutcomeEvent> {
         scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect();
     let personas = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas");
     let population = Population::load(personas.to_str().unwrap()).unwrap();
-    let config =
-        RunConfig { n: Some(n), seed: 9, concurrency: 2, out_dir: dir.to_path_buf(), resume: false, progress: false };
+    let config = RunConfig {
+        n: Some(n),
+        seed: 9,
+        concurrency: 2,
+        out_dir: dir.to_path_buf(),
+        resume: false,
+        progress: false,
+    };
     let summary = run_experiment(Arc::new(scenario), &population, &models, &config).await.unwrap();
     assert_eq!(summary.counts.failed, 0);
     let events = read_events(&dir.join("transcripts.jsonl")).unwrap();
@@ -142,7 +152,9 @@ async fn the_stated_measure_is_recorded_separately_and_evaluated_on_request() {
     let outcomes = run("stated = true", 3, tmp.path()).await;
     let stated: Vec<&OutcomeEvent> = outcomes.iter().filter(|o| o.measure == Measure::Stated).collect();
     assert_eq!(stated.len(), 3);
-    assert!(stated.iter().all(|o| o.value.as_ref().unwrap().as_f64() == Some(1.5) && o.source == OutcomeSource::Stated));
+    assert!(stated
+        .iter()
+        .all(|o| o.value.as_ref().unwrap().as_f64() == Some(1.5) && o.source == OutcomeSource::Stated));
     let csv = std::fs::read_to_string(tmp.path().join("outcomes.csv")).unwrap();
     let header = csv.lines().next().unwrap();
     assert!(header.contains("giver.donation") && header.contains("giver.donation.stated"), "{header}");
@@ -153,9 +165,14 @@ async fn the_stated_measure_is_recorded_separately_and_evaluated_on_request() {
     let value = |r: &RunData| r.dialogues[0].outcome("giver.donation").unwrap().value.clone().unwrap();
     assert_ne!(value(&answers).as_f64(), Some(1.5));
     assert_eq!(value(&said).as_f64(), Some(1.5));
-    let e = vsim::eval::evaluate(&said, None, &vsim::eval::EvalOptions { bootstrap: 0, ..Default::default() }, None)
-        .await
-        .unwrap();
+    let e = vsim::eval::evaluate(
+        &said,
+        None,
+        &vsim::eval::EvalOptions { bootstrap: 0, ..Default::default() },
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(e.measure, Measure::Stated);
     assert_eq!(e.numeric[0].simulated_values, [1.5, 1.5, 1.5]);
 }
@@ -174,7 +191,56 @@ fn answer_lists_are_constrained_in_schema_and_grammar() {
     assert_eq!(s["properties"]["responses"]["minItems"], 3);
     let g = c.gbnf();
     assert!(g.contains("answer ::= ") && g.contains("\"2\""), "{g}");
-    let stated = OutputConstraint::Stated { answer: AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] } };
+    let stated =
+        OutputConstraint::Stated { answer: AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] } };
     assert!(stated.gbnf().contains("\"null\""));
     assert_eq!(stated.json_schema()["properties"]["answer"]["anyOf"][1]["type"], "null");
+}
+
+#[tokio::test]
+async fn the_stated_measure_can_be_read_by_another_model() {
+    use vsim::experiment::{run_experiment_with, RunError, RunOptions};
+    let scenario =
+        Arc::new(scenario("stated = true\nstated_model = \"openai:reader@http://127.0.0.1:9/v1\""));
+    let shared: SharedModel = Arc::new(model());
+    let models: Vec<RoleModel> =
+        scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect();
+    let personas = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas");
+    let population = Population::load(personas.to_str().unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = RunConfig {
+        n: Some(2),
+        seed: 9,
+        concurrency: 1,
+        out_dir: tmp.path().join("a"),
+        resume: false,
+        progress: false,
+    };
+    // Not opened: refused before anything runs.
+    let err = run_experiment_with(scenario.clone(), &population, &models, &config, &RunOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::MissingExtractor(_)), "{err}");
+
+    let reader = ScriptedModel::from_fn(|req: &ChatRequest| {
+        assert!(matches!(req.constraint, Some(OutputConstraint::Stated { .. })));
+        Ok(r#"{"answer": null}"#.to_string())
+    });
+    let extractors = vsim::dialogue::run::Extractors(Arc::new(
+        [("openai:reader@http://127.0.0.1:9/v1".to_string(), Arc::new(reader.clone()) as SharedModel)].into(),
+    ));
+    let options = RunOptions { extractors, ..RunOptions::default() };
+    run_experiment_with(scenario, &population, &models, &config, &options).await.unwrap();
+    assert_eq!(reader.requests().len(), 2);
+    let events = read_events(&tmp.path().join("a/transcripts.jsonl")).unwrap();
+    let stated: Vec<&OutcomeEvent> = events
+        .values()
+        .flatten()
+        .filter_map(|e| match e {
+            Event::Outcome(o) if o.measure == Measure::Stated => Some(o),
+            _ => None,
+        })
+        .collect();
+    // "null": nothing stated, recorded as missing.
+    assert!(stated.iter().all(|o| o.value.is_none() && o.source == OutcomeSource::Missing));
 }

@@ -88,7 +88,13 @@ pub async fn run(args: BranchArgs) -> CliResult {
         resume: args.resume,
         progress: !args.quiet,
     };
-    let options = RunOptions { shard: None, budget: args.budget.budget()?, prices: args.budget.prices()? };
+    let mut opened = std::collections::HashMap::new();
+    let options = RunOptions {
+        shard: None,
+        budget: args.budget.budget()?,
+        prices: args.budget.prices()?,
+        extractors: super::open_extractors(&source.scenario, &mut opened, &args.backend).await?,
+    };
     let summary = run_branch(&source, &models, &config, &options).await.map_err(|e| match e {
         RunError::Exists(_) | RunError::ConfigMismatch { .. } | RunError::Unpriced(_) => CliError::input(e),
         other => CliError::failed(other),

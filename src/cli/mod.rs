@@ -187,3 +187,20 @@ pub async fn open_embedder(spec: &str) -> Result<Box<dyn vsim::eval::Embedder>, 
         .map_err(CliError::failed)?;
     Ok(Box::new(InProcess(model)))
 }
+
+/// Opens the models of `scenario`'s `stated_model`s (reusing those in `opened`).
+pub async fn open_extractors(
+    scenario: &vsim::scenario::Scenario,
+    opened: &mut std::collections::HashMap<String, vsim::backend::SharedModel>,
+    args: &BackendArgs,
+) -> Result<vsim::dialogue::run::Extractors, CliError> {
+    let mut out = std::collections::HashMap::new();
+    for spec in scenario.stated_models() {
+        if !opened.contains_key(&spec) {
+            let m = open_model(&spec, args).await?;
+            opened.insert(spec.clone(), m);
+        }
+        out.insert(spec.clone(), opened[&spec].clone());
+    }
+    Ok(vsim::dialogue::run::Extractors(std::sync::Arc::new(out)))
+}

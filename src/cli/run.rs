@@ -199,8 +199,12 @@ pub async fn run(args: RunArgs) -> CliResult {
         resume: args.resume,
         progress: !args.quiet,
     };
-    let options =
-        RunOptions { shard: args.shard, budget: args.budget.budget()?, prices: args.budget.prices()? };
+    let options = RunOptions {
+        shard: args.shard,
+        budget: args.budget.budget()?,
+        prices: args.budget.prices()?,
+        extractors: super::open_extractors(&scenario, &mut opened, &args.backend).await?,
+    };
     let summary = run_experiment_with(Arc::new(scenario), &population, &models, &config, &options)
         .await
         .map_err(|e| match e {

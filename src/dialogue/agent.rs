@@ -82,6 +82,8 @@ struct Agent {
     seed: u64,
     rng: ChaCha8Rng,
     use_schema: bool,
+    /// Models that read the stated measure of outcomes with a `stated_model`.
+    extractors: super::run::Extractors,
 }
 
 impl AgentHandle {
@@ -92,6 +94,7 @@ impl AgentHandle {
         generator: Arc<Generator>,
         seed: u64,
         use_schema: bool,
+        extractors: super::run::Extractors,
     ) -> Self {
         let (tx, mut rx) = mpsc::channel::<Request>(4);
         let mut agent = Agent {
@@ -101,6 +104,7 @@ impl AgentHandle {
             seed,
             rng: seed::rng(seed::derive_named(seed, "select")),
             use_schema,
+            extractors,
         };
         tokio::spawn(async move {
             while let Some(request) = rx.recv().await {
@@ -236,10 +240,15 @@ impl Agent {
         .await?;
         let stated = if spec.stated {
             let seed = seed::derive_named(self.seed, &format!("stated-{}", spec.name));
-            Some(
-                ask_stated(self.model.as_ref(), spec, &self.role.name, &own_words, seed, self.use_schema)
-                    .await?,
-            )
+            let model = match &spec.stated_model {
+                Some(m) => self.extractors.0.get(m).cloned().ok_or_else(|| {
+                    AgentError::Backend(BackendError::Config(format!(
+                        "the stated_model `{m}` was not opened"
+                    )))
+                })?,
+                None => self.model.clone(),
+            };
+            Some(ask_stated(model.as_ref(), spec, &self.role.name, &own_words, seed, self.use_schema).await?)
         } else {
             None
         };

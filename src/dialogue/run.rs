@@ -21,6 +21,16 @@ pub struct AgentSetup {
     pub system_prompt: String,
 }
 
+/// The models that read outcomes' stated measure (`stated_model`), by model spec.
+#[derive(Clone, Default)]
+pub struct Extractors(pub Arc<std::collections::HashMap<String, SharedModel>>);
+
+impl std::fmt::Debug for Extractors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
 /// Everything one dialogue needs.
 #[derive(Clone)]
 pub struct DialogueSetup {
@@ -32,6 +42,8 @@ pub struct DialogueSetup {
     /// One per role, in role order.
     pub agents: Vec<AgentSetup>,
     pub generator: Arc<Generator>,
+    /// Models of outcomes' `stated_model`, by spec.
+    pub extractors: Extractors,
     /// Recorded turns replayed before the dialogue continues (a branch of an earlier
     /// dialogue): copied into this dialogue's events and fed to the turn machine as spoken,
     /// without calling any model. Empty for a fresh dialogue.
@@ -81,6 +93,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                 setup.generator.clone(),
                 agent_seed,
                 scenario.use_schema,
+                setup.extractors.clone(),
             )
         })
         .collect();

@@ -237,6 +237,7 @@ pub async fn run_branch(
             model: meter.wrap(&m.name, m.model.clone(), &options.prices),
         })
         .collect();
+    let extractors = super::runner::meter_extractors(&scenario, &meter, options)?;
     if options.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
         return Err(RunError::Unpriced(meter.unpriced()));
     }
@@ -254,6 +255,7 @@ pub async fn run_branch(
             seed: seed::derive(source.begin.seed, i as u64),
             population_id: source.begin.population_id.clone(),
             scenario: scenario.clone(),
+            extractors: extractors.clone(),
             agents: source
                 .begin
                 .agents

@@ -8,6 +8,8 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
+
+use crate::dialogue::run::Extractors;
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
@@ -97,6 +99,8 @@ pub struct RunOptions {
     pub shard: Option<Shard>,
     pub budget: Budget,
     pub prices: Prices,
+    /// The models of outcomes' `stated_model`, by spec (metered like the roles' models).
+    pub extractors: crate::dialogue::run::Extractors,
 }
 
 /// What a run did.
@@ -148,6 +152,8 @@ pub enum RunError {
     EmptyPopulation(String),
     #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
     Unpriced(Vec<String>),
+    #[error("the stated_model `{0}` of an outcome was not opened")]
+    MissingExtractor(String),
 }
 
 /// Runs (or resumes) an experiment and writes its run directory.
@@ -202,6 +208,7 @@ pub async fn run_experiment_with(
             model: meter.wrap(&m.name, m.model.clone(), &options.prices),
         })
         .collect();
+    let extractors = meter_extractors(&scenario, &meter, options)?;
     if options.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
         return Err(RunError::Unpriced(meter.unpriced()));
     }
@@ -209,7 +216,7 @@ pub async fn run_experiment_with(
     // per member finds every error before anything runs; dialogues are then built as they
     // start, keeping memory flat however many there are.
     for index in 0..n.min(population.members.len()) {
-        build_setup(&scenario, population, &metered, &generator, config.seed, index)?;
+        build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, index)?;
     }
     let transcript_path = prepare_run_dir(
         dir,
@@ -223,7 +230,9 @@ pub async fn run_experiment_with(
         .filter(|i| options.shard.is_none_or(|s| s.contains(*i)) && !done.contains(&dialogue_id(*i)))
         .collect();
     let skipped = planned - pending.len();
-    let make = |index: usize| build_setup(&scenario, population, &metered, &generator, config.seed, index);
+    let make = |index: usize| {
+        build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, index)
+    };
 
     let drive = Drive {
         concurrency: config.concurrency,
@@ -442,10 +451,27 @@ pub fn dialogue_id(index: usize) -> String {
     format!("d{index:05}")
 }
 
+/// The extractor models of `scenario`'s `stated_model`s from `options`, metered; a missing
+/// one is an error before anything runs.
+pub(crate) fn meter_extractors(
+    scenario: &Scenario,
+    meter: &Meter,
+    options: &RunOptions,
+) -> Result<Extractors, RunError> {
+    let mut out = std::collections::HashMap::new();
+    for spec in scenario.stated_models() {
+        let model =
+            options.extractors.0.get(&spec).ok_or_else(|| RunError::MissingExtractor(spec.clone()))?;
+        out.insert(spec.clone(), meter.wrap(&spec, model.clone(), &options.prices));
+    }
+    Ok(Extractors(Arc::new(out)))
+}
+
 fn build_setup(
     scenario: &Arc<Scenario>,
     population: &Population,
     models: &[RoleModel],
+    extractors: &Extractors,
     generator: &Arc<Generator>,
     experiment_seed: u64,
     index: usize,
@@ -484,6 +510,7 @@ fn build_setup(
         scenario: scenario.clone(),
         agents,
         generator: generator.clone(),
+        extractors: extractors.clone(),
         prefix: Vec::new(),
     })
 }

@@ -566,7 +566,10 @@ impl Sweep {
 
     /// Every model spec the sweep needs, to open each backend once.
     pub fn model_specs(&self) -> BTreeSet<String> {
-        self.cells().iter().flat_map(|c| self.role_models(&self.cell_scenario(c))).collect()
+        let mut specs: BTreeSet<String> =
+            self.cells().iter().flat_map(|c| self.role_models(&self.cell_scenario(c))).collect();
+        specs.extend(self.scenario.stated_models());
+        specs
     }
 }
 
@@ -799,7 +802,14 @@ pub async fn run_sweep(
                 progress: options.progress,
             };
             let left = budget.minus(&total);
-            let run_options = RunOptions { shard: None, budget: left, prices: prices.clone() };
+            let extractors = crate::dialogue::run::Extractors(Arc::new(
+                scenario
+                    .stated_models()
+                    .into_iter()
+                    .filter_map(|spec| models.get(&spec).map(|m| (spec, m.clone())))
+                    .collect(),
+            ));
+            let run_options = RunOptions { shard: None, budget: left, prices: prices.clone(), extractors };
             let summary =
                 run_experiment_with(Arc::new(scenario), &population, &role_models, &config, &run_options)
                     .await?;

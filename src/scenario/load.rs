@@ -412,6 +412,16 @@ impl Validator<'_> {
                 Some(m.get_ref().parse::<Method>().map_err(|e| self.err(m, &f("method"), e.to_string()))?)
             }
         };
+        if let Some(m) = &o.stated_model {
+            self.model_spec(m, &f("stated_model"))?;
+            if o.stated != Some(true) {
+                return Err(self.err(
+                    m,
+                    &f("stated_model"),
+                    "reads the stated measure: set `stated = true` too",
+                ));
+            }
+        }
         Ok(OutcomeSpec {
             name: name.to_string(),
             role,
@@ -420,6 +430,7 @@ impl Validator<'_> {
             fallback,
             method,
             stated: o.stated.unwrap_or(false),
+            stated_model: o.stated_model.as_ref().map(|m| m.get_ref().clone()),
         })
     }
 

@@ -178,8 +178,10 @@ pub struct OutcomeSpec {
     /// The method that answers the question; `None`: the role's own method, k, τ and rule.
     pub method: Option<Method>,
     /// Also record what the role stated in the dialogue, read by a constrained extractor
-    /// call of the role's model (the `stated` measure).
+    /// call (the `stated` measure).
     pub stated: bool,
+    /// The model spec of that extractor call; `None`: the role's own model.
+    pub stated_model: Option<String>,
 }
 
 /// What reads an outcome from the role's own words when the answer to the question cannot
@@ -242,10 +244,16 @@ impl Scenario {
                 // Who answers: the role's own method unless the outcome names one.
                 "method": o.method.unwrap_or(roles[o.role].method),
                 "stated": o.stated,
+                "stated_model": o.stated_model,
             })).collect::<Vec<_>>(),
             "use_schema": self.use_schema,
             "templates": self.templates,
         })
+    }
+
+    /// The model specs of the outcomes' stated-measure extractors (`stated_model`), each once.
+    pub fn stated_models(&self) -> std::collections::BTreeSet<String> {
+        self.outcomes.iter().filter_map(|o| o.stated_model.clone()).collect()
     }
 
     /// Applies a `ROLE=VALUE` override of a role's method, k, selection or model from the

@@ -109,4 +109,6 @@ pub struct RawOutcome {
     pub method: Option<Spanned<String>>,
     /// Also record what the role stated in the dialogue (the `stated` measure).
     pub stated: Option<bool>,
+    /// The model that reads the stated measure (default: the role's own).
+    pub stated_model: Option<Spanned<String>>,
 }
