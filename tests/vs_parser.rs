@@ -810,3 +810,732 @@ proptest! {
         prop_assert_eq!(parse_candidates(&s, None).is_ok(), some_text, "{}", s);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Shapes replies take when no JSON schema is enforced
+
+/// One malformed reply: the texts and stated probabilities (after unit repair, before
+/// normalisation) it must give, and the repair kind every candidate must record.
+struct Case {
+    name: &'static str,
+    raw: &'static str,
+    texts: &'static [&'static str],
+    stated: &'static [Option<f64>],
+    kind: &'static str,
+}
+
+const CASES: &[Case] = &[
+    // XML-like tags, as the VS paper's prompts ask for.
+    Case {
+        name: "tags in a responses block",
+        raw: "<responses>\n<response>\n<text>Sure, I'll give $1.</text>\n<probability>0.4</probability>\n</response>\n<response>\n<text>Not today, sorry.</text>\n<probability>0.35</probability>\n</response>\n<response>\n<text>Maybe 50 cents?</text>\n<probability>0.25</probability>\n</response>\n</responses>",
+        texts: &["Sure, I'll give $1.", "Not today, sorry.", "Maybe 50 cents?"],
+        stated: &[Some(0.4), Some(0.35), Some(0.25)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags without a wrapper, after prose",
+        raw: "Here are five possible responses:\n\n<response><text>I'd love to help the kids.</text><probability>0.08</probability></response>\n<response><text>How do I know the money arrives?</text><probability>0.07</probability></response>\n\nLet me know if you want more.",
+        texts: &["I'd love to help the kids.", "How do I know the money arrives?"],
+        stated: &[Some(0.08), Some(0.07)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags with the probability as an attribute",
+        raw: "<response probability=\"0.6\">Sounds good, count me in.</response>\n<response probability='0.4'>I'll pass this time.</response>",
+        texts: &["Sounds good, count me in.", "I'll pass this time."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags with confidence instead of probability",
+        raw: "<response>\n  <text>Absolutely!</text>\n  <confidence>0.7</confidence>\n</response>\n<response>\n  <text>I need to think about it.</text>\n  <confidence>0.3</confidence>\n</response>",
+        texts: &["Absolutely!", "I need to think about it."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags with percentages and entities",
+        raw: "<response><text>Tom &amp; I will both give.</text><probability>55%</probability></response><response><text>Is this a scam?</text><probability>45%</probability></response>",
+        texts: &["Tom & I will both give.", "Is this a scam?"],
+        stated: &[Some(0.55), Some(0.45)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags in a code fence",
+        raw: "```xml\n<responses>\n  <response><text>Yes.</text><probability>0.5</probability></response>\n  <response><text>No.</text><probability>0.5</probability></response>\n</responses>\n```",
+        texts: &["Yes.", "No."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags with numbered names",
+        raw: "<response_1><text>Hi there!</text><probability>0.3</probability></response_1>\n<response_2><text>Hello.</text><probability>0.7</probability></response_2>",
+        texts: &["Hi there!", "Hello."],
+        stated: &[Some(0.3), Some(0.7)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "item elements holding response and probability",
+        raw: "<item><response>I can spare a dollar.</response><probability>0.6</probability></item><item><response>Not right now.</response><probability>0.4</probability></item>",
+        texts: &["I can spare a dollar.", "Not right now."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "xml_tags",
+    },
+    Case {
+        name: "tags cut off after the text",
+        raw: "<responses><response><text>Sure thing.</text><probability>0.5</probability></response><response><text>No thanks.</text><probab",
+        texts: &["Sure thing.", "No thanks."],
+        stated: &[Some(0.5), None],
+        kind: "cut_off",
+    },
+    Case {
+        name: "tags cut off inside the text",
+        raw: "<response><text>Sure thing.</text><probability>0.5</probability></response>\n<response><text>No thanks, I usually don't do",
+        texts: &["Sure thing."],
+        stated: &[Some(0.5)],
+        kind: "cut_off",
+    },
+    // Wrapped objects and other keys.
+    Case {
+        name: "list inside a result object",
+        raw: r#"{"result": {"responses": [{"text": "Happy to help.", "probability": 0.6}, {"text": "Not today.", "probability": 0.4}]}}"#,
+        texts: &["Happy to help.", "Not today."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "wrapped_object",
+    },
+    Case {
+        name: "list under data",
+        raw: r#"{"data": [{"text": "Happy to help.", "probability": 0.6}, {"text": "Not today.", "probability": 0.4}]}"#,
+        texts: &["Happy to help.", "Not today."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "list_key",
+    },
+    Case {
+        name: "top-level array with reply and likelihood keys",
+        raw: r#"[{"reply": "Count me in!", "likelihood": 0.55}, {"reply": "What's the catch?", "likelihood": 0.45}]"#,
+        texts: &["Count me in!", "What's the catch?"],
+        stated: &[Some(0.55), Some(0.45)],
+        kind: "bare_array",
+    },
+    Case {
+        name: "content and weight keys two levels down",
+        raw: r#"{"output": {"generation": {"candidates": [{"content": "Sure.", "weight": 0.2}, {"content": "No.", "weight": 0.8}]}}}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.2), Some(0.8)],
+        kind: "wrapped_object",
+    },
+    Case {
+        name: "answer and p keys",
+        raw: r#"{"responses": [{"answer": "Yes, $2.", "p": 0.25}, {"answer": "Just $1.", "p": 0.75}]}"#,
+        texts: &["Yes, $2.", "Just $1."],
+        stated: &[Some(0.25), Some(0.75)],
+        kind: "text_key",
+    },
+    Case {
+        name: "texts mapped to probabilities",
+        raw: r#"{"Strongly agree": 0.1, "Agree": 0.5, "Disagree": 0.4}"#,
+        texts: &["Strongly agree", "Agree", "Disagree"],
+        stated: &[Some(0.1), Some(0.5), Some(0.4)],
+        kind: "probability_map",
+    },
+    Case {
+        name: "numbered keys",
+        raw: r#"{"response_1": "I'll donate.", "probability_1": 0.6, "response_2": "I won't.", "probability_2": 0.4}"#,
+        texts: &["I'll donate.", "I won't."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_keys",
+    },
+    Case {
+        name: "objects keyed by name",
+        raw: r#"{"responses": {"response1": {"text": "Yes!", "probability": 0.3}, "response2": {"text": "Nope.", "probability": 0.7}}}"#,
+        texts: &["Yes!", "Nope."],
+        stated: &[Some(0.3), Some(0.7)],
+        kind: "keyed_items",
+    },
+    Case {
+        name: "pairs of text and probability",
+        raw: r#"{"responses": [["Sure.", 0.5], ["Later.", 0.5]]}"#,
+        texts: &["Sure.", "Later."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "pair_item",
+    },
+    Case {
+        name: "one candidate object per line",
+        raw: "{\"text\": \"Yes.\", \"probability\": 0.6}\n{\"text\": \"No.\", \"probability\": 0.4}",
+        texts: &["Yes.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "object_sequence",
+    },
+    // JSON encoded as a string.
+    Case {
+        name: "whole reply a JSON string",
+        raw: r#""{\"responses\": [{\"text\": \"Sure.\", \"probability\": 0.7}, {\"text\": \"No.\", \"probability\": 0.3}]}""#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "string_encoded_json",
+    },
+    Case {
+        name: "list field holding a JSON string",
+        raw: r#"{"responses": "[{\"text\": \"Sure.\", \"probability\": 0.7}, {\"text\": \"No.\", \"probability\": 0.3}]"}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "string_encoded_json",
+    },
+    Case {
+        name: "wrapper field holding a JSON string",
+        raw: r#"{"output": "{\"responses\": [{\"text\": \"Sure.\", \"probability\": 0.7}, {\"text\": \"No.\", \"probability\": 0.3}]}"}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "string_encoded_json",
+    },
+    Case {
+        name: "escaped quotes without the outer string",
+        raw: r#"{\"responses\": [{\"text\": \"Sure.\", \"probability\": 0.7}, {\"text\": \"No.\", \"probability\": 0.3}]}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "string_encoded_json",
+    },
+    // Markdown tables.
+    Case {
+        name: "table with index, response and probability",
+        raw: "| # | Response | Probability |\n|---|----------|-------------|\n| 1 | Sure, I'll give $1. | 0.3 |\n| 2 | I'd rather not. | 0.5 |\n| 3 | Can I give later? | 0.2 |",
+        texts: &["Sure, I'll give $1.", "I'd rather not.", "Can I give later?"],
+        stated: &[Some(0.3), Some(0.5), Some(0.2)],
+        kind: "markdown_table",
+    },
+    Case {
+        name: "table with percentages and prose around",
+        raw: "Here is the distribution:\n\n| Response | Probability |\n| :--- | ---: |\n| **Yes, happily.** | 40% |\n| \"No.\" | 60% |\n\nThese reflect a sceptical persona.",
+        texts: &["Yes, happily.", "No."],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "markdown_table",
+    },
+    Case {
+        name: "table without outer pipes and with an unnamed probability column",
+        raw: "Reply | Score\n--- | ---\nI'm in. | 0.65\nI'm out. | 0.35",
+        texts: &["I'm in.", "I'm out."],
+        stated: &[Some(0.65), Some(0.35)],
+        kind: "markdown_table",
+    },
+    Case {
+        name: "table cut off in the last probability",
+        raw: "| Response | Probability |\n|---|---|\n| Yes. | 0.5 |\n| No. | 0.",
+        texts: &["Yes.", "No."],
+        stated: &[Some(0.5), None],
+        kind: "cut_off",
+    },
+    // Numbered and bulleted lists.
+    Case {
+        name: "numbered list with labelled probabilities",
+        raw: "1. Sure, I'll give $1 (probability: 0.4)\n2. I'd like to know more first (probability: 0.35)\n3. No, thank you (probability: 0.25)",
+        texts: &["Sure, I'll give $1", "I'd like to know more first", "No, thank you"],
+        stated: &[Some(0.4), Some(0.35), Some(0.25)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "bullets with quoted texts and em-dash percentages",
+        raw: "- \"Of course, anything for the kids.\" — 40%\n- \"I already gave this month.\" — 35%\n- \"Can you send me a link?\" — 25%",
+        texts: &["Of course, anything for the kids.", "I already gave this month.", "Can you send me a link?"],
+        stated: &[Some(0.4), Some(0.35), Some(0.25)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "star bullets with bracketed probabilities",
+        raw: "* I'm in [0.4]\n* Not today [0.6]",
+        texts: &["I'm in", "Not today"],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "parenthesised numbers with p equals",
+        raw: "1) Let me think about it (p=0.5)\n2) Sure (p=0.3)\n3) No (p=0.2)",
+        texts: &["Let me think about it", "Sure", "No"],
+        stated: &[Some(0.5), Some(0.3), Some(0.2)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "probability before the text",
+        raw: "1. [0.5] Happy to chip in.\n2. [0.3] Maybe next week.\n3. [0.2] I don't donate online.",
+        texts: &["Happy to chip in.", "Maybe next week.", "I don't donate online."],
+        stated: &[Some(0.5), Some(0.3), Some(0.2)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "bold style labels before quoted texts",
+        raw: "1. **Enthusiastic:** \"Yes! Take my $2!\" (probability: 0.3)\n2. **Hesitant:** \"Hmm, maybe a dollar.\" (probability: 0.5)\n3. **Dismissive:** \"No.\" (probability: 0.2)",
+        texts: &["Yes! Take my $2!", "Hmm, maybe a dollar.", "No."],
+        stated: &[Some(0.3), Some(0.5), Some(0.2)],
+        kind: "text_label",
+    },
+    Case {
+        name: "numbered reasoning before the list is left out",
+        raw: "Let me consider the persona:\n1. They are sceptical of charities.\n2. They care about children.\n\nResponses:\n1. I'd give 50 cents. (0.5)\n2. Show me proof first. (0.5)",
+        texts: &["I'd give 50 cents.", "Show me proof first."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "list cut off in the last probability",
+        raw: "1. Sure. (0.5)\n2. No. (0.3)\n3. Maybe later. (0.",
+        texts: &["Sure.", "No.", "Maybe later."],
+        stated: &[Some(0.5), Some(0.3), None],
+        kind: "cut_off",
+    },
+    Case {
+        name: "list cut off inside the last text",
+        raw: "1. Sure. (0.5)\n2. No. (0.3)\n3. I could maybe give a lit",
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.5), Some(0.3)],
+        kind: "cut_off",
+    },
+    // Labelled blocks.
+    Case {
+        name: "response and probability lines",
+        raw: "Response 1: Sure, I'll give $1.\nProbability: 0.4\n\nResponse 2: I'm not sure.\nProbability: 0.6",
+        texts: &["Sure, I'll give $1.", "I'm not sure."],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "labelled_blocks",
+    },
+    Case {
+        name: "bold headings with the text below",
+        raw: "**Response 1:**\nI'd be glad to donate.\n*Probability: 0.45*\n\n**Response 2:**\nWhat does the money pay for?\n*Probability: 0.55*",
+        texts: &["I'd be glad to donate.", "What does the money pay for?"],
+        stated: &[Some(0.45), Some(0.55)],
+        kind: "labelled_blocks",
+    },
+    Case {
+        name: "markdown headings with the probability in the label",
+        raw: "### Response 1 (probability: 0.2)\nSure!\n\n### Response 2 (probability: 0.8)\nNo, thanks.",
+        texts: &["Sure!", "No, thanks."],
+        stated: &[Some(0.2), Some(0.8)],
+        kind: "labelled_blocks",
+    },
+    Case {
+        name: "text and probability key lines",
+        raw: "Text: Yes, I'm in.\nProbability: 0.7\nText: No.\nProbability: 0.3",
+        texts: &["Yes, I'm in.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "labelled_blocks",
+    },
+    Case {
+        name: "labelled blocks cut off in the last label",
+        raw: "Response 1: Sure.\nProbability: 0.6\n\nResponse 2: No.\nProbab",
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.6), None],
+        kind: "cut_off",
+    },
+    // YAML-like lists.
+    Case {
+        name: "yaml list",
+        raw: "responses:\n  - text: Sure, I'll help.\n    probability: 0.3\n  - text: \"Maybe later.\"\n    probability: 0.7",
+        texts: &["Sure, I'll help.", "Maybe later."],
+        stated: &[Some(0.3), Some(0.7)],
+        kind: "yaml_list",
+    },
+    Case {
+        name: "yaml list in a fence with a block text",
+        raw: "```yaml\n- text: |\n    Well, I could\n    give a dollar.\n  probability: 0.6\n- text: No way.\n  probability: 0.4\n```",
+        texts: &["Well, I could\ngive a dollar.", "No way."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "yaml_list",
+    },
+    // Prose, fences and syntax around.
+    Case {
+        name: "prose before and after a list",
+        raw: "Here are my responses:\n\n- Sure, sign me up! (0.6)\n- I'll pass. (0.4)\n\nLet me know if you need more options.",
+        texts: &["Sure, sign me up!", "I'll pass."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "fenced JSON with trailing commas and single quotes",
+        raw: "```json\n{'responses': [{'text': 'Yes.', 'probability': 0.5,}, {'text': 'No.', 'probability': 0.5,},]}\n```",
+        texts: &["Yes.", "No."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "code_fence",
+    },
+    Case {
+        name: "JSON with comments",
+        raw: "{\"responses\": [\n  {\"text\": \"Yes.\", \"probability\": 0.5}, // most likely\n  {\"text\": \"No.\", \"probability\": 0.5}\n]}",
+        texts: &["Yes.", "No."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "comments",
+    },
+    Case {
+        name: "percent strings in JSON inside prose",
+        raw: "Sure! {\"responses\": [{\"text\": \"Yes.\", \"probability\": \"70%\"}, {\"text\": \"No.\", \"probability\": \"30%\"}]} Hope that helps.",
+        texts: &["Yes.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "surrounding_text",
+    },
+    Case {
+        name: "format example before the answer is skipped",
+        raw: "Format: {\"text\": \"...\", \"probability\": 0.0}\n\n1. Of course. (0.5)\n2. No. (0.5)",
+        texts: &["Of course.", "No."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "JSON cut off in the last probability",
+        raw: r#"{"responses": [{"text": "Sure.", "probability": 0.5}, {"text": "No.", "probability": 0."#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.5), None],
+        kind: "closed_truncated",
+    },
+    Case {
+        name: "plain strings carrying their probabilities",
+        raw: r#"{"responses": ["Sure, why not? (0.4)", "No, thanks. (0.6)"]}"#,
+        texts: &["Sure, why not?", "No, thanks."],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "plain_string_item",
+    },
+    Case {
+        name: "survey answers mapped to percentage strings",
+        raw: "```json\n{\"Very likely\": \"20%\", \"Somewhat likely\": \"50%\", \"Not likely\": \"30%\"}\n```",
+        texts: &["Very likely", "Somewhat likely", "Not likely"],
+        stated: &[Some(0.2), Some(0.5), Some(0.3)],
+        kind: "probability_map",
+    },
+    Case {
+        name: "lines led by their probability",
+        raw: "0.45 - I'm happy to give a dollar.\n0.35 - Maybe later this week.\n0.20 - I never give online.",
+        texts: &["I'm happy to give a dollar.", "Maybe later this week.", "I never give online."],
+        stated: &[Some(0.45), Some(0.35), Some(0.2)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "letter markers",
+        raw: "Options:\n  A) Sure, I'm in. (0.5)\n  B) Not this time. (0.3)\n  C) Tell me more. (0.2)",
+        texts: &["Sure, I'm in.", "Not this time.", "Tell me more."],
+        stated: &[Some(0.5), Some(0.3), Some(0.2)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "lines without markers, each ending with its probability",
+        raw: "Sure, I'd love to help! (0.4)\nNo thanks, not today. (0.6)",
+        texts: &["Sure, I'd love to help!", "No thanks, not today."],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "paragraphs each followed by a probability line",
+        raw: "Sure, I'd love to help. I can give $1.\n(probability: 0.3)\n\nNo thanks, I'm not interested.\n(probability: 0.7)",
+        texts: &["Sure, I'd love to help. I can give $1.", "No thanks, I'm not interested."],
+        stated: &[Some(0.3), Some(0.7)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "probability and notes as sub-bullets",
+        raw: "1. I'd give a dollar.\n   - Probability: 0.3\n   - Tone: generous\n2. Hard pass.\n   - Probability: 0.7\n   - Tone: curt",
+        texts: &["I'd give a dollar.", "Hard pass."],
+        stated: &[Some(0.3), Some(0.7)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "candidate labels with confidence lines",
+        raw: "Candidate 1: \"Sure.\"\nConfidence: 40%\n\nCandidate 2: \"No.\"\nConfidence: 60%",
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "labelled_blocks",
+    },
+    Case {
+        name: "sub-lists under bulleted headings",
+        raw: "- Warm:\n  - Absolutely, count me in. (0.3)\n  - Happy to help! (0.2)\n- Cold:\n  - No. (0.5)",
+        texts: &["Absolutely, count me in.", "Happy to help!", "No."],
+        stated: &[Some(0.3), Some(0.2), Some(0.5)],
+        kind: "numbered_list",
+    },
+];
+
+#[test]
+fn malformed_replies_of_every_shape() {
+    let mut failures = Vec::new();
+    for case in CASES {
+        assert_eq!(case.texts.len(), case.stated.len(), "{}: table row", case.name);
+        let reply = match parse_candidates(case.raw, None) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{}: error {e}", case.name));
+                continue;
+            }
+        };
+        let texts: Vec<&str> = reply.candidates.iter().map(|c| c.text.as_str()).collect();
+        if texts != case.texts {
+            failures.push(format!("{}: texts {texts:?}", case.name));
+            continue;
+        }
+        for (c, want) in reply.candidates.iter().zip(case.stated) {
+            let same = match (c.raw_probability, want) {
+                (Some(a), Some(b)) => (a - b).abs() < 1e-9,
+                (a, b) => a == *b,
+            };
+            if !same {
+                failures.push(format!(
+                    "{}: {:?} stated {:?}, want {want:?}",
+                    case.name, c.text, c.raw_probability
+                ));
+            }
+            let kinds: Vec<String> = c
+                .repairs
+                .iter()
+                .map(|r| serde_json::to_value(r).unwrap()["kind"].as_str().unwrap().to_string())
+                .collect();
+            if !kinds.iter().any(|k| k == case.kind) {
+                failures.push(format!("{}: {:?} repairs {kinds:?} lack {}", case.name, c.text, case.kind));
+            }
+        }
+        let sum: f64 = reply.candidates.iter().map(|c| c.probability).sum();
+        assert!((sum - 1.0).abs() < 1e-9, "{}: sum {sum}", case.name);
+        // Where every probability was stated, the normalised ones keep their ratios.
+        if let Some(stated) = case.stated.iter().copied().collect::<Option<Vec<f64>>>() {
+            let total: f64 = stated.iter().sum();
+            for (c, s) in reply.candidates.iter().zip(stated) {
+                assert!(
+                    (c.probability - s / total).abs() < 1e-9,
+                    "{}: {:?} probability {}",
+                    case.name,
+                    c.text,
+                    c.probability
+                );
+            }
+        }
+    }
+    assert!(CASES.len() >= 40);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Properties of every shape
+
+/// The shapes a list of (text, probability in hundredths) is written in, with the repair
+/// kind each must record.
+const SHAPES: &[(&str, &str)] = &[
+    ("json", ""),
+    ("wrapped", "wrapped_object"),
+    ("encoded", "string_encoded_json"),
+    ("array", "bare_array"),
+    ("fenced", "code_fence"),
+    ("tags", "xml_tags"),
+    ("attributes", "xml_tags"),
+    ("table", "markdown_table"),
+    ("numbered", "numbered_list"),
+    ("bullets", "numbered_list"),
+    ("labelled", "labelled_blocks"),
+    ("yaml", "yaml_list"),
+];
+
+fn render(shape: &str, items: &[(String, u32)]) -> String {
+    let p = |h: u32| format!("{:.2}", f64::from(h) / 100.0);
+    let json_list = || {
+        let objs: Vec<String> = items
+            .iter()
+            .map(|(t, h)| {
+                format!("{{\"text\": {}, \"probability\": {}}}", serde_json::to_string(t).unwrap(), p(*h))
+            })
+            .collect();
+        format!("[{}]", objs.join(", "))
+    };
+    let lines = |f: &dyn Fn(usize, &str, u32) -> String| {
+        items.iter().enumerate().map(|(i, (t, h))| f(i + 1, t, *h)).collect::<Vec<_>>().join("\n")
+    };
+    match shape {
+        "json" => format!("{{\"responses\": {}}}", json_list()),
+        "wrapped" => format!("{{\"result\": {{\"responses\": {}}}}}", json_list()),
+        "encoded" => serde_json::to_string(&format!("{{\"responses\": {}}}", json_list())).unwrap(),
+        "array" => json_list(),
+        "fenced" => format!("Here you go:\n```json\n{{\"responses\": {}}}\n```\nEnjoy!", json_list()),
+        "tags" => format!(
+            "<responses>\n{}\n</responses>",
+            lines(&|_, t, h| format!(
+                "<response><text>{t}</text><probability>{}</probability></response>",
+                p(h)
+            ))
+        ),
+        "attributes" => lines(&|_, t, h| format!("<response probability=\"{}\">{t}</response>", p(h))),
+        "table" => format!(
+            "| # | Response | Probability |\n|---|---|---|\n{}",
+            lines(&|i, t, h| format!("| {i} | {t} | {} |", p(h)))
+        ),
+        "numbered" => format!(
+            "Here are my responses:\n{}",
+            lines(&|i, t, h| format!("{i}. {t} (probability: {})", p(h)))
+        ),
+        "bullets" => lines(&|_, t, h| format!("- \"{t}\" — {h}%")),
+        "labelled" => lines(&|i, t, h| format!("Response {i}: {t}\nProbability: {}\n", p(h))),
+        "yaml" => lines(&|_, t, h| format!("- text: {t}\n  probability: {}", p(h))),
+        other => unreachable!("{other}"),
+    }
+}
+
+/// Distinct texts like real replies: words, commas, apostrophes, amounts, final punctuation.
+fn texts() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::btree_set("[A-Z][a-z]{1,7}(,? [a-z']{1,7}| \\$[1-9]){0,5}[.!?]", 1..6)
+        .prop_map(|set| set.into_iter().collect::<Vec<_>>())
+        .prop_shuffle()
+}
+
+fn shaped() -> impl Strategy<Value = (usize, Vec<(String, u32)>)> {
+    (0..SHAPES.len(), texts()).prop_flat_map(|(shape, texts)| {
+        let n = texts.len();
+        (Just(shape), Just(texts), prop::collection::vec(1u32..100, n))
+            .prop_map(|(shape, texts, hs)| (shape, texts.into_iter().zip(hs).collect()))
+    })
+}
+
+/// One edit of a reply: cut it, delete a span, insert a token, or replace a character.
+#[derive(Debug, Clone)]
+enum Edit {
+    Cut(prop::sample::Index),
+    Delete(prop::sample::Index, usize),
+    Insert(prop::sample::Index, &'static str),
+    Replace(prop::sample::Index, char),
+}
+
+const EDIT_TOKENS: &[&str] = &[
+    "<",
+    ">",
+    "</",
+    "<response>",
+    "</text>",
+    "<probability>",
+    "|",
+    "|---|",
+    "\n",
+    "- ",
+    "1. ",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "\"",
+    "\\\"",
+    ":",
+    "0.",
+    "40%",
+    "probability: ",
+    "```",
+    "Response 3:",
+    "&amp;",
+    "  ",
+    "—",
+];
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        any::<prop::sample::Index>().prop_map(Edit::Cut),
+        (any::<prop::sample::Index>(), 1usize..12).prop_map(|(i, n)| Edit::Delete(i, n)),
+        (any::<prop::sample::Index>(), prop::sample::select(EDIT_TOKENS))
+            .prop_map(|(i, t)| Edit::Insert(i, t)),
+        (any::<prop::sample::Index>(), any::<char>()).prop_map(|(i, c)| Edit::Replace(i, c)),
+    ]
+}
+
+fn apply(s: &str, e: &Edit) -> String {
+    let bounds: Vec<usize> = s.char_indices().map(|(i, _)| i).chain([s.len()]).collect();
+    let at = |i: &prop::sample::Index| bounds[i.index(bounds.len())];
+    match e {
+        Edit::Cut(i) => s[..at(i)].to_string(),
+        Edit::Delete(i, n) => {
+            let k = i.index(bounds.len());
+            let end = bounds[(k + n).min(bounds.len() - 1)];
+            format!("{}{}", &s[..bounds[k]], &s[end..])
+        }
+        Edit::Insert(i, t) => format!("{}{t}{}", &s[..at(i)], &s[at(i)..]),
+        Edit::Replace(_, _) if s.is_empty() => String::new(),
+        Edit::Replace(i, c) => {
+            let k = i.index(bounds.len() - 1);
+            format!("{}{c}{}", &s[..bounds[k]], &s[bounds[k + 1].min(s.len())..])
+        }
+    }
+}
+
+/// A text as compared across a cut: without quotes and emphasis.
+fn bare(t: &str) -> String {
+    t.chars().filter(|c| !matches!(c, '"' | '*')).collect::<String>().trim().to_string()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(384))]
+
+    /// Every shape, written out whole, gives back exactly its texts and probabilities.
+    #[test]
+    fn every_shape_round_trips((shape, items) in shaped()) {
+        let (name, kind) = SHAPES[shape];
+        let raw = render(name, &items);
+        let reply = parse_candidates(&raw, None).map_err(|e| TestCaseError::fail(format!("{name}: {e}\n{raw}")))?;
+        let texts: Vec<&str> = reply.candidates.iter().map(|c| c.text.as_str()).collect();
+        let want: Vec<&str> = items.iter().map(|(t, _)| t.as_str()).collect();
+        prop_assert_eq!(texts, want, "{}: {}", name, raw);
+        for (c, (_, h)) in reply.candidates.iter().zip(&items) {
+            let stated = c.raw_probability.unwrap_or(f64::NAN);
+            prop_assert!((stated - f64::from(*h) / 100.0).abs() < 1e-9, "{}: {:?} stated {}\n{}", name, c.text, stated, raw);
+            if !kind.is_empty() {
+                let kinds = serde_json::to_string(&c.repairs).unwrap();
+                prop_assert!(kinds.contains(&format!("\"kind\":\"{kind}\"")), "{}: {}", name, kinds);
+            }
+        }
+    }
+
+    /// Any edit of a reply of any shape gives a valid distribution or an error, never a panic.
+    #[test]
+    fn edited_replies_never_panic((shape, items) in shaped(), edits in prop::collection::vec(edit(), 1..4)) {
+        let mut raw = render(SHAPES[shape].0, &items);
+        for e in &edits {
+            raw = apply(&raw, e);
+        }
+        assert_distribution(&raw, None);
+        assert_distribution(&raw, Some(KSpec::Fixed { k: 3 }));
+    }
+
+    /// A reply cut anywhere never yields a text that was not (the start of) one written.
+    #[test]
+    fn cut_replies_never_invent_texts((shape, items) in shaped(), at in any::<prop::sample::Index>()) {
+        let raw = render(SHAPES[shape].0, &items);
+        let cut = apply(&raw, &Edit::Cut(at));
+        assert_distribution(&cut, None);
+        if let Ok(reply) = parse_candidates(&cut, None) {
+            for c in &reply.candidates {
+                let got = bare(&c.text);
+                prop_assert!(
+                    items.iter().any(|(t, _)| bare(t).starts_with(&got)),
+                    "{}: invented {:?} from\n{}", SHAPES[shape].0, c.text, cut
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn prose_is_never_a_candidate() {
+    for raw in [
+        "I cannot help with that.",
+        "Sure! I'd love to help. Probability: 0.9",
+        "Answer: I'd give $1",
+        "I'd give 40% of my bonus to charity.",
+        "Well, I think 0.5 is fair.",
+        "Here are 3 responses (ranked):",
+        "I think the answer is 42 (p=0.9).",
+        "0.5: that's my guess.",
+        "<p>I would rather not.</p>",
+        "Response: I'd give $1.\n\nThat is all.",
+    ] {
+        assert!(parse_candidates(raw, None).is_err(), "{raw:?} gave {:?}", parse_candidates(raw, None));
+    }
+}
+
+#[test]
+fn sequence_mode_reads_text_shapes_without_probabilities() {
+    let raw = "1. Sure. (40%)\n2. No. (60%)";
+    let reply = parse_candidates_with(raw, &ParseOptions { k: None, ignore_probabilities: true }).unwrap();
+    let r = vec![Repair::NumberedList];
+    check(&reply, &[("Sure.", 0.5, None, r.clone()), ("No.", 0.5, None, r)]);
+}

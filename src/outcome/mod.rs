@@ -253,7 +253,16 @@ mod tests {
     }
 
     fn spec(fallback: Option<OutcomeFallback>) -> OutcomeSpec {
-        OutcomeSpec { name: "donation".into(), role: 0, question: "How much?".into(), kind: num(), fallback, method: None, stated: false, stated_model: None }
+        OutcomeSpec {
+            name: "donation".into(),
+            role: 0,
+            question: "How much?".into(),
+            kind: num(),
+            fallback,
+            method: None,
+            stated: false,
+            stated_model: None,
+        }
     }
 
     fn money() -> Option<OutcomeFallback> {
