@@ -244,3 +244,93 @@ async fn the_stated_measure_can_be_read_by_another_model() {
     // "null": nothing stated, recorded as missing.
     assert!(stated.iter().all(|o| o.value.is_none() && o.source == OutcomeSource::Missing));
 }
+
+/// The outcome calls of a role with `settings`, from a one-dialogue run.
+async fn outcome_calls(settings: &str) -> (Vec<ChatRequest>, OutcomeEvent) {
+    let text = format!(
+        r#"
+name = "outcomes"
+[[roles]]
+id = "asker"
+system = "You ask."
+[[roles]]
+id = "giver"
+system = "You give."
+{settings}
+[turns]
+first = "asker"
+max_turns = 2
+[[outcomes]]
+name = "donation"
+role = "giver"
+type = "number"
+min = 0
+max = 2
+question = "How much do you donate?"
+"#
+    );
+    let scenario = Arc::new(parse_scenario(Path::new("o.toml"), &text).unwrap());
+    let m = model();
+    let shared: SharedModel = Arc::new(m.clone());
+    let models: Vec<RoleModel> =
+        scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect();
+    let personas = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas");
+    let population = Population::load(personas.to_str().unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = RunConfig {
+        n: Some(1),
+        seed: 4,
+        concurrency: 1,
+        out_dir: tmp.path().to_path_buf(),
+        resume: false,
+        progress: false,
+    };
+    run_experiment(scenario, &population, &models, &config).await.unwrap();
+    let calls: Vec<ChatRequest> = m
+        .requests()
+        .into_iter()
+        .filter(|r| r.messages.iter().any(|msg| msg.content.contains("How much do you donate?")))
+        .collect();
+    let events = read_events(&tmp.path().join("transcripts.jsonl")).unwrap();
+    let outcome = events["d00000"]
+        .iter()
+        .find_map(|e| match e {
+            Event::Outcome(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    (calls, outcome)
+}
+
+#[tokio::test]
+async fn outcome_answers_are_gathered_as_turns_gather_candidates() {
+    // direct: one answer, no distribution.
+    let (calls, o) = outcome_calls("method = \"direct\"").await;
+    assert_eq!(calls.len(), 1);
+    assert!(o.distribution.is_none());
+
+    // direct with N = 3: three independent single answers, uniform choice.
+    let (calls, o) = outcome_calls("method = \"direct\"\ncandidates = 3").await;
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|c| matches!(c.constraint, Some(OutputConstraint::Number { .. }))));
+    let d = o.distribution.unwrap();
+    assert_eq!((d.candidates.len(), d.choice.rule.selection.to_string()), (3, "uniform".to_string()));
+
+    // multi-turn: a first answer, then another in the same conversation.
+    let (calls, o) = outcome_calls("method = \"multi-turn\"").await;
+    assert_eq!(calls.len(), 2);
+    let second = calls[1].messages.last().unwrap().content.clone();
+    assert!(second.contains("another answer"), "{second}");
+    assert!(calls[1].messages.iter().any(|m| m.content.contains("0.25")));
+    assert_eq!(o.distribution.unwrap().candidates.len(), 2);
+
+    // vs-multi with k = 2: two lists in one conversation, the second asking for 2 more.
+    let (calls, o) = outcome_calls("method = \"vs-multi\"\nk = 2").await;
+    assert_eq!(calls.len(), 2);
+    assert!(calls[0].messages.last().unwrap().content.contains("confidence"));
+    let more = calls[1].messages.last().unwrap().content.clone();
+    assert!(more.contains("2 more answers") && more.contains("confidence"), "{more}");
+    // Each list gives two valid answers (a third is out of range): four in all.
+    let d = o.distribution.unwrap();
+    assert_eq!((d.candidates.len(), d.refused.len()), (4, 2));
+}

@@ -221,7 +221,13 @@ impl Agent {
         if let Some(m) = spec.method.filter(|m| *m != role.method) {
             role.set_method(m);
         }
-        let how = AnswerMethod { method: role.method, k: role.k, tau: role.tau, rule: role.rule };
+        let how = AnswerMethod {
+            method: role.method,
+            n: role.turn_candidates(),
+            k: role.k,
+            tau: role.tau,
+            rule: role.rule,
+        };
         let own_words: Vec<String> = messages
             .iter()
             .filter(|m| m.role == crate::backend::Role::Assistant)

@@ -1,7 +1,8 @@
-//! Outcome questions answered through the method under test. A list method answers with
-//! several answers (with verbalized probabilities for VS methods) in the constrained shape,
-//! and the role's own seeded selection rule picks one, so the measured quantity goes
-//! through the same sampling as the role's turns; the whole distribution is recorded. The
+//! Outcome questions answered through the method under test. The role gathers answers as
+//! its turns gather candidates (a list method: several answers in the constrained shape,
+//! with verbalized probabilities for VS methods), and its own seeded selection rule picks
+//! one, so the measured quantity goes through the same sampling as the role's turns; the
+//! whole distribution is recorded. `cot` answers without its reasoning step. The
 //! `stated` source reads what the role said in the dialogue with a constrained extractor
 //! call instead.
 
@@ -21,6 +22,8 @@ use crate::vs::{select, Candidate, Choice, KSpec, Method, SelectionRule};
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnswerMethod {
     pub method: Method,
+    /// Answers gathered (N), as the role's turns gather candidates.
+    pub n: usize,
     pub k: KSpec,
     pub tau: Option<f64>,
     pub rule: SelectionRule,
@@ -84,46 +87,97 @@ fn list_question(spec: &OutcomeSpec, how: &AnswerMethod) -> String {
     )
 }
 
-/// Asks `spec`'s question of the role as `how` says. `direct`, `cot` and `multi-turn` answer
-/// once ([`super::ask`]'s constrained answer); `sequence` and the VS methods answer with a
-/// list, from which `rng` draws one by the rule. A reply with no usable list falls back to
-/// reading one answer from it (and then the outcome's fallback over the role's words).
+/// Asks `spec`'s question of the role as `how` says, gathering `how.n` answers the way a
+/// turn gathers its candidates (Table 1's calls): `direct` and `cot` ask N times
+/// independently, `multi-turn` asks once and then for "another answer" in the same
+/// conversation; `sequence` and the VS methods ask for k answers per call over ⌈N/k⌉ calls,
+/// `vs-multi` in one conversation ("k more"). The role's seeded rule picks one from the
+/// pooled answers. One answer (`direct` with N = 1) is [`super::ask`], with its fallback;
+/// when no call gives a usable answer, the outcome's fallback reads the replies and the
+/// role's words.
 #[allow(clippy::too_many_arguments)]
 pub async fn ask_through<R: Rng + ?Sized>(
     model: &dyn ChatModel,
     spec: &OutcomeSpec,
     how: &AnswerMethod,
-    mut messages: Vec<Message>,
+    messages: Vec<Message>,
     seed: u64,
     temperature: Option<f32>,
     use_schema: bool,
     rng: &mut R,
 ) -> Result<(Extracted, Option<AnswerDistribution>), BackendError> {
-    if !how.method.asks_for_list() {
+    let list = how.method.asks_for_list();
+    let n = how.n.max(1);
+    if !list && n == 1 {
         let e = super::ask(model, spec, messages, seed, temperature, use_schema).await?;
         return Ok((e, None));
     }
     let own_words: Vec<String> =
         messages.iter().filter(|m| m.role == Role::Assistant).map(|m| m.content.clone()).collect();
-    messages.push(Message::user(list_question(spec, how)));
-    let constraint = OutputConstraint::Answers {
-        answer: shape(&spec.kind),
-        min_items: how.k.min(),
-        max_items: how.k.max(),
-        with_probability: how.method.is_verbalized(),
+    let calls = if list { n.div_ceil(how.k.max().max(1)) } else { n };
+    let same_conversation = matches!(how.method, Method::MultiTurn | Method::VsMulti);
+    let constraint = if list {
+        OutputConstraint::Answers {
+            answer: shape(&spec.kind),
+            min_items: how.k.min(),
+            max_items: how.k.max(),
+            with_probability: how.method.is_verbalized(),
+        }
+    } else {
+        super::constraint(&spec.kind)
     };
-    let request = ChatRequest {
-        messages,
-        temperature,
-        max_tokens: Some(48 * how.k.max() as u32 + if how.method == Method::VsCot { 400 } else { 32 }),
-        seed: Some(seed),
-        constraint: use_schema.then_some(constraint),
-        ..Default::default()
-    };
-    let response = model.chat(request).await?;
-    let usage = response.usage.unwrap_or_default();
-    let raw = response.content;
-    let (answers, refused) = parse_answers(&raw, &spec.kind, how.method.is_verbalized());
+    let first = if list { list_question(spec, how) } else { question_text(spec) };
+    let call_seeds = crate::seed::derive_named(seed, "call");
+    let mut answers: Vec<(Value, Option<f64>)> = Vec::new();
+    let mut refused = Vec::new();
+    let mut raws = Vec::new();
+    let mut usage = Usage::default();
+    let mut conversation: Option<Vec<Message>> = None;
+    for i in 0..calls {
+        let mut sent = match conversation.take() {
+            Some(c) => c,
+            None => messages.clone(),
+        };
+        sent.push(Message::user(if i == 0 || !same_conversation {
+            first.clone()
+        } else {
+            follow_up(spec, how)
+        }));
+        let request = ChatRequest {
+            messages: sent.clone(),
+            temperature,
+            max_tokens: Some(if list {
+                48 * how.k.max() as u32 + if how.method == Method::VsCot { 400 } else { 32 }
+            } else {
+                64
+            }),
+            seed: Some(if i == 0 { seed } else { crate::seed::derive(call_seeds, i as u64) }),
+            constraint: use_schema.then(|| constraint.clone()),
+            ..Default::default()
+        };
+        let response = model.chat(request).await?;
+        usage += response.usage.unwrap_or_default();
+        let raw = response.content;
+        if list {
+            let (ok, bad) = parse_answers(&raw, &spec.kind, how.method.is_verbalized());
+            answers.extend(ok);
+            refused.extend(bad);
+        } else {
+            match super::read_answer(&raw, &spec.kind) {
+                Reading::Valid(v) => answers.push((v, None)),
+                Reading::Refused(why) => refused.push(why),
+                Reading::Nothing => {}
+            }
+        }
+        if same_conversation {
+            sent.push(Message::assistant(raw.clone()));
+            conversation = Some(sent);
+        }
+        raws.push(raw);
+    }
+    answers.truncate(n);
+    // Several calls' replies are kept together, one after another.
+    let raw = raws.join("\n\n");
     if answers.is_empty() {
         let mut e = extract(spec, raw, &own_words, usage);
         if e.source == OutcomeSource::Missing && !refused.is_empty() {
@@ -138,6 +192,31 @@ pub async fn ask_through<R: Rng + ?Sized>(
     let extracted =
         Extracted { value: Some(value), source: OutcomeSource::Question, raw, reason: None, usage };
     Ok((extracted, Some(AnswerDistribution { method: how.method, candidates, choice, refused })))
+}
+
+/// The follow-up in the same conversation: "another answer" (`multi-turn`) or "k more"
+/// (`vs-multi`), with the format spelled out again.
+fn follow_up(spec: &OutcomeSpec, how: &AnswerMethod) -> String {
+    let format = question_text(spec);
+    let format = format.lines().last().unwrap_or_default();
+    match how.method {
+        Method::VsMulti => {
+            let k = how.k.max();
+            let what = match &spec.kind {
+                OutcomeKind::Number { min, max } => format!("ANSWER is a number between {min} and {max}"),
+                OutcomeKind::Category { categories } => {
+                    let list: Vec<String> = categories.iter().map(|c| format!("\"{c}\"")).collect();
+                    format!("ANSWER is one of {}", list.join(", "))
+                }
+            };
+            format!(
+                "Give {k} more answers you could give, different from the ones above, with your confidence in \
+                 each. Return only a JSON object {{\"responses\": [{{\"answer\": ANSWER, \"confidence\": C}}, ...]}} \
+                 where {what}."
+            )
+        }
+        _ => format!("Give another answer you could give, different from your previous ones. {format}"),
+    }
 }
 
 /// Valid answers with their stated probability, and why the others were refused.
