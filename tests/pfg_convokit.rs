@@ -332,3 +332,45 @@ fn data_summary_reports_counts_the_filter_and_the_split() -> Result<()> {
     assert!(stdout.contains("test 200, train "), "{stdout}");
     Ok(())
 }
+
+/// OpinionQA's wave 26: every file checked against its pinned sha256, installed only when all
+/// match, and left alone when one does not.
+#[tokio::test]
+async fn opinionqa_wave_is_fetched_checked_and_installed_whole() -> Result<()> {
+    use vsim::data::fetch::{fetch_opinionqa_w26, is_opinionqa_w26, OPINIONQA_W26_FILES};
+    let wave = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/opinionqa/W26"));
+    if !wave.join("info.csv").is_file() {
+        eprintln!("note: {} not found; skipping", wave.display());
+        return Ok(());
+    }
+    // Serves the wave's files, with info.csv altered under /bad.
+    let files: Vec<(String, Vec<u8>)> = OPINIONQA_W26_FILES
+        .iter()
+        .map(|(n, _)| (n.to_string(), std::fs::read(wave.join(n)).unwrap()))
+        .collect();
+    let mut app = axum::Router::new();
+    for (name, body) in files {
+        let altered = if name == "info.csv" { [body.as_slice(), b"x"].concat() } else { body.clone() };
+        app = app
+            .route(&format!("/good/{name}"), axum::routing::get(move || async move { body.clone() }))
+            .route(&format!("/bad/{name}"), axum::routing::get(move || async move { altered.clone() }));
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let tmp = tempfile::tempdir()?;
+    let dest = tmp.path().join("data/opinionqa/W26");
+    let err = err_text(fetch_opinionqa_w26(&format!("http://{addr}/bad"), &dest, false).await);
+    assert!(err.contains("info.csv") && err.contains("sha256"), "{err}");
+    assert!(!dest.exists(), "nothing installed after a mismatch");
+    fetch_opinionqa_w26(&format!("http://{addr}/good"), &dest, false).await?;
+    assert!(is_opinionqa_w26(&dest));
+    // The shipped survey scenario's layout: the wave loads from there.
+    let spec = vsim::survey::spec::load_survey(
+        &PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/survey_opinionqa_w26.toml")),
+        Some(&dest),
+    )?;
+    assert_eq!(spec.questionnaire.items.len(), 22);
+    Ok(())
+}

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use super::{CliError, CliResult};
-use vsim::data::fetch::{default_pfg_dir, fetch_convokit_corpus, PFG_CORPUS_URL};
+use vsim::data::fetch::{
+    default_opinionqa_dir, default_pfg_dir, fetch_convokit_corpus, fetch_opinionqa_w26, is_opinionqa_w26,
+    OPINIONQA_W26_URL, PFG_CORPUS_URL,
+};
 use vsim::data::persuasionforgood::{PfgDataset, PfgRole, Split, SPLIT_SEED};
 
 /// Datasets `vsim data fetch` knows where to find.
@@ -12,6 +15,8 @@ use vsim::data::persuasionforgood::{PfgDataset, PfgRole, Split, SPLIT_SEED};
 pub enum Dataset {
     /// PersuasionForGood, as ConvoKit publishes it (`persuasionforgood-corpus`).
     Persuasionforgood,
+    /// OpinionQA's Pew wave-26 aggregates (`W26`), checked against pinned sha256s.
+    Opinionqa,
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -19,7 +24,8 @@ pub enum DataCommand {
     /// Download a dataset into the user's data directory (or --dir) and print where it is.
     #[command(after_help = "Examples:
   vsim data fetch persuasionforgood
-  vsim data fetch persuasionforgood --dir data/persuasionforgood-corpus
+  vsim data fetch persuasionforgood --dir data/persuasionforgood
+  vsim data fetch opinionqa --dir data/opinionqa/W26
 
 Without network access, download the zip by hand from the URL shown by --help, unzip it, and
 pass the directory as `--population pfg:DIR` / `--human pfg:DIR`.")]
@@ -27,15 +33,17 @@ pass the directory as `--population pfg:DIR` / `--human pfg:DIR`.")]
         /// Which dataset.
         #[arg(value_enum)]
         dataset: Dataset,
-        /// Where to put it (default: <data dir>/vsim/datasets/persuasionforgood-corpus).
+        /// Where to put it (default: <data dir>/vsim/datasets/persuasionforgood-corpus, or
+        /// <data dir>/vsim/datasets/opinionqa/W26).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
         /// Download again even if the directory already holds a readable corpus.
         #[arg(long)]
         force: bool,
-        /// Download from this URL instead (a mirror of ConvoKit's zip).
-        #[arg(long, value_name = "URL", default_value = PFG_CORPUS_URL)]
-        url: String,
+        /// Download from this URL instead (a mirror of ConvoKit's zip, or of OpinionQA's W26
+        /// folder).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
     /// Counts, the consistency filter and the split sizes of a dataset (either layout).
     #[command(after_help = "Examples:
@@ -72,11 +80,33 @@ pub async fn run(cmd: DataCommand) -> CliResult {
                 }
             }
             let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let url = url.unwrap_or_else(|| PFG_CORPUS_URL.to_string());
             let data = fetch_convokit_corpus(&url, &dest, progress).await.map_err(CliError::failed)?;
             eprintln!(
                 "fetched {} participants in {} dialogues; use it as --population pfg:{dir} / --human pfg:{dir}",
                 data.participants.len(),
                 data.dialogues.len(),
+                dir = dest.display()
+            );
+            println!("{}", dest.display());
+            Ok(0)
+        }
+        DataCommand::Fetch { dataset: Dataset::Opinionqa, dir, force, url } => {
+            let dest = match dir {
+                Some(d) => d,
+                None => default_opinionqa_dir().map_err(CliError::failed)?,
+            };
+            if !force && is_opinionqa_w26(&dest) {
+                eprintln!("already there (every file matches its sha256); --force downloads it again");
+                println!("{}", dest.display());
+                return Ok(0);
+            }
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let url = url.unwrap_or_else(|| OPINIONQA_W26_URL.to_string());
+            fetch_opinionqa_w26(&url, &dest, progress).await.map_err(CliError::failed)?;
+            eprintln!(
+                "fetched OpinionQA wave 26; use it as `opinionqa = \"{dir}\"` in a survey scenario or \
+                 --population opinionqa:{dir}",
                 dir = dest.display()
             );
             println!("{}", dest.display());

@@ -50,6 +50,10 @@ pub enum FetchError {
         #[source]
         source: zip::result::ZipError,
     },
+    #[error(
+        "{url} does not match its pinned sha256 (expected {expected}, got {got}); nothing was installed"
+    )]
+    Checksum { url: String, expected: String, got: String },
     #[error("the archive from {url} holds no ConvoKit corpus (no utterances.jsonl)")]
     NoCorpus { url: String },
     #[error("the archive from {url} unpacked, but does not load: {source}")]
@@ -213,4 +217,70 @@ fn corpus_root(dir: &Path) -> Option<PathBuf> {
         .collect();
     found.sort();
     found.into_iter().next()
+}
+
+/// Where OpinionQA's wave-26 aggregates are published: the only commit of
+/// `tatsu-lab/opinions_qa` that holds the data folder (the next one deletes it).
+pub const OPINIONQA_W26_URL: &str = "https://raw.githubusercontent.com/tatsu-lab/opinions_qa/\
+    ed8c4e0ac1a48c77e041db58d877eb3d0d949d65/data/human_resp/American_Trends_Panel_W26";
+
+/// The wave-26 files and their sha256, pinned: a download that differs is refused.
+pub const OPINIONQA_W26_FILES: [(&str, &str); 7] = [
+    ("info.csv", "e24b42c3c6724e3ce83d83925ee03d5ade307cfe5721f0d1eee4bb086d5408c4"),
+    ("NONE_data.json", "2c42ae32a40303ea6be8a74d35ab79f8c2f9fcd09e154706987675ed18ce531f"),
+    ("POLPARTY_data.json", "2c42ae32a40303ea6be8a74d35ab79f8c2f9fcd09e154706987675ed18ce531f"),
+    ("POLIDEOLOGY_data.json", "6f5062dbb1fb1a973af4f27e6416cc53c9ad0818f6ab43a699d3d68c8869fef4"),
+    ("SEX_data.json", "b1e07607aa142a6a1ac735a6dfe0838cfd3c65a2df8bfc90b4f828a4ea16b0f8"),
+    ("AGE_data.json", "f0f364a6425fedf6e19816df40d741b1fd131d66dd7f9b2b372dbdb5b940ac30"),
+    ("EDUCATION_data.json", "3051f51c112f888b6692913393a5f5339cbcab2803aaf8fa5b98f724458a4d69"),
+];
+
+/// The default home of the wave: `<data dir>/vsim/datasets/opinionqa/W26`.
+pub fn default_opinionqa_dir() -> Result<PathBuf, FetchError> {
+    dirs::data_dir()
+        .map(|d| d.join("vsim").join("datasets").join("opinionqa").join("W26"))
+        .ok_or(FetchError::NoDataDir)
+}
+
+/// True when `dir` holds every wave-26 file with its pinned sha256.
+pub fn is_opinionqa_w26(dir: &Path) -> bool {
+    OPINIONQA_W26_FILES.iter().all(|(name, sha)| {
+        crate::wheel::sha256_file(&dir.join(name), None).is_ok_and(|(digest, _)| digest == *sha)
+    })
+}
+
+/// Downloads OpinionQA's wave-26 files from `base_url` into `dest`, each checked against its
+/// pinned sha256 in a temporary directory beside `dest`, which is renamed into place only
+/// when all of them match.
+pub async fn fetch_opinionqa_w26(base_url: &str, dest: &Path, progress: bool) -> Result<(), FetchError> {
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io { path, source }
+    };
+    let empty_dir = std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_none());
+    if dest.exists() && !empty_dir && !is_opinionqa_w26(dest) {
+        return Err(FetchError::DestinationInUse { path: dest.to_path_buf() });
+    }
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let staging =
+        tempfile::Builder::new().prefix(".vsim-download-").tempdir_in(&parent).map_err(io(&parent))?;
+    for (name, sha) in OPINIONQA_W26_FILES {
+        let url = format!("{}/{name}", base_url.trim_end_matches('/'));
+        let path = staging.path().join(name);
+        let mut file = std::fs::File::create(&path).map_err(io(&path))?;
+        download(&url, &mut file, progress).await?;
+        let digest = crate::wheel::sha256_file(&path, None).map(|(d, _)| d).unwrap_or_default();
+        if digest != sha {
+            return Err(FetchError::Checksum { url, expected: sha.to_string(), got: digest });
+        }
+    }
+    if dest.exists() {
+        std::fs::remove_dir_all(dest).map_err(io(dest))?;
+    }
+    std::fs::rename(staging.keep(), dest).map_err(io(dest))?;
+    Ok(())
 }
