@@ -49,19 +49,24 @@ fn shape(kind: &OutcomeKind) -> AnswerShape {
     }
 }
 
+/// What an answer may be, in the words of the list prompts.
+fn answer_domain(kind: &OutcomeKind) -> String {
+    match kind {
+        OutcomeKind::Number { min, max } => format!("ANSWER is a number between {min} and {max}"),
+        OutcomeKind::Category { categories } => {
+            let list: Vec<String> = categories.iter().map(|c| format!("\"{c}\"")).collect();
+            format!("ANSWER is one of {}", list.join(", "))
+        }
+    }
+}
+
 /// The question asking for several answers, with the format spelled out.
 fn list_question(spec: &OutcomeSpec, how: &AnswerMethod) -> String {
     let count = match how.k {
         KSpec::Fixed { k } => format!("{k} different answers"),
         KSpec::ModelDecided { max } => format!("all plausible answers (at most {max})"),
     };
-    let what = match &spec.kind {
-        OutcomeKind::Number { min, max } => format!("ANSWER is a number between {min} and {max}"),
-        OutcomeKind::Category { categories } => {
-            let list: Vec<String> = categories.iter().map(|c| format!("\"{c}\"")).collect();
-            format!("ANSWER is one of {}", list.join(", "))
-        }
-    };
+    let what = answer_domain(&spec.kind);
     let (word, item) = match how.method {
         Method::Sequence => ("", "{\"answer\": ANSWER}".to_string()),
         Method::VsMulti => {
@@ -202,13 +207,7 @@ fn follow_up(spec: &OutcomeSpec, how: &AnswerMethod) -> String {
     match how.method {
         Method::VsMulti => {
             let k = how.k.max();
-            let what = match &spec.kind {
-                OutcomeKind::Number { min, max } => format!("ANSWER is a number between {min} and {max}"),
-                OutcomeKind::Category { categories } => {
-                    let list: Vec<String> = categories.iter().map(|c| format!("\"{c}\"")).collect();
-                    format!("ANSWER is one of {}", list.join(", "))
-                }
-            };
+            let what = answer_domain(&spec.kind);
             format!(
                 "Give {k} more answers you could give, different from the ones above, with your confidence in \
                  each. Return only a JSON object {{\"responses\": [{{\"answer\": ANSWER, \"confidence\": C}}, ...]}} \
