@@ -42,7 +42,8 @@ fn measure(model: &BertEmbedder, texts: &[String], batch: usize) -> Result<(f64,
 
 fn main() -> Result<()> {
     let t0 = Instant::now();
-    let model = BertEmbedder::minilm(true).context("loading all-MiniLM-L6-v2")?;
+    let model =
+        BertEmbedder::minilm(&vsim::progress::Progress::silent()).context("loading all-MiniLM-L6-v2")?;
     let load = t0.elapsed();
     let texts = utterances();
     let threads = std::env::var("RAYON_NUM_THREADS")

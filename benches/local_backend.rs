@@ -104,7 +104,7 @@ impl Runs {
 }
 
 async fn run() -> Result<()> {
-    let path = vsim::model_store::ensure_default_model(true)?;
+    let path = vsim::model_store::ensure(&vsim::model_store::SMOLLM2, &vsim::progress::Progress::silent())?;
     let mut config = LocalConfig::default();
     if let Some(n) = std::env::var("VSIM_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
         config.threads = n;

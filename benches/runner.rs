@@ -140,7 +140,7 @@ async fn mock_model(url: &str, max_requests: usize) -> SharedModel {
         request_timeout: Some(Duration::from_secs(60)),
         ..ResilienceConfig::default()
     };
-    let options = BackendOptions { cache: CacheMode::Off, resilience, progress: false, ..Default::default() };
+    let options = BackendOptions { cache: CacheMode::Off, resilience, ..Default::default() };
     open_model(&spec, &options).await.expect("mock backend")
 }
 
@@ -162,7 +162,7 @@ async fn run(
         concurrency,
         out_dir: dir.to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let summary = run_experiment_with(
         Arc::new(scenario.clone()),
@@ -316,7 +316,7 @@ async fn idle_rss() {
         concurrency: dialogues,
         out_dir: dir.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let population = population();
     let options = RunOptions::default();

@@ -35,7 +35,7 @@ async fn main() -> Result<()> {
         concurrency: 4,
         out_dir: out.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let summary = run_experiment(Arc::new(scenario), &population, &models, &config).await?;
     println!(

@@ -12,6 +12,8 @@
 //! - [`stats`]: KS and other distances, linguistic metrics;
 //! - [`seed`]: deterministic seed derivation.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod data;
 pub mod dialogue;
@@ -19,11 +21,14 @@ pub mod embed;
 pub mod eval;
 pub mod experiment;
 pub mod export;
+mod fsutil;
 pub mod mock;
 pub mod model_store;
 pub mod outcome;
 pub mod persona;
+pub mod progress;
 pub mod report;
+pub mod rundir;
 pub mod scenario;
 pub mod seed;
 pub mod stats;

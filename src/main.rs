@@ -6,6 +6,14 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Like other Unix tools, end quietly when the reader of stdout goes away
+    // (`vsim data summary … | head -1`) instead of panicking in `println!`. Rust ignores
+    // SIGPIPE by default and std offers no way to restore it, hence libc.
+    #[cfg(unix)]
+    // SAFETY: called first thing in main, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let args = cli::Cli::parse();
     cli::init_tracing(args.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

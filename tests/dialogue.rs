@@ -70,8 +70,14 @@ async fn run(
     resume: bool,
 ) -> vsim::experiment::RunSummary {
     let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
-    let config =
-        RunConfig { n: Some(n), seed: 42, concurrency, out_dir: dir.to_path_buf(), resume, progress: false };
+    let config = RunConfig {
+        n: Some(n),
+        seed: 42,
+        concurrency,
+        out_dir: dir.to_path_buf(),
+        resume,
+        progress: Default::default(),
+    };
     run_experiment(Arc::new(scenario.clone()), &population, &models(scenario, &fake_model()), &config)
         .await
         .unwrap()
@@ -192,7 +198,7 @@ async fn resume_runs_only_missing_dialogues_and_refuses_overwrite() {
         concurrency: 2,
         out_dir: part.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let err =
         run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &fake_model()), &config)
@@ -222,7 +228,7 @@ async fn failed_dialogue_is_recorded_and_counted() {
         concurrency: 2,
         out_dir: dir.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let summary =
         run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &broken), &config)
@@ -362,7 +368,7 @@ async fn resume_answers_lost_dialogues_from_the_response_cache() {
         concurrency: 2,
         out_dir: dir.path().to_path_buf(),
         resume,
-        progress: false,
+        progress: Default::default(),
     };
     let first =
         run_experiment(Arc::new(scenario.clone()), &population, &roles, &config(false)).await.unwrap();
@@ -416,10 +422,17 @@ async fn branch_of_a_moderated_dialogue_replays_the_moderators_picks() {
         turn: t,
         candidate: j,
         scenario_path: None,
+        allow_changed_inputs: false,
     };
     let source = load_branch(&request).unwrap();
     let out = tmp.path().join("branch");
-    let config = BranchConfig { n: 1, concurrency: 1, out_dir: out.clone(), resume: false, progress: false };
+    let config = BranchConfig {
+        n: 1,
+        concurrency: 1,
+        out_dir: out.clone(),
+        resume: false,
+        progress: Default::default(),
+    };
     let summary =
         run_branch(&source, &models(&scenario, &fake_model()), &config, &Default::default()).await.unwrap();
     assert_eq!(summary.counts.completed, 1);

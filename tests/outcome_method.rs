@@ -86,7 +86,7 @@ async fn run(outcome_extra: &str, n: usize, dir: &Path) -> Vec<OutcomeEvent> {
         concurrency: 2,
         out_dir: dir.to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let summary = run_experiment(Arc::new(scenario), &population, &models, &config).await.unwrap();
     assert_eq!(summary.counts.failed, 0);
@@ -214,7 +214,7 @@ async fn the_stated_measure_can_be_read_by_another_model() {
         concurrency: 1,
         out_dir: tmp.path().join("a"),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     // Not opened: refused before anything runs.
     let err = run_experiment_with(scenario.clone(), &population, &models, &config, &RunOptions::default())
@@ -283,7 +283,7 @@ question = "How much do you donate?"
         concurrency: 1,
         out_dir: tmp.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     run_experiment(scenario, &population, &models, &config).await.unwrap();
     let calls: Vec<ChatRequest> = m

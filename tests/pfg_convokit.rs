@@ -12,6 +12,7 @@ use assert_cmd::Command;
 use vsim::data::convokit::{CONVERSATIONS, SPEAKERS, UTTERANCES};
 use vsim::data::fetch::fetch_convokit_corpus;
 use vsim::data::persuasionforgood::{persona_from_participant, PfgDataset, PfgRole, FULL_INFO};
+use vsim::progress::Progress;
 
 /// Three conversations, written the way Python's `json` writes ConvoKit corpora (bare `NaN`
 /// for missing values). `dlg-a`: full survey answers without the `.x` suffix, roles in
@@ -246,11 +247,11 @@ async fn fetch_downloads_unpacks_and_loads_the_corpus() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let dest = dir.path().join("datasets").join("persuasionforgood-corpus");
     let url = format!("http://{addr}/pfg.zip");
-    let data = fetch_convokit_corpus(&url, &dest, false).await?;
+    let data = fetch_convokit_corpus(&url, &dest, &Progress::silent()).await?;
     check_tiny(&data)?;
     check_tiny(&PfgDataset::load_any(&dest)?)?;
     // Fetching again replaces the corpus in place and leaves no temporary files behind.
-    fetch_convokit_corpus(&url, &dest, false).await?;
+    fetch_convokit_corpus(&url, &dest, &Progress::silent()).await?;
     let names: Vec<String> = std::fs::read_dir(dest.parent().unwrap_or(dir.path()))?
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
         .collect();
@@ -264,14 +265,19 @@ async fn fetch_reports_http_errors_bad_archives_and_refused_connections() -> Res
     let dir = tempfile::tempdir()?;
     let dest = dir.path().join("pfg");
 
-    let text = err_text(fetch_convokit_corpus(&format!("http://{addr}/missing.zip"), &dest, false).await);
+    let text = err_text(
+        fetch_convokit_corpus(&format!("http://{addr}/missing.zip"), &dest, &Progress::silent()).await,
+    );
     assert!(text.contains("HTTP 404") && text.contains("--human pfg:DIR"), "{text}");
-    let text = err_text(fetch_convokit_corpus(&format!("http://{addr}/pfg.zip"), &dest, false).await);
+    let text =
+        err_text(fetch_convokit_corpus(&format!("http://{addr}/pfg.zip"), &dest, &Progress::silent()).await);
     assert!(text.contains("not a readable zip"), "{text}");
 
     // A port nobody listens on: what an offline machine sees.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
-    let text = err_text(fetch_convokit_corpus(&format!("http://{closed}/pfg.zip"), &dest, false).await);
+    let text = err_text(
+        fetch_convokit_corpus(&format!("http://{closed}/pfg.zip"), &dest, &Progress::silent()).await,
+    );
     assert!(text.contains("cannot download") && text.contains("--population pfg:DIR"), "{text}");
     assert!(!dest.exists());
 
@@ -279,7 +285,8 @@ async fn fetch_reports_http_errors_bad_archives_and_refused_connections() -> Res
     let addr = serve(corpus_zip()?).await?;
     std::fs::create_dir_all(&dest)?;
     std::fs::write(dest.join("notes.txt"), "mine")?;
-    let text = err_text(fetch_convokit_corpus(&format!("http://{addr}/pfg.zip"), &dest, false).await);
+    let text =
+        err_text(fetch_convokit_corpus(&format!("http://{addr}/pfg.zip"), &dest, &Progress::silent()).await);
     assert!(text.contains("not a ConvoKit corpus"), "{text}");
     assert_eq!(std::fs::read_to_string(dest.join("notes.txt"))?, "mine");
     Ok(())
@@ -361,10 +368,10 @@ async fn opinionqa_wave_is_fetched_checked_and_installed_whole() -> Result<()> {
 
     let tmp = tempfile::tempdir()?;
     let dest = tmp.path().join("data/opinionqa/W26");
-    let err = err_text(fetch_opinionqa_w26(&format!("http://{addr}/bad"), &dest, false).await);
+    let err = err_text(fetch_opinionqa_w26(&format!("http://{addr}/bad"), &dest, &Progress::silent()).await);
     assert!(err.contains("info.csv") && err.contains("sha256"), "{err}");
     assert!(!dest.exists(), "nothing installed after a mismatch");
-    fetch_opinionqa_w26(&format!("http://{addr}/good"), &dest, false).await?;
+    fetch_opinionqa_w26(&format!("http://{addr}/good"), &dest, &Progress::silent()).await?;
     assert!(is_opinionqa_w26(&dest));
     // The shipped survey scenario's layout: the wave loads from there.
     let spec = vsim::survey::spec::load_survey(

@@ -90,8 +90,14 @@ async fn simulate(population: &Population, answers: HashMap<String, f64>, n: Opt
     let shared: SharedModel = Arc::new(model(answers));
     let models: Vec<RoleModel> =
         scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect();
-    let config =
-        RunConfig { n, seed: 7, concurrency: 8, out_dir: dir.to_path_buf(), resume: false, progress: false };
+    let config = RunConfig {
+        n,
+        seed: 7,
+        concurrency: 8,
+        out_dir: dir.to_path_buf(),
+        resume: false,
+        progress: Default::default(),
+    };
     let summary = run_experiment(Arc::new(scenario), population, &models, &config).await.unwrap();
     assert_eq!(summary.counts.failed, 0);
 }

@@ -3,7 +3,7 @@
 //! branching a recorded dialogue, and the mock server itself.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,45 +25,8 @@ use vsim::experiment::{
 use vsim::mock::{MockConfig, MockServer, MockStats, MockStyle};
 use vsim::scenario::{parse_scenario, Scenario};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A short persuasion-like scenario: a direct persuader, a VS persuadee (k = 3), a numeric
-/// outcome.
-fn tiny_toml(max_turns: usize) -> String {
-    format!(
-        r#"
-name = "tiny"
-population = "{personas}"
-[[roles]]
-id = "persuader"
-name = "Persuader"
-method = "direct"
-system = "You ask for a donation."
-[[roles]]
-id = "persuadee"
-name = "Persuadee"
-method = "vs-standard"
-k = 3
-persona = "population"
-system = "You are {{{{ persona.name }}}}."
-[turns]
-policy = "fixed"
-first = "persuader"
-edges = [["persuader", "persuadee"], ["persuadee", "persuader"]]
-max_turns = {max_turns}
-[[outcomes]]
-name = "donation"
-role = "persuadee"
-type = "number"
-min = 0
-max = 2
-question = "How much do you donate?"
-"#,
-        personas = root().join("personas").display()
-    )
-}
+mod common;
+use common::{root, tiny_toml};
 
 fn tiny(max_turns: usize) -> Scenario {
     parse_scenario(&root().join("scenarios/tiny.toml"), &tiny_toml(max_turns)).unwrap()
@@ -110,7 +73,14 @@ fn role_models(scenario: &Scenario, model: SharedModel, name: &str) -> Vec<RoleM
 }
 
 fn config(n: usize, seed: u64, concurrency: usize, dir: &Path, resume: bool) -> RunConfig {
-    RunConfig { n: Some(n), seed, concurrency, out_dir: dir.to_path_buf(), resume, progress: false }
+    RunConfig {
+        n: Some(n),
+        seed,
+        concurrency,
+        out_dir: dir.to_path_buf(),
+        resume,
+        progress: Default::default(),
+    }
 }
 
 async fn run_fake(
@@ -170,7 +140,7 @@ fn assert_each_dialogue_once(dir: &Path, n: usize) {
 
 async fn mock_model(server: &MockServer, resilience: ResilienceConfig) -> SharedModel {
     let spec = ModelSpec::OpenAi { model: "mock".into(), base_url: Some(server.base_url()) };
-    let options = BackendOptions { cache: CacheMode::Off, resilience, progress: false, ..Default::default() };
+    let options = BackendOptions { cache: CacheMode::Off, resilience, ..Default::default() };
     open_model(&spec, &options).await.unwrap()
 }
 
@@ -328,6 +298,13 @@ async fn shards_merged_equal_an_unsharded_run() {
         run_fake(&scenario, &config(10, 9, 2, &merged, true), &RunOptions::default()).await.unwrap();
     assert_eq!((resumed.ran, resumed.skipped), (0, 10));
 
+    // Merging copies every event byte for byte (floats round-trip exactly).
+    let ordered = tmp.path().join("ordered");
+    run_fake(&scenario, &config(10, 9, 1, &ordered, false), &RunOptions::default()).await.unwrap();
+    let copy = tmp.path().join("copy");
+    merge_runs(&copy, std::slice::from_ref(&ordered)).unwrap();
+    assert_eq!(read(&copy.join("transcripts.jsonl")), read(&ordered.join("transcripts.jsonl")));
+
     // Missing and duplicate dialogues are reported.
     let partial = merge_runs(&tmp.path().join("partial"), &shards[..2]).unwrap();
     assert_eq!(partial.missing, vec![2, 5, 8]);
@@ -346,7 +323,10 @@ async fn shards_merged_equal_an_unsharded_run() {
     // So is resuming a shard directory as another shard.
     let options = RunOptions { shard: Some(Shard::new(1, 3).unwrap()), ..Default::default() };
     let err = run_fake(&scenario, &config(10, 9, 2, &shards[0], true), &options).await.unwrap_err();
-    assert!(matches!(err, RunError::ConfigMismatch { ref field, .. } if field == "shard"), "{err}");
+    assert!(
+        matches!(err, RunError::RunDir(vsim::rundir::RunDirError::Mismatch { ref field, .. }) if field == "shard"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -367,7 +347,7 @@ async fn budget_caps_stop_cleanly_and_resume_finishes() {
             .unwrap();
     assert!(s.budget_stop.as_deref().unwrap().contains("token budget"), "{:?}", s.budget_stop);
     assert!(s.counts.completed >= 4 && s.counts.completed < 30, "{}", s.counts.completed);
-    assert_eq!(s.counts.failed, 0, "in-flight dialogues finish");
+    assert_eq!(s.counts.failed, 0, "dialogues cut at the cap are not failures");
     assert_eq!(s.counts.dialogues, s.ran);
     assert_eq!(s.not_started, 30 - s.ran);
     let resumed =
@@ -398,6 +378,70 @@ async fn budget_caps_stop_cleanly_and_resume_finishes() {
     .await
     .unwrap_err();
     assert!(matches!(err, RunError::Unpriced(_)), "{err}");
+}
+
+/// The largest number of tokens one model call used in a run's transcript.
+fn largest_call(dir: &Path) -> u64 {
+    let events = vsim::experiment::transcript::read_events(&dir.join("transcripts.jsonl")).unwrap();
+    events
+        .values()
+        .flatten()
+        .filter_map(|e| match e {
+            vsim::dialogue::Event::Turn(t) => t.calls.iter().filter_map(|c| c.usage).map(|u| u.total()).max(),
+            vsim::dialogue::Event::Outcome(o) => Some(o.usage.total()),
+            _ => None,
+        })
+        .max()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn budget_caps_hold_at_concurrency_8() {
+    let scenario = tiny(4);
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    let reference =
+        run_fake(&scenario, &config(40, 4, 8, &full, false), &RunOptions::default()).await.unwrap();
+    let largest = largest_call(&full);
+    let cap = reference.spend.usage.total() / 8;
+    let capped = tmp.path().join("capped");
+    let budget = Budget { max_tokens_total: Some(cap), max_cost_usd: None };
+    let s =
+        run_fake(&scenario, &config(40, 4, 8, &capped, false), &RunOptions { budget, ..Default::default() })
+            .await
+            .unwrap();
+    let spent = s.spend.usage.total();
+    assert!(spent <= cap + 8 * largest, "spent {spent} over the cap {cap} by more than 8 calls of {largest}");
+    assert!(s.budget_stop.is_some() && s.counts.completed < 40);
+    assert_eq!(s.counts.failed, 0, "dialogues cut at the cap are not failures");
+    assert_whole_lines_resume(&scenario, &capped, &full).await;
+
+    // The same for a cost cap.
+    let mut prices = Prices::default();
+    prices.add_entry("scripted=1000,2000").unwrap();
+    let dir = tmp.path().join("cost");
+    let max_cost = 0.2;
+    let s = run_fake(
+        &scenario,
+        &config(40, 4, 8, &dir, false),
+        &RunOptions {
+            budget: Budget { max_tokens_total: None, max_cost_usd: Some(max_cost) },
+            prices,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let cost = s.spend.cost_usd.unwrap();
+    assert!(cost <= max_cost + 8.0 * largest as f64 * 2000.0 / 1e6, "spent ${cost} over ${max_cost}");
+    assert!(s.budget_stop.as_deref().unwrap().contains("cost budget"));
+}
+
+/// Resuming a capped run finishes it with exactly the outcomes of the uncapped run.
+async fn assert_whole_lines_resume(scenario: &Scenario, capped: &Path, full: &Path) {
+    let resumed = run_fake(scenario, &config(40, 4, 8, capped, true), &RunOptions::default()).await.unwrap();
+    assert_eq!(resumed.counts.completed, 40);
+    assert_eq!(read(&capped.join("outcomes.csv")), read(&full.join("outcomes.csv")));
 }
 
 #[tokio::test]
@@ -501,12 +545,19 @@ async fn branch_replays_the_prefix_exactly_and_differs_after() {
         turn: t,
         candidate: j,
         scenario_path: Some(tmp.path().join("tiny.toml")),
+        allow_changed_inputs: false,
     };
     let source = load_branch(&request).unwrap();
     let model: SharedModel = Arc::new(fake_model());
     let models = role_models(&scenario, model, "scripted");
     let out = tmp.path().join("branch");
-    let cfg = BranchConfig { n: 2, concurrency: 2, out_dir: out.clone(), resume: false, progress: false };
+    let cfg = BranchConfig {
+        n: 2,
+        concurrency: 2,
+        out_dir: out.clone(),
+        resume: false,
+        progress: Default::default(),
+    };
     let summary = run_branch(&source, &models, &cfg, &RunOptions::default()).await.unwrap();
     assert_eq!(summary.counts.completed, 2);
 

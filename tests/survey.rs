@@ -1,12 +1,13 @@
 //! Survey simulation: the OpinionQA importer against hand-checked counts, scripted surveys
-//! with exactly known distributions and distances, and bad input.
+//! with exactly known distributions and distances, the representativeness denominator and
+//! refusal counts, and bad input (duplicate subgroups, options and items included).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
-use vsim::survey::eval::{compare_item, evaluate};
+use vsim::survey::eval::{compare_item, denominator_differences, evaluate, ordinal_range};
 use vsim::survey::opinionqa::{load_counts, load_info};
 use vsim::survey::run::{run_survey, SurveyRunConfig};
 use vsim::survey::{load_survey, SurveyError};
@@ -146,8 +147,12 @@ async fn scripted_survey_gives_exact_distributions() {
             concurrency: 4,
             out_dir: out.clone(),
             resume: false,
-            progress: false,
+            progress: Default::default(),
             model_name: "scripted".into(),
+            shard: None,
+            budget: Default::default(),
+            prices: Default::default(),
+            max_consecutive_failures: 10,
         };
         let s = run_survey(&spec, model, &config).await.unwrap();
         assert_eq!((s.respondents, s.completed, s.failed, s.missing_answers), (6, 6, 0, 0));
@@ -170,6 +175,12 @@ async fn scripted_survey_gives_exact_distributions() {
         assert!((gun.tv.unwrap() - 194.0 / 377.0).abs() < 1e-12);
         assert_eq!(report.representativeness.len(), 2);
         assert!(report.to_markdown().contains("## GUN_W26"));
+        // Human refusals of the two groups on the three items: 2 + 2 (SAFECRIME),
+        // 2 + 19 (GUN), 2 + 2 (WORLDDANGER); the scripted respondents never refuse.
+        assert_eq!(gun.refused_human, 19.0);
+        assert_eq!((report.refused_simulated, report.refused_human), (0, 29.0));
+        assert!(report.to_markdown().contains("0 simulated, 29 human"), "{}", report.to_markdown());
+        assert!(report.summary_line().contains("refusals: 0 simulated, 29 human"));
     }
 }
 
@@ -242,8 +253,12 @@ async fn vsim_eval_writes_survey_metrics_and_report() {
         concurrency: 2,
         out_dir: out.clone(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
         model_name: "scripted".into(),
+        shard: None,
+        budget: Default::default(),
+        prices: Default::default(),
+        max_consecutive_failures: 10,
     };
     run_survey(&spec, Arc::new(scripted()), &config).await.unwrap();
     let status = assert_cmd::Command::cargo_bin("vsim").unwrap().arg("eval").arg(&out).output().unwrap();
@@ -253,4 +268,230 @@ async fn vsim_eval_writes_survey_metrics_and_report() {
     assert_eq!(metrics["rows"].as_array().unwrap().len(), 6, "3 items x 2 groups");
     assert!(metrics["overall_representativeness"].is_number());
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("Representativeness"));
+    // Refusals on both sides, and the denominator with the item where the paper's differs.
+    assert_eq!(metrics["refused_human"], 29.0);
+    assert_eq!(metrics["refused_simulated"], 0);
+    assert!(metrics["rows"].as_array().unwrap().iter().all(|r| r["refused_human"].is_number()));
+    assert!(metrics["representativeness_denominator"].as_str().unwrap().contains("max − min"));
+    assert_eq!(metrics["denominator_differs"][0]["item"], "WORLDDANGER_W26");
+    assert_eq!(metrics["denominator_differs"][0]["range"], 1.0);
+    assert_eq!(metrics["denominator_differs"][0]["options_minus_one"], 2);
+    assert_eq!(metrics["denominator_differs"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn wave_denominators_differ_from_options_minus_one_where_values_are_not_1_to_n() {
+    let Some(dir) = wave() else { return };
+    let q = load_info(&dir).unwrap();
+    let differs: Vec<String> = denominator_differences(&q.items).into_iter().map(|d| d.item).collect();
+    assert_eq!(
+        differs,
+        ["WORLDDANGER_W26", "GUNSAFE_W26", "GUNSAFE2_W26", "GROWUPGUN1_W26", "GUNSAFETYKIDS_W26"]
+    );
+    assert_eq!(ordinal_range(q.item("SAFECRIME_W26").unwrap()), Some(3.0));
+    assert_eq!(ordinal_range(q.item("WORLDDANGER_W26").unwrap()), Some(1.0));
+    assert_eq!(ordinal_range(q.item("IMPREASONGUN_W26").unwrap()), None, "nominal item");
+}
+
+/// A questionnaire file and a survey file over it, without human data.
+fn questionnaire_survey(dir: &Path, questionnaire: &str, survey_extra: &str) -> PathBuf {
+    std::fs::write(dir.join("q.toml"), questionnaire).unwrap();
+    let path = dir.join("survey.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "kind = \"survey\"\nname = \"s\"\nquestionnaire = \"q.toml\"\nattribute = \"REGION\"\n\
+             system = \"You live in the {{{{ group }}}}.\"\n{survey_extra}"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+const WORLD: &str = r#"name = "q"
+
+[[items]]
+key = "WORLD"
+question = "Compared to 50 years ago, do you think"
+options = ["Safer", "More dangerous", "Neither", "Refused"]
+ordinal = [1.0, 2.0, 1.5]
+refused = "Refused"
+
+[[items]]
+key = "SAFE"
+question = "How safe is your community?"
+options = ["Very", "Somewhat", "Not too", "Not at all"]
+ordinal = [1, 2, 3, 4]
+"#;
+
+#[test]
+fn representativeness_divides_by_max_minus_min_and_refusals_are_counted_on_both_sides() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = load_survey(&questionnaire_survey(tmp.path(), WORLD, "groups = [\"North\"]\n"), None).unwrap();
+    let world = spec.questionnaire.item("WORLD").unwrap();
+    // Simulated: 2 safer, 1 refusal; human: 1 safer, 1 more dangerous, 5 refusals.
+    let m = compare_item(world, "North", &[2, 0, 0, 1], Some(&[1.0, 1.0, 0.0, 5.0]));
+    assert_eq!((m.refused_simulated, m.refused_human), (1, 5.0));
+    assert_eq!((m.n_simulated, m.n_human), (2, 2.0), "refusals are left out of the distributions");
+    // W1 = 0.5 (half the mass moves from 1 to 2); max − min = 1, not 3 − 1 = 2.
+    assert!((m.wasserstein.unwrap() - 0.5).abs() < 1e-12);
+    assert_eq!(m.representativeness_denominator, Some(1.0));
+    assert!((m.representativeness.unwrap() - 0.5).abs() < 1e-12);
+    // Values 1..N: the two denominators agree.
+    let safe = spec.questionnaire.item("SAFE").unwrap();
+    let m = compare_item(safe, "North", &[1, 0, 0, 0], Some(&[0.0, 0.0, 0.0, 1.0]));
+    assert_eq!((m.refused_simulated, m.refused_human), (0, 0.0));
+    assert_eq!(m.representativeness, Some(0.0));
+    let d = denominator_differences(&spec.questionnaire.items);
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].item.as_str(), d[0].range, d[0].options_minus_one), ("WORLD", 1.0, 2));
+}
+
+#[test]
+fn duplicate_subgroups_options_and_items_are_refused_with_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A subgroup listed twice: the error points at the second one.
+    let path = questionnaire_survey(tmp.path(), WORLD, "groups = [\"North\",\n  \"South\",\n  \"North\"]\n");
+    let e = load_survey(&path, None).unwrap_err();
+    assert!(matches!(e, SurveyError::Invalid { line: 8, ref field, .. } if field == "groups"), "{e}");
+    let e = e.to_string();
+    assert!(e.contains("survey.toml:8:") && e.contains("duplicate subgroup `North`"), "{e}");
+
+    // The same up to surrounding spaces is the same subgroup.
+    let path = questionnaire_survey(tmp.path(), WORLD, "groups = [\"North\", \" North \"]\n");
+    let e = load_survey(&path, None).unwrap_err().to_string();
+    assert!(e.contains("survey.toml:6:") && e.contains("duplicate subgroup `North`"), "{e}");
+
+    // An item listed twice.
+    let path =
+        questionnaire_survey(tmp.path(), WORLD, "groups = [\"North\"]\nitems = [\"WORLD\", \"WORLD\"]\n");
+    let e = load_survey(&path, None).unwrap_err().to_string();
+    assert!(e.contains("survey.toml:7:") && e.contains("duplicate item `WORLD`"), "{e}");
+
+    // An option given twice in a questionnaire item: the error names the file, the line of
+    // the second copy and the field.
+    let dup = WORLD.replace(
+        r#"options = ["Very", "Somewhat", "Not too", "Not at all"]"#,
+        "options = [\n  \"Very\",\n  \"Somewhat\",\n  \"Very\",\n]",
+    );
+    let path = questionnaire_survey(tmp.path(), &dup, "groups = [\"North\"]\n");
+    let e = load_survey(&path, None).unwrap_err();
+    let q = tmp.path().join("q.toml");
+    assert!(matches!(e, SurveyError::Invalid { ref file, line: 16, .. } if *file == q), "{e}");
+    let e = e.to_string();
+    assert!(
+        e.contains("q.toml:16:")
+            && e.contains("items[1].options[2]")
+            && e.contains("duplicate option `Very` in item `SAFE`"),
+        "{e}"
+    );
+    // Also through the questionnaire loader itself.
+    let e = vsim::survey::questionnaire::load_questionnaire(&q).unwrap_err().to_string();
+    assert!(e.contains("q.toml:16:"), "{e}");
+
+    // The same in an OpinionQA info.csv (the line of the record).
+    let wave = tmp.path().join("W99");
+    std::fs::create_dir(&wave).unwrap();
+    std::fs::write(
+        wave.join("info.csv"),
+        "key,question,references,option_ordinal\n\
+         A_W99,Is it?,\"['Yes', 'No', 'Refused']\",\"[1.0, 2.0]\"\n\
+         B_W99,Is it?,\"['Yes', 'Yes', 'Refused']\",\"[1.0, 2.0]\"\n",
+    )
+    .unwrap();
+    let e = load_info(&wave).unwrap_err().to_string();
+    assert!(e.contains("info.csv:3:") && e.contains("duplicate option `Yes`"), "{e}");
+}
+
+/// A survey run through the one runner: its inputs pinned, resumed only as itself, sharded
+/// and merged into the unsharded run, evaluated from another directory, and refused for
+/// evaluation once its human data changed.
+#[tokio::test]
+async fn survey_runs_keep_the_run_directory_contract() {
+    let Some(original) = wave() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("W26");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&original).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+        let mut perms = std::fs::metadata(copy.join(entry.file_name())).unwrap().permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        std::fs::set_permissions(copy.join(entry.file_name()), perms).unwrap();
+    }
+    let file = survey_file(tmp.path(), "vs-standard", "");
+    let text = std::fs::read_to_string(&file).unwrap().replace(&original.display().to_string(), "W26");
+    std::fs::write(&file, text).unwrap();
+    let spec = load_survey(&file, None).unwrap();
+    let config = |out: &str, shard: Option<&str>, model: &str| SurveyRunConfig {
+        n: Some(6),
+        seed: 3,
+        concurrency: 2,
+        out_dir: tmp.path().join(out),
+        resume: false,
+        progress: Default::default(),
+        model_name: model.into(),
+        shard: shard.map(|s| s.parse().unwrap()),
+        budget: Default::default(),
+        prices: Default::default(),
+        max_consecutive_failures: 10,
+    };
+    let full = run_survey(&spec, Arc::new(scripted()), &config("full", None, "scripted")).await.unwrap();
+    assert_eq!((full.respondents, full.completed, full.unanswered), (6, 6, 0));
+    let manifest = vsim::rundir::read_manifest(&tmp.path().join("full")).unwrap();
+    assert_eq!(manifest.kind, vsim::rundir::RunKind::Survey);
+    let human = manifest.input("human data").unwrap();
+    assert_eq!(human.path, std::path::absolute(&copy).unwrap());
+    assert!(manifest.input("survey").unwrap().path.is_absolute());
+
+    // Resuming with another model would mix two experiments in one directory.
+    let other = SurveyRunConfig { resume: true, ..config("full", None, "another-model") };
+    let err = run_survey(&spec, Arc::new(scripted()), &other).await.unwrap_err();
+    assert!(err.to_string().contains("models"), "{err}");
+    assert!(err.is_input());
+
+    // Two shards, merged, equal the unsharded run.
+    for (dir, shard) in [("s0", "0/2"), ("s1", "1/2")] {
+        let s = run_survey(&spec, Arc::new(scripted()), &config(dir, Some(shard), "scripted")).await.unwrap();
+        assert_eq!(s.respondents, 3, "shard {shard} runs only its share");
+    }
+    let merged = tmp.path().join("merged");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .arg("merge")
+        .arg(&merged)
+        .arg(tmp.path().join("s0"))
+        .arg(tmp.path().join("s1"))
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let read = |d: &str| std::fs::read_to_string(tmp.path().join(d).join("outcomes.csv")).unwrap();
+    assert_eq!(read("merged"), read("full"));
+
+    // Evaluated from another working directory: the manifest's paths are absolute.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let eval = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+            .current_dir(elsewhere.path())
+            .arg("eval")
+            .arg(tmp.path().join("full"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = eval(&[]);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+
+    // Human data edited after the run: named and refused, unless asked to go on.
+    let edited = copy.join("POLIDEOLOGY_data.json");
+    let mut text = std::fs::read_to_string(&edited).unwrap();
+    text.push('\n');
+    std::fs::write(&edited, text).unwrap();
+    let refused = eval(&[]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("human data") && stderr.contains("W26"), "{stderr}");
+    let allowed = eval(&["--allow-changed-inputs"]);
+    assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
+    assert!(eval(&["--human", "pfg:x"]).status.code() == Some(2), "--human does not apply to a survey");
 }

@@ -62,7 +62,7 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
         concurrency: 1,
         out_dir: dir.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let summary = run_experiment(Arc::new(scenario.clone()), &population, &models, &config).await.unwrap();
     assert_eq!(summary.counts.completed, 1);

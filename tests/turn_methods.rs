@@ -74,7 +74,7 @@ async fn b_turn(settings: &str) -> (TurnEvent, ScriptedModel) {
         concurrency: 1,
         out_dir: dir.path().to_path_buf(),
         resume: false,
-        progress: false,
+        progress: Default::default(),
     };
     let summary = run_experiment(Arc::new(scenario), &population, &models, &config).await.unwrap();
     assert_eq!(summary.counts.failed, 0, "{settings}");

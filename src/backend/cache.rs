@@ -9,7 +9,6 @@
 //! write it never fails a request.
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -93,14 +92,17 @@ impl<M: ChatModel> CachedModel<M> {
         Self::new(inner, default_cache_dir(), mode)
     }
 
+    /// The wrapped backend.
     pub fn inner(&self) -> &M {
         &self.inner
     }
 
+    /// The directory cache files are written to.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Whether the cache is read and written.
     pub fn mode(&self) -> CacheMode {
         self.mode
     }
@@ -219,16 +221,13 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// Writes `entry` to a temporary file beside `path`, then renames it into place.
+/// Writes `entry` as pretty JSON into `path` atomically (creating its directory).
 fn write_atomically(path: &Path, entry: &Entry) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-").suffix(".json").tempfile_in(dir)?;
-    serde_json::to_writer_pretty(tmp.as_file_mut(), entry)?;
-    tmp.as_file_mut().write_all(b"\n")?;
-    tmp.as_file_mut().flush()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let mut bytes = serde_json::to_vec_pretty(entry)?;
+    bytes.push(b'\n');
+    crate::fsutil::write_atomic(path, &bytes)
 }
 
 #[cfg(test)]

@@ -11,22 +11,54 @@ pub enum OutputConstraint {
     /// `{"responses": [{"text": str, "probability": number}, ...]}` with between
     /// `min_items` and `max_items` entries; `with_probability: false` drops the
     /// probability field (the `sequence` method).
-    Candidates { min_items: usize, max_items: usize, with_probability: bool, with_reasoning: bool },
+    Candidates {
+        /// Fewest entries allowed.
+        min_items: usize,
+        /// Most entries allowed.
+        max_items: usize,
+        /// Whether each entry carries a `probability`.
+        with_probability: bool,
+        /// Whether a `reasoning` string precedes the list (the `vs-cot` method).
+        with_reasoning: bool,
+    },
     /// `{"answer": number}` in `[min, max]`: `minimum`/`maximum` in the JSON schema, and a
     /// grammar that admits only that range (see [`gbnf_number_range`]) for the embedded model.
-    Number { min: f64, max: f64 },
+    Number {
+        /// Smallest admissible answer.
+        min: f64,
+        /// Largest admissible answer.
+        max: f64,
+    },
     /// `{"answer": one of the choices}`.
-    Choice { choices: Vec<String> },
+    Choice {
+        /// The admissible answers, verbatim.
+        choices: Vec<String>,
+    },
     /// Several answers to an outcome question, each with its probability when
     /// `with_probability` (the method under test answering it):
     /// `{"responses": [{"answer": ANSWER, "probability": number}, ...]}` with between
     /// `min_items` and `max_items` entries.
-    Answers { answer: AnswerShape, min_items: usize, max_items: usize, with_probability: bool },
+    Answers {
+        /// The type of each answer.
+        answer: AnswerShape,
+        /// Fewest entries allowed.
+        min_items: usize,
+        /// Most entries allowed.
+        max_items: usize,
+        /// Whether each entry carries a `probability`.
+        with_probability: bool,
+    },
     /// `{"answer": ANSWER}` or `{"answer": null}`: what a role stated, if it stated anything.
-    Stated { answer: AnswerShape },
+    Stated {
+        /// The type of the answer, when there is one.
+        answer: AnswerShape,
+    },
     /// A verbalized distribution over fixed options (survey items):
     /// `{"responses": [{"text": OPTION, "probability": number}, ...]}`, one entry per option.
-    Distribution { options: Vec<String> },
+    Distribution {
+        /// The options, verbatim, each of which gets one entry.
+        options: Vec<String>,
+    },
 }
 
 /// The type of one answer inside [`OutputConstraint::Answers`] and
@@ -35,9 +67,17 @@ pub enum OutputConstraint {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AnswerShape {
     /// A number in `[min, max]` (bounded in the grammar as [`gbnf_number_range`] says).
-    Number { min: f64, max: f64 },
+    Number {
+        /// Smallest admissible answer.
+        min: f64,
+        /// Largest admissible answer.
+        max: f64,
+    },
     /// One of the choices.
-    Choice { choices: Vec<String> },
+    Choice {
+        /// The admissible answers, verbatim.
+        choices: Vec<String>,
+    },
 }
 
 impl AnswerShape {

@@ -7,23 +7,62 @@ use std::time::Duration;
 pub enum BackendError {
     /// The server answered with a non-success status.
     #[error("HTTP {status} from {endpoint}: {body_excerpt}")]
-    Http { status: u16, endpoint: String, body_excerpt: String, retry_after: Option<Duration> },
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// The URL called, any password redacted.
+        endpoint: String,
+        /// The start of the response body (key scrubbed), with a hint for the usual causes.
+        body_excerpt: String,
+        /// How long the server asked the client to wait (`Retry-After` or `retry-after-ms`).
+        retry_after: Option<Duration>,
+    },
+    /// The request took longer than the configured timeout.
     #[error("request to {endpoint} timed out after {after:?}")]
-    Timeout { endpoint: String, after: Duration },
+    Timeout {
+        /// The URL called, any password redacted.
+        endpoint: String,
+        /// The timeout that expired.
+        after: Duration,
+    },
+    /// The connection failed or was dropped mid-request.
     #[error("could not connect to {endpoint}: {reason}")]
-    Connect { endpoint: String, reason: String },
+    Connect {
+        /// The URL called, any password redacted.
+        endpoint: String,
+        /// The transport error's chain of causes, key scrubbed.
+        reason: String,
+    },
     /// The server answered 2xx but the body was not a chat completion.
     #[error("malformed response from {endpoint}: {reason}; body starts: {body_excerpt}")]
-    Malformed { endpoint: String, reason: String, body_excerpt: String },
+    Malformed {
+        /// The URL called, any password redacted.
+        endpoint: String,
+        /// What was wrong with the body.
+        reason: String,
+        /// The start of the response body, key scrubbed.
+        body_excerpt: String,
+    },
+    /// The backend is misconfigured (bad URL, unknown option); retrying will not help.
     #[error("backend configuration: {0}")]
     Config(String),
+    /// The embedded model failed to load or to generate.
     #[error("embedded model: {0}")]
     Local(String),
+    /// The scripted test backend failed, e.g. it ran out of replies.
     #[error("scripted backend: {0}")]
     Scripted(String),
+    /// The request was abandoned before it completed (its caller went away).
     #[error("request cancelled")]
     Cancelled,
+    /// The run's token or cost cap was reached before this call: it was not sent.
+    #[error("{BUDGET_STOP}: {0}")]
+    BudgetReached(String),
 }
+
+/// How a call refused for the run's budget announces itself in a dialogue's error event, so
+/// the runner can tell a dialogue cut at the cap (resumable, not a failure) from a failure.
+pub const BUDGET_STOP: &str = "not sent, the run's budget is spent";
 
 impl BackendError {
     /// Transient failures worth retrying: 429, 5xx, timeouts, connection errors.

@@ -12,14 +12,16 @@ use super::{BackendError, SharedModel};
 /// How backends are opened.
 #[derive(Debug, Clone)]
 pub struct BackendOptions {
+    /// Whether the response cache is read and written.
     pub cache: CacheMode,
     /// Response cache directory (default: the user's cache directory).
     pub cache_dir: Option<PathBuf>,
+    /// Retries, timeouts and concurrency limits for server backends.
     pub resilience: ResilienceConfig,
     /// Send JSON schemas in `response_format` (turn off for servers that reject it).
     pub response_format: bool,
-    /// Show download progress when the default model must be fetched.
-    pub progress: bool,
+    /// Where download progress goes when the default model must be fetched (default: nowhere).
+    pub progress: crate::progress::Progress,
     /// Threads for the embedded model (default: all cores).
     pub threads: Option<usize>,
 }
@@ -31,7 +33,7 @@ impl Default for BackendOptions {
             cache_dir: None,
             resilience: ResilienceConfig::default(),
             response_format: true,
-            progress: true,
+            progress: crate::progress::Progress::silent(),
             threads: None,
         }
     }
@@ -40,10 +42,13 @@ impl Default for BackendOptions {
 /// Why a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The backend could not be set up.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The embedded model's file could not be found or fetched.
     #[error(transparent)]
     ModelStore(#[from] crate::model_store::ModelStoreError),
+    /// An embedded model was asked for in a build without the `local` feature.
     #[error("the embedded model is not available in this build (compiled without the `local` feature); use --model openai:MODEL")]
     NoLocal,
 }
@@ -53,11 +58,7 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
     let dir = options.cache_dir.clone().unwrap_or_else(default_cache_dir);
     match spec {
         ModelSpec::OpenAi { model, base_url } => {
-            let mut config =
-                OpenAiConfig::from_env(model.clone()).with_response_format(options.response_format);
-            if let Some(url) = base_url {
-                config.base_url = url.trim_end_matches('/').to_string();
-            }
+            let config = openai_config(model, base_url.as_deref(), options);
             let inner = Resilient::new(OpenAiModel::new(config)?, options.resilience.clone());
             Ok(Arc::new(CachedModel::new(inner, dir, options.cache)))
         }
@@ -67,10 +68,12 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
             let path = match spec {
                 ModelSpec::LocalPath(p) => p.clone(),
                 _ => {
-                    let progress = options.progress;
-                    tokio::task::spawn_blocking(move || crate::model_store::ensure_default_model(progress))
-                        .await
-                        .map_err(|e| BackendError::Local(format!("model fetch task failed: {e}")))??
+                    let progress = options.progress.clone();
+                    tokio::task::spawn_blocking(move || {
+                        crate::model_store::ensure(&crate::model_store::SMOLLM2, &progress)
+                    })
+                    .await
+                    .map_err(|e| BackendError::Local(format!("model fetch task failed: {e}")))??
                 }
             };
             let mut config = LocalConfig::default();
@@ -85,4 +88,14 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
         #[cfg(not(feature = "local"))]
         ModelSpec::LocalDefault | ModelSpec::LocalPath(_) => Err(OpenError::NoLocal),
     }
+}
+
+/// The configuration an `openai:MODEL[@BASE_URL]` spec opens with: the environment's key and
+/// base URL, the spec's URL over it.
+pub fn openai_config(model: &str, base_url: Option<&str>, options: &BackendOptions) -> OpenAiConfig {
+    let mut config = OpenAiConfig::from_env(model).with_response_format(options.response_format);
+    if let Some(url) = base_url {
+        config.base_url = url.trim_end_matches('/').to_string();
+    }
+    config
 }

@@ -18,9 +18,11 @@ pub mod factory;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod openai;
+pub mod preflight;
 pub mod resilient;
 pub mod scripted;
 pub mod spec;
+pub mod wire;
 
 use std::sync::Arc;
 
@@ -33,25 +35,33 @@ pub use error::BackendError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Instructions that frame the conversation (persona, task).
     System,
+    /// The other side of the conversation, as the model sees it.
     User,
+    /// The model's own earlier turns.
     Assistant,
 }
 
 /// One chat message.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Message {
+    /// Who said it.
     pub role: Role,
+    /// The message text.
     pub content: String,
 }
 
 impl Message {
+    /// A system message.
     pub fn system(content: impl Into<String>) -> Self {
         Self { role: Role::System, content: content.into() }
     }
+    /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
         Self { role: Role::User, content: content.into() }
     }
+    /// An assistant message.
     pub fn assistant(content: impl Into<String>) -> Self {
         Self { role: Role::Assistant, content: content.into() }
     }
@@ -60,15 +70,21 @@ impl Message {
 /// A chat request; everything that influences the reply is in here (and so in the cache key).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
+    /// The conversation so far, oldest first.
     pub messages: Vec<Message>,
+    /// Sampling temperature; `None` leaves the backend's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
+    /// Nucleus-sampling mass; `None` leaves the backend's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub top_p: Option<f32>,
+    /// Cap on the reply's length, in tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Sampling seed, for backends that honour one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Strings that end the reply when generated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
     /// Shape the reply must take; backends enforce it as well as they can (JSON schema for
@@ -78,6 +94,7 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// A request for `messages` with every sampling parameter left to the backend.
     pub fn new(messages: Vec<Message>) -> Self {
         Self { messages, ..Default::default() }
     }
@@ -86,11 +103,14 @@ impl ChatRequest {
 /// Token counts as reported by the server (or counted by the embedded model).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Tokens in the request's messages.
     pub prompt_tokens: u64,
+    /// Tokens generated in the reply.
     pub completion_tokens: u64,
 }
 
 impl Usage {
+    /// Prompt and completion tokens together.
     pub fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }
@@ -106,9 +126,12 @@ impl std::ops::AddAssign for Usage {
 /// A model's reply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {
+    /// The reply text.
     pub content: String,
+    /// Token counts, when the backend reports them.
     #[serde(default)]
     pub usage: Option<Usage>,
+    /// Why generation stopped (`stop`, `length`, ...), as the backend reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
     /// True when the reply came from the on-disk cache rather than the model.
@@ -123,6 +146,7 @@ pub trait ChatModel: Send + Sync {
     /// part of the cache key, never contains a secret.
     fn id(&self) -> String;
 
+    /// Sends one request and waits for the reply.
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError>;
 }
 

@@ -5,15 +5,15 @@
 //! header; it is redacted from `Debug` output, never part of [`ChatModel::id`], and scrubbed
 //! from every error message in case a server or transport echoes it back.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::error::excerpt;
-use super::{BackendError, ChatModel, ChatRequest, ChatResponse, Message, Usage};
+use super::{wire, BackendError, ChatModel, ChatRequest, ChatResponse, Usage};
 
 /// Where requests go when `OPENAI_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
@@ -34,6 +34,7 @@ pub struct OpenAiConfig {
     pub base_url: String,
     /// Bearer token; `None` for local servers that need none.
     pub api_key: Option<String>,
+    /// The model name sent with every request.
     pub model: String,
     /// Send `response_format: json_schema` for constrained requests. Turn off for servers that
     /// reject it; the prompt already asks for the JSON shape.
@@ -62,16 +63,19 @@ impl OpenAiConfig {
         Self { api_key: non_empty("OPENAI_API_KEY"), ..Self::new(base_url, model) }
     }
 
+    /// Sets the bearer token.
     pub fn with_api_key(mut self, key: impl Into<String>) -> Self {
         self.api_key = Some(key.into());
         self
     }
 
+    /// Sets [`use_response_format`](Self::use_response_format).
     pub fn with_response_format(mut self, on: bool) -> Self {
         self.use_response_format = on;
         self
     }
 
+    /// Sets the limit for one whole request.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -146,27 +150,25 @@ impl OpenAiModel {
         Ok(Self { config, client, url, endpoint, id })
     }
 
+    /// The configuration this backend was opened with.
     pub fn config(&self) -> &OpenAiConfig {
         &self.config
     }
 
     /// The JSON body for `request`.
-    fn body<'a, 'r>(&'a self, request: &'r ChatRequest) -> WireRequest<'a, 'r> {
+    fn body<'a>(&'a self, request: &'a ChatRequest) -> wire::ChatCompletionRequest<'a> {
         let response_format = match (&request.constraint, self.config.use_response_format) {
-            (Some(c), true) => Some(json!({
-                "type": "json_schema",
-                "json_schema": {"name": c.name(), "schema": c.json_schema(), "strict": true},
-            })),
+            (Some(c), true) => Some(wire::ResponseFormat::json_schema(c.name(), c.json_schema())),
             _ => None,
         };
-        WireRequest {
-            model: &self.config.model,
-            messages: &request.messages,
+        wire::ChatCompletionRequest {
+            model: Cow::Borrowed(&self.config.model),
+            messages: Cow::Borrowed(&request.messages),
             temperature: request.temperature,
             top_p: request.top_p,
             max_tokens: request.max_tokens,
             seed: request.seed,
-            stop: &request.stop,
+            stop: Cow::Borrowed(&request.stop),
             response_format,
         }
     }
@@ -179,23 +181,84 @@ impl OpenAiModel {
         }
     }
 
+    /// POSTs `body` as JSON to `{base_url}/{path}` (e.g. `embeddings`) with the API key and
+    /// returns the text of a 2xx reply. Failures come classified for [`super::resilient`]
+    /// (429 and 5xx with the server's `Retry-After`, timeouts, connection errors), with the
+    /// key scrubbed, just as for chat completions; wrap the model in a
+    /// [`super::resilient::Resilient`] and send through its `call` to retry them.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &(impl Serialize + Sync),
+    ) -> Result<String, BackendError> {
+        let base = self.config.base_url.trim().trim_end_matches('/');
+        let url = reqwest::Url::parse(&format!("{base}/{}", path.trim_start_matches('/'))).map_err(|e| {
+            BackendError::Config(format!(
+                "invalid OpenAI endpoint {:?}: {e}",
+                display_url(&format!("{base}/{path}"))
+            ))
+        })?;
+        let endpoint = display_url(url.as_str());
+        self.send(url, &endpoint, body).await
+    }
+
+    /// An error for a 2xx reply from `{base_url}/{path}` that is not what was asked for,
+    /// with the key scrubbed from the reason and the body excerpt.
+    pub fn malformed_reply(&self, path: &str, reason: &str, body: &str) -> BackendError {
+        let base = self.config.base_url.trim().trim_end_matches('/');
+        BackendError::Malformed {
+            endpoint: display_url(&format!("{base}/{}", path.trim_start_matches('/'))),
+            reason: self.scrub(reason),
+            body_excerpt: excerpt(&self.scrub(body), BODY_EXCERPT_CHARS),
+        }
+    }
+
+    /// Sends one request and returns the reply's text when it is a success.
+    async fn send(
+        &self,
+        url: reqwest::Url,
+        endpoint: &str,
+        body: &(impl Serialize + Sync),
+    ) -> Result<String, BackendError> {
+        let mut builder = self.client.post(url).json(body);
+        if let Some(key) = &self.config.api_key {
+            // `bearer_auth` marks the header sensitive, so reqwest never prints it.
+            builder = builder.bearer_auth(key);
+        }
+        let response = builder.send().await.map_err(|e| self.transport_error(endpoint, e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.map_err(|e| self.transport_error(endpoint, e))?;
+        if !status.is_success() {
+            tracing::debug!(endpoint = %endpoint, status = status.as_u16(), "request failed");
+            return Err(self.status_error(endpoint, status, &headers, &text));
+        }
+        Ok(text)
+    }
+
     /// A transport failure as a [`BackendError`], with the key scrubbed from its text.
-    fn transport_error(&self, err: reqwest::Error) -> BackendError {
+    fn transport_error(&self, endpoint: &str, err: reqwest::Error) -> BackendError {
         if err.is_timeout() {
-            return BackendError::Timeout { endpoint: self.endpoint.clone(), after: self.config.timeout };
+            return BackendError::Timeout { endpoint: endpoint.to_string(), after: self.config.timeout };
         }
         let is_builder = err.is_builder();
         let reason = self.scrub(&error_chain(&err.without_url()));
         if is_builder {
-            BackendError::Config(format!("could not build a request to {}: {reason}", self.endpoint))
+            BackendError::Config(format!("could not build a request to {endpoint}: {reason}"))
         } else {
             // Connect failures and connections dropped mid-request alike: worth a retry.
-            BackendError::Connect { endpoint: self.endpoint.clone(), reason }
+            BackendError::Connect { endpoint: endpoint.to_string(), reason }
         }
     }
 
     /// A non-success reply as a [`BackendError::Http`], with a hint for the usual causes.
-    fn status_error(&self, status: reqwest::StatusCode, headers: &HeaderMap, body: &str) -> BackendError {
+    fn status_error(
+        &self,
+        endpoint: &str,
+        status: reqwest::StatusCode,
+        headers: &HeaderMap,
+        body: &str,
+    ) -> BackendError {
         let said = excerpt(&self.scrub(body), BODY_EXCERPT_CHARS);
         let body_excerpt = match status.as_u16() {
             401 => {
@@ -214,7 +277,7 @@ impl OpenAiModel {
         };
         BackendError::Http {
             status: status.as_u16(),
-            endpoint: self.endpoint.clone(),
+            endpoint: endpoint.to_string(),
             body_excerpt,
             retry_after: retry_after(headers, SystemTime::now()),
         }
@@ -227,18 +290,14 @@ impl OpenAiModel {
             reason: self.scrub(&reason),
             body_excerpt: excerpt(&self.scrub(body), BODY_EXCERPT_CHARS),
         };
-        let wire: WireResponse = match serde_json::from_str(body) {
+        let completion: wire::ChatCompletion = match serde_json::from_str(body) {
             Ok(w) => w,
             Err(e) => return Err(malformed(format!("not a chat completion ({e})"))),
         };
-        if let Some(error) = wire.error.filter(|e| !e.is_null()) {
-            let message = error.get("message").and_then(Value::as_str).map(str::to_string);
-            return Err(malformed(format!(
-                "the server reported an error: {}",
-                message.unwrap_or_else(|| error.to_string())
-            )));
+        if let Some(error) = completion.error {
+            return Err(malformed(format!("the server reported an error: {}", error.message())));
         }
-        let Some(choice) = wire.choices.and_then(|c| c.into_iter().next()) else {
+        let Some(choice) = completion.choices.and_then(|c| c.into_iter().next()) else {
             return Err(malformed("the reply has no choices".into()));
         };
         let message = choice.message.unwrap_or_default();
@@ -249,7 +308,7 @@ impl OpenAiModel {
             };
             return Err(malformed(reason));
         };
-        let usage = wire.usage.map(|u| Usage {
+        let usage = completion.usage.map(|u| Usage {
             prompt_tokens: u.prompt_tokens.unwrap_or(0),
             completion_tokens: u.completion_tokens.unwrap_or(0),
         });
@@ -272,20 +331,7 @@ impl ChatModel for OpenAiModel {
             constrained = body.response_format.is_some(),
             "chat completion request"
         );
-        let mut builder = self.client.post(self.url.clone()).json(&body);
-        if let Some(key) = &self.config.api_key {
-            // `bearer_auth` marks the header sensitive, so reqwest never prints it.
-            builder = builder.bearer_auth(key);
-        }
-        let response = builder.send().await.map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.map_err(|e| self.transport_error(e))?;
-        if !status.is_success() {
-            let err = self.status_error(status, &headers, &text);
-            tracing::debug!(endpoint = %self.endpoint, status = status.as_u16(), "chat completion failed");
-            return Err(err);
-        }
+        let text = self.send(self.url.clone(), &self.endpoint, &body).await?;
         let reply = self.parse_completion(&text)?;
         tracing::debug!(
             endpoint = %self.endpoint,
@@ -295,59 +341,6 @@ impl ChatModel for OpenAiModel {
         );
         Ok(reply)
     }
-}
-
-#[derive(Serialize)]
-struct WireRequest<'a, 'r> {
-    model: &'a str,
-    messages: &'r [Message],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    temperature: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    top_p: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    max_tokens: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<u64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop: &'r [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    response_format: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WireResponse {
-    #[serde(default)]
-    choices: Option<Vec<WireChoice>>,
-    #[serde(default)]
-    usage: Option<WireUsage>,
-    /// Some proxies answer 200 with an error object instead of a completion.
-    #[serde(default)]
-    error: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct WireChoice {
-    #[serde(default)]
-    message: Option<WireMessage>,
-    #[serde(default)]
-    finish_reason: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-struct WireMessage {
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct WireUsage {
-    #[serde(default)]
-    prompt_tokens: Option<u64>,
-    #[serde(default)]
-    completion_tokens: Option<u64>,
 }
 
 /// How long the server asked us to wait: OpenAI's `retry-after-ms` when present, else

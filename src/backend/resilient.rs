@@ -6,6 +6,7 @@
 //! as long as the server's `Retry-After`), while errors that a retry cannot fix (a rejected
 //! key, a bad request, a malformed reply) are returned at once.
 
+use std::future::Future;
 use std::time::Duration;
 
 use rand::Rng;
@@ -13,6 +14,41 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 use super::{BackendError, ChatModel, ChatRequest, ChatResponse};
+
+/// Retries so far in this process, by cause (`HTTP 429`, `timeout`, ...): a count to report
+/// at intervals and in summaries instead of a log line per retry.
+static RETRIES: std::sync::Mutex<std::collections::BTreeMap<String, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+/// The cause of a retry, as counted.
+fn retry_cause(err: &BackendError) -> String {
+    match err {
+        BackendError::Http { status, .. } => format!("HTTP {status}"),
+        BackendError::Timeout { .. } => "timeout".into(),
+        BackendError::Connect { .. } => "connection".into(),
+        other => other.to_string().chars().take(40).collect(),
+    }
+}
+
+/// Counts a retry of `err`; returns how many there have been for its cause.
+fn count_retry(err: &BackendError) -> u64 {
+    let mut counts = RETRIES.lock().unwrap_or_else(|p| p.into_inner());
+    let n = counts.entry(retry_cause(err)).or_default();
+    *n += 1;
+    *n
+}
+
+/// Retries made so far by every resilient backend in this process, by cause.
+pub fn retry_counts() -> std::collections::BTreeMap<String, u64> {
+    RETRIES.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// `HTTP 429 ×12, timeout ×2`, or `None` when there were no retries.
+pub fn retry_summary() -> Option<String> {
+    let counts = retry_counts();
+    (!counts.is_empty())
+        .then(|| counts.iter().map(|(c, n)| format!("{c} ×{n}")).collect::<Vec<_>>().join(", "))
+}
 
 /// Longest wait a server's `Retry-After` can impose when `max_delay` is shorter; beyond this
 /// the request is retried anyway (and most likely told to wait again).
@@ -97,34 +133,83 @@ pub struct Resilient<M> {
     rate: Option<RateLimiter>,
 }
 
-impl<M: ChatModel> Resilient<M> {
+impl<M> Resilient<M> {
+    /// Wraps `inner`; the limits apply to every request sent through this wrapper.
     pub fn new(inner: M, config: ResilienceConfig) -> Self {
         let permits = Semaphore::new(config.max_concurrency.clamp(1, Semaphore::MAX_PERMITS));
         let rate = config.requests_per_minute.and_then(RateLimiter::per_minute);
         Self { inner, config, permits, rate }
     }
 
+    /// The wrapped backend.
     pub fn inner(&self) -> &M {
         &self.inner
     }
 
+    /// How hard it tries and how fast it goes.
     pub fn config(&self) -> &ResilienceConfig {
         &self.config
     }
 
+    /// Runs any request to the wrapped backend (`request` is called once per attempt) under
+    /// these limits, retrying transient errors. `endpoint` names the backend in timeouts
+    /// and logs. [`ChatModel::chat`] goes through here; so can other requests to the same
+    /// server (embeddings), sharing its limits.
+    pub async fn call<T, F, Fut>(&self, endpoint: &str, mut request: F) -> Result<T, BackendError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, BackendError>>,
+    {
+        let mut retry = 0;
+        loop {
+            let err = match self.attempt(endpoint, request()).await {
+                Ok(reply) => return Ok(reply),
+                Err(err) => err,
+            };
+            if !err.is_retryable() || retry >= self.config.max_retries {
+                return Err(err);
+            }
+            let delay = self.config.backoff(retry, err.retry_after(), &mut rand::rng());
+            retry += 1;
+            // One warning per cause; later retries are counted (see [`retry_counts`]) and
+            // logged at debug level, so a flaky server does not flood a batch job's log.
+            if count_retry(&err) == 1 {
+                tracing::warn!(
+                    backend = %endpoint,
+                    error = %err,
+                    "retrying after a transient backend error (further retries for this cause are counted, not logged)"
+                );
+            } else {
+                tracing::debug!(
+                    backend = %endpoint,
+                    retry,
+                    max_retries = self.config.max_retries,
+                    delay_ms = delay.as_millis() as u64,
+                    error = %err,
+                    "retrying after a transient backend error"
+                );
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
     /// One attempt: holds a concurrency permit only while the request is in flight, so
     /// requests waiting out a backoff do not block others.
-    async fn attempt(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+    async fn attempt<T>(
+        &self,
+        endpoint: &str,
+        request: impl Future<Output = Result<T, BackendError>>,
+    ) -> Result<T, BackendError> {
         let _permit = self.permits.acquire().await.map_err(|_| BackendError::Cancelled)?;
         if let Some(rate) = &self.rate {
             rate.acquire().await;
         }
         match self.config.request_timeout {
-            Some(after) => match tokio::time::timeout(after, self.inner.chat(request)).await {
+            Some(after) => match tokio::time::timeout(after, request).await {
                 Ok(result) => result,
-                Err(_) => Err(BackendError::Timeout { endpoint: self.inner.id(), after }),
+                Err(_) => Err(BackendError::Timeout { endpoint: endpoint.to_string(), after }),
             },
-            None => self.inner.chat(request).await,
+            None => request.await,
         }
     }
 }
@@ -136,27 +221,8 @@ impl<M: ChatModel> ChatModel for Resilient<M> {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
-        let mut retry = 0;
-        loop {
-            let err = match self.attempt(request.clone()).await {
-                Ok(reply) => return Ok(reply),
-                Err(err) => err,
-            };
-            if !err.is_retryable() || retry >= self.config.max_retries {
-                return Err(err);
-            }
-            let delay = self.config.backoff(retry, err.retry_after(), &mut rand::rng());
-            retry += 1;
-            tracing::warn!(
-                backend = %self.inner.id(),
-                retry,
-                max_retries = self.config.max_retries,
-                delay_ms = delay.as_millis() as u64,
-                error = %err,
-                "retrying after a transient backend error"
-            );
-            tokio::time::sleep(delay).await;
-        }
+        let inner = &self.inner;
+        self.call(&inner.id(), || inner.chat(request.clone())).await
     }
 }
 

@@ -12,20 +12,31 @@ use std::path::PathBuf;
 /// A parsed model spec.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ModelSpec {
+    /// `local`: the embedded default model.
     LocalDefault,
+    /// `local:PATH`: a GGUF file run by the embedded backend.
     LocalPath(PathBuf),
-    OpenAi { model: String, base_url: Option<String> },
+    /// `openai:MODEL[@URL]`: an OpenAI-compatible server.
+    OpenAi {
+        /// The model name the server knows it by.
+        model: String,
+        /// The server's base URL; `None` reads `OPENAI_BASE_URL`.
+        base_url: Option<String>,
+    },
 }
 
 /// A spec that cannot be parsed.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("invalid model spec `{spec}`: {reason}; expected `local`, `local:PATH.gguf`, `openai:MODEL` or `openai:MODEL@BASE_URL`")]
 pub struct ModelSpecError {
+    /// The spec as given.
     pub spec: String,
+    /// What is wrong with it.
     pub reason: String,
 }
 
 impl ModelSpec {
+    /// Parses a `--model` value (surrounding whitespace ignored).
     pub fn parse(spec: &str) -> Result<Self, ModelSpecError> {
         let s = spec.trim();
         let err = |reason: &str| ModelSpecError { spec: spec.to_string(), reason: reason.to_string() };

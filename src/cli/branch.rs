@@ -8,7 +8,7 @@ use super::{BackendArgs, CliError, CliResult};
 use vsim::experiment::branch::{
     default_branch_dir, load_branch, run_branch, BranchConfig, BranchError, BranchRequest,
 };
-use vsim::experiment::{RoleModel, RunError, RunOptions};
+use vsim::experiment::{RoleModel, RunOptions};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -38,6 +38,10 @@ pub struct BranchArgs {
     /// The scenario file, if it moved since the run.
     #[arg(long, value_name = "FILE")]
     pub scenario: Option<PathBuf>,
+    /// Go on although the scenario file pinned by the run changed since (its resolved
+    /// settings must still agree with the run's).
+    #[arg(long)]
+    pub allow_changed_inputs: bool,
     /// Continuations in flight at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -63,6 +67,7 @@ pub async fn run(args: BranchArgs) -> CliResult {
         turn: args.turn,
         candidate: args.candidate,
         scenario_path: args.scenario.clone(),
+        allow_changed_inputs: args.allow_changed_inputs,
     };
     let source = load_branch(&request).map_err(|e| match e {
         BranchError::Io { .. } => CliError::failed(e),
@@ -78,15 +83,16 @@ pub async fn run(args: BranchArgs) -> CliResult {
         }
         models.push(RoleModel { name: spec.clone(), model: opened[&spec].clone() });
     }
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_branch_dir(&args.run_dir, &args.dialogue, args.turn, args.candidate));
     let config = BranchConfig {
         n: args.n,
         concurrency: args.concurrency,
-        out_dir: args
-            .out
-            .clone()
-            .unwrap_or_else(|| default_branch_dir(&args.run_dir, &args.dialogue, args.turn, args.candidate)),
+        out_dir: out_dir.clone(),
         resume: args.resume,
-        progress: !args.quiet,
+        progress: super::progress::run_progress(args.quiet, &out_dir),
     };
     let mut opened = std::collections::HashMap::new();
     let options = RunOptions {
@@ -94,14 +100,21 @@ pub async fn run(args: BranchArgs) -> CliResult {
         budget: args.budget.budget()?,
         prices: args.budget.prices()?,
         extractors: super::open_extractors(&source.scenario, &mut opened, &args.backend).await?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
     };
-    let summary = run_branch(&source, &models, &config, &options).await.map_err(|e| match e {
-        RunError::Exists(_) | RunError::ConfigMismatch { .. } | RunError::Unpriced(_) => CliError::input(e),
-        other => CliError::failed(other),
+    let summary = run_branch(&source, &models, &config, &options).await.map_err(|e| {
+        if e.is_input() {
+            CliError::input(e)
+        } else {
+            CliError::failed(e)
+        }
     })?;
-    println!("{}", summary_line(&summary));
+    let line = summary_line(&summary);
+    super::progress::append_run_log(&out_dir, &line);
+    super::progress::report_retries(&out_dir);
+    println!("{line}");
     if summary.interrupted {
         return Ok(130);
     }
-    Ok(if summary.counts.failed > 0 { 1 } else { 0 })
+    Ok(if summary.counts.failed > 0 || summary.halted.is_some() { 1 } else { 0 })
 }

@@ -79,9 +79,10 @@ pub async fn run(cmd: DataCommand) -> CliResult {
                     return Ok(0);
                 }
             }
-            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let url = url.unwrap_or_else(|| PFG_CORPUS_URL.to_string());
-            let data = fetch_convokit_corpus(&url, &dest, progress).await.map_err(CliError::failed)?;
+            let data = fetch_convokit_corpus(&url, &dest, &super::model::download_progress())
+                .await
+                .map_err(CliError::failed)?;
             eprintln!(
                 "fetched {} participants in {} dialogues; use it as --population pfg:{dir} / --human pfg:{dir}",
                 data.participants.len(),
@@ -101,9 +102,10 @@ pub async fn run(cmd: DataCommand) -> CliResult {
                 println!("{}", dest.display());
                 return Ok(0);
             }
-            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let url = url.unwrap_or_else(|| OPINIONQA_W26_URL.to_string());
-            fetch_opinionqa_w26(&url, &dest, progress).await.map_err(CliError::failed)?;
+            fetch_opinionqa_w26(&url, &dest, &super::model::download_progress())
+                .await
+                .map_err(CliError::failed)?;
             eprintln!(
                 "fetched OpinionQA wave 26; use it as `opinionqa = \"{dir}\"` in a survey scenario or \
                  --population opinionqa:{dir}",

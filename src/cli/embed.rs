@@ -30,10 +30,11 @@ pub async fn run(args: EmbedArgs) -> CliResult {
     let spec = EmbedSpec::parse(&args.model).map_err(CliError::input)?;
     let text = read_input(&args.file).map_err(CliError::input)?;
     let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&spec, true))
-        .await
-        .map_err(CliError::failed)?
-        .map_err(classify)?;
+    let model =
+        tokio::task::spawn_blocking(move || vsim::embed::open(&spec, &super::model::download_progress()))
+            .await
+            .map_err(CliError::failed)?
+            .map_err(classify)?;
     let vectors = model.embed(&lines).await.map_err(classify)?;
     let id = model.id();
     let dim = vectors.first().map_or(0, Vec::len);
@@ -68,12 +69,9 @@ fn read_input(path: &PathBuf) -> anyhow::Result<String> {
 
 /// Bad specs and model folders are the user's input (exit 2); the rest failed while running.
 pub fn classify(e: EmbedError) -> CliError {
-    match e {
-        EmbedError::BadSpec { .. }
-        | EmbedError::MissingFile { .. }
-        | EmbedError::UnknownSource { .. }
-        | EmbedError::NotDefaultModel { .. }
-        | EmbedError::ChecksumMismatch { .. } => CliError::input(e),
-        other => CliError::failed(other),
+    match &e {
+        EmbedError::BadSpec { .. } => CliError::input(e),
+        EmbedError::Store(store) if super::model::is_bad_input(store) => CliError::input(e),
+        _ => CliError::failed(e),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{open_embedder, CliError, CliResult};
+use super::{CliError, CliResult};
 use vsim::eval::{EvalOptions, HumanReference, RunData, Split};
 
 #[derive(clap::Args, Debug)]
@@ -40,6 +40,10 @@ pub struct EvalArgs {
     /// Compare with --split even though the run simulated another split's participants.
     #[arg(long)]
     pub other_split: bool,
+    /// Go on when an input the run pinned (its human data, survey or questionnaire) has
+    /// changed since the run; without it such a run is refused, naming the input.
+    #[arg(long)]
+    pub allow_changed_inputs: bool,
     /// Seed of the bootstrap intervals (never of the split: that is fixed by the data).
     #[arg(long, default_value_t = 0, value_name = "S")]
     pub seed: u64,
@@ -68,6 +72,22 @@ pub struct EvalArgs {
     pub max_dialogues: usize,
 }
 
+/// Refuses an input that changed since the run, naming it, unless the user asked to go on
+/// (then it is named as a warning).
+pub fn refuse_changed(change: Option<vsim::rundir::InputChange>, allow: bool) -> Result<(), CliError> {
+    match change {
+        Some(c) if !allow => Err(CliError::input(anyhow::anyhow!(
+            "{c}; the run's results would no longer be compared with what it read. Restore it, or pass \
+             --allow-changed-inputs to go on"
+        ))),
+        Some(c) => {
+            eprintln!("warning: {c}; going on as --allow-changed-inputs asks");
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
 pub async fn run(a: EvalArgs) -> CliResult {
     let bins = a.bins.as_deref().map(super::stats::parse_bins).transpose().map_err(CliError::input)?;
     let split: Option<Split> = a.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?;
@@ -77,11 +97,22 @@ pub async fn run(a: EvalArgs) -> CliResult {
         vsim::dialogue::events::Measure::Answer
     };
     let run = RunData::load_measure(&a.run_dir, measure).map_err(CliError::input)?;
-    // A run of data participants is compared with its own data unless told otherwise.
-    let human_spec = a.human.clone().or_else(|| {
-        run.population_reference()
+    // A run of data participants is compared with its own data, as pinned at run time,
+    // unless told otherwise.
+    let pinned = run
+        .population_reference()
+        .and(run.manifest.as_ref())
+        .and_then(|m| m.input("human data"))
+        .filter(|_| a.human.is_none());
+    if let Some(pin) = pinned {
+        refuse_changed(pin.change(), a.allow_changed_inputs)?;
+    }
+    let human_spec = a.human.clone().or_else(|| match pinned {
+        Some(pin) => Some(format!("pfg:{}", pin.path.display())),
+        None => run
+            .population_reference()
             .and(run.population())
-            .filter(|p| p.starts_with("pfg:") || p.starts_with("p4g:"))
+            .filter(|p| p.starts_with("pfg:") || p.starts_with("p4g:")),
     });
     if a.human.is_none() {
         if let Some(spec) = &human_spec {
@@ -94,9 +125,12 @@ pub async fn run(a: EvalArgs) -> CliResult {
         }
         None => None,
     };
-    let embedder = match a.embedder.trim() {
-        "none" | "" => None,
-        spec => Some(open_embedder(spec).await?),
+    let (embedder, no_embedder_reason) = match a.embedder.trim() {
+        "none" | "" => (None, None),
+        spec => match super::open_embedder_for_eval(spec).await? {
+            Ok(e) => (Some(e), None),
+            Err(reason) => (None, Some(reason)),
+        },
     };
     let opts = EvalOptions {
         seed: a.seed,
@@ -104,6 +138,7 @@ pub async fn run(a: EvalArgs) -> CliResult {
         confidence: a.confidence,
         bins,
         embed_max: a.embed_max,
+        no_embedder_reason,
     };
     let evaluation = vsim::eval::evaluate(&run, human.as_ref(), &opts, embedder.as_deref()).await.map_err(
         |e| match e {
@@ -162,7 +197,9 @@ pub async fn run(a: EvalArgs) -> CliResult {
     println!("wrote {}", metrics.display());
     println!("wrote {}", written.markdown.display());
     println!("wrote {}", written.html.display());
-    if a.embedder.trim() != "none" && !evaluation.semantic.computed {
+    // An embedder that was asked for and failed while embedding is a failure; one that
+    // could not be had offline was already reported, and the rest of the evaluation stands.
+    if a.embedder.trim() != "none" && !evaluation.semantic.computed && opts.no_embedder_reason.is_none() {
         let why = evaluation.semantic.reason.as_deref().unwrap_or("unknown reason");
         eprintln!("warning: semantic diversity {why}");
         return Ok(1);

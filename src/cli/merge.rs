@@ -34,14 +34,15 @@ pub fn run(args: MergeArgs) -> CliResult {
     }
     let c = &report.counts;
     println!(
-        "{}: {} of {} dialogues ({} completed, {} failed), {} missing, {} duplicates",
+        "{}: {} of {} dialogues ({} completed, {} without any outcome, {} failed), {} missing, {} duplicates",
         report.out_dir.display(),
         report.dialogues,
         report.n,
         c.completed,
+        c.unanswered,
         c.failed,
         report.missing.len(),
         report.duplicates.len()
     );
-    Ok(if report.missing.is_empty() && c.failed == 0 { 0 } else { 1 })
+    Ok(if report.missing.is_empty() && c.failed == 0 && c.unanswered == 0 { 0 } else { 1 })
 }

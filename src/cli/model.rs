@@ -1,6 +1,13 @@
-//! `vsim model`: fetch or locate the embedded default model and the embedding model.
+//! `vsim model`: fetch or locate the embedded default model and the embedding model; and
+//! the terminal display of download progress that every command fetching something uses.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use vsim::model_store::{ModelKind, ModelStore, ModelStoreError, MINILM, SMOLLM2};
+use vsim::progress::{DownloadEvent, DownloadProgress, Progress};
 
 use super::{CliError, CliResult};
 
@@ -12,6 +19,15 @@ pub enum ModelTarget {
     Default,
     /// The sentence-embedding model (all-MiniLM-L6-v2).
     Embed,
+}
+
+impl ModelTarget {
+    fn kind(self) -> &'static ModelKind {
+        match self {
+            Self::Default => &SMOLLM2,
+            Self::Embed => &MINILM,
+        }
+    }
 }
 
 #[derive(clap::Subcommand, Debug)]
@@ -42,40 +58,105 @@ pub enum ModelCommand {
 
 pub async fn run(cmd: ModelCommand) -> CliResult {
     match cmd {
-        ModelCommand::Fetch { target: ModelTarget::Default, from } => {
-            let path = tokio::task::spawn_blocking(move || match from {
-                Some(f) => vsim::model_store::install_from(&f),
-                None => vsim::model_store::ensure_default_model(true),
-            })
-            .await
-            .map_err(CliError::failed)?
-            .map_err(CliError::failed)?;
-            println!("{}", path.display());
-            Ok(0)
-        }
-        ModelCommand::Fetch { target: ModelTarget::Embed, from } => {
+        ModelCommand::Fetch { target, from } => {
+            let kind = target.kind();
             let path = tokio::task::spawn_blocking(move || {
-                let store = vsim::embed::store::EmbedStore::from_env()?;
+                let store = ModelStore::from_env()?;
                 match from {
-                    Some(f) => store.install_from(&f),
-                    None => store.ensure_minilm(true),
+                    Some(f) => store.install_from(kind, &f, &Progress::silent()),
+                    None => store.ensure(kind, &download_progress()),
                 }
             })
             .await
             .map_err(CliError::failed)?
-            .map_err(super::embed::classify)?;
+            .map_err(|e| match target {
+                ModelTarget::Default => CliError::failed(e),
+                ModelTarget::Embed if is_bad_input(&e) => CliError::input(e),
+                ModelTarget::Embed => CliError::failed(e),
+            })?;
             println!("{}", path.display());
             Ok(0)
         }
-        ModelCommand::Path { target: ModelTarget::Default } => {
-            let store = vsim::model_store::ModelStore::from_env().map_err(CliError::failed)?;
-            println!("{}", store.default_model_path().display());
-            Ok(0)
-        }
-        ModelCommand::Path { target: ModelTarget::Embed } => {
-            let store = vsim::embed::store::EmbedStore::from_env().map_err(CliError::failed)?;
-            println!("{}", store.minilm_dir().display());
+        ModelCommand::Path { target } => {
+            let store = ModelStore::from_env().map_err(CliError::failed)?;
+            println!("{}", store.path(target.kind()).display());
             Ok(0)
         }
     }
+}
+
+/// Store errors caused by what the user pointed at (exit 2) rather than by the fetch.
+pub fn is_bad_input(e: &ModelStoreError) -> bool {
+    matches!(
+        e,
+        ModelStoreError::MissingFile { .. }
+            | ModelStoreError::UnknownSource { .. }
+            | ModelStoreError::NotDefaultModel { .. }
+            | ModelStoreError::ChecksumMismatch { .. }
+    )
+}
+
+/// Download progress on stderr: a byte bar for steps of known size, a spinner otherwise,
+/// and notes as `vsim: ...` lines. Bars draw only on a terminal.
+pub fn download_progress() -> Progress {
+    Progress::new(DownloadBars::default())
+}
+
+#[derive(Default)]
+struct DownloadBars {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl DownloadProgress for DownloadBars {
+    fn on_event(&self, event: DownloadEvent) {
+        let mut current = self.bar.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            DownloadEvent::Started { what, len } => {
+                if let Some(old) = current.take() {
+                    old.finish_and_clear();
+                }
+                let bar = match len {
+                    Some(n) => {
+                        let bar = ProgressBar::new(n);
+                        bar.set_style(style(
+                            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+                        ));
+                        bar
+                    }
+                    None => {
+                        let bar = ProgressBar::new_spinner();
+                        bar.set_style(style("{spinner} {msg} [{elapsed}]"));
+                        bar.enable_steady_tick(Duration::from_millis(120));
+                        bar
+                    }
+                };
+                bar.set_message(what);
+                *current = Some(bar);
+            }
+            DownloadEvent::Advanced { bytes } => {
+                if let Some(bar) = current.as_ref() {
+                    // A download of unknown size: count its bytes under the spinner.
+                    if bar.length().is_none() && bar.position() == 0 {
+                        bar.set_style(style("{msg} {spinner} {bytes} ({bytes_per_sec})"));
+                    }
+                    bar.inc(bytes);
+                }
+            }
+            DownloadEvent::Finished => {
+                if let Some(bar) = current.take() {
+                    bar.finish_and_clear();
+                }
+            }
+            DownloadEvent::Note(text) => match current.as_ref() {
+                Some(bar) => bar.suspend(|| eprintln!("vsim: {text}")),
+                None => eprintln!("vsim: {text}"),
+            },
+        }
+    }
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunError, RunOptions};
+use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunOptions};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -66,14 +66,14 @@ pub struct RunArgs {
     pub backend: BackendArgs,
 }
 
-/// Token and cost caps, and model prices.
+/// Token and cost caps, model prices, and when to give up on a failing backend.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BudgetArgs {
-    /// Start no new dialogue once the models have produced this many tokens (prompt +
-    /// completion, cache hits excluded); dialogues in flight finish.
+    /// Send no further model call once the models have produced this many tokens (prompt +
+    /// completion, cache hits excluded); dialogues cut there rerun with --resume.
     #[arg(long, value_name = "N")]
     pub max_tokens_total: Option<u64>,
-    /// Start no new dialogue once this many dollars are spent (needs a price per model).
+    /// Send no further model call once this many dollars are spent (needs a price per model).
     #[arg(long, value_name = "USD")]
     pub max_cost: Option<f64>,
     /// Price of a model in dollars per million input and output tokens (repeatable); MODEL
@@ -83,6 +83,10 @@ pub struct BudgetArgs {
     /// A TOML file with a [prices] table: MODEL = [IN_PER_MTOK, OUT_PER_MTOK].
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
+    /// Stop starting dialogues after this many failed in a row (0: never); --resume
+    /// continues once the cause is fixed.
+    #[arg(long, value_name = "N", default_value_t = vsim::experiment::runner::DEFAULT_MAX_CONSECUTIVE_FAILURES)]
+    pub max_consecutive_failures: usize,
 }
 
 impl BudgetArgs {
@@ -115,10 +119,11 @@ pub fn summary_line(summary: &vsim::experiment::RunSummary) -> String {
     let missing: usize = c.missing.values().sum();
     let shard = summary.shard.map(|s| format!(" [shard {s}]")).unwrap_or_default();
     let mut line = format!(
-        "{}{shard}: {} dialogues ({} completed, {} failed; {} run now, {} already done), {} missing outcomes, {} ({} model calls, {} cached)",
+        "{}{shard}: {} dialogues ({} completed, {} without any outcome, {} failed; {} run now, {} already done), {} missing outcomes, {} ({} model calls, {} cached)",
         summary.out_dir.display(),
         c.dialogues,
         c.completed,
+        c.unanswered,
         c.failed,
         summary.ran,
         summary.skipped,
@@ -129,6 +134,12 @@ pub fn summary_line(summary: &vsim::experiment::RunSummary) -> String {
     );
     if let Some(reason) = &summary.budget_stop {
         line.push_str(&format!("; stopped for budget: {reason}, {} not started", summary.not_started));
+    }
+    if let Some(reason) = &summary.halted {
+        line.push_str(&format!(
+            "; stopped after repeated failures ({reason}), {} not started",
+            summary.not_started
+        ));
     }
     line
 }
@@ -195,26 +206,24 @@ pub async fn run(args: RunArgs) -> CliResult {
         n: args.n,
         seed: args.seed,
         concurrency: args.concurrency,
-        out_dir,
+        out_dir: out_dir.clone(),
         resume: args.resume,
-        progress: !args.quiet,
+        progress: super::progress::run_progress(args.quiet, &out_dir),
     };
     let options = RunOptions {
         shard: args.shard,
         budget: args.budget.budget()?,
         prices: args.budget.prices()?,
         extractors: super::open_extractors(&scenario, &mut opened, &args.backend).await?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
     };
     let summary = run_experiment_with(Arc::new(scenario), &population, &models, &config, &options)
         .await
-        .map_err(|e| match e {
-            RunError::Exists(_)
-            | RunError::ConfigMismatch { .. }
-            | RunError::Unpriced(_)
-            | RunError::Shard(_) => CliError::input(e),
-            other => CliError::failed(other),
-        })?;
-    println!("{}", summary_line(&summary));
+        .map_err(|e| if e.is_input() { CliError::input(e) } else { CliError::failed(e) })?;
+    let line = summary_line(&summary);
+    super::progress::append_run_log(&out_dir, &line);
+    super::progress::report_retries(&out_dir);
+    println!("{line}");
     if let Some(r) = &population.reference {
         println!(
             "population: {} participants of the `{}` split of {} ({})",
@@ -236,8 +245,18 @@ pub async fn run(args: RunArgs) -> CliResult {
         eprintln!("interrupted; to continue, {}", resume_hint());
         return Ok(130);
     }
+    if let Some(reason) = &summary.halted {
+        eprintln!("stopped: {reason}. Fix the cause, then {}", resume_hint());
+        return Ok(1);
+    }
     if summary.budget_stop.is_some() && summary.not_started > 0 {
         eprintln!("to continue later, {}", resume_hint());
     }
-    Ok(if summary.counts.failed > 0 { 1 } else { 0 })
+    if summary.counts.unanswered > 0 {
+        eprintln!(
+            "{} dialogues ended without a single outcome value; they are not counted as completed",
+            summary.counts.unanswered
+        );
+    }
+    Ok(if summary.counts.failed > 0 || summary.counts.unanswered > 0 { 1 } else { 0 })
 }

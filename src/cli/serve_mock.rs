@@ -7,7 +7,9 @@ use vsim::mock::{MockConfig, MockStyle};
 
 #[derive(clap::Args, Debug)]
 #[command(
-    after_help = "Examples:\n  vsim serve-mock --port 8089 --latency-ms 100\n  vsim run scenarios/persuasion_for_good.toml --model openai:mock@http://127.0.0.1:8089/v1 --no-cache --n 50\n  vsim serve-mock --error-rate 0.1 --timeout-rate 0.02 --style mixed --seed 7"
+    after_help = "Every prompt method is answered: as the request's JSON schema says, or, without one \
+(--no-response-format), as the prompt asks, in the plain-text shapes models use (numbered lists, \
+<response> tags, tables, ...), drawn from the request's seed.\n\nExamples:\n  vsim serve-mock --port 8089 --latency-ms 100\n  vsim run scenarios/persuasion_for_good.toml --model openai:mock@http://127.0.0.1:8089/v1 --no-cache --n 50\n  vsim run scenarios/persuasion_for_good.toml --model openai:mock@http://127.0.0.1:8089/v1 --no-cache --no-response-format\n  vsim serve-mock --error-rate 0.1 --timeout-rate 0.02 --style mixed --seed 7"
 )]
 pub struct ServeMockArgs {
     /// Port on 127.0.0.1 (0: any free port; the address is printed).

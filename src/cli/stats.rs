@@ -302,8 +302,18 @@ pub fn text_row(method: Option<String>, lines: &[String], embedder: &str) -> Res
         None
     } else {
         let spec = vsim::embed::EmbedSpec::parse(embedder).map_err(CliError::input)?;
-        let vectors = vsim::embed::embed_blocking(&spec, lines, true).map_err(CliError::failed)?;
-        vsim::embed::semantic_diversity(&vectors)
+        match vsim::embed::embed_blocking(&spec, lines, &super::model::download_progress()) {
+            Ok(vectors) => vsim::embed::semantic_diversity(&vectors),
+            // Offline without the default model: everything else is still reported.
+            Err(e) if embedder.trim() == "minilm" => {
+                eprintln!(
+                    "warning: semantic diversity not computed: the embedding model all-MiniLM-L6-v2 is not \
+                     available ({e}); fetch it with `vsim model fetch embed`, or pass --embedder none"
+                );
+                None
+            }
+            Err(e) => return Err(CliError::failed(e)),
+        }
     };
     Ok(TextRow {
         method,

@@ -21,6 +21,7 @@ pub async fn run(args: RunArgs) -> CliResult {
         None => None,
     };
     let spec = vsim::survey::load_survey(&args.scenario, wave.as_deref()).map_err(CliError::input)?;
+    refuse_dialogue_flags(&args)?;
     if args.n == Some(0) || args.concurrency == 0 {
         return Err(CliError::input(anyhow::anyhow!("--n and --concurrency must be at least 1")));
     }
@@ -34,45 +35,109 @@ pub async fn run(args: RunArgs) -> CliResult {
         concurrency: args.concurrency,
         out_dir: out_dir.clone(),
         resume: args.resume,
-        progress: !args.quiet,
+        progress: super::progress::run_progress(args.quiet, &out_dir),
         model_name,
+        shard: args.shard,
+        budget: args.budget.budget()?,
+        prices: args.budget.prices()?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
     };
-    let s = run_survey(&spec, model, &config).await.map_err(|e| match e {
-        SurveyRunError::Exists(_) | SurveyRunError::Template(_) => CliError::input(e),
-        other => CliError::failed(other),
+    let s = run_survey(&spec, model, &config).await.map_err(|e: SurveyRunError| {
+        if e.is_input() {
+            CliError::input(e)
+        } else {
+            CliError::failed(e)
+        }
     })?;
-    println!(
-        "{}: {} respondents ({} completed, {} failed; {} run now, {} already done), {} missing answers, {} tokens",
+    let shard = s.shard.map(|s| format!(" [shard {s}]")).unwrap_or_default();
+    let line = format!(
+        "{}{shard}: {} respondents ({} completed, {} without any usable answer, {} failed; {} run now, {} already done), {} missing answers, {}",
         out_dir.display(),
         s.respondents,
         s.completed,
+        s.unanswered,
         s.failed,
         s.ran,
         s.skipped,
         s.missing_answers,
-        s.usage.total()
+        s.spend,
     );
-    Ok(if s.failed > 0 { 1 } else { 0 })
+    super::progress::append_run_log(&out_dir, &line);
+    super::progress::report_retries(&out_dir);
+    println!("{line}");
+    if let Some(reason) = &s.budget_stop {
+        println!("stopped early: {reason}; {} respondents not started (--resume continues)", s.not_started);
+    }
+    if s.interrupted {
+        println!(
+            "interrupted: {} respondents not started; run again with --resume to continue",
+            s.not_started
+        );
+    }
+    if s.unanswered > 0 {
+        eprintln!(
+            "{} respondents finished without a single usable answer; they are not counted as completed",
+            s.unanswered
+        );
+    }
+    Ok(if s.failed > 0 || s.unanswered > 0 || s.interrupted || s.halted.is_some() { 1 } else { 0 })
+}
+
+/// Flags of `vsim run` that mean something only for dialogues: refused for a survey rather
+/// than silently ignored.
+fn refuse_dialogue_flags(args: &RunArgs) -> Result<(), CliError> {
+    let given: Vec<&str> = [
+        ("--split", args.split.is_some()),
+        ("--role-method", !args.role_method.is_empty()),
+        ("--role-k", !args.role_k.is_empty()),
+        ("--role-selection", !args.role_selection.is_empty()),
+        ("--role-model", !args.role_model.is_empty()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, on)| on.then_some(flag))
+    .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::input(anyhow::anyhow!(
+        "{} {} not apply to a survey: it has one role, the respondent, whose method, selection and \
+         model are set in the survey file (`method`, `selection`, `model`) or with --model; its \
+         respondents are the survey's groups, not a data split",
+        given.join(", "),
+        if given.len() == 1 { "does" } else { "do" }
+    )))
 }
 
 /// True when `run_dir` holds a survey run.
 pub fn is_survey_run(run_dir: &Path) -> bool {
-    std::fs::read_to_string(run_dir.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .is_some_and(|v| v["kind"] == "survey")
+    vsim::rundir::read_manifest(run_dir).is_ok_and(|m| m.kind == vsim::rundir::RunKind::Survey)
 }
 
 /// `vsim eval RUN_DIR` for a survey run: metrics.json and report.md in the run directory.
-pub fn eval(run_dir: &Path) -> CliResult {
-    let config: serde_json::Value = std::fs::read_to_string(run_dir.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .ok_or_else(|| CliError::input(anyhow::anyhow!("{}: no readable config.json", run_dir.display())))?;
-    let source = config["source"].as_str().map(PathBuf::from).ok_or_else(|| {
-        CliError::input(anyhow::anyhow!("{}: config.json does not name the survey file", run_dir.display()))
-    })?;
-    let spec = vsim::survey::load_survey(&source, None).map_err(CliError::input)?;
+/// The survey and its human data are read from where the manifest pinned them at run time,
+/// and refused when they changed since (unless `allow_changed`).
+pub fn eval(args: &super::eval::EvalArgs) -> CliResult {
+    let run_dir = &args.run_dir;
+    if args.human.is_some() {
+        return Err(CliError::input(anyhow::anyhow!(
+            "--human does not apply to a survey run: it is compared with the OpinionQA wave it was run \
+             with, pinned in {}",
+            run_dir.join(vsim::rundir::MANIFEST).display()
+        )));
+    }
+    let manifest = vsim::rundir::read_manifest(run_dir).map_err(CliError::input)?;
+    for change in manifest.changed_inputs() {
+        super::eval::refuse_changed(Some(change), args.allow_changed_inputs)?;
+    }
+    let source = manifest
+        .input("survey")
+        .map(|i| i.path.clone())
+        .or_else(|| manifest.survey.as_ref().map(|s| s.source.clone()))
+        .ok_or_else(|| {
+            CliError::input(anyhow::anyhow!("{}: the manifest names no survey file", run_dir.display()))
+        })?;
+    let wave = manifest.input("human data").map(|i| i.path.clone());
+    let spec = vsim::survey::load_survey(&source, wave.as_deref()).map_err(CliError::input)?;
     let report = vsim::survey::eval::evaluate(&spec, run_dir).map_err(CliError::input)?;
     let metrics = run_dir.join("metrics.json");
     std::fs::write(&metrics, serde_json::to_vec_pretty(&report).unwrap_or_default())
@@ -80,11 +145,9 @@ pub fn eval(run_dir: &Path) -> CliResult {
     let md = run_dir.join("report.md");
     std::fs::write(&md, report.to_markdown()).map_err(CliError::failed)?;
     println!(
-        "{}: overall representativeness {}, mean TV {}, {} missing answers; wrote {} and {}",
+        "{}: {}; wrote {} and {}",
         run_dir.display(),
-        report.overall_representativeness.map_or("–".into(), |v| format!("{v:.3}")),
-        report.mean_tv.map_or("–".into(), |v| format!("{v:.3}")),
-        report.missing_answers,
+        report.summary_line(),
         metrics.display(),
         md.display()
     );

@@ -10,7 +10,6 @@ use vsim::eval::{EvalOptions, HumanReference, Split};
 use vsim::experiment::sweep::{
     evaluate_sweep, load_sweep, run_sweep, CellEvalStatus, SweepError, SweepEvalOptions, SweepOptions,
 };
-use vsim::experiment::RunError;
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -18,6 +17,7 @@ use vsim::experiment::RunError;
   vsim sweep scenarios/sweep_paper.toml --population pfg:data/persuasionforgood --model openai:gpt-4o-mini
   vsim sweep scenarios/sweep_persuasion.toml --out runs/sweep1 --max-cost 20 --price gpt-4o-mini=0.15,0.60
   vsim sweep scenarios/sweep_persuasion.toml --out runs/sweep1 --resume
+  vsim sweep scenarios/sweep_persuasion.toml --model openai:mock@http://127.0.0.1:8089/v1 --n 4 --concurrency 8
 
 Each cell (a [grid] combination or one of the [[arms]]) is a run directory under OUT. When the
 cells have run, each is evaluated as `vsim eval` would (metrics.json, report.md, report.html in
@@ -49,6 +49,9 @@ pub struct SweepArgs {
     /// Dialogues per cell (overrides the file's `n`; default: the population's size).
     #[arg(long, value_name = "N")]
     pub n: Option<usize>,
+    /// Dialogues in flight at once in each cell (overrides the file's `concurrency`).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Human reference data: `pfg:DIR`, or `none` for no comparison with people (overrides
     /// the file's `human`; default: the population's data when it is `pfg:DIR`).
     #[arg(long, value_name = "SPEC")]
@@ -90,6 +93,12 @@ pub async fn run(args: SweepArgs) -> CliResult {
         }
         sweep.n = Some(n);
     }
+    if let Some(c) = args.concurrency {
+        if c == 0 {
+            return Err(CliError::input(anyhow::anyhow!("--concurrency must be at least 1")));
+        }
+        sweep.concurrency = c;
+    }
     if let Some(h) = &args.human {
         sweep.human = Some(if h.trim().eq_ignore_ascii_case("none") { "none".into() } else { h.clone() });
     }
@@ -99,9 +108,12 @@ pub async fn run(args: SweepArgs) -> CliResult {
     if let Some(spec) = &human {
         HumanReference::load(spec, sweep.split.unwrap_or_default()).map_err(CliError::input)?;
     }
-    let embedder = match args.embedder.trim() {
-        "none" | "" => None,
-        spec => Some(super::open_embedder(spec).await?),
+    let (embedder, no_embedder_reason) = match args.embedder.trim() {
+        "none" | "" => (None, None),
+        spec => match super::open_embedder_for_eval(spec).await? {
+            Ok(e) => (Some(e), None),
+            Err(reason) => (None, Some(reason)),
+        },
     };
     let mut models = HashMap::new();
     for spec in sweep.model_specs() {
@@ -110,15 +122,18 @@ pub async fn run(args: SweepArgs) -> CliResult {
     }
     let options = SweepOptions {
         resume: args.resume,
-        progress: !args.quiet,
+        progress: super::progress::run_progress(
+            args.quiet,
+            &args.out.clone().unwrap_or_else(|| sweep.out.clone()),
+        ),
         out: args.out.clone(),
         prices: args.budget.prices()?,
         budget: args.budget.budget()?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
     };
     let summary = run_sweep(&sweep, &models, &options).await.map_err(|e| match e {
-        SweepError::Run(RunError::Exists(_) | RunError::ConfigMismatch { .. } | RunError::Unpriced(_))
-        | SweepError::Population(_)
-        | SweepError::MissingModel(_) => CliError::input(e),
+        SweepError::Run(ref r) if r.is_input() => CliError::input(e),
+        SweepError::Population(_) | SweepError::MissingModel(_) => CliError::input(e),
         other => CliError::failed(other),
     })?;
     let mut failed = 0;
@@ -145,9 +160,18 @@ pub async fn run(args: SweepArgs) -> CliResult {
     if summary.interrupted {
         return Ok(130);
     }
+    if let Some(reason) = &summary.halted {
+        eprintln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
+        return Ok(1);
+    }
 
     let eval_options = SweepEvalOptions {
-        eval: EvalOptions { seed: args.bootstrap_seed, bootstrap: args.bootstrap, ..EvalOptions::default() },
+        eval: EvalOptions {
+            seed: args.bootstrap_seed,
+            bootstrap: args.bootstrap,
+            no_embedder_reason,
+            ..EvalOptions::default()
+        },
         ..SweepEvalOptions::default()
     };
     let cells: Vec<_> = summary.cells.iter().map(|r| r.cell.clone()).collect();

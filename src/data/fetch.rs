@@ -3,11 +3,14 @@
 //!
 //! The zip is streamed to a temporary file next to the destination, unpacked into a
 //! temporary directory there, checked by loading it, and only then renamed into place: an
-//! interrupted or broken download never leaves a half-written corpus behind.
+//! interrupted or broken download never leaves a half-written corpus behind. Download
+//! progress goes to a [`Progress`] observer; nothing is printed.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use crate::progress::Progress;
 
 use super::convokit::{is_convokit_dir, CORPUS_NAME};
 use super::persuasionforgood::PfgDataset;
@@ -25,40 +28,78 @@ const BY_HAND: &str = "if this machine is offline, download the zip by hand on a
 /// Why a dataset could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    /// The platform has no user data directory and none was given.
     #[error("no user data directory on this system; pass --dir DIR")]
     NoDataDir,
+    /// A file operation failed.
     #[error("cannot write {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
-    /// The message carries the whole cause chain (e.g. "connection refused"), as reqwest's own
-    /// message alone hides it; the error is kept for callers that inspect it.
+    /// The request failed in transport. The message carries the whole cause chain (e.g.
+    /// "connection refused"), as reqwest's own message alone hides it; the error is kept for
+    /// callers that inspect it.
     #[error("cannot download {url}: {}; {}", error_chain(.error), BY_HAND)]
-    Request { url: String, error: reqwest::Error },
+    Request {
+        /// What was downloaded.
+        url: String,
+        /// The transport error, without the URL.
+        error: reqwest::Error,
+    },
+    /// The server answered with a non-success status.
     #[error("cannot download {url}: the server answered HTTP {status}; {}", BY_HAND)]
-    Status { url: String, status: u16 },
+    Status {
+        /// What was downloaded.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The destination holds something else, which is never overwritten.
     #[error(
         "{} exists and is not a ConvoKit corpus; it is left untouched: choose another directory",
         path.display()
     )]
-    DestinationInUse { path: PathBuf },
+    DestinationInUse {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// The download is not a zip archive.
     #[error("{url} is not a readable zip archive: {source}")]
     Zip {
+        /// What was downloaded.
         url: String,
+        /// Why it could not be read.
         #[source]
         source: zip::result::ZipError,
     },
+    /// A download does not match its pinned digest.
     #[error(
         "{url} does not match its pinned sha256 (expected {expected}, got {got}); nothing was installed"
     )]
-    Checksum { url: String, expected: String, got: String },
+    Checksum {
+        /// What was downloaded.
+        url: String,
+        /// The pinned sha256.
+        expected: String,
+        /// The download's sha256.
+        got: String,
+    },
+    /// The archive holds no corpus.
     #[error("the archive from {url} holds no ConvoKit corpus (no utterances.jsonl)")]
-    NoCorpus { url: String },
+    NoCorpus {
+        /// What was downloaded.
+        url: String,
+    },
+    /// The unpacked corpus does not load.
     #[error("the archive from {url} unpacked, but does not load: {source}")]
     Invalid {
+        /// What was downloaded.
         url: String,
+        /// Why it does not load.
         #[source]
         source: Box<DataError>,
     },
@@ -82,9 +123,13 @@ pub fn default_pfg_dir() -> Result<PathBuf, FetchError> {
 }
 
 /// Downloads the ConvoKit corpus zip at `url`, unpacks it and moves it to `dest` (replacing
-/// what was there only once the new corpus loads). Shows a progress bar on stderr when
-/// `progress` is set. Returns the loaded dataset.
-pub async fn fetch_convokit_corpus(url: &str, dest: &Path, progress: bool) -> Result<PfgDataset, FetchError> {
+/// what was there only once the new corpus loads), reporting the download to `progress`.
+/// Returns the loaded dataset.
+pub async fn fetch_convokit_corpus(
+    url: &str,
+    dest: &Path,
+    progress: &Progress,
+) -> Result<PfgDataset, FetchError> {
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -100,7 +145,7 @@ pub async fn fetch_convokit_corpus(url: &str, dest: &Path, progress: bool) -> Re
         .suffix(".zip")
         .tempfile_in(&parent)
         .map_err(io(&parent))?;
-    download(url, zip_file.as_file_mut(), progress).await?;
+    download(url, zip_file.as_file_mut(), &format!("downloading {CORPUS_NAME}"), progress).await?;
 
     let (url_owned, dest_owned) = (url.to_string(), dest.to_path_buf());
     tokio::task::spawn_blocking(move || unpack_and_install(&url_owned, zip_file.path(), &parent, &dest_owned))
@@ -108,7 +153,13 @@ pub async fn fetch_convokit_corpus(url: &str, dest: &Path, progress: bool) -> Re
         .map_err(|e| FetchError::Io { path: dest.to_path_buf(), source: std::io::Error::other(e) })?
 }
 
-async fn download(url: &str, out: &mut std::fs::File, progress: bool) -> Result<(), FetchError> {
+/// Streams `url` into `out`, reported to `progress` as a step labelled `what`.
+async fn download(
+    url: &str,
+    out: &mut std::fs::File,
+    what: &str,
+    progress: &Progress,
+) -> Result<(), FetchError> {
     let request =
         |error: reqwest::Error| FetchError::Request { url: url.to_string(), error: error.without_url() };
     let client = reqwest::Client::builder()
@@ -120,33 +171,18 @@ async fn download(url: &str, out: &mut std::fs::File, progress: bool) -> Result<
     if !response.status().is_success() {
         return Err(FetchError::Status { url: url.to_string(), status: response.status().as_u16() });
     }
-    let bar = progress_bar(response.content_length(), progress);
-    while let Some(chunk) = response.chunk().await.map_err(request)? {
-        out.write_all(&chunk)
-            .map_err(|source| FetchError::Io { path: PathBuf::from("(download)"), source })?;
-        bar.inc(chunk.len() as u64);
+    progress.started(what, response.content_length());
+    let result = async {
+        while let Some(chunk) = response.chunk().await.map_err(request)? {
+            out.write_all(&chunk)
+                .map_err(|source| FetchError::Io { path: PathBuf::from("(download)"), source })?;
+            progress.advanced(chunk.len() as u64);
+        }
+        out.flush().map_err(|source| FetchError::Io { path: PathBuf::from("(download)"), source })
     }
-    out.flush().map_err(|source| FetchError::Io { path: PathBuf::from("(download)"), source })?;
-    bar.finish_and_clear();
-    Ok(())
-}
-
-fn progress_bar(len: Option<u64>, show: bool) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let (bar, template) = match len {
-        Some(n) => (
-            indicatif::ProgressBar::new(n),
-            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
-        ),
-        None => (indicatif::ProgressBar::new_spinner(), "{msg} {spinner} {bytes} ({bytes_per_sec})"),
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(format!("downloading {CORPUS_NAME}"));
-    bar
+    .await;
+    progress.finished();
+    result
 }
 
 fn unpack_and_install(
@@ -245,14 +281,15 @@ pub fn default_opinionqa_dir() -> Result<PathBuf, FetchError> {
 /// True when `dir` holds every wave-26 file with its pinned sha256.
 pub fn is_opinionqa_w26(dir: &Path) -> bool {
     OPINIONQA_W26_FILES.iter().all(|(name, sha)| {
-        crate::wheel::sha256_file(&dir.join(name), None).is_ok_and(|(digest, _)| digest == *sha)
+        crate::wheel::sha256_file(&dir.join(name), name, &Progress::silent())
+            .is_ok_and(|(digest, _)| digest == *sha)
     })
 }
 
 /// Downloads OpinionQA's wave-26 files from `base_url` into `dest`, each checked against its
 /// pinned sha256 in a temporary directory beside `dest`, which is renamed into place only
-/// when all of them match.
-pub async fn fetch_opinionqa_w26(base_url: &str, dest: &Path, progress: bool) -> Result<(), FetchError> {
+/// when all of them match. Each download is reported to `progress`.
+pub async fn fetch_opinionqa_w26(base_url: &str, dest: &Path, progress: &Progress) -> Result<(), FetchError> {
     let parent = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -272,8 +309,9 @@ pub async fn fetch_opinionqa_w26(base_url: &str, dest: &Path, progress: bool) ->
         let url = format!("{}/{name}", base_url.trim_end_matches('/'));
         let path = staging.path().join(name);
         let mut file = std::fs::File::create(&path).map_err(io(&path))?;
-        download(&url, &mut file, progress).await?;
-        let digest = crate::wheel::sha256_file(&path, None).map(|(d, _)| d).unwrap_or_default();
+        download(&url, &mut file, &format!("downloading {name}"), progress).await?;
+        let digest =
+            crate::wheel::sha256_file(&path, name, &Progress::silent()).map(|(d, _)| d).unwrap_or_default();
         if digest != sha {
             return Err(FetchError::Checksum { url, expected: sha.to_string(), got: digest });
         }

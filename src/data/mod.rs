@@ -17,43 +17,90 @@ use std::path::PathBuf;
 /// editors alike.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
+    /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
     /// The CSV itself is malformed (e.g. a row with the wrong number of cells).
     #[error("{}: line {line}: malformed CSV: {source}", path.display())]
     Csv {
+        /// The file.
         path: PathBuf,
+        /// The file line, 1-based.
         line: u64,
+        /// The CSV reader's error.
         #[source]
         source: csv::Error,
     },
     /// A required column is absent from the header.
     #[error("{}: missing column `{column}` in the header; expected columns: {expected}", path.display())]
-    MissingColumn { path: PathBuf, column: String, expected: String },
+    MissingColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column that is absent.
+        column: String,
+        /// Every column the reader needs, comma-separated.
+        expected: String,
+    },
     /// A cell does not hold what its column requires.
     #[error(
         "{}: row {row} (line {line}), column `{column}`: found {value:?}, expected {expected}",
         path.display()
     )]
-    Field { path: PathBuf, row: u64, line: u64, column: String, value: String, expected: String },
+    Field {
+        /// The file.
+        path: PathBuf,
+        /// The data row, 1-based, header excluded.
+        row: u64,
+        /// The file line, 1-based.
+        line: u64,
+        /// The cell's column.
+        column: String,
+        /// The cell as written.
+        value: String,
+        /// What the column requires, in words.
+        expected: String,
+    },
     /// A JSON file, or one line of a JSON Lines file, is not valid JSON.
     #[error("{}: line {line}: malformed JSON: {source}", path.display())]
     Json {
+        /// The file.
         path: PathBuf,
+        /// The file line, 1-based.
         line: u64,
+        /// The JSON parser's error.
         #[source]
         source: serde_json::Error,
     },
     /// A JSON record lacks a field the reader relies on.
     #[error("{}: {item}: missing field `{field}`", path.display())]
-    MissingField { path: PathBuf, item: String, field: String },
+    MissingField {
+        /// The file.
+        path: PathBuf,
+        /// Which record, in words (e.g. ``line 12 (utterance `u3`)``).
+        item: String,
+        /// The field that is absent.
+        field: String,
+    },
     /// A JSON field does not hold what the reader requires.
     #[error("{}: {item}, field `{field}`: found {value}, expected {expected}", path.display())]
-    JsonField { path: PathBuf, item: String, field: String, value: String, expected: String },
+    JsonField {
+        /// The file.
+        path: PathBuf,
+        /// Which record, in words.
+        item: String,
+        /// The field.
+        field: String,
+        /// The value as written (JSON).
+        value: String,
+        /// What the field requires, in words.
+        expected: String,
+    },
     /// A path holds neither known layout of the dataset.
     #[error(
         "{}: not a PersuasionForGood dataset: expected full_info.csv and full_dialog.csv (the \
@@ -61,15 +108,26 @@ pub enum DataError {
          persuasionforgood-corpus)",
         path.display()
     )]
-    UnknownFormat { path: PathBuf },
+    UnknownFormat {
+        /// The path given.
+        path: PathBuf,
+    },
     /// The path does not exist.
     #[error(
         "{}: no such file or directory; expected a directory holding full_info.csv and \
          full_dialog.csv, or ConvoKit's persuasionforgood-corpus (vsim data fetch persuasionforgood)",
         path.display()
     )]
-    Missing { path: PathBuf },
+    Missing {
+        /// The path given.
+        path: PathBuf,
+    },
     /// A split asked for more test items than there are.
     #[error("cannot take a test set of {requested} from {available} participants")]
-    SplitTooLarge { requested: usize, available: usize },
+    SplitTooLarge {
+        /// Test items asked for.
+        requested: usize,
+        /// Participants there are.
+        available: usize,
+    },
 }

@@ -110,7 +110,9 @@ pub fn income_bracket(code: u32) -> Option<&'static str> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PfgRole {
+    /// Asked the other participant to donate (code 0).
     Persuader,
+    /// Was asked to donate (code 1).
     Persuadee,
 }
 
@@ -123,6 +125,7 @@ impl PfgRole {
         }
     }
 
+    /// `persuader` or `persuadee`.
     pub fn as_str(self) -> &'static str {
         match self {
             PfgRole::Persuader => "persuader",
@@ -150,10 +153,15 @@ impl fmt::Display for PfgRole {
 /// Big Five personality scores, 1 to 5.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BigFive {
+    /// Extraversion (`extrovert.x`).
     pub extraversion: Option<f64>,
+    /// Agreeableness (`agreeable.x`).
     pub agreeableness: Option<f64>,
+    /// Conscientiousness (`conscientious.x`).
     pub conscientiousness: Option<f64>,
+    /// Neuroticism (`neurotic.x`).
     pub neuroticism: Option<f64>,
+    /// Openness to experience (`open.x`).
     pub openness: Option<f64>,
 }
 
@@ -173,11 +181,17 @@ impl BigFive {
 /// Moral Foundations scores, 1 to 6, plus the study's extra freedom (liberty) item.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MoralFoundations {
+    /// Care/harm (`care.x`).
     pub care: Option<f64>,
+    /// Fairness/cheating (`fairness.x`).
     pub fairness: Option<f64>,
+    /// Loyalty/betrayal (`loyalty.x`).
     pub loyalty: Option<f64>,
+    /// Authority/subversion (`authority.x`).
     pub authority: Option<f64>,
+    /// Purity/degradation (`purity.x`).
     pub purity: Option<f64>,
+    /// Liberty/oppression (`freedom.x`).
     pub freedom: Option<f64>,
 }
 
@@ -198,15 +212,25 @@ impl MoralFoundations {
 /// Schwartz basic values scores, 1 to 6.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SchwartzValues {
+    /// Conformity (`conform.x`).
     pub conformity: Option<f64>,
+    /// Tradition (`tradition.x`).
     pub tradition: Option<f64>,
+    /// Benevolence (`benevolence.x`).
     pub benevolence: Option<f64>,
+    /// Universalism (`universalism.x`).
     pub universalism: Option<f64>,
+    /// Self-direction (`self_direction.x`).
     pub self_direction: Option<f64>,
+    /// Stimulation (`stimulation.x`).
     pub stimulation: Option<f64>,
+    /// Hedonism (`hedonism.x`).
     pub hedonism: Option<f64>,
+    /// Achievement (`achievement.x`).
     pub achievement: Option<f64>,
+    /// Power (`power.x`).
     pub power: Option<f64>,
+    /// Security (`security.x`).
     pub security: Option<f64>,
 }
 
@@ -233,29 +257,43 @@ impl SchwartzValues {
 pub struct PfgParticipant {
     /// 1-based data row in `full_info.csv` (the header is not counted).
     pub row: u64,
+    /// The dialogue's id (`B2`).
     pub dialogue_id: String,
+    /// The participant's id (`B3`).
     pub user_id: String,
+    /// The participant's role (`B4`).
     pub role: PfgRole,
     /// The actual donation in US dollars (`B6`).
     pub donation: Option<f64>,
     /// Number of turns in the dialogue (`B7`).
     pub turns: Option<u32>,
+    /// Big Five personality scores.
     pub big_five: BigFive,
+    /// Moral Foundations scores.
     pub moral_foundations: MoralFoundations,
+    /// Schwartz basic values scores.
     pub values: SchwartzValues,
     /// Rational decision style, 1 to 5.
     pub rational: Option<f64>,
     /// Intuitive decision style, 1 to 5.
     pub intuitive: Option<f64>,
+    /// Age in years (`age.x`).
     pub age: Option<u32>,
+    /// Sex as answered (`sex.x`).
     pub sex: Option<String>,
+    /// Race as answered (`race.x`).
     pub race: Option<String>,
+    /// Highest education as answered (`edu.x`).
     pub education: Option<String>,
+    /// Marital status as answered (`marital.x`).
     pub marital_status: Option<String>,
+    /// Employment as answered (`employment.x`).
     pub employment: Option<String>,
     /// Survey code 1 to 12; see [`income_bracket`].
     pub income_code: Option<u32>,
+    /// Religion as answered (`religion.x`).
     pub religion: Option<String>,
+    /// Political ideology as answered (`ideology.x`).
     pub ideology: Option<String>,
 }
 
@@ -264,6 +302,7 @@ pub struct PfgParticipant {
 pub struct PfgUtterance {
     /// 0-based turn number; a turn may hold several utterances of one speaker.
     pub turn: u32,
+    /// Who spoke (`B4`).
     pub role: PfgRole,
     /// The text as written (not trimmed).
     pub text: String,
@@ -290,6 +329,7 @@ pub struct DroppedCounts {
 }
 
 impl DroppedCounts {
+    /// Rows dropped for any reason.
     pub fn total(&self) -> usize {
         self.missing + self.negative + self.above_max
     }
@@ -304,7 +344,9 @@ pub struct FilterReport {
     pub kept: usize,
     /// Persuadees kept (the population that simulated donations are compared with).
     pub kept_persuadees: usize,
+    /// Persuaders dropped, by reason.
     pub persuaders: DroppedCounts,
+    /// Persuadees dropped, by reason.
     pub persuadees: DroppedCounts,
 }
 
@@ -355,6 +397,7 @@ pub enum Split {
 }
 
 impl Split {
+    /// `test`, `train` or `all`.
     pub fn as_str(self) -> &'static str {
         match self {
             Split::All => "all",
@@ -395,6 +438,7 @@ pub const SPLIT_SEED: u64 = 20_190_601;
 /// The persuadees of one split of the comparison protocol, and how they were chosen.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProtocolSplit {
+    /// The split taken.
     pub split: Split,
     /// The split's persuadees, ordered by dialogue id.
     pub persuadees: Vec<PfgParticipant>,
@@ -409,7 +453,9 @@ pub struct ProtocolSplit {
 /// A train/test partition of persuadees, each part in dataset order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PfgSplit {
+    /// The persuadees not in the test part.
     pub train: Vec<PfgParticipant>,
+    /// The held-out persuadees.
     pub test: Vec<PfgParticipant>,
 }
 

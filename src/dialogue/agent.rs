@@ -16,27 +16,36 @@ use crate::vs::{select, Choice, GenerateError, GenerateRequest, Generation, Gene
 /// A finished turn: the candidates and which one was chosen.
 #[derive(Debug, Clone)]
 pub struct Spoken {
+    /// The candidates generated for the turn, with their calls and usage.
     pub generation: Generation,
+    /// Which candidate the role's rule chose, and how.
     pub choice: Choice,
+    /// Wall-clock time of the turn, in milliseconds.
     pub latency_ms: u64,
 }
 
 /// The moderator's pick of the next speaker.
 #[derive(Debug, Clone)]
 pub struct Pick {
+    /// Index of the chosen role among the options offered.
     pub option: usize,
+    /// The moderator's reply as given.
     pub raw: String,
 }
 
 /// Why an agent could not act.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
+    /// The candidates could not be generated.
     #[error(transparent)]
     Generate(#[from] GenerateError),
+    /// A model call failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The model's reply held no usable candidate.
     #[error("the model returned no candidates")]
     NoCandidates,
+    /// The agent's task ended before it replied.
     #[error("agent stopped")]
     Stopped,
 }
@@ -60,16 +69,19 @@ enum Request {
     },
 }
 
-/// The driver's handle to a running agent; the actor stops when the handle is dropped.
 /// An outcome answered by a role: the measured value (with the distribution a list method
 /// gave) and, when asked for, what the role stated in the dialogue.
 #[derive(Debug, Clone)]
 pub struct Answered {
+    /// The value measured through the role's method.
     pub extracted: Extracted,
+    /// Every answer a list method gave, with the rule's choice.
     pub distribution: Option<AnswerDistribution>,
+    /// What the role stated in the dialogue, when the outcome asks for it.
     pub stated: Option<Extracted>,
 }
 
+/// The driver's handle to a running agent; the actor stops when the handle is dropped.
 pub struct AgentHandle {
     tx: mpsc::Sender<Request>,
 }
@@ -124,10 +136,13 @@ impl AgentHandle {
         Self { tx }
     }
 
+    /// Generates the role's candidates for `turn` and chooses one by its rule.
     pub async fn speak(&self, turn: usize, messages: Vec<Message>) -> Result<Spoken, AgentError> {
         self.call(|reply| Request::Speak { turn, messages, reply }).await
     }
 
+    /// Asks the moderator, privately, which of `options` (role names) speaks next; a reply
+    /// naming none of them falls back to a seeded uniform pick.
     pub async fn pick(
         &self,
         turn: usize,
@@ -137,6 +152,7 @@ impl AgentHandle {
         self.call(|reply| Request::Pick { turn, messages, options, reply }).await
     }
 
+    /// Asks the role the outcome's private question.
     pub async fn answer(&self, spec: OutcomeSpec, messages: Vec<Message>) -> Result<Answered, AgentError> {
         self.call(|reply| Request::Answer { spec, messages, reply }).await
     }

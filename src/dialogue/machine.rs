@@ -16,7 +16,9 @@ use crate::scenario::{Scenario, TurnPolicy};
 /// One utterance of the shared history.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Utterance {
+    /// Index of the speaker in the scenario's roles.
     pub role: usize,
+    /// What was said.
     pub text: String,
 }
 
@@ -24,11 +26,32 @@ pub struct Utterance {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// `role` speaks turn `turn`, seeing `messages` (its system prompt and the history).
-    Speak { role: usize, turn: usize, messages: Vec<Message> },
+    Speak {
+        /// Index of the speaking role in the scenario's roles.
+        role: usize,
+        /// Number of the turn, from 0.
+        turn: usize,
+        /// The conversation as the role sees it.
+        messages: Vec<Message>,
+    },
     /// The moderator picks who speaks next among `options`.
-    PickNext { moderator: usize, options: Vec<usize>, messages: Vec<Message> },
+    PickNext {
+        /// Index of the moderating role.
+        moderator: usize,
+        /// Indices of the roles that may speak next.
+        options: Vec<usize>,
+        /// The conversation as the moderator sees it.
+        messages: Vec<Message>,
+    },
     /// Ask `role` the private question of outcome `outcome` (index into the scenario's).
-    AskOutcome { outcome: usize, role: usize, messages: Vec<Message> },
+    AskOutcome {
+        /// Index of the outcome in the scenario's outcomes.
+        outcome: usize,
+        /// Index of the role that answers.
+        role: usize,
+        /// The conversation as the role sees it.
+        messages: Vec<Message>,
+    },
     /// Nothing left to do.
     Done(EndReason),
 }
@@ -63,6 +86,7 @@ impl DialogueMachine {
         }
     }
 
+    /// Everything said so far, in order.
     pub fn history(&self) -> &[Utterance] {
         &self.history
     }

@@ -14,10 +14,13 @@ use crate::vs::Generator;
 /// One agent's part in a dialogue.
 #[derive(Clone)]
 pub struct AgentSetup {
+    /// The backend the agent speaks through.
     pub model: SharedModel,
     /// The model spec as shown in transcripts.
     pub model_name: String,
+    /// The persona the agent plays, if any.
     pub persona_id: Option<String>,
+    /// The agent's rendered system prompt.
     pub system_prompt: String,
 }
 
@@ -34,13 +37,19 @@ impl std::fmt::Debug for Extractors {
 /// Everything one dialogue needs.
 #[derive(Clone)]
 pub struct DialogueSetup {
+    /// The dialogue's id.
     pub id: String,
+    /// The dialogue's position in the run, from 0.
     pub index: u64,
+    /// The dialogue's seed.
     pub seed: u64,
+    /// Population member the dialogue is built around, if any.
     pub population_id: Option<String>,
+    /// The scenario played.
     pub scenario: Arc<Scenario>,
     /// One per role, in role order.
     pub agents: Vec<AgentSetup>,
+    /// Generates each turn's candidates.
     pub generator: Arc<Generator>,
     /// Models of outcomes' `stated_model`, by spec.
     pub extractors: Extractors,
@@ -53,8 +62,11 @@ pub struct DialogueSetup {
 /// A finished (or failed) dialogue.
 #[derive(Debug, Clone)]
 pub struct DialogueRecord {
+    /// The dialogue's transcript events, in order.
     pub events: Vec<Event>,
+    /// Whether it ended with an error event.
     pub failed: bool,
+    /// Tokens the dialogue used.
     pub usage: Usage,
 }
 

@@ -15,8 +15,9 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use super::store;
 use super::{EmbedError, EmbedSpec, Embedder};
+use crate::model_store::{self, MINILM, SENTENCE_TRANSFORMERS_REQUIRED};
+use crate::progress::Progress;
 
 /// Texts per forward pass unless set with [`BertEmbedder::with_batch_size`].
 pub const DEFAULT_BATCH_SIZE: usize = 32;
@@ -54,15 +55,15 @@ impl std::fmt::Debug for BertEmbedder {
 
 impl BertEmbedder {
     /// The default model, all-MiniLM-L6-v2, from the cache; fetched first when missing
-    /// (with progress on stderr when `progress`).
-    pub fn minilm(progress: bool) -> Result<Self, EmbedError> {
-        let dir = store::ensure_minilm(progress)?;
+    /// (reporting to `progress`).
+    pub fn minilm(progress: &Progress) -> Result<Self, EmbedError> {
+        let dir = model_store::ensure(&MINILM, progress)?;
         Self::load(&dir, "minilm").map_err(|e| damaged_cache_hint(e, &dir))
     }
 
     /// The model named by `spec` (see [`BertEmbedder::minilm`] and [`BertEmbedder::load`]);
     /// its id is the spec as written by `Display` (`minilm`, `dir:PATH`).
-    pub fn open(spec: &EmbedSpec, progress: bool) -> Result<Self, EmbedError> {
+    pub fn open(spec: &EmbedSpec, progress: &Progress) -> Result<Self, EmbedError> {
         match spec {
             EmbedSpec::MiniLm => Self::minilm(progress),
             EmbedSpec::Dir(dir) => Self::load(dir, spec.to_string()),
@@ -73,7 +74,7 @@ impl BertEmbedder {
     /// `tokenizer.json` and `model.safetensors`, plus `sentence_bert_config.json` and
     /// `1_Pooling/config.json` when present. `id` names it in reports.
     pub fn load(dir: &Path, id: impl Into<String>) -> Result<Self, EmbedError> {
-        store::check_model_dir(dir)?;
+        model_store::check_model_dir(dir, SENTENCE_TRANSFORMERS_REQUIRED)?;
         let config_path = dir.join("config.json");
         let config = read_config(&config_path)?;
         check_pooling(dir)?;

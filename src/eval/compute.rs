@@ -6,15 +6,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
+use statrs::distribution::{ContinuousCDF, Normal};
+use statrs::statistics::{Data, Median, Statistics};
+
 use super::human::HumanReference;
 use super::metrics::*;
+use super::registry::{CategoricalDistances, CategoricalSamples, NumericDistances, NumericSamples};
 use super::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
 use crate::dialogue::events::OutcomeSource;
-use crate::stats::text::{distinct_n, sentences, syllables, tokens, Pooling};
-use crate::stats::{
-    bootstrap_ci, histogram, jensen_shannon, ks_2samp, l1_density_pfg, l1_histogram, total_variation,
-    wasserstein1, Bins, KsMode, StatsError,
-};
+use crate::stats::text::{distinct_n, flesch_kincaid_grade_utterances, tokens, Pooling};
+use crate::stats::{bootstrap_ci, histogram, Bins, StatsError};
 use crate::vs::{Candidate, Selection, SelectionRule};
 
 /// Bootstrap settings with a seed per metric name, so that adding a metric never changes
@@ -86,31 +87,18 @@ impl Boot {
     }
 }
 
+/// The mean of a sample (NaN when empty).
 pub(crate) fn mean(v: &[f64]) -> f64 {
-    v.iter().sum::<f64>() / v.len() as f64
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let m = s.len() / 2;
-    Some(if s.len().is_multiple_of(2) { (s[m - 1] + s[m]) / 2.0 } else { s[m] })
+    v.mean()
 }
 
 pub(crate) fn summary(boot: &Boot, name: &str, v: &[f64]) -> Summary {
     let n = v.len();
-    let sd = (n > 1).then(|| {
-        let m = mean(v);
-        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-    });
     Summary {
         n,
         mean: boot.one(&format!("{name}/mean"), v, mean),
-        median: median(v),
-        sd,
+        median: (n > 0).then(|| Data::new(v.to_vec()).median()),
+        sd: (n > 1).then(|| v.std_dev()),
         min: v.iter().copied().reduce(f64::min),
         max: v.iter().copied().reduce(f64::max),
         share_zero: (n > 0).then(|| v.iter().filter(|x| **x == 0.0).count() as f64 / n as f64),
@@ -249,64 +237,38 @@ pub(crate) fn numeric_outcome(
         simulated_unpaired: s.len() - paired,
         human_unpaired: h.len() - paired_people.len(),
     };
-    let l1_paired = if s.is_empty() {
-        Metric::na("no simulated values")
-    } else if !any_ids {
-        Metric::na(
+    let unpaired = if !any_ids {
+        Some(
             "not applicable: the run's dialogues carry no population ids (e.g. hand-written personas), \
-             so none is paired with a real participant",
+             so none is paired with a real participant"
+                .to_string(),
         )
     } else if paired == 0 {
-        Metric::na(format!(
+        Some(format!(
             "no simulated dialogue's population id matches a participant of the human reference ({} split)",
             human.split
         ))
     } else {
-        let diffs: Vec<f64> = out.pairs.iter().map(|p| (p.simulated - p.human).abs()).collect();
-        boot.one(&format!("{key}/l1_paired"), &diffs, mean)
+        None
     };
-    let density_applies = min.is_none_or(|m| m >= 0.0) && max.is_none_or(|m| m <= 2.0);
     let outside = |v: &[f64]| histogram(v, &bins).map(|hh| hh.below + hh.above).unwrap_or(0);
-    let comparison = if s.is_empty() {
-        let na = || Metric::na("no simulated values");
-        NumericComparison {
-            ks: KsMetric { statistic: na(), pvalue: None, method: None },
-            l1_paired,
-            counts,
-            l1_histogram: na(),
-            bins,
-            l1_density_pfg: na(),
-            wasserstein1: na(),
-            outside_bins: [0, outside(&h)],
-        }
+    let outside_bins = [outside(s), outside(&h)];
+    let distances = if s.is_empty() {
+        NumericDistances::not_applicable("no simulated values")
     } else {
-        let ks = match ks_2samp(s, &h, KsMode::Auto) {
-            Ok(r) => KsMetric {
-                // Resamples need only D; the asymptotic mode skips the exact p-value's cost.
-                statistic: boot.two(&format!("{key}/ks"), s, &h, |a, b| {
-                    ks_2samp(a, b, KsMode::Asymptotic).map(|r| r.statistic)
-                }),
-                pvalue: r.pvalue.is_finite().then_some(r.pvalue),
-                method: Some(if r.method_used == KsMode::Exact { "exact" } else { "asymptotic" }.to_string()),
-            },
-            Err(e) => KsMetric { statistic: Metric::na(e.to_string()), pvalue: None, method: None },
-        };
-        NumericComparison {
-            ks,
-            l1_paired,
-            counts,
-            l1_histogram: boot.two(&format!("{key}/l1_histogram"), s, &h, |a, b| l1_histogram(a, b, &bins)),
+        let samples = NumericSamples {
+            key: key.clone(),
+            simulated: s.clone(),
+            human: h,
+            pairs: out.pairs.iter().map(|p| (p.simulated, p.human)).collect(),
+            unpaired,
             bins,
-            l1_density_pfg: if density_applies {
-                boot.two(&format!("{key}/l1_density_pfg"), s, &h, l1_density_pfg)
-            } else {
-                Metric::na("defined for values in [0, 2] (PersuasionForGood donations)")
-            },
-            wasserstein1: boot.two(&format!("{key}/wasserstein1"), s, &h, wasserstein1),
-            outside_bins: [outside(s), outside(&h)],
-        }
+            min,
+            max,
+        };
+        NumericDistances::compute(&samples, boot)
     };
-    out.comparison = Some(comparison);
+    out.comparison = Some(NumericComparison::new(counts, bins, outside_bins, distances));
     out
 }
 
@@ -362,16 +324,6 @@ pub(crate) fn categorical_outcome(
     };
     let sim_idx = encode(&labels);
     let hum_idx = human_labels.as_deref().map(encode);
-    let k = all.len();
-    let tally = move |v: &[f64]| -> Vec<f64> {
-        let mut c = vec![0.0; k];
-        for &i in v {
-            if let Some(x) = c.get_mut(i as usize) {
-                *x += 1.0;
-            }
-        }
-        c
-    };
     let categories = all
         .iter()
         .enumerate()
@@ -387,52 +339,33 @@ pub(crate) fn categorical_outcome(
             }
         })
         .collect();
-    let (tv, js) = match &hum_idx {
-        None => {
-            let why = if human.is_none() {
-                "no human data given"
-            } else {
-                "the human data has no values of this outcome"
-            };
-            (Metric::na(why), Metric::na(why))
-        }
-        Some(_) if sim_idx.is_empty() => {
-            (Metric::na("no simulated values"), Metric::na("no simulated values"))
-        }
-        Some(h) => (
-            boot.two(&format!("{}/tv", decl.key), &sim_idx, h, |a, b| total_variation(&tally(a), &tally(b))),
-            boot.two(&format!("{}/js", decl.key), &sim_idx, h, |a, b| jensen_shannon(&tally(a), &tally(b))),
+    let n_human = hum_idx.as_ref().map(Vec::len);
+    let distances = match hum_idx {
+        None => CategoricalDistances::not_applicable(if human.is_none() {
+            "no human data given"
+        } else {
+            "the human data has no values of this outcome"
+        }),
+        Some(_) if sim_idx.is_empty() => CategoricalDistances::not_applicable("no simulated values"),
+        Some(h) => CategoricalDistances::compute(
+            &CategoricalSamples {
+                key: decl.key.clone(),
+                simulated: sim_idx,
+                human: h,
+                categories: all.len(),
+            },
+            boot,
         ),
     };
-    CategoricalOutcome {
-        key: decl.key.clone(),
-        role: decl.role.clone(),
-        name: decl.name.clone(),
+    CategoricalOutcome::new(
+        decl.key.clone(),
+        decl.role.clone(),
+        decl.name.clone(),
         counts,
         categories,
-        n_human: hum_idx.as_ref().map(Vec::len),
-        total_variation: tv,
-        jensen_shannon: js,
-    }
-}
-
-/// Flesch–Kincaid grade over many utterances, each ending a sentence (chat messages often
-/// lack final punctuation, and joining them would run sentences together).
-pub fn flesch_kincaid_grade_utterances<S: AsRef<str>>(texts: &[S]) -> Option<f64> {
-    let (mut w, mut s, mut y) = (0usize, 0usize, 0usize);
-    for text in texts {
-        for sentence in sentences(text.as_ref()) {
-            let words: Vec<String> =
-                tokens(sentence).into_iter().filter(|t| t.chars().any(char::is_alphabetic)).collect();
-            if words.is_empty() {
-                continue;
-            }
-            s += 1;
-            w += words.len();
-            y += words.iter().map(|x| syllables(x)).sum::<usize>();
-        }
-    }
-    (w > 0).then(|| 0.39 * (w as f64 / s as f64) + 11.8 * (y as f64 / w as f64) - 15.59)
+        n_human,
+        distances,
+    )
 }
 
 /// Linguistic metrics of one role's utterances, given per dialogue; the pooled Distinct-N is
@@ -747,7 +680,7 @@ pub(crate) fn selection_check(run: &RunData) -> Vec<SelectionCheck> {
                 bins,
                 mean_abs_gap,
                 z,
-                p_value: z.map(|z| statrs::function::erf::erfc(z.abs() / std::f64::consts::SQRT_2)),
+                p_value: z.map(|z| 2.0 * Normal::standard().sf(z.abs())),
                 impossible: t.impossible,
             }
         })

@@ -27,41 +27,76 @@ use super::run::RunData;
 pub enum HumanError {
     /// The `--human` spec is not one this version reads.
     #[error("invalid human data spec `{spec}`: {reason}; expected `pfg:DIR` (PersuasionForGood: a directory holding full_info.csv and full_dialog.csv, or ConvoKit's persuasionforgood-corpus)")]
-    BadSpec { spec: String, reason: String },
+    BadSpec {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The dataset's files could not be read (the message names the file, and for bad
     /// content the row and column).
     #[error("human data `{spec}`: {error}")]
-    Data { spec: String, error: Box<DataError> },
+    Data {
+        /// The spec as given.
+        spec: String,
+        /// The dataset's error.
+        error: Box<DataError>,
+    },
     /// Nothing left after filtering and splitting.
     #[error("human data `{spec}`: no persuadee is left after filtering and taking the `{split}` split")]
-    Empty { spec: String, split: Split },
+    Empty {
+        /// The spec as given.
+        spec: String,
+        /// The split taken.
+        split: Split,
+    },
     /// The run simulated one split and evaluation asked for another.
     #[error(
         "the run simulated the participants of the `{run}` split, and evaluation asked for the `{asked}` split: \
          that would compare different people. Leave out --split to compare the run's own participants, or \
          pass --other-split to compare with the `{asked}` split anyway (pairs only where ids overlap)"
     )]
-    SplitMismatch { run: Split, asked: Split },
+    SplitMismatch {
+        /// The split the run simulated.
+        run: Split,
+        /// The split evaluation asked for.
+        asked: Split,
+    },
     /// The run's recorded participants are not in this data's split (another data set, or
     /// an edited one).
     #[error(
         "human data `{spec}`: {missing} of the run's {total} participants (e.g. `{example}`) are not in its \
          `{split}` split; the run was made from other data: pass the directory its population came from"
     )]
-    OtherData { spec: String, split: Split, missing: usize, total: usize, example: String },
+    OtherData {
+        /// The spec as given.
+        spec: String,
+        /// The split compared with.
+        split: Split,
+        /// The run's participants not found in the split.
+        missing: usize,
+        /// The run's participants.
+        total: usize,
+        /// One participant id that was not found.
+        example: String,
+    },
 }
 
 /// One human outcome value with the population id that pairs it with a simulated dialogue.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HumanValue {
+    /// The participant's persona id.
     pub id: String,
+    /// The recorded value.
     pub value: f64,
 }
 
 /// One human categorical outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HumanLabel {
+    /// The participant's persona id.
     pub id: String,
+    /// The recorded category.
     pub label: String,
 }
 
@@ -70,6 +105,7 @@ pub struct HumanLabel {
 pub struct HumanReference {
     /// The spec it was loaded from, e.g. `pfg:../data/persuasionforgood`.
     pub source: String,
+    /// The data split the people are from.
     pub split: Split,
     /// Seed of the train/test split: the fixed [`crate::data::persuasionforgood::SPLIT_SEED`].
     pub split_seed: u64,
@@ -153,11 +189,7 @@ impl HumanReference {
         // The people of the run's dialogues: dialogue i plays participant i mod len, and a
         // shard's directory holds only its own indices.
         let n = run.planned_dialogues().unwrap_or(run.dialogues.len());
-        let shard: Option<crate::experiment::Shard> = run
-            .config
-            .as_ref()
-            .and_then(|c| c.get("shard"))
-            .and_then(|s| serde_json::from_value(s.clone()).ok());
+        let shard = run.manifest.as_ref().and_then(|m| m.shard);
         let len = r.participant_ids.len().max(1);
         let mut seen = std::collections::HashSet::new();
         let ids: Vec<&String> = (0..n)

@@ -3,18 +3,24 @@
 //! Every metric that may be impossible to compute is a [`Metric`]: either a value (with a
 //! bootstrap interval when one could be computed) or the reason it does not apply, so a
 //! report never shows a made-up number.
+//!
+//! The distances between simulated and human samples are declared in
+//! [`super::registry`], which also defines the structs holding them ([`NumericComparison`],
+//! [`CategoricalOutcome`]).
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::stats::Bins;
+pub use super::registry::{CategoricalOutcome, NumericComparison};
 
 /// A statistic with its bootstrap interval, or why it was not computed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Metric {
+    /// The statistic could be computed.
     Computed {
+        /// The statistic on the full sample.
         estimate: f64,
         /// Lower end of the percentile bootstrap interval.
         #[serde(default)]
@@ -26,7 +32,9 @@ pub enum Metric {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ci_note: Option<String>,
     },
+    /// The statistic does not apply to this run (too few values, no human data, ...).
     NotApplicable {
+        /// Why, in words.
         reason: String,
     },
 }
@@ -52,6 +60,7 @@ impl Metric {
         }
     }
 
+    /// A metric that does not apply, for `reason`.
     pub fn na(reason: impl Into<String>) -> Metric {
         Metric::NotApplicable { reason: reason.into() }
     }
@@ -78,6 +87,7 @@ impl Metric {
 pub struct BootstrapSettings {
     /// Resamples per interval (0: no intervals).
     pub resamples: usize,
+    /// Confidence level of the intervals, e.g. 0.95.
     pub confidence: f64,
     /// The seed every interval's own seed derives from (by metric name).
     pub seed: u64,
@@ -86,9 +96,11 @@ pub struct BootstrapSettings {
 /// Who played a role and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleInfo {
+    /// The role's id.
     pub role: String,
     /// Prompt method(s) seen for the role, e.g. `vs-standard`.
     pub methods: Vec<String>,
+    /// Model spec(s) seen for the role.
     pub models: Vec<String>,
     /// Selection rule(s) seen in its turns, e.g. `weighted` or `uniform, tau 0.1`.
     pub selection: Vec<String>,
@@ -97,11 +109,17 @@ pub struct RoleInfo {
 /// The human reference a run was compared with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HumanInfo {
+    /// The spec the data was loaded from, e.g. `pfg:../data/persuasionforgood`.
     pub source: String,
+    /// The data split compared with (`test`, `train` or `all`).
     pub split: String,
+    /// Seed of the train/test split.
     pub split_seed: u64,
+    /// How rows were filtered, in words.
     pub filter: String,
+    /// What the filter kept and dropped, in words.
     pub filter_summary: String,
+    /// Participants in the reference.
     pub participants: usize,
     /// Dialogues whose utterances gave the linguistic reference levels.
     pub dialogues: usize,
@@ -116,19 +134,24 @@ pub struct HumanInfo {
 /// Repairs of one kind: replies (turns) that needed it and candidates carrying it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepairCount {
+    /// Turns whose reply needed the repair.
     pub turns: usize,
+    /// Candidates carrying the repair.
     pub candidates: usize,
 }
 
 /// Counts over the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Dialogues in the run.
     pub dialogues: usize,
+    /// Dialogues whose latest attempt ended.
     pub completed: usize,
     /// Dialogues whose latest attempt did not end (their outcomes are not counted).
     pub failed: usize,
     /// Turns of the latest attempts (also of failed dialogues, up to the failure).
     pub turns: usize,
+    /// Candidates of those turns.
     pub candidates: usize,
     /// Parse repairs by kind (the `kind` of a transcript repair).
     pub repairs: BTreeMap<String, RepairCount>,
@@ -154,13 +177,17 @@ pub struct OutcomeCounts {
 /// Descriptive statistics of a numeric sample.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Sample size.
     pub n: usize,
     /// The mean with a bootstrap interval.
     pub mean: Metric,
+    /// The median.
     pub median: Option<f64>,
     /// Sample standard deviation (n - 1).
     pub sd: Option<f64>,
+    /// The smallest value.
     pub min: Option<f64>,
+    /// The largest value.
     pub max: Option<f64>,
     /// Share of values equal to 0 (e.g. no donation).
     pub share_zero: Option<f64>,
@@ -171,27 +198,10 @@ pub struct Summary {
 pub struct KsMetric {
     /// `D`, with a bootstrap interval.
     pub statistic: Metric,
+    /// The test's p-value.
     pub pvalue: Option<f64>,
     /// `exact` or `asymptotic`.
     pub method: Option<String>,
-}
-
-/// Simulated against human values of one numeric outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NumericComparison {
-    pub ks: KsMetric,
-    /// Mean `|simulated - real|` over dialogues paired with their real participant.
-    pub l1_paired: Metric,
-    /// How many values each figure rests on.
-    pub counts: ComparisonCounts,
-    /// L1 between normalised histograms over `bins`.
-    pub l1_histogram: Metric,
-    pub bins: Bins,
-    /// The density variant over `numpy.linspace(0, 2, 21)` (PersuasionForGood donations).
-    pub l1_density_pfg: Metric,
-    pub wasserstein1: Metric,
-    /// Simulated and human values outside `bins` (not in the histograms).
-    pub outside_bins: [u64; 2],
 }
 
 /// The sample sizes behind a comparison: every figure is stated with them.
@@ -218,63 +228,67 @@ pub struct ComparisonCounts {
 /// A simulated dialogue's value next to its real participant's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pair {
+    /// The simulated dialogue's id.
     pub dialogue: String,
+    /// The participant's persona id.
     pub population_id: String,
+    /// The dialogue's value.
     pub simulated: f64,
+    /// The participant's recorded value.
     pub human: f64,
 }
 
 /// One numeric outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NumericOutcome {
+    /// `role.name`, the outcome's key.
     pub key: String,
+    /// The id of the role the outcome belongs to.
     pub role: String,
+    /// The outcome's name.
     pub name: String,
     /// Declared range, when the scenario gave one.
     pub min: Option<f64>,
+    /// Upper end of the declared range.
     pub max: Option<f64>,
+    /// Valid, missing, invalid and failed counts.
     pub counts: OutcomeCounts,
+    /// Statistics of the simulated values.
     pub simulated: Summary,
+    /// Statistics of the human values, when there are any.
     pub human: Option<Summary>,
     /// `None` when there is no human sample for this outcome (see `comparison_note`).
     pub comparison: Option<NumericComparison>,
+    /// Why there is no comparison, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comparison_note: Option<String>,
     /// The samples themselves, for plots (simulated in run order).
     pub simulated_values: Vec<f64>,
+    /// The human values, in the reference's order.
     pub human_values: Vec<f64>,
+    /// Simulated values paired with the same person's real value, in run order.
     pub pairs: Vec<Pair>,
 }
 
 /// One category of a categorical outcome.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CategoryShare {
+    /// The category.
     pub label: String,
+    /// Valid simulated values in the category.
     pub simulated_count: usize,
     /// Share among valid simulated values, with a bootstrap interval.
     pub simulated: Metric,
+    /// Human values in the category, when there is human data.
     pub human_count: Option<usize>,
+    /// Share among the human values.
     pub human: Option<f64>,
-}
-
-/// One categorical outcome.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CategoricalOutcome {
-    pub key: String,
-    pub role: String,
-    pub name: String,
-    pub counts: OutcomeCounts,
-    pub categories: Vec<CategoryShare>,
-    pub n_human: Option<usize>,
-    /// Total variation distance to the human distribution.
-    pub total_variation: Metric,
-    /// Jensen–Shannon divergence (bits) to the human distribution.
-    pub jensen_shannon: Metric,
 }
 
 /// Distinct-N of a role's utterances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistinctN {
+    /// The n-gram length.
     pub n: usize,
     /// The primary figure, as the paper defines it: each dialogue's Distinct-N (the role's
     /// utterances in that dialogue pooled; dialogues with no n-gram skipped), averaged over
@@ -291,9 +305,11 @@ pub struct DistinctN {
 /// Linguistic metrics of one role's utterances.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TextMetrics {
+    /// Utterances of the role.
     pub utterances: usize,
     /// Dialogues with at least one utterance of the role.
     pub dialogues: usize,
+    /// Tokens in those utterances (as [`crate::stats::text::tokens`] splits them).
     pub tokens: usize,
     /// Distinct-1, -2 and -3.
     pub distinct: Vec<DistinctN>,
@@ -307,8 +323,11 @@ pub struct TextMetrics {
 /// Linguistic metrics of a role, simulated and (when known) human.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleText {
+    /// The role's id.
     pub role: String,
+    /// Metrics of the simulated utterances.
     pub simulated: TextMetrics,
+    /// Metrics of the human utterances of the same role, when known.
     pub human: Option<TextMetrics>,
 }
 
@@ -340,17 +359,22 @@ pub struct PooledSemantic {
     pub dialogues_per_side: usize,
     /// 1 − mean pairwise cosine similarity over all utterances of the drawn dialogues.
     pub simulated: Option<f64>,
+    /// The same on the human side.
     pub human: Option<f64>,
     /// Utterances pooled on each side.
     pub utterances_simulated: usize,
+    /// Human utterances pooled.
     pub utterances_human: usize,
 }
 
 /// Semantic diversity of one role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoleSemantic {
+    /// The role's id.
     pub role: String,
+    /// Diversity of the simulated utterances.
     pub simulated: SemanticSide,
+    /// Diversity of the human utterances of the same role, when known.
     pub human: Option<SemanticSide>,
     /// Pooled across dialogues on equal-size samples of both sides; `None` without human
     /// utterances of the role (a pooled value depends on corpus size, so it is not given for
@@ -361,15 +385,18 @@ pub struct RoleSemantic {
 /// Semantic diversity, when an embedder was given.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Semantic {
+    /// Whether semantic diversity was computed.
     pub computed: bool,
     /// Why it was not computed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The embedder's id, when one was used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedder: Option<String>,
     /// Dialogues embedded at most per role and side (a seeded sample beyond that), to bound
     /// the cost of embedding.
     pub max_dialogues: usize,
+    /// One entry per role.
     pub roles: Vec<RoleSemantic>,
 }
 
@@ -377,7 +404,9 @@ pub struct Semantic {
 /// selection rule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionBin {
+    /// Lower edge of the bin.
     pub lo: f64,
+    /// Upper edge of the bin.
     pub hi: f64,
     /// Candidates whose expected choice probability fell in the bin.
     pub n: usize,
@@ -398,12 +427,15 @@ pub struct SelectionBin {
 /// nothing about whether the model's probabilities are right.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelectionCheck {
+    /// The role's id.
     pub role: String,
     /// The rule, as in [`RoleInfo::selection`].
     pub rule: String,
     /// Turns with at least two candidates (the turns checked).
     pub turns: usize,
+    /// Candidates of those turns.
     pub candidates: usize,
+    /// Candidates grouped by expected choice probability.
     pub bins: Vec<SelectionBin>,
     /// `Σ_b n_b/N · |mean_expected_b − chosen_frequency_b|`.
     pub mean_abs_gap: Option<f64>,
@@ -424,9 +456,11 @@ pub struct SelectionCheck {
 /// Nothing here compares them with an outcome: these describe the stated distributions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatedProbabilities {
+    /// The role's id.
     pub role: String,
     /// Verbalized-sampling turns of the role.
     pub turns: usize,
+    /// Candidates of those turns.
     pub candidates: usize,
     /// Candidates without a stated probability (the parser filled one in).
     pub unstated: usize,
@@ -451,7 +485,9 @@ pub struct StatedProbabilities {
 /// The evaluation of one run (`metrics.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
+    /// Version of vsim that wrote the evaluation.
     pub vsim_version: String,
+    /// The run directory evaluated.
     pub run_dir: String,
     /// The outcomes' measure: `answer` (the answer to the outcome question, through the
     /// role's method) or `stated` (what the role said in the dialogue).
@@ -459,18 +495,28 @@ pub struct Evaluation {
     pub measure: crate::dialogue::events::Measure,
     /// Short name of the run (its directory name).
     pub label: String,
+    /// The scenario's name, from the run's configuration.
     pub scenario: Option<String>,
+    /// The population spec, from the run's configuration.
     pub population: Option<String>,
+    /// Who played each role and how.
     pub roles: Vec<RoleInfo>,
+    /// How intervals were computed.
     pub bootstrap: BootstrapSettings,
     /// The human reference, or `None` (see `human_note`).
     pub human: Option<HumanInfo>,
+    /// Why there is no human reference, when there is none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub human_note: Option<String>,
+    /// Counts over the run.
     pub counts: Counts,
+    /// Numeric outcomes.
     pub numeric: Vec<NumericOutcome>,
+    /// Categorical outcomes.
     pub categorical: Vec<CategoricalOutcome>,
+    /// Linguistic metrics per role.
     pub linguistic: Vec<RoleText>,
+    /// Semantic diversity per role.
     pub semantic: Semantic,
     /// Per role and selection rule: do the choices follow the rule?
     pub selection_check: Vec<SelectionCheck>,

@@ -3,13 +3,16 @@
 //! - [`run`]: the run directory read back ([`RunData`]);
 //! - [`human`]: the human reference ([`HumanReference`], PersuasionForGood for now);
 //! - [`metrics`]: what is measured, as written to `metrics.json` ([`Evaluation`]);
+//! - [`registry`]: the distances between simulated and human samples, each declared once
+//!   (how it is computed, its interval, its key in `metrics.json`, its report rows);
 //! - [`embed`]: embeddings for semantic diversity (optional: an OpenAI-compatible endpoint or
 //!   an offline model).
 //!
 //! Per numeric outcome: counts (valid, missing, invalid, failed: a missing outcome is never
-//! a zero), summaries, and against human values KS, paired L1, histogram L1, the 21-edge
-//! density L1 and Wasserstein-1, each with a seeded percentile bootstrap interval. Per
-//! categorical outcome: shares with intervals, TV and JS against human shares. Per role:
+//! a zero), summaries, and against human values the distances of the [`registry`] (KS,
+//! paired L1, histogram L1, the 21-edge density L1, Wasserstein-1), each with a seeded
+//! percentile bootstrap interval. Per categorical outcome: shares with intervals, and the
+//! registry's distances to the human shares (TV, JS). Per role:
 //! Distinct-1/2/3 and (with an embedder) semantic diversity within each dialogue, averaged
 //! over dialogues, with pooled values only on equal-size samples of both sides; the
 //! Flesch–Kincaid grade, next to the human levels. Per role and selection rule: whether the
@@ -20,11 +23,13 @@ mod compute;
 pub mod embed;
 pub mod human;
 pub mod metrics;
+pub mod registry;
 pub mod run;
 
 use std::path::{Path, PathBuf};
 
-pub use compute::{flesch_kincaid_grade_utterances, SELECTION_CHECK_BINS};
+pub use crate::stats::text::flesch_kincaid_grade_utterances;
+pub use compute::SELECTION_CHECK_BINS;
 pub use embed::{EmbedError, Embedder, OpenAiEmbedder};
 pub use human::{HumanError, HumanReference, Split};
 pub use metrics::{Evaluation, Metric};
@@ -43,16 +48,32 @@ pub const METRICS_FILE: &str = "metrics.json";
 /// Why a run could not be evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The path is not a run directory (missing, or without a transcript).
     #[error("{} is not a run directory: {reason}", dir.display())]
-    NotARunDir { dir: PathBuf, reason: String },
+    NotARunDir {
+        /// The directory given.
+        dir: PathBuf,
+        /// What is missing.
+        reason: String,
+    },
+    /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The run's `config.json` could not be read.
     #[error("{}: not valid JSON: {reason}", path.display())]
-    Config { path: PathBuf, reason: String },
+    Config {
+        /// The configuration file.
+        path: PathBuf,
+        /// The parser's message.
+        reason: String,
+    },
+    /// The transcript could not be read.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
     /// Nothing to evaluate: no dialogue has an outcome event.
@@ -61,11 +82,34 @@ pub enum EvalError {
          {hint}",
         dir.display()
     )]
-    NoOutcomes { dir: PathBuf, dialogues: usize, completed: usize, failed: usize, hint: String },
+    NoOutcomes {
+        /// The run directory.
+        dir: PathBuf,
+        /// Dialogues in the transcript.
+        dialogues: usize,
+        /// Dialogues that completed.
+        completed: usize,
+        /// Dialogues that failed.
+        failed: usize,
+        /// The likely cause and what to do about it.
+        hint: String,
+    },
+    /// An evaluation option is out of range.
     #[error("invalid {name}: {reason}")]
-    InvalidOption { name: &'static str, reason: String },
+    InvalidOption {
+        /// The option's name.
+        name: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// A metrics file is missing or is not an evaluation.
     #[error("{}: not a metrics file written by `vsim eval`: {reason}", path.display())]
-    BadMetrics { path: PathBuf, reason: String },
+    BadMetrics {
+        /// The file given.
+        path: PathBuf,
+        /// Why it could not be read as an evaluation.
+        reason: String,
+    },
 }
 
 /// How to evaluate.
@@ -83,11 +127,21 @@ pub struct EvalOptions {
     /// Dialogues embedded at most per role and side for semantic diversity (a seeded sample
     /// of those with two or more utterances of the role beyond that), to bound the cost.
     pub embed_max: usize,
+    /// Why there is no embedder, when the caller tried one and could not open it (reported
+    /// in place of semantic diversity, with the fix).
+    pub no_embedder_reason: Option<String>,
 }
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        Self { seed: 0, bootstrap: 1000, confidence: 0.95, bins: None, embed_max: 200 }
+        Self {
+            seed: 0,
+            bootstrap: 1000,
+            confidence: 0.95,
+            bins: None,
+            embed_max: 200,
+            no_embedder_reason: None,
+        }
     }
 }
 
@@ -204,7 +258,9 @@ async fn semantic(
         roles: Vec::new(),
     };
     let Some(embedder) = embedder else {
-        out.reason = Some("not computed: no embedder given (pass --embedder openai:MODEL)".into());
+        out.reason = Some(opts.no_embedder_reason.clone().unwrap_or_else(|| {
+            "not computed: no embedder given (pass --embedder minilm, dir:PATH or openai:MODEL)".into()
+        }));
         return out;
     };
     out.embedder = Some(embedder.id());

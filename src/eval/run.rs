@@ -1,5 +1,5 @@
-//! A run directory read back for evaluation: the resolved configuration (for outcome types
-//! and ranges) and, per dialogue, its latest attempt from `transcripts.jsonl`.
+//! A run directory read back for evaluation: the manifest (for outcome types and ranges,
+//! and who the population is) and, per dialogue, its latest attempt from `transcripts.jsonl`.
 //!
 //! The transcript is the source of truth (`outcomes.csv` is rebuilt from it), so outcomes
 //! are taken from the outcome events of each dialogue's latest *completed* attempt. A
@@ -9,44 +9,54 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use super::EvalError;
 use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
 use crate::experiment::transcript::read_events;
 
-/// File names inside a run directory.
-pub const TRANSCRIPTS: &str = "transcripts.jsonl";
-/// The resolved configuration written by `vsim run`.
-pub const CONFIG: &str = "config.json";
+use crate::rundir::{read_manifest_if_any, Manifest};
+pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};
 
 /// The type of an outcome, as declared in the scenario or inferred from the values.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OutcomeType {
     /// A number, with the declared range when the scenario gave one.
-    Number { min: Option<f64>, max: Option<f64> },
+    Number {
+        /// Lower end of the declared range.
+        min: Option<f64>,
+        /// Upper end of the declared range.
+        max: Option<f64>,
+    },
     /// One of a set of labels (the declared ones; others seen are added when counting).
-    Category { categories: Vec<String> },
+    Category {
+        /// The labels, in order.
+        categories: Vec<String>,
+    },
 }
 
 /// One outcome of the scenario, keyed `role.name` as in `outcomes.csv`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutcomeDecl {
+    /// `role.name`, as in `outcomes.csv`.
     pub key: String,
+    /// The id of the role the outcome belongs to.
     pub role: String,
+    /// The outcome's name.
     pub name: String,
+    /// Its type.
     pub kind: OutcomeType,
 }
 
 /// One dialogue's latest attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunDialogue {
+    /// The dialogue's id.
     pub id: String,
     /// Position in the run (dialogues are ordered by it).
     pub index: u64,
     /// The population member the dialogue was built around (a PersuasionForGood persona id
     /// such as `20180904-045349_715_live-persuadee`).
     pub population_id: Option<String>,
+    /// Who played each role, from the begin event.
     pub agents: Vec<AgentInfo>,
     /// The latest attempt ended normally.
     pub completed: bool,
@@ -68,9 +78,10 @@ impl RunDialogue {
 /// A run directory's contents as needed for evaluation and the dialogue browser.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunData {
+    /// The run directory.
     pub dir: PathBuf,
-    /// `config.json`, when present.
-    pub config: Option<Value>,
+    /// The manifest (`config.json`), when present.
+    pub manifest: Option<Manifest>,
     /// Dialogues in run order.
     pub dialogues: Vec<RunDialogue>,
     /// Declared outcomes first (scenario order), then any others seen in the transcript.
@@ -97,43 +108,36 @@ impl RunData {
         if !transcript.is_file() {
             return Err(EvalError::NotARunDir { dir, reason: format!("it holds no {TRANSCRIPTS}") });
         }
-        let config_path = dir.join(CONFIG);
-        let config = match std::fs::read_to_string(&config_path) {
-            Ok(text) => Some(
-                serde_json::from_str::<Value>(&text)
-                    .map_err(|e| EvalError::Config { path: config_path.clone(), reason: e.to_string() })?,
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => return Err(EvalError::Io { path: config_path, source }),
-        };
+        let manifest = read_manifest_if_any(&dir)
+            .map_err(|e| EvalError::Config { path: dir.join(CONFIG), reason: e.to_string() })?;
         let events = read_events(&transcript)?;
         let mut dialogues: Vec<RunDialogue> =
             events.iter().map(|(id, evs)| dialogue_from_events(id, evs, measure)).collect();
         dialogues.sort_by(|a, b| a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id)));
-        let mut outcomes = config.as_ref().map(declared_outcomes).unwrap_or_default();
+        let mut outcomes = manifest.as_ref().map(declared_outcomes).unwrap_or_default();
         add_observed_outcomes(&mut outcomes, &dialogues);
-        Ok(RunData { dir, config, dialogues, outcomes, measure })
+        Ok(RunData { dir, manifest, dialogues, outcomes, measure })
     }
 
     /// The scenario name from the configuration.
     pub fn scenario(&self) -> Option<String> {
-        self.config.as_ref()?.pointer("/scenario/name")?.as_str().map(str::to_string)
+        self.manifest.as_ref()?.scenario_name()
     }
 
     /// The population spec from the configuration (`pfg:...` or a persona directory).
     pub fn population(&self) -> Option<String> {
-        self.config.as_ref()?.get("population")?.as_str().map(str::to_string)
+        self.manifest.as_ref()?.population.clone()
     }
 
     /// Who the population's members are in the human data, for a population drawn from it
     /// (`config.json`'s `population_reference`, written by `vsim run`).
     pub fn population_reference(&self) -> Option<crate::experiment::PopulationReference> {
-        serde_json::from_value(self.config.as_ref()?.get("population_reference")?.clone()).ok()
+        self.manifest.as_ref()?.population_reference.clone()
     }
 
     /// The number of dialogues the run was configured for (`n` in `config.json`).
     pub fn planned_dialogues(&self) -> Option<usize> {
-        usize::try_from(self.config.as_ref()?.get("n")?.as_u64()?).ok()
+        Some(self.manifest.as_ref()?.n)
     }
 
     /// A short name for the run: its directory name.
@@ -181,35 +185,25 @@ fn dialogue_from_events(id: &str, events: &[Event], measure: Measure) -> RunDial
     d
 }
 
-/// Outcomes from `config.json`'s `scenario.outcomes` (as written by `Scenario::resolved`).
-fn declared_outcomes(config: &Value) -> Vec<OutcomeDecl> {
-    let Some(list) = config.pointer("/scenario/outcomes").and_then(Value::as_array) else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for o in list {
-        let (Some(name), Some(role)) =
-            (o.get("name").and_then(Value::as_str), o.get("role").and_then(Value::as_str))
-        else {
-            continue;
-        };
-        let kind = o.get("kind");
-        let kind = match kind.and_then(|k| k.get("type")).and_then(Value::as_str) {
-            Some("category") => OutcomeType::Category {
-                categories: kind
-                    .and_then(|k| k.get("categories"))
-                    .and_then(Value::as_array)
-                    .map(|c| c.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
-                    .unwrap_or_default(),
+/// The outcomes the manifest's resolved scenario declared.
+fn declared_outcomes(manifest: &Manifest) -> Vec<OutcomeDecl> {
+    use crate::scenario::OutcomeKind;
+    manifest
+        .declared_outcomes()
+        .into_iter()
+        .map(|o| OutcomeDecl {
+            key: format!("{}.{}", o.role, o.name),
+            kind: match o.kind {
+                Some(OutcomeKind::Category { categories }) => OutcomeType::Category { categories },
+                Some(OutcomeKind::Number { min, max }) => {
+                    OutcomeType::Number { min: Some(min), max: Some(max) }
+                }
+                None => OutcomeType::Number { min: None, max: None },
             },
-            _ => OutcomeType::Number {
-                min: kind.and_then(|k| k.get("min")).and_then(Value::as_f64),
-                max: kind.and_then(|k| k.get("max")).and_then(Value::as_f64),
-            },
-        };
-        out.push(OutcomeDecl { key: format!("{role}.{name}"), role: role.into(), name: name.into(), kind });
-    }
-    out
+            role: o.role,
+            name: o.name,
+        })
+        .collect()
 }
 
 /// Adds outcomes seen in the transcript but not declared: numeric when every value seen is

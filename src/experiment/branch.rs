@@ -4,21 +4,24 @@
 //! The turns before T are replayed exactly from the transcript (no model is called), turn
 //! T's text is replaced by candidate J of that turn, and the dialogue then continues M
 //! times, branch i with seed `derive(original dialogue seed, i)`. The result is an ordinary
-//! run directory whose `config.json` records where the branch came from.
+//! run directory whose manifest records where the branch came from. The scenario is read
+//! from the path pinned in the original run's manifest, and refused if it changed since.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::budget::Meter;
 use super::runner::{
-    completed_ids, dialogue_id, drive_to_summary, prepare_run_dir, Drive, RoleModel, RunError, RunOptions,
-    RunSummary,
+    completed_ids, dialogue_id, drive_to_summary, Drive, RoleModel, RunError, RunOptions, RunSummary,
 };
 use super::transcript::{read_events, TranscriptError};
 use crate::dialogue::events::{BeginEvent, TurnEvent};
 use crate::dialogue::{AgentSetup, DialogueSetup, Event};
+use crate::rundir::{
+    open_for_writing, read_manifest, BranchOrigin, InputChange, Manifest, RunDirError, RunKind,
+};
 use crate::scenario::{load_scenario, Scenario};
 use crate::seed;
 use crate::vs::Generator;
@@ -26,6 +29,7 @@ use crate::vs::Generator;
 /// Which dialogue to branch, where, and how.
 #[derive(Debug, Clone)]
 pub struct BranchRequest {
+    /// The original run's directory.
     pub run_dir: PathBuf,
     /// The dialogue id, e.g. `d00003`.
     pub dialogue: String,
@@ -35,15 +39,20 @@ pub struct BranchRequest {
     pub candidate: usize,
     /// The scenario file, when it is no longer at the path recorded in `config.json`.
     pub scenario_path: Option<PathBuf>,
+    /// Go on although the run's scenario file changed since the run (the resolved scenario
+    /// must still agree).
+    pub allow_changed_inputs: bool,
 }
 
 /// A dialogue prepared for branching.
 #[derive(Debug, Clone)]
 pub struct BranchSource {
+    /// What was asked for.
     pub request: BranchRequest,
+    /// The original run's scenario, checked unchanged.
     pub scenario: Scenario,
-    /// The original run's `config.json`.
-    pub config: Value,
+    /// The original run's manifest.
+    pub manifest: Manifest,
     /// The original dialogue's `begin` event (agents, system prompts, seed).
     pub begin: BeginEvent,
     /// Turns 0..=T as replayed: T with candidate J's text.
@@ -55,36 +64,87 @@ pub struct BranchSource {
 /// How many branches to run, and where.
 #[derive(Debug, Clone)]
 pub struct BranchConfig {
+    /// Branches to run (M).
     pub n: usize,
+    /// Branches in flight at once.
     pub concurrency: usize,
+    /// The run directory the branches are written to.
     pub out_dir: PathBuf,
+    /// Continue an existing branch directory: run only missing or failed branches.
     pub resume: bool,
-    pub progress: bool,
+    /// Who hears how the run goes.
+    pub progress: super::progress::RunProgress,
 }
 
 /// Why a dialogue cannot be branched.
 #[derive(Debug, thiserror::Error)]
 pub enum BranchError {
+    /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The original transcript could not be read.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
-    #[error("{}: config.json is not valid JSON: {reason}", dir.display())]
-    BadConfig { dir: PathBuf, reason: String },
+    /// A run directory could not be read or opened for writing.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// The scenario file changed since the run.
+    #[error("{change}; pass the original with --scenario, or --allow-changed-inputs to go on")]
+    InputChanged {
+        /// What changed.
+        change: InputChange,
+    },
+    /// The run's manifest records no scenario.
+    #[error("{}: the run records no scenario; is it a dialogue run?", .0.display())]
+    NoScenario(PathBuf),
+    /// The scenario file could not be loaded.
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),
+    /// The scenario resolves differently from the one the run recorded.
     #[error("the scenario file {} changed since the run (`{field}` differs); pass the original with --scenario", path.display())]
-    ScenarioChanged { path: PathBuf, field: String },
+    ScenarioChanged {
+        /// The scenario file read.
+        path: PathBuf,
+        /// The first field that differs.
+        field: String,
+    },
+    /// The run has no such dialogue.
     #[error("no dialogue `{dialogue}` in {}", run_dir.display())]
-    NoDialogue { run_dir: PathBuf, dialogue: String },
+    NoDialogue {
+        /// The run directory.
+        run_dir: PathBuf,
+        /// The dialogue id asked for.
+        dialogue: String,
+    },
+    /// The dialogue has no such turn.
     #[error("dialogue `{dialogue}` has no turn {turn} (it has {turns} turns, numbered from 0)")]
-    NoTurn { dialogue: String, turn: usize, turns: usize },
+    NoTurn {
+        /// The dialogue's id.
+        dialogue: String,
+        /// The turn asked for.
+        turn: usize,
+        /// Turns the dialogue has.
+        turns: usize,
+    },
+    /// The turn has no such candidate.
     #[error("turn {turn} of `{dialogue}` has {candidates} candidates (numbered from 0); there is no candidate {candidate}")]
-    NoCandidate { dialogue: String, turn: usize, candidate: usize, candidates: usize },
+    NoCandidate {
+        /// The dialogue's id.
+        dialogue: String,
+        /// The turn.
+        turn: usize,
+        /// The candidate asked for.
+        candidate: usize,
+        /// Candidates the turn has.
+        candidates: usize,
+    },
+    /// The dialogue's agents do not match the scenario's roles.
     #[error("dialogue `{0}` does not match the scenario's roles")]
     Roles(String),
 }
@@ -93,15 +153,18 @@ pub enum BranchError {
 /// `request.turn` with `request.candidate`.
 pub fn load_branch(request: &BranchRequest) -> Result<BranchSource, BranchError> {
     let dir = &request.run_dir;
-    let config_path = dir.join("config.json");
-    let text = std::fs::read_to_string(&config_path)
-        .map_err(|source| BranchError::Io { path: config_path, source })?;
-    let config: Value = serde_json::from_str(&text)
-        .map_err(|e| BranchError::BadConfig { dir: dir.clone(), reason: e.to_string() })?;
-    let recorded = config.get("scenario").cloned().unwrap_or_default();
-    let path = match &request.scenario_path {
-        Some(p) => p.clone(),
-        None => PathBuf::from(recorded.get("source").and_then(Value::as_str).unwrap_or_default()),
+    let manifest = read_manifest(dir)?;
+    let recorded = manifest.scenario.clone().ok_or_else(|| BranchError::NoScenario(dir.clone()))?;
+    let pinned = manifest.input("scenario");
+    let path = match (&request.scenario_path, pinned) {
+        (Some(p), _) => p.clone(),
+        (None, Some(pin)) => {
+            if let Some(change) = pin.change().filter(|_| !request.allow_changed_inputs) {
+                return Err(BranchError::InputChanged { change });
+            }
+            pin.path.clone()
+        }
+        (None, None) => manifest.scenario_source().ok_or_else(|| BranchError::NoScenario(dir.clone()))?,
     };
     let mut scenario = load_scenario(&path)?;
     apply_recorded_roles(&mut scenario, &recorded);
@@ -109,7 +172,7 @@ pub fn load_branch(request: &BranchRequest) -> Result<BranchSource, BranchError>
         return Err(BranchError::ScenarioChanged { path, field });
     }
 
-    let mut all = read_events(&dir.join("transcripts.jsonl"))?;
+    let mut all = read_events(&dir.join(crate::rundir::TRANSCRIPTS))?;
     let events = all.remove(&request.dialogue).ok_or_else(|| BranchError::NoDialogue {
         run_dir: dir.clone(),
         dialogue: request.dialogue.clone(),
@@ -154,18 +217,15 @@ pub fn load_branch(request: &BranchRequest) -> Result<BranchSource, BranchError>
         .iter()
         .zip(&begin.agents)
         .map(|(r, a)| {
-            config
-                .get("models")
-                .and_then(Value::as_array)
-                .and_then(|ms| {
-                    ms.iter().find(|m| m.get("role").and_then(Value::as_str) == Some(r.id.as_str()))
-                })
-                .and_then(|m| m.get("model").and_then(Value::as_str))
-                .unwrap_or(a.model.as_str())
+            manifest
+                .models
+                .iter()
+                .find(|m| m.role == r.id)
+                .map_or(a.model.as_str(), |m| m.model.as_str())
                 .to_string()
         })
         .collect();
-    Ok(BranchSource { request: request.clone(), scenario, config, begin, prefix, role_models })
+    Ok(BranchSource { request: request.clone(), scenario, manifest, begin, prefix, role_models })
 }
 
 /// Sets each role's method, k, rule and sampling settings to those recorded in the run (so
@@ -212,24 +272,21 @@ pub async fn run_branch(
         return Err(RunError::Models { expected: scenario.roles.len(), got: models.len() });
     }
     let req = &source.request;
-    let resolved = json!({
-        "vsim_version": env!("CARGO_PKG_VERSION"),
-        "scenario": source.config.get("scenario"),
-        "population": source.config.get("population"),
-        "n": config.n,
-        "seed": source.begin.seed,
-        "models": scenario.roles.iter().zip(models).map(|(r, m)| json!({"role": r.id, "model": m.name})).collect::<Vec<_>>(),
-        "branch": {
-            "from": req.run_dir,
-            "dialogue": req.dialogue,
-            "turn": req.turn,
-            "candidate": req.candidate,
-            "text": source.prefix.last().map(|t| t.text.clone()),
-            "dialogue_seed": source.begin.seed,
-            "experiment_seed": source.config.get("seed"),
-        },
+    let mut manifest = Manifest::new(RunKind::Branch, config.n, source.begin.seed);
+    manifest.scenario = source.manifest.scenario.clone();
+    manifest.population = source.manifest.population.clone();
+    manifest.inputs = source.manifest.inputs.clone();
+    manifest.models = super::runner::role_model_names(&scenario, models);
+    manifest.branch = Some(BranchOrigin {
+        from: std::path::absolute(&req.run_dir).unwrap_or_else(|_| req.run_dir.clone()),
+        dialogue: req.dialogue.clone(),
+        turn: req.turn,
+        candidate: req.candidate,
+        text: source.prefix.last().map(|t| t.text.clone()),
+        dialogue_seed: source.begin.seed,
+        experiment_seed: source.manifest.seed,
     });
-    let meter = Meter::default();
+    let meter = Meter::with_budget(options.budget);
     let metered: Vec<RoleModel> = models
         .iter()
         .map(|m| RoleModel {
@@ -242,9 +299,8 @@ pub async fn run_branch(
         return Err(RunError::Unpriced(meter.unpriced()));
     }
     let dir = &config.out_dir;
-    let transcript_path =
-        prepare_run_dir(dir, &resolved, config.resume, &["scenario", "n", "seed", "models", "branch"])?;
-    let done = completed_ids(&transcript_path)?;
+    let run = open_for_writing(dir, &manifest, config.resume)?;
+    let done = completed_ids(&run.transcript)?;
 
     let generator = Arc::new(Generator::new(scenario.templates.clone()));
     let pending: Vec<usize> = (0..config.n).filter(|i| !done.contains(&dialogue_id(*i))).collect();
@@ -276,11 +332,13 @@ pub async fn run_branch(
         concurrency: config.concurrency,
         budget: options.budget,
         meter: &meter,
-        progress: config.progress,
+        progress: config.progress.clone(),
+        unit: "branches",
+        max_consecutive_failures: options.max_consecutive_failures,
         total: config.n as u64,
         already: (config.n - pending.len()) as u64,
     };
-    drive_to_summary(dir, &scenario, &transcript_path, pending, make, &drive, None).await
+    drive_to_summary(&run, &scenario, pending, make, &drive, None).await
 }
 
 /// The default output directory of a branch: `RUN_DIR/branches/DIALOGUE-tT-cJ`.

@@ -17,7 +17,9 @@ use crate::backend::{BackendError, ChatModel, ChatRequest, ChatResponse, SharedM
 /// Dollars per million input (prompt) and output (completion) tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Price {
+    /// Dollars per million input tokens.
     pub input_per_mtok: f64,
+    /// Dollars per million output tokens.
     pub output_per_mtok: f64,
 }
 
@@ -33,10 +35,22 @@ impl Price {
 /// A price list that cannot be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PriceError {
+    /// A `--price` entry is malformed.
     #[error("invalid price `{given}`: {reason}; expected MODEL=IN_PER_MTOK,OUT_PER_MTOK (e.g. gpt-4o-mini=0.15,0.60)")]
-    Syntax { given: String, reason: String },
+    Syntax {
+        /// The entry as given.
+        given: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `[prices]` table in a file is malformed.
     #[error("{file}: invalid [prices] table: {reason}")]
-    Table { file: String, reason: String },
+    Table {
+        /// The file holding the table.
+        file: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Prices per model. Keys are matched against a model spec exactly first, then against its
@@ -120,6 +134,7 @@ impl Prices {
         self.0.get(name).copied()
     }
 
+    /// Whether no price is known.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -160,6 +175,7 @@ impl Budget {
         }
     }
 
+    /// Whether neither cap is set.
     pub fn is_unlimited(&self) -> bool {
         self.max_tokens_total.is_none() && self.max_cost_usd.is_none()
     }
@@ -213,17 +229,28 @@ struct Entry {
     counter: Arc<Counter>,
 }
 
-/// Per-model counters shared by every dialogue of a run.
+/// Per-model counters shared by every dialogue of a run, and the run's cap: a call that
+/// would start after the cap is reached is refused (not sent), so a run overshoots its
+/// budget by at most the calls already in flight.
+#[derive(Debug, Default, Clone)]
+pub struct Meter(Arc<MeterState>);
+
 #[derive(Debug, Default)]
-pub struct Meter {
+struct MeterState {
     models: std::sync::Mutex<Vec<Entry>>,
+    budget: Budget,
 }
 
 impl Meter {
+    /// A meter that refuses calls once `budget` is spent.
+    pub fn with_budget(budget: Budget) -> Self {
+        Self(Arc::new(MeterState { models: Default::default(), budget }))
+    }
+
     /// Wraps `model` (named `name`, priced from `prices`) so its replies are counted.
     /// Wrapping the same name twice shares one counter.
     pub fn wrap(&self, name: &str, model: SharedModel, prices: &Prices) -> SharedModel {
-        let mut models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        let mut models = self.0.models.lock().unwrap_or_else(|p| p.into_inner());
         let counter = match models.iter().find(|e| e.name == name) {
             Some(e) => e.counter.clone(),
             None => {
@@ -236,12 +263,12 @@ impl Meter {
                 counter
             }
         };
-        Arc::new(Metered { inner: model, counter })
+        Arc::new(Metered { inner: model, counter, meter: self.clone() })
     }
 
     /// What has been spent so far.
     pub fn spend(&self) -> Spend {
-        let models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        let models = self.0.models.lock().unwrap_or_else(|p| p.into_inner());
         let mut spend = Spend::default();
         for Entry { price, counter: c, .. } in models.iter() {
             let usage = Usage {
@@ -260,7 +287,7 @@ impl Meter {
 
     /// Model names without a price.
     pub fn unpriced(&self) -> Vec<String> {
-        let models = self.models.lock().unwrap_or_else(|p| p.into_inner());
+        let models = self.0.models.lock().unwrap_or_else(|p| p.into_inner());
         models.iter().filter(|e| e.price.is_none()).map(|e| e.name.clone()).collect()
     }
 }
@@ -269,6 +296,7 @@ impl Meter {
 struct Metered {
     inner: SharedModel,
     counter: Arc<Counter>,
+    meter: Meter,
 }
 
 #[async_trait::async_trait]
@@ -278,6 +306,9 @@ impl ChatModel for Metered {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        if let Some(reason) = self.meter.0.budget.reached(&self.meter.spend()) {
+            return Err(BackendError::BudgetReached(reason));
+        }
         let reply = self.inner.chat(request).await?;
         if reply.cached {
             self.counter.cached.fetch_add(1, Ordering::Relaxed);

@@ -1,8 +1,8 @@
 //! Joining run directories (typically the shards of one experiment run on several machines)
 //! into one run directory that reads like an unsharded run.
 //!
-//! Directories are merged only when their configurations agree (scenario, population, n,
-//! seed, models); dialogues present in more than one directory and dialogues missing from
+//! Directories are merged only when their manifests describe the same experiment (kind,
+//! scenario, population, n, seed, models, input digests); dialogues present in more than one directory and dialogues missing from
 //! all of them are reported, not silently dropped or invented. `outcomes.csv` is rebuilt
 //! from the merged transcript.
 
@@ -10,19 +10,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use super::outcomes::{outcome_columns_from_config, write_outcomes_csv_with, OutcomeCounts};
-use super::runner::dialogue_id;
+use super::outcomes::{write_outcomes_csv_with, OutcomeCounts};
 use super::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::dialogue::Event;
-
-/// Configuration fields that must agree between merged directories.
-pub const MERGE_FIELDS: [&str; 6] = ["scenario", "population", "population_reference", "n", "seed", "models"];
+use crate::rundir::{read_manifest, Manifest, RunDirError, RunLock};
 
 /// What a merge produced.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct MergeReport {
+    /// The merged run directory.
     pub out_dir: PathBuf,
     /// The experiment's number of dialogues.
     pub n: usize,
@@ -33,55 +29,67 @@ pub struct MergeReport {
     /// Dialogue ids found in more than one directory, with the directories; the first
     /// directory holding a completed attempt was kept.
     pub duplicates: Vec<(String, Vec<PathBuf>)>,
+    /// Dialogue and outcome counts of the merged run.
     pub counts: OutcomeCounts,
 }
 
 /// Why directories could not be merged.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
+    /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// A transcript could not be read.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
+    /// No run directory was given.
     #[error("nothing to merge: give at least one run directory")]
     NoInputs,
-    #[error("{}: no readable config.json ({reason}); is it a run directory?", dir.display())]
-    NoConfig { dir: PathBuf, reason: String },
+    /// A run directory could not be read.
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// Two directories hold runs of different experiments.
     #[error("{} does not match {}: `{field}` differs; only runs of the same experiment can be merged", dir.display(), first.display())]
-    Mismatch { dir: PathBuf, first: PathBuf, field: String },
+    Mismatch {
+        /// The directory that differs.
+        dir: PathBuf,
+        /// The first directory given, which the others must match.
+        first: PathBuf,
+        /// The first manifest field that differs.
+        field: String,
+    },
+    /// The output directory already holds a run.
     #[error("{} already holds a run; choose an empty output directory", .0.display())]
     Exists(PathBuf),
-}
-
-fn read_config(dir: &Path) -> Result<Value, MergeError> {
-    let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| MergeError::NoConfig { dir: dir.to_path_buf(), reason: e.to_string() })?;
-    serde_json::from_str(&text)
-        .map_err(|e| MergeError::NoConfig { dir: dir.to_path_buf(), reason: e.to_string() })
 }
 
 /// Merges the run directories `inputs` into `out_dir` (which must not hold a run).
 pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, MergeError> {
     let first_dir = inputs.first().ok_or(MergeError::NoInputs)?;
-    let first = read_config(first_dir)?;
+    let first = read_manifest(first_dir)?;
     for dir in &inputs[1..] {
-        let config = read_config(dir)?;
-        for field in MERGE_FIELDS {
-            if config.get(field) != first.get(field) {
-                return Err(MergeError::Mismatch {
-                    dir: dir.clone(),
-                    first: first_dir.clone(),
-                    field: field.into(),
-                });
-            }
+        let other = read_manifest(dir)?;
+        if let Some(field) = first.experiment_difference(&other, false) {
+            return Err(MergeError::Mismatch {
+                dir: dir.clone(),
+                first: first_dir.clone(),
+                field: field.into(),
+            });
         }
     }
-    let transcript_out = out_dir.join("transcripts.jsonl");
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| MergeError::Io { path, source }
+    };
+    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let _lock = RunLock::acquire(out_dir).map_err(RunDirError::from)?;
+    let transcript_out = out_dir.join(crate::rundir::TRANSCRIPTS);
     if std::fs::metadata(&transcript_out).map(|m| m.len() > 0).unwrap_or(false) {
         return Err(MergeError::Exists(out_dir.to_path_buf()));
     }
@@ -90,7 +98,7 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
     let mut seen: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut chosen: BTreeMap<String, (u64, Vec<Event>)> = BTreeMap::new();
     for dir in inputs {
-        let path = dir.join("transcripts.jsonl");
+        let path = dir.join(crate::rundir::TRANSCRIPTS);
         if !path.exists() {
             continue;
         }
@@ -112,27 +120,17 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
             }
         }
     }
-    let n = first.get("n").and_then(Value::as_u64).unwrap_or(0) as usize;
-    let missing: Vec<usize> = (0..n).filter(|i| !chosen.contains_key(&dialogue_id(*i))).collect();
+    let n = first.n;
+    let missing: Vec<usize> = (0..n).filter(|i| !chosen.contains_key(&first.unit_id(*i))).collect();
     let duplicates: Vec<(String, Vec<PathBuf>)> =
         seen.into_iter().filter(|(_, dirs)| dirs.len() > 1).collect();
 
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| MergeError::Io { path, source }
+    let merged = Manifest {
+        shard: None,
+        merged_from: inputs.iter().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())).collect(),
+        ..first.clone()
     };
-    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
-    let mut config = first.clone();
-    if let Some(obj) = config.as_object_mut() {
-        obj.remove("shard");
-        obj.insert(
-            "merged_from".into(),
-            Value::Array(inputs.iter().map(|d| Value::String(d.display().to_string())).collect()),
-        );
-    }
-    let config_path = out_dir.join("config.json");
-    std::fs::write(&config_path, serde_json::to_vec_pretty(&config).unwrap_or_default())
-        .map_err(io(&config_path))?;
+    crate::rundir::write_manifest(out_dir, &merged)?;
 
     // Written to a temporary file and renamed, so the merged transcript appears whole.
     let mut ordered: Vec<(u64, String, Vec<Event>)> =
@@ -153,8 +151,24 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
     tmp.persist(&transcript_out).map_err(|e| io(&transcript_out)(e.error))?;
 
     let events: BTreeMap<String, Vec<Event>> = ordered.into_iter().map(|(_, id, evs)| (id, evs)).collect();
-    let columns = outcome_columns_from_config(&first);
-    let counts = write_outcomes_csv_with(&out_dir.join("outcomes.csv"), &columns, &events)?;
+    let outcomes_path = out_dir.join(crate::rundir::OUTCOMES);
+    let counts = match &first.survey {
+        // A survey's table has its own columns (group, status, one per item).
+        Some(survey) => {
+            let answers =
+                crate::survey::run::write_answers_csv(&outcomes_path, &survey.items, &events).map_err(
+                    |e| MergeError::Io { path: outcomes_path.clone(), source: std::io::Error::other(e) },
+                )?;
+            OutcomeCounts {
+                dialogues: events.len(),
+                completed: answers.completed,
+                unanswered: answers.unanswered,
+                failed: answers.failed,
+                missing: [("answers".to_string(), answers.missing)].into_iter().collect(),
+            }
+        }
+        None => write_outcomes_csv_with(&outcomes_path, &first.outcome_columns(), &events)?,
+    };
     Ok(MergeReport {
         out_dir: out_dir.to_path_buf(),
         n,

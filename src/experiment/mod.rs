@@ -5,14 +5,16 @@
 pub mod branch;
 pub mod budget;
 pub mod merge;
-pub mod outcomes;
 pub mod population;
+pub mod progress;
 pub mod runner;
 pub mod sweep;
-pub mod transcript;
+
+pub use crate::rundir::{outcomes, transcript};
 
 pub use budget::{Budget, Prices, Spend};
 pub use population::{Member, Population, PopulationError, PopulationReference, PFG_FILTER};
+pub use progress::{RunEvent, RunProgress};
 pub use runner::{
     run_experiment, run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary, Shard,
 };

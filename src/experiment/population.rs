@@ -24,6 +24,7 @@ pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and
 pub struct PopulationReference {
     /// The data set, e.g. `persuasionforgood`.
     pub dataset: String,
+    /// The split the participants are from.
     pub split: Split,
     /// The fixed seed of the train/test split ([`crate::data::persuasionforgood::SPLIT_SEED`]).
     pub split_seed: u64,
@@ -42,7 +43,9 @@ pub struct PopulationReference {
 /// one, the partner it was paired with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
+    /// The persona the dialogue is built around.
     pub persona: Persona,
+    /// The partner it was paired with in the data, if any.
     pub partner: Option<Persona>,
 }
 
@@ -51,6 +54,7 @@ pub struct Member {
 pub struct Population {
     /// How it was specified, for the resolved configuration.
     pub spec: String,
+    /// The members, in order.
     pub members: Vec<Member>,
     /// Every persona by id, for roles with `persona = "id:..."`.
     pub all: Vec<Persona>,
@@ -61,16 +65,31 @@ pub struct Population {
 /// A population that cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum PopulationError {
+    /// A persona file could not be read.
     #[error(transparent)]
     Persona(#[from] crate::persona::PersonaError),
+    /// The dataset could not be read.
     #[error(transparent)]
     Data(#[from] crate::data::persuasionforgood::DataError),
+    /// The population has no members.
     #[error("population `{0}` is empty")]
     Empty(String),
+    /// The population spec cannot be used.
     #[error("invalid population `{spec}`: {reason}")]
-    Invalid { spec: String, reason: String },
+    Invalid {
+        /// The spec as given.
+        spec: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A split was given for a directory of persona files.
     #[error("population `{spec}`: a split ({split}) applies only to a population drawn from data (`pfg:DIR`), not to a directory of persona files")]
-    SplitWithoutData { spec: String, split: Split },
+    SplitWithoutData {
+        /// The spec as given.
+        spec: String,
+        /// The split given.
+        split: Split,
+    },
 }
 
 impl Population {
@@ -101,6 +120,16 @@ impl Population {
             return Err(PopulationError::Empty(spec.to_string()));
         }
         Ok(population)
+    }
+
+    /// The file or directory the population was read from, and what it is to the run
+    /// (`human data` for a data set, `personas` for persona files), to pin in the manifest.
+    pub fn input(&self) -> Option<(&'static str, PathBuf)> {
+        let (role, path) = match self.spec.strip_prefix("pfg:").or_else(|| self.spec.strip_prefix("p4g:")) {
+            Some(path) => ("human data", PathBuf::from(path)),
+            None => ("personas", PathBuf::from(&self.spec)),
+        };
+        path.exists().then_some((role, path))
     }
 
     fn persuasion_for_good(spec: &str, path: &Path, split: Split) -> Result<Self, PopulationError> {

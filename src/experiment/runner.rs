@@ -6,7 +6,6 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::dialogue::run::Extractors;
@@ -14,14 +13,19 @@ use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+
+use crate::rundir::{
+    open_for_writing, Manifest, PinError, PinnedInput, RoleModelName, RunDirError, RunKind, WritableRun,
+};
 
 use super::budget::{Budget, Meter, Prices, Spend};
 use super::outcomes::{outcome_columns, write_outcomes_csv_from_transcript, OutcomeCounts};
 use super::population::Population;
+use super::progress::{RunEvent, RunProgress};
 use super::transcript::{completed_dialogue_ids, TranscriptError, TranscriptWriter};
 use crate::backend::{SharedModel, Usage};
+use crate::dialogue::run::DialogueRecord;
 use crate::dialogue::{run_dialogue, AgentSetup, DialogueSetup};
 use crate::persona::Persona;
 use crate::scenario::{PersonaSource, Scenario};
@@ -33,6 +37,7 @@ use crate::vs::Generator;
 pub struct RoleModel {
     /// The model spec as written in transcripts (e.g. `local`, `openai:gpt-4o-mini`).
     pub name: String,
+    /// The backend.
     pub model: SharedModel,
 }
 
@@ -41,77 +46,64 @@ pub struct RoleModel {
 pub struct RunConfig {
     /// Number of dialogues (default: one per population member).
     pub n: Option<usize>,
+    /// The experiment seed; each dialogue's seed derives from it and the dialogue's index.
     pub seed: u64,
     /// Dialogues in flight at once.
     pub concurrency: usize,
+    /// The run directory written to.
     pub out_dir: PathBuf,
     /// Continue an existing run directory: run only missing or failed dialogues.
     pub resume: bool,
-    /// Show a progress bar on stderr.
-    pub progress: bool,
+    /// Who hears how the run goes (silent by default).
+    pub progress: RunProgress,
 }
 
-/// One slice of an experiment: the dialogues whose index `i` has `i % count == index`.
-/// Shards of one experiment share its seed, so merged shards equal an unsharded run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
-}
+pub use crate::rundir::Shard;
 
-impl Shard {
-    /// Shard `index` of `count` (`index < count`).
-    pub fn new(index: usize, count: usize) -> Result<Self, String> {
-        if count == 0 || index >= count {
-            return Err(format!("shard {index}/{count}: expected I/N with 0 <= I < N"));
-        }
-        Ok(Self { index, count })
-    }
-
-    /// Whether dialogue `i` belongs to this shard.
-    pub fn contains(&self, i: usize) -> bool {
-        self.count > 0 && i % self.count == self.index
-    }
-}
-
-impl FromStr for Shard {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (i, n) =
-            s.split_once('/').ok_or_else(|| format!("invalid shard `{s}`: expected I/N, e.g. 0/4"))?;
-        let parse = |x: &str| {
-            x.trim().parse::<usize>().map_err(|_| format!("invalid shard `{s}`: expected I/N, e.g. 0/4"))
-        };
-        Self::new(parse(i)?, parse(n)?)
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
-
-/// What a run may do beyond [`RunConfig`]: run one shard, stop at a budget, price models.
-#[derive(Debug, Clone, Default)]
+/// What a run may do beyond [`RunConfig`]: run one shard, stop at a budget, price models,
+/// stop after repeated failures.
+#[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// Run only this shard of the dialogues.
     pub shard: Option<Shard>,
+    /// Token and cost caps.
     pub budget: Budget,
+    /// Prices per model, for the cost cap and the cost report.
     pub prices: Prices,
     /// The models of outcomes' `stated_model`, by spec (metered like the roles' models).
     pub extractors: crate::dialogue::run::Extractors,
+    /// Stop starting dialogues after this many failed in a row (0: never), so a dead or
+    /// misconfigured backend costs minutes, not hours; `--resume` continues.
+    pub max_consecutive_failures: usize,
+}
+
+/// Failed dialogues in a row after which a run stops starting new ones, by default.
+pub const DEFAULT_MAX_CONSECUTIVE_FAILURES: usize = 10;
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            shard: None,
+            budget: Budget::default(),
+            prices: Prices::default(),
+            extractors: Default::default(),
+            max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
+        }
+    }
 }
 
 /// What a run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
+    /// The run directory.
     pub out_dir: PathBuf,
+    /// Dialogue and outcome counts over the whole run directory.
     pub counts: OutcomeCounts,
     /// Dialogues run by this invocation.
     pub ran: usize,
     /// Dialogues already complete from an earlier invocation.
     pub skipped: usize,
+    /// Dialogues of this invocation that failed.
     pub failed_now: usize,
     /// Tokens of this invocation's dialogues as recorded in their events (cache hits
     /// included).
@@ -122,38 +114,80 @@ pub struct RunSummary {
     pub interrupted: bool,
     /// Why the run stopped starting dialogues before the end, when a budget was reached.
     pub budget_stop: Option<String>,
+    /// Why the run stopped starting dialogues after repeated failures, when it did.
+    pub halted: Option<String>,
     /// Dialogues of this invocation never started (budget or interruption).
     pub not_started: usize,
+    /// The shard run, when only one was.
     pub shard: Option<Shard>,
 }
 
 /// Why a run could not start or finish.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The transcript could not be read or written.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
-    #[error("{} already holds a run; pass --resume to continue it or choose another --out", .0.display())]
-    Exists(PathBuf),
-    #[error("cannot resume {}: its configuration differs ({field}); start a new run directory", dir.display())]
-    ConfigMismatch { dir: PathBuf, field: String },
+    /// The run directory could not be opened (or does not match the run asked for).
+    #[error(transparent)]
+    RunDir(#[from] RunDirError),
+    /// An input file could not be pinned in the manifest.
+    #[error(transparent)]
+    Pin(#[from] PinError),
+    /// A role's persona could not be found or its system prompt not rendered.
     #[error("role `{role}`: {reason}")]
-    Persona { role: String, reason: String },
+    Persona {
+        /// The role's id.
+        role: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The number of role models differs from the number of roles.
     #[error("expected {expected} role models, got {got}")]
-    Models { expected: usize, got: usize },
+    Models {
+        /// Roles in the scenario.
+        expected: usize,
+        /// Models given.
+        got: usize,
+    },
+    /// The shard index or count is invalid.
     #[error("invalid shard: {0}")]
     Shard(String),
+    /// The population has no members.
     #[error("population `{0}` has no members")]
     EmptyPopulation(String),
+    /// A cost cap was set but some models have no price.
     #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
     Unpriced(Vec<String>),
+    /// An outcome's `stated_model` was not opened.
     #[error("the stated_model `{0}` of an outcome was not opened")]
     MissingExtractor(String),
+}
+
+impl RunError {
+    /// Whether the run was refused for what it was asked to do (a bad request, exit code 2)
+    /// rather than failing while doing it.
+    pub fn is_input(&self) -> bool {
+        match self {
+            RunError::RunDir(e) => !matches!(e, RunDirError::Io { .. } | RunDirError::Transcript(_)),
+            RunError::Pin(_) | RunError::Shard(_) | RunError::Unpriced(_) => true,
+            RunError::Persona { .. }
+            | RunError::Models { .. }
+            | RunError::EmptyPopulation(_)
+            | RunError::MissingExtractor(_)
+            | RunError::Io { .. }
+            | RunError::Transcript(_) => false,
+        }
+    }
 }
 
 /// Runs (or resumes) an experiment and writes its run directory.
@@ -182,25 +216,23 @@ pub async fn run_experiment_with(
     }
     let dir = &config.out_dir;
     let n = config.n.unwrap_or(population.members.len());
-    let mut resolved = json!({
-        "vsim_version": env!("CARGO_PKG_VERSION"),
-        "scenario": scenario.resolved(),
-        "population": population.spec,
-        "n": n,
-        "seed": config.seed,
-        "models": scenario.roles.iter().zip(models).map(|(r, m)| json!({"role": r.id, "model": m.name})).collect::<Vec<_>>(),
-    });
-    if let Some(shard) = options.shard {
-        resolved["shard"] = json!(shard);
+    let mut manifest = Manifest::new(RunKind::Dialogue, n, config.seed);
+    manifest.scenario = Some(scenario.resolved());
+    manifest.population = Some(population.spec.clone());
+    manifest.population_reference = population.reference.clone();
+    manifest.shard = options.shard;
+    manifest.models = role_model_names(&scenario, models);
+    if scenario.source.is_file() {
+        manifest.inputs.push(PinnedInput::pin("scenario", &scenario.source)?);
     }
-    if let Some(reference) = &population.reference {
-        resolved["population_reference"] = json!(reference);
+    if let Some((role, path)) = population.input() {
+        manifest.inputs.push(PinnedInput::pin(role, &path)?);
     }
     if population.members.is_empty() {
         return Err(RunError::EmptyPopulation(population.spec.clone()));
     }
     let generator = Arc::new(Generator::new(scenario.templates.clone()));
-    let meter = Meter::default();
+    let meter = Meter::with_budget(options.budget);
     let metered: Vec<RoleModel> = models
         .iter()
         .map(|m| RoleModel {
@@ -218,13 +250,8 @@ pub async fn run_experiment_with(
     for index in 0..n.min(population.members.len()) {
         build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, index)?;
     }
-    let transcript_path = prepare_run_dir(
-        dir,
-        &resolved,
-        config.resume,
-        &["scenario", "population", "population_reference", "n", "seed", "models", "shard"],
-    )?;
-    let done = completed_ids(&transcript_path)?;
+    let run = open_for_writing(dir, &manifest, config.resume)?;
+    let done = completed_ids(&run.transcript)?;
     let planned = (0..n).filter(|i| options.shard.is_none_or(|s| s.contains(*i))).count();
     let pending: Vec<usize> = (0..n)
         .filter(|i| options.shard.is_none_or(|s| s.contains(*i)) && !done.contains(&dialogue_id(*i)))
@@ -238,35 +265,46 @@ pub async fn run_experiment_with(
         concurrency: config.concurrency,
         budget: options.budget,
         meter: &meter,
-        progress: config.progress,
+        progress: config.progress.clone(),
+        unit: "dialogues",
+        max_consecutive_failures: options.max_consecutive_failures,
         total: planned as u64,
         already: skipped as u64,
     };
-    drive_to_summary(dir, &scenario, &transcript_path, pending, make, &drive, options.shard).await
+    drive_to_summary(&run, &scenario, pending, make, &drive, options.shard).await
 }
 
-/// Drives `pending` into the transcript at `transcript_path`, rebuilds `outcomes.csv` in
-/// `dir` from the transcript and summarises the invocation.
+/// The model of each role, in role order, as the manifest records them.
+pub(crate) fn role_model_names(scenario: &Scenario, models: &[RoleModel]) -> Vec<RoleModelName> {
+    scenario
+        .roles
+        .iter()
+        .zip(models)
+        .map(|(r, m)| RoleModelName { role: r.id.clone(), model: m.name.clone() })
+        .collect()
+}
+
+/// Drives `pending` into the run's transcript, rebuilds `outcomes.csv` from the transcript
+/// and summarises the invocation.
 pub(crate) async fn drive_to_summary(
-    dir: &Path,
+    run: &WritableRun,
     scenario: &Scenario,
-    transcript_path: &Path,
     pending: Vec<usize>,
     make: impl Fn(usize) -> Result<DialogueSetup, RunError>,
     d: &Drive<'_>,
     shard: Option<Shard>,
 ) -> Result<RunSummary, RunError> {
-    let mut writer = TranscriptWriter::open(transcript_path)?;
-    let driven = drive(pending, make, &mut writer, d).await?;
+    let mut writer = TranscriptWriter::open(&run.transcript)?;
+    let driven = drive(pending, |i| make(i).map(|setup| run_dialogue(setup).boxed()), &mut writer, d).await?;
     drop(writer);
 
     let counts = write_outcomes_csv_from_transcript(
-        &dir.join("outcomes.csv"),
+        &run.dir.join(crate::rundir::OUTCOMES),
         &outcome_columns(scenario),
-        transcript_path,
+        &run.transcript,
     )?;
     Ok(RunSummary {
-        out_dir: dir.to_path_buf(),
+        out_dir: run.dir.clone(),
         counts,
         ran: driven.ran,
         skipped: d.already as usize,
@@ -275,46 +313,10 @@ pub(crate) async fn drive_to_summary(
         spend: d.meter.spend(),
         interrupted: driven.interrupted,
         budget_stop: driven.budget_stop,
+        halted: driven.halted,
         not_started: driven.not_started,
         shard,
     })
-}
-
-/// Creates the run directory and writes `config.json`, refusing to overwrite an existing run
-/// unless `resume`, and refusing to resume one whose `compare` fields differ. Returns the
-/// transcript path.
-pub(crate) fn prepare_run_dir(
-    dir: &Path,
-    resolved: &serde_json::Value,
-    resume: bool,
-    compare: &[&str],
-) -> Result<PathBuf, RunError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| RunError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let transcript_path = dir.join("transcripts.jsonl");
-    let config_path = dir.join("config.json");
-    if std::fs::metadata(&transcript_path).map(|m| m.len() > 0).unwrap_or(false) {
-        if !resume {
-            return Err(RunError::Exists(dir.to_path_buf()));
-        }
-        if let Ok(text) = std::fs::read_to_string(&config_path) {
-            let old: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            for field in compare {
-                if old.get(field) != resolved.get(field) {
-                    return Err(RunError::ConfigMismatch {
-                        dir: dir.to_path_buf(),
-                        field: field.to_string(),
-                    });
-                }
-            }
-        }
-    }
-    write_atomic(&config_path, &serde_json::to_vec_pretty(resolved).unwrap_or_default())
-        .map_err(io(&config_path))?;
-    Ok(transcript_path)
 }
 
 /// Ids of the dialogues of a transcript that have a completed attempt.
@@ -330,7 +332,11 @@ pub(crate) struct Drive<'a> {
     pub concurrency: usize,
     pub budget: Budget,
     pub meter: &'a Meter,
-    pub progress: bool,
+    pub progress: RunProgress,
+    /// What is being run, for progress messages: `dialogues`, `respondents`.
+    pub unit: &'static str,
+    /// Stop starting after this many failures in a row (0: never).
+    pub max_consecutive_failures: usize,
     /// Dialogues this invocation is responsible for, finished ones included.
     pub total: u64,
     /// Of those, already finished before this invocation.
@@ -344,8 +350,29 @@ pub(crate) struct Driven {
     pub usage: Usage,
     pub interrupted: bool,
     pub budget_stop: Option<String>,
+    pub halted: Option<String>,
     pub not_started: usize,
+    /// Dialogues cut at the cap (a call refused for the budget); included in `not_started`.
+    pub cut_by_budget: usize,
 }
+
+/// The budget reason when `record` failed only because a call was refused at the cap.
+fn cut_by_budget(record: &DialogueRecord) -> Option<String> {
+    if !record.failed {
+        return None;
+    }
+    match record.events.last() {
+        Some(crate::dialogue::Event::Error(e)) => {
+            let at = e.message.find(crate::backend::error::BUDGET_STOP)?;
+            let reason = e.message[at + crate::backend::error::BUDGET_STOP.len()..].trim_start_matches(": ");
+            Some(reason.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// One dialogue (or survey respondent) to run: it resolves to its events, never fails.
+pub(crate) type Unit = futures::future::BoxFuture<'static, DialogueRecord>;
 
 /// Runs the dialogues `pending` (built by `make` as they start) with at most `concurrency`
 /// in flight, writing each finished dialogue whole.
@@ -354,26 +381,13 @@ pub(crate) struct Driven {
 /// on disk; `--resume` continues).
 pub(crate) async fn drive(
     pending: Vec<usize>,
-    make: impl Fn(usize) -> Result<DialogueSetup, RunError>,
+    make: impl Fn(usize) -> Result<Unit, RunError>,
     writer: &mut TranscriptWriter,
     d: &Drive<'_>,
 ) -> Result<Driven, RunError> {
-    let bar = if d.progress { ProgressBar::new(d.total) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} dialogues · ETA {eta} · {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(d.already);
-    bar.reset_eta();
-    let message = |failed: usize| {
-        let spend = d.meter.spend();
-        let done = bar.position().saturating_sub(failed as u64);
-        format!("{done} done, {failed} failed · {spend}")
-    };
-    bar.set_message(message(0));
-
+    let progress = &d.progress;
+    progress.emit(RunEvent::Started { total: d.total, already: d.already, unit: d.unit });
+    let mut done = d.already;
     let mut queue = pending.into_iter();
     let mut in_flight = FuturesUnordered::new();
     let mut out = Driven {
@@ -382,24 +396,28 @@ pub(crate) async fn drive(
         usage: Usage::default(),
         interrupted: false,
         budget_stop: None,
+        halted: None,
         not_started: 0,
+        cut_by_budget: 0,
     };
+    let mut failures_in_a_row = 0;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        while out.budget_stop.is_none() && in_flight.len() < d.concurrency.max(1) && queue.len() > 0 {
+        while out.budget_stop.is_none()
+            && out.halted.is_none()
+            && in_flight.len() < d.concurrency.max(1)
+            && queue.len() > 0
+        {
             if let Some(reason) = d.budget.reached(&d.meter.spend()) {
-                bar.println(format!(
-                    "{reason}: no new dialogues start; the {} in flight finish",
-                    in_flight.len()
-                ));
+                progress.emit(RunEvent::BudgetStop { reason: reason.clone(), in_flight: in_flight.len() });
                 out.budget_stop = Some(reason);
                 break;
             }
             if let Some(index) = queue.next() {
-                in_flight.push(run_dialogue(make(index)?));
+                in_flight.push(make(index)?);
             }
         }
         if in_flight.is_empty() {
@@ -416,39 +434,78 @@ pub(crate) async fn drive(
                         _ => break,
                     }
                 }
-                writer.append_many(batch.iter().map(|r| r.events.as_slice()))?;
+                writer.append_many(
+                    batch.iter().filter(|r| cut_by_budget(r).is_none()).map(|r| r.events.as_slice()),
+                )?;
                 for record in batch {
-                    out.ran += 1;
-                    out.usage += record.usage;
-                    if record.failed {
-                        out.failed_now += 1;
-                        if let Some(crate::dialogue::Event::Error(e)) = record.events.last() {
-                            bar.println(format!("dialogue {} failed: {}", e.dialogue, e.message));
+                    if let Some(reason) = cut_by_budget(&record) {
+                        // Cut at the cap before its next call: not written, so `--resume`
+                        // runs it whole; it counts as not started, not as failed.
+                        out.cut_by_budget += 1;
+                        out.usage += record.usage;
+                        if out.budget_stop.is_none() {
+                            progress.emit(RunEvent::BudgetStop { reason: reason.clone(), in_flight: in_flight.len() });
+                            out.budget_stop = Some(reason);
                         }
+                        continue;
                     }
-                    bar.inc(1);
+                    out.ran += 1;
+                    done += 1;
+                    out.usage += record.usage;
+                    let error = if record.failed {
+                        out.failed_now += 1;
+                        Some(match record.events.last() {
+                            Some(crate::dialogue::Event::Error(e)) => e.message.clone(),
+                            _ => "failed".to_string(),
+                        })
+                    } else {
+                        None
+                    };
+                    let id = record.events.first().map(|e| e.dialogue().to_string()).unwrap_or_default();
+                    match &error {
+                        Some(cause) => {
+                            failures_in_a_row += 1;
+                            if d.max_consecutive_failures > 0
+                                && failures_in_a_row >= d.max_consecutive_failures
+                                && out.halted.is_none()
+                            {
+                                let reason = format!(
+                                    "{failures_in_a_row} {} in a row failed, the last with: {cause}",
+                                    d.unit
+                                );
+                                progress.emit(RunEvent::Halted { reason: reason.clone() });
+                                out.halted = Some(reason);
+                            }
+                        }
+                        None => failures_in_a_row = 0,
+                    }
+                    progress.emit(RunEvent::Finished {
+                        id,
+                        error,
+                        done,
+                        failed: out.failed_now as u64,
+                        spend: d.meter.spend(),
+                    });
                 }
-                bar.set_message(message(out.failed_now));
             }
             _ = &mut ctrl_c => {
                 out.interrupted = true;
-                bar.println("interrupted: finished dialogues are saved; run again with --resume to continue");
+                progress.emit(RunEvent::Interrupted);
                 break;
             }
-            _ = tick.tick(), if d.progress => {
-                bar.set_message(message(out.failed_now));
-                bar.tick();
+            _ = tick.tick(), if progress.is_active() => {
+                progress.emit(RunEvent::Tick { done, failed: out.failed_now as u64, spend: d.meter.spend() });
             }
         }
     }
-    out.not_started = queue.len() + if out.interrupted { in_flight.len() } else { 0 };
-    bar.finish_and_clear();
+    out.not_started = queue.len() + out.cut_by_budget + if out.interrupted { in_flight.len() } else { 0 };
+    progress.emit(RunEvent::Ended);
     Ok(out)
 }
 
 /// The id of dialogue `index` (sortable).
 pub fn dialogue_id(index: usize) -> String {
-    format!("d{index:05}")
+    RunKind::Dialogue.unit_id(index)
 }
 
 /// The extractor models of `scenario`'s `stated_model`s from `options`, metered; a missing
@@ -553,15 +610,17 @@ pub fn render_system(
         "scenario".into(),
         json!({"name": scenario.name, "description": scenario.description.clone().unwrap_or_default()}),
     );
-    env.render_str(&role.system, serde_json::Value::Object(ctx))
-        .map(|s| s.trim().to_string())
-        .map_err(|e| format!("system prompt template: {e}"))
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut tmp, bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    env.render_str(&role.system, serde_json::Value::Object(ctx)).map(|s| s.trim().to_string()).map_err(|e| {
+        let what = e.detail().map_or_else(|| e.kind().to_string(), |d| format!("{}: {d}", e.kind()));
+        match (&role.system_origin, e.line()) {
+            (Some((file, first)), Some(line)) => {
+                let text = role.system.lines().nth(line - 1).unwrap_or_default().trim();
+                format!("{}:{}: system prompt template: {what} in `{text}`", file.display(), first + line - 1)
+            }
+            (Some((file, first)), None) => {
+                format!("{}:{first}: system prompt template: {what}", file.display())
+            }
+            (None, _) => format!("system prompt template: {e}"),
+        }
+    })
 }

@@ -17,14 +17,19 @@ use crate::experiment::transcript::{completed_attempt, read_events, TranscriptEr
 /// Export failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
+    /// The transcript could not be read.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
+    /// A file could not be written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The directory holds no transcript.
     #[error("{} holds no transcripts.jsonl; is it a run directory?", .0.display())]
     NotARun(PathBuf),
 }
@@ -32,8 +37,11 @@ pub enum ExportError {
 /// What was exported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExportCounts {
+    /// Conversations written (one per completed dialogue).
     pub conversations: usize,
+    /// Utterances written.
     pub utterances: usize,
+    /// Speakers written (one per dialogue and role).
     pub speakers: usize,
 }
 

@@ -2,13 +2,16 @@
 //!
 //! Experiments at scale must survive rate limits, server errors, stalls and malformed
 //! replies, and the runner's throughput and memory must be measured without paying for a
-//! model. The mock answers `POST /v1/chat/completions` and `POST /v1/embeddings` with
-//! replies that depend only on the request (so runs against it are reproducible), honours
-//! `response_format` JSON schemas (a verbalized candidate list with as many items as the
-//! schema allows, `{"answer": ...}` for number and choice schemas, plain text otherwise),
-//! fills `usage`, and injects faults at configured rates: 429 (with `Retry-After`) or 500,
-//! and stalls longer than a client's timeout. Fault draws come from a seeded RNG; they
-//! never change what a successful reply says.
+//! model. The mock answers `POST /v1/chat/completions` and `POST /v1/embeddings` in the
+//! wire format the client speaks ([`crate::backend::wire`]), with replies that depend only
+//! on the request (so runs against it are reproducible). It answers every prompt method,
+//! outcome question and survey item: as the `response_format` JSON schema says when one is
+//! sent, else as the prompt's instruction asks, in one of the plain-text shapes models use
+//! without a schema. It fills `usage`, and injects faults at configured rates: 429 (with
+//! `Retry-After`) or 500, and stalls longer than a client's timeout. Fault draws come from a
+//! seeded RNG; they never change what a successful reply says.
+
+mod reply;
 
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -24,8 +27,13 @@ use axum::routing::{get, post};
 use axum::Router;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 
+use self::reply::Ask;
+use crate::backend::wire::{
+    ChatCompletion, ChatCompletionRequest, Choice, CompletionUsage, Embedding, EmbeddingsRequest,
+    EmbeddingsResponse, EmbeddingsUsage, ErrorBody, ReplyMessage,
+};
 use crate::seed;
 
 /// What successful chat replies look like.
@@ -70,6 +78,7 @@ pub struct MockConfig {
     /// The wait a 429 asks for (`Retry-After` in whole seconds, rounded up, and
     /// `retry-after-ms` exactly).
     pub retry_after: Duration,
+    /// What successful chat replies look like.
     pub style: MockStyle,
     /// Seed of the fault draws and of every reply's content.
     pub seed: u64,
@@ -95,8 +104,10 @@ impl Default for MockConfig {
 /// Why the mock could not start or serve.
 #[derive(Debug, thiserror::Error)]
 pub enum MockError {
+    /// A setting is invalid (e.g. an unknown style).
     #[error("mock server configuration: {0}")]
     Config(String),
+    /// The listening socket could not be opened or served.
     #[error("mock server I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -104,12 +115,19 @@ pub enum MockError {
 /// Counters of what the mock did, for tests that check faults really happened.
 #[derive(Debug, Default)]
 pub struct MockStats {
+    /// Chat requests received.
     pub chat_requests: AtomicU64,
+    /// Embedding requests received.
     pub embedding_requests: AtomicU64,
+    /// Chat requests answered with 429.
     pub rate_limited: AtomicU64,
+    /// Chat requests answered with 500.
     pub server_errors: AtomicU64,
+    /// Chat requests stalled before answering.
     pub stalled: AtomicU64,
+    /// Chat replies made malformed on purpose.
     pub malformed: AtomicU64,
+    /// Requests refused with 400 (body not JSON, or not the route's request).
     pub bad_requests: AtomicU64,
 }
 
@@ -185,6 +203,7 @@ impl MockServer {
         Ok(Self { addr, stats, task })
     }
 
+    /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -194,6 +213,7 @@ impl MockServer {
         format!("http://{}/v1", self.addr)
     }
 
+    /// What the server has done so far.
     pub fn stats(&self) -> &MockStats {
         &self.stats
     }
@@ -234,7 +254,18 @@ impl Shared {
 }
 
 fn error_response(status: StatusCode, kind: &str, message: &str) -> Response {
-    (status, axum::Json(json!({"error": {"message": message, "type": kind}}))).into_response()
+    (status, axum::Json(ErrorBody::new(kind, message))).into_response()
+}
+
+/// A 400 for a body that is not JSON or not the request the route takes, counted.
+fn bad_request(stats: &MockStats, what: &str, e: &serde_json::Error) -> Response {
+    MockStats::bump(&stats.bad_requests);
+    let message = if e.is_syntax() || e.is_eof() {
+        format!("body is not JSON: {e}")
+    } else {
+        format!("not {what}: {e}")
+    };
+    error_response(StatusCode::BAD_REQUEST, "invalid_request_error", &message)
 }
 
 async fn models() -> impl IntoResponse {
@@ -267,60 +298,47 @@ async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         }
         Fault::None => {}
     }
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            MockStats::bump(&shared.stats.bad_requests);
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &format!("body is not JSON: {e}"),
-            );
-        }
-    };
-    let Some(messages) = request.get("messages").filter(|m| m.is_array()) else {
-        MockStats::bump(&shared.stats.bad_requests);
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "`messages` must be an array",
-        );
+    let request: ChatCompletionRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&shared.stats, "a chat completion request", &e),
     };
     // The reply depends on the whole request body (messages, model, seed, parameters).
     let hash = seed::derive_named(config.seed, &String::from_utf8_lossy(&body));
     let mut rng = seed::rng(hash);
-    let schema = request.pointer("/response_format/json_schema/schema");
+    let schema = request.schema();
+    let ask = match schema {
+        Some(schema) => Ask::from_schema(schema),
+        None => Ask::from_prompt(&request.messages),
+    };
     let malformed = match config.style {
         MockStyle::Vs => false,
         MockStyle::Malformed => true,
         MockStyle::Mixed => hash.is_multiple_of(3),
     };
-    let content = reply_content(schema, malformed, &mut rng);
+    let content = reply::content(&ask, schema.is_some(), malformed, &mut rng);
     if malformed {
         MockStats::bump(&shared.stats.malformed);
     }
-    let prompt_tokens = messages
-        .as_array()
-        .map(|ms| ms.iter().filter_map(|m| m.get("content").and_then(Value::as_str)).map(approx_tokens).sum())
-        .unwrap_or(1);
+    let prompt_tokens: u64 = request.messages.iter().map(|m| approx_tokens(&m.content)).sum();
     let completion_tokens = approx_tokens(&content);
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock");
-    axum::Json(json!({
-        "id": format!("chatcmpl-mock-{hash:016x}"),
-        "object": "chat.completion",
-        "created": 0,
-        "model": model,
-        "choices": [{
-            "index": 0,
-            "message": {"role": "assistant", "content": content},
-            "finish_reason": "stop",
-        }],
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
-    }))
+    let model = if request.model.is_empty() { "mock" } else { request.model.as_ref() };
+    axum::Json(ChatCompletion {
+        id: Some(format!("chatcmpl-mock-{hash:016x}")),
+        object: Some("chat.completion".into()),
+        created: Some(0),
+        model: Some(model.to_string()),
+        choices: Some(vec![Choice {
+            index: Some(0),
+            message: Some(ReplyMessage {
+                role: Some("assistant".into()),
+                content: Some(content),
+                refusal: None,
+            }),
+            finish_reason: Some("stop".into()),
+        }]),
+        usage: Some(CompletionUsage::new(prompt_tokens, completion_tokens)),
+        error: None,
+    })
     .into_response()
 }
 
@@ -329,203 +347,35 @@ fn approx_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4).max(1)
 }
 
-const OPENERS: [&str; 8] =
-    ["Well,", "Honestly,", "Hmm,", "Sure,", "I see.", "Okay,", "Right,", "To be fair,"];
-const BODIES: [&str; 12] = [
-    "I could give a little, maybe fifty cents.",
-    "I need the money myself, so I will keep it.",
-    "that sounds like a good cause, I can donate a dollar.",
-    "I'd like to know more about how the money is used.",
-    "I usually donate to local charities instead.",
-    "let me think about it for a moment.",
-    "I'll give the whole two dollars, why not.",
-    "I'm not sure this is the right time for me.",
-    "children's health matters to me, count me in for some.",
-    "I don't trust online donation requests much.",
-    "maybe a quarter, that is what I can spare.",
-    "I agree with you, helping kids is important.",
-];
-
-fn sentence(rng: &mut ChaCha8Rng) -> String {
-    let opener = OPENERS[rng.random_range(0..OPENERS.len())];
-    let body = BODIES[rng.random_range(0..BODIES.len())];
-    format!("{opener} {body}")
-}
-
-/// The reply text for a request with `schema` (the `response_format` JSON schema, if any).
-fn reply_content(schema: Option<&Value>, malformed: bool, rng: &mut ChaCha8Rng) -> String {
-    let Some(schema) = schema else { return sentence(rng) };
-    if let Some(list) = schema.pointer("/properties/responses") {
-        let min = list.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
-        let max = list.get("maxItems").and_then(Value::as_u64).unwrap_or(min as u64).max(min as u64) as usize;
-        let n = rng.random_range(min..=max.min(min + 100));
-        let with_probability = list.pointer("/items/properties/probability").is_some();
-        let with_reasoning = schema.pointer("/properties/reasoning").is_some();
-        // Several answers to an outcome question, each in the answer's type and range.
-        if let Some(answer) = list.pointer("/items/properties/answer") {
-            let responses: Vec<Value> = (0..n)
-                .map(|_| {
-                    let a = answer_value(answer, rng);
-                    if with_probability {
-                        json!({"answer": a, "probability": ((1.0 / n as f64) * 100.0).round() / 100.0})
-                    } else {
-                        json!({"answer": a})
-                    }
-                })
-                .collect();
-            return json!({"responses": responses}).to_string();
-        }
-        // A distribution over given options: one entry per option, in order.
-        let options: Option<Vec<String>> = list
-            .pointer("/items/properties/text/enum")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
-        let texts = match options {
-            Some(o) if !o.is_empty() => o,
-            _ => (0..n).map(|_| sentence(rng)).collect(),
-        };
-        return candidates_content(texts, with_probability, with_reasoning, malformed, rng);
-    }
-    if let Some(answer) = schema.pointer("/properties/answer") {
-        // `{"anyOf": [ANSWER, null]}`: what a role stated; the mock always states something.
-        let answer = answer.pointer("/anyOf/0").unwrap_or(answer);
-        if let Some(choices) = answer.get("enum").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-            let pick = &choices[rng.random_range(0..choices.len())];
-            return if malformed {
-                format!("I would say {}.", pick.as_str().unwrap_or_default())
-            } else {
-                json!({"answer": pick}).to_string()
-            };
-        }
-        let lo = answer.get("minimum").and_then(Value::as_f64).unwrap_or(0.0);
-        let hi = answer.get("maximum").and_then(Value::as_f64).unwrap_or(lo + 1.0).max(lo);
-        let x = lo + (hi - lo) * rng.random::<f64>();
-        let x = (x * 100.0).round() / 100.0;
-        return if malformed { format!("I think about ${x:.2}.") } else { json!({"answer": x}).to_string() };
-    }
-    sentence(rng)
-}
-
-/// A value of an answer schema: one of its `enum`, else a number in its range.
-fn answer_value(answer: &Value, rng: &mut ChaCha8Rng) -> Value {
-    if let Some(choices) = answer.get("enum").and_then(Value::as_array).filter(|c| !c.is_empty()) {
-        return choices[rng.random_range(0..choices.len())].clone();
-    }
-    let lo = answer.get("minimum").and_then(Value::as_f64).unwrap_or(0.0);
-    let hi = answer.get("maximum").and_then(Value::as_f64).unwrap_or(lo + 1.0).max(lo);
-    json!(((lo + (hi - lo) * rng.random::<f64>()) * 100.0).round() / 100.0)
-}
-
-fn candidates_content(
-    texts: Vec<String>,
-    with_probability: bool,
-    with_reasoning: bool,
-    malformed: bool,
-    rng: &mut ChaCha8Rng,
-) -> String {
-    let weights: Vec<f64> = texts.iter().map(|_| 0.05 + rng.random::<f64>()).collect();
-    let total: f64 = weights.iter().sum();
-    let items: Vec<(String, f64)> =
-        texts.into_iter().zip(&weights).map(|(t, w)| (t, ((w / total) * 100.0).round() / 100.0)).collect();
-    if !malformed {
-        let responses: Vec<Value> = items
-            .iter()
-            .map(|(text, p)| {
-                if with_probability {
-                    json!({"text": text, "probability": p})
-                } else {
-                    json!({"text": text})
-                }
-            })
-            .collect();
-        let mut top = serde_json::Map::new();
-        if with_reasoning {
-            top.insert("reasoning".into(), json!("Considering how this person would react."));
-        }
-        top.insert("responses".into(), Value::Array(responses));
-        return Value::Object(top).to_string();
-    }
-    let entry = |(text, p): &(String, f64), percent: bool| {
-        let text = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".into());
-        match (with_probability, percent) {
-            (false, _) => format!("{{\"text\": {text}}}"),
-            (true, false) => format!("{{\"text\": {text}, \"probability\": {p}}}"),
-            (true, true) => format!("{{\"text\": {text}, \"probability\": \"{:.0}%\"}}", p * 100.0),
-        }
-    };
-    let list = |percent: bool| items.iter().map(|i| entry(i, percent)).collect::<Vec<_>>().join(",\n  ");
-    match rng.random_range(0..5u8) {
-        // Fenced, with a trailing comma.
-        0 => format!("```json\n{{\"responses\": [\n  {},\n]}}\n```", list(false)),
-        // Percentages as strings.
-        1 => format!("{{\"responses\": [{}]}}", list(true)),
-        // Prose around the JSON.
-        2 => format!("Here are my responses:\n{{\"responses\": [{}]}}\nI hope this helps.", list(false)),
-        // A bare list, no wrapper object.
-        3 => format!("[{}]", list(false)),
-        // Cut off mid-list.
-        _ => {
-            let full = format!("{{\"responses\": [{}]}}", list(false));
-            let cut = full.len() * 2 / 3;
-            let mut end = cut;
-            while !full.is_char_boundary(end) {
-                end -= 1;
-            }
-            full[..end].to_string()
-        }
-    }
-}
-
 async fn embeddings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     MockStats::bump(&shared.stats.embedding_requests);
     let config = &shared.config;
     if !config.latency.is_zero() {
         tokio::time::sleep(config.latency).await;
     }
-    let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            MockStats::bump(&shared.stats.bad_requests);
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &format!("body is not JSON: {e}"),
-            );
-        }
+    let request: EmbeddingsRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(&shared.stats, "an embeddings request", &e),
     };
-    let inputs: Vec<String> = match request.get("input") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) if items.iter().all(Value::is_string) => {
-            items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()
-        }
-        _ => {
-            MockStats::bump(&shared.stats.bad_requests);
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                "`input` must be a string or an array of strings",
-            );
-        }
-    };
-    let dims = request
-        .get("dimensions")
-        .and_then(Value::as_u64)
-        .map(|d| d as usize)
-        .unwrap_or(config.embedding_dims)
-        .clamp(1, 8192);
-    let model = request.get("model").and_then(Value::as_str).unwrap_or("mock-embedding");
-    let data: Vec<Value> = inputs
+    let dims = request.dimensions.unwrap_or(config.embedding_dims).clamp(1, 8192);
+    let model = if request.model.is_empty() { "mock-embedding" } else { request.model.as_ref() };
+    let inputs = request.input.texts();
+    let data: Vec<Embedding> = inputs
         .iter()
         .enumerate()
-        .map(|(i, text)| json!({"object": "embedding", "index": i, "embedding": unit_vector(config.seed, text, dims)}))
+        .map(|(i, text)| Embedding {
+            object: Some("embedding".into()),
+            index: Some(i),
+            embedding: unit_vector(config.seed, text, dims),
+        })
         .collect();
     let tokens: u64 = inputs.iter().map(|t| approx_tokens(t)).sum();
-    axum::Json(json!({
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }))
+    axum::Json(EmbeddingsResponse {
+        object: Some("list".into()),
+        data,
+        model: Some(model.to_string()),
+        usage: Some(EmbeddingsUsage { prompt_tokens: Some(tokens), total_tokens: Some(tokens) }),
+    })
     .into_response()
 }
 
@@ -550,29 +400,4 @@ pub fn unit_vector(seed_value: u64, text: &str, dims: usize) -> Vec<f64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn candidate_schema_gets_items_within_bounds() {
-        let c = crate::backend::OutputConstraint::Candidates {
-            min_items: 3,
-            max_items: 3,
-            with_probability: true,
-            with_reasoning: false,
-        };
-        let schema = c.json_schema();
-        let mut rng = seed::rng(1);
-        let text = reply_content(Some(&schema), false, &mut rng);
-        let v: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(v["responses"].as_array().unwrap().len(), 3);
-    }
-
-    #[test]
-    fn unit_vectors_are_unit_and_deterministic() {
-        let a = unit_vector(1, "hello", 64);
-        assert_eq!(a, unit_vector(1, "hello", 64));
-        assert_ne!(a, unit_vector(1, "hellp", 64));
-        assert!((a.iter().map(|x| x * x).sum::<f64>() - 1.0).abs() < 1e-9);
-    }
-}
+mod tests;

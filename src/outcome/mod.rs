@@ -16,11 +16,15 @@ use crate::scenario::{OutcomeFallback, OutcomeKind, OutcomeSpec};
 /// The result of extracting one outcome.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Extracted {
+    /// A number or a category, or `None` when missing or refused.
     pub value: Option<Value>,
+    /// How the value was obtained.
     pub source: OutcomeSource,
+    /// The model's raw answer.
     pub raw: String,
     /// Why a value that was read was refused (with [`OutcomeSource::Invalid`]).
     pub reason: Option<String>,
+    /// Tokens the extraction's calls used.
     pub usage: Usage,
 }
 

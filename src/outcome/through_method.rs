@@ -21,21 +21,27 @@ use crate::vs::{select, Candidate, Choice, KSpec, Method, SelectionRule};
 /// How a role answers an outcome question: its method (or the outcome's own), k, τ and rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnswerMethod {
+    /// The method that answers.
     pub method: Method,
     /// Answers gathered (N), as the role's turns gather candidates.
     pub n: usize,
+    /// Answers asked for per call.
     pub k: KSpec,
+    /// The paper's τ, stated in the prompt.
     pub tau: Option<f64>,
+    /// How one answer is chosen.
     pub rule: SelectionRule,
 }
 
 /// The answers a list method gave to an outcome question and the one chosen.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnswerDistribution {
+    /// The method that answered.
     pub method: Method,
     /// Each valid answer as JSON text (`"0.5"`, `"\"yes\""`), with its normalised and stated
     /// probability.
     pub candidates: Vec<Candidate>,
+    /// Which answer the rule chose, and how.
     pub choice: Choice,
     /// Answers dropped because they break the outcome's type or range, with why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -10,13 +10,16 @@ pub enum PersonaError {
     /// The file or directory could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
     /// The file is not valid TOML, or a field is missing, unknown or of the wrong kind.
     #[error("{}:{line}:{column}: {}{message}", path.display(), FieldPrefix(field.as_deref()))]
     Invalid {
+        /// The persona file.
         path: PathBuf,
         /// 1-based line of the offending text.
         line: usize,
@@ -33,10 +36,26 @@ pub enum PersonaError {
         path.display(),
         first.display()
     )]
-    DuplicateId { id: String, path: PathBuf, line: usize, first: PathBuf },
+    DuplicateId {
+        /// The duplicated id.
+        id: String,
+        /// The file that declares it a second time.
+        path: PathBuf,
+        /// 1-based line of its `id` there.
+        line: usize,
+        /// The file that declared it first.
+        first: PathBuf,
+    },
     /// A template could not be rendered for a persona (syntax error, undefined slot, ...).
     #[error("persona `{id}`: template error{}: {message}", LinePrefix(*line))]
-    Template { id: String, line: Option<usize>, message: String },
+    Template {
+        /// The persona's id.
+        id: String,
+        /// 1-based line in the template, where known.
+        line: Option<usize>,
+        /// The template engine's message.
+        message: String,
+    },
 }
 
 impl PersonaError {

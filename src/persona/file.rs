@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{attributes, check_id, Persona, PersonaError};
+use crate::fsutil::line_col;
 
 /// The on-disk shape. Unknown fields are rejected so that a typo (`descripton`) is an error
 /// rather than a silently missing description.
@@ -123,18 +124,6 @@ fn toml_error(path: &Path, text: &str, err: &toml::de::Error) -> PersonaError {
     }
 }
 
-/// 1-based line and column (in characters) of byte `offset` in `text`.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
-}
-
 /// The dotted field at `line`: the key assigned there (prefixed by the enclosing table
 /// header), the header itself on a `[table]` line, or the key whose multi-line string spans
 /// the line. toml does not expose the key path of an error, so it is read off the source.
@@ -202,16 +191,6 @@ fn key_of(trimmed: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_col_counts_from_one() {
-        let text = "a = 1\nbé = 2\n";
-        assert_eq!(line_col(text, 0), (1, 1));
-        assert_eq!(line_col(text, 6), (2, 1));
-        // 'é' is two bytes; the '=' after "bé " is the 4th character.
-        assert_eq!(line_col(text, 10), (2, 4));
-        assert_eq!(line_col(text, 1000), (3, 1));
-    }
 
     #[test]
     fn field_at_line_tracks_tables_and_multiline_strings() {

@@ -33,8 +33,10 @@ pub use render::is_missing_value;
 pub struct Persona {
     /// Stable identifier (`[A-Za-z0-9_-]+`); names the persona in transcripts and outcomes.
     pub id: String,
+    /// Display name, if the persona has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Free-text description, rendered before the attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// `(key, value)` pairs in authoring order; serialized as a map. Numbers and booleans

@@ -25,14 +25,19 @@ pub const DEFAULT_MAX_DIALOGUES: usize = 200;
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
+    /// A file could not be written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The report template did not render.
     #[error("report template: {0}")]
     Template(String),
+    /// A comparison was asked for with no run.
     #[error("nothing to compare: no run given")]
     NoRuns,
 }
@@ -40,7 +45,9 @@ pub enum ReportError {
 /// The paths a report was written to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
+    /// The Markdown report (`report.md`).
     pub markdown: PathBuf,
+    /// The HTML report (`report.html`).
     pub html: PathBuf,
 }
 
@@ -66,7 +73,9 @@ pub fn write_run_report(
 /// One metric across runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ComparisonRow {
+    /// The group the row belongs to, e.g. `Outcome persuadee.donation`.
     pub section: String,
+    /// The metric's name.
     pub name: String,
     /// One cell per run (`estimate [lo, hi]`, or empty when the run lacks the metric).
     pub values: Vec<String>,
@@ -77,7 +86,9 @@ pub struct ComparisonRow {
 /// Several evaluated runs lined up metric by metric.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Comparison {
+    /// The runs, in the order given.
     pub runs: Vec<Evaluation>,
+    /// One row per metric.
     pub table: Vec<ComparisonRow>,
     /// Caveats, e.g. runs compared with different human references.
     pub notes: Vec<String>,

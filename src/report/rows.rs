@@ -1,15 +1,19 @@
 //! Every metric of an [`Evaluation`] as table rows, so that the Markdown table, the HTML
-//! table and the side-by-side comparison all list the same things in the same order.
+//! table and the side-by-side comparison all list the same things in the same order. The
+//! rows of the distances between simulated and human samples come from their entries in
+//! [`crate::eval::registry`].
 
 use serde::Serialize;
 
 use crate::eval::metrics::*;
+use crate::eval::registry::{DistanceRow, RowValue};
 
 /// One row of the metrics table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MetricRow {
     /// The group it belongs to, e.g. `Outcome persuadee.donation`.
     pub section: String,
+    /// The metric's name.
     pub name: String,
     /// The simulated value (or the distance between simulated and human).
     pub value: String,
@@ -40,7 +44,7 @@ pub fn num(x: f64) -> String {
 }
 
 /// A bin edge or similar parameter: no trailing zeros (`0`, `2`, `0.25`).
-fn short(x: f64) -> String {
+pub fn short(x: f64) -> String {
     let s = format!("{x:.6}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
@@ -101,6 +105,16 @@ impl Rows {
         self.push(name, value_text(m), ci_text(m), human, note);
     }
 
+    /// The rows of the distances of the [`crate::eval::registry`].
+    fn distances(&mut self, rows: Vec<DistanceRow>) {
+        for d in rows {
+            match d.value {
+                RowValue::Metric(m) => self.metric(d.name, &m, String::new(), d.note),
+                RowValue::Number(x) => self.push(d.name, opt(x), String::new(), String::new(), d.note),
+            }
+        }
+    }
+
     fn count(&mut self, name: impl Into<String>, v: usize, human: Option<usize>, note: &str) {
         self.push(
             name,
@@ -151,11 +165,6 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
         );
         match &o.comparison {
             Some(c) => {
-                let p = c.ks.pvalue.map(|p| format!("p = {}", num(p))).unwrap_or_default();
-                let method = c.ks.method.clone().unwrap_or_default();
-                let note = [p, method].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(", ");
-                r.metric("KS statistic D", &c.ks.statistic, String::new(), note);
-                r.push("KS p-value", opt(c.ks.pvalue), String::new(), String::new(), "two-sided".into());
                 let n = &c.counts;
                 r.push(
                     "compared: simulated / human / paired",
@@ -168,22 +177,7 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
                         n.missing, n.invalid, n.failed, n.simulated_unpaired, n.human_unpaired
                     ),
                 );
-                let pairs = format!("{} pairs", n.paired);
-                r.metric("L1 paired (mean |sim − real|)", &c.l1_paired, String::new(), pairs);
-                let b = &c.bins;
-                let outside = if c.outside_bins.iter().any(|x| *x > 0) {
-                    format!("outside the bins: {} simulated, {} human", c.outside_bins[0], c.outside_bins[1])
-                } else {
-                    String::new()
-                };
-                r.metric(
-                    format!("L1 histogram ({} bins on [{}, {}])", b.n, short(b.lo), short(b.hi)),
-                    &c.l1_histogram,
-                    String::new(),
-                    outside,
-                );
-                r.metric("L1 density (21 edges on [0, 2])", &c.l1_density_pfg, String::new(), String::new());
-                r.metric("Wasserstein-1", &c.wasserstein1, String::new(), String::new());
+                r.distances(c.distance_rows());
             }
             None => {
                 let why = o.comparison_note.clone().or_else(|| e.human_note.clone()).unwrap_or_default();
@@ -209,8 +203,7 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
                 format!("{} dialogues", c.simulated_count),
             );
         }
-        r.metric("total variation", &o.total_variation, String::new(), String::new());
-        r.metric("Jensen–Shannon divergence (bits)", &o.jensen_shannon, String::new(), String::new());
+        r.distances(o.distance_rows());
     }
     for t in &e.linguistic {
         r.section = format!("Language: {}", t.role);

@@ -27,8 +27,11 @@ pub fn run_color(i: usize) -> &'static str {
 /// One sample in a plot.
 #[derive(Debug, Clone)]
 pub struct Series<'a> {
+    /// The legend's label.
     pub label: String,
+    /// The CSS colour it is drawn in.
     pub color: &'static str,
+    /// The sample.
     pub values: &'a [f64],
     /// Drawn as filled bars (the reference) rather than an outline.
     pub filled: bool,

@@ -21,6 +21,8 @@ pub enum TurnPolicy {
 }
 
 impl TurnPolicy {
+    /// Reads a policy name (case, `_` for `-` and the aliases `fixed-order`, `random-neighbor`
+    /// and `random` accepted).
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "fixed" | "fixed-order" => Some(Self::Fixed),
@@ -36,8 +38,11 @@ impl TurnPolicy {
 #[derive(Debug, Clone)]
 pub struct TurnGraph {
     graph: DiGraph<usize, ()>,
+    /// How the next speaker is chosen.
     pub policy: TurnPolicy,
+    /// Index of the role that speaks first.
     pub first: usize,
+    /// Index of the moderating role, under [`TurnPolicy::Moderator`].
     pub moderator: Option<usize>,
 }
 

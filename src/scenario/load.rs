@@ -324,6 +324,7 @@ impl Validator<'_> {
             id: r.id.get_ref().trim().to_string(),
             name: r.name.clone().unwrap_or_else(|| r.id.get_ref().trim().to_string()),
             system: r.system.get_ref().clone(),
+            system_origin: Some(self.template_origin(&r.system)),
             method,
             k,
             rule: SelectionRule { selection, min_prob, min_keep },
@@ -511,6 +512,16 @@ impl Validator<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The file and line of a template's first line: a multi-line string that opens with a
+    /// newline starts on the line after its quotes.
+    fn template_origin(&self, t: &Spanned<String>) -> (std::path::PathBuf, usize) {
+        let start = t.span().start;
+        let (line, _) = self.map.position(start);
+        let rest = self.map.text_from(start);
+        let opens_block = ["\"\"\"\n", "'''\n", "\"\"\"\r\n", "'''\r\n"].iter().any(|q| rest.starts_with(q));
+        (self.map.file.clone(), line + usize::from(opens_block))
     }
 
     fn model_spec(&self, m: &Spanned<String>, field: &str) -> Result<(), ScenarioError> {

@@ -24,40 +24,67 @@ pub const TEMPLATE_SLOTS: [&str; 5] = ["persona", "role", "partner", "scenario",
 /// A validated scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The scenario's name.
     pub name: String,
+    /// What the scenario is about, in words.
     pub description: Option<String>,
+    /// The file it was loaded from.
     pub source: PathBuf,
     /// Default population directory (absolute or relative to the working directory).
     pub population: Option<PathBuf>,
+    /// The roles, in declaration order.
     pub roles: Vec<RoleSpec>,
+    /// Who may speak after whom.
     pub graph: TurnGraph,
+    /// The dialogue ends after this many turns.
     pub max_turns: usize,
+    /// An utterance matching any of these ends the dialogue.
     pub stop_patterns: Vec<Regex>,
+    /// Text shown to the first speaker before anyone has spoken.
     pub opening: String,
+    /// Questions asked privately after the dialogue, in order.
     pub outcomes: Vec<OutcomeSpec>,
+    /// The method instruction templates, with the scenario's overrides.
     pub templates: PromptTemplates,
+    /// Send a JSON schema / grammar with list methods.
     pub use_schema: bool,
+    /// The run's model spec when the command line gives none (`[defaults] model`).
     pub default_model: Option<String>,
 }
 
 /// One role (one agent per dialogue).
 #[derive(Debug, Clone, Serialize)]
 pub struct RoleSpec {
+    /// The role's id, unique in the scenario.
     pub id: String,
+    /// Display name used in other agents' view of the conversation.
     pub name: String,
+    /// System prompt template (minijinja) with persona slots.
     pub system: String,
+    /// Where `system` is written (file, and the line its first template line is on), so a
+    /// template that fails to render names file:line. `None` for roles built in code.
+    #[serde(skip)]
+    pub system_origin: Option<(std::path::PathBuf, usize)>,
+    /// The prompting method the role speaks with.
     pub method: Method,
+    /// Candidates asked for per call (1 for one-reply methods).
     pub k: KSpec,
+    /// How one candidate is chosen per turn.
     pub rule: SelectionRule,
     /// The paper's τ, stated in the prompt ("responses each with a probability below τ").
     pub tau: Option<f64>,
     /// Replies gathered per turn (N) when the scenario sets it; see
     /// [`RoleSpec::turn_candidates`] for the default.
     pub candidates: Option<usize>,
+    /// Sampling temperature; `None` leaves the backend's default.
     pub temperature: Option<f32>,
+    /// Nucleus-sampling mass; `None` leaves the backend's default.
     pub top_p: Option<f32>,
+    /// Cap on each reply's length, in tokens.
     pub max_tokens: Option<u32>,
+    /// The role's model spec; `None`: the run's model.
     pub model: Option<String>,
+    /// Where the role's persona comes from.
     pub persona: PersonaSource,
 }
 
@@ -170,10 +197,15 @@ pub enum PersonaSource {
 /// A question asked privately of a role after the dialogue.
 #[derive(Debug, Clone)]
 pub struct OutcomeSpec {
+    /// The outcome's name, unique per role.
     pub name: String,
+    /// Index of the role asked.
     pub role: usize,
+    /// The question, asked after the dialogue.
     pub question: String,
+    /// The type of the answer.
     pub kind: OutcomeKind,
+    /// What reads the outcome from the role's words when the answer cannot be used.
     pub fallback: Option<OutcomeFallback>,
     /// The method that answers the question; `None`: the role's own method, k, τ and rule.
     pub method: Option<Method>,
@@ -195,11 +227,21 @@ pub enum OutcomeFallback {
 }
 
 /// The type of an outcome's answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum OutcomeKind {
-    Number { min: f64, max: f64 },
-    Category { categories: Vec<String> },
+    /// A number in `[min, max]`.
+    Number {
+        /// Smallest valid answer.
+        min: f64,
+        /// Largest valid answer.
+        max: f64,
+    },
+    /// One of the categories.
+    Category {
+        /// The valid answers.
+        categories: Vec<String>,
+    },
 }
 
 impl Scenario {

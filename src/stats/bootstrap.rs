@@ -22,7 +22,10 @@ pub struct Ci {
 }
 
 /// Percentile of sorted `v` at `q ∈ [0, 1]`, with linear interpolation between order
-/// statistics (NumPy's default `percentile` method).
+/// statistics (NumPy's default `percentile` method, Hyndman–Fan type 7).
+///
+/// Written out rather than taken from `statrs`, whose `quantile` is Hyndman–Fan type 8: the
+/// intervals would no longer match NumPy's.
 fn percentile_sorted(v: &[f64], q: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;

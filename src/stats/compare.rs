@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use statrs::statistics::Statistics;
 
 use super::StatsError;
 
@@ -31,8 +32,7 @@ pub fn l1_paired(sim: &[f64], human: &[f64]) -> Result<f64, StatsError> {
     }
     check_finite(sim, "sim")?;
     check_finite(human, "human")?;
-    let total: f64 = sim.iter().zip(human).map(|(s, h)| (s - h).abs()).sum();
-    Ok(total / sim.len() as f64)
+    Ok(sim.iter().zip(human).map(|(s, h)| (s - h).abs()).mean())
 }
 
 /// `n` equal-width bins over `[lo, hi]`; every bin is half-open `[e_i, e_{i+1})` except

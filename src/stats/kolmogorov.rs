@@ -7,6 +7,11 @@
 //! Durbin matrix (Marsaglia–Tsang–Wang) and Pomeranz recursions for small `n·x²`,
 //! Pelz–Good's expansion for large `n`, and twice the exact Smirnov tail elsewhere.
 //!
+//! None of this is in `statrs`, which has neither the finite-`n` Kolmogorov distribution
+//! nor the one-sided Smirnov one, so the math is written out here; the Stirling series of
+//! `ln(n!/nⁿ)` is too, since `ln Γ(n+1) − n·ln n` from `statrs` loses digits to
+//! cancellation for large `n`.
+//!
 //! The one difference is arithmetic: SciPy evaluates the Smirnov sum in double-double
 //! precision, while this port sums the (all positive) Birnbaum–Tingey terms in `f64`
 //! with each term's binomial carried as mantissa and exponent and its powers taken in

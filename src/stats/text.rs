@@ -9,6 +9,7 @@
 use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
+use statrs::statistics::Statistics;
 
 fn is_apostrophe(c: char) -> bool {
     c == '\'' || c == '\u{2019}'
@@ -74,7 +75,7 @@ pub fn distinct_n<S: AsRef<str>>(texts: &[S], n: usize, pooling: Pooling) -> Opt
                     grams.len() as f64 / (t.len() + 1 - n) as f64
                 })
                 .collect();
-            (!ratios.is_empty()).then(|| ratios.iter().sum::<f64>() / ratios.len() as f64)
+            (!ratios.is_empty()).then(|| ratios.iter().mean())
         }
     }
 }
@@ -218,10 +219,16 @@ fn words(text: &str) -> Vec<String> {
 /// Words are tokens containing a letter, sentences are the pieces of [`sentences`] that
 /// contain a word, and syllables come from [`syllables`]. `None` for a text with no word.
 pub fn flesch_kincaid_grade(text: &str) -> Option<f64> {
+    flesch_kincaid_grade_utterances(&[text])
+}
+
+/// [`flesch_kincaid_grade`] over many utterances together, each ending a sentence (chat
+/// messages often lack final punctuation, and joining them would run sentences together).
+pub fn flesch_kincaid_grade_utterances<S: AsRef<str>>(texts: &[S]) -> Option<f64> {
     let mut n_words = 0usize;
     let mut n_sentences = 0usize;
     let mut n_syllables = 0usize;
-    for s in sentences(text) {
+    for s in texts.iter().flat_map(|t| sentences(t.as_ref())) {
         let ws = words(s);
         if ws.is_empty() {
             continue;

@@ -8,8 +8,18 @@
 //!   representativeness `1 − W1 / (max ordinal − min ordinal)`, and the two-sample KS test
 //!   on the answers as ordinal values (ties handled as in scipy).
 //!
+//! The denominator is the largest W1 possible on the item, all mass on the lowest ordinal
+//! value against all mass on the highest: `max − min` of the ordinal values, as OpinionQA's
+//! reference code computes it (`get_max_wd`). The paper writes it as `N − 1` (N options),
+//! which is the same only when the ordinal values are 1, 2, …, N; items where the two differ
+//! (e.g. values 1, 2, 1.5 for "safer / more dangerous / neither") are listed in the report
+//! ([`SurveyReport::denominator_differs`]).
+//!
 //! A subgroup's representativeness is the mean of the normalised score over its ordinal
-//! items; the overall score is the mean over subgroups.
+//! items; the overall score is the mean over subgroups. Refusals are counted on both sides:
+//! the simulated answers that chose the refusal option and the human ones (OpinionQA's
+//! aggregates hold only answers given, so a human refusal is an answer of the refusal
+//! option).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,34 +36,105 @@ use crate::stats::ks::{ks_2samp, KsMode};
 /// One item × subgroup comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ItemGroupMetrics {
+    /// The item's key.
     pub item: String,
+    /// The subgroup.
     pub group: String,
+    /// Simulated substantive answers.
     pub n_simulated: usize,
+    /// Human substantive answers (weighted counts).
     pub n_human: f64,
+    /// Simulated answers that chose the refusal option (left out of `simulated`).
     pub refused_simulated: usize,
+    /// Human answers of the refusal option (left out of `human`).
+    pub refused_human: f64,
     /// Distributions over the substantive options, in option order.
     pub simulated: Vec<f64>,
+    /// The human distribution over the same options (empty without human data).
     pub human: Vec<f64>,
+    /// Total variation distance.
     pub tv: Option<f64>,
+    /// L1 distance (twice the total variation).
     pub l1: Option<f64>,
+    /// Jensen–Shannon divergence.
     pub js: Option<f64>,
+    /// Wasserstein-1 distance over the ordinal values (ordinal items only).
     pub wasserstein: Option<f64>,
+    /// 1 − W1 / `representativeness_denominator` (ordinal items only).
     pub representativeness: Option<f64>,
+    /// The W1 that `representativeness` divides by: max − min of the ordinal values.
+    pub representativeness_denominator: Option<f64>,
+    /// Two-sample KS `D` over the ordinal values (ordinal items only).
     pub ks_statistic: Option<f64>,
+    /// The KS p-value.
     pub ks_pvalue: Option<f64>,
+}
+
+/// How the representativeness denominator is chosen, in words (for reports).
+pub const DENOMINATOR: &str = "max − min of the item's ordinal values (OpinionQA's reference code)";
+
+/// An ordinal item whose `max − min` of the ordinal values differs from the paper's
+/// `N − 1` (N substantive options).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DenominatorDifference {
+    /// The item's key.
+    pub item: String,
+    /// max − min of the ordinal values: the denominator used.
+    pub range: f64,
+    /// The number of substantive options − 1: the paper's denominator.
+    pub options_minus_one: usize,
 }
 
 /// A whole survey's comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SurveyReport {
+    /// The survey's name.
     pub survey: String,
+    /// The attribute that defines subgroups.
     pub attribute: String,
+    /// One row per item and subgroup, items in questionnaire order.
     pub rows: Vec<ItemGroupMetrics>,
     /// group -> mean representativeness over ordinal items.
     pub representativeness: BTreeMap<String, f64>,
+    /// Mean of the subgroups' representativeness.
     pub overall_representativeness: Option<f64>,
+    /// The representativeness denominator in words ([`DENOMINATOR`]).
+    pub representativeness_denominator: String,
+    /// The survey's ordinal items where the paper's `N − 1` would give another denominator.
+    pub denominator_differs: Vec<DenominatorDifference>,
+    /// Mean total variation over the rows that have one.
     pub mean_tv: Option<f64>,
+    /// Simulated answers that could not be read as one of the item's options.
     pub missing_answers: usize,
+    /// Refusals over all items and subgroups: simulated answers and human ones.
+    pub refused_simulated: usize,
+    /// Human refusals (weighted counts).
+    pub refused_human: f64,
+}
+
+/// The representativeness denominator of an ordinal item: max − min of its ordinal values
+/// (`None` for nominal items).
+pub fn ordinal_range(item: &Item) -> Option<f64> {
+    let ord = item.ordinal.as_ref().filter(|_| item.is_ordinal())?;
+    let lo = ord.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ord.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (hi > lo).then_some(hi - lo)
+}
+
+/// The ordinal items among `items` whose range differs from the paper's `N − 1`.
+pub fn denominator_differences<'a>(items: impl IntoIterator<Item = &'a Item>) -> Vec<DenominatorDifference> {
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let range = ordinal_range(item)?;
+            let options_minus_one = item.substantive().len().saturating_sub(1);
+            ((range - options_minus_one as f64).abs() > 1e-12).then(|| DenominatorDifference {
+                item: item.key.clone(),
+                range,
+                options_minus_one,
+            })
+        })
+        .collect()
 }
 
 /// Simulated answer counts: item -> group -> count per option, and missing answers.
@@ -118,14 +199,20 @@ pub fn evaluate(spec: &SurveySpec, run_dir: &Path) -> Result<SurveyReport, Trans
     let overall = (!representativeness.is_empty())
         .then(|| representativeness.values().sum::<f64>() / representativeness.len() as f64);
     let tvs: Vec<f64> = rows.iter().filter_map(|r| r.tv).collect();
+    let refused_simulated = rows.iter().map(|r| r.refused_simulated).sum();
+    let refused_human = rows.iter().map(|r| r.refused_human).sum();
     Ok(SurveyReport {
         survey: spec.name.clone(),
         attribute: spec.attribute.clone(),
         rows,
         representativeness,
         overall_representativeness: overall,
+        representativeness_denominator: DENOMINATOR.to_string(),
+        denominator_differs: denominator_differences(&spec.questionnaire.items),
         mean_tv: (!tvs.is_empty()).then(|| tvs.iter().sum::<f64>() / tvs.len() as f64),
         missing_answers: missing,
+        refused_simulated,
+        refused_human,
     })
 }
 
@@ -143,6 +230,7 @@ pub fn compare_item(
     let n_sim: f64 = sim.iter().sum();
     let n_hum: f64 = hum.iter().sum();
     let refused_simulated = item.refused.and_then(|r| simulated.get(r).copied()).unwrap_or(0);
+    let refused_human = item.refused.and_then(|r| human.and_then(|h| h.get(r).copied())).unwrap_or(0.0);
     let norm = |v: &[f64], n: f64| -> Vec<f64> {
         if n > 0.0 {
             v.iter().map(|x| x / n).collect()
@@ -155,12 +243,11 @@ pub fn compare_item(
     let tv = comparable.then(|| total_variation(&p, &q).ok()).flatten();
     let js = comparable.then(|| jensen_shannon(&p, &q).ok()).flatten();
     let (mut wasserstein, mut representativeness, mut ks_statistic, mut ks_pvalue) = (None, None, None, None);
+    let denominator = ordinal_range(item);
     if let (true, Some(ord)) = (comparable, item.ordinal.as_ref().filter(|_| item.is_ordinal())) {
         let w1 = ordinal_w1(ord, &p, &q);
-        let lo = ord.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = ord.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         wasserstein = Some(w1);
-        representativeness = (hi > lo).then(|| 1.0 - w1 / (hi - lo));
+        representativeness = denominator.map(|d| 1.0 - w1 / d);
         let expand = |counts: &[f64]| -> Vec<f64> {
             counts.iter().zip(ord).flat_map(|(c, v)| std::iter::repeat_n(*v, c.round() as usize)).collect()
         };
@@ -175,6 +262,7 @@ pub fn compare_item(
         n_simulated: n_sim as usize,
         n_human: n_hum,
         refused_simulated,
+        refused_human,
         simulated: p,
         human: q,
         tv,
@@ -182,6 +270,7 @@ pub fn compare_item(
         js,
         wasserstein,
         representativeness,
+        representativeness_denominator: denominator,
         ks_statistic,
         ks_pvalue,
     }
@@ -201,41 +290,132 @@ pub fn ordinal_w1(values: &[f64], p: &[f64], q: &[f64]) -> f64 {
 }
 
 impl SurveyReport {
+    /// The denominator choice in a few words, naming the items where the paper's would differ.
+    pub fn denominator_note(&self) -> String {
+        let mut s = format!("denominator: {}", self.representativeness_denominator);
+        if !self.denominator_differs.is_empty() {
+            let items: Vec<String> = self
+                .denominator_differs
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: max − min {}, options − 1 = {}",
+                        d.item,
+                        fmt_num(d.range),
+                        d.options_minus_one
+                    )
+                })
+                .collect();
+            s.push_str(&format!("; the paper's options − 1 differs for {}", items.join("; ")));
+        }
+        s
+    }
+
+    /// One line: overall representativeness with its denominator, mean TV, missing answers and
+    /// refusals on both sides.
+    pub fn summary_line(&self) -> String {
+        format!(
+            "overall representativeness {} ({}), mean TV {}, {} missing answers, refusals: {} simulated, {} human",
+            fmt3(self.overall_representativeness),
+            self.denominator_note(),
+            fmt3(self.mean_tv),
+            self.missing_answers,
+            self.refused_simulated,
+            fmt_num(self.refused_human)
+        )
+    }
+
     /// A Markdown report: the representativeness summary, then a table per item.
     pub fn to_markdown(&self) -> String {
-        let f = |x: Option<f64>| x.map_or("–".to_string(), |v| format!("{v:.3}"));
+        let f = fmt3;
         let mut s = format!("# Survey report: {}\n\nSubgroups by `{}`.\n\n", self.survey, self.attribute);
-        s.push_str("## Representativeness (1 − W1 / range, mean over ordinal items)\n\n| group | representativeness |\n| --- | --- |\n");
+        s.push_str(
+            "## Representativeness (1 − W1 / (max − min of the ordinal values), mean over ordinal items)\n\n\
+             | group | representativeness |\n| --- | --- |\n",
+        );
         for (g, r) in &self.representativeness {
             s.push_str(&format!("| {g} | {r:.3} |\n"));
         }
+        let marker = match self.denominator_differs.len() {
+            0 => String::new(),
+            n => format!(
+                " (÷ max − min; the paper's options − 1 differs for {n} item{}, below)",
+                if n == 1 { "" } else { "s" }
+            ),
+        };
+        s.push_str(&format!("| **overall** | **{}**{marker} |\n\n", f(self.overall_representativeness)));
         s.push_str(&format!(
-            "| **overall** | **{}** |\n\nMean total variation over items and groups: {}. Missing answers: {}.\n\n",
-            f(self.overall_representativeness),
+            "Denominator: {}, the largest W1 possible on the item; not the paper's number of options − 1.",
+            self.representativeness_denominator
+        ));
+        if self.denominator_differs.is_empty() {
+            s.push_str(" The two agree on every ordinal item here.\n\n");
+        } else {
+            s.push_str(" They differ for:\n\n| item | max − min (used) | options − 1 (paper) |\n| --- | --- | --- |\n");
+            for d in &self.denominator_differs {
+                s.push_str(&format!("| {} | {} | {} |\n", d.item, fmt_num(d.range), d.options_minus_one));
+            }
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "Mean total variation over items and groups: {}. Missing answers: {}. \
+             Refusals (left out of every distribution): {} simulated, {} human.\n\n",
             f(self.mean_tv),
-            self.missing_answers
+            self.missing_answers,
+            self.refused_simulated,
+            fmt_num(self.refused_human)
         ));
         let mut item = String::new();
         for r in &self.rows {
             if r.item != item {
+                if !item.is_empty() {
+                    s.push('\n');
+                }
                 item = r.item.clone();
                 s.push_str(&format!(
-                    "## {item}\n\n| group | n sim | n human | TV | JS | W1 | repr. | KS D | KS p |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
+                    "## {item}\n\n| group | n sim | n human | refused sim | refused human | TV | JS | W1 | repr. | KS D | KS p |\n\
+                     | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n"
                 ));
             }
+            let differs = self.denominator_differs.iter().find(|d| d.item == r.item);
+            let repr = match (r.representativeness, differs) {
+                (Some(v), Some(d)) => {
+                    format!(
+                        "{v:.3} (÷ {}, max − min; options − 1 = {})",
+                        fmt_num(d.range),
+                        d.options_minus_one
+                    )
+                }
+                (v, _) => f(v),
+            };
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 r.group,
                 r.n_simulated,
-                r.n_human,
+                fmt_num(r.n_human),
+                r.refused_simulated,
+                fmt_num(r.refused_human),
                 f(r.tv),
                 f(r.js),
                 f(r.wasserstein),
-                f(r.representativeness),
+                repr,
                 f(r.ks_statistic),
                 f(r.ks_pvalue)
             ));
         }
         s
+    }
+}
+
+fn fmt3(x: Option<f64>) -> String {
+    x.map_or("–".to_string(), |v| format!("{v:.3}"))
+}
+
+/// A count or ordinal value: whole numbers without decimals, others as they are.
+fn fmt_num(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
     }
 }

@@ -28,6 +28,7 @@ pub const ATTRIBUTES: [&str; 6] = ["POLIDEOLOGY", "POLPARTY", "SEX", "AGE", "EDU
 /// Human answer counts per item and group, aligned with each item's options.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HumanCounts {
+    /// The attribute that defines the groups, e.g. `POLIDEOLOGY`.
     pub attribute: String,
     /// Groups in the file, sorted as in the file (alphabetically).
     pub groups: Vec<String>,
@@ -77,8 +78,9 @@ pub fn load_info(dir: &Path) -> Result<Questionnaire, SurveyError> {
         (col("key")?, col("question")?, col("references")?, col("option_ordinal")?);
     let mut items = Vec::new();
     for (row, record) in reader.records().enumerate() {
-        let line = row + 2;
         let record = record.map_err(|e| SurveyError::csv(&path, e))?;
+        // The record's own line (a quoted field may span several), else counted from the header.
+        let line = record.position().map_or(row + 2, |p| p.line() as usize);
         let field = |c: usize| record.get(c).unwrap_or("").to_string();
         let bad = |column: &str, message: String| SurveyError::Invalid {
             file: path.clone(),
@@ -98,6 +100,15 @@ pub fn load_info(dir: &Path) -> Result<Questionnaire, SurveyError> {
         if options.len() < 2 {
             return Err(bad("references", "an item needs at least two options".into()));
         }
+        for (j, o) in options.iter().enumerate() {
+            if options[..j].contains(o) {
+                return Err(bad("references", format!("duplicate option `{o}`")));
+            }
+        }
+        let key = field(key_c);
+        if items.iter().any(|i: &Item| i.key == key) {
+            return Err(bad("key", format!("duplicate item `{key}`")));
+        }
         let refused = options.iter().position(|o| o == "Refused");
         let ordinal: Vec<f64> = match pyliteral::parse(&field(ord_c)) {
             Ok(PyValue::List(v)) => v
@@ -115,8 +126,7 @@ pub fn load_info(dir: &Path) -> Result<Questionnaire, SurveyError> {
                 format!("{} values for {substantive} non-refusal options", ordinal.len()),
             ));
         }
-        let mut item =
-            Item { key: field(key_c), question: field(q_c), options, ordinal: Some(ordinal), refused };
+        let mut item = Item { key, question: field(q_c), options, ordinal: Some(ordinal), refused };
         if !item.is_ordinal() {
             // Nominal answers (e.g. all ordinal values equal): no ordinal comparison.
             item.ordinal = None;

@@ -4,9 +4,13 @@
 /// A parsed literal.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PyValue {
+    /// A string.
     Str(String),
+    /// A number.
     Num(f64),
+    /// A list.
     List(Vec<PyValue>),
+    /// A dict, as its key-value pairs in order.
     Dict(Vec<(PyValue, PyValue)>),
 }
 
@@ -22,12 +26,14 @@ pub fn parse(text: &str) -> Result<PyValue, String> {
 }
 
 impl PyValue {
+    /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             PyValue::Str(s) => Some(s),
             _ => None,
         }
     }
+    /// The number, if this is one.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
             PyValue::Num(n) => Some(*n),

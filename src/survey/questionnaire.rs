@@ -11,7 +11,9 @@ use super::SurveyError;
 /// One survey item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
+    /// The item's key, unique in the questionnaire.
     pub key: String,
+    /// The question text.
     pub question: String,
     /// Answer options in order (including the refusal option, if any).
     pub options: Vec<String>,
@@ -44,11 +46,14 @@ impl Item {
 /// A list of items.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Questionnaire {
+    /// The questionnaire's name.
     pub name: String,
+    /// The items, in order.
     pub items: Vec<Item>,
 }
 
 impl Questionnaire {
+    /// The item with `key`.
     pub fn item(&self, key: &str) -> Option<&Item> {
         self.items.iter().find(|i| i.key == key)
     }
@@ -67,7 +72,7 @@ struct RawItem {
     key: Spanned<String>,
     question: Spanned<String>,
     #[serde(default)]
-    options: Option<Spanned<Vec<String>>>,
+    options: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     ordinal: Option<Spanned<Vec<f64>>>,
     #[serde(default)]
@@ -84,7 +89,7 @@ pub fn load_questionnaire(path: &Path) -> Result<Questionnaire, SurveyError> {
 pub fn parse_questionnaire(path: &Path, text: &str) -> Result<Questionnaire, SurveyError> {
     let err = |span: std::ops::Range<usize>, field: &str, msg: String| SurveyError::Invalid {
         file: path.to_path_buf(),
-        line: text[..span.start.min(text.len())].matches('\n').count() + 1,
+        line: crate::fsutil::line_col(text, span.start).0,
         field: field.to_string(),
         message: msg,
     };
@@ -101,8 +106,10 @@ pub fn parse_questionnaire(path: &Path, text: &str) -> Result<Questionnaire, Sur
         if !seen.insert(key.clone()) {
             return Err(err(r.key.span(), &f("key"), format!("duplicate item `{key}`")));
         }
-        let options = match r.options {
-            Some(o) if o.get_ref().len() >= 2 && o.get_ref().iter().all(|s| !s.trim().is_empty()) => {
+        let options: Vec<Spanned<String>> = match r.options {
+            Some(o)
+                if o.get_ref().len() >= 2 && o.get_ref().iter().all(|s| !s.get_ref().trim().is_empty()) =>
+            {
                 o.into_inner()
             }
             Some(o) => {
@@ -112,6 +119,19 @@ pub fn parse_questionnaire(path: &Path, text: &str) -> Result<Questionnaire, Sur
                 return Err(err(r.question.span(), &f("options"), format!("item `{key}` has no options")))
             }
         };
+        // Answers are matched to options by their text, so two equal options (up to
+        // surrounding spaces) could never be told apart.
+        for (j, o) in options.iter().enumerate() {
+            let text = o.get_ref().trim();
+            if let Some(first) = options[..j].iter().position(|p| p.get_ref().trim() == text) {
+                return Err(err(
+                    o.span(),
+                    &format!("items[{n}].options[{j}]"),
+                    format!("duplicate option `{text}` in item `{key}` (already given as options[{first}])"),
+                ));
+            }
+        }
+        let options: Vec<String> = options.into_iter().map(Spanned::into_inner).collect();
         let refused = match &r.refused {
             None => None,
             Some(s) => Some(options.iter().position(|o| o == s.get_ref()).ok_or_else(|| {

@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use futures::FutureExt;
 use serde_json::json;
 
 use super::questionnaire::Item;
@@ -16,7 +15,12 @@ use crate::backend::{ChatRequest, Message, OutputConstraint, SharedModel, Usage}
 use crate::dialogue::events::{
     AgentInfo, BeginEvent, EndEvent, EndReason, ErrorEvent, Event, OutcomeEvent, OutcomeSource, TurnEvent,
 };
+use crate::dialogue::DialogueRecord;
+use crate::experiment::budget::{Budget, Meter, Prices, Spend};
+use crate::experiment::progress::RunProgress;
+use crate::experiment::runner::{completed_ids, drive, Drive, RunError, Unit};
 use crate::experiment::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
+use crate::rundir::{open_for_writing, Manifest, PinnedInput, RoleModelName, RunKind, Shard, SurveyManifest};
 use crate::scenario::OutcomeKind;
 use crate::seed;
 use crate::vs::{parse_candidates, select, CallRecord, Candidate, Method, SelectionRule};
@@ -26,140 +30,192 @@ use crate::vs::{parse_candidates, select, CallRecord, Candidate, Method, Selecti
 pub struct SurveyRunConfig {
     /// Respondents in all (default: per_group × groups).
     pub n: Option<usize>,
+    /// The experiment seed; each respondent's seed derives from it and its index.
     pub seed: u64,
+    /// Respondents in flight at once.
     pub concurrency: usize,
+    /// The run directory written to.
     pub out_dir: PathBuf,
+    /// Continue an existing run directory: run only missing or failed respondents.
     pub resume: bool,
-    pub progress: bool,
+    /// Who hears how the run goes (silent by default).
+    pub progress: RunProgress,
     /// The model spec as recorded in transcripts.
     pub model_name: String,
+    /// Run only this slice of the respondents (merged shards equal an unsharded run).
+    pub shard: Option<Shard>,
+    /// Token and cost caps.
+    pub budget: Budget,
+    /// Prices per model, for the cost cap and the cost report.
+    pub prices: Prices,
+    /// Stop starting respondents after this many failed in a row (0: never).
+    pub max_consecutive_failures: usize,
 }
 
 /// What a survey run did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SurveyRunSummary {
+    /// Respondents in the transcript.
     pub respondents: usize,
+    /// Respondents who finished with at least one usable answer.
     pub completed: usize,
+    /// Respondents who finished without a single usable answer: not counted as completed.
+    pub unanswered: usize,
+    /// Respondents whose latest attempt did not end.
     pub failed: usize,
+    /// Respondents run by this invocation.
     pub ran: usize,
+    /// Respondents already complete from an earlier invocation.
     pub skipped: usize,
+    /// Answers that could not be read as one of the item's options.
     pub missing_answers: usize,
+    /// Tokens of this invocation's respondents as recorded in their events (cache hits
+    /// included).
     pub usage: Usage,
+    /// What the model produced for this invocation (cache hits excluded) and its cost.
+    pub spend: Spend,
+    /// Stopped early by Ctrl-C; `--resume` continues.
+    pub interrupted: bool,
+    /// Why no new respondents started, when a budget was reached.
+    pub budget_stop: Option<String>,
+    /// Why no new respondents started after repeated failures, when that happened.
+    pub halted: Option<String>,
+    /// Respondents of this invocation never started (budget or interruption).
+    pub not_started: usize,
+    /// The shard run, when only one was.
+    pub shard: Option<Shard>,
 }
 
 /// Survey run failures.
 #[derive(Debug, thiserror::Error)]
 pub enum SurveyRunError {
+    /// A file could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// The transcript could not be read or written.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
-    #[error("{} already holds a run; pass --resume to continue it or choose another --out", .0.display())]
-    Exists(PathBuf),
+    /// The run could not be set up or driven.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// The system prompt template did not render.
     #[error("system prompt template: {0}")]
     Template(String),
 }
 
-/// Runs (or resumes) the survey and writes its run directory.
+impl SurveyRunError {
+    /// Whether the survey was refused for what it was asked to do (exit code 2).
+    pub fn is_input(&self) -> bool {
+        match self {
+            SurveyRunError::Run(e) => e.is_input(),
+            SurveyRunError::Template(_) => true,
+            SurveyRunError::Io { .. } | SurveyRunError::Transcript(_) => false,
+        }
+    }
+}
+
+/// The run manifest of `spec` under `config`, with its inputs pinned.
+fn survey_manifest(spec: &SurveySpec, config: &SurveyRunConfig, n: usize) -> Result<Manifest, RunError> {
+    let mut manifest = Manifest::new(RunKind::Survey, n, config.seed);
+    manifest.shard = config.shard;
+    manifest.models = vec![RoleModelName { role: "respondent".into(), model: config.model_name.clone() }];
+    manifest.inputs.push(PinnedInput::pin("survey", &spec.source)?);
+    for (role, path) in &spec.inputs {
+        manifest.inputs.push(PinnedInput::pin(role, path)?);
+    }
+    manifest.survey = Some(SurveyManifest {
+        name: spec.name.clone(),
+        source: spec.source.clone(),
+        attribute: spec.attribute.clone(),
+        groups: spec.groups.clone(),
+        items: spec.questionnaire.items.iter().map(|i| i.key.clone()).collect(),
+        method: spec.method,
+        selection: spec.selection,
+        wave: spec.inputs.iter().find(|(r, _)| *r == "human data").map(|(_, p)| p.clone()),
+    });
+    Ok(manifest)
+}
+
+/// Runs (or resumes) the survey and writes its run directory, through the experiment
+/// runner: seeds, concurrency, resume with the manifest check, shards, budget, Ctrl-C.
 pub async fn run_survey(
     spec: &SurveySpec,
     model: SharedModel,
     config: &SurveyRunConfig,
 ) -> Result<SurveyRunSummary, SurveyRunError> {
-    let dir = &config.out_dir;
-    let io = |p: &Path| {
-        let path = p.to_path_buf();
-        move |source| SurveyRunError::Io { path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let transcript = dir.join("transcripts.jsonl");
-    if transcript.exists()
-        && std::fs::metadata(&transcript).map(|m| m.len() > 0).unwrap_or(false)
-        && !config.resume
-    {
-        return Err(SurveyRunError::Exists(dir.clone()));
+    if let Some(s) = config.shard {
+        Shard::new(s.index, s.count).map_err(RunError::Shard)?;
     }
     let n = config.n.unwrap_or(spec.per_group * spec.groups.len());
-    let resolved = json!({
-        "vsim_version": env!("CARGO_PKG_VERSION"),
-        "kind": "survey",
-        "survey": spec.name,
-        "source": spec.source,
-        "attribute": spec.attribute,
-        "groups": spec.groups,
-        "items": spec.questionnaire.items.iter().map(|i| &i.key).collect::<Vec<_>>(),
-        "method": spec.method,
-        "selection": spec.selection,
-        "model": config.model_name,
-        "n": n,
-        "seed": config.seed,
-    });
-    let config_path = dir.join("config.json");
-    std::fs::write(&config_path, serde_json::to_vec_pretty(&resolved).unwrap_or_default())
-        .map_err(io(&config_path))?;
-
-    let done: std::collections::HashSet<String> = if transcript.exists() {
-        read_events(&transcript)?
-            .into_iter()
-            .filter(|(_, e)| completed_attempt(e).is_some())
-            .map(|(id, _)| id)
-            .collect()
-    } else {
-        Default::default()
-    };
-    let todo: Vec<usize> = (0..n).filter(|i| !done.contains(&respondent_id(*i))).collect();
-    let skipped = n - todo.len();
-    let spec = Arc::new(spec.clone());
-    let bar = if config.progress { ProgressBar::new(n as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} respondents, ETA {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_position(skipped as u64);
-    let mut writer = TranscriptWriter::open(&transcript)?;
-    let mut stream = futures::stream::iter(todo)
-        .map(|i| {
-            let spec = spec.clone();
-            let model = model.clone();
-            let name = config.model_name.clone();
-            let s = config.seed;
-            async move { respond(&spec, model, &name, s, i).await }
-        })
-        .buffer_unordered(config.concurrency.max(1));
-    let (mut ran, mut failed_now, mut usage) = (0, 0, Usage::default());
-    while let Some(result) = stream.next().await {
-        let (events, failed, u) = result?;
-        writer.append(&events)?;
-        ran += 1;
-        usage += u;
-        failed_now += usize::from(failed);
-        bar.inc(1);
-        bar.set_message(format!("({failed_now} failed)"));
+    let manifest = survey_manifest(spec, config, n)?;
+    // Every group's prompt renders before anything runs.
+    let systems: std::collections::HashMap<String, String> = spec
+        .groups
+        .iter()
+        .map(|g| Ok((g.clone(), render_system(spec, g)?)))
+        .collect::<Result<_, SurveyRunError>>()?;
+    let meter = Meter::with_budget(config.budget);
+    let model = meter.wrap(&config.model_name, model, &config.prices);
+    if config.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
+        return Err(RunError::Unpriced(meter.unpriced()).into());
     }
-    bar.finish_and_clear();
+    let run = open_for_writing(&config.out_dir, &manifest, config.resume).map_err(RunError::from)?;
+    let done = completed_ids(&run.transcript)?;
+    let planned = (0..n).filter(|i| config.shard.is_none_or(|s| s.contains(*i))).count();
+    let pending: Vec<usize> = (0..n)
+        .filter(|i| config.shard.is_none_or(|s| s.contains(*i)) && !done.contains(&respondent_id(*i)))
+        .collect();
+    let skipped = planned - pending.len();
+    let spec = Arc::new(spec.clone());
+    let systems = Arc::new(systems);
+    let make = |i: usize| -> Result<Unit, RunError> {
+        let (spec, model, systems) = (spec.clone(), model.clone(), systems.clone());
+        let (name, s) = (config.model_name.clone(), config.seed);
+        Ok(async move { respond(&spec, &systems, model, &name, s, i).await }.boxed())
+    };
+    let d = Drive {
+        concurrency: config.concurrency,
+        budget: config.budget,
+        meter: &meter,
+        progress: config.progress.clone(),
+        unit: "respondents",
+        max_consecutive_failures: config.max_consecutive_failures,
+        total: planned as u64,
+        already: skipped as u64,
+    };
+    let mut writer = TranscriptWriter::open(&run.transcript)?;
+    let driven = drive(pending, make, &mut writer, &d).await?;
     drop(writer);
-    let events = read_events(&transcript)?;
-    let (completed, failed, missing) = write_answers_csv(&dir.join("outcomes.csv"), &spec, &events)?;
+    let events = read_events(&run.transcript)?;
+    let items: Vec<String> = spec.questionnaire.items.iter().map(|i| i.key.clone()).collect();
+    let counts = write_answers_csv(&run.dir.join(crate::rundir::OUTCOMES), &items, &events)?;
     Ok(SurveyRunSummary {
         respondents: events.len(),
-        completed,
-        failed,
-        ran,
+        completed: counts.completed,
+        unanswered: counts.unanswered,
+        failed: counts.failed,
+        ran: driven.ran,
         skipped,
-        missing_answers: missing,
-        usage,
+        missing_answers: counts.missing,
+        usage: driven.usage,
+        spend: meter.spend(),
+        interrupted: driven.interrupted,
+        budget_stop: driven.budget_stop,
+        halted: driven.halted,
+        not_started: driven.not_started,
+        shard: config.shard,
     })
 }
 
 /// The id of respondent `i`.
 pub fn respondent_id(i: usize) -> String {
-    format!("r{i:05}")
+    RunKind::Survey.unit_id(i)
 }
 
 fn render_system(spec: &SurveySpec, group: &str) -> Result<String, SurveyRunError> {
@@ -187,15 +243,16 @@ pub fn item_prompt(item: &Item, method: Method) -> String {
 
 async fn respond(
     spec: &SurveySpec,
+    systems: &std::collections::HashMap<String, String>,
     model: SharedModel,
     model_name: &str,
     survey_seed: u64,
     index: usize,
-) -> Result<(Vec<Event>, bool, Usage), SurveyRunError> {
+) -> DialogueRecord {
     let id = respondent_id(index);
     let group = &spec.groups[index % spec.groups.len()];
     let rseed = seed::derive(survey_seed, index as u64);
-    let system = render_system(spec, group)?;
+    let system = systems.get(group).cloned().unwrap_or_default();
     let mut events = vec![Event::Begin(BeginEvent {
         dialogue: id.clone(),
         index: index as u64,
@@ -222,7 +279,7 @@ async fn respond(
             Ok(x) => x,
             Err(message) => {
                 events.push(Event::Error(ErrorEvent { dialogue: id, turn: Some(turn), message }));
-                return Ok((events, true, usage));
+                return DialogueRecord { events, failed: true, usage };
             }
         };
         let item_usage = calls.iter().filter_map(|c| c.usage).fold(Usage::default(), |mut a, u| {
@@ -273,7 +330,7 @@ async fn respond(
         reason: EndReason::MaxTurns,
         usage,
     }));
-    Ok((events, false, usage))
+    DialogueRecord { events, failed: false, usage }
 }
 
 /// Asks one item; on an unusable reply asks once more with the problem stated. Returns the
@@ -378,20 +435,30 @@ fn match_option(text: &str, item: &Item) -> Option<usize> {
         .or_else(|| t.parse::<usize>().ok().filter(|n| (1..=item.options.len()).contains(n)).map(|n| n - 1))
 }
 
-/// `outcomes.csv` for a survey: one row per respondent, one column per item.
-fn write_answers_csv(
+/// Respondents by how they ended, and answers missing.
+#[derive(Debug, Default)]
+pub(crate) struct AnswerCounts {
+    pub completed: usize,
+    pub unanswered: usize,
+    pub failed: usize,
+    pub missing: usize,
+}
+
+/// `outcomes.csv` for a survey: one row per respondent, one column per item. A respondent
+/// who finished without one usable answer has status `unanswered`, not `completed`.
+pub(crate) fn write_answers_csv(
     path: &Path,
-    spec: &SurveySpec,
+    items: &[String],
     events: &std::collections::BTreeMap<String, Vec<Event>>,
-) -> Result<(usize, usize, usize), SurveyRunError> {
+) -> Result<AnswerCounts, SurveyRunError> {
     let err =
         |e: csv::Error| SurveyRunError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
     let mut w = csv::Writer::from_path(path).map_err(err)?;
     let mut header =
         vec!["respondent".to_string(), "index".into(), "seed".into(), "group".into(), "status".into()];
-    header.extend(spec.questionnaire.items.iter().map(|i| format!("respondent.{}", i.key)));
+    header.extend(items.iter().map(|key| format!("respondent.{key}")));
     w.write_record(&header).map_err(err)?;
-    let (mut completed, mut failed, mut missing) = (0, 0, 0);
+    let mut counts = AnswerCounts::default();
     for (id, evs) in events {
         let Some(Event::Begin(b)) = evs.iter().rev().find(|e| matches!(e, Event::Begin(_))) else { continue };
         let mut row = vec![
@@ -402,30 +469,38 @@ fn write_answers_csv(
         ];
         match completed_attempt(evs) {
             Some(attempt) => {
-                completed += 1;
-                row.push("completed".into());
-                for item in &spec.questionnaire.items {
-                    let v = attempt.iter().find_map(|e| match e {
-                        Event::Outcome(o) if o.name == item.key => Some(o.value.clone()),
-                        _ => None,
-                    });
-                    match v.flatten() {
-                        Some(serde_json::Value::String(s)) => row.push(s),
-                        _ => {
-                            missing += 1;
-                            row.push(String::new())
+                let answers: Vec<String> = items
+                    .iter()
+                    .map(|key| {
+                        let v = attempt.iter().find_map(|e| match e {
+                            Event::Outcome(o) if &o.name == key => Some(o.value.clone()),
+                            _ => None,
+                        });
+                        match v.flatten() {
+                            Some(serde_json::Value::String(s)) => s,
+                            _ => String::new(),
                         }
-                    }
+                    })
+                    .collect();
+                let missing = answers.iter().filter(|a| a.is_empty()).count();
+                counts.missing += missing;
+                if missing == answers.len() && !answers.is_empty() {
+                    counts.unanswered += 1;
+                    row.push("unanswered".into());
+                } else {
+                    counts.completed += 1;
+                    row.push("completed".into());
                 }
+                row.extend(answers);
             }
             None => {
-                failed += 1;
+                counts.failed += 1;
                 row.push("failed".into());
-                row.extend(spec.questionnaire.items.iter().map(|_| String::new()));
+                row.extend(items.iter().map(|_| String::new()));
             }
         }
         w.write_record(&row).map_err(err)?;
     }
     w.flush().map_err(|e| SurveyRunError::Io { path: path.to_path_buf(), source: e })?;
-    Ok((completed, failed, missing))
+    Ok(counts)
 }

@@ -14,24 +14,39 @@ use crate::vs::{Method, Selection};
 /// A validated survey.
 #[derive(Debug, Clone)]
 pub struct SurveySpec {
+    /// The survey's name.
     pub name: String,
+    /// The survey file.
     pub source: PathBuf,
+    /// The items asked.
     pub questionnaire: Questionnaire,
     /// Human counts for the subgroup attribute, when the survey has human data.
     pub human: Option<HumanCounts>,
     /// The attribute that defines subgroups (e.g. `POLIDEOLOGY`) and how prompts name it.
     pub attribute: String,
+    /// How prompts name the attribute.
     pub attribute_label: String,
+    /// The subgroups simulated, in order.
     pub groups: Vec<String>,
+    /// Respondents per subgroup.
     pub per_group: usize,
+    /// The method respondents answer with.
     pub method: Method,
+    /// How one answer is chosen from a verbalized distribution.
     pub selection: Selection,
+    /// The model spec used when the command line gives none.
     pub model: Option<String>,
+    /// Sampling temperature; `None` leaves the backend's default.
     pub temperature: Option<f32>,
+    /// Cap on each reply's length, in tokens.
     pub max_tokens: Option<u32>,
     /// System prompt template; slots: `group`, `attribute`.
     pub system: String,
+    /// Send a JSON schema / grammar with each question.
     pub use_schema: bool,
+    /// The files the survey was read from besides its own (the OpinionQA wave directory as
+    /// `human data`, or a `questionnaire` file), to pin in the run's manifest.
+    pub inputs: Vec<(&'static str, PathBuf)>,
 }
 
 #[derive(Deserialize)]
@@ -74,7 +89,7 @@ struct RawSurvey {
 /// Reads and validates a survey file. `wave_override` replaces the file's OpinionQA directory.
 pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySpec, SurveyError> {
     let text = std::fs::read_to_string(path).map_err(|e| SurveyError::io(path, e))?;
-    let line = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let line = |offset: usize| crate::fsutil::line_col(&text, offset).0;
     let err = |span: std::ops::Range<usize>, field: &str, message: String| SurveyError::Invalid {
         file: path.to_path_buf(),
         line: line(span.start),
@@ -115,8 +130,11 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
     // Items: the listed ones, else every item with human data (else all).
     let keys: Vec<String> = match &raw.items {
         Some(list) => {
-            let mut keys = Vec::new();
+            let mut keys: Vec<String> = Vec::new();
             for k in list {
+                if keys.contains(k.get_ref()) {
+                    return Err(err(k.span(), "items", format!("duplicate item `{}`", k.get_ref())));
+                }
                 if questionnaire.item(k.get_ref()).is_none() {
                     return Err(err(
                         k.span(),
@@ -154,8 +172,19 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
 
     let groups: Vec<String> = match (&raw.groups, &human) {
         (Some(list), h) => {
-            let mut out = Vec::new();
+            let mut out: Vec<String> = Vec::new();
             for g in list {
+                // A subgroup listed twice would be simulated and compared twice.
+                if let Some(first) = out.iter().position(|o| o.trim() == g.get_ref().trim()) {
+                    return Err(err(
+                        g.span(),
+                        "groups",
+                        format!(
+                            "duplicate subgroup `{}` (already given as groups[{first}])",
+                            g.get_ref().trim()
+                        ),
+                    ));
+                }
                 if let Some(h) = h {
                     if !h.groups.contains(g.get_ref()) {
                         return Err(err(
@@ -229,6 +258,11 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
         max_tokens: raw.max_tokens,
         system: raw.system,
         use_schema: raw.use_schema.unwrap_or(true),
+        inputs: match (&wave, &raw.questionnaire) {
+            (Some(dir), _) => vec![("human data", dir.clone())],
+            (None, Some(q)) => vec![("questionnaire", base.join(q.get_ref()))],
+            (None, None) => Vec::new(),
+        },
     })
 }
 

@@ -19,13 +19,19 @@ use crate::seed;
 pub struct GenerateRequest {
     /// The conversation so far from the speaker's point of view (system prompt first).
     pub messages: Vec<Message>,
+    /// The prompting method.
     pub method: Method,
+    /// How many candidates a list method asks for.
     pub k: KSpec,
     /// Verbalized-probability threshold stated in the prompt.
     pub tau: Option<f64>,
+    /// Sampling temperature; `None` leaves the backend's default.
     pub temperature: Option<f32>,
+    /// Nucleus-sampling mass; `None` leaves the backend's default.
     pub top_p: Option<f32>,
+    /// Cap on each reply's length, in tokens.
     pub max_tokens: Option<u32>,
+    /// Seed of the first call; later calls' seeds derive from it.
     pub seed: u64,
     /// Send a JSON schema / grammar with list methods.
     pub use_schema: bool,
@@ -52,9 +58,13 @@ impl GenerateRequest {
 /// A record of one backend call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallRecord {
+    /// The reply exactly as the backend returned it.
     pub raw: String,
+    /// Wall-clock time of the call, in milliseconds.
     pub latency_ms: u64,
+    /// Token counts, when the backend reported them.
     pub usage: Option<Usage>,
+    /// Whether the reply came from the response cache.
     pub cached: bool,
     /// The seed sent with the call.
     #[serde(default)]
@@ -67,20 +77,27 @@ pub struct CallRecord {
 /// The candidates of one step and how they were obtained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Generation {
+    /// The candidates, in the order the model gave them.
     pub candidates: Vec<Candidate>,
+    /// The model's reasoning, for methods that ask for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning: Option<String>,
+    /// Every backend call, retries included, in order.
     pub calls: Vec<CallRecord>,
+    /// Tokens all the calls used.
     pub usage: Usage,
 }
 
 /// Why a generation step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
+    /// A backend call failed.
     #[error(transparent)]
     Backend(#[from] BackendError),
+    /// The reply, and the reply to the retry, could not be parsed.
     #[error("unparseable reply after retry: {0}")]
     Unparseable(ParseError),
+    /// A prompt template did not render.
     #[error(transparent)]
     Template(#[from] TemplateError),
 }
@@ -88,6 +105,7 @@ pub enum GenerateError {
 /// Runs generation steps with a set of prompt templates.
 #[derive(Debug, Clone, Default)]
 pub struct Generator {
+    /// The instruction templates of each method.
     pub templates: PromptTemplates,
 }
 
@@ -99,6 +117,7 @@ struct Step {
 }
 
 impl Generator {
+    /// A generator using `templates`.
     pub fn new(templates: PromptTemplates) -> Self {
         Self { templates }
     }

@@ -9,16 +9,25 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
+    /// One reply per call.
     Direct,
+    /// Reasoning, then one reply, per call.
     Cot,
+    /// k replies in one call, without probabilities.
     Sequence,
+    /// One reply per call, asking for another in the same conversation each time.
     MultiTurn,
+    /// k replies in one call, each with a verbalized probability.
     VsStandard,
+    /// Reasoning, then k replies with verbalized probabilities, in one call.
     VsCot,
+    /// k replies with verbalized probabilities per call, asking for k more in the same
+    /// conversation each time.
     VsMulti,
 }
 
 impl Method {
+    /// Every method, in the paper's order.
     pub const ALL: [Method; 7] = [
         Method::Direct,
         Method::Cot,
@@ -29,6 +38,7 @@ impl Method {
         Method::VsMulti,
     ];
 
+    /// The method's name as written in specs and on the command line (`vs-standard`).
     pub fn as_str(self) -> &'static str {
         match self {
             Method::Direct => "direct",
@@ -78,9 +88,15 @@ impl FromStr for Method {
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum KSpec {
     /// "Generate k responses".
-    Fixed { k: usize },
+    Fixed {
+        /// Candidates asked for.
+        k: usize,
+    },
     /// "Generate all plausible responses" (at most `max`, for the grammar and the parser).
-    ModelDecided { max: usize },
+    ModelDecided {
+        /// Most candidates accepted.
+        max: usize,
+    },
 }
 
 impl KSpec {

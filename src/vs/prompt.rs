@@ -141,6 +141,7 @@ impl Default for PromptTemplates {
 pub struct TemplateError {
     /// The template's field name (e.g. `vs_standard`).
     pub template: &'static str,
+    /// What went wrong, as the template engine reports it.
     pub message: String,
 }
 

@@ -29,8 +29,10 @@ pub enum Selection {
 }
 
 impl Selection {
+    /// Every selection.
     pub const ALL: [Selection; 3] = [Selection::Weighted, Selection::Uniform, Selection::Argmax];
 
+    /// The selection's name as written in specs and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             Selection::Weighted => "weighted",
@@ -69,9 +71,12 @@ impl FromStr for Selection {
 /// after the fact. Transcripts written before the rename call the floor `tau`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SelectionRule {
+    /// How one of the eligible candidates is chosen.
     pub selection: Selection,
+    /// Probability floor in [0, 1]: candidates below it are not eligible.
     #[serde(default, alias = "tau", skip_serializing_if = "Option::is_none")]
     pub min_prob: Option<f64>,
+    /// Fewest candidates kept eligible, the most probable, whatever the floor.
     #[serde(default = "default_min_keep")]
     pub min_keep: usize,
 }
@@ -89,8 +94,10 @@ impl Default for SelectionRule {
 /// A rule that cannot be applied as written.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RuleError {
+    /// `min_prob` is not a number in [0, 1].
     #[error("min_prob must be a number in [0, 1], got {0}")]
     MinProbOutOfRange(f64),
+    /// `min_keep` is 0.
     #[error("min_keep must be at least 1")]
     MinKeepZero,
 }
@@ -98,8 +105,10 @@ pub enum RuleError {
 /// Why [`try_select`] could not choose.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SelectError {
+    /// There were no candidates.
     #[error("no candidates to choose from")]
     NoCandidates,
+    /// The rule is invalid.
     #[error(transparent)]
     Rule(#[from] RuleError),
 }
@@ -140,6 +149,7 @@ pub struct Choice {
     pub draw: Option<f64>,
     /// Indices (ascending) that passed the `min_prob` floor.
     pub eligible: Vec<usize>,
+    /// The rule applied.
     pub rule: SelectionRule,
 }
 

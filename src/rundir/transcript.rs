@@ -1,5 +1,6 @@
-//! The run's transcript file: each dialogue's events appended whole and flushed, so a crash
-//! never leaves a torn line; reading it back tells which dialogues are finished.
+//! The run's transcript file: each dialogue's events appended whole and flushed, so neither a
+//! crash nor a failed write leaves a torn line; reading it back tells which dialogues are
+//! finished.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -11,14 +12,25 @@ use crate::dialogue::Event;
 /// Transcript I/O failures.
 #[derive(Debug, thiserror::Error)]
 pub enum TranscriptError {
+    /// The transcript could not be read or written.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The transcript file.
         path: PathBuf,
+        /// The underlying error.
         #[source]
         source: std::io::Error,
     },
+    /// A line is not a transcript event.
     #[error("{}:{line}: not a transcript event: {reason}", path.display())]
-    BadLine { path: PathBuf, line: usize, reason: String },
+    BadLine {
+        /// The transcript file.
+        path: PathBuf,
+        /// The line, 1-based.
+        line: usize,
+        /// The parser's message.
+        reason: String,
+    },
 }
 
 /// Appends dialogues to `transcripts.jsonl`.
@@ -66,9 +78,17 @@ impl TranscriptWriter {
             return Ok(());
         }
         let io = |source| TranscriptError::Io { path: self.path.clone(), source };
-        self.file.write_all(&buf).map_err(io)?;
-        self.file.flush().map_err(io)?;
-        self.file.sync_data().map_err(io)
+        let before = self.file.metadata().map_err(io)?.len();
+        let written =
+            self.file.write_all(&buf).and_then(|()| self.file.flush()).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // A write that failed part-way (disk full, file size limit) must not leave a torn
+            // line: cut the file back to the last whole dialogue before reporting it.
+            let _ = self.file.set_len(before);
+            let _ = self.file.sync_data();
+            return Err(io(e));
+        }
+        Ok(())
     }
 }
 

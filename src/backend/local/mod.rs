@@ -30,13 +30,17 @@
 //!
 //! Loaded models stay in memory for the life of the process (contexts borrow them), and
 //! loading the same file again reuses the loaded weights.
+//!
+//! One generation runs in three stages, each its own function in the `generate` module:
+//! prefix reuse (picking a slot and keeping its cached prefix), prompt evaluation (the rest of
+//! the prompt in wide batches) and decoding (sampling the reply token by token).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use llama_cpp_2::context::params::{LlamaContextParams, LlamaPoolingType};
 use llama_cpp_2::context::LlamaContext;
@@ -45,13 +49,13 @@ use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
-use llama_cpp_2::token::data::LlamaTokenData;
-use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::Semaphore;
 
+mod generate;
+
 use super::compute_threads;
-use super::{BackendError, ChatModel, ChatRequest, ChatResponse, OutputConstraint, Role, Usage};
+use super::{BackendError, ChatModel, ChatRequest, ChatResponse, OutputConstraint, Role};
 
 /// Sent as the system message when a request has none: SmolLM2's template would otherwise
 /// add its own ("You are a helpful AI assistant named SmolLM...").
@@ -110,6 +114,7 @@ impl Default for LocalConfig {
 /// Counters over the life of a [`LocalModel`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LocalStats {
+    /// Generations started.
     pub requests: u64,
     /// Prompt tokens of all requests.
     pub prompt_tokens: u64,
@@ -117,19 +122,26 @@ pub struct LocalStats {
     pub prompt_tokens_evaluated: u64,
     /// Prompt tokens whose cached state was reused instead.
     pub prompt_tokens_reused: u64,
+    /// Tokens generated.
     pub completion_tokens: u64,
     /// Steps where the freely sampled token broke the grammar and was resampled.
     pub grammar_resamples: u64,
+    /// Generations abandoned because their request was dropped.
     pub cancelled: u64,
 }
 
 /// What one generation cost, for measurements.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct GenerationReport {
+    /// Tokens in the prompt.
     pub prompt_tokens: u64,
+    /// Prompt tokens actually run through the model.
     pub prompt_tokens_evaluated: u64,
+    /// Prompt tokens whose cached state was reused instead.
     pub prompt_tokens_reused: u64,
+    /// Tokens generated.
     pub completion_tokens: u64,
+    /// Steps where the freely sampled token broke the grammar and was resampled.
     pub grammar_resamples: u64,
     /// Fingerprint of the bits of the logits the reply starts from: equal digests mean the
     /// prompt's evaluated state was bit-identical (used to check that reuse changes nothing).
@@ -500,47 +512,6 @@ impl Slot {
 /// tile, `GGML_FA_TILE_Q`); see the module docs.
 const WIDE_BATCH: usize = 64;
 
-/// Splits `total` tokens into as few batches of at most `max` as possible, of near-equal
-/// size, so that with `max >= 2 * WIDE_BATCH` every batch is at least `WIDE_BATCH` wide
-/// (unless `total` itself is smaller).
-fn batch_sizes(total: usize, max: usize) -> Vec<usize> {
-    if total == 0 {
-        return Vec::new();
-    }
-    let n = total.div_ceil(max.max(1));
-    let (base, extra) = (total / n, total % n);
-    (0..n).map(|i| base + usize::from(i < extra)).collect()
-}
-
-/// FNV-1a over the bit patterns of `values`.
-fn digest_bits(values: &[f32]) -> u64 {
-    values
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3))
-}
-
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// Returns a slot to the pool when the generation ends, however it ends.
-struct SlotGuard<'a> {
-    inner: &'a Inner,
-    index: usize,
-    slot: Option<Slot>,
-}
-
-impl Drop for SlotGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            let mut slots = lock(&self.inner.slots);
-            if let Some(place) = slots.get_mut(self.index) {
-                *place = Some(slot);
-            }
-        }
-    }
-}
-
 impl Inner {
     fn new_context(&self, embeddings: bool) -> Result<LlamaContext<'static>, BackendError> {
         let threads = i32::try_from(self.config.threads).unwrap_or(i32::MAX);
@@ -594,225 +565,6 @@ impl Inner {
         self.model.vocab().tokenize(text.as_bytes(), true, true)
     }
 
-    /// Takes a free slot for `prompt`: the one whose cached tokens share the longest prefix
-    /// with it, provided that prefix is at least half of what the slot holds or half of the
-    /// prompt; otherwise the least recently used slot. The threshold keeps a request that
-    /// shares only a few tokens (say, another agent's "<|im_start|>system\nYou are") from
-    /// evicting a dialogue that would continue in that slot.
-    fn checkout(&self, prompt: &[LlamaToken]) -> Result<SlotGuard<'_>, BackendError> {
-        let mut slots = lock(&self.slots);
-        let free = || slots.iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|s| (i, s)));
-        let continuing = free()
-            .filter(|_| self.config.prefix_reuse)
-            .map(|(i, s)| (i, common_prefix(s.reusable_tokens(), prompt), s))
-            .filter(|(_, shared, s)| *shared > 0 && (2 * shared >= s.reusable || 2 * shared >= prompt.len()))
-            .max_by_key(|(_, shared, s)| (*shared, std::cmp::Reverse(s.last_used)))
-            .map(|(i, _, _)| i);
-        let index = continuing
-            .or_else(|| free().min_by_key(|(_, s)| s.last_used).map(|(i, _)| i))
-            .ok_or_else(|| local_err("no free context slot"))?;
-        let slot = slots[index].take();
-        Ok(SlotGuard { inner: self, index, slot })
-    }
-
-    fn generate(
-        &self,
-        prompt_text: &str,
-        params: &GenParams,
-        cancel: &AtomicBool,
-    ) -> Result<(ChatResponse, GenerationReport), BackendError> {
-        let started = Instant::now();
-        let prompt = self.tokenize(prompt_text);
-        let n_ctx = self.n_ctx as usize;
-        if prompt.is_empty() {
-            return Err(local_err("the prompt is empty after tokenization"));
-        }
-        if prompt.len() >= n_ctx {
-            return Err(local_err(format!(
-                "the prompt has {} tokens but the context holds {n_ctx}; shorten the history or \
-                 raise n_ctx",
-                prompt.len()
-            )));
-        }
-        let mut grammar = match &params.grammar {
-            Some(g) => Some(
-                LlamaSampler::grammar(self.model, g, "root")
-                    .map_err(|e| local_err(format!("llama.cpp rejected the output grammar ({e}):\n{g}")))?,
-            ),
-            None => None,
-        };
-        let mut chain = params.chain();
-
-        let mut guard = self.checkout(&prompt)?;
-        let slot = guard.slot.as_mut().ok_or_else(|| local_err("context slot missing"))?;
-        slot.last_used = self.clock.fetch_add(1, Ordering::Relaxed) + 1;
-        if slot.ctx.is_none() {
-            slot.ctx = Some(self.new_context(false)?);
-        }
-        // Keep the shared prefix, but evaluate at least a wide batch's worth of the prompt
-        // (see the module docs); the last token's logits start the reply.
-        let mut reuse = if self.config.prefix_reuse {
-            common_prefix(slot.reusable_tokens(), &prompt).min(prompt.len().saturating_sub(WIDE_BATCH))
-        } else {
-            0
-        };
-        let Slot { ctx, tokens: cached, reusable, .. } = slot;
-        let ctx = ctx.as_mut().ok_or_else(|| local_err("context missing"))?;
-        if reuse < cached.len() {
-            let removed =
-                reuse > 0 && matches!(ctx.clear_kv_cache_seq(Some(0), Some(reuse as u32), None), Ok(true));
-            if !removed {
-                ctx.clear_kv_cache();
-                reuse = 0;
-            }
-            cached.truncate(reuse);
-        }
-        *reusable = (*reusable).min(reuse);
-        tracing::debug!(
-            model = %self.id,
-            prompt_tokens = prompt.len(),
-            reused = reuse,
-            evaluated = prompt.len() - reuse,
-            "local generation"
-        );
-
-        let counters = &self.counters;
-        counters.requests.fetch_add(1, Ordering::Relaxed);
-        counters.prompt_tokens.fetch_add(prompt.len() as u64, Ordering::Relaxed);
-        counters.prompt_tokens_reused.fetch_add(reuse as u64, Ordering::Relaxed);
-
-        let mut report = GenerationReport {
-            prompt_tokens: prompt.len() as u64,
-            prompt_tokens_reused: reuse as u64,
-            ..Default::default()
-        };
-        let fail = |ctx: &mut LlamaContext<'static>,
-                    cached: &mut Vec<LlamaToken>,
-                    reusable: &mut usize,
-                    e: BackendError| {
-            // The KV cache may hold part of a batch; start the slot afresh next time.
-            ctx.clear_kv_cache();
-            cached.clear();
-            *reusable = 0;
-            e
-        };
-        let cancelled = || {
-            counters.cancelled.fetch_add(1, Ordering::Relaxed);
-            BackendError::Cancelled
-        };
-
-        // Evaluate the new part of the prompt in batches.
-        let eval_start = Instant::now();
-        let n_batch = self.n_batch as usize;
-        let mut batch = LlamaBatch::new(n_batch, 1);
-        let mut logits_index = 0i32;
-        let mut offset = reuse;
-        let mut all_wide = true;
-        for size in batch_sizes(prompt.len() - reuse, n_batch) {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(cancelled());
-            }
-            let chunk = &prompt[offset..offset + size];
-            offset += size;
-            batch.clear();
-            let start = cached.len();
-            for (i, &tok) in chunk.iter().enumerate() {
-                let pos = (start + i) as i32;
-                let last = start + i + 1 == prompt.len();
-                batch.add(tok, pos, &[0], last).map_err(|e| local_err(format!("batch: {e}")))?;
-            }
-            if let Err(e) = ctx.decode(&mut batch) {
-                let e = local_err(format!("prompt evaluation failed: {e}"));
-                return Err(fail(ctx, cached, reusable, e));
-            }
-            cached.extend_from_slice(chunk);
-            // Only tokens evaluated in wide batches match a cold evaluation of a longer prompt.
-            all_wide &= size >= WIDE_BATCH;
-            if all_wide {
-                *reusable = cached.len();
-            }
-            counters.prompt_tokens_evaluated.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            report.prompt_tokens_evaluated += chunk.len() as u64;
-            logits_index = batch.n_tokens() - 1;
-        }
-        report.prompt_eval = eval_start.elapsed();
-        report.prompt_logits_digest = digest_bits(ctx.get_logits_ith(logits_index));
-
-        // Generate.
-        let gen_start = Instant::now();
-        let vocab = self.model.vocab();
-        let max_new = (params.max_tokens as usize).min(n_ctx.saturating_sub(cached.len()));
-        let max_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
-        let mut out: Vec<u8> = Vec::new();
-        let mut finish = "length";
-        let mut generated = 0u64;
-        for step in 0..max_new {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(cancelled());
-            }
-            let token = match grammar.as_mut() {
-                None => chain.sample(ctx, logits_index),
-                Some(g) => {
-                    let (tok, resampled) =
-                        sample_constrained(ctx, logits_index, &mut chain, g, self.config.grammar_first)?;
-                    if resampled {
-                        report.grammar_resamples += 1;
-                        counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tok
-                }
-            };
-            if step == 0 {
-                report.time_to_first_token = started.elapsed();
-            }
-            if vocab.is_eog(token) {
-                finish = "stop";
-                break;
-            }
-            if let Some(g) = grammar.as_mut() {
-                // Only ever called with a token the grammar accepts (checked above).
-                g.accept(token);
-                chain.accept(token);
-            }
-            generated += 1;
-            let before = out.len();
-            vocab.token_to_piece_into(token, &mut out, false, None);
-            if max_stop > 0 {
-                let from = before.saturating_sub(max_stop.saturating_sub(1));
-                if let Some(cut) = find_stop(&out, from, &params.stop) {
-                    out.truncate(cut);
-                    finish = "stop";
-                    break;
-                }
-            }
-            if step + 1 == max_new {
-                break;
-            }
-            batch.clear();
-            batch
-                .add(token, cached.len() as i32, &[0], true)
-                .map_err(|e| local_err(format!("batch: {e}")))?;
-            if let Err(e) = ctx.decode(&mut batch) {
-                let e = local_err(format!("generation failed: {e}"));
-                return Err(fail(ctx, cached, reusable, e));
-            }
-            cached.push(token);
-            logits_index = 0;
-        }
-        report.generation = gen_start.elapsed();
-        report.completion_tokens = generated;
-        counters.completion_tokens.fetch_add(generated, Ordering::Relaxed);
-
-        let content = String::from_utf8_lossy(&out).into_owned();
-        let response = ChatResponse {
-            content,
-            usage: Some(Usage { prompt_tokens: prompt.len() as u64, completion_tokens: generated }),
-            finish_reason: Some(finish.to_string()),
-            cached: false,
-        };
-        Ok((response, report))
-    }
-
     fn embed_blocking(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, BackendError> {
         let mut guard = lock(&self.embed_ctx);
         if guard.is_none() {
@@ -852,55 +604,6 @@ impl Inner {
     }
 }
 
-/// Samples a token that `grammar` accepts: first without the grammar (cheap), and only if
-/// the grammar rejects that token, again with the grammar applied to all candidates.
-/// Returns the token and whether the resampling was needed. With `grammar_first`, skips the
-/// cheap attempt.
-fn sample_constrained(
-    ctx: &LlamaContext<'static>,
-    idx: i32,
-    chain: &mut LlamaSampler,
-    grammar: &mut LlamaSampler,
-    grammar_first: bool,
-) -> Result<(LlamaToken, bool), BackendError> {
-    if !grammar_first {
-        let mut cur = ctx.token_data_array_ith(idx);
-        chain.apply(&mut cur);
-        if let Some(token) = cur.selected_token() {
-            let mut single = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 1.0, 0.0)], false);
-            grammar.apply(&mut single);
-            if single.data.first().is_some_and(|d| d.logit().is_finite()) {
-                return Ok((token, false));
-            }
-        }
-    }
-    let mut cur = ctx.token_data_array_ith(idx);
-    grammar.apply(&mut cur);
-    if !cur.data.iter().any(|d| d.logit().is_finite()) {
-        return Err(local_err("the output grammar allows no next token"));
-    }
-    chain.apply(&mut cur);
-    let chosen = cur
-        .selected
-        .and_then(|i| cur.data.get(i))
-        .filter(|d| d.logit().is_finite())
-        .map(|d| d.id())
-        .ok_or_else(|| local_err("sampling under the output grammar selected no token"))?;
-    Ok((chosen, !grammar_first))
-}
-
-/// Byte offset of the earliest stop string that ends at or after `from`.
-fn find_stop(out: &[u8], from: usize, stops: &[String]) -> Option<usize> {
-    stops
-        .iter()
-        .filter_map(|s| {
-            let s = s.as_bytes();
-            let start = from.min(out.len());
-            out[start..].windows(s.len()).position(|w| w == s).map(|p| p + start)
-        })
-        .min()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -910,27 +613,6 @@ mod tests {
         assert_eq!(fold_seed(7), 7);
         assert_ne!(fold_seed(u32::MAX as u64), u32::MAX);
         assert_ne!(fold_seed(1), fold_seed(1 << 32 | 2));
-    }
-
-    #[test]
-    fn batches_cover_the_prompt_and_are_all_wide() {
-        for total in 0..2000 {
-            for max in [128, 200, 512] {
-                let sizes = batch_sizes(total, max);
-                assert_eq!(sizes.iter().sum::<usize>(), total, "{total} {max}");
-                assert_eq!(sizes.len(), total.div_ceil(max), "{total} {max}");
-                let narrowest = WIDE_BATCH.min(total);
-                assert!(sizes.iter().all(|&s| s <= max && s >= narrowest), "{total} {max}: {sizes:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn stop_strings_are_found_across_piece_boundaries() {
-        let out = b"hello wor";
-        assert_eq!(find_stop(out, 0, &["lo w".into()]), Some(3));
-        assert_eq!(find_stop(out, 4, &["lo w".into()]), None);
-        assert_eq!(find_stop(out, 0, &["zz".into(), "o".into()]), Some(4));
     }
 
     #[test]

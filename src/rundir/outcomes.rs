@@ -12,8 +12,13 @@ use super::transcript::{for_each_event, TranscriptError};
 /// Counts over a run's dialogues.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OutcomeCounts {
+    /// Dialogues in the transcript.
     pub dialogues: usize,
+    /// Ended with at least one outcome value (or with no outcomes declared).
     pub completed: usize,
+    /// Ended, but without a single outcome value: not counted as completed.
+    pub unanswered: usize,
+    /// Dialogues whose latest attempt did not end.
     pub failed: usize,
     /// Outcomes that could not be extracted (per `role.name`).
     pub missing: BTreeMap<String, usize>,
@@ -30,28 +35,6 @@ pub fn outcome_columns(scenario: &Scenario) -> Vec<String> {
         }
     }
     columns
-}
-
-/// The outcome columns recorded in a run's `config.json` (its resolved scenario).
-pub fn outcome_columns_from_config(config: &serde_json::Value) -> Vec<String> {
-    config
-        .pointer("/scenario/outcomes")
-        .and_then(|o| o.as_array())
-        .map(|list| {
-            list.iter()
-                .flat_map(|o| {
-                    let s = |k: &str| o.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-                    let key = format!("{}.{}", s("role"), s("name"));
-                    let stated = o.get("stated").and_then(|v| v.as_bool()).unwrap_or(false);
-                    let mut keys = vec![key.clone()];
-                    if stated {
-                        keys.push(format!("{key}.stated"));
-                    }
-                    keys
-                })
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Writes `outcomes.csv` from the grouped transcript events and returns the counts.
@@ -149,7 +132,14 @@ impl Rows {
             let mut out = vec![id, r.index.to_string(), r.seed.to_string(), r.population_id];
             match r.end {
                 Some((turns, reason, prompt, completion)) => {
-                    counts.completed += 1;
+                    let answered = r.outcomes.is_empty() || r.outcomes.iter().any(|(_, v)| v.is_some());
+                    let status = if answered {
+                        counts.completed += 1;
+                        "completed"
+                    } else {
+                        counts.unanswered += 1;
+                        "unanswered"
+                    };
                     let mut values: BTreeMap<String, String> = BTreeMap::new();
                     for (key, value) in r.outcomes {
                         let v = match value {
@@ -162,7 +152,7 @@ impl Rows {
                         };
                         values.insert(key, v);
                     }
-                    out.extend(["completed".to_string(), turns.to_string(), reason]);
+                    out.extend([status.to_string(), turns.to_string(), reason]);
                     out.extend(columns.iter().map(|c| values.get(c).cloned().unwrap_or_default()));
                     out.extend([prompt.to_string(), completion.to_string()]);
                 }

@@ -1,0 +1,192 @@
+//! Expanding a sweep's grid or arms into cells, and applying a cell's settings to the
+//! scenario.
+
+use std::collections::BTreeSet;
+
+use super::spec::{Arm, Sweep};
+use crate::scenario::Scenario;
+use crate::vs::{KSpec, Method, Selection};
+
+/// One cell of the grid; `None` axes keep the scenario's setting.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Cell {
+    /// The cell's position, from 0.
+    pub index: usize,
+    /// Directory name: the index and the varied values.
+    pub name: String,
+    /// The role's method.
+    pub method: Option<Method>,
+    /// The role's k.
+    pub k: Option<KSpec>,
+    /// The role's selection.
+    pub selection: Option<Selection>,
+    /// The paper's τ, stated in the prompt; `Some(None)` means no τ.
+    pub tau: Option<Option<f64>>,
+    /// The post-hoc probability floor; `Some(None)` means none.
+    pub min_prob: Option<Option<f64>>,
+    /// The role's model spec.
+    pub model: Option<String>,
+}
+
+/// Keeps letters, digits, `.` and `-`; anything else becomes `_`.
+pub(super) fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+/// A model spec's short name for directory names (`openai:org/m@url` → `org_m`).
+fn model_label(spec: &str) -> String {
+    let name = spec.split_once(':').map_or(spec, |(_, rest)| rest);
+    let name = name.rsplit_once('@').map_or(name, |(m, _)| m);
+    sanitize(name)
+}
+
+pub(super) fn k_label(k: KSpec) -> String {
+    match k {
+        KSpec::Fixed { k } => format!("k{k}"),
+        KSpec::ModelDecided { .. } => "kauto".into(),
+    }
+}
+
+fn tau_label(t: Option<f64>) -> String {
+    t.map_or_else(|| "taunone".into(), |t| format!("tau{t}"))
+}
+
+fn min_prob_label(t: Option<f64>) -> String {
+    t.map_or_else(|| "minpnone".into(), |t| format!("minp{t}"))
+}
+
+/// Every value of an axis, or a single "keep the scenario's" when it is empty.
+fn axis<T: Clone>(values: &[T]) -> Vec<Option<T>> {
+    if values.is_empty() {
+        vec![None]
+    } else {
+        values.iter().cloned().map(Some).collect()
+    }
+}
+
+impl Cell {
+    /// The cell of `arm`, named by its index and the arm's name, else its settings.
+    fn new(index: usize, arm: &Arm) -> Cell {
+        let mut parts = vec![format!("{index:03}")];
+        match &arm.name {
+            Some(n) => parts.push(n.clone()),
+            None => {
+                parts.extend(arm.method.map(|m| m.to_string()));
+                parts.extend(arm.k.map(k_label));
+                parts.extend(arm.selection.map(|s| s.to_string()));
+                parts.extend(arm.tau.map(tau_label));
+                parts.extend(arm.min_prob.map(min_prob_label));
+                parts.extend(arm.model.as_deref().map(model_label));
+            }
+        }
+        Cell {
+            index,
+            name: sanitize(&parts.join("-")),
+            method: arm.method,
+            k: arm.k,
+            selection: arm.selection,
+            tau: arm.tau,
+            min_prob: arm.min_prob,
+            model: arm.model.clone(),
+        }
+    }
+}
+
+impl Sweep {
+    /// The cells: the arms in file order, else the grid in order method, k, selection,
+    /// tau, model (the last varies fastest).
+    pub fn cells(&self) -> Vec<Cell> {
+        if !self.arms.is_empty() {
+            return self.arms.iter().enumerate().map(|(i, a)| Cell::new(i, a)).collect();
+        }
+        let g = &self.grid;
+        let mut cells = Vec::new();
+        for method in axis(&g.method) {
+            for k in axis(&g.k) {
+                for selection in axis(&g.selection) {
+                    for tau in axis(&g.tau) {
+                        for min_prob in axis(&g.min_prob) {
+                            for model in axis(&g.model) {
+                                let arm = Arm {
+                                    name: None,
+                                    method,
+                                    k,
+                                    selection,
+                                    tau,
+                                    min_prob,
+                                    model: model.clone(),
+                                };
+                                cells.push(Cell::new(cells.len(), &arm));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cells
+    }
+
+    /// The scenario with `cell`'s settings applied to the swept role.
+    pub fn cell_scenario(&self, cell: &Cell) -> Scenario {
+        let mut scenario = self.scenario.clone();
+        if let Some(i) = scenario.role_index(&self.role) {
+            let role = &mut scenario.roles[i];
+            if let Some(m) = cell.method {
+                role.set_method(m);
+            }
+            if let Some(k) = cell.k {
+                role.k = k;
+            }
+            if let Some(s) = cell.selection {
+                role.rule.selection = s;
+            }
+            if let Some(t) = cell.tau {
+                role.tau = t;
+            }
+            if let Some(p) = cell.min_prob {
+                role.rule.min_prob = p;
+                role.rule.min_keep = self.min_keep;
+            }
+            if let Some(m) = &cell.model {
+                role.model = Some(m.clone());
+            }
+        }
+        scenario
+    }
+
+    /// The model spec of each role of `scenario` (a cell's): the role's own, else the
+    /// sweep's `model`, else the scenario's default, else `local`.
+    pub fn role_models(&self, scenario: &Scenario) -> Vec<String> {
+        scenario
+            .roles
+            .iter()
+            .map(|r| {
+                r.model
+                    .clone()
+                    .or_else(|| self.model.clone())
+                    .or_else(|| scenario.default_model.clone())
+                    .unwrap_or_else(|| "local".into())
+            })
+            .collect()
+    }
+
+    /// Every model spec the sweep needs, to open each backend once.
+    pub fn model_specs(&self) -> BTreeSet<String> {
+        let mut specs: BTreeSet<String> =
+            self.cells().iter().flat_map(|c| self.role_models(&self.cell_scenario(c))).collect();
+        specs.extend(self.scenario.stated_models());
+        specs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_safe_directory_names() {
+        assert_eq!(model_label("openai:Qwen/Qwen2.5-7B@http://h:8000/v1"), "Qwen_Qwen2.5-7B");
+        assert_eq!(k_label(KSpec::ModelDecided { max: 10 }), "kauto");
+        assert_eq!(tau_label(Some(0.1)), "tau0.1");
+    }
+}

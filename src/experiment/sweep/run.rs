@@ -1,0 +1,178 @@
+//! Running a sweep's cells, one run directory each, under one budget.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::grid::Cell;
+use super::spec::Sweep;
+use super::summary::{summarize_run, write_summary_tables, RunStats};
+use super::SweepError;
+use crate::backend::SharedModel;
+use crate::experiment::budget::{Budget, Prices, Spend};
+use crate::experiment::outcomes::outcome_columns;
+use crate::experiment::population::Population;
+use crate::experiment::progress::{RunEvent, RunProgress};
+use crate::experiment::runner::{
+    run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary,
+};
+
+/// How a sweep is run.
+#[derive(Debug, Clone, Default)]
+pub struct SweepOptions {
+    /// Continue cells already (partly) run.
+    pub resume: bool,
+    /// Who hears how the cells go (silent by default).
+    pub progress: RunProgress,
+    /// Overrides the sweep file's `out`.
+    pub out: Option<PathBuf>,
+    /// Extra prices (e.g. from the command line), over the file's.
+    pub prices: Prices,
+    /// Overrides the file's budget where set.
+    pub budget: Budget,
+    /// Stop starting a cell's dialogues after this many failed in a row (0: never).
+    pub max_consecutive_failures: usize,
+}
+
+/// One cell's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CellResult {
+    /// The cell's settings.
+    pub cell: Cell,
+    /// The cell's run directory.
+    pub dir: PathBuf,
+    /// `None` when the cell was not run (the sweep's budget was spent first).
+    pub summary: Option<RunSummary>,
+    /// Outcome statistics of the cell's run directory.
+    pub stats: RunStats,
+}
+
+/// What a sweep did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SweepSummary {
+    /// The sweep's output directory.
+    pub out_dir: PathBuf,
+    /// Every cell, in order.
+    pub cells: Vec<CellResult>,
+    /// What the models produced over the whole sweep, and its cost.
+    pub spend: Spend,
+    /// Why the sweep stopped before the end, when a budget was reached.
+    pub budget_stop: Option<String>,
+    /// Stopped early by Ctrl-C; `--resume` continues.
+    pub interrupted: bool,
+    /// Why the sweep stopped after repeated failures in a cell, when it did.
+    pub halted: Option<String>,
+}
+
+/// Runs every cell of `sweep` in order, each as a run directory under the output directory,
+/// with backends from `models` (keyed by model spec; see [`Sweep::model_specs`]). Writes
+/// `sweep.json`, `summary.csv` and `summary.md`.
+pub async fn run_sweep(
+    sweep: &Sweep,
+    models: &HashMap<String, SharedModel>,
+    options: &SweepOptions,
+) -> Result<SweepSummary, SweepError> {
+    let out = options.out.clone().unwrap_or_else(|| sweep.out.clone());
+    std::fs::create_dir_all(&out).map_err(|source| SweepError::Io { path: out.clone(), source })?;
+    let _lock = crate::rundir::RunLock::acquire(&out)
+        .map_err(|e| SweepError::Run(RunError::RunDir(crate::rundir::RunDirError::Lock(e))))?;
+    let population = Population::load_split(&sweep.population, sweep.split)?;
+    let mut prices = sweep.prices.clone();
+    prices.extend(options.prices.clone());
+    let mut budget = sweep.budget;
+    if options.budget.max_tokens_total.is_some() {
+        budget.max_tokens_total = options.budget.max_tokens_total;
+    }
+    if options.budget.max_cost_usd.is_some() {
+        budget.max_cost_usd = options.budget.max_cost_usd;
+    }
+    let cells = sweep.cells();
+    let manifest = json!({
+        "vsim_version": env!("CARGO_PKG_VERSION"),
+        "sweep_file": sweep.file,
+        "scenario": sweep.scenario.source,
+        "population": sweep.population,
+        "split": sweep.split,
+        "population_reference": population.reference,
+        "human": sweep.human_spec(),
+        "role": sweep.role,
+        "n": sweep.n,
+        "seed": sweep.seed,
+        "common_random_numbers": "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
+        "min_keep": sweep.min_keep,
+        "grid": sweep.grid,
+        "arms": sweep.arms,
+        "budget": budget,
+        "prices": prices,
+        "cells": cells,
+    });
+    let manifest_path = out.join("sweep.json");
+    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap_or_default())
+        .map_err(|source| SweepError::Io { path: manifest_path, source })?;
+
+    let columns = outcome_columns(&sweep.scenario);
+    let mut results = Vec::new();
+    let mut total = Spend::default();
+    let (mut budget_stop, mut interrupted, mut halted) = (None, false, None);
+    for cell in cells {
+        let dir = out.join(&cell.name);
+        let scenario = sweep.cell_scenario(&cell);
+        let summary = if budget_stop.is_some() || interrupted || halted.is_some() {
+            None
+        } else {
+            let mut role_models = Vec::new();
+            for spec in sweep.role_models(&scenario) {
+                let model =
+                    models.get(&spec).cloned().ok_or_else(|| SweepError::MissingModel(spec.clone()))?;
+                role_models.push(RoleModel { name: spec, model });
+            }
+            options.progress.emit(RunEvent::Stage { index: cell.index, name: cell.name.clone() });
+            let config = RunConfig {
+                n: sweep.n,
+                seed: sweep.seed,
+                concurrency: sweep.concurrency,
+                out_dir: dir.clone(),
+                resume: options.resume,
+                progress: options.progress.clone(),
+            };
+            let left = budget.minus(&total);
+            let extractors = crate::dialogue::run::Extractors(Arc::new(
+                scenario
+                    .stated_models()
+                    .into_iter()
+                    .filter_map(|spec| models.get(&spec).map(|m| (spec, m.clone())))
+                    .collect(),
+            ));
+            let run_options = RunOptions {
+                shard: None,
+                budget: left,
+                prices: prices.clone(),
+                extractors,
+                max_consecutive_failures: options.max_consecutive_failures,
+            };
+            let summary =
+                run_experiment_with(Arc::new(scenario), &population, &role_models, &config, &run_options)
+                    .await?;
+            total.usage += summary.spend.usage;
+            total.calls += summary.spend.calls;
+            total.cached_calls += summary.spend.cached_calls;
+            if let Some(c) = summary.spend.cost_usd {
+                *total.cost_usd.get_or_insert(0.0) += c;
+            }
+            // The sweep's own figures, not the cell's share of what was left.
+            budget_stop = summary
+                .budget_stop
+                .as_ref()
+                .map(|cell_reason| budget.reached(&total).unwrap_or(cell_reason.clone()));
+            interrupted = summary.interrupted;
+            halted.clone_from(&summary.halted);
+            Some(summary)
+        };
+        let stats = summarize_run(&dir, &columns, &prices)?;
+        results.push(CellResult { cell, dir, summary, stats });
+    }
+    write_summary_tables(&out, &columns, &results)?;
+    Ok(SweepSummary { out_dir: out, cells: results, spend: total, budget_stop, interrupted, halted })
+}

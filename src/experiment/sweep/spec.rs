@@ -1,0 +1,377 @@
+//! The sweep file: its format, and reading and validating it into a [`Sweep`].
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::grid::sanitize;
+use super::SweepError;
+use crate::data::persuasionforgood::Split;
+use crate::experiment::budget::{Budget, Prices};
+use crate::scenario::{load_scenario, parse_k, Scenario, DEFAULT_K_MAX};
+use crate::vs::{KSpec, Method, Selection};
+
+/// The grid: an empty axis keeps the scenario's setting.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Grid {
+    /// Methods of the varied role.
+    pub method: Vec<Method>,
+    /// Values of k.
+    pub k: Vec<KSpec>,
+    /// Selections.
+    pub selection: Vec<Selection>,
+    /// The paper's τ, stated in the prompt; `None` means no τ.
+    pub tau: Vec<Option<f64>>,
+    /// The post-hoc probability floor; `None` means none.
+    pub min_prob: Vec<Option<f64>>,
+    /// Model specs of the varied role.
+    pub model: Vec<String>,
+}
+
+/// One explicitly listed cell; a setting left out keeps the scenario's.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Arm {
+    /// Names the cell's directory and report column (default: its settings).
+    pub name: Option<String>,
+    /// The role's method.
+    pub method: Option<Method>,
+    /// The role's k.
+    pub k: Option<KSpec>,
+    /// The role's selection.
+    pub selection: Option<Selection>,
+    /// The paper's τ, stated in the prompt; `Some(None)` means no τ.
+    pub tau: Option<Option<f64>>,
+    /// The post-hoc probability floor; `Some(None)` means none.
+    pub min_prob: Option<Option<f64>>,
+    /// The role's model spec.
+    pub model: Option<String>,
+}
+
+/// A validated sweep file.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The sweep file.
+    pub file: PathBuf,
+    /// The scenario every cell runs.
+    pub scenario: Scenario,
+    /// Population spec (default: the scenario's, else `personas`).
+    pub population: String,
+    /// The split of a data population (`pfg:`); `None` takes the default (`test`).
+    pub split: Option<Split>,
+    /// Human reference data (`pfg:DIR`) as given, or `none`; see [`Sweep::human_spec`].
+    pub human: Option<String>,
+    /// The role whose settings vary.
+    pub role: String,
+    /// Dialogues per cell (default: one per population member).
+    pub n: Option<usize>,
+    /// The experiment seed, shared by every cell.
+    pub seed: u64,
+    /// Dialogues in flight at once.
+    pub concurrency: usize,
+    /// The output directory; each cell is a run directory under it.
+    pub out: PathBuf,
+    /// Model for roles without their own (as `--model`).
+    pub model: Option<String>,
+    /// Candidates kept at least by a `min_prob` floor.
+    pub min_keep: usize,
+    /// The grid; ignored when `arms` is given.
+    pub grid: Grid,
+    /// Explicit cells; when present they replace the grid (a file has one or the other).
+    pub arms: Vec<Arm>,
+    /// A cap on the whole sweep.
+    pub budget: Budget,
+    /// Prices per model, for the cost cap and the summary.
+    pub prices: Prices,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSweep {
+    scenario: String,
+    population: Option<String>,
+    split: Option<String>,
+    human: Option<String>,
+    role: String,
+    n: Option<usize>,
+    seed: Option<u64>,
+    concurrency: Option<usize>,
+    out: Option<String>,
+    model: Option<String>,
+    /// Refused: the tau axis is the prompt threshold, `min_prob` the floor.
+    tau_mode: Option<String>,
+    min_keep: Option<usize>,
+    #[serde(default)]
+    grid: RawGrid,
+    #[serde(default)]
+    arms: Vec<RawArm>,
+    #[serde(default)]
+    budget: RawBudget,
+    prices: Option<toml::Table>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawGrid {
+    #[serde(default)]
+    method: Vec<String>,
+    #[serde(default)]
+    k: Vec<toml::Value>,
+    #[serde(default)]
+    selection: Vec<String>,
+    #[serde(default)]
+    tau: Vec<toml::Value>,
+    #[serde(default)]
+    min_prob: Vec<toml::Value>,
+    #[serde(default)]
+    model: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawArm {
+    name: Option<String>,
+    method: Option<String>,
+    k: Option<toml::Value>,
+    selection: Option<String>,
+    tau: Option<toml::Value>,
+    min_prob: Option<toml::Value>,
+    model: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawBudget {
+    max_tokens_total: Option<u64>,
+    max_cost: Option<f64>,
+}
+
+/// Reads and validates a sweep file; relative paths in it are relative to the file.
+pub fn load_sweep(path: &Path) -> Result<Sweep, SweepError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SweepError::Io { path: path.to_path_buf(), source })?;
+    parse_sweep(path, &text)
+}
+
+/// Validates sweep text; `path` names it in errors and anchors relative paths.
+pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
+    let file = path.to_path_buf();
+    let raw: RawSweep = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| crate::fsutil::line_col(text, s.start).0);
+        let at = line.map(|l| format!("line {l}: ")).unwrap_or_default();
+        SweepError::Syntax { file: file.clone(), reason: format!("{at}{}", e.message().trim()) }
+    })?;
+    let invalid =
+        |field: &str, reason: String| SweepError::Invalid { file: file.clone(), field: field.into(), reason };
+    let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let scenario = load_scenario(&base.join(&raw.scenario))?;
+    if scenario.role_index(&raw.role).is_none() {
+        let ids: Vec<&str> = scenario.roles.iter().map(|r| r.id.as_str()).collect();
+        return Err(invalid(
+            "role",
+            format!("the scenario has no role `{}`; roles: {}", raw.role, ids.join(", ")),
+        ));
+    }
+    let population = match raw.population {
+        Some(p) => relative_spec(&base, &p),
+        None => {
+            scenario.population.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "personas".into())
+        }
+    };
+    let split = raw
+        .split
+        .as_deref()
+        .map(str::parse::<Split>)
+        .transpose()
+        .map_err(|e| invalid("split", e.to_string()))?;
+    let human = raw.human.as_deref().map(|h| match h.trim() {
+        none if none.eq_ignore_ascii_case("none") => "none".to_string(),
+        spec => relative_spec(&base, spec),
+    });
+    let mut grid = Grid::default();
+    for m in &raw.grid.method {
+        grid.method.push(m.parse::<Method>().map_err(|e| invalid("grid.method", e.to_string()))?);
+    }
+    for k in &raw.grid.k {
+        grid.k.push(k_value(k).map_err(|e| invalid("grid.k", e))?);
+    }
+    for s in &raw.grid.selection {
+        grid.selection.push(s.parse::<Selection>().map_err(|e| invalid("grid.selection", e.to_string()))?);
+    }
+    for t in &raw.grid.tau {
+        grid.tau.push(tau_value(t).map_err(|e| invalid("grid.tau", e))?);
+    }
+    for t in &raw.grid.min_prob {
+        grid.min_prob.push(tau_value(t).map_err(|e| invalid("grid.min_prob", e))?);
+    }
+    for m in &raw.grid.model {
+        model_value(m).map_err(|e| invalid("grid.model", e))?;
+        grid.model.push(m.clone());
+    }
+    if !raw.arms.is_empty() && grid != Grid::default() {
+        return Err(invalid(
+            "arms",
+            "a sweep lists its cells either as [[arms]] or as a [grid], not both; move the grid's \
+             settings into the arms"
+                .into(),
+        ));
+    }
+    let mut arms: Vec<Arm> = Vec::with_capacity(raw.arms.len());
+    for (i, a) in raw.arms.iter().enumerate() {
+        let field = |name: &str| format!("arms[{i}].{name}");
+        let name = match a.name.as_deref().map(str::trim) {
+            Some("") => return Err(invalid(&field("name"), "must not be empty".into())),
+            Some(n) => {
+                if let Some(j) =
+                    arms.iter().position(|b| b.name.as_deref().map(sanitize) == Some(sanitize(n)))
+                {
+                    return Err(invalid(&field("name"), format!("`{n}` names arms[{j}] already")));
+                }
+                Some(n.to_string())
+            }
+            None => None,
+        };
+        let method = a
+            .method
+            .as_deref()
+            .map(|m| m.parse::<Method>().map_err(|e| invalid(&field("method"), e.to_string())))
+            .transpose()?;
+        let k = a.k.as_ref().map(|k| k_value(k).map_err(|e| invalid(&field("k"), e))).transpose()?;
+        let selection = a
+            .selection
+            .as_deref()
+            .map(|s| s.parse::<Selection>().map_err(|e| invalid(&field("selection"), e.to_string())))
+            .transpose()?;
+        let tau = a.tau.as_ref().map(|t| tau_value(t).map_err(|e| invalid(&field("tau"), e))).transpose()?;
+        let min_prob = a
+            .min_prob
+            .as_ref()
+            .map(|t| tau_value(t).map_err(|e| invalid(&field("min_prob"), e)))
+            .transpose()?;
+        if let Some(m) = &a.model {
+            model_value(m).map_err(|e| invalid(&field("model"), e))?;
+        }
+        arms.push(Arm { name, method, k, selection, tau, min_prob, model: a.model.clone() });
+    }
+    if raw.tau_mode.is_some() {
+        return Err(invalid(
+            "tau_mode",
+            "the tau axis is now always the paper's τ, the threshold stated in the prompt; a post-hoc \
+             floor on probabilities has its own axis, `min_prob`: remove `tau_mode`"
+                .into(),
+        ));
+    }
+    let concurrency = raw.concurrency.unwrap_or(4);
+    if concurrency == 0 {
+        return Err(invalid("concurrency", "must be at least 1".into()));
+    }
+    if raw.n == Some(0) {
+        return Err(invalid("n", "must be at least 1".into()));
+    }
+    let min_keep = raw.min_keep.unwrap_or(1);
+    if min_keep == 0 {
+        return Err(invalid("min_keep", "must be at least 1".into()));
+    }
+    if let Some(c) = raw.budget.max_cost {
+        if !(c.is_finite() && c >= 0.0) {
+            return Err(invalid(
+                "budget.max_cost",
+                format!("expected a non-negative number of dollars, got {c}"),
+            ));
+        }
+    }
+    let prices = match &raw.prices {
+        Some(t) => Prices::from_toml_table(t, &file.display().to_string())
+            .map_err(|e| invalid("prices", e.to_string()))?,
+        None => Prices::default(),
+    };
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
+    let sweep = Sweep {
+        file,
+        scenario,
+        population,
+        split,
+        human,
+        role: raw.role,
+        n: raw.n,
+        seed: raw.seed.unwrap_or(0),
+        concurrency,
+        out: raw.out.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("runs").join(stem)),
+        model: raw.model,
+        min_keep,
+        grid,
+        arms,
+        budget: Budget { max_tokens_total: raw.budget.max_tokens_total, max_cost_usd: raw.budget.max_cost },
+        prices,
+    };
+    // Every cell must be a combination that makes sense for the swept role.
+    for cell in sweep.cells() {
+        let scenario = sweep.cell_scenario(&cell);
+        if let Some(role) = scenario.role_index(&sweep.role).map(|i| &scenario.roles[i]) {
+            role.check().map_err(|(field, reason)| {
+                let at = if sweep.arms.is_empty() {
+                    format!("grid.{field}")
+                } else {
+                    format!("arms[{}].{field}", cell.index)
+                };
+                SweepError::Invalid {
+                    file: sweep.file.clone(),
+                    field: at,
+                    reason: format!("cell `{}`: {reason}", cell.name),
+                }
+            })?;
+        }
+    }
+    Ok(sweep)
+}
+
+/// A data spec (`pfg:PATH`) or a directory, relative to the sweep file's directory.
+fn relative_spec(base: &Path, spec: &str) -> String {
+    match spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) {
+        Some(rest) => format!("pfg:{}", base.join(rest).display()),
+        None => base.join(spec).display().to_string(),
+    }
+}
+
+/// A `k` value: an integer or `"model-decided"`.
+fn k_value(k: &toml::Value) -> Result<KSpec, String> {
+    let text = match k {
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::String(s) => s.clone(),
+        other => return Err(format!("expected an integer or \"model-decided\", got {other}")),
+    };
+    parse_k(&text, DEFAULT_K_MAX)
+}
+
+/// A `tau` or `min_prob` value: a number in [0, 1], or `"none"` for none.
+fn tau_value(t: &toml::Value) -> Result<Option<f64>, String> {
+    let tau = match t {
+        toml::Value::Float(f) => Some(*f),
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::String(s) if s.eq_ignore_ascii_case("none") => None,
+        other => return Err(format!("expected a number in [0, 1] or \"none\", got {other}")),
+    };
+    match tau {
+        Some(x) if !(0.0..=1.0).contains(&x) => Err(format!("expected a number in [0, 1], got {x}")),
+        _ => Ok(tau),
+    }
+}
+
+fn model_value(m: &str) -> Result<(), String> {
+    crate::backend::spec::ModelSpec::parse(m).map(|_| ()).map_err(|e| e.to_string())
+}
+
+impl Sweep {
+    /// The human reference the cells are evaluated against: the file's `human` (`none`:
+    /// no reference), else the population's own data when it is drawn from
+    /// PersuasionForGood (the simulated people are then the reference people), else none.
+    pub fn human_spec(&self) -> Option<String> {
+        match self.human.as_deref() {
+            Some("none") => None,
+            Some(spec) => Some(spec.to_string()),
+            None => ["pfg:", "p4g:"]
+                .iter()
+                .any(|p| self.population.starts_with(p))
+                .then(|| self.population.clone()),
+        }
+    }
+}
