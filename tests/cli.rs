@@ -109,3 +109,29 @@ fn help_shows_examples() {
         vsim().args(&cmd).assert().success().stdout(predicate::str::contains("Example"));
     }
 }
+
+/// A reader that stops early (`| head -1`) ends vsim quietly, as it does other Unix tools,
+/// never with a panic (exit 101).
+#[test]
+#[cfg(unix)]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/persuasionforgood"));
+    if !data.exists() {
+        eprintln!("skipping: {} not found", data.display());
+        return;
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .args(["data", "summary"])
+        .arg(format!("pfg:{}", data.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before vsim writes its first line.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, as `head` expects: {stderr}");
+}

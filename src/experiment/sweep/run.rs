@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::grid::Cell;
 use super::spec::Sweep;
 use super::summary::{summarize_run, write_summary_tables, RunStats};
@@ -18,6 +16,35 @@ use crate::experiment::progress::{RunEvent, RunProgress};
 use crate::experiment::runner::{
     run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary,
 };
+use crate::rundir::PinnedInput;
+
+/// The sweep directory's record of what it ran.
+pub const SWEEP_MANIFEST: &str = "sweep.json";
+
+/// `sweep.json`: the sweep as run, next to its cells' own run directories (each with its
+/// manifest); written, not read back.
+#[derive(serde::Serialize)]
+struct SweepManifest<'a> {
+    vsim_version: &'static str,
+    sweep_file: &'a std::path::Path,
+    scenario: &'a std::path::Path,
+    /// The sweep file and scenario as they were when the sweep started.
+    inputs: Vec<PinnedInput>,
+    population: &'a str,
+    split: Option<crate::data::persuasionforgood::Split>,
+    population_reference: Option<&'a crate::experiment::PopulationReference>,
+    human: Option<String>,
+    role: &'a str,
+    n: Option<usize>,
+    seed: u64,
+    common_random_numbers: &'static str,
+    min_keep: usize,
+    grid: &'a super::spec::Grid,
+    arms: &'a [super::spec::Arm],
+    budget: Budget,
+    prices: &'a Prices,
+    cells: &'a [super::grid::Cell],
+}
 
 /// How a sweep is run.
 #[derive(Debug, Clone, Default)]
@@ -89,27 +116,35 @@ pub async fn run_sweep(
         budget.max_cost_usd = options.budget.max_cost_usd;
     }
     let cells = sweep.cells();
-    let manifest = json!({
-        "vsim_version": env!("CARGO_PKG_VERSION"),
-        "sweep_file": sweep.file,
-        "scenario": sweep.scenario.source,
-        "population": sweep.population,
-        "split": sweep.split,
-        "population_reference": population.reference,
-        "human": sweep.human_spec(),
-        "role": sweep.role,
-        "n": sweep.n,
-        "seed": sweep.seed,
-        "common_random_numbers": "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
-        "min_keep": sweep.min_keep,
-        "grid": sweep.grid,
-        "arms": sweep.arms,
-        "budget": budget,
-        "prices": prices,
-        "cells": cells,
-    });
-    let manifest_path = out.join("sweep.json");
-    std::fs::write(&manifest_path, serde_json::to_vec_pretty(&manifest).unwrap_or_default())
+    let mut inputs = vec![PinnedInput::pin("sweep", &sweep.file).map_err(RunError::from)?];
+    if sweep.scenario.source.is_file() {
+        inputs.push(PinnedInput::pin("scenario", &sweep.scenario.source).map_err(RunError::from)?);
+    }
+    let manifest = SweepManifest {
+        vsim_version: env!("CARGO_PKG_VERSION"),
+        sweep_file: &sweep.file,
+        scenario: &sweep.scenario.source,
+        inputs,
+        population: &sweep.population,
+        split: sweep.split,
+        population_reference: population.reference.as_ref(),
+        human: sweep.human_spec(),
+        role: &sweep.role,
+        n: sweep.n,
+        seed: sweep.seed,
+        common_random_numbers:
+            "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
+        min_keep: sweep.min_keep,
+        grid: &sweep.grid,
+        arms: &sweep.arms,
+        budget,
+        prices: &prices,
+        cells: &cells,
+    };
+    let manifest_path = out.join(SWEEP_MANIFEST);
+    let bytes = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| SweepError::Io { path: manifest_path.clone(), source: e.into() })?;
+    crate::fsutil::write_atomic(&manifest_path, &bytes)
         .map_err(|source| SweepError::Io { path: manifest_path, source })?;
 
     let columns = outcome_columns(&sweep.scenario);
