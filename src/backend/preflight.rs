@@ -98,7 +98,10 @@ pub async fn check(config: &OpenAiConfig) -> Result<Option<String>, PreflightErr
         };
         let status = response.status().as_u16();
         if status == 401 || status == 403 {
-            return Err(PreflightError::KeyRejected { endpoint: config.base_url.clone(), status });
+            return Err(match config.api_key {
+                None => PreflightError::MissingKey { endpoint: config.base_url.clone() },
+                Some(_) => PreflightError::KeyRejected { endpoint: config.base_url.clone(), status },
+            });
         }
         if (500..600).contains(&status) || status == 429 {
             last = format!("HTTP {status}");

@@ -116,5 +116,9 @@ pub async fn run(args: BranchArgs) -> CliResult {
     if summary.interrupted {
         return Ok(130);
     }
-    Ok(if summary.counts.failed > 0 || summary.halted.is_some() { 1 } else { 0 })
+    Ok(if summary.counts.failed > 0 || summary.unanswered_now > 0 || summary.halted.is_some() {
+        1
+    } else {
+        0
+    })
 }

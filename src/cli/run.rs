@@ -254,9 +254,11 @@ pub async fn run(args: RunArgs) -> CliResult {
     }
     if summary.counts.unanswered > 0 {
         eprintln!(
-            "{} dialogues ended without a single outcome value; they are not counted as completed",
-            summary.counts.unanswered
+            "{} dialogues ended without a single outcome value ({} of them now); they are not counted as \
+             completed, and --resume does not run them again",
+            summary.counts.unanswered, summary.unanswered_now
         );
     }
-    Ok(if summary.counts.failed > 0 || summary.counts.unanswered > 0 { 1 } else { 0 })
+    // Unanswered dialogues fail the invocation that produced them, not every later resume.
+    Ok(if summary.counts.failed > 0 || summary.unanswered_now > 0 { 1 } else { 0 })
 }

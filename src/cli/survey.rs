@@ -50,8 +50,8 @@ pub async fn run(args: RunArgs) -> CliResult {
         }
     })?;
     let shard = s.shard.map(|s| format!(" [shard {s}]")).unwrap_or_default();
-    let line = format!(
-        "{}{shard}: {} respondents ({} completed, {} without any usable answer, {} failed; {} run now, {} already done), {} missing answers, {}",
+    let mut line = format!(
+        "{}{shard}: {} respondents ({} completed, {} without any usable answer, {} failed; {} run now, {} already done), {} missing answers, {} ({} model calls, {} cached)",
         out_dir.display(),
         s.respondents,
         s.completed,
@@ -61,26 +61,46 @@ pub async fn run(args: RunArgs) -> CliResult {
         s.skipped,
         s.missing_answers,
         s.spend,
+        s.spend.calls,
+        s.spend.cached_calls,
     );
+    if let Some(reason) = &s.budget_stop {
+        line.push_str(&format!("; stopped for budget: {reason}, {} not started", s.not_started));
+    }
+    if let Some(reason) = &s.halted {
+        line.push_str(&format!(
+            "; stopped after repeated failures ({reason}), {} not started",
+            s.not_started
+        ));
+    }
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
     println!("{line}");
-    if let Some(reason) = &s.budget_stop {
-        println!("stopped early: {reason}; {} respondents not started (--resume continues)", s.not_started);
-    }
-    if s.interrupted {
-        println!(
-            "interrupted: {} respondents not started; run again with --resume to continue",
-            s.not_started
-        );
-    }
+    let resume_hint = format!(
+        "run the same command again with --resume (vsim run {} --out {} ... --resume)",
+        args.scenario.display(),
+        out_dir.display()
+    );
     if s.unanswered > 0 {
         eprintln!(
-            "{} respondents finished without a single usable answer; they are not counted as completed",
-            s.unanswered
+            "{} respondents finished without a single usable answer ({} of them now); they are not counted \
+             as completed, and --resume does not ask them again",
+            s.unanswered, s.unanswered_now
         );
     }
-    Ok(if s.failed > 0 || s.unanswered > 0 || s.interrupted || s.halted.is_some() { 1 } else { 0 })
+    if s.interrupted {
+        eprintln!("interrupted; to continue, {resume_hint}");
+        return Ok(130);
+    }
+    if s.halted.is_some() {
+        eprintln!("fix the cause, then {resume_hint}");
+        return Ok(1);
+    }
+    if s.budget_stop.is_some() && s.not_started > 0 {
+        eprintln!("to continue later, {resume_hint}");
+    }
+    // Unanswered respondents fail the invocation that produced them, not every later resume.
+    Ok(if s.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })
 }
 
 /// Flags of `vsim run` that mean something only for dialogues: refused for a survey rather

@@ -116,6 +116,9 @@ pub struct RunSummary {
     pub budget_stop: Option<String>,
     /// Why the run stopped starting dialogues after repeated failures, when it did.
     pub halted: Option<String>,
+    /// Dialogues of this invocation that ended without a single outcome value (those of
+    /// earlier invocations are in `counts.unanswered` only).
+    pub unanswered_now: usize,
     /// Dialogues of this invocation never started (budget or interruption).
     pub not_started: usize,
     /// The shard run, when only one was.
@@ -314,6 +317,7 @@ pub(crate) async fn drive_to_summary(
         interrupted: driven.interrupted,
         budget_stop: driven.budget_stop,
         halted: driven.halted,
+        unanswered_now: driven.unanswered_now,
         not_started: driven.not_started,
         shard,
     })
@@ -354,6 +358,21 @@ pub(crate) struct Driven {
     pub not_started: usize,
     /// Dialogues cut at the cap (a call refused for the budget); included in `not_started`.
     pub cut_by_budget: usize,
+    /// Dialogues of this invocation that ended without a single outcome value.
+    pub unanswered_now: usize,
+}
+
+/// Whether `record` ended without a single value among its outcomes (it had some).
+fn unanswered(record: &DialogueRecord) -> bool {
+    use crate::dialogue::Event;
+    if record.failed {
+        return false;
+    }
+    let mut answers = record.events.iter().filter_map(|e| match e {
+        Event::Outcome(o) if o.measure.is_answer() => Some(o.value.is_none()),
+        _ => None,
+    });
+    answers.next().is_some_and(|first| first && answers.all(|missing| missing))
 }
 
 /// The budget reason when `record` failed only because a call was refused at the cap.
@@ -399,6 +418,7 @@ pub(crate) async fn drive(
         halted: None,
         not_started: 0,
         cut_by_budget: 0,
+        unanswered_now: 0,
     };
     let mut failures_in_a_row = 0;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -452,6 +472,7 @@ pub(crate) async fn drive(
                     out.ran += 1;
                     done += 1;
                     out.usage += record.usage;
+                    out.unanswered_now += usize::from(unanswered(&record));
                     let error = if record.failed {
                         out.failed_now += 1;
                         Some(match record.events.last() {

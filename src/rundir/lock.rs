@@ -58,10 +58,21 @@ impl RunLock {
         }
         file.set_len(0).map_err(io)?;
         file.seek(SeekFrom::Start(0)).map_err(io)?;
-        writeln!(file, "{}", std::process::id()).map_err(io)?;
+        // The host too: on storage shared by a cluster's nodes a pid alone names nobody.
+        writeln!(file, "{} on {}", std::process::id(), hostname()).map_err(io)?;
         file.flush().map_err(io)?;
         Ok(Self { _file: file })
     }
+}
+
+/// This machine's name, as well as it can be found without a dependency.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "this host".into())
 }
 
 #[cfg(test)]
@@ -73,7 +84,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = RunLock::acquire(dir.path()).unwrap();
         match RunLock::acquire(dir.path()) {
-            Err(LockError::Held { pid, .. }) => assert_eq!(pid, std::process::id().to_string()),
+            Err(LockError::Held { pid, .. }) => {
+                assert!(pid.starts_with(&format!("{} on ", std::process::id())))
+            }
             other => panic!("expected Held, got {other:?}"),
         }
         drop(first);

@@ -152,25 +152,40 @@ impl std::fmt::Display for InputChange {
 }
 
 fn digest_path(path: &Path) -> std::io::Result<String> {
-    let meta = std::fs::metadata(path)?;
-    if meta.is_file() {
+    if std::fs::metadata(path)?.is_file() {
         return digest_file(path);
     }
-    let mut names: Vec<(String, PathBuf)> = std::fs::read_dir(path)?
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .filter(|(name, _)| !name.starts_with('.'))
-        .collect();
-    names.sort();
+    let mut files = Vec::new();
+    collect_files(path, "", &mut files)?;
+    files.sort();
     let mut hasher = Sha256::new();
-    for (name, p) in names {
+    for (name, p) in files {
         hasher.update(name.as_bytes());
         hasher.update([0]);
         hasher.update(digest_file(&p)?.as_bytes());
         hasher.update([b'\n']);
     }
     Ok(hex::encode(hasher.finalize()))
+}
+
+/// Every file below `dir` (following symbolic links, as readers of the data do), named by
+/// its path relative to the pinned directory; hidden entries are skipped.
+fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        let relative = format!("{prefix}{name}");
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() => collect_files(&path, &format!("{relative}/"), out)?,
+            Ok(m) if m.is_file() => out.push((relative, path)),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn digest_file(path: &Path) -> std::io::Result<String> {
@@ -207,6 +222,23 @@ pub struct SurveyManifest {
     /// The OpinionQA wave directory the respondents were drawn from, when it was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<PathBuf>,
+}
+
+impl SurveyManifest {
+    /// What makes two surveys the same one: everything but how the paths were spelled (the
+    /// files themselves are compared by digest).
+    fn identity(&self) -> (&str, &str, &[String], &[String], Method, Selection) {
+        (&self.name, &self.attribute, &self.groups, &self.items, self.method, self.selection)
+    }
+}
+
+/// A resolved scenario without its `source` path, which is spelled as typed.
+fn without_source(scenario: &Option<serde_json::Value>) -> Option<serde_json::Value> {
+    let mut s = scenario.clone()?;
+    if let Some(o) = s.as_object_mut() {
+        o.remove("source");
+    }
+    Some(s)
 }
 
 /// Where a branch run came from.
@@ -276,6 +308,36 @@ pub struct Manifest {
     pub merged_from: Vec<PathBuf>,
 }
 
+/// Brings a `config.json` written before the manifest had a version into its shape: a
+/// survey's fields were at the top level with `survey` naming it, and a branch had no
+/// `kind`. (Read only; the file on disk is rewritten only when the run is resumed.)
+pub(crate) fn upgrade_unversioned(value: &mut serde_json::Value) {
+    let Some(o) = value.as_object_mut() else { return };
+    if let Some(serde_json::Value::String(name)) = o.get("survey").cloned() {
+        let mut take = |k: &str| o.remove(k).unwrap_or_default();
+        let survey = serde_json::json!({
+            "name": name,
+            "source": take("source"),
+            "attribute": take("attribute"),
+            "groups": take("groups"),
+            "items": take("items"),
+            "method": take("method"),
+            "selection": take("selection"),
+        });
+        if let Some(model) = o.remove("model") {
+            o.insert("models".into(), serde_json::json!([{"role": "respondent", "model": model}]));
+        }
+        o.insert("survey".into(), survey);
+        o.insert("kind".into(), "survey".into());
+    }
+    if let Some(branch) = o.get_mut("branch").and_then(|b| b.as_object_mut()) {
+        if !branch.get("experiment_seed").is_some_and(|v| v.is_u64()) {
+            branch.insert("experiment_seed".into(), 0.into());
+        }
+        o.entry("kind").or_insert_with(|| "branch".into());
+    }
+}
+
 /// One declared outcome as recorded in the resolved scenario.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RecordedOutcome {
@@ -334,10 +396,14 @@ impl Manifest {
             ("n", self.n == other.n),
             ("seed", self.seed == other.seed),
             ("models", self.models == other.models),
-            ("scenario", self.scenario == other.scenario),
-            ("population", self.population == other.population),
+            ("scenario", without_source(&self.scenario) == without_source(&other.scenario)),
+            ("population", self.same_population(other)),
             ("population_reference", self.population_reference == other.population_reference),
-            ("survey", self.survey == other.survey),
+            (
+                "survey",
+                self.survey.as_ref().map(SurveyManifest::identity)
+                    == other.survey.as_ref().map(SurveyManifest::identity),
+            ),
             ("branch", self.branch == other.branch),
             ("inputs", other.inputs.is_empty() || self.inputs.is_empty() || inputs(self) == inputs(other)),
             ("shard", !include_shard || self.shard == other.shard),
@@ -345,6 +411,19 @@ impl Manifest {
         .into_iter()
         .find(|(_, same)| !same)
         .map(|(field, _)| field)
+    }
+
+    /// Whether two manifests drew their population from the same place: the same kind of
+    /// spec, and, where both pinned it, the same contents (however the path was spelled).
+    fn same_population(&self, other: &Manifest) -> bool {
+        let kind = |m: &Manifest| {
+            m.population.as_deref().map(|p| p.split_once(':').map_or("", |(k, _)| k).to_string())
+        };
+        if self.inputs.is_empty() || other.inputs.is_empty() {
+            self.population == other.population
+        } else {
+            kind(self) == kind(other)
+        }
     }
 
     /// The id of the run's dialogue (or respondent) `index`, as its transcript names it.
@@ -368,7 +447,7 @@ impl Manifest {
 
     /// The scenario's name.
     pub fn scenario_name(&self) -> Option<String> {
-        self.recorded_scenario()?.name.or_else(|| self.survey.as_ref().map(|s| s.name.clone()))
+        self.recorded_scenario().and_then(|s| s.name).or_else(|| self.survey.as_ref().map(|s| s.name.clone()))
     }
 
     /// The scenario file as given at run time.
@@ -428,6 +507,60 @@ mod tests {
         assert_eq!(m.kind, RunKind::Dialogue);
         assert_eq!(m.outcome_columns(), vec!["persuadee.donation", "persuadee.donation.stated"]);
         assert_eq!(m.scenario_name().as_deref(), Some("s"));
+    }
+
+    #[test]
+    fn survey_and_branch_configs_without_version_still_read() {
+        let survey = r#"{"vsim_version":"0.1.0","kind":"survey","survey":"w26","source":"scenarios/survey_opinionqa_w26.toml","attribute":"POLIDEOLOGY","groups":["Liberal","Conservative"],"items":["GUN_W26"],"method":"vs-standard","selection":"weighted","model":"local","n":10,"seed":0}"#;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), survey).unwrap();
+        let m = crate::rundir::read_manifest(dir.path()).unwrap();
+        assert_eq!(m.kind, RunKind::Survey);
+        let s = m.survey.unwrap();
+        assert_eq!((s.name.as_str(), s.groups.len(), s.items.len()), ("w26", 2, 1));
+        assert_eq!(m.models, vec![RoleModelName { role: "respondent".into(), model: "local".into() }]);
+
+        let branch = r#"{"vsim_version":"0.1.0","scenario":{"name":"s","outcomes":[]},"population":"personas","n":2,"seed":77,"models":[{"role":"a","model":"mock"}],"branch":{"from":"runs/x","dialogue":"d00001","turn":2,"candidate":1,"text":"hi","dialogue_seed":77,"experiment_seed":5}}"#;
+        std::fs::write(dir.path().join("config.json"), branch).unwrap();
+        let m = crate::rundir::read_manifest(dir.path()).unwrap();
+        assert_eq!(m.kind, RunKind::Branch);
+        assert_eq!(m.branch.unwrap().experiment_seed, 5);
+    }
+
+    #[test]
+    fn paths_spelled_otherwise_are_the_same_experiment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.toml"), "x").unwrap();
+        let mut a = Manifest::new(RunKind::Dialogue, 2, 1);
+        a.scenario = Some(serde_json::json!({"name": "s", "source": "s.toml"}));
+        a.population = Some("pfg:data/pfg".into());
+        a.inputs.push(PinnedInput::pin("scenario", &dir.path().join("s.toml")).unwrap());
+        let mut b = a.clone();
+        b.scenario = Some(serde_json::json!({"name": "s", "source": "./../here/s.toml"}));
+        b.population = Some("pfg:/abs/data/pfg".into());
+        assert_eq!(a.experiment_difference(&b, true), None);
+        b.inputs[0].sha256 = "0".repeat(64);
+        assert_eq!(a.experiment_difference(&b, true), Some("inputs"));
+    }
+
+    #[test]
+    fn a_pinned_directory_covers_linked_files_and_subdirectories() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("corpus")).unwrap();
+        std::fs::write(data.join("corpus/utterances.jsonl"), "1").unwrap();
+        std::fs::write(dir.path().join("outside.csv"), "a").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(dir.path().join("outside.csv"), data.join("linked.csv")).unwrap();
+        let pin = PinnedInput::pin("human data", &data).unwrap();
+        std::fs::write(data.join("corpus/utterances.jsonl"), "2").unwrap();
+        assert!(pin.change().is_some(), "a file in a subdirectory counts");
+        let pin = PinnedInput::pin("human data", &data).unwrap();
+        #[cfg(unix)]
+        {
+            std::fs::write(dir.path().join("outside.csv"), "b").unwrap();
+            assert!(pin.change().is_some(), "a linked file counts");
+        }
     }
 
     #[test]

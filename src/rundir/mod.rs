@@ -118,7 +118,11 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, RunDirError> {
     let path = dir.join(MANIFEST);
     let no = |reason: String| RunDirError::NoManifest { dir: dir.to_path_buf(), reason };
     let text = std::fs::read_to_string(&path).map_err(|e| no(e.to_string()))?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|e| no(e.to_string()))?;
+    let mut value: serde_json::Value = serde_json::from_str(&text).map_err(|e| no(e.to_string()))?;
+    if value.get("manifest_version").is_none() {
+        manifest::upgrade_unversioned(&mut value);
+    }
+    let manifest: Manifest = serde_json::from_value(value).map_err(|e| no(e.to_string()))?;
     if manifest.manifest_version > MANIFEST_VERSION {
         return Err(RunDirError::NewerManifest { dir: dir.to_path_buf(), found: manifest.manifest_version });
     }

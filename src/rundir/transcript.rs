@@ -45,13 +45,10 @@ impl TranscriptWriter {
         let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
         let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
-        if len > 0 {
-            let text = std::fs::read(path).map_err(io)?;
-            if text.last() != Some(&b'\n') {
-                let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-                file.set_len(keep as u64).map_err(io)?;
-                file.seek(SeekFrom::End(0)).map_err(io)?;
-            }
+        let keep = whole_lines_len(&mut file, len).map_err(io)?;
+        if keep < len {
+            file.set_len(keep).map_err(io)?;
+            file.seek(SeekFrom::End(0)).map_err(io)?;
         }
         Ok(Self { path: path.to_path_buf(), file })
     }
@@ -90,6 +87,30 @@ impl TranscriptWriter {
         }
         Ok(())
     }
+}
+
+/// The length of the file's whole lines: `len` when it ends with a newline, else up to its
+/// last newline. Reads only the tail, backwards in blocks, so a large transcript is never
+/// read whole to open it.
+fn whole_lines_len(file: &mut File, len: u64) -> std::io::Result<u64> {
+    use std::io::Read;
+    const BLOCK: u64 = 64 * 1024;
+    let mut end = len;
+    let mut buf = vec![0u8; BLOCK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(BLOCK);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(chunk)?;
+        if end == len && chunk.last() == Some(&b'\n') {
+            return Ok(len);
+        }
+        if let Some(i) = chunk.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
 }
 
 /// Reads every event, grouped by dialogue id in file order. A torn last line is ignored.
@@ -149,4 +170,28 @@ pub fn completed_attempt(events: &[Event]) -> Option<&[Event]> {
     let start = events.iter().rposition(|e| matches!(e, Event::Begin(_)))?;
     let attempt = &events[start..];
     attempt.iter().any(|e| matches!(e, Event::End(_))).then_some(attempt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_tail_is_cut_back_to_the_last_whole_line_however_long() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        // A whole line, then a torn one longer than a read block.
+        let whole = "{\"a\":1}\n";
+        let torn = "x".repeat(200_000);
+        for (text, keep) in [
+            (format!("{whole}{torn}"), whole.len()),
+            (whole.to_string(), whole.len()),
+            (torn.clone(), 0),
+            (String::new(), 0),
+        ] {
+            std::fs::write(&path, &text).unwrap();
+            drop(TranscriptWriter::open(&path).unwrap());
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), keep as u64);
+        }
+    }
 }

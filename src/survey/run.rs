@@ -80,6 +80,8 @@ pub struct SurveyRunSummary {
     pub budget_stop: Option<String>,
     /// Why no new respondents started after repeated failures, when that happened.
     pub halted: Option<String>,
+    /// Respondents of this invocation without a single usable answer.
+    pub unanswered_now: usize,
     /// Respondents of this invocation never started (budget or interruption).
     pub not_started: usize,
     /// The shard run, when only one was.
@@ -208,6 +210,7 @@ pub async fn run_survey(
         interrupted: driven.interrupted,
         budget_stop: driven.budget_stop,
         halted: driven.halted,
+        unanswered_now: driven.unanswered_now,
         not_started: driven.not_started,
         shard: config.shard,
     })
@@ -459,6 +462,7 @@ pub(crate) fn write_answers_csv(
     header.extend(items.iter().map(|key| format!("respondent.{key}")));
     w.write_record(&header).map_err(err)?;
     let mut counts = AnswerCounts::default();
+    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for (id, evs) in events {
         let Some(Event::Begin(b)) = evs.iter().rev().find(|e| matches!(e, Event::Begin(_))) else { continue };
         let mut row = vec![
@@ -499,6 +503,11 @@ pub(crate) fn write_answers_csv(
                 row.extend(items.iter().map(|_| String::new()));
             }
         }
+        rows.push((b.index, row));
+    }
+    // In respondent order (ids sort as text, which breaks past five digits).
+    rows.sort_by_key(|(index, _)| *index);
+    for (_, row) in rows {
         w.write_record(&row).map_err(err)?;
     }
     w.flush().map_err(|e| SurveyRunError::Io { path: path.to_path_buf(), source: e })?;

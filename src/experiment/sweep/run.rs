@@ -105,6 +105,11 @@ pub async fn run_sweep(
     std::fs::create_dir_all(&out).map_err(|source| SweepError::Io { path: out.clone(), source })?;
     let _lock = crate::rundir::RunLock::acquire(&out)
         .map_err(|e| SweepError::Run(RunError::RunDir(crate::rundir::RunDirError::Lock(e))))?;
+    // A sweep that has run here is continued only with --resume: refuse before sweep.json
+    // is rewritten to describe something other than the cells beside it.
+    if !options.resume && out.join(SWEEP_MANIFEST).exists() {
+        return Err(SweepError::Run(RunError::RunDir(crate::rundir::RunDirError::Exists(out.clone()))));
+    }
     let population = Population::load_split(&sweep.population, sweep.split)?;
     let mut prices = sweep.prices.clone();
     prices.extend(options.prices.clone());
