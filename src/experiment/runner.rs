@@ -20,7 +20,7 @@ use crate::rundir::{
 };
 
 use super::budget::{Budget, Meter, Prices, Spend};
-use super::outcomes::{outcome_columns, write_outcomes_csv_from_transcript, OutcomeCounts};
+use super::outcomes::{outcome_columns, unanswered, write_outcomes_csv_from_transcript, OutcomeCounts};
 use super::population::Population;
 use super::progress::{RunEvent, RunProgress};
 use super::transcript::{completed_dialogue_ids, TranscriptError, TranscriptWriter};
@@ -362,17 +362,13 @@ pub(crate) struct Driven {
     pub unanswered_now: usize,
 }
 
-/// Whether `record` ended without a single value among its outcomes (it had some).
-fn unanswered(record: &DialogueRecord) -> bool {
-    use crate::dialogue::Event;
-    if record.failed {
-        return false;
-    }
-    let mut answers = record.events.iter().filter_map(|e| match e {
-        Event::Outcome(o) if o.measure.is_answer() => Some(o.value.is_none()),
-        _ => None,
-    });
-    answers.next().is_some_and(|first| first && answers.all(|missing| missing))
+/// Whether `record` ended without a single outcome value ([`unanswered`]).
+fn record_unanswered(record: &DialogueRecord) -> bool {
+    !record.failed
+        && unanswered(record.events.iter().filter_map(|e| match e {
+            crate::dialogue::Event::Outcome(o) => Some(o.value.is_some()),
+            _ => None,
+        }))
 }
 
 /// The budget reason when `record` failed only because a call was refused at the cap.
@@ -454,25 +450,25 @@ pub(crate) async fn drive(
                         _ => break,
                     }
                 }
-                writer.append_many(
-                    batch.iter().filter(|r| cut_by_budget(r).is_none()).map(|r| r.events.as_slice()),
-                )?;
-                for record in batch {
-                    if let Some(reason) = cut_by_budget(&record) {
-                        // Cut at the cap before its next call: not written, so `--resume`
-                        // runs it whole; it counts as not started, not as failed.
-                        out.cut_by_budget += 1;
-                        out.usage += record.usage;
-                        if out.budget_stop.is_none() {
-                            progress.emit(RunEvent::BudgetStop { reason: reason.clone(), in_flight: in_flight.len() });
-                            out.budget_stop = Some(reason);
-                        }
-                        continue;
+                // Dialogues cut at the cap before their next call are not written, so
+                // `--resume` runs them whole; they count as not started, not as failed.
+                let (cut, finished): (Vec<_>, Vec<_>) =
+                    batch.into_iter().map(|r| (cut_by_budget(&r), r)).partition(|(c, _)| c.is_some());
+                writer.append_many(finished.iter().map(|(_, r)| r.events.as_slice()))?;
+                for (reason, record) in cut {
+                    let reason = reason.unwrap_or_default();
+                    out.cut_by_budget += 1;
+                    out.usage += record.usage;
+                    if out.budget_stop.is_none() {
+                        progress.emit(RunEvent::BudgetStop { reason: reason.clone(), in_flight: in_flight.len() });
+                        out.budget_stop = Some(reason);
                     }
+                }
+                for (_, record) in finished {
                     out.ran += 1;
                     done += 1;
                     out.usage += record.usage;
-                    out.unanswered_now += usize::from(unanswered(&record));
+                    out.unanswered_now += usize::from(record_unanswered(&record));
                     let error = if record.failed {
                         out.failed_now += 1;
                         Some(match record.events.last() {

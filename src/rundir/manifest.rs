@@ -219,9 +219,6 @@ pub struct SurveyManifest {
     pub method: Method,
     /// How one answer is chosen.
     pub selection: Selection,
-    /// The OpinionQA wave directory the respondents were drawn from, when it was given.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wave: Option<PathBuf>,
 }
 
 impl SurveyManifest {

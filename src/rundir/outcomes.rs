@@ -37,6 +37,20 @@ pub fn outcome_columns(scenario: &Scenario) -> Vec<String> {
     columns
 }
 
+/// The one definition of a dialogue (or respondent) that ended unanswered: it was asked
+/// outcome questions and not one outcome, of any measure, got a value. Takes whether each
+/// outcome of the attempt has a value.
+pub fn unanswered(values_present: impl IntoIterator<Item = bool>) -> bool {
+    let mut asked = false;
+    for present in values_present {
+        if present {
+            return false;
+        }
+        asked = true;
+    }
+    asked
+}
+
 /// Writes `outcomes.csv` from the grouped transcript events and returns the counts.
 pub fn write_outcomes_csv(
     path: &Path,
@@ -132,8 +146,7 @@ impl Rows {
             let mut out = vec![id, r.index.to_string(), r.seed.to_string(), r.population_id];
             match r.end {
                 Some((turns, reason, prompt, completion)) => {
-                    let answered = r.outcomes.is_empty() || r.outcomes.iter().any(|(_, v)| v.is_some());
-                    let status = if answered {
+                    let status = if !unanswered(r.outcomes.iter().map(|(_, v)| v.is_some())) {
                         counts.completed += 1;
                         "completed"
                     } else {

@@ -139,7 +139,6 @@ fn survey_manifest(spec: &SurveySpec, config: &SurveyRunConfig, n: usize) -> Res
         items: spec.questionnaire.items.iter().map(|i| i.key.clone()).collect(),
         method: spec.method,
         selection: spec.selection,
-        wave: spec.inputs.iter().find(|(r, _)| *r == "human data").map(|(_, p)| p.clone()),
     });
     Ok(manifest)
 }
@@ -488,7 +487,7 @@ pub(crate) fn write_answers_csv(
                     .collect();
                 let missing = answers.iter().filter(|a| a.is_empty()).count();
                 counts.missing += missing;
-                if missing == answers.len() && !answers.is_empty() {
+                if crate::rundir::outcomes::unanswered(answers.iter().map(|a| !a.is_empty())) {
                     counts.unanswered += 1;
                     row.push("unanswered".into());
                 } else {
