@@ -23,14 +23,13 @@ struct Fixture {
 }
 
 fn fixture(latency_ms: u64) -> Fixture {
+    fixture_with(MockConfig { latency: Duration::from_millis(latency_ms), seed: 3, ..MockConfig::default() })
+}
+
+/// The tiny scenario and a mock server answering as `config` says.
+fn fixture_with(config: MockConfig) -> Fixture {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let server = rt
-        .block_on(MockServer::start(MockConfig {
-            latency: Duration::from_millis(latency_ms),
-            seed: 3,
-            ..MockConfig::default()
-        }))
-        .unwrap();
+    let server = rt.block_on(MockServer::start(config)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("tiny.toml");
     std::fs::write(&scenario, tiny_toml()).unwrap();
@@ -38,16 +37,24 @@ fn fixture(latency_ms: u64) -> Fixture {
 }
 
 impl Fixture {
-    fn run(&self, out: &Path, n: usize, extra: &[&str]) -> Command {
+    /// `vsim run` of the scenario against the mock into `out`, with `args`.
+    fn command(&self, out: &Path, n: usize, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_vsim"));
         cmd.arg("run")
             .arg(&self.scenario)
-            .args(["--n", &n.to_string(), "--seed", "5", "--concurrency", "1", "--quiet", "--no-cache"])
+            .args(["--n", &n.to_string(), "--no-cache"])
             .arg("--model")
             .arg(format!("openai:mock@{}", self.server.base_url()))
             .arg("--out")
             .arg(out)
-            .args(extra);
+            .args(args);
+        cmd
+    }
+
+    /// [`Fixture::command`] with seed 5, one dialogue at a time, quietly, and `extra`.
+    fn run(&self, out: &Path, n: usize, extra: &[&str]) -> Command {
+        let mut cmd = self.command(out, n, &["--seed", "5", "--concurrency", "1", "--quiet"]);
+        cmd.args(extra);
         cmd
     }
 }
@@ -279,24 +286,9 @@ fn a_template_that_fails_to_render_names_its_file_and_line() {
 
 #[test]
 fn a_failing_batch_run_says_why_in_plain_lines_and_in_run_log() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let server = rt
-        .block_on(MockServer::start(MockConfig { error_rate: 1.0, seed: 1, ..MockConfig::default() }))
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let scenario = tmp.path().join("tiny.toml");
-    std::fs::write(&scenario, tiny_toml()).unwrap();
-    let out_dir = tmp.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_vsim"))
-        .arg("run")
-        .arg(&scenario)
-        .args(["--n", "14", "--concurrency", "1", "--no-cache", "--max-retries", "0"])
-        .arg("--model")
-        .arg(format!("openai:mock@{}", server.base_url()))
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let f = fixture_with(MockConfig { error_rate: 1.0, seed: 1, ..MockConfig::default() });
+    let out_dir = f.tmp.path().join("run");
+    let out = f.command(&out_dir, 14, &["--concurrency", "1", "--max-retries", "0"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -314,8 +306,6 @@ fn a_failing_batch_run_says_why_in_plain_lines_and_in_run_log() {
         "{log}"
     );
     assert!(log.contains("14 dialogues") || log.contains("10 dialogues ("), "the summary is logged: {log}");
-    drop(server);
-    rt.shutdown_background();
 }
 
 #[test]
@@ -352,29 +342,15 @@ fn evaluation_without_the_default_embedder_reports_everything_else() {
 
 #[test]
 fn retries_are_counted_by_cause_not_logged_one_by_one() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let server = rt
-        .block_on(MockServer::start(MockConfig {
-            error_rate: 0.3,
-            retry_after: Duration::from_millis(5),
-            seed: 4,
-            ..MockConfig::default()
-        }))
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let scenario = tmp.path().join("tiny.toml");
-    std::fs::write(&scenario, tiny_toml()).unwrap();
-    let out_dir = tmp.path().join("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_vsim"))
-        .arg("run")
-        .arg(&scenario)
-        .args(["--n", "8", "--concurrency", "2", "--no-cache", "--quiet", "--max-retries", "10"])
-        .arg("--model")
-        .arg(format!("openai:mock@{}", server.base_url()))
-        .arg("--out")
-        .arg(&out_dir)
-        .output()
-        .unwrap();
+    let f = fixture_with(MockConfig {
+        error_rate: 0.3,
+        retry_after: Duration::from_millis(5),
+        seed: 4,
+        ..MockConfig::default()
+    });
+    let out_dir = f.tmp.path().join("run");
+    let out =
+        f.command(&out_dir, 8, &["--concurrency", "2", "--quiet", "--max-retries", "10"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let warnings = stderr.lines().filter(|l| l.contains("retrying after")).count();
@@ -384,6 +360,4 @@ fn retries_are_counted_by_cause_not_logged_one_by_one() {
         summary.split('×').skip(1).map(|x| x.split(',').next().unwrap().trim().parse::<u64>().unwrap()).sum();
     assert!(counted > warnings as u64, "{summary}");
     assert!(std::fs::read_to_string(out_dir.join("run.log")).unwrap().contains(summary));
-    drop(server);
-    rt.shutdown_background();
 }

@@ -494,4 +494,7 @@ async fn survey_runs_keep_the_run_directory_contract() {
     let allowed = eval(&["--allow-changed-inputs"]);
     assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
     assert!(eval(&["--human", "pfg:x"]).status.code() == Some(2), "--human does not apply to a survey");
+    let split = eval(&["--split", "train"]);
+    assert_eq!(split.status.code(), Some(2), "--split does not apply to a survey");
+    assert!(String::from_utf8_lossy(&split.stderr).contains("--split does not apply to a survey run"));
 }

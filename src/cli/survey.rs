@@ -106,23 +106,28 @@ pub async fn run(args: RunArgs) -> CliResult {
 /// Flags of `vsim run` that mean something only for dialogues: refused for a survey rather
 /// than silently ignored.
 fn refuse_dialogue_flags(args: &RunArgs) -> Result<(), CliError> {
-    let given: Vec<&str> = [
-        ("--split", args.split.is_some()),
-        ("--role-method", !args.role_method.is_empty()),
-        ("--role-k", !args.role_k.is_empty()),
-        ("--role-selection", !args.role_selection.is_empty()),
-        ("--role-model", !args.role_model.is_empty()),
-    ]
-    .into_iter()
-    .filter_map(|(flag, on)| on.then_some(flag))
-    .collect();
+    refuse_flags(
+        &[
+            ("--split", args.split.is_some()),
+            ("--role-method", !args.role_method.is_empty()),
+            ("--role-k", !args.role_k.is_empty()),
+            ("--role-selection", !args.role_selection.is_empty()),
+            ("--role-model", !args.role_model.is_empty()),
+        ],
+        "a survey: it has one role, the respondent, whose method, selection and model are set in \
+         the survey file (`method`, `selection`, `model`) or with --model; its respondents are the \
+         survey's groups, not a data split",
+    )
+}
+
+/// Refuses the flags among `flags` that were given, saying they do not apply to `what`.
+fn refuse_flags(flags: &[(&str, bool)], what: &str) -> Result<(), CliError> {
+    let given: Vec<&str> = flags.iter().filter_map(|(flag, on)| on.then_some(*flag)).collect();
     if given.is_empty() {
         return Ok(());
     }
     Err(CliError::input(anyhow::anyhow!(
-        "{} {} not apply to a survey: it has one role, the respondent, whose method, selection and \
-         model are set in the survey file (`method`, `selection`, `model`) or with --model; its \
-         respondents are the survey's groups, not a data split",
+        "{} {} not apply to {what}",
         given.join(", "),
         if given.len() == 1 { "does" } else { "do" }
     )))
@@ -138,13 +143,20 @@ pub fn is_survey_run(run_dir: &Path) -> bool {
 /// and refused when they changed since (unless `allow_changed`).
 pub fn eval(args: &super::eval::EvalArgs) -> CliResult {
     let run_dir = &args.run_dir;
-    if args.human.is_some() {
-        return Err(CliError::input(anyhow::anyhow!(
-            "--human does not apply to a survey run: it is compared with the OpinionQA wave it was run \
-             with, pinned in {}",
+    refuse_flags(
+        &[
+            ("--human", args.human.is_some()),
+            ("--split", args.split.is_some()),
+            ("--other-split", args.other_split),
+            ("--measure", args.measure != "answer"),
+            ("--bins", args.bins.is_some()),
+        ],
+        &format!(
+            "a survey run: it is compared item by item and subgroup by subgroup with the OpinionQA wave \
+             it was run with, pinned in {}",
             run_dir.join(vsim::rundir::MANIFEST).display()
-        )));
-    }
+        ),
+    )?;
     let manifest = vsim::rundir::read_manifest(run_dir).map_err(CliError::input)?;
     for change in manifest.changed_inputs() {
         super::eval::refuse_changed(Some(change), args.allow_changed_inputs)?;
