@@ -153,6 +153,7 @@ async fn scripted_survey_gives_exact_distributions() {
             budget: Default::default(),
             prices: Default::default(),
             max_consecutive_failures: 10,
+            interrupt: Default::default(),
         };
         let s = run_survey(&spec, model, &config).await.unwrap();
         assert_eq!((s.respondents, s.completed, s.failed, s.missing_answers), (6, 6, 0, 0));
@@ -259,6 +260,7 @@ async fn vsim_eval_writes_survey_metrics_and_report() {
         budget: Default::default(),
         prices: Default::default(),
         max_consecutive_failures: 10,
+        interrupt: Default::default(),
     };
     run_survey(&spec, Arc::new(scripted()), &config).await.unwrap();
     let status = assert_cmd::Command::cargo_bin("vsim").unwrap().arg("eval").arg(&out).output().unwrap();
@@ -436,6 +438,7 @@ async fn survey_runs_keep_the_run_directory_contract() {
         budget: Default::default(),
         prices: Default::default(),
         max_consecutive_failures: 10,
+        interrupt: Default::default(),
     };
     let full = run_survey(&spec, Arc::new(scripted()), &config("full", None, "scripted")).await.unwrap();
     assert_eq!((full.respondents, full.completed, full.unanswered), (6, 6, 0));

@@ -1,6 +1,5 @@
 //! `vsim branch`: continue a recorded dialogue as if another candidate had been chosen.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::run::{summary_line, BudgetArgs};
@@ -73,15 +72,13 @@ pub async fn run(args: BranchArgs) -> CliResult {
         BranchError::Io { .. } => CliError::failed(e),
         other => CliError::input(other),
     })?;
-    let mut opened: HashMap<String, vsim::backend::SharedModel> = HashMap::new();
+    let backend = args.backend.options();
+    let mut opened = vsim::experiment::launch::OpenedModels::default();
     let mut models = Vec::new();
     for spec in &source.role_models {
         let spec = args.model.clone().unwrap_or_else(|| spec.clone());
-        if !opened.contains_key(&spec) {
-            let m = super::open_model(&spec, &args.backend).await?;
-            opened.insert(spec.clone(), m);
-        }
-        models.push(RoleModel { name: spec.clone(), model: opened[&spec].clone() });
+        let model = opened.open(&spec, &backend).await.map_err(super::launch_error)?;
+        models.push(RoleModel { name: spec, model });
     }
     let out_dir = args
         .out
@@ -94,14 +91,15 @@ pub async fn run(args: BranchArgs) -> CliResult {
         resume: args.resume,
         progress: super::progress::run_progress(args.quiet, &out_dir),
     };
-    let mut opened = std::collections::HashMap::new();
     let options = RunOptions {
         shard: None,
         budget: args.budget.budget()?,
         prices: args.budget.prices()?,
-        extractors: super::open_extractors(&source.scenario, &mut opened, &args.backend).await?,
+        extractors: opened.extractors(&source.scenario, &backend).await.map_err(super::launch_error)?,
         max_consecutive_failures: args.budget.max_consecutive_failures,
+        ..Default::default()
     };
+    super::print_notes(&opened.notes);
     let summary = run_branch(&source, &models, &config, &options).await.map_err(|e| {
         if e.is_input() {
             CliError::input(e)

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{CliError, CliResult};
-use vsim::eval::{EvalOptions, HumanReference, RunData, Split};
+use vsim::eval::{EvalOptions, RunData, Split};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -76,10 +76,7 @@ pub struct EvalArgs {
 /// (then it is named as a warning).
 pub fn refuse_changed(change: Option<vsim::rundir::InputChange>, allow: bool) -> Result<(), CliError> {
     match change {
-        Some(c) if !allow => Err(CliError::input(anyhow::anyhow!(
-            "{c}; the run's results would no longer be compared with what it read. Restore it, or pass \
-             --allow-changed-inputs to go on"
-        ))),
+        Some(c) if !allow => Err(CliError::input(vsim::eval::EvalError::ChangedInput(c))),
         Some(c) => {
             eprintln!("warning: {c}; going on as --allow-changed-inputs asks");
             Ok(())
@@ -97,34 +94,16 @@ pub async fn run(a: EvalArgs) -> CliResult {
         vsim::dialogue::events::Measure::Answer
     };
     let run = RunData::load_measure(&a.run_dir, measure).map_err(CliError::input)?;
-    // A run of data participants is compared with its own data, as pinned at run time,
-    // unless told otherwise.
-    let pinned = run
-        .population_reference()
-        .and(run.manifest.as_ref())
-        .and_then(|m| m.input("human data"))
-        .filter(|_| a.human.is_none());
-    if let Some(pin) = pinned {
-        refuse_changed(pin.change(), a.allow_changed_inputs)?;
+    let choice =
+        vsim::eval::human_for_run(&run, a.human.as_deref(), split, a.other_split, a.allow_changed_inputs)
+            .map_err(CliError::input)?;
+    if let Some(c) = &choice.changed {
+        eprintln!("warning: {c}; going on as --allow-changed-inputs asks");
     }
-    let human_spec = a.human.clone().or_else(|| match pinned {
-        Some(pin) => Some(format!("pfg:{}", pin.path.display())),
-        None => run
-            .population_reference()
-            .and(run.population())
-            .filter(|p| p.starts_with("pfg:") || p.starts_with("p4g:")),
-    });
-    if a.human.is_none() {
-        if let Some(spec) = &human_spec {
-            eprintln!("human data: {spec} (the run's population; pass --human to use another copy)");
-        }
+    if let (true, Some(spec)) = (choice.from_run, &choice.spec) {
+        eprintln!("human data: {spec} (the run's population; pass --human to use another copy)");
     }
-    let human = match &human_spec {
-        Some(spec) => {
-            Some(HumanReference::for_run(spec, &run, split, a.other_split).map_err(CliError::input)?)
-        }
-        None => None,
-    };
+    let human = choice.reference;
     let (embedder, no_embedder_reason) = match a.embedder.trim() {
         "none" | "" => (None, None),
         spec => match super::open_embedder_for_eval(spec).await? {

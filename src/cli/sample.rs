@@ -2,11 +2,8 @@
 //! reply; with `--methods`, the methods' diversity side by side.
 
 use super::{BackendArgs, CliError, CliResult};
-use vsim::backend::Message;
-use vsim::vs::{
-    select, Candidate, Choice, GenerateRequest, Generator, KSpec, Method, MethodSample, SampleSet, Selection,
-    SelectionRule,
-};
+use vsim::vs::sample_set::SampleRequest;
+use vsim::vs::{Candidate, Choice, KSpec, Method, MethodSample, SampleSet, Selection, SelectionRule};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -95,38 +92,26 @@ pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), Cli
     Ok((method, k, SelectionRule { selection, min_prob: args.min_prob, min_keep: args.min_keep }))
 }
 
-/// The request for `method` with the shared settings of `args` (k only for list methods,
-/// τ only for VS methods).
-fn request(args: &SampleArgs, method: Method, k: KSpec) -> GenerateRequest {
-    GenerateRequest {
-        messages: vec![Message::system(args.system.clone()), Message::user(args.prompt.clone())],
+/// The request for `method` with the shared settings of `args`.
+fn request(args: &SampleArgs, method: Method, k: KSpec) -> SampleRequest {
+    SampleRequest {
+        prompt: args.prompt.clone(),
+        system: args.system.clone(),
         method,
-        k: if method.asks_for_list() { k } else { KSpec::Fixed { k: 1 } },
-        tau: args.tau.filter(|_| method.is_verbalized()),
+        k,
+        tau: args.tau,
         temperature: args.temperature,
-        top_p: None,
         max_tokens: args.max_tokens,
         seed: args.seed,
-        use_schema: true,
     }
 }
 
 async fn draw(
     model: &dyn vsim::backend::ChatModel,
-    req: &GenerateRequest,
+    req: &SampleRequest,
     n: usize,
 ) -> Result<MethodSample, CliError> {
-    let g = Generator::default().generate_n(model, req, n).await.map_err(CliError::failed)?;
-    Ok(MethodSample {
-        method: req.method,
-        k: req.k,
-        tau: req.tau,
-        candidates: g.candidates,
-        calls: g.calls,
-        usage: g.usage,
-        reasoning: g.reasoning,
-        choice: None,
-    })
+    req.draw(model, n).await.map_err(CliError::failed)
 }
 
 pub async fn run(args: SampleArgs) -> CliResult {
@@ -173,15 +158,12 @@ pub async fn run(args: SampleArgs) -> CliResult {
         return Ok(0);
     }
     let req = request(&args, method, k);
-    let n = args.n.unwrap_or_else(|| vsim::scenario::default_turn_candidates(method, req.k));
+    let n = args.n.unwrap_or_else(|| req.default_n());
     set.n = n;
     let mut sample = draw(model.as_ref(), &req, n).await?;
-    if sample.candidates.is_empty() {
+    let Some(choice) = sample.choose(&rule, args.seed) else {
         return Err(CliError::failed(anyhow::anyhow!("the model returned no candidates")));
-    }
-    let mut rng = vsim::seed::rng(vsim::seed::derive_named(args.seed, "select"));
-    let choice = select(&sample.candidates, &rule, &mut rng);
-    sample.choice = Some(choice.clone());
+    };
     if args.json {
         set.runs.push(sample);
         println!("{}", set.to_json());

@@ -41,6 +41,7 @@ pub async fn run(args: RunArgs) -> CliResult {
         budget: args.budget.budget()?,
         prices: args.budget.prices()?,
         max_consecutive_failures: args.budget.max_consecutive_failures,
+        interrupt: Default::default(),
     };
     let s = run_survey(&spec, model, &config).await.map_err(|e: SurveyRunError| {
         if e.is_input() {

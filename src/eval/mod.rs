@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 pub use crate::stats::text::flesch_kincaid_grade_utterances;
 pub use compute::SELECTION_CHECK_BINS;
 pub use embed::{EmbedError, Embedder, OpenAiEmbedder};
-pub use human::{HumanError, HumanReference, Split};
+pub use human::{human_for_run, HumanChoice, HumanError, HumanReference, Split};
 pub use metrics::{Evaluation, Metric};
 pub use run::{RunData, RunDialogue};
 
@@ -94,6 +94,16 @@ pub enum EvalError {
         /// The likely cause and what to do about it.
         hint: String,
     },
+    /// The human reference could not be resolved or read.
+    #[error(transparent)]
+    Human(#[from] HumanError),
+    /// An input the run pinned (its human data, survey or questionnaire) changed since the
+    /// run, and going on anyway was not asked for.
+    #[error(
+        "{0}; the run's results would no longer be compared with what it read. Restore it, or pass \
+         --allow-changed-inputs to go on"
+    )]
+    ChangedInput(crate::rundir::InputChange),
     /// An evaluation option is out of range.
     #[error("invalid {name}: {reason}")]
     InvalidOption {

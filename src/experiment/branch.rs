@@ -337,6 +337,7 @@ pub async fn run_branch(
         max_consecutive_failures: options.max_consecutive_failures,
         total: config.n as u64,
         already: (config.n - pending.len()) as u64,
+        interrupt: options.interrupt.clone(),
     };
     drive_to_summary(&run, &scenario, pending, make, &drive, None).await
 }

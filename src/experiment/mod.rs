@@ -4,6 +4,8 @@
 
 pub mod branch;
 pub mod budget;
+pub mod interrupt;
+pub mod launch;
 pub mod merge;
 pub mod population;
 pub mod progress;
@@ -13,6 +15,8 @@ pub mod sweep;
 pub use crate::rundir::{outcomes, transcript};
 
 pub use budget::{Budget, Prices, Spend};
+pub use interrupt::{Interrupt, InterruptTrigger};
+pub use launch::{prepare, LaunchError, PreparedRun, RunRequest};
 pub use population::{Member, Population, PopulationError, PopulationReference, PFG_FILTER};
 pub use progress::{RunEvent, RunProgress};
 pub use runner::{

@@ -75,6 +75,8 @@ pub struct RunOptions {
     /// Stop starting dialogues after this many failed in a row (0: never), so a dead or
     /// misconfigured backend costs minutes, not hours; `--resume` continues.
     pub max_consecutive_failures: usize,
+    /// What stops the run early, keeping finished dialogues (default: Ctrl-C).
+    pub interrupt: super::Interrupt,
 }
 
 /// Failed dialogues in a row after which a run stops starting new ones, by default.
@@ -88,6 +90,7 @@ impl Default for RunOptions {
             prices: Prices::default(),
             extractors: Default::default(),
             max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
+            interrupt: super::Interrupt::default(),
         }
     }
 }
@@ -273,6 +276,7 @@ pub async fn run_experiment_with(
         max_consecutive_failures: options.max_consecutive_failures,
         total: planned as u64,
         already: skipped as u64,
+        interrupt: options.interrupt.clone(),
     };
     drive_to_summary(&run, &scenario, pending, make, &drive, options.shard).await
 }
@@ -345,6 +349,8 @@ pub(crate) struct Drive<'a> {
     pub total: u64,
     /// Of those, already finished before this invocation.
     pub already: u64,
+    /// What stops the batch early.
+    pub interrupt: super::Interrupt,
 }
 
 /// What driving did.
@@ -392,7 +398,7 @@ pub(crate) type Unit = futures::future::BoxFuture<'static, DialogueRecord>;
 /// Runs the dialogues `pending` (built by `make` as they start) with at most `concurrency`
 /// in flight, writing each finished dialogue whole.
 /// Before each start the budget is checked; once it is spent nothing new starts, and the
-/// dialogues in flight finish and are written. Ctrl-C stops at once (finished dialogues are
+/// dialogues in flight finish and are written. An interrupt (Ctrl-C) stops at once (finished dialogues are
 /// on disk; `--resume` continues).
 pub(crate) async fn drive(
     pending: Vec<usize>,
@@ -417,8 +423,8 @@ pub(crate) async fn drive(
         unanswered_now: 0,
     };
     let mut failures_in_a_row = 0;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let interrupted = d.interrupt.wait();
+    tokio::pin!(interrupted);
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
@@ -505,7 +511,7 @@ pub(crate) async fn drive(
                     });
                 }
             }
-            _ = &mut ctrl_c => {
+            _ = &mut interrupted => {
                 out.interrupted = true;
                 progress.emit(RunEvent::Interrupted);
                 break;

@@ -12,6 +12,7 @@
 pub mod lock;
 pub mod manifest;
 pub mod outcomes;
+pub mod tables;
 pub mod transcript;
 
 use std::path::{Path, PathBuf};

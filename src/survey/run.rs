@@ -50,6 +50,8 @@ pub struct SurveyRunConfig {
     pub prices: Prices,
     /// Stop starting respondents after this many failed in a row (0: never).
     pub max_consecutive_failures: usize,
+    /// What stops the run early, keeping finished respondents (default: Ctrl-C).
+    pub interrupt: crate::experiment::Interrupt,
 }
 
 /// What a survey run did.
@@ -189,6 +191,7 @@ pub async fn run_survey(
         max_consecutive_failures: config.max_consecutive_failures,
         total: planned as u64,
         already: skipped as u64,
+        interrupt: config.interrupt.clone(),
     };
     let mut writer = TranscriptWriter::open(&run.transcript)?;
     let driven = drive(pending, make, &mut writer, &d).await?;

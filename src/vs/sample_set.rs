@@ -67,3 +67,85 @@ impl SampleSet {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 }
+
+/// One prompt to draw N responses for with one method: what `vsim sample` and the Python
+/// module's `sample` ask.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampleRequest {
+    /// The user prompt.
+    pub prompt: String,
+    /// The system prompt.
+    pub system: String,
+    /// The prompting method.
+    pub method: super::Method,
+    /// Candidates per call for list methods (one-reply methods ask for one).
+    pub k: KSpec,
+    /// The paper's τ, stated in the prompt of VS methods (ignored by the others).
+    pub tau: Option<f64>,
+    /// Sampling temperature (default: the backend's).
+    pub temperature: Option<f32>,
+    /// Completion token limit per call.
+    pub max_tokens: Option<u32>,
+    /// The seed every call's seed and the choice derive from.
+    pub seed: u64,
+}
+
+impl SampleRequest {
+    /// The generator's request: k only for list methods, τ only for VS methods.
+    pub fn generate_request(&self) -> super::GenerateRequest {
+        let method = self.method;
+        super::GenerateRequest {
+            messages: vec![
+                crate::backend::Message::system(self.system.clone()),
+                crate::backend::Message::user(self.prompt.clone()),
+            ],
+            method,
+            k: if method.asks_for_list() { self.k } else { KSpec::Fixed { k: 1 } },
+            tau: self.tau.filter(|_| method.is_verbalized()),
+            temperature: self.temperature,
+            top_p: None,
+            max_tokens: self.max_tokens,
+            seed: self.seed,
+            use_schema: true,
+        }
+    }
+
+    /// Responses a dialogue turn gathers with this method (the default N).
+    pub fn default_n(&self) -> usize {
+        crate::scenario::default_turn_candidates(self.method, self.generate_request().k)
+    }
+
+    /// Draws `n` responses under Table 1's call budget.
+    pub async fn draw(
+        &self,
+        model: &dyn crate::backend::ChatModel,
+        n: usize,
+    ) -> Result<MethodSample, super::generate::GenerateError> {
+        let req = self.generate_request();
+        let g = super::Generator::default().generate_n(model, &req, n).await?;
+        Ok(MethodSample {
+            method: req.method,
+            k: req.k,
+            tau: req.tau,
+            candidates: g.candidates,
+            calls: g.calls,
+            usage: g.usage,
+            reasoning: g.reasoning,
+            choice: None,
+        })
+    }
+}
+
+impl MethodSample {
+    /// Chooses one response by `rule` with the request's seed (the same draw as `vsim
+    /// sample`), records it and returns it; none when there are no responses.
+    pub fn choose(&mut self, rule: &super::SelectionRule, seed: u64) -> Option<Choice> {
+        if self.candidates.is_empty() {
+            return None;
+        }
+        let mut rng = crate::seed::rng(crate::seed::derive_named(seed, "select"));
+        let choice = super::select(&self.candidates, rule, &mut rng);
+        self.choice = Some(choice.clone());
+        Some(choice)
+    }
+}

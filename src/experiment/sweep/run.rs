@@ -191,6 +191,7 @@ pub async fn run_sweep(
                 prices: prices.clone(),
                 extractors,
                 max_consecutive_failures: options.max_consecutive_failures,
+                interrupt: Default::default(),
             };
             let summary =
                 run_experiment_with(Arc::new(scenario), &population, &role_models, &config, &run_options)

@@ -1,0 +1,628 @@
+//! `vsim._vsim`: the native half of the Python package `vsim`. Every figure and file comes
+//! from the Rust library; this module only converts. Structured results cross as JSON text
+//! (the library's own serde types, so Python sees exactly the fields of `metrics.json`
+//! and the transcripts), and the pure-Python half turns them into dicts and DataFrames.
+//!
+//! Long calls run on one shared tokio runtime with the GIL released. Every 100 ms the
+//! waiting thread takes the GIL back to deliver progress events and to check for Ctrl-C
+//! (or a notebook's interrupt): a run is then stopped through the library's interrupt, so
+//! finished dialogues stay on disk and `resume=True` continues.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
+use pyo3::prelude::*;
+
+use vsim::experiment::{
+    Interrupt, InterruptTrigger, LaunchError, RunEvent, RunOptions, RunProgress, RunRequest,
+};
+
+create_exception!(_vsim, VsimError, PyException, "Base class of every error vsim raises.");
+create_exception!(
+    _vsim,
+    InputError,
+    VsimError,
+    "vsim refused what it was asked to do: a bad argument, file or setting (the command line's exit code 2)."
+);
+create_exception!(
+    _vsim,
+    RunFailed,
+    VsimError,
+    "Something failed while doing it: a backend, the network, a file (the command line's exit code 1)."
+);
+
+/// The error's message as the command line prints it: the error, then its causes.
+fn message(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn input(e: impl std::error::Error + 'static) -> PyErr {
+    InputError::new_err(message(&e))
+}
+
+fn input_msg(text: impl Into<String>) -> PyErr {
+    InputError::new_err(text.into())
+}
+
+fn failed(e: impl std::error::Error + 'static) -> PyErr {
+    RunFailed::new_err(message(&e))
+}
+
+fn launch(e: LaunchError) -> PyErr {
+    if e.is_input() {
+        input(e)
+    } else {
+        failed(e)
+    }
+}
+
+fn to_json(value: &impl serde::Serialize) -> PyResult<String> {
+    serde_json::to_string(value).map_err(|e| RunFailed::new_err(format!("cannot serialise the result: {e}")))
+}
+
+/// The one runtime of the module, started on first use.
+fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(rt) = RUNTIME.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vsim")
+        .build()
+        .map_err(|e| RunFailed::new_err(format!("cannot start the async runtime: {e}")))?;
+    Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// Progress events as JSON lines, queued by the runner's threads for the Python thread.
+#[derive(Clone, Default)]
+struct Events {
+    queue: Arc<Mutex<Vec<String>>>,
+    started: Arc<AtomicBool>,
+}
+
+impl Events {
+    fn observer(&self) -> RunProgress {
+        let events = self.clone();
+        RunProgress::new(move |e| {
+            if matches!(e, RunEvent::Started { .. }) {
+                events.started.store(true, Ordering::SeqCst);
+            }
+            if let Ok(mut q) = events.queue.lock() {
+                q.push(event_json(e).to_string());
+            }
+        })
+    }
+
+    fn drain(&self) -> Vec<String> {
+        self.queue.lock().map(|mut q| std::mem::take(&mut *q)).unwrap_or_default()
+    }
+}
+
+fn event_json(e: &RunEvent) -> serde_json::Value {
+    use serde_json::json;
+    let spend = |s: &vsim::experiment::Spend| json!({"tokens": s.usage.total(), "calls": s.calls, "cached_calls": s.cached_calls, "cost_usd": s.cost_usd});
+    match e {
+        RunEvent::Started { total, already, unit } => {
+            json!({"event": "started", "total": total, "already": already, "unit": unit})
+        }
+        RunEvent::Finished { id, error, done, failed, spend: s } => {
+            json!({"event": "finished", "id": id, "error": error, "done": done, "failed": failed, "spend": spend(s)})
+        }
+        RunEvent::Tick { done, failed, spend: s } => {
+            json!({"event": "tick", "done": done, "failed": failed, "spend": spend(s)})
+        }
+        RunEvent::BudgetStop { reason, in_flight } => {
+            json!({"event": "budget_stop", "reason": reason, "in_flight": in_flight})
+        }
+        RunEvent::Halted { reason } => json!({"event": "halted", "reason": reason}),
+        RunEvent::Interrupted => json!({"event": "interrupted"}),
+        RunEvent::Ended => json!({"event": "ended"}),
+        RunEvent::Stage { index, name } => json!({"event": "stage", "index": index, "name": name}),
+    }
+}
+
+/// How a blocking call ended.
+enum Waited<T> {
+    Done(T),
+    /// Ctrl-C arrived; the run was told to stop and has stopped with this result.
+    Interrupted(T),
+}
+
+/// Runs `future` with the GIL released, delivering `events` to `progress` and checking for
+/// Ctrl-C. With a `trigger`, Ctrl-C stops the run through it (once it has started) and the
+/// run's own result comes back with the interrupt; otherwise the future is dropped and the
+/// interrupt raised at once.
+fn wait<T: Send + 'static>(
+    py: Python<'_>,
+    future: impl Future<Output = T> + Send + 'static,
+    trigger: Option<&InterruptTrigger>,
+    events: &Events,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Waited<T>> {
+    let rt = runtime()?;
+    let mut handle = rt.spawn(future);
+    let mut interrupted = false;
+    loop {
+        let joined = py.detach(|| {
+            rt.block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut handle).await })
+        });
+        if let Some(cb) = progress {
+            for line in events.drain() {
+                cb.call1((line,))?;
+            }
+        }
+        match joined {
+            Ok(Ok(value)) => {
+                return Ok(if interrupted { Waited::Interrupted(value) } else { Waited::Done(value) })
+            }
+            Ok(Err(e)) => return Err(RunFailed::new_err(format!("the task stopped: {e}"))),
+            Err(_) => {}
+        }
+        if !interrupted {
+            if let Err(e) = py.check_signals() {
+                match trigger {
+                    Some(t) if events.started.load(Ordering::SeqCst) => {
+                        t.pull();
+                        interrupted = true;
+                    }
+                    _ => {
+                        handle.abort();
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Waits for a call that has no run to stop (Ctrl-C drops it).
+fn wait_plain<T: Send + 'static>(
+    py: Python<'_>,
+    future: impl Future<Output = T> + Send + 'static,
+) -> PyResult<T> {
+    match wait(py, future, None, &Events::default(), None)? {
+        Waited::Done(v) | Waited::Interrupted(v) => Ok(v),
+    }
+}
+
+fn path_string(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+/// Runs (or resumes) a scenario; returns the run summary as JSON and the notes worth
+/// showing. See `vsim.run` for the arguments.
+#[pyfunction]
+#[pyo3(signature = (
+    scenario, *, population=None, split=None, n=None, model=None, role_method=None, role_k=None,
+    role_selection=None, role_model=None, seed=0, concurrency=4, out=None, resume=false, shard=None,
+    max_tokens_total=None, max_cost=None, prices=None, max_consecutive_failures=10, no_cache=false,
+    cache_dir=None, max_requests=8, rpm=None, timeout=120, max_retries=None, threads=None,
+    progress=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn run(
+    py: Python<'_>,
+    scenario: PathBuf,
+    population: Option<String>,
+    split: Option<String>,
+    n: Option<usize>,
+    model: Option<String>,
+    role_method: Option<Vec<(String, String)>>,
+    role_k: Option<Vec<(String, String)>>,
+    role_selection: Option<Vec<(String, String)>>,
+    role_model: Option<Vec<(String, String)>>,
+    seed: u64,
+    concurrency: usize,
+    out: Option<PathBuf>,
+    resume: bool,
+    shard: Option<String>,
+    max_tokens_total: Option<u64>,
+    max_cost: Option<f64>,
+    prices: Option<Vec<(String, f64, f64)>>,
+    max_consecutive_failures: usize,
+    no_cache: bool,
+    cache_dir: Option<PathBuf>,
+    max_requests: usize,
+    rpm: Option<u32>,
+    timeout: u64,
+    max_retries: Option<u32>,
+    threads: Option<usize>,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<(String, Vec<String>)> {
+    if vsim::survey::is_survey_file(&scenario) {
+        return Err(input_msg(format!(
+            "{} is a survey: run it with the command line (`vsim run {}`), then open its directory with \
+             vsim.open_run",
+            scenario.display(),
+            scenario.display()
+        )));
+    }
+    let mut request = RunRequest::new(scenario);
+    request.population = population;
+    request.split = split.as_deref().map(str::parse).transpose().map_err(input)?;
+    request.n = n;
+    request.model = model;
+    for (field, list) in
+        [("method", role_method), ("k", role_k), ("selection", role_selection), ("model", role_model)]
+    {
+        for (role, value) in list.unwrap_or_default() {
+            request.role_overrides.push((field.to_string(), format!("{role}={value}")));
+        }
+    }
+    request.seed = seed;
+    request.concurrency = concurrency;
+    request.out = out;
+    request.resume = resume;
+    let mut price_table = vsim::experiment::Prices::default();
+    for (name, input_price, output_price) in prices.unwrap_or_default() {
+        price_table.add_entry(&format!("{name}={input_price},{output_price}")).map_err(input)?;
+    }
+    if let Some(c) = max_cost {
+        if !(c.is_finite() && c >= 0.0) {
+            return Err(input_msg("max_cost must be a non-negative number of dollars"));
+        }
+    }
+    let (interrupt, trigger) = Interrupt::triggered();
+    request.options = RunOptions {
+        shard: shard
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: String| input_msg(format!("shard: {e}")))?,
+        budget: vsim::experiment::Budget { max_tokens_total, max_cost_usd: max_cost },
+        prices: price_table,
+        max_consecutive_failures,
+        interrupt,
+        ..RunOptions::default()
+    };
+    let mut backend = vsim::backend::factory::BackendOptions {
+        cache: if no_cache {
+            vsim::backend::cache::CacheMode::Off
+        } else {
+            vsim::backend::cache::CacheMode::ReadWrite
+        },
+        cache_dir,
+        threads,
+        ..Default::default()
+    };
+    backend.resilience.max_concurrency = max_requests.max(1);
+    backend.resilience.requests_per_minute = rpm;
+    if let Some(r) = max_retries {
+        backend.resilience.max_retries = r;
+    }
+    backend.resilience.request_timeout = Some(Duration::from_secs(timeout.max(1)));
+    request.backend = backend;
+
+    let events = Events::default();
+    let observer = events.observer();
+    let job = async move {
+        let mut prepared = vsim::experiment::prepare(request).await?;
+        prepared.config.progress = observer;
+        let summary = prepared.run().await?;
+        let mut notes = prepared.notes.clone();
+        notes.extend(prepared.cycle_note.clone());
+        Ok::<_, LaunchError>((summary, notes))
+    };
+    match wait(py, job, Some(&trigger), &events, progress.as_ref())? {
+        Waited::Done(result) => {
+            let (summary, notes) = result.map_err(launch)?;
+            Ok((to_json(&summary)?, notes))
+        }
+        Waited::Interrupted(result) => {
+            let dir = match &result {
+                Ok((s, _)) => path_string(&s.out_dir),
+                Err(_) => "the run directory".to_string(),
+            };
+            result.map_err(launch)?;
+            Err(PyKeyboardInterrupt::new_err(format!(
+                "run interrupted; finished dialogues are saved in {dir}; call vsim.run again with the same \
+                 arguments and resume=True to continue"
+            )))
+        }
+    }
+}
+
+/// The turn and candidate tables of a run directory, as column-wise JSON.
+#[pyfunction]
+fn tables(py: Python<'_>, run_dir: PathBuf) -> PyResult<String> {
+    let path = run_dir.join(vsim::rundir::TRANSCRIPTS);
+    if !path.exists() {
+        return Err(input_msg(format!("{}: no transcript here; is it a run directory?", path.display())));
+    }
+    let tables = py.detach(|| vsim::rundir::tables::read_tables(&path)).map_err(failed)?;
+    to_json(&tables)
+}
+
+/// The manifest (`config.json`) of a run directory, as JSON.
+#[pyfunction]
+fn manifest(run_dir: PathBuf) -> PyResult<String> {
+    let manifest = vsim::rundir::read_manifest(&run_dir).map_err(input)?;
+    to_json(&manifest)
+}
+
+/// Evaluates a run directory against human data; returns `metrics.json`'s content, and
+/// writes it with the reports when `write`.
+#[pyfunction]
+#[pyo3(signature = (
+    run_dir, *, human=None, split=None, other_split=false, allow_changed_inputs=false, seed=0,
+    bootstrap=1000, confidence=0.95, embedder="minilm".to_string(), embed_max=200, write=true
+))]
+#[allow(clippy::too_many_arguments)]
+fn evaluate(
+    py: Python<'_>,
+    run_dir: PathBuf,
+    human: Option<String>,
+    split: Option<String>,
+    other_split: bool,
+    allow_changed_inputs: bool,
+    seed: u64,
+    bootstrap: usize,
+    confidence: f64,
+    embedder: String,
+    embed_max: usize,
+    write: bool,
+) -> PyResult<(String, Vec<String>)> {
+    if vsim::rundir::read_manifest_if_any(&run_dir).map_err(input)?.is_some_and(|m| m.survey.is_some()) {
+        return Err(input_msg(format!(
+            "{} is a survey run: evaluate it with the command line (`vsim eval {}`)",
+            run_dir.display(),
+            run_dir.display()
+        )));
+    }
+    let split: Option<vsim::eval::Split> = split.as_deref().map(str::parse).transpose().map_err(input)?;
+    let job = async move {
+        let mut notes = Vec::new();
+        let run = vsim::eval::RunData::load(&run_dir).map_err(input)?;
+        let choice =
+            vsim::eval::human_for_run(&run, human.as_deref(), split, other_split, allow_changed_inputs)
+                .map_err(input)?;
+        if let Some(c) = &choice.changed {
+            notes.push(format!("{c}; going on as allow_changed_inputs asks"));
+        }
+        let (model, no_embedder_reason) = match embedder.trim() {
+            "none" | "" => (None, None),
+            spec => match vsim::embed::open_any(spec, &vsim::progress::Progress::silent()).await {
+                Ok(m) => (Some(m), None),
+                Err(e @ vsim::embed::EmbedError::BadSpec { .. }) => return Err(input(e)),
+                Err(e) if spec == "minilm" => (None, Some(vsim::embed::unavailable_reason(&e))),
+                Err(e) => return Err(failed(e)),
+            },
+        };
+        let opts = vsim::eval::EvalOptions {
+            seed,
+            bootstrap,
+            confidence,
+            bins: None,
+            embed_max,
+            no_embedder_reason,
+        };
+        let evaluation = vsim::eval::evaluate(&run, choice.reference.as_ref(), &opts, model.as_deref())
+            .await
+            .map_err(|e| match e {
+                vsim::eval::EvalError::InvalidOption { .. } | vsim::eval::EvalError::NoOutcomes { .. } => {
+                    input(e)
+                }
+                other => failed(other),
+            })?;
+        if write {
+            vsim::eval::write_metrics(&run_dir, &evaluation).map_err(failed)?;
+            vsim::report::write_run_report(
+                &run_dir,
+                &evaluation,
+                Some(&run),
+                vsim::report::DEFAULT_MAX_DIALOGUES,
+            )
+            .map_err(failed)?;
+        }
+        Ok((to_json(&evaluation)?, notes))
+    };
+    wait_plain(py, job)?
+}
+
+/// Draws `n` responses to one prompt with one method and chooses one; returns the sample
+/// (`vsim sample --json`'s record of the method) as JSON.
+#[pyfunction]
+#[pyo3(signature = (
+    prompt, *, method="vs-standard".to_string(), k="5".to_string(), k_max=10, n=None,
+    selection="weighted".to_string(), min_prob=None, min_keep=1, tau=None, model="local".to_string(),
+    seed=0, temperature=None, max_tokens=None, system="You are a helpful assistant.".to_string(),
+    no_cache=false, threads=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn sample(
+    py: Python<'_>,
+    prompt: String,
+    method: String,
+    k: String,
+    k_max: usize,
+    n: Option<usize>,
+    selection: String,
+    min_prob: Option<f64>,
+    min_keep: usize,
+    tau: Option<f64>,
+    model: String,
+    seed: u64,
+    temperature: Option<f32>,
+    max_tokens: Option<u32>,
+    system: String,
+    no_cache: bool,
+    threads: Option<usize>,
+) -> PyResult<String> {
+    let method: vsim::vs::Method = method.parse().map_err(input)?;
+    if k.trim() == "0" || k_max == 0 {
+        return Err(input_msg("k must be at least 1 (or \"model-decided\")"));
+    }
+    let k = vsim::scenario::parse_k(&k, k_max).map_err(|e| input_msg(format!("k: {e}")))?;
+    let rule = vsim::vs::SelectionRule { selection: selection.parse().map_err(input)?, min_prob, min_keep };
+    rule.validate().map_err(|e| input_msg(e.to_string()))?;
+    if let Some(t) = tau.filter(|t| !(0.0..=1.0).contains(t)) {
+        return Err(input_msg(format!("tau must be within [0, 1], got {t}")));
+    }
+    if n == Some(0) {
+        return Err(input_msg("n must be at least 1"));
+    }
+    let request =
+        vsim::vs::sample_set::SampleRequest { prompt, system, method, k, tau, temperature, max_tokens, seed };
+    let backend = vsim::backend::factory::BackendOptions {
+        cache: if no_cache {
+            vsim::backend::cache::CacheMode::Off
+        } else {
+            vsim::backend::cache::CacheMode::ReadWrite
+        },
+        threads,
+        ..Default::default()
+    };
+    let job = async move {
+        let (model, _) = vsim::experiment::launch::open_checked(&model, &backend).await.map_err(launch)?;
+        let n = n.unwrap_or_else(|| request.default_n());
+        let mut drawn = request.draw(model.as_ref(), n).await.map_err(failed)?;
+        if drawn.choose(&rule, seed).is_none() {
+            return Err(RunFailed::new_err("the model returned no candidates"));
+        }
+        to_json(&drawn)
+    };
+    wait_plain(py, job)?
+}
+
+/// Parses a raw model reply into candidates (with the repairs applied); returns the parsed
+/// reply as JSON.
+#[pyfunction]
+#[pyo3(signature = (text, k=None))]
+fn parse(text: &str, k: Option<usize>) -> PyResult<String> {
+    if k == Some(0) {
+        return Err(input_msg("k must be at least 1"));
+    }
+    let parsed = vsim::vs::parse_candidates(text, k.map(|k| vsim::vs::KSpec::Fixed { k })).map_err(input)?;
+    to_json(&serde_json::json!({"candidates": parsed.candidates, "reasoning": parsed.reasoning}))
+}
+
+fn stats_err(e: vsim::stats::StatsError) -> PyErr {
+    input(e)
+}
+
+/// Two-sample Kolmogorov–Smirnov test; returns (D, p-value, method used).
+#[pyfunction]
+#[pyo3(signature = (a, b, mode="auto"))]
+fn ks(a: Vec<f64>, b: Vec<f64>, mode: &str) -> PyResult<(f64, f64, String)> {
+    let mode = match mode {
+        "auto" => vsim::stats::KsMode::Auto,
+        "exact" => vsim::stats::KsMode::Exact,
+        "asymptotic" | "asymp" => vsim::stats::KsMode::Asymptotic,
+        other => return Err(input_msg(format!("mode must be auto, exact or asymptotic, got `{other}`"))),
+    };
+    let r = vsim::stats::ks_2samp(&a, &b, mode).map_err(stats_err)?;
+    let used = if r.method_used == vsim::stats::KsMode::Exact { "exact" } else { "asymptotic" };
+    Ok((r.statistic, r.pvalue, used.to_string()))
+}
+
+/// Mean absolute difference of paired values.
+#[pyfunction]
+fn l1_paired(simulated: Vec<f64>, human: Vec<f64>) -> PyResult<f64> {
+    vsim::stats::compare::l1_paired(&simulated, &human).map_err(stats_err)
+}
+
+/// L1 distance between the two samples' histograms over `bins` equal bins of [lo, hi].
+#[pyfunction]
+fn l1_histogram(a: Vec<f64>, b: Vec<f64>, lo: f64, hi: f64, bins: usize) -> PyResult<f64> {
+    let bins = vsim::stats::compare::Bins { lo, hi, n: bins };
+    bins.validate().map_err(stats_err)?;
+    vsim::stats::compare::l1_histogram(&a, &b, &bins).map_err(stats_err)
+}
+
+/// L1 distance of the PersuasionForGood donation densities (21 edges over [0, 2]).
+#[pyfunction]
+fn l1_density_pfg(a: Vec<f64>, b: Vec<f64>) -> PyResult<f64> {
+    vsim::stats::compare::l1_density_pfg(&a, &b).map_err(stats_err)
+}
+
+/// Wasserstein-1 (earth mover's) distance of two samples.
+#[pyfunction]
+fn wasserstein1(a: Vec<f64>, b: Vec<f64>) -> PyResult<f64> {
+    vsim::stats::compare::wasserstein1(&a, &b).map_err(stats_err)
+}
+
+/// Total variation distance of two probability vectors.
+#[pyfunction]
+fn total_variation(p: Vec<f64>, q: Vec<f64>) -> PyResult<f64> {
+    vsim::stats::compare::total_variation(&p, &q).map_err(stats_err)
+}
+
+/// Jensen–Shannon divergence of two probability vectors.
+#[pyfunction]
+fn jensen_shannon(p: Vec<f64>, q: Vec<f64>) -> PyResult<f64> {
+    vsim::stats::compare::jensen_shannon(&p, &q).map_err(stats_err)
+}
+
+/// The built-in OpenAI-compatible mock model, served on 127.0.0.1 until closed.
+#[pyclass(module = "vsim._vsim")]
+struct MockServer {
+    server: Option<vsim::mock::MockServer>,
+    url: String,
+}
+
+#[pymethods]
+impl MockServer {
+    #[new]
+    #[pyo3(signature = (*, seed=0, latency_ms=0, error_rate=0.0))]
+    fn new(py: Python<'_>, seed: u64, latency_ms: u64, error_rate: f64) -> PyResult<Self> {
+        let config = vsim::mock::MockConfig {
+            seed,
+            latency: Duration::from_millis(latency_ms),
+            error_rate,
+            ..Default::default()
+        };
+        let server = wait_plain(py, vsim::mock::MockServer::start(config))?.map_err(failed)?;
+        Ok(Self { url: server.base_url(), server: Some(server) })
+    }
+
+    /// `http://127.0.0.1:PORT/v1`.
+    #[getter]
+    fn base_url(&self) -> String {
+        self.url.clone()
+    }
+
+    /// Stops the server.
+    fn close(&mut self) {
+        self.server = None;
+    }
+}
+
+#[pymodule]
+fn _vsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("VsimError", py.get_type::<VsimError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("RunFailed", py.get_type::<RunFailed>())?;
+    m.add_class::<MockServer>()?;
+    for f in [
+        wrap_pyfunction!(run, m)?,
+        wrap_pyfunction!(tables, m)?,
+        wrap_pyfunction!(manifest, m)?,
+        wrap_pyfunction!(evaluate, m)?,
+        wrap_pyfunction!(sample, m)?,
+        wrap_pyfunction!(parse, m)?,
+        wrap_pyfunction!(ks, m)?,
+        wrap_pyfunction!(l1_paired, m)?,
+        wrap_pyfunction!(l1_histogram, m)?,
+        wrap_pyfunction!(l1_density_pfg, m)?,
+        wrap_pyfunction!(wasserstein1, m)?,
+        wrap_pyfunction!(total_variation, m)?,
+        wrap_pyfunction!(jensen_shannon, m)?,
+    ] {
+        m.add_function(f)?;
+    }
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

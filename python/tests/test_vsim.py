@@ -1,0 +1,177 @@
+"""The Python module against the built-in mock: DataFrames equal the run's files, errors
+come as the right classes, Ctrl-C stops a run that then resumes, and evaluation follows the
+command line's protocol."""
+
+import csv
+import json
+import math
+import os
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+import vsim
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIO = ROOT / "scenarios" / "persuasion_for_good.toml"
+PFG = Path(os.environ.get("VSIM_PFG_DIR", ROOT.parent / "shared" / "data" / "persuasionforgood"))
+
+
+@pytest.fixture(scope="module")
+def mock():
+    with vsim.MockServer(seed=3) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def finished(mock, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "pfg"
+    return vsim.run(SCENARIO, n=6, model=mock.model, out=out, no_cache=True, progress=False)
+
+
+def latest_attempts(path):
+    """Every dialogue's events from its last `begin` on, read straight from the file."""
+    attempts = {}
+    with open(path / "transcripts.jsonl", encoding="utf-8") as f:
+        for line in f:
+            e = json.loads(line)
+            if e["event"] == "begin":
+                attempts[e["dialogue"]] = [e]
+            else:
+                attempts[e["dialogue"]].append(e)
+    return sorted(attempts.values(), key=lambda events: events[0]["index"])
+
+
+def test_outcomes_equal_outcomes_csv(finished):
+    df = finished.outcomes()
+    with open(finished.path / "outcomes.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert len(df) == len(rows) == 6
+    assert list(df.columns) == list(rows[0].keys())
+    for (_, got), want in zip(df.iterrows(), rows):
+        assert got["dialogue"] == want["dialogue"]
+        assert got["status"] == want["status"] == "completed"
+        assert int(got["seed"]) == int(want["seed"])
+        donation = want["persuadee.donation"]
+        if donation == "":
+            assert math.isnan(got["persuadee.donation"])
+        else:
+            assert got["persuadee.donation"] == pytest.approx(float(donation))
+    assert finished.summary["counts"]["completed"] == 6
+
+
+def test_turns_and_candidates_equal_the_transcript(finished):
+    turns, candidates = finished.turns(), finished.candidates()
+    want_turns = [e for events in latest_attempts(finished.path) for e in events if e["event"] == "turn"]
+    assert len(turns) == len(want_turns) > 0
+    assert list(turns["text"]) == [t["text"] for t in want_turns]
+    assert list(turns["chosen"]) == [t["choice"]["index"] for t in want_turns]
+    assert list(turns["k"]) == [len(t["candidates"]) for t in want_turns]
+
+    want_candidates = [(t, i, c) for t in want_turns for i, c in enumerate(t["candidates"])]
+    assert len(candidates) == len(want_candidates)
+    for (_, row), (t, i, c) in zip(candidates.iterrows(), want_candidates):
+        assert (row["dialogue"], row["turn"], row["candidate"]) == (t["dialogue"], t["turn"], i)
+        assert row["text"] == c["text"]
+        assert row["probability"] == pytest.approx(c["probability"])
+        assert bool(row["chosen"]) == (i == t["choice"]["index"])
+    # Exactly one chosen candidate per turn, and it is the turn's text.
+    chosen = candidates[candidates["chosen"]]
+    assert len(chosen) == len(turns)
+    assert list(chosen["text"]) == list(turns["text"])
+
+
+def test_open_run_reads_the_same_directory(finished):
+    again = vsim.open_run(finished.path)
+    assert again.outcomes().equals(finished.outcomes())
+    assert again.manifest["kind"] == "dialogue"
+    assert again.manifest["n"] == 6
+
+
+def test_bad_input_and_failures_raise_their_own_classes(mock, tmp_path):
+    assert issubclass(vsim.InputError, vsim.VsimError) and issubclass(vsim.RunFailed, vsim.VsimError)
+    with pytest.raises(vsim.InputError, match="cannot read scenario file"):
+        vsim.run(tmp_path / "missing.toml", progress=False)
+    with pytest.raises(vsim.InputError, match="concurrency"):
+        vsim.run(SCENARIO, model=mock.model, concurrency=0, progress=False)
+    with pytest.raises(vsim.InputError):
+        vsim.run(SCENARIO, model="nonsense:spec", out=tmp_path / "x", progress=False)
+    with pytest.raises(vsim.InputError, match="k"):
+        vsim.sample("hi", k=0, model=mock.model)
+    with pytest.raises(vsim.InputError):
+        vsim.stats.ks([], [1.0])
+    with pytest.raises(vsim.InputError):
+        vsim.open_run(tmp_path)
+    # A server nobody listens on fails the check before any dialogue starts.
+    with pytest.raises(vsim.RunFailed, match="cannot reach"):
+        vsim.run(SCENARIO, model="openai:mock@http://127.0.0.1:1/v1", out=tmp_path / "dead", n=2, progress=False)
+
+
+def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path):
+    out = tmp_path / "interrupted"
+    with vsim.MockServer(seed=5, latency_ms=40) as slow:
+        events = []
+        timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt, match="resume=True"):
+                vsim.run(SCENARIO, n=40, concurrency=2, model=slow.model, out=out, no_cache=True, progress=events.append)
+        finally:
+            timer.cancel()
+        assert any(e["event"] == "interrupted" for e in events)
+        done = len(vsim.open_run(out).outcomes())
+        assert 0 < done < 40
+        # Every line of the transcript is whole.
+        with open(out / "transcripts.jsonl", encoding="utf-8") as f:
+            for line in f:
+                json.loads(line)
+        resumed = vsim.run(SCENARIO, n=40, concurrency=2, model=slow.model, out=out, no_cache=True, resume=True, progress=False)
+    assert resumed.summary["skipped"] == done
+    assert resumed.summary["counts"]["completed"] == 40
+
+
+def test_progress_reaches_a_callback(mock, tmp_path):
+    events = []
+    vsim.run(SCENARIO, n=3, model=mock.model, out=tmp_path / "p", no_cache=True, progress=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "started" and kinds[-1] == "ended"
+    assert kinds.count("finished") == 3
+    assert events[0]["total"] == 3
+
+
+def test_stats_match_scipy():
+    r = vsim.stats.ks([1, 2, 3], [2, 3, 4, 5])
+    assert r.statistic == pytest.approx(0.5)
+    assert r.pvalue == pytest.approx(0.6571428571428571)  # scipy.stats.ks_2samp, exact
+    assert r.method == "exact"
+    assert vsim.stats.l1_paired([1.0, 2.0], [1.0, 3.0]) == pytest.approx(0.5)
+    assert vsim.stats.total_variation([0.5, 0.5], [1.0, 0.0]) == pytest.approx(0.5)
+    assert vsim.stats.wasserstein1([0.0], [1.0]) == pytest.approx(1.0)
+    assert vsim.stats.l1_density_pfg([0.0, 0.0], [2.0, 2.0]) > 0
+
+
+def test_parse_and_sample(mock):
+    candidates = vsim.parse('{"responses": [{"text": "Hi", "probability": "70%"}, {"text": "Hello"}]}', k=2)
+    assert [c["text"] for c in candidates] == ["Hi", "Hello"]
+    assert candidates[0]["probability"] == pytest.approx(0.7)
+    s = vsim.sample("Tell me a joke", k=3, model=mock.model, seed=1, no_cache=True)
+    assert len(s["candidates"]) == 3
+    assert 0 <= s["choice"]["index"] < 3
+    again = vsim.sample("Tell me a joke", k=3, model=mock.model, seed=1, no_cache=True)
+    assert again["choice"] == s["choice"]
+
+
+@pytest.mark.skipif(not (PFG / "full_info.csv").exists(), reason="PersuasionForGood data not present")
+def test_evaluate_compares_the_simulated_people_with_themselves(mock, tmp_path):
+    run = vsim.run(SCENARIO, population=f"pfg:{PFG}", n=8, model=mock.model, out=tmp_path / "pfg", no_cache=True, progress=False)
+    metrics = vsim.evaluate(run, embedder="none", bootstrap=50)
+    donation = next(o for o in metrics["numeric"] if o["key"] == "persuadee.donation")
+    counts = donation["comparison"]["counts"]
+    assert counts["simulated"] + counts["missing"] + counts["invalid"] + counts["failed"] == 8
+    assert counts["human"] == 8
+    assert counts["paired"] == counts["simulated"]
+    assert (run.path / "metrics.json").exists() and (run.path / "report.html").exists()
+    with pytest.raises(vsim.InputError):
+        vsim.evaluate(run, embedder="none", human="pfg:/nonexistent")

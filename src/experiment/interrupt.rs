@@ -1,0 +1,73 @@
+//! What stops a run early while keeping every finished dialogue: Ctrl-C by default, or a
+//! trigger the caller holds. A host with its own signal handling (Python, which turns
+//! SIGINT into `KeyboardInterrupt`) must not have the runner install a second handler, so
+//! it passes a triggered interrupt and pulls the trigger itself.
+
+use tokio::sync::watch;
+
+/// When a run stops early; the default is the process's Ctrl-C (SIGINT).
+#[derive(Clone, Default)]
+pub struct Interrupt(Option<watch::Receiver<bool>>);
+
+/// Stops the runs given the paired [`Interrupt`]; dropping it stops nothing.
+#[derive(Debug)]
+pub struct InterruptTrigger(watch::Sender<bool>);
+
+impl Interrupt {
+    /// Stop on Ctrl-C (the default).
+    pub fn on_ctrl_c() -> Self {
+        Self(None)
+    }
+
+    /// Stop when the returned trigger is pulled; Ctrl-C is left to the caller.
+    pub fn triggered() -> (Self, InterruptTrigger) {
+        let (tx, rx) = watch::channel(false);
+        (Self(Some(rx)), InterruptTrigger(tx))
+    }
+
+    /// Resolves when the run should stop.
+    pub(crate) async fn wait(&self) {
+        match &self.0 {
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            Some(rx) => {
+                let mut rx = rx.clone();
+                if rx.wait_for(|stop| *stop).await.is_err() {
+                    // The trigger was dropped without being pulled: never stop.
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+}
+
+impl InterruptTrigger {
+    /// Stops the runs of the paired interrupt: nothing new starts, finished dialogues stay.
+    pub fn pull(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "Interrupt(triggered)" } else { "Interrupt(ctrl-c)" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pulled_trigger_stops_and_a_dropped_one_never_does() {
+        let (interrupt, trigger) = Interrupt::triggered();
+        trigger.pull();
+        tokio::time::timeout(std::time::Duration::from_secs(1), interrupt.wait()).await.unwrap();
+
+        let (interrupt, trigger) = Interrupt::triggered();
+        drop(trigger);
+        let waited = tokio::time::timeout(std::time::Duration::from_millis(50), interrupt.wait()).await;
+        assert!(waited.is_err());
+    }
+}
