@@ -154,18 +154,40 @@ fn wait<T: Send + 'static>(
     let rt = runtime()?;
     let mut handle = rt.spawn(future);
     let mut interrupted = false;
+    // An exception raised by the progress callback stops the run as Ctrl-C does (nothing
+    // keeps writing the run directory behind the caller's back), then is raised.
+    let mut callback_error: Option<PyErr> = None;
     loop {
         let joined = py.detach(|| {
             rt.block_on(async { tokio::time::timeout(Duration::from_millis(100), &mut handle).await })
         });
-        if let Some(cb) = progress {
+        if let (Some(cb), None) = (progress, &callback_error) {
             for line in events.drain() {
-                cb.call1((line,))?;
+                if let Err(e) = cb.call1((line,)) {
+                    // Ctrl-C that landed while the callback ran is an interrupt like any other.
+                    if e.is_instance_of::<PyKeyboardInterrupt>(py) && trigger.is_some() && !interrupted {
+                        trigger.inspect(|t| t.pull());
+                        interrupted = true;
+                        continue;
+                    }
+                    match trigger {
+                        Some(t) => t.pull(),
+                        None => {
+                            handle.abort();
+                            return Err(e);
+                        }
+                    }
+                    callback_error = Some(e);
+                    break;
+                }
             }
         }
         match joined {
             Ok(Ok(value)) => {
-                return Ok(if interrupted { Waited::Interrupted(value) } else { Waited::Done(value) })
+                if let Some(e) = callback_error {
+                    return Err(e);
+                }
+                return Ok(if interrupted { Waited::Interrupted(value) } else { Waited::Done(value) });
             }
             Ok(Err(e)) => return Err(RunFailed::new_err(format!("the task stopped: {e}"))),
             Err(_) => {}
@@ -177,7 +199,13 @@ fn wait<T: Send + 'static>(
                         t.pull();
                         interrupted = true;
                     }
-                    _ => {
+                    Some(_) => {
+                        handle.abort();
+                        return Err(PyKeyboardInterrupt::new_err(
+                            "interrupted before the run started: no dialogue was run",
+                        ));
+                    }
+                    None => {
                         handle.abort();
                         return Err(e);
                     }

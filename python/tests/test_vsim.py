@@ -113,23 +113,29 @@ def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path):
     out = tmp_path / "interrupted"
     with vsim.MockServer(seed=5, latency_ms=40) as slow:
         events = []
-        timer = threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT))
-        timer.start()
+        # Ctrl-C from another thread once dialogues are finishing, as a terminal sends it.
+        timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+
+        def progress(event):
+            events.append(event)
+            if event["event"] == "finished" and timer.ident is None:
+                timer.start()
+
         try:
             with pytest.raises(KeyboardInterrupt, match="resume=True"):
-                vsim.run(SCENARIO, n=40, concurrency=2, model=slow.model, out=out, no_cache=True, progress=events.append)
+                vsim.run(SCENARIO, n=12, concurrency=2, model=slow.model, out=out, no_cache=True, progress=progress)
         finally:
             timer.cancel()
         assert any(e["event"] == "interrupted" for e in events)
         done = len(vsim.open_run(out).outcomes())
-        assert 0 < done < 40
+        assert 0 < done < 12
         # Every line of the transcript is whole.
         with open(out / "transcripts.jsonl", encoding="utf-8") as f:
             for line in f:
                 json.loads(line)
-        resumed = vsim.run(SCENARIO, n=40, concurrency=2, model=slow.model, out=out, no_cache=True, resume=True, progress=False)
+        resumed = vsim.run(SCENARIO, n=12, concurrency=2, model=slow.model, out=out, no_cache=True, resume=True, progress=False)
     assert resumed.summary["skipped"] == done
-    assert resumed.summary["counts"]["completed"] == 40
+    assert resumed.summary["counts"]["completed"] == 12
 
 
 def test_progress_reaches_a_callback(mock, tmp_path):
@@ -147,6 +153,10 @@ def test_stats_match_scipy():
     assert r.pvalue == pytest.approx(0.6571428571428571)  # scipy.stats.ks_2samp, exact
     assert r.method == "exact"
     assert vsim.stats.l1_paired([1.0, 2.0], [1.0, 3.0]) == pytest.approx(0.5)
+    assert vsim.stats.l1([1.0, 2.0], [1.0, 3.0]) == pytest.approx(0.5)
+    assert vsim.stats.l1([0.5], [1.5], kind="histogram", lo=0, hi=2, bins=2) == pytest.approx(2.0)
+    with pytest.raises(vsim.InputError):
+        vsim.stats.l1([1.0], [1.0], kind="nonsense")
     assert vsim.stats.total_variation([0.5, 0.5], [1.0, 0.0]) == pytest.approx(0.5)
     assert vsim.stats.wasserstein1([0.0], [1.0]) == pytest.approx(1.0)
     assert vsim.stats.l1_density_pfg([0.0, 0.0], [2.0, 2.0]) > 0
@@ -175,3 +185,17 @@ def test_evaluate_compares_the_simulated_people_with_themselves(mock, tmp_path):
     assert (run.path / "metrics.json").exists() and (run.path / "report.html").exists()
     with pytest.raises(vsim.InputError):
         vsim.evaluate(run, embedder="none", human="pfg:/nonexistent")
+
+
+def test_an_exception_in_the_progress_callback_stops_the_run(mock, tmp_path):
+    out = tmp_path / "callback"
+
+    def fail(event):
+        if event["event"] == "finished":
+            raise ValueError("callback broke")
+
+    with pytest.raises(ValueError, match="callback broke"):
+        vsim.run(SCENARIO, n=12, concurrency=2, model=mock.model, out=out, no_cache=True, progress=fail)
+    # The run stopped and let go of its directory: a resume finishes it.
+    resumed = vsim.run(SCENARIO, n=12, concurrency=2, model=mock.model, out=out, no_cache=True, resume=True, progress=False)
+    assert resumed.summary["counts"]["completed"] == 12

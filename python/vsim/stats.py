@@ -11,7 +11,7 @@ from typing import Iterable, NamedTuple
 
 from . import _vsim
 
-__all__ = ["KsResult", "jensen_shannon", "ks", "l1_density_pfg", "l1_histogram", "l1_paired", "total_variation", "wasserstein1"]
+__all__ = ["KsResult", "jensen_shannon", "ks", "l1", "l1_density_pfg", "l1_histogram", "l1_paired", "total_variation", "wasserstein1"]
 
 
 class KsResult(NamedTuple):
@@ -33,6 +33,20 @@ def ks(a: Iterable[float], b: Iterable[float], mode: str = "auto") -> KsResult:
     """Two-sample KS test; ``mode`` is ``auto`` (exact up to 10,000 values, as SciPy),
     ``exact`` or ``asymptotic``."""
     return KsResult(*_vsim.ks(_floats(a), _floats(b), mode))
+
+
+def l1(a: Iterable[float], b: Iterable[float], kind: str = "paired", **bins: float) -> float:
+    """The L1 distance ``vsim eval`` reports under ``kind``: ``paired`` (mean absolute
+    difference of each simulated person and the same person's real value; :func:`l1_paired`),
+    ``density`` (PersuasionForGood's 20 bins over [0, 2]; :func:`l1_density_pfg`) or
+    ``histogram`` (``lo``, ``hi``, ``bins`` given; :func:`l1_histogram`)."""
+    if kind == "paired":
+        return l1_paired(a, b)
+    if kind == "density":
+        return l1_density_pfg(a, b)
+    if kind == "histogram":
+        return l1_histogram(a, b, **bins)  # type: ignore[arg-type]
+    raise _vsim.InputError(f"kind must be paired, density or histogram, got {kind!r}")
 
 
 def l1_paired(simulated: Iterable[float], human: Iterable[float]) -> float:
