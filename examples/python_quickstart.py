@@ -7,6 +7,7 @@ plot the donation histograms (when matplotlib is installed).
     python examples/python_quickstart.py [DATA_DIR] [OUT_DIR]
 """
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ out = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "runs" / "python-quicks
 if not (data / "full_info.csv").exists():
     sys.exit(f"no PersuasionForGood data in {data}: vsim data fetch persuasionforgood --dir {data}")
 
+# The mock listens on a new port each time, so a run of an earlier mock cannot be resumed
+# (its model differs): the example's own directory is made afresh.
+shutil.rmtree(out, ignore_errors=True)
 with vsim.MockServer() as mock:
     # 20 held-out test-split participants, each simulated once (the mock answers instantly;
     # use model="local" for the embedded model or "openai:gpt-4o-mini" for a real one).
@@ -27,7 +31,6 @@ with vsim.MockServer() as mock:
         n=20,
         model=mock.model,
         out=out,
-        resume=out.exists(),
     )
 
 outcomes = run.outcomes()
@@ -62,6 +65,8 @@ else:
     ax.hist(outcomes["persuadee.donation"].dropna(), bins=bins, alpha=0.6, label="simulated")
     ax.hist(human, bins=bins, alpha=0.6, label="human (the same participants)")
     ax.set_xlabel("donation ($)")
+    ax.set_ylabel("people")
+    ax.set_title("PersuasionForGood donations: simulated vs the same participants")
     ax.legend()
     fig.savefig(run.path / "donations.png")
     print(f"plot: {run.path / 'donations.png'}")

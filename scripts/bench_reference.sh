@@ -11,7 +11,8 @@
 # target/llama-ref/ and never committed. Not part of CI: the build takes ~8 min on 2 cores.
 #
 # Usage:
-#   bash scripts/bench_reference.sh              # build if needed, then benchmark
+#   bash scripts/bench_reference.sh              # build if needed, then benchmark one request
+#   bash scripts/bench_reference.sh --batched    # 1, 4 and 8 concurrent requests (local_batched)
 #   bash scripts/bench_reference.sh --build-only
 # Environment: VSIM_BENCH_THREADS (default: all cores), VSIM_REF_DIR (default target/llama-ref).
 set -euo pipefail
@@ -53,4 +54,6 @@ if [[ ! -x "$SERVER" ]]; then
 fi
 [[ "${1:-}" == "--build-only" ]] && exit 0
 
-VSIM_REFERENCE_SERVER="$(realpath "$SERVER")" cargo bench --bench local_backend
+bench=local_backend
+[[ "${1:-}" == "--batched" ]] && bench=local_batched
+VSIM_REFERENCE_SERVER="$(realpath "$SERVER")" cargo bench --bench "$bench"

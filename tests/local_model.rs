@@ -309,6 +309,61 @@ async fn dropping_the_request_cancels_generation() -> Result<()> {
     Ok(())
 }
 
+/// The default model with continuous batching over `sequences` sequences.
+fn batched_model(sequences: usize) -> Result<LocalModel> {
+    let config = LocalConfig { max_tokens: 64, sequences, n_ctx: Some(2048), ..LocalConfig::default() };
+    Ok(LocalModel::load(&default_model_path()?, config)?)
+}
+
+#[tokio::test]
+async fn batched_requests_each_follow_their_own_grammar_and_sampler() -> Result<()> {
+    let _guard = MODEL_LOCK.lock().await;
+    let m = batched_model(4)?;
+    assert!(m.id().ends_with("+batched"), "the cache must keep batched replies apart: {}", m.id());
+    // Six requests on four sequences: two wait for a free one. Mixed: VS lists and numbers.
+    let mut number = ChatRequest::new(vec![Message::user("How many dollars would you donate, 0 to 2?")]);
+    number.constraint = Some(OutputConstraint::Number { min: 0.0, max: 2.0 });
+    number.max_tokens = Some(24);
+    number.seed = Some(3);
+    let long_enough = |seed| ChatRequest { max_tokens: Some(400), ..vs_request(seed) };
+    let requests = (0..5).map(long_enough).chain([number]);
+    let replies = futures::future::join_all(requests.map(|r| m.chat(r))).await;
+    for (i, reply) in replies.into_iter().enumerate() {
+        let reply = reply?;
+        let json: serde_json::Value = serde_json::from_str(reply.content.trim())
+            .with_context(|| format!("reply {i} is not JSON: {}", reply.content))?;
+        if i < 5 {
+            assert_eq!(json["responses"].as_array().map(Vec::len), Some(5), "{}", reply.content);
+        } else {
+            let v = json["answer"].as_f64().context("no number")?;
+            assert!((0.0..=2.0).contains(&v), "{}", reply.content);
+        }
+    }
+    let stats = m.stats();
+    assert_eq!(stats.requests, 6);
+    assert!(stats.completion_tokens > 50, "{stats:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dropped_batched_request_is_cancelled_and_the_others_finish() -> Result<()> {
+    use futures::FutureExt;
+    let _guard = MODEL_LOCK.lock().await;
+    let m = batched_model(2)?;
+    let mut long = ChatRequest::new(vec![Message::user("Write a long story about a lighthouse.")]);
+    long.max_tokens = Some(400);
+    long.seed = Some(5);
+    assert!(m.chat(long.clone()).now_or_never().is_none());
+    let mut short = long.clone();
+    short.max_tokens = Some(4);
+    let reply = m.chat(short).await?;
+    assert_eq!(reply.usage.map(|u| u.completion_tokens), Some(4));
+    let stats = m.stats();
+    assert_eq!(stats.cancelled, 1, "{stats:?}");
+    assert!(stats.completion_tokens < 100, "the dropped request went on generating: {stats:?}");
+    Ok(())
+}
+
 #[test]
 fn missing_model_file_is_a_clear_error() {
     let err = LocalModel::load("/nonexistent/dir/model.gguf".as_ref(), LocalConfig::default())

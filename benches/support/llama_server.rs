@@ -2,6 +2,8 @@
 //! started on the same GGUF file, threads and context length, fed the same requests, and
 //! timed by its own clock (the `timings` object of each reply), so HTTP costs nothing.
 
+// Shared by the local_backend and local_batched benches, each of which uses a part.
+#![allow(dead_code)]
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -46,12 +48,25 @@ impl LlamaServer {
     /// too), and no host-memory prompt cache, which would carry state from one measured
     /// replay into the next.
     pub async fn start(binary: &Path, model: &Path, threads: usize, n_ctx: u32) -> Result<Self> {
+        Self::start_parallel(binary, model, threads, n_ctx, 2).await
+    }
+
+    /// [`LlamaServer::start`] with `parallel` slots of `n_ctx` tokens each, decoded together
+    /// (llama.cpp's continuous batching).
+    pub async fn start_parallel(
+        binary: &Path,
+        model: &Path,
+        threads: usize,
+        n_ctx: u32,
+        parallel: usize,
+    ) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let log = std::env::temp_dir().join(format!("vsim-bench-llama-server-{port}.log"));
         let child = Command::new(binary)
             .args(["--model", &model.display().to_string()])
             .args(["--threads", &threads.to_string(), "--threads-batch", &threads.to_string()])
-            .args(["--ctx-size", &(2 * n_ctx).to_string(), "--parallel", "2", "--cache-ram", "0"])
+            .args(["--ctx-size", &(parallel as u32 * n_ctx).to_string(), "--parallel", &parallel.to_string()])
+            .args(["--cache-ram", "0"])
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

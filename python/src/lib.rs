@@ -237,7 +237,7 @@ fn path_string(p: &std::path::Path) -> String {
     role_selection=None, role_model=None, seed=0, concurrency=4, out=None, resume=false, shard=None,
     max_tokens_total=None, max_cost=None, prices=None, max_consecutive_failures=10, no_cache=false,
     cache_dir=None, max_requests=8, rpm=None, timeout=120, max_retries=None, threads=None,
-    progress=None
+    deterministic=false, progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn run(
@@ -267,6 +267,7 @@ fn run(
     timeout: u64,
     max_retries: Option<u32>,
     threads: Option<usize>,
+    deterministic: bool,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(String, Vec<String>)> {
     if vsim::survey::is_survey_file(&scenario) {
@@ -323,6 +324,7 @@ fn run(
         },
         cache_dir,
         threads,
+        deterministic,
         ..Default::default()
     };
     backend.resilience.max_concurrency = max_requests.max(1);

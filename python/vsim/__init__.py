@@ -208,6 +208,7 @@ def run(
     timeout: int = 120,
     max_retries: Optional[int] = None,
     threads: Optional[int] = None,
+    deterministic: bool = False,
     progress: Progress = True,
 ) -> Run:
     """Runs (or with ``resume=True`` continues) a scenario, as ``vsim run`` does.
@@ -230,6 +231,9 @@ def run(
         max_tokens_total, max_cost, prices: budgets; ``prices`` maps a model to dollars per
             million input and output tokens.
         max_consecutive_failures: stop starting dialogues after this many failed in a row.
+        deterministic: keep the embedded model on its bit-exact path (one request at a
+            time); by default it decodes the requests of concurrent dialogues in one batch,
+            which is faster but lets a reply depend on what shared its batches.
         progress: True for a bar (tqdm when installed), False for none, or a callable that
             receives each event as a dict (``event``: started, finished, tick, budget_stop,
             halted, interrupted, ended).
@@ -274,6 +278,7 @@ def run(
         timeout=timeout,
         max_retries=max_retries,
         threads=threads,
+        deterministic=deterministic,
         progress=_progress_callback(progress),
     )
     summary = json.loads(summary_json)

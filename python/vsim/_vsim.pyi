@@ -47,6 +47,7 @@ def run(
     timeout: int = 120,
     max_retries: Optional[int] = None,
     threads: Optional[int] = None,
+    deterministic: bool = False,
     progress: Optional[Callable[[str], None]] = None,
 ) -> Tuple[str, List[str]]:
     """Runs a scenario; returns (summary JSON, notes)."""

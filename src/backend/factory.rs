@@ -24,6 +24,22 @@ pub struct BackendOptions {
     pub progress: crate::progress::Progress,
     /// Threads for the embedded model (default: all cores).
     pub threads: Option<usize>,
+    /// Requests the embedded model decodes together in one batch (continuous batching;
+    /// replies may then depend on what shares the batch). 1, the default, decodes one
+    /// request at a time, bit-exact. Runs set it to their concurrency unless asked to be
+    /// deterministic.
+    pub local_sequences: usize,
+    /// Keep the embedded model on its bit-exact sequential path whatever the concurrency.
+    pub deterministic: bool,
+}
+
+impl BackendOptions {
+    /// These options for `concurrent` requests at once: the embedded model batches that many
+    /// sequences, unless `deterministic`.
+    pub fn for_concurrency(mut self, concurrent: usize) -> Self {
+        self.local_sequences = if self.deterministic { 1 } else { concurrent.max(1) };
+        self
+    }
 }
 
 impl Default for BackendOptions {
@@ -35,6 +51,8 @@ impl Default for BackendOptions {
             response_format: true,
             progress: crate::progress::Progress::silent(),
             threads: None,
+            local_sequences: 1,
+            deterministic: false,
         }
     }
 }
@@ -80,6 +98,7 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
             if let Some(t) = options.threads {
                 config.threads = t;
             }
+            config.sequences = if options.deterministic { 1 } else { options.local_sequences.max(1) };
             let model = tokio::task::spawn_blocking(move || LocalModel::load(&path, config))
                 .await
                 .map_err(|e| BackendError::Local(format!("model load task failed: {e}")))??;

@@ -72,7 +72,7 @@ pub async fn run(args: BranchArgs) -> CliResult {
         BranchError::Io { .. } => CliError::failed(e),
         other => CliError::input(other),
     })?;
-    let backend = args.backend.options();
+    let backend = args.backend.options().for_concurrency(args.concurrency.min(args.n));
     let mut opened = vsim::experiment::launch::OpenedModels::default();
     let mut models = Vec::new();
     for spec in &source.role_models {

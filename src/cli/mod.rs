@@ -149,6 +149,12 @@ pub struct BackendArgs {
     /// Threads for the embedded model (default: all cores).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Embedded model: decode one request at a time, so that a seeded request gives the same
+    /// reply bit for bit whatever runs beside it. Without it, requests in flight together
+    /// (--concurrency above 1) are decoded in one batch: faster, but a reply may then depend
+    /// on what shared its batches.
+    #[arg(long)]
+    pub deterministic: bool,
 }
 
 impl BackendArgs {
@@ -159,6 +165,7 @@ impl BackendArgs {
             cache_dir: self.cache_dir.clone(),
             response_format: !self.no_response_format,
             threads: self.threads,
+            deterministic: self.deterministic,
             progress: model::download_progress(),
             ..Default::default()
         };
@@ -186,10 +193,21 @@ pub fn print_notes(notes: &[String]) {
     }
 }
 
-/// Parses and opens a model spec; a server is checked first (fail fast).
+/// Parses and opens a model spec for one request at a time; a server is checked first
+/// (fail fast).
 pub async fn open_model(spec: &str, args: &BackendArgs) -> Result<vsim::backend::SharedModel, CliError> {
-    let (model, note) =
-        vsim::experiment::launch::open_checked(spec, &args.options()).await.map_err(launch_error)?;
+    open_model_for(spec, args, 1).await
+}
+
+/// Parses and opens a model spec for `concurrent` requests in flight (the embedded model
+/// batches them unless --deterministic); a server is checked first (fail fast).
+pub async fn open_model_for(
+    spec: &str,
+    args: &BackendArgs,
+    concurrent: usize,
+) -> Result<vsim::backend::SharedModel, CliError> {
+    let options = args.options().for_concurrency(concurrent);
+    let (model, note) = vsim::experiment::launch::open_checked(spec, &options).await.map_err(launch_error)?;
     print_notes(note.as_slice());
     Ok(model)
 }

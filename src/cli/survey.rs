@@ -26,7 +26,7 @@ pub async fn run(args: RunArgs) -> CliResult {
         return Err(CliError::input(anyhow::anyhow!("--n and --concurrency must be at least 1")));
     }
     let model_name = args.model.clone().or(spec.model.clone()).unwrap_or_else(|| "local".into());
-    let model = super::open_model(&model_name, &args.backend).await?;
+    let model = super::open_model_for(&model_name, &args.backend, args.concurrency).await?;
     let out_dir =
         args.out.clone().unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", spec.name, args.seed)));
     let config = SurveyRunConfig {

@@ -117,7 +117,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
     };
     let mut models = HashMap::new();
     for spec in sweep.model_specs() {
-        let m = super::open_model(&spec, &args.backend).await?;
+        let m = super::open_model_for(&spec, &args.backend, sweep.concurrency).await?;
         models.insert(spec, m);
     }
     let options = SweepOptions {

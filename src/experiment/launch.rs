@@ -170,6 +170,9 @@ pub async fn prepare(request: RunRequest) -> Result<PreparedRun, LaunchError> {
         )
     });
 
+    // The embedded model decodes as many dialogues' requests together as can be in flight.
+    let in_flight = request.concurrency.min(request.n.unwrap_or(members).max(1));
+    let backend = request.backend.clone().for_concurrency(in_flight);
     // One backend per distinct spec, shared by every dialogue. A role's own model wins.
     let default_model =
         request.model.clone().or(scenario.default_model.clone()).unwrap_or_else(|| "local".to_string());
@@ -177,11 +180,11 @@ pub async fn prepare(request: RunRequest) -> Result<PreparedRun, LaunchError> {
     let mut models = Vec::new();
     for role in &scenario.roles {
         let spec = role.model.clone().unwrap_or_else(|| default_model.clone());
-        let model = opened.open(&spec, &request.backend).await?;
+        let model = opened.open(&spec, &backend).await?;
         models.push(RoleModel { name: spec, model });
     }
     let mut options = request.options;
-    options.extractors = opened.extractors(&scenario, &request.backend).await?;
+    options.extractors = opened.extractors(&scenario, &backend).await?;
 
     let out_dir =
         request.out.unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", scenario.name, request.seed)));

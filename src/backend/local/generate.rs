@@ -27,13 +27,13 @@ fn batch_sizes(total: usize, max: usize) -> Vec<usize> {
 }
 
 /// FNV-1a over the bit patterns of `values`.
-fn digest_bits(values: &[f32]) -> u64 {
+pub(super) fn digest_bits(values: &[f32]) -> u64 {
     values
         .iter()
         .fold(0xcbf2_9ce4_8422_2325, |h, v| (h ^ u64::from(v.to_bits())).wrapping_mul(0x100_0000_01b3))
 }
 
-fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
+pub(super) fn common_prefix(a: &[LlamaToken], b: &[LlamaToken]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
@@ -345,7 +345,7 @@ impl Generation<'_> {
 /// the grammar rejects that token, again with the grammar applied to all candidates.
 /// Returns the token and whether the resampling was needed. With `grammar_first`, skips the
 /// cheap attempt.
-fn sample_constrained(
+pub(super) fn sample_constrained(
     ctx: &LlamaContext<'static>,
     idx: i32,
     chain: &mut LlamaSampler,
@@ -379,7 +379,7 @@ fn sample_constrained(
 }
 
 /// Byte offset of the earliest stop string that ends at or after `from`.
-fn find_stop(out: &[u8], from: usize, stops: &[String]) -> Option<usize> {
+pub(super) fn find_stop(out: &[u8], from: usize, stops: &[String]) -> Option<usize> {
     stops
         .iter()
         .filter_map(|s| {

@@ -52,6 +52,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::Semaphore;
 
+mod batched;
 mod generate;
 
 use super::compute_threads;
@@ -91,6 +92,10 @@ pub struct LocalConfig {
     /// Apply the output grammar to every candidate on every step instead of only when the
     /// freely sampled token breaks it (slower; for measurements).
     pub grammar_first: bool,
+    /// Requests decoded together in one shared context (continuous batching, see the
+    /// `batched` module); 1 keeps the sequential, bit-exact path. The shared context holds
+    /// `n_ctx` tokens per sequence.
+    pub sequences: usize,
 }
 
 impl Default for LocalConfig {
@@ -107,6 +112,7 @@ impl Default for LocalConfig {
             prefix_reuse: true,
             n_batch: 512,
             grammar_first: false,
+            sequences: 1,
         }
     }
 }
@@ -186,8 +192,10 @@ struct Inner {
     slots: Mutex<Vec<Option<Slot>>>,
     clock: AtomicU64,
     permits: Arc<Semaphore>,
-    counters: Counters,
+    counters: Arc<Counters>,
     embed_ctx: Mutex<Option<LlamaContext<'static>>>,
+    /// The continuous-batching scheduler, when `config.sequences > 1`.
+    batcher: Option<batched::Batcher>,
 }
 
 /// A GGUF model run in-process by llama.cpp. Cheap to clone (shared state).
@@ -291,12 +299,16 @@ impl LocalModel {
         config.slots = config.slots.max(1);
         config.max_concurrency = config.max_concurrency.clamp(1, config.slots);
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        let id = format!("local:{}", file_name.unwrap_or_else(|| path.display().to_string()));
+        config.sequences = config.sequences.clamp(1, 64);
+        // Batched replies depend on what shares the batch, so the response cache keeps them
+        // apart from the sequential path's, whose replies are a function of the request.
+        let mode = if config.sequences > 1 { "+batched" } else { "" };
+        let id = format!("local:{}{mode}", file_name.unwrap_or_else(|| path.display().to_string()));
         let permits = Arc::new(Semaphore::new(config.max_concurrency));
         let slots = (0..config.slots)
             .map(|_| Some(Slot { ctx: None, tokens: Vec::new(), reusable: 0, last_used: 0 }))
             .collect();
-        let inner = Inner {
+        let mut inner = Inner {
             model,
             backend,
             id,
@@ -307,11 +319,16 @@ impl LocalModel {
             slots: Mutex::new(slots),
             clock: AtomicU64::new(0),
             permits,
-            counters: Counters::default(),
+            counters: Arc::new(Counters::default()),
             embed_ctx: Mutex::new(None),
+            batcher: None,
         };
-        // Create the first context now, so that a model that cannot run fails at load time.
-        {
+        if inner.config.sequences > 1 {
+            inner.batcher = Some(batched::Batcher::start(&inner, inner.config.sequences)?);
+        }
+        // Create the first context now, so that a model that cannot run fails at load time
+        // (the batched path created its shared one already).
+        if inner.batcher.is_none() {
             let mut slots = lock(&inner.slots);
             if let Some(Some(slot)) = slots.first_mut() {
                 slot.ctx = Some(inner.new_context(false)?);
@@ -375,6 +392,10 @@ impl LocalModel {
     ) -> Result<(ChatResponse, GenerationReport), BackendError> {
         let params = GenParams::from_request(&request, &self.inner.config)?;
         let prompt = self.inner.format_prompt(&request)?;
+        if let Some(batcher) = &self.inner.batcher {
+            let tokens = self.inner.tokenize(&prompt);
+            return batcher.generate(tokens, params).await;
+        }
         let permit = self
             .inner
             .permits
@@ -533,6 +554,27 @@ impl Inner {
         self.model.new_context(self.backend, params).map_err(|e| {
             local_err(format!(
                 "could not create a llama.cpp context of {} tokens ({e}); try a smaller n_ctx",
+                self.n_ctx
+            ))
+        })
+    }
+
+    /// The context shared by `sequences` batched requests: `n_ctx` tokens for each.
+    fn new_batched_context(&self, sequences: usize) -> Result<LlamaContext<'static>, BackendError> {
+        let threads = i32::try_from(self.config.threads).unwrap_or(i32::MAX);
+        let total = self.n_ctx.saturating_mul(sequences as u32);
+        let params = LlamaContextParams::default()
+            .with_n_threads(threads)
+            .with_n_threads_batch(threads)
+            .with_n_ctx(NonZeroU32::new(total))
+            .with_n_batch(self.n_batch)
+            .with_n_ubatch(self.n_batch)
+            .with_n_seq_max(sequences as u32);
+        let _creating = lock(context_creation_lock());
+        self.model.new_context(self.backend, params).map_err(|e| {
+            local_err(format!(
+                "could not create a llama.cpp context of {sequences} sequences of {} tokens ({e}); try \
+                 fewer sequences (--concurrency) or a smaller n_ctx",
                 self.n_ctx
             ))
         })

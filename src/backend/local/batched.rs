@@ -1,0 +1,412 @@
+//! Continuous batching: one llama.cpp context holding several sequences, driven by one
+//! scheduler thread. Each step puts the next piece of every active request into one batch
+//! (the sampled token of each request that is decoding, then chunks of waiting prompts,
+//! up to `n_batch` tokens), so the weights are read once per step for all of them, as
+//! llama.cpp's server does. Samplers and grammars are per request; each sequence keeps the
+//! tokens it has evaluated, and a request goes to the free sequence sharing the longest
+//! prefix with its prompt; a dropped request is cancelled between steps.
+//!
+//! Batch composition changes llama.cpp's rounding, so a seeded request's reply may depend
+//! on what shares its batches: this path is for throughput. The sequential path (one
+//! request at a time on its own context, see [`super`]) stays the bit-exact one.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
+
+use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_batch::LlamaBatch;
+use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
+use llama_cpp_2::token::LlamaToken;
+
+use super::generate::{common_prefix, digest_bits, find_stop, sample_constrained};
+use super::{local_err, CancelOnDrop, Counters, GenParams, GenerationReport, Inner};
+use crate::backend::{BackendError, ChatResponse, Usage};
+
+type Reply = Result<(ChatResponse, GenerationReport), BackendError>;
+
+/// One request waiting for, or holding, a sequence.
+struct Job {
+    prompt: Vec<LlamaToken>,
+    params: GenParams,
+    cancel: Arc<AtomicBool>,
+    reply: tokio::sync::oneshot::Sender<Reply>,
+    started: Instant,
+}
+
+/// The handle requests are sent through; the scheduler thread ends when it is dropped.
+pub(super) struct Batcher {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Creates the shared context (so that one too large for memory fails at load time) and
+    /// starts the scheduler thread.
+    pub(super) fn start(inner: &Inner, sequences: usize) -> Result<Self, BackendError> {
+        let ctx = inner.new_batched_context(sequences)?;
+        let scheduler = Scheduler {
+            model: inner.model,
+            ctx,
+            counters: inner.counters.clone(),
+            n_batch: inner.n_batch as usize,
+            n_ctx_seq: inner.n_ctx as usize,
+            grammar_first: inner.config.grammar_first,
+            prefix_reuse: inner.config.prefix_reuse,
+            seqs: (0..sequences).map(|_| Seq::default()).collect(),
+            clock: 0,
+        };
+        let (jobs, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("vsim-llama-batch".into())
+            .spawn(move || scheduler.run(rx))
+            .map_err(|e| local_err(format!("could not start the batch scheduler: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Generates the reply to `prompt` (already tokenized) in the shared batch.
+    pub(super) async fn generate(&self, prompt: Vec<LlamaToken>, params: GenParams) -> Reply {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _on_drop = CancelOnDrop(cancel.clone());
+        let job = Job { prompt, params, cancel, reply, started: Instant::now() };
+        self.jobs.send(job).map_err(|_| local_err("the batch scheduler has stopped"))?;
+        rx.await.map_err(|_| local_err("the batch scheduler stopped before replying"))?
+    }
+}
+
+/// A request being served on a sequence.
+struct Active {
+    job: Job,
+    chain: LlamaSampler,
+    grammar: Option<LlamaSampler>,
+    /// Index of the next prompt token to evaluate.
+    next_prompt: usize,
+    /// The sampled token to evaluate next (decoding), if any.
+    pending: Option<LlamaToken>,
+    /// Where this sequence's logits are in the batch just decoded.
+    logits: Option<i32>,
+    out: Vec<u8>,
+    generated: u64,
+    max_new: usize,
+    report: GenerationReport,
+    decode_start: Option<Instant>,
+}
+
+/// One sequence of the shared context.
+#[derive(Default)]
+struct Seq {
+    /// The tokens its KV cache holds (positions 0..len).
+    tokens: Vec<LlamaToken>,
+    last_used: u64,
+    active: Option<Active>,
+}
+
+struct Scheduler {
+    model: &'static LlamaModel,
+    ctx: LlamaContext<'static>,
+    counters: Arc<Counters>,
+    n_batch: usize,
+    /// Context length of each sequence.
+    n_ctx_seq: usize,
+    grammar_first: bool,
+    prefix_reuse: bool,
+    seqs: Vec<Seq>,
+    clock: u64,
+}
+
+impl Scheduler {
+    fn run(mut self, rx: mpsc::Receiver<Job>) {
+        let mut queue: VecDeque<Job> = VecDeque::new();
+        let mut batch = LlamaBatch::new(self.n_batch.max(self.seqs.len()), self.seqs.len() as i32);
+        loop {
+            let busy = self.seqs.iter().any(|s| s.active.is_some());
+            if !busy && queue.is_empty() {
+                match rx.recv() {
+                    Ok(job) => queue.push_back(job),
+                    Err(_) => return,
+                }
+            }
+            queue.extend(rx.try_iter());
+            self.drop_cancelled(&mut queue);
+            self.admit(&mut queue);
+            if self.step(&mut batch) {
+                self.sample();
+            }
+        }
+    }
+
+    /// Ends the requests whose futures were dropped.
+    fn drop_cancelled(&mut self, queue: &mut VecDeque<Job>) {
+        let cancelled = |job: &Job| job.cancel.load(Ordering::Relaxed);
+        for seq in &mut self.seqs {
+            if seq.active.as_ref().is_some_and(|a| cancelled(&a.job)) {
+                if let Some(a) = seq.active.take() {
+                    self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                    let _ = a.job.reply.send(Err(BackendError::Cancelled));
+                }
+            }
+        }
+        queue.retain(|job| {
+            let keep = !cancelled(job);
+            if !keep {
+                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+            keep
+        });
+    }
+
+    /// Gives waiting requests free sequences: the one sharing the longest prefix with the
+    /// prompt, else the least recently used.
+    fn admit(&mut self, queue: &mut VecDeque<Job>) {
+        while let Some(job) = queue.pop_front() {
+            let free = self.seqs.iter().enumerate().filter(|(_, s)| s.active.is_none());
+            let best = free
+                .map(|(i, s)| {
+                    let shared = if self.prefix_reuse { common_prefix(&s.tokens, &job.prompt) } else { 0 };
+                    (i, shared, s.last_used)
+                })
+                .max_by_key(|&(_, shared, used)| (shared, std::cmp::Reverse(used)));
+            let Some((index, shared, _)) = best else {
+                queue.push_front(job);
+                return;
+            };
+            if let Err(e) = self.check(&job.prompt) {
+                let _ = job.reply.send(Err(e));
+                continue;
+            }
+            self.activate(index, shared, job);
+        }
+    }
+
+    /// Checks that a request fits its sequence.
+    fn check(&self, prompt: &[LlamaToken]) -> Result<(), BackendError> {
+        if prompt.is_empty() {
+            return Err(local_err("the prompt is empty after tokenization"));
+        }
+        if prompt.len() >= self.n_ctx_seq {
+            return Err(local_err(format!(
+                "the prompt has {} tokens but each sequence's context holds {}; shorten the history or \
+                 raise n_ctx",
+                prompt.len(),
+                self.n_ctx_seq
+            )));
+        }
+        Ok(())
+    }
+
+    /// Puts `job` on sequence `index`, keeping the first `shared` tokens it holds (at least
+    /// the prompt's last token is evaluated, for its logits).
+    fn activate(&mut self, index: usize, shared: usize, job: Job) {
+        let grammar = match &job.params.grammar {
+            Some(g) => match LlamaSampler::grammar(self.model, g, "root") {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let _ = job
+                        .reply
+                        .send(Err(local_err(format!("llama.cpp rejected the output grammar ({e}):\n{g}"))));
+                    return;
+                }
+            },
+            None => None,
+        };
+        self.clock += 1;
+        let seq_id = index as u32;
+        let seq = &mut self.seqs[index];
+        seq.last_used = self.clock;
+        let mut reuse = shared.min(job.prompt.len() - 1);
+        if reuse < seq.tokens.len() {
+            let removed =
+                matches!(self.ctx.clear_kv_cache_seq(Some(seq_id), Some(reuse as u32), None), Ok(true));
+            if !removed {
+                let _ = self.ctx.clear_kv_cache_seq(Some(seq_id), None, None);
+                reuse = 0;
+            }
+            seq.tokens.truncate(reuse);
+        }
+        let prompt_len = job.prompt.len();
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        self.counters.prompt_tokens.fetch_add(prompt_len as u64, Ordering::Relaxed);
+        self.counters.prompt_tokens_reused.fetch_add(reuse as u64, Ordering::Relaxed);
+        let report = GenerationReport {
+            prompt_tokens: prompt_len as u64,
+            prompt_tokens_reused: reuse as u64,
+            ..Default::default()
+        };
+        let max_new = (job.params.max_tokens as usize).min(self.n_ctx_seq.saturating_sub(prompt_len));
+        let chain = job.params.chain();
+        seq.active = Some(Active {
+            job,
+            chain,
+            grammar,
+            next_prompt: reuse,
+            pending: None,
+            logits: None,
+            out: Vec::new(),
+            generated: 0,
+            max_new,
+            report,
+            decode_start: None,
+        });
+    }
+
+    /// Decodes one batch: the pending token of every decoding request, then prompt chunks.
+    /// Returns whether anything was decoded.
+    fn step(&mut self, batch: &mut LlamaBatch<'static>) -> bool {
+        batch.clear();
+        let mut added: Vec<(usize, usize)> = Vec::new(); // (sequence, tokens added)
+        for (i, seq) in self.seqs.iter_mut().enumerate() {
+            let Some(a) = seq.active.as_mut() else { continue };
+            a.logits = None;
+            if let Some(token) = a.pending {
+                if batch.add(token, seq.tokens.len() as i32, &[i as i32], true).is_ok() {
+                    a.logits = Some(batch.n_tokens() - 1);
+                    added.push((i, 1));
+                }
+            }
+        }
+        for (i, seq) in self.seqs.iter_mut().enumerate() {
+            let budget = self.n_batch.saturating_sub(batch.n_tokens() as usize);
+            if budget == 0 {
+                break;
+            }
+            let Some(a) = seq.active.as_mut() else { continue };
+            if a.pending.is_some() || a.next_prompt >= a.job.prompt.len() {
+                continue;
+            }
+            let end = (a.next_prompt + budget).min(a.job.prompt.len());
+            let start_pos = seq.tokens.len();
+            let mut n = 0;
+            for (k, &tok) in a.job.prompt[a.next_prompt..end].iter().enumerate() {
+                let last = a.next_prompt + k + 1 == a.job.prompt.len();
+                if batch.add(tok, (start_pos + k) as i32, &[i as i32], last).is_err() {
+                    break;
+                }
+                n += 1;
+                if last {
+                    a.logits = Some(batch.n_tokens() - 1);
+                }
+            }
+            if n > 0 {
+                added.push((i, n));
+            }
+        }
+        if added.is_empty() {
+            return false;
+        }
+        if let Err(e) = self.ctx.decode(batch) {
+            // The batch may be partly in the caches: its sequences start afresh.
+            for (i, _) in added {
+                let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+                let seq = &mut self.seqs[i];
+                seq.tokens.clear();
+                if let Some(a) = seq.active.take() {
+                    let _ = a.job.reply.send(Err(local_err(format!("batched decoding failed: {e}"))));
+                }
+            }
+            return false;
+        }
+        for (i, n) in added {
+            let seq = &mut self.seqs[i];
+            let Some(a) = seq.active.as_mut() else { continue };
+            match a.pending.take() {
+                Some(token) => seq.tokens.push(token),
+                None => {
+                    seq.tokens.extend_from_slice(&a.job.prompt[a.next_prompt..a.next_prompt + n]);
+                    a.next_prompt += n;
+                    a.report.prompt_tokens_evaluated += n as u64;
+                    self.counters.prompt_tokens_evaluated.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        }
+        true
+    }
+
+    /// Samples the next token of every sequence whose logits the last batch produced, and
+    /// finishes the requests that are done.
+    fn sample(&mut self) {
+        let vocab = self.model.vocab();
+        for seq in &mut self.seqs {
+            let Some(a) = seq.active.as_mut() else { continue };
+            let Some(idx) = a.logits.take() else { continue };
+            if a.decode_start.is_none() {
+                a.report.prompt_eval = a.job.started.elapsed();
+                a.report.prompt_logits_digest = digest_bits(self.ctx.get_logits_ith(idx));
+                a.report.time_to_first_token = a.job.started.elapsed();
+                a.decode_start = Some(Instant::now());
+            }
+            let sampled = match a.grammar.as_mut() {
+                None => Ok(a.chain.sample(&self.ctx, idx)),
+                Some(g) => sample_constrained(&self.ctx, idx, &mut a.chain, g, self.grammar_first).map(
+                    |(t, resampled)| {
+                        if resampled {
+                            a.report.grammar_resamples += 1;
+                            self.counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
+                        }
+                        t
+                    },
+                ),
+            };
+            let token = match sampled {
+                Ok(t) => t,
+                Err(e) => {
+                    if let Some(a) = seq.active.take() {
+                        let _ = a.job.reply.send(Err(e));
+                    }
+                    continue;
+                }
+            };
+            let mut finish = None;
+            if vocab.is_eog(token) || a.max_new == 0 {
+                finish = Some(if a.max_new == 0 { "length" } else { "stop" });
+            } else {
+                if let Some(g) = a.grammar.as_mut() {
+                    g.accept(token);
+                    a.chain.accept(token);
+                }
+                a.generated += 1;
+                let before = a.out.len();
+                vocab.token_to_piece_into(token, &mut a.out, false, None);
+                let max_stop = a.job.params.stop.iter().map(String::len).max().unwrap_or(0);
+                if max_stop > 0 {
+                    let from = before.saturating_sub(max_stop.saturating_sub(1));
+                    if let Some(cut) = find_stop(&a.out, from, &a.job.params.stop) {
+                        a.out.truncate(cut);
+                        finish = Some("stop");
+                    }
+                }
+                if finish.is_none() && a.generated as usize >= a.max_new {
+                    finish = Some("length");
+                }
+                if finish.is_none() {
+                    a.pending = Some(token);
+                }
+            }
+            if let Some(reason) = finish {
+                if let Some(a) = seq.active.take() {
+                    self.counters.completion_tokens.fetch_add(a.generated, Ordering::Relaxed);
+                    let (reply, result) = finished(a, reason);
+                    let _ = reply.send(Ok(result));
+                }
+            }
+        }
+    }
+}
+
+/// The response and report of a finished request, and where to send them.
+fn finished(
+    a: Active,
+    reason: &str,
+) -> (tokio::sync::oneshot::Sender<Reply>, (ChatResponse, GenerationReport)) {
+    let Active { job, out, generated, mut report, decode_start, .. } = a;
+    report.completion_tokens = generated;
+    report.generation = decode_start.map(|t| t.elapsed()).unwrap_or_default();
+    let response = ChatResponse {
+        content: String::from_utf8_lossy(&out).into_owned(),
+        usage: Some(Usage { prompt_tokens: job.prompt.len() as u64, completion_tokens: generated }),
+        finish_reason: Some(reason.to_string()),
+        cached: false,
+    };
+    (job.reply, (response, report))
+}
