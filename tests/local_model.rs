@@ -5,8 +5,10 @@
 //! Model tests share one lock so they never compete for the CPU with each other.
 #![cfg(feature = "local")]
 
+mod common;
+
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use vsim::backend::local::{LocalConfig, LocalModel};
@@ -361,6 +363,71 @@ async fn a_dropped_batched_request_is_cancelled_and_the_others_finish() -> Resul
     let stats = m.stats();
     assert_eq!(stats.cancelled, 1, "{stats:?}");
     assert!(stats.completion_tokens < 100, "the dropped request went on generating: {stats:?}");
+    Ok(())
+}
+
+/// Runs the tiny scenario on the embedded model and returns its transcript with the
+/// timings (the only fields allowed to differ) taken out.
+async fn transcript_of_a_run(
+    m: &LocalModel,
+    dir: &std::path::Path,
+    concurrency: usize,
+) -> Result<Vec<String>> {
+    use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+    let path = dir.join("tiny.toml");
+    std::fs::write(&path, common::tiny_toml(4))?;
+    let scenario = Arc::new(vsim::scenario::load_scenario(&path)?);
+    let population = Population::load(common::root().join("personas").to_str().context("path")?)?;
+    let shared: vsim::backend::SharedModel = Arc::new(m.clone());
+    let models: Vec<RoleModel> =
+        scenario.roles.iter().map(|_| RoleModel { name: "local".into(), model: shared.clone() }).collect();
+    let out = dir.join(format!("run-c{concurrency}"));
+    let config = RunConfig {
+        n: Some(2),
+        seed: 11,
+        concurrency,
+        out_dir: out.clone(),
+        resume: false,
+        progress: Default::default(),
+    };
+    let summary = run_experiment(scenario, &population, &models, &config).await?;
+    assert_eq!(summary.counts.failed, 0, "{summary:?}");
+    let text = std::fs::read_to_string(out.join("transcripts.jsonl"))?;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        let mut event: serde_json::Value = serde_json::from_str(line)?;
+        strip_timings(&mut event);
+        lines.push((event["dialogue"].as_str().unwrap_or_default().to_string(), event.to_string()));
+    }
+    // Dialogues are appended as they finish; each one's events stay in order.
+    lines.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(lines.into_iter().map(|(_, line)| line).collect())
+}
+
+/// Removes every `latency_ms`, at any depth (turns and their calls carry one).
+fn strip_timings(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            o.remove("latency_ms");
+            o.values_mut().for_each(strip_timings);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_timings),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn deterministic_runs_are_identical_whatever_runs_beside_them() -> Result<()> {
+    let _guard = MODEL_LOCK.lock().await;
+    // The sequential path, as `--deterministic` opens it; no response cache in between.
+    let config = LocalConfig { max_tokens: 160, n_ctx: Some(2048), sequences: 1, ..LocalConfig::default() };
+    let m = LocalModel::load(&default_model_path()?, config)?;
+    let tmp = tempfile::tempdir()?;
+    let one = transcript_of_a_run(&m, tmp.path(), 1).await?;
+    m.clear_cache();
+    let two = transcript_of_a_run(&m, tmp.path(), 2).await?;
+    assert!(one.len() > 6, "{one:?}");
+    assert_eq!(one, two, "the same seeded run must give the same transcript, timings aside");
     Ok(())
 }
 

@@ -96,6 +96,9 @@ pub struct LocalConfig {
     /// `batched` module); 1 keeps the sequential, bit-exact path. The shared context holds
     /// `n_ctx` tokens per sequence.
     pub sequences: usize,
+    /// Layers offloaded to the GPU: all of them in a build with the `cuda` feature, none
+    /// otherwise (a CPU build ignores it).
+    pub gpu_layers: u32,
 }
 
 impl Default for LocalConfig {
@@ -113,6 +116,7 @@ impl Default for LocalConfig {
             n_batch: 512,
             grammar_first: false,
             sequences: 1,
+            gpu_layers: if cfg!(feature = "cuda") { u32::MAX } else { 0 },
         }
     }
 }
@@ -238,6 +242,12 @@ fn loaded_models() -> &'static Mutex<HashMap<PathBuf, &'static LlamaModel>> {
     MODELS.get_or_init(Default::default)
 }
 
+/// How a model file is loaded: with `gpu_layers` offloaded (llama.cpp caps it at the
+/// model's layer count).
+fn model_params(config: &LocalConfig) -> LlamaModelParams {
+    LlamaModelParams::default().with_n_gpu_layers(config.gpu_layers)
+}
+
 /// llama.cpp may adjust model fields while creating a context, so contexts are created one
 /// at a time.
 fn context_creation_lock() -> &'static Mutex<()> {
@@ -269,16 +279,15 @@ impl LocalModel {
             match models.get(&canonical) {
                 Some(m) => *m,
                 None => {
-                    let loaded =
-                        LlamaModel::load_from_file(backend, &canonical, &LlamaModelParams::default())
-                            .map_err(|e| {
-                                local_err(format!(
-                                    "llama.cpp could not load {} ({e}); the file is corrupt or not \
+                    let loaded = LlamaModel::load_from_file(backend, &canonical, &model_params(&config))
+                        .map_err(|e| {
+                            local_err(format!(
+                                "llama.cpp could not load {} ({e}); the file is corrupt or not \
                                      a supported model: fetch it again with `vsim model fetch` or \
                                      point at another .gguf",
-                                    path.display()
-                                ))
-                            })?;
+                                path.display()
+                            ))
+                        })?;
                     let leaked: &'static LlamaModel = Box::leak(Box::new(loaded));
                     models.insert(canonical.clone(), leaked);
                     leaked
