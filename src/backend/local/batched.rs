@@ -2,9 +2,16 @@
 //! scheduler thread. Each step puts the next piece of every active request into one batch
 //! (the sampled token of each request that is decoding, then chunks of waiting prompts,
 //! up to `n_batch` tokens), so the weights are read once per step for all of them, as
-//! llama.cpp's server does. Samplers and grammars are per request; each sequence keeps the
-//! tokens it has evaluated, and a request goes to the free sequence sharing the longest
-//! prefix with its prompt; a dropped request is cancelled between steps.
+//! llama.cpp's server does. Samplers and grammars are per request; a dropped request is
+//! cancelled between steps.
+//!
+//! Prefix reuse across turns: a dialogue has several agents, each sending its own growing
+//! prompt, so the context keeps [`CACHE_PER_ACTIVE`] sequences per request that may run at
+//! once, and a request goes to the idle sequence sharing the longest prefix with its prompt
+//! (else the least recently used). Each sequence has its own KV stream of `n_ctx` tokens
+//! (llama.cpp's non-unified cache): a token attends over its own sequence only, where a
+//! unified cache would make every token's attention span all sequences' cells, which
+//! measured several times slower on a multi-agent run.
 //!
 //! Batch composition changes llama.cpp's rounding, so a seeded request's reply may depend
 //! on what shares its batches: this path is for throughput. The sequential path (one
@@ -27,6 +34,10 @@ use crate::backend::{BackendError, ChatResponse, Usage};
 
 type Reply = Result<(ChatResponse, GenerationReport), BackendError>;
 
+/// Cached sequences per request that may run at once: one per agent of a two-agent
+/// dialogue, so that each agent's next turn finds its prompt's prefix evaluated.
+pub(super) const CACHE_PER_ACTIVE: usize = 2;
+
 /// One request waiting for, or holding, a sequence.
 struct Job {
     prompt: Vec<LlamaToken>,
@@ -45,7 +56,8 @@ impl Batcher {
     /// Creates the shared context (so that one too large for memory fails at load time) and
     /// starts the scheduler thread.
     pub(super) fn start(inner: &Inner, sequences: usize) -> Result<Self, BackendError> {
-        let ctx = inner.new_batched_context(sequences)?;
+        let cached = sequences * CACHE_PER_ACTIVE;
+        let ctx = inner.new_batched_context(sequences, cached)?;
         let scheduler = Scheduler {
             model: inner.model,
             ctx,
@@ -54,7 +66,8 @@ impl Batcher {
             n_ctx_seq: inner.n_ctx as usize,
             grammar_first: inner.config.grammar_first,
             prefix_reuse: inner.config.prefix_reuse,
-            seqs: (0..sequences).map(|_| Seq::default()).collect(),
+            seqs: (0..cached).map(|_| Seq::default()).collect(),
+            max_active: sequences,
             clock: 0,
         };
         let (jobs, rx) = mpsc::channel();
@@ -113,6 +126,8 @@ struct Scheduler {
     grammar_first: bool,
     prefix_reuse: bool,
     seqs: Vec<Seq>,
+    /// Requests running at once, at most.
+    max_active: usize,
     clock: u64,
 }
 
@@ -161,6 +176,10 @@ impl Scheduler {
     /// prompt, else the least recently used.
     fn admit(&mut self, queue: &mut VecDeque<Job>) {
         while let Some(job) = queue.pop_front() {
+            if self.seqs.iter().filter(|s| s.active.is_some()).count() >= self.max_active {
+                queue.push_front(job);
+                return;
+            }
             let free = self.seqs.iter().enumerate().filter(|(_, s)| s.active.is_none());
             let best = free
                 .map(|(i, s)| {
@@ -295,7 +314,12 @@ impl Scheduler {
         if added.is_empty() {
             return false;
         }
-        if let Err(e) = self.ctx.decode(batch) {
+        let mut decoded = self.ctx.decode(batch);
+        // The cache may be too fragmented for the batch: drop idle sequences and try again.
+        while matches!(decoded, Err(llama_cpp_2::DecodeError::NoKvCacheSlot)) && self.evict_idle() {
+            decoded = self.ctx.decode(batch);
+        }
+        if let Err(e) = decoded {
             // The batch may be partly in the caches: its sequences start afresh.
             for (i, _) in added {
                 let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
@@ -320,6 +344,21 @@ impl Scheduler {
                 }
             }
         }
+        true
+    }
+
+    /// Drops the least recently used idle sequence that holds tokens; false when none does.
+    fn evict_idle(&mut self) -> bool {
+        let victim = self
+            .seqs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.active.is_none() && !s.tokens.is_empty())
+            .min_by_key(|(_, s)| s.last_used)
+            .map(|(i, _)| i);
+        let Some(i) = victim else { return false };
+        let _ = self.ctx.clear_kv_cache_seq(Some(i as u32), None, None);
+        self.seqs[i].tokens.clear();
         true
     }
 

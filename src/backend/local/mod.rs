@@ -568,17 +568,23 @@ impl Inner {
         })
     }
 
-    /// The context shared by `sequences` batched requests: `n_ctx` tokens for each.
-    fn new_batched_context(&self, sequences: usize) -> Result<LlamaContext<'static>, BackendError> {
+    /// The context shared by `sequences` batched requests: `cached` sequences, each with its
+    /// own KV stream of `n_ctx` tokens.
+    fn new_batched_context(
+        &self,
+        sequences: usize,
+        cached: usize,
+    ) -> Result<LlamaContext<'static>, BackendError> {
         let threads = i32::try_from(self.config.threads).unwrap_or(i32::MAX);
-        let total = self.n_ctx.saturating_mul(sequences as u32);
+        let total = self.n_ctx.saturating_mul(cached as u32);
         let params = LlamaContextParams::default()
             .with_n_threads(threads)
             .with_n_threads_batch(threads)
             .with_n_ctx(NonZeroU32::new(total))
             .with_n_batch(self.n_batch)
             .with_n_ubatch(self.n_batch)
-            .with_n_seq_max(sequences as u32);
+            .with_n_seq_max(cached as u32)
+            .with_kv_unified(false);
         let _creating = lock(context_creation_lock());
         self.model.new_context(self.backend, params).map_err(|e| {
             local_err(format!(
