@@ -111,6 +111,16 @@ def test_bad_input_and_failures_raise_their_own_classes(mock, tmp_path):
 
 def test_ctrl_c_stops_a_run_that_then_resumes(tmp_path):
     out = tmp_path / "interrupted"
+    # Python leaves SIGINT ignored when it started ignored (as under `cmd &` in a script);
+    # a terminal or a notebook kernel turns it into KeyboardInterrupt, as this does.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _interrupt_and_resume(out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupt_and_resume(out):
     with vsim.MockServer(seed=5, latency_ms=40) as slow:
         events = []
         # Ctrl-C from another thread once dialogues are finishing, as a terminal sends it.
