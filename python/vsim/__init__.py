@@ -138,6 +138,13 @@ class _DefaultProgress:
         except ImportError:
             self.tqdm = None
 
+    def _say(self, msg: str) -> None:
+        """A line above the bar, or on stderr without one."""
+        if self.bar is not None:
+            self.bar.write(msg)
+        else:
+            print(msg, file=sys.stderr)
+
     def __call__(self, event: Dict[str, Any]) -> None:
         kind = event["event"]
         if kind == "started":
@@ -162,10 +169,10 @@ class _DefaultProgress:
                     print(f"vsim: {done} done, {event['failed']} failed", file=sys.stderr)
             if kind == "finished" and event.get("error"):
                 msg = f"vsim: {event['id']} failed: {event['error']}"
-                (self.bar.write if self.bar is not None else lambda m: print(m, file=sys.stderr))(msg)
+                self._say(msg)
         elif kind in ("budget_stop", "halted"):
             msg = f"vsim: stopping ({kind.replace('_', ' ')}): {event['reason']}"
-            (self.bar.write if self.bar is not None else lambda m: print(m, file=sys.stderr))(msg)
+            self._say(msg)
         elif kind == "ended":
             if self.bar is not None:
                 self.bar.close()
