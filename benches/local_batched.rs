@@ -15,8 +15,17 @@
 //! interleaved. The goals: batched at least 1.0x the server at every N, and at N = 8 at least
 //! 2x batched at N = 1.
 //!
-//! Run: `cargo bench --bench local_batched`. `VSIM_BENCH_THREADS=N` sets the threads (default:
-//! all cores), `VSIM_BENCH_REPS` the runs per figure (default 3).
+//! A second table runs whole dialogues the way `vsim run` does: N two-agent dialogues at
+//! once, agents alternating for [`DIALOGUE_TURNS`] turns, each turn a VS request whose prompt
+//! is the speaker's persona and the conversation so far (so prompts grow, and each agent's
+//! prefix comes back on its next turn). It reports the wall time of all N dialogues and the
+//! prompt tokens evaluated and reused, with the sequential path at concurrency 1 as the
+//! baseline a run without batching has.
+//!
+//! Run: `cargo bench --bench local_batched` (`-- requests` or `-- dialogues` for one table).
+//! `VSIM_BENCH_THREADS=N` sets the threads (default: all cores), `VSIM_BENCH_REPS` the runs
+//! per figure of the first table (default 3), `VSIM_BENCH_DIALOGUES` the N of the second
+//! (default 8).
 
 #[path = "support/llama_server.rs"]
 mod llama_server;
@@ -34,6 +43,9 @@ const LEVELS: [usize; 3] = [1, 4, 8];
 
 /// Context per sequence, as `vsim run` gives each dialogue.
 const N_CTX: u32 = 2048;
+
+/// Turns of each dialogue in the second table.
+const DIALOGUE_TURNS: usize = 6;
 
 fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -98,6 +110,132 @@ async fn round_server(server: &LlamaServer, n: usize, round: usize, sampling: Sa
     Ok(tokens as f64 / secs)
 }
 
+/// Turn `turn` of dialogue `d`: the speaker's persona, then the conversation so far.
+fn turn_request(d: usize, turn: usize, history: &[String]) -> ChatRequest {
+    const PERSONAS: [&str; 2] = [
+        "You are a volunteer for Save the Children, talking with another participant of an online \
+         study. You want to persuade them to donate part of their $2 task payment to the charity. \
+         You are warm and concrete: you mention what small amounts buy, and you answer doubts.",
+        "You are a participant of an online study, a 34-year-old nurse from Ohio who is careful \
+         with money and a little sceptical of charities, talking with another participant. You \
+         answer in your own voice, briefly, and you decide for yourself whether to donate.",
+    ];
+    let names = ["Persuader", "Persuadee"];
+    let speaker = turn % 2;
+    let transcript: Vec<String> =
+        history.iter().enumerate().map(|(t, line)| format!("{}: {line}", names[t % 2])).collect();
+    let mut r = ChatRequest::new(vec![
+        Message::system(PERSONAS[speaker]),
+        Message::user(format!(
+            "The conversation so far:\n{}\n\nGive 5 different next replies {} might say. Return JSON \
+             {{\"responses\": [{{\"text\": ..., \"probability\": ...}}, ...]}} with probabilities that sum \
+             to 1.",
+            if transcript.is_empty() { "(nothing yet)".to_string() } else { transcript.join("\n") },
+            names[speaker]
+        )),
+    ]);
+    r.temperature = Some(1.0);
+    r.max_tokens = Some(320);
+    r.seed = Some((d * 100 + turn) as u64);
+    r.constraint = Some(OutputConstraint::Candidates {
+        min_items: 5,
+        max_items: 5,
+        with_probability: true,
+        with_reasoning: false,
+    });
+    r
+}
+
+/// The first candidate's text of a VS reply: the line the dialogue goes on with.
+fn first_text(content: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(content)
+        .ok()
+        .and_then(|v| v["responses"][0]["text"].as_str().map(str::to_string))
+        .unwrap_or_else(|| content.chars().take(200).collect())
+}
+
+/// Runs `n` dialogues at once through `chat` (a request to the reply's text and generated
+/// tokens); returns the wall time in seconds and the tokens generated.
+async fn dialogues<F, Fut>(n: usize, chat: F) -> Result<(f64, u64)>
+where
+    F: Fn(ChatRequest) -> Fut,
+    Fut: std::future::Future<Output = Result<(String, u64)>>,
+{
+    let chat = &chat;
+    let start = Instant::now();
+    let runs = (0..n).map(|d| async move {
+        let (mut history, mut tokens) = (Vec::new(), 0);
+        for turn in 0..DIALOGUE_TURNS {
+            let (text, generated) = chat(turn_request(d, turn, &history)).await?;
+            tokens += generated;
+            history.push(first_text(&text));
+        }
+        Ok::<u64, anyhow::Error>(tokens)
+    });
+    let done = futures::future::join_all(runs).await;
+    let secs = start.elapsed().as_secs_f64();
+    Ok((secs, done.into_iter().sum::<Result<u64>>()?))
+}
+
+/// [`dialogues`] on the embedded model, with its prompt counters.
+async fn dialogues_local(model: &LocalModel, n: usize) -> Result<(f64, u64, String)> {
+    model.clear_cache();
+    let before = model.stats();
+    let (secs, tokens) = dialogues(n, |r| async move {
+        let reply = model.chat(r).await?;
+        Ok((reply.content, reply.usage.map_or(0, |u| u.completion_tokens)))
+    })
+    .await?;
+    let after = model.stats();
+    let prompt = format!(
+        "{} evaluated, {} reused",
+        after.prompt_tokens_evaluated - before.prompt_tokens_evaluated,
+        after.prompt_tokens_reused - before.prompt_tokens_reused
+    );
+    Ok((secs, tokens, prompt))
+}
+
+/// The second table: whole dialogues, N at once.
+async fn dialogue_table(path: &Path, base: &LocalConfig, reference: Option<&Path>, n: usize) -> Result<()> {
+    println!(
+        "\n{n} two-agent dialogues of {DIALOGUE_TURNS} VS turns (k = 5) at once: wall time to the last turn"
+    );
+    println!("{:<28}  {:>7}  {:>12}  prompt tokens", "engine", "wall s", "generated/s");
+    let row = |name: &str, secs: f64, tokens: u64, prompt: &str| {
+        println!("{name:<28}  {secs:>7.1}  {:>12.1}  {prompt}", tokens as f64 / secs);
+    };
+    let sequential = LocalModel::load(path, LocalConfig { sequences: 1, ..base.clone() })?;
+    let (secs, tokens, prompt) = dialogues_local(&sequential, 1).await?;
+    let one = secs;
+    row("sequential, 1 dialogue", secs, tokens, &prompt);
+    let (secs, tokens, prompt) = dialogues_local(&sequential, n).await?;
+    row(&format!("sequential, {n} at once"), secs, tokens, &prompt);
+    let sequential_n = secs;
+    drop(sequential);
+    let batched = LocalModel::load(path, LocalConfig { sequences: n, ..base.clone() })?;
+    let (secs, tokens, prompt) = dialogues_local(&batched, n).await?;
+    row(&format!("batched, {n} sequences"), secs, tokens, &prompt);
+    let batched_n = secs;
+    drop(batched);
+    if let Some(bin) = reference {
+        let server = LlamaServer::start_parallel(bin, path, base.threads, N_CTX, n).await?;
+        let sampling = Sampling { top_k: base.top_k, min_p: base.min_p };
+        let server = &server;
+        let (secs, tokens) = dialogues(n, |r| async move {
+            let (text, t) = server.chat_with_text(&r, sampling, true).await?;
+            Ok((text, t.predicted_n))
+        })
+        .await?;
+        row(&format!("server, --parallel {n}"), secs, tokens, "-");
+    }
+    println!(
+        "batched vs sequential at {n} at once: {:.2}x faster; {n} dialogues batched took {:.1}x one dialogue's time",
+        sequential_n / batched_n,
+        batched_n / one
+    );
+    Ok(())
+}
+
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
     xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
@@ -114,10 +252,20 @@ async fn run() -> Result<()> {
     let reference: Option<PathBuf> = std::env::var_os("VSIM_REFERENCE_SERVER").map(PathBuf::from);
     let base = LocalConfig { threads, n_ctx: Some(N_CTX), ..LocalConfig::default() };
     let sampling = Sampling { top_k: base.top_k, min_p: base.min_p };
+    let args: Vec<String> = std::env::args().collect();
+    let only = |table: &str| args.iter().any(|a| a == table);
+    let (requests, dialogues) = match (only("requests"), only("dialogues")) {
+        (false, false) => (true, true),
+        picked => picked,
+    };
     println!(
         "model {}, {threads} threads, {N_CTX} tokens of context per sequence, {reps} runs per figure (median)",
         path.display()
     );
+    let dialogue_n = std::env::var("VSIM_BENCH_DIALOGUES").ok().and_then(|n| n.parse().ok()).unwrap_or(8);
+    if !requests {
+        return dialogue_table(&path, &base, reference.as_deref(), dialogue_n).await;
+    }
     println!("aggregate generated tokens/s of N concurrent VS requests (k = 5, JSON schema)\n");
     println!(
         "{:>3}  {:>11}  {:>9}  {:>9}  {:>15}  {:>14}",
@@ -156,5 +304,8 @@ async fn run() -> Result<()> {
         );
     }
     println!("\ngoals: batched/server >= 1.00x at every N; batched/own N=1 >= 2.00x at N = 8");
+    if dialogues {
+        dialogue_table(&path, &base, reference.as_deref(), dialogue_n).await?;
+    }
     Ok(())
 }

@@ -100,6 +100,16 @@ impl LlamaServer {
         sampling: Sampling,
         cache_prompt: bool,
     ) -> Result<Timings> {
+        Ok(self.chat_with_text(request, sampling, cache_prompt).await?.1)
+    }
+
+    /// [`LlamaServer::chat`], with the reply's text.
+    pub async fn chat_with_text(
+        &self,
+        request: &ChatRequest,
+        sampling: Sampling,
+        cache_prompt: bool,
+    ) -> Result<(String, Timings)> {
         let mut body = json!({
             "messages": request.messages,
             "max_tokens": request.max_tokens,
@@ -126,7 +136,8 @@ impl LlamaServer {
         }
         let reply: Value = serde_json::from_str(&text).context("llama-server reply")?;
         let timings = reply.get("timings").context("llama-server reply has no timings")?;
-        Ok(Timings::deserialize(timings)?)
+        let text = reply["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();
+        Ok((text, Timings::deserialize(timings)?))
     }
 }
 

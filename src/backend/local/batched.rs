@@ -180,14 +180,20 @@ impl Scheduler {
                 queue.push_front(job);
                 return;
             }
+            // Every prompt starts with the chat template's few tokens, so a match counts only
+            // when it covers a tenth of the prompt (llama.cpp's server uses the same share for
+            // its slots); otherwise the request takes an empty sequence, else the least
+            // recently used, and leaves other agents' prefixes in place.
+            let useful = (job.prompt.len() / 10).max(1);
             let free = self.seqs.iter().enumerate().filter(|(_, s)| s.active.is_none());
             let best = free
                 .map(|(i, s)| {
                     let shared = if self.prefix_reuse { common_prefix(&s.tokens, &job.prompt) } else { 0 };
-                    (i, shared, s.last_used)
+                    let rank = (if shared >= useful { shared } else { 0 }, s.tokens.is_empty());
+                    (i, shared, rank, s.last_used)
                 })
-                .max_by_key(|&(_, shared, used)| (shared, std::cmp::Reverse(used)));
-            let Some((index, shared, _)) = best else {
+                .max_by_key(|&(_, _, rank, used)| (rank, std::cmp::Reverse(used)));
+            let Some((index, shared, _, _)) = best else {
                 queue.push_front(job);
                 return;
             };
@@ -270,11 +276,16 @@ impl Scheduler {
         });
     }
 
-    /// Decodes one batch: the pending token of every decoding request, then prompt chunks.
+    /// Decodes one batch: the pending token of every decoding request, and prompt chunks in
+    /// what room is left. Tokens go in sequence order: with a KV stream per sequence, llama.cpp
+    /// splits a batch into micro-batches of consecutive sequence ids, in batch order.
     /// Returns whether anything was decoded.
     fn step(&mut self, batch: &mut LlamaBatch<'static>) -> bool {
         batch.clear();
         let mut added: Vec<(usize, usize)> = Vec::new(); // (sequence, tokens added)
+        let decoding =
+            self.seqs.iter().filter(|s| s.active.as_ref().is_some_and(|a| a.pending.is_some())).count();
+        let mut prompt_room = self.n_batch.saturating_sub(decoding);
         for (i, seq) in self.seqs.iter_mut().enumerate() {
             let Some(a) = seq.active.as_mut() else { continue };
             a.logits = None;
@@ -283,15 +294,10 @@ impl Scheduler {
                     a.logits = Some(batch.n_tokens() - 1);
                     added.push((i, 1));
                 }
+                continue;
             }
-        }
-        for (i, seq) in self.seqs.iter_mut().enumerate() {
-            let budget = self.n_batch.saturating_sub(batch.n_tokens() as usize);
-            if budget == 0 {
-                break;
-            }
-            let Some(a) = seq.active.as_mut() else { continue };
-            if a.pending.is_some() || a.next_prompt >= a.job.prompt.len() {
+            let budget = prompt_room;
+            if budget == 0 || a.next_prompt >= a.job.prompt.len() {
                 continue;
             }
             let end = (a.next_prompt + budget).min(a.job.prompt.len());
@@ -308,13 +314,21 @@ impl Scheduler {
                 }
             }
             if n > 0 {
+                prompt_room -= n;
                 added.push((i, n));
             }
         }
         if added.is_empty() {
             return false;
         }
+        let decode_start = Instant::now();
         let mut decoded = self.ctx.decode(batch);
+        tracing::trace!(
+            tokens = batch.n_tokens(),
+            seqs = ?added,
+            ms = decode_start.elapsed().as_millis() as u64,
+            "batched step"
+        );
         // The cache may be too fragmented for the batch: drop idle sequences and try again.
         while matches!(decoded, Err(llama_cpp_2::DecodeError::NoKvCacheSlot)) && self.evict_idle() {
             decoded = self.ctx.decode(batch);
