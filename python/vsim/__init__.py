@@ -228,7 +228,8 @@ def run(
             ``local:PATH.gguf``, ``openai:MODEL`` or ``openai:MODEL@BASE_URL``.
         n: number of dialogues (default: one per population member).
         out: the run directory (default ``runs/SCENARIO-seedS``).
-        concurrency: dialogues in flight at once (results do not depend on it).
+        concurrency: dialogues in flight at once (results do not depend on it, except the
+            embedded model's batched replies: see `deterministic`).
         seed: the experiment seed; every dialogue's seed derives from it and its index.
         split: for ``pfg:`` populations, ``test`` (default), ``train`` or ``all``.
         resume: run only the dialogues missing or failed in ``out``.

@@ -43,7 +43,8 @@ pub struct RunArgs {
     /// Experiment seed; dialogue seeds derive from it and the dialogue index.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Dialogues in flight at once (results do not depend on it).
+    /// Dialogues in flight at once (results do not depend on it, except the embedded model's
+    /// batched replies: see --deterministic).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Run directory (default: runs/SCENARIO-seedS).
