@@ -181,9 +181,9 @@ impl Scheduler {
     }
 
     /// Gives waiting requests free sequences: the one sharing the longest prefix with the
-    /// prompt, else the least recently used. The request runs on the first sequence after the
-    /// running ones (see [`Scheduler::compact`]): the chosen prefix is copied there, and what
-    /// that sequence held is parked in the least valuable idle one.
+    /// prompt, else an empty one, else the least recently used. The request runs on the first
+    /// sequence after the running ones (see [`Scheduler::compact`]): a useful prefix is swapped
+    /// there; otherwise what that sequence held replaces the one given up.
     fn admit(&mut self, queue: &mut VecDeque<Job>) {
         while let Some(job) = queue.pop_front() {
             let running = self.running();
@@ -214,15 +214,18 @@ impl Scheduler {
             }
             let target = running;
             let shared = if index == target { shared } else { useful_shared };
-            if index != target {
-                // The prefix comes to `target`, and what `target` held goes where it was; with
-                // no useful prefix, what `target` held replaces the one given up (empty or
-                // least recently used).
+            if index != target && shared > 0 {
                 self.swap_seqs(index, target);
-                if shared == 0 {
-                    let _ = self.ctx.clear_kv_cache_seq(Some(target as u32), None, None);
-                    self.seqs[target].tokens.clear();
+            } else if index != target {
+                // Nothing worth keeping comes to `target`: one copy saves what it held (none
+                // when it is empty) over the sequence given up, and `target` starts afresh.
+                if !self.seqs[target].tokens.is_empty() {
+                    let _ = self.ctx.copy_kv_cache_seq(target as i32, index as i32, None, None);
+                    self.seqs[index].tokens = std::mem::take(&mut self.seqs[target].tokens);
+                    self.seqs[index].last_used = self.seqs[target].last_used;
                 }
+                let _ = self.ctx.clear_kv_cache_seq(Some(target as u32), None, None);
+                self.seqs[target].tokens.clear();
             }
             self.activate(target, shared, job);
         }
