@@ -64,7 +64,7 @@ fn request(i: usize, round: usize) -> ChatRequest {
         "Would you sign a petition for safer bike lanes?",
         "Would you give two dollars to a stranger collecting for a charity?",
     ];
-    let mut r = ChatRequest::new(vec![
+    let r = ChatRequest::new(vec![
         Message::system("You are a person with your own views. You answer with JSON only."),
         Message::user(format!(
             "Give 5 different replies you might say to: '{}' Return JSON {{\"responses\": [{{\"text\": ..., \
@@ -72,9 +72,15 @@ fn request(i: usize, round: usize) -> ChatRequest {
             TOPICS[i % TOPICS.len()]
         )),
     ]);
+    vs_sampling(r, 256, (round * 1000 + i) as u64)
+}
+
+/// `r` sampled as every measured VS request is: temperature 1, a seed, and the schema of
+/// exactly 5 candidates with probabilities.
+fn vs_sampling(mut r: ChatRequest, max_tokens: u32, seed: u64) -> ChatRequest {
     r.temperature = Some(1.0);
-    r.max_tokens = Some(256);
-    r.seed = Some((round * 1000 + i) as u64);
+    r.max_tokens = Some(max_tokens);
+    r.seed = Some(seed);
     r.constraint = Some(OutputConstraint::Candidates {
         min_items: 5,
         max_items: 5,
@@ -124,7 +130,7 @@ fn turn_request(d: usize, turn: usize, history: &[String]) -> ChatRequest {
     let speaker = turn % 2;
     let transcript: Vec<String> =
         history.iter().enumerate().map(|(t, line)| format!("{}: {line}", names[t % 2])).collect();
-    let mut r = ChatRequest::new(vec![
+    let r = ChatRequest::new(vec![
         Message::system(PERSONAS[speaker]),
         Message::user(format!(
             "The conversation so far:\n{}\n\nGive 5 different next replies {} might say. Return JSON \
@@ -134,16 +140,7 @@ fn turn_request(d: usize, turn: usize, history: &[String]) -> ChatRequest {
             names[speaker]
         )),
     ]);
-    r.temperature = Some(1.0);
-    r.max_tokens = Some(320);
-    r.seed = Some((d * 100 + turn) as u64);
-    r.constraint = Some(OutputConstraint::Candidates {
-        min_items: 5,
-        max_items: 5,
-        with_probability: true,
-        with_reasoning: false,
-    });
-    r
+    vs_sampling(r, 320, (d * 100 + turn) as u64)
 }
 
 /// The first candidate's text of a VS reply: the line the dialogue goes on with.

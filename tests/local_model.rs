@@ -218,6 +218,19 @@ async fn a_prompt_narrower_than_a_wide_batch_is_not_reused() -> Result<()> {
     Ok(())
 }
 
+/// The prompt of `speaker`'s turn: its system prompt, then the transcript (speaker, text)
+/// with its own lines as the assistant's and the other agent's as the user's.
+fn turn_messages(system: &str, transcript: &[(usize, String)], speaker: usize) -> Vec<Message> {
+    let lines = transcript.iter().map(|(who, text)| {
+        if *who == speaker {
+            Message::assistant(text.clone())
+        } else {
+            Message::user(text.clone())
+        }
+    });
+    std::iter::once(Message::system(system.to_string())).chain(lines).collect()
+}
+
 /// Two agents alternate; each turn's speaker sees the whole history.
 /// Returns each turn's reply and the digest of the logits it started from, and the prompt
 /// tokens reused in all.
@@ -231,14 +244,7 @@ async fn two_agent_dialogue(m: &LocalModel, turns: usize) -> Result<(Vec<(String
     let (mut reused, mut digests) = (0, Vec::new());
     for turn in 0..turns {
         let speaker = turn % 2;
-        let mut messages = vec![Message::system(systems[speaker].clone())];
-        for (who, text) in &transcript {
-            messages.push(if *who == speaker {
-                Message::assistant(text.clone())
-            } else {
-                Message::user(text.clone())
-            });
-        }
+        let messages = turn_messages(&systems[speaker], &transcript, speaker);
         let request = ChatRequest {
             // Short replies, so that a turn adds fewer tokens than one wide batch.
             max_tokens: Some(12),
@@ -509,14 +515,7 @@ async fn greedy_dialogue(m: &LocalModel, d: usize, turns: usize) -> Result<Vec<S
     let mut transcript: Vec<(usize, String)> = vec![(1, format!("Hi! Let us talk about {}.", topics[d]))];
     for turn in 0..turns {
         let speaker = turn % 2;
-        let mut messages = vec![Message::system(systems[speaker].clone())];
-        for (who, text) in &transcript {
-            messages.push(if *who == speaker {
-                Message::assistant(text.clone())
-            } else {
-                Message::user(text.clone())
-            });
-        }
+        let messages = turn_messages(&systems[speaker], &transcript, speaker);
         let request =
             ChatRequest { max_tokens: Some(16), temperature: Some(0.0), ..ChatRequest::new(messages) };
         transcript.push((speaker, m.chat(request).await?.content.trim().to_string()));
