@@ -774,18 +774,45 @@ fn structured() -> impl Strategy<Value = (String, bool)> {
         Just("null".to_string()),
     ];
     let item = (any::<String>(), prob).prop_map(|(t, p)| {
-        (
-            format!("{{\"text\": {}, \"probability\": {p}}}", serde_json::to_string(&t).unwrap()),
-            !t.trim().is_empty(),
-        )
+        (format!("{{\"text\": {}, \"probability\": {p}}}", serde_json::to_string(&t).unwrap()), t)
     });
     (prop::collection::vec(item, 0..8), any::<bool>(), "[^`<]{0,20}").prop_map(|(items, fence, prose)| {
-        let some_text = items.iter().any(|(_, t)| *t);
+        // A list whose every text is a placeholder is an example of the format, not a reply.
+        let some_text = items.iter().any(|(_, t)| !t.trim().is_empty())
+            && !items.iter().all(|(_, t)| looks_like_placeholder(t));
         let items: Vec<String> = items.into_iter().map(|(i, _)| i).collect();
         let obj = format!("{{\"responses\": [{}]}}", items.join(", "));
         let raw = if fence { format!("{prose}\n```json\n{obj}\n```") } else { format!("{prose} {obj}") };
         (raw, some_text)
     })
+}
+
+/// The parser's rule for a text that stands for one in an example of the format (`-`,
+/// `...`, `<text>`, `your response`), restated here so the oracle above stays independent.
+fn looks_like_placeholder(s: &str) -> bool {
+    let t = s.trim();
+    if t.chars().all(|c| matches!(c, '.' | '\u{2026}' | '_' | '-') || c.is_whitespace()) {
+        return !t.is_empty();
+    }
+    let lower = t.to_ascii_lowercase();
+    (t.starts_with('<') && t.ends_with('>') && !t[1..t.len() - 1].contains(['<', '>']))
+        || matches!(lower.as_str(), "text" | "response" | "your response" | "response text" | "string")
+}
+
+#[test]
+fn a_list_of_placeholder_texts_is_an_example_not_a_reply() {
+    assert!(parse_candidates(r#"{"responses": [{"text": "-", "probability": 0}]}"#, None).is_err());
+    assert!(parse_candidates(
+        r#"{"responses": [{"text": "...", "probability": 0.5}, {"text": "<text>", "probability": 0.5}]}"#,
+        None
+    )
+    .is_err());
+    let mixed = parse_candidates(
+        r#"{"responses": [{"text": "-", "probability": 0.5}, {"text": "Sure", "probability": 0.5}]}"#,
+        None,
+    )
+    .unwrap();
+    assert!(mixed.candidates.iter().any(|c| c.text == "Sure"));
 }
 
 proptest! {
