@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::encoder::{BertConfig, BertEncoder};
 use super::{EmbedError, EmbedSpec, Embedder};
 use crate::model_store::{self, MINILM, SENTENCE_TRANSFORMERS_REQUIRED};
 use crate::progress::Progress;
@@ -26,7 +26,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 32;
 const FALLBACK_MAX_SEQ_LEN: usize = 512;
 
 struct Inner {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
     dim: usize,
     max_seq_len: usize,
@@ -112,7 +112,7 @@ impl BertEmbedder {
         })?;
         let vb = VarBuilder::from_buffered_safetensors(data, DType::F32, &Device::Cpu)
             .map_err(|e| bad_weights(format!("not a usable safetensors file ({e})")))?;
-        let model = BertModel::load(vb, &config)
+        let model = BertEncoder::load(vb, &config)
             .map_err(|e| bad_weights(format!("does not match config.json ({e})")))?;
         let pad_id = u32::try_from(config.pad_token_id).ok().filter(|&p| (p as usize) < config.vocab_size);
         Ok(Self {
@@ -192,7 +192,7 @@ impl BertEmbedder {
         let ids_t = Tensor::from_vec(ids, (n, len), &device)?;
         let types_t = Tensor::from_vec(types, (n, len), &device)?;
         let mask_t = Tensor::from_vec(mask.clone(), (n, len), &device)?;
-        let hidden = inner.model.forward(&ids_t, &types_t, Some(&mask_t))?.to_vec3::<f32>()?;
+        let hidden = inner.model.forward(&ids_t, &types_t, &mask_t)?.to_vec3::<f32>()?;
         Ok(hidden
             .iter()
             .enumerate()
@@ -252,7 +252,7 @@ fn read_json(path: &Path) -> Result<serde_json::Value, EmbedError> {
         .map_err(|e| EmbedError::BadModel { path: path.to_path_buf(), reason: format!("invalid JSON: {e}") })
 }
 
-fn read_config(path: &Path) -> Result<Config, EmbedError> {
+fn read_config(path: &Path) -> Result<BertConfig, EmbedError> {
     let value = read_json(path)?;
     let bad = |reason: String| EmbedError::BadModel { path: path.to_path_buf(), reason };
     if let Some(kind) = value.get("model_type").and_then(|v| v.as_str()) {
@@ -260,7 +260,8 @@ fn read_config(path: &Path) -> Result<Config, EmbedError> {
             return Err(bad(format!("model_type is `{kind}`, but only BERT models are supported")));
         }
     }
-    let config: Config = serde_json::from_value(value).map_err(|e| bad(format!("not a BERT config: {e}")))?;
+    let config: BertConfig =
+        serde_json::from_value(value).map_err(|e| bad(format!("not a BERT config: {e}")))?;
     if config.hidden_size == 0
         || config.num_attention_heads == 0
         || !config.hidden_size.is_multiple_of(config.num_attention_heads)

@@ -23,6 +23,8 @@ use crate::progress::Progress;
 
 #[cfg(feature = "embed")]
 pub mod bert;
+#[cfg(feature = "embed")]
+pub mod encoder;
 pub mod openai;
 
 #[cfg(feature = "embed")]
