@@ -84,3 +84,37 @@ fn n_responses_take_the_paper_call_counts_and_stats_text_reads_them() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Distinct-1") && stdout.contains("vs-standard"), "{stdout}");
 }
+
+/// The settings both front ends take are checked in one place, and an error names the
+/// setting as the user wrote it.
+#[test]
+fn sample_settings_name_the_setting_that_is_wrong() {
+    use vsim::vs::sample_set::SampleSettings;
+    let ok = SampleSettings {
+        method: "vs-standard",
+        k: "5",
+        k_max: 10,
+        selection: "weighted",
+        min_prob: None,
+        min_keep: 1,
+        tau: None,
+        n: None,
+    };
+    let (method, k, rule) = ok.check().unwrap();
+    assert_eq!(method, Method::VsStandard);
+    assert_eq!(k, vsim::vs::KSpec::Fixed { k: 5 });
+    assert_eq!(rule.min_keep, 1);
+    for (bad, setting) in [
+        (SampleSettings { method: "telepathy", ..ok }, "method"),
+        (SampleSettings { k: "0", ..ok }, "k"),
+        (SampleSettings { k: "many", ..ok }, "k"),
+        (SampleSettings { k_max: 0, ..ok }, "k_max"),
+        (SampleSettings { selection: "vibes", ..ok }, "selection"),
+        (SampleSettings { tau: Some(1.5), ..ok }, "tau"),
+        (SampleSettings { min_prob: Some(-0.1), ..ok }, "min_prob"),
+        (SampleSettings { min_keep: 0, ..ok }, "min_keep"),
+        (SampleSettings { n: Some(0), ..ok }, "n"),
+    ] {
+        assert_eq!(bad.check().unwrap_err().setting, setting, "{bad:?}");
+    }
+}

@@ -18,9 +18,11 @@ use pyo3::create_exception;
 use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
 use pyo3::prelude::*;
 
+use vsim::backend::factory::BackendSettings;
 use vsim::experiment::{
     Interrupt, InterruptTrigger, LaunchError, RunEvent, RunOptions, RunProgress, RunRequest,
 };
+use vsim::progress::Progress;
 
 create_exception!(_vsim, VsimError, PyException, "Base class of every error vsim raises.");
 create_exception!(
@@ -316,23 +318,19 @@ fn run(
         interrupt,
         ..RunOptions::default()
     };
-    let mut backend = vsim::backend::factory::BackendOptions {
-        cache: if no_cache {
-            vsim::backend::cache::CacheMode::Off
-        } else {
-            vsim::backend::cache::CacheMode::ReadWrite
-        },
+    let defaults = BackendSettings::default();
+    let backend = BackendSettings {
+        no_cache,
         cache_dir,
+        max_requests,
+        rpm,
+        timeout_secs: timeout,
+        max_retries: max_retries.unwrap_or(defaults.max_retries),
         threads,
         deterministic,
-        ..Default::default()
-    };
-    backend.resilience.max_concurrency = max_requests.max(1);
-    backend.resilience.requests_per_minute = rpm;
-    if let Some(r) = max_retries {
-        backend.resilience.max_retries = r;
+        ..defaults
     }
-    backend.resilience.request_timeout = Some(Duration::from_secs(timeout.max(1)));
+    .options(Progress::silent());
     request.backend = backend;
 
     let events = Events::default();
@@ -423,7 +421,7 @@ fn evaluate(
         }
         let (model, no_embedder_reason) = match embedder.trim() {
             "none" | "" => (None, None),
-            spec => match vsim::embed::open_any(spec, &vsim::progress::Progress::silent()).await {
+            spec => match vsim::embed::open_any(spec, &Progress::silent()).await {
                 Ok(m) => (Some(m), None),
                 Err(e @ vsim::embed::EmbedError::BadSpec { .. }) => return Err(input(e)),
                 Err(e) if spec == "minilm" => (None, Some(vsim::embed::unavailable_reason(&e))),
@@ -490,30 +488,22 @@ fn sample(
     no_cache: bool,
     threads: Option<usize>,
 ) -> PyResult<String> {
-    let method: vsim::vs::Method = method.parse().map_err(input)?;
-    if k.trim() == "0" || k_max == 0 {
-        return Err(input_msg("k must be at least 1 (or \"model-decided\")"));
+    let (method, k, rule) = vsim::vs::sample_set::SampleSettings {
+        method: &method,
+        k: &k,
+        k_max,
+        selection: &selection,
+        min_prob,
+        min_keep,
+        tau,
+        n,
     }
-    let k = vsim::scenario::parse_k(&k, k_max).map_err(|e| input_msg(format!("k: {e}")))?;
-    let rule = vsim::vs::SelectionRule { selection: selection.parse().map_err(input)?, min_prob, min_keep };
-    rule.validate().map_err(|e| input_msg(e.to_string()))?;
-    if let Some(t) = tau.filter(|t| !(0.0..=1.0).contains(t)) {
-        return Err(input_msg(format!("tau must be within [0, 1], got {t}")));
-    }
-    if n == Some(0) {
-        return Err(input_msg("n must be at least 1"));
-    }
+    .check()
+    .map_err(|e| input_msg(e.to_string()))?;
     let request =
         vsim::vs::sample_set::SampleRequest { prompt, system, method, k, tau, temperature, max_tokens, seed };
-    let backend = vsim::backend::factory::BackendOptions {
-        cache: if no_cache {
-            vsim::backend::cache::CacheMode::Off
-        } else {
-            vsim::backend::cache::CacheMode::ReadWrite
-        },
-        threads,
-        ..Default::default()
-    };
+    let backend =
+        BackendSettings { no_cache, threads, ..BackendSettings::default() }.options(Progress::silent());
     let job = async move {
         let (model, _) = vsim::experiment::launch::open_checked(&model, &backend).await.map_err(launch)?;
         let n = n.unwrap_or_else(|| request.default_n());

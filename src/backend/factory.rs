@@ -57,6 +57,67 @@ impl Default for BackendOptions {
     }
 }
 
+/// The backend settings a front end lets its user set (the CLI's flags, the Python
+/// module's keywords), in the units they are written in. [`BackendSettings::options`] is
+/// the one place they become [`BackendOptions`]; the defaults are the flags' defaults.
+#[derive(Debug, Clone)]
+pub struct BackendSettings {
+    /// Bypass the on-disk response cache.
+    pub no_cache: bool,
+    /// Response cache directory (default: the user's cache directory).
+    pub cache_dir: Option<PathBuf>,
+    /// Send no JSON schema in `response_format`.
+    pub no_response_format: bool,
+    /// Concurrent requests per server backend (at least 1; default 8).
+    pub max_requests: usize,
+    /// Requests-per-minute limit per server backend.
+    pub rpm: Option<u32>,
+    /// Per-request timeout in seconds (at least 1; default 120).
+    pub timeout_secs: u64,
+    /// Retries after a transient error (default: [`ResilienceConfig`]'s).
+    pub max_retries: u32,
+    /// Threads for the embedded model (default: all cores).
+    pub threads: Option<usize>,
+    /// Keep the embedded model on its bit-exact sequential path.
+    pub deterministic: bool,
+}
+
+impl Default for BackendSettings {
+    fn default() -> Self {
+        Self {
+            no_cache: false,
+            cache_dir: None,
+            no_response_format: false,
+            max_requests: 8,
+            rpm: None,
+            timeout_secs: 120,
+            max_retries: ResilienceConfig::default().max_retries,
+            threads: None,
+            deterministic: false,
+        }
+    }
+}
+
+impl BackendSettings {
+    /// These settings as options; a fetch of the default model reports to `progress`.
+    pub fn options(&self, progress: crate::progress::Progress) -> BackendOptions {
+        let mut o = BackendOptions {
+            cache: if self.no_cache { CacheMode::Off } else { CacheMode::ReadWrite },
+            cache_dir: self.cache_dir.clone(),
+            response_format: !self.no_response_format,
+            threads: self.threads,
+            deterministic: self.deterministic,
+            progress,
+            ..Default::default()
+        };
+        o.resilience.max_concurrency = self.max_requests.max(1);
+        o.resilience.requests_per_minute = self.rpm;
+        o.resilience.max_retries = self.max_retries;
+        o.resilience.request_timeout = Some(std::time::Duration::from_secs(self.timeout_secs.max(1)));
+        o
+    }
+}
+
 /// Why a backend could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -117,4 +178,23 @@ pub fn openai_config(model: &str, base_url: Option<&str>, options: &BackendOptio
         config.base_url = url.trim_end_matches('/').to_string();
     }
     config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_become_options_with_floors_on_counts_and_timeouts() {
+        let o = BackendSettings { no_cache: true, max_requests: 0, timeout_secs: 0, ..Default::default() }
+            .options(crate::progress::Progress::silent());
+        assert_eq!(o.cache, CacheMode::Off);
+        assert_eq!(o.resilience.max_concurrency, 1);
+        assert_eq!(o.resilience.request_timeout, Some(std::time::Duration::from_secs(1)));
+        let d = BackendSettings::default().options(crate::progress::Progress::silent());
+        assert_eq!(d.cache, CacheMode::ReadWrite);
+        assert!(d.response_format);
+        assert_eq!(d.resilience.max_retries, ResilienceConfig::default().max_retries);
+        assert_eq!(d.resilience.max_concurrency, 8);
+    }
 }

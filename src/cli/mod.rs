@@ -18,6 +18,7 @@ mod survey;
 mod sweep;
 
 use clap::{Parser, Subcommand};
+use vsim::backend::factory::BackendSettings;
 
 /// An error with the exit code it deserves.
 pub struct CliError {
@@ -135,16 +136,16 @@ pub struct BackendArgs {
     #[arg(long)]
     pub no_response_format: bool,
     /// Maximum concurrent requests per backend.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = BackendSettings::default().max_requests, value_name = "N")]
     pub max_requests: usize,
     /// Requests-per-minute limit per backend.
     #[arg(long, value_name = "N")]
     pub rpm: Option<u32>,
     /// Per-request timeout in seconds.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    #[arg(long, default_value_t = BackendSettings::default().timeout_secs, value_name = "SECS")]
     pub timeout: u64,
     /// Retries of a request after a transient error (429, 5xx, timeout, connection).
-    #[arg(long, default_value_t = vsim::backend::resilient::ResilienceConfig::default().max_retries, value_name = "N")]
+    #[arg(long, default_value_t = BackendSettings::default().max_retries, value_name = "N")]
     pub max_retries: u32,
     /// Threads for the embedded model (default: all cores).
     #[arg(long, value_name = "N")]
@@ -159,21 +160,18 @@ pub struct BackendArgs {
 
 impl BackendArgs {
     pub fn options(&self) -> vsim::backend::factory::BackendOptions {
-        use vsim::backend::cache::CacheMode;
-        let mut o = vsim::backend::factory::BackendOptions {
-            cache: if self.no_cache { CacheMode::Off } else { CacheMode::ReadWrite },
+        BackendSettings {
+            no_cache: self.no_cache,
             cache_dir: self.cache_dir.clone(),
-            response_format: !self.no_response_format,
+            no_response_format: self.no_response_format,
+            max_requests: self.max_requests,
+            rpm: self.rpm,
+            timeout_secs: self.timeout,
+            max_retries: self.max_retries,
             threads: self.threads,
             deterministic: self.deterministic,
-            progress: model::download_progress(),
-            ..Default::default()
-        };
-        o.resilience.max_concurrency = self.max_requests.max(1);
-        o.resilience.requests_per_minute = self.rpm;
-        o.resilience.max_retries = self.max_retries;
-        o.resilience.request_timeout = Some(std::time::Duration::from_secs(self.timeout.max(1)));
-        o
+        }
+        .options(model::download_progress())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{BackendArgs, CliError, CliResult};
 use vsim::vs::sample_set::SampleRequest;
-use vsim::vs::{Candidate, Choice, KSpec, Method, MethodSample, SampleSet, Selection, SelectionRule};
+use vsim::vs::{Candidate, Choice, KSpec, Method, MethodSample, SampleSet, SelectionRule};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -69,27 +69,18 @@ pub struct SampleArgs {
 
 /// Validated sampling options shared with other commands.
 pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), CliError> {
-    let method: Method = args.method.parse().map_err(CliError::input)?;
-    if args.k.trim() == "0" {
-        return Err(CliError::input(anyhow::anyhow!("--k must be at least 1 (or \"model-decided\")")));
+    vsim::vs::sample_set::SampleSettings {
+        method: &args.method,
+        k: &args.k,
+        k_max: args.k_max,
+        selection: &args.selection,
+        min_prob: args.min_prob,
+        min_keep: args.min_keep,
+        tau: args.tau,
+        n: args.n,
     }
-    if args.k_max == 0 {
-        return Err(CliError::input(anyhow::anyhow!("--k-max must be at least 1")));
-    }
-    let k = vsim::scenario::parse_k(&args.k, args.k_max)
-        .map_err(|e| CliError::input(anyhow::anyhow!("--k: {e}")))?;
-    let selection: Selection = args.selection.parse().map_err(CliError::input)?;
-    for (name, t) in [("--tau", args.tau), ("--min-prob", args.min_prob)] {
-        if let Some(t) = t {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(CliError::input(anyhow::anyhow!("{name} must be within [0, 1], got {t}")));
-            }
-        }
-    }
-    if args.min_keep == 0 {
-        return Err(CliError::input(anyhow::anyhow!("--min-keep must be at least 1")));
-    }
-    Ok((method, k, SelectionRule { selection, min_prob: args.min_prob, min_keep: args.min_keep }))
+    .check()
+    .map_err(|e| CliError::input(anyhow::anyhow!("--{}: {}", e.setting.replace('_', "-"), e.reason)))
 }
 
 /// The request for `method` with the shared settings of `args`.
@@ -116,9 +107,6 @@ async fn draw(
 
 pub async fn run(args: SampleArgs) -> CliResult {
     let (method, k, rule) = validate(&args)?;
-    if args.n == Some(0) {
-        return Err(CliError::input(anyhow::anyhow!("--n must be at least 1")));
-    }
     let methods: Vec<Method> = args
         .methods
         .iter()

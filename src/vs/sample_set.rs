@@ -68,6 +68,71 @@ impl SampleSet {
     }
 }
 
+/// The sampling settings a front end takes as text (the CLI's `vsim sample` flags, the
+/// Python module's `sample` keywords), checked in one place by [`SampleSettings::check`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SampleSettings<'a> {
+    /// The method's name (`vs-standard`, `direct`, ...).
+    pub method: &'a str,
+    /// Candidates per call: a number, or `model-decided`.
+    pub k: &'a str,
+    /// The most candidates a model-decided k may give.
+    pub k_max: usize,
+    /// The selection rule's name (`weighted`, `uniform`, `argmax`).
+    pub selection: &'a str,
+    /// The probability floor of the selection rule.
+    pub min_prob: Option<f64>,
+    /// Candidates the floor always keeps.
+    pub min_keep: usize,
+    /// The paper's τ.
+    pub tau: Option<f64>,
+    /// Responses to draw (`None`: the method's default).
+    pub n: Option<usize>,
+}
+
+/// A sampling setting that cannot be used, named as the user wrote it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct SettingError {
+    /// The setting (`k`, `tau`, ...).
+    pub setting: &'static str,
+    /// What is wrong with its value.
+    pub reason: String,
+}
+
+impl SampleSettings<'_> {
+    /// The method, k and selection rule these settings name, or the first one that is
+    /// unusable.
+    pub fn check(&self) -> Result<(Method, KSpec, super::SelectionRule), SettingError> {
+        let bad = |setting: &'static str, reason: String| SettingError { setting, reason };
+        let method: Method =
+            self.method.parse().map_err(|e: super::method::UnknownMethod| bad("method", e.to_string()))?;
+        if self.k.trim() == "0" {
+            return Err(bad("k", "must be at least 1 (or \"model-decided\")".into()));
+        }
+        if self.k_max == 0 {
+            return Err(bad("k_max", "must be at least 1".into()));
+        }
+        let k = crate::scenario::parse_k(self.k, self.k_max).map_err(|e| bad("k", e))?;
+        let selection = self
+            .selection
+            .parse()
+            .map_err(|e: super::select::UnknownSelection| bad("selection", e.to_string()))?;
+        for (setting, value) in [("tau", self.tau), ("min_prob", self.min_prob)] {
+            if let Some(v) = value.filter(|v| !(0.0..=1.0).contains(v)) {
+                return Err(bad(setting, format!("must be within [0, 1], got {v}")));
+            }
+        }
+        if self.min_keep == 0 {
+            return Err(bad("min_keep", "must be at least 1".into()));
+        }
+        if self.n == Some(0) {
+            return Err(bad("n", "must be at least 1".into()));
+        }
+        Ok((method, k, super::SelectionRule { selection, min_prob: self.min_prob, min_keep: self.min_keep }))
+    }
+}
+
 /// One prompt to draw N responses for with one method: what `vsim sample` and the Python
 /// module's `sample` ask.
 #[derive(Debug, Clone, PartialEq)]
