@@ -34,7 +34,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
-use super::generate::{common_prefix, digest_bits, find_stop, sample_constrained};
+use super::generate::{common_prefix, digest_bits, sample_next, ReplyTokens};
 use super::{local_err, CancelOnDrop, Counters, GenParams, GenerationReport, Inner};
 use crate::backend::{BackendError, ChatResponse, Usage};
 
@@ -107,9 +107,8 @@ struct Active {
     pending: Option<LlamaToken>,
     /// Where this sequence's logits are in the batch just decoded.
     logits: Option<i32>,
-    out: Vec<u8>,
-    generated: u64,
-    max_new: usize,
+    /// The reply so far.
+    output: ReplyTokens,
     report: GenerationReport,
     decode_start: Option<Instant>,
 }
@@ -318,6 +317,7 @@ impl Scheduler {
             ..Default::default()
         };
         let max_new = (job.params.max_tokens as usize).min(self.n_ctx_seq.saturating_sub(prompt_len));
+        let output = ReplyTokens::new(max_new, &job.params.stop);
         let chain = job.params.chain();
         seq.active = Some(Active {
             job,
@@ -326,9 +326,7 @@ impl Scheduler {
             next_prompt: reuse,
             pending: None,
             logits: None,
-            out: Vec::new(),
-            generated: 0,
-            max_new,
+            output,
             report,
             decode_start: None,
         });
@@ -447,18 +445,15 @@ impl Scheduler {
                 a.report.time_to_first_token = a.job.started.elapsed();
                 a.decode_start = Some(Instant::now());
             }
-            let sampled = match a.grammar.as_mut() {
-                None => Ok(a.chain.sample(&self.ctx, idx)),
-                Some(g) => sample_constrained(&self.ctx, idx, &mut a.chain, g, self.grammar_first).map(
-                    |(t, resampled)| {
-                        if resampled {
-                            a.report.grammar_resamples += 1;
-                            self.counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
-                        }
-                        t
-                    },
-                ),
-            };
+            let sampled = sample_next(
+                &self.ctx,
+                idx,
+                &mut a.chain,
+                &mut a.grammar,
+                self.grammar_first,
+                &mut a.report,
+                &self.counters,
+            );
             let token = match sampled {
                 Ok(t) => t,
                 Err(e) => {
@@ -468,35 +463,17 @@ impl Scheduler {
                     continue;
                 }
             };
-            let mut finish = None;
-            if vocab.is_eog(token) || a.max_new == 0 {
-                finish = Some(if a.max_new == 0 { "length" } else { "stop" });
+            let finish = if a.output.is_full() {
+                Some("length")
             } else {
-                if let Some(g) = a.grammar.as_mut() {
-                    g.accept(token);
-                    a.chain.accept(token);
-                }
-                a.generated += 1;
-                let before = a.out.len();
-                vocab.token_to_piece_into(token, &mut a.out, false, None);
-                let max_stop = a.job.params.stop.iter().map(String::len).max().unwrap_or(0);
-                if max_stop > 0 {
-                    let from = before.saturating_sub(max_stop.saturating_sub(1));
-                    if let Some(cut) = find_stop(&a.out, from, &a.job.params.stop) {
-                        a.out.truncate(cut);
-                        finish = Some("stop");
-                    }
-                }
-                if finish.is_none() && a.generated as usize >= a.max_new {
-                    finish = Some("length");
-                }
-                if finish.is_none() {
-                    a.pending = Some(token);
-                }
+                a.output.push(token, &vocab, &a.job.params.stop, &mut a.grammar, &mut a.chain)
+            };
+            if finish.is_none() {
+                a.pending = Some(token);
             }
             if let Some(reason) = finish {
                 if let Some(a) = seq.active.take() {
-                    self.counters.completion_tokens.fetch_add(a.generated, Ordering::Relaxed);
+                    self.counters.completion_tokens.fetch_add(a.output.generated, Ordering::Relaxed);
                     let (reply, result) = finished(a, reason);
                     let _ = reply.send(Ok(result));
                 }
@@ -510,7 +487,7 @@ fn finished(
     a: Active,
     reason: &str,
 ) -> (tokio::sync::oneshot::Sender<Reply>, (ChatResponse, GenerationReport)) {
-    let Active { job, out, generated, mut report, decode_start, .. } = a;
+    let Active { job, output: ReplyTokens { out, generated, .. }, mut report, decode_start, .. } = a;
     report.completion_tokens = generated;
     report.generation = decode_start.map(|t| t.elapsed()).unwrap_or_default();
     let response = ChatResponse {

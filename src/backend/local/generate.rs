@@ -10,8 +10,9 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::vocab::LlamaVocab;
 
-use super::{local_err, lock, GenParams, GenerationReport, Inner, Slot, WIDE_BATCH};
+use super::{local_err, lock, Counters, GenParams, GenerationReport, Inner, Slot, WIDE_BATCH};
 use crate::backend::{BackendError, ChatResponse, Usage};
 
 /// Splits `total` tokens into as few batches of at most `max` as possible, of near-equal
@@ -275,55 +276,26 @@ impl Generation<'_> {
         let vocab = self.inner.model.vocab();
         let n_ctx = self.inner.n_ctx as usize;
         let max_new = (params.max_tokens as usize).min(n_ctx.saturating_sub(self.cached.len()));
-        let max_stop = params.stop.iter().map(String::len).max().unwrap_or(0);
-        let mut out: Vec<u8> = Vec::new();
+        let mut reply = ReplyTokens::new(max_new, &params.stop);
         let mut finish = "length";
-        let mut generated = 0u64;
-        for step in 0..max_new {
+        while !reply.is_full() {
             if self.cancel.load(Ordering::Relaxed) {
                 return Err(self.cancelled());
             }
-            let token = match grammar.as_mut() {
-                None => chain.sample(self.ctx, logits_index),
-                Some(g) => {
-                    let (tok, resampled) = sample_constrained(
-                        self.ctx,
-                        logits_index,
-                        chain,
-                        g,
-                        self.inner.config.grammar_first,
-                    )?;
-                    if resampled {
-                        self.report.grammar_resamples += 1;
-                        self.inner.counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
-                    }
-                    tok
-                }
-            };
-            if step == 0 {
+            let token = sample_next(
+                self.ctx,
+                logits_index,
+                chain,
+                grammar,
+                self.inner.config.grammar_first,
+                &mut self.report,
+                &self.inner.counters,
+            )?;
+            if reply.generated == 0 {
                 self.report.time_to_first_token = self.started.elapsed();
             }
-            if vocab.is_eog(token) {
-                finish = "stop";
-                break;
-            }
-            if let Some(g) = grammar.as_mut() {
-                // Only ever called with a token the grammar accepts (checked above).
-                g.accept(token);
-                chain.accept(token);
-            }
-            generated += 1;
-            let before = out.len();
-            vocab.token_to_piece_into(token, &mut out, false, None);
-            if max_stop > 0 {
-                let from = before.saturating_sub(max_stop.saturating_sub(1));
-                if let Some(cut) = find_stop(&out, from, &params.stop) {
-                    out.truncate(cut);
-                    finish = "stop";
-                    break;
-                }
-            }
-            if step + 1 == max_new {
+            if let Some(reason) = reply.push(token, &vocab, &params.stop, grammar, chain) {
+                finish = reason;
                 break;
             }
             batch.clear();
@@ -337,11 +309,93 @@ impl Generation<'_> {
             self.cached.push(token);
             logits_index = 0;
         }
+        let ReplyTokens { out, generated, .. } = reply;
         self.report.generation = gen_start.elapsed();
         self.report.completion_tokens = generated;
         self.inner.counters.completion_tokens.fetch_add(generated, Ordering::Relaxed);
         Ok((out, finish, generated))
     }
+}
+
+/// A reply being generated, token by token: its bytes and token count so far, and when it
+/// must end. Both decoding paths (one request at a time, and batched) take every sampled
+/// token through [`ReplyTokens::push`], so they end replies the same way.
+pub(super) struct ReplyTokens {
+    pub(super) out: Vec<u8>,
+    pub(super) generated: u64,
+    max_new: usize,
+    max_stop: usize,
+}
+
+impl ReplyTokens {
+    /// An empty reply that may grow to `max_new` tokens and ends at any of `stop`.
+    pub(super) fn new(max_new: usize, stop: &[String]) -> Self {
+        Self {
+            out: Vec::new(),
+            generated: 0,
+            max_new,
+            max_stop: stop.iter().map(String::len).max().unwrap_or(0),
+        }
+    }
+
+    /// Whether the length limit allows no further token.
+    pub(super) fn is_full(&self) -> bool {
+        self.generated as usize >= self.max_new
+    }
+
+    /// Takes `token`, sampled under `grammar` when there is one. An end-of-generation token
+    /// ends the reply (`stop`). Any other is accepted by the grammar and the chain and its
+    /// piece appended; then a stop string (cut off, `stop`) or the length limit (`length`)
+    /// may end it. `None`: decode the token and sample the next.
+    pub(super) fn push(
+        &mut self,
+        token: LlamaToken,
+        vocab: &LlamaVocab<'_>,
+        stop: &[String],
+        grammar: &mut Option<LlamaSampler>,
+        chain: &mut LlamaSampler,
+    ) -> Option<&'static str> {
+        if vocab.is_eog(token) {
+            return Some("stop");
+        }
+        if let Some(g) = grammar.as_mut() {
+            // Only ever called with a token the grammar accepts (see `sample_next`); without
+            // a grammar, the chain's own `sample` has accepted it already.
+            g.accept(token);
+            chain.accept(token);
+        }
+        self.generated += 1;
+        let before = self.out.len();
+        vocab.token_to_piece_into(token, &mut self.out, false, None);
+        if self.max_stop > 0 {
+            let from = before.saturating_sub(self.max_stop.saturating_sub(1));
+            if let Some(cut) = find_stop(&self.out, from, stop) {
+                self.out.truncate(cut);
+                return Some("stop");
+            }
+        }
+        self.is_full().then_some("length")
+    }
+}
+
+/// Samples the next token from the logits at `idx`: from `chain` alone, or under `grammar`
+/// (see [`sample_constrained`]), counting a resampling in `report` and `counters`.
+pub(super) fn sample_next(
+    ctx: &LlamaContext<'static>,
+    idx: i32,
+    chain: &mut LlamaSampler,
+    grammar: &mut Option<LlamaSampler>,
+    grammar_first: bool,
+    report: &mut GenerationReport,
+    counters: &Counters,
+) -> Result<LlamaToken, BackendError> {
+    let Some(g) = grammar.as_mut() else { return Ok(chain.sample(ctx, idx)) };
+    let (token, resampled) = sample_constrained(ctx, idx, chain, g, grammar_first)?;
+    if resampled {
+        report.grammar_resamples += 1;
+        counters.grammar_resamples.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(token)
 }
 
 /// Samples a token that `grammar` accepts: first without the grammar (cheap), and only if
