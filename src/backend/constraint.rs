@@ -225,16 +225,16 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
                 let min = (*min_items).max(1);
                 let max = (*max_items).max(min);
                 let item = if *with_probability {
-                    r#"item ::= "{" ws "\"text\"" ws ":" ws string ws "," ws "\"probability\"" ws ":" ws number ws "}""#
+                    r#"item ::= "{" ws "\"text\"" ws ":" ws text ws "," ws "\"probability\"" ws ":" ws number ws "}""#
                 } else {
-                    r#"item ::= "{" ws "\"text\"" ws ":" ws string ws "}""#
+                    r#"item ::= "{" ws "\"text\"" ws ":" ws text ws "}""#
                 };
                 let reasoning =
                     if *with_reasoning { r#""\"reasoning\"" ws ":" ws string ws "," ws "# } else { "" };
                 let rest = max - 1;
                 let min_rest = min - 1;
                 format!(
-                    "root ::= \"{{\" ws {reasoning}\"\\\"responses\\\"\" ws \":\" ws \"[\" ws item (ws \",\" ws item){{{min_rest},{rest}}} ws \"]\" ws \"}}\"\n{item}\n{common}"
+                    "root ::= \"{{\" ws {reasoning}\"\\\"responses\\\"\" ws \":\" ws \"[\" ws item (ws \",\" ws item){{{min_rest},{rest}}} ws \"]\" ws \"}}\"\n{item}\n{CANDIDATE_TEXT}{common}"
                 )
             }
             Self::Number { min, max } => {
@@ -288,6 +288,17 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
         }
     }
 }
+
+/// A candidate's text in the grammar: a JSON string with at least one character that is not
+/// a dot, an ellipsis, `_`, `-` or a space, and at most 600 characters from the first such
+/// one (the cap of every other string). A small model late in
+/// a long dialogue otherwise copies the prompt's format example (`{"text": "...", ...}`)
+/// into every candidate: a reply the parser rightly takes for an example, not an answer
+/// (seen in the README's 20-turn demo, where both the call and its retry did it).
+const CANDIDATE_TEXT: &str = r#"text ::= "\"" filler{0,20} solid char{0,599} "\""
+filler ::= [._ \t\u2026-]
+solid ::= [^"\\\x00-\x1f._ \t\u2026-] | "\\" ["\\/bfnrt]
+"#;
 
 /// A GBNF literal matching the JSON string encoding of `s`.
 fn gbnf_literal(s: &str) -> String {
@@ -613,6 +624,37 @@ mod tests {
         assert!(root.is_match(r#"{"answer": 1.5}"#), "{g}");
         assert!(!root.is_match(r#"{"answer": 2.5}"#), "{g}");
         assert!(!root.is_match(r#"{"answer": 20}"#), "{g}");
+    }
+
+    #[test]
+    fn candidate_texts_must_say_something() {
+        let g = OutputConstraint::Candidates {
+            min_items: 1,
+            max_items: 2,
+            with_probability: true,
+            with_reasoning: false,
+        }
+        .gbnf();
+        let root = regex::RegexBuilder::new(&format!("^(?:{})$", gbnf_regex(&g, "root")))
+            .size_limit(1 << 26)
+            .build()
+            .unwrap();
+        for ok in [
+            r#"{"responses": [{"text": "Sure...", "probability": 0.3}]}"#,
+            r#"{"responses": [{"text": "... well, maybe \"later\"", "probability": 0.3}, {"text": "1", "probability": 0.7}]}"#,
+            r#"{"responses": [{"text": "¿Por qué no?", "probability": 1}]}"#,
+        ] {
+            assert!(root.is_match(ok), "{ok} should match\n{g}");
+        }
+        for example in [
+            r#"{"responses": [{"text": "...", "probability": 0.3}]}"#,
+            r#"{"responses": [{"text": "Sure", "probability": 0.5}, {"text": " \u2026 ", "probability": 0.5}]}"#,
+            r#"{"responses": [{"text": "", "probability": 0.3}]}"#,
+            r#"{"responses": [{"text": "- _", "probability": 0.3}]}"#,
+        ] {
+            let example = example.replace("\\u2026", "\u{2026}");
+            assert!(!root.is_match(&example), "{example} should not match\n{g}");
+        }
     }
 
     #[test]
