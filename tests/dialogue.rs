@@ -241,6 +241,37 @@ async fn failed_dialogue_is_recorded_and_counted() {
     assert_eq!(e.turn, Some(0));
 }
 
+/// A turn that fails because no reply parsed keeps both raw replies in its error event, so
+/// the cause can be read from the transcript.
+#[tokio::test]
+async fn unparseable_turn_keeps_its_raw_replies() {
+    let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
+    // The persuader's one-reply method takes any text; the persuadee's VS list does not.
+    let parrot = ScriptedModel::from_fn(|_| Ok("... and so on".to_string()));
+    let config = RunConfig {
+        n: Some(1),
+        seed: 1,
+        concurrency: 1,
+        out_dir: dir.path().to_path_buf(),
+        resume: false,
+        progress: Default::default(),
+    };
+    let summary =
+        run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &parrot), &config)
+            .await
+            .unwrap();
+    assert_eq!(summary.counts.failed, 1);
+    let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
+    let Some(Event::Error(e)) = events["d00000"].last() else { panic!("error event expected") };
+    assert!(e.message.contains("unparseable reply after retry"), "{}", e.message);
+    assert_eq!(e.turn, Some(1));
+    let raw: Vec<&str> = e.calls.iter().map(|c| c.raw.as_str()).collect();
+    assert_eq!(raw, ["... and so on", "... and so on"]);
+    assert!(e.calls.iter().all(|c| c.parse_error.is_some()));
+}
+
 const TOWN: &str = r#"
 name = "three"
 [[roles]]

@@ -233,7 +233,11 @@ async fn unparseable_reply_is_retried_once_with_the_error() {
 async fn two_unparseable_replies_fail() {
     let model = ScriptedModel::from_replies(["nope", "still nope"]);
     let err = Generator::default().generate(&model, &request(Method::VsStandard)).await.unwrap_err();
-    assert!(matches!(err, GenerateError::Unparseable(_)), "{err}");
+    let GenerateError::Unparseable { calls, .. } = &err else { panic!("{err}") };
+    let raw: Vec<&str> = calls.iter().map(|c| c.raw.as_str()).collect();
+    assert_eq!(raw, ["nope", "still nope"]);
+    assert!(calls.iter().all(|c| c.parse_error.is_some()));
+    assert_eq!(err.calls(), calls.as_slice());
     assert_eq!(model.requests().len(), 2);
 }
 

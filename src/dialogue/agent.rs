@@ -50,6 +50,17 @@ pub enum AgentError {
     Stopped,
 }
 
+impl AgentError {
+    /// The backend calls of the failed turn, when they are known (see
+    /// [`GenerateError::calls`]).
+    pub fn calls(&self) -> &[crate::vs::CallRecord] {
+        match self {
+            Self::Generate(e) => e.calls(),
+            _ => &[],
+        }
+    }
+}
+
 enum Request {
     Speak {
         turn: usize,

@@ -202,4 +202,8 @@ pub struct ErrorEvent {
     pub turn: Option<usize>,
     /// What went wrong.
     pub message: String,
+    /// The failed turn's backend calls with their raw replies, when the failure was a
+    /// reply that did not parse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<crate::vs::CallRecord>,
 }

@@ -123,6 +123,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                 dialogue: setup.id.clone(),
                 turn: Some(i),
                 message: format!("replayed turn {i}: the scenario has no role `{}`", recorded.speaker),
+                calls: Vec::new(),
             }));
             return DialogueRecord { events, failed: true, usage };
         };
@@ -213,6 +214,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                 dialogue: setup.id.clone(),
                 turn: last_turn,
                 message: e.to_string(),
+                calls: e.calls().to_vec(),
             }));
             true
         }

@@ -283,7 +283,12 @@ async fn respond(
         let (candidates, calls) = match result {
             Ok(x) => x,
             Err(message) => {
-                events.push(Event::Error(ErrorEvent { dialogue: id, turn: Some(turn), message }));
+                events.push(Event::Error(ErrorEvent {
+                    dialogue: id,
+                    turn: Some(turn),
+                    message,
+                    calls: Vec::new(),
+                }));
                 return DialogueRecord { events, failed: true, usage };
             }
         };

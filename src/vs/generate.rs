@@ -95,11 +95,28 @@ pub enum GenerateError {
     #[error(transparent)]
     Backend(#[from] BackendError),
     /// The reply, and the reply to the retry, could not be parsed.
-    #[error("unparseable reply after retry: {0}")]
-    Unparseable(ParseError),
+    #[error("unparseable reply after retry: {error}")]
+    Unparseable {
+        /// Why the retry's reply did not parse.
+        error: ParseError,
+        /// The step's backend calls, the two unparseable ones last: kept so that a failed
+        /// turn's raw replies reach the transcript.
+        calls: Vec<CallRecord>,
+    },
     /// A prompt template did not render.
     #[error(transparent)]
     Template(#[from] TemplateError),
+}
+
+impl GenerateError {
+    /// The backend calls made before the failure, when they are known (an unparseable
+    /// reply); empty otherwise.
+    pub fn calls(&self) -> &[CallRecord] {
+        match self {
+            Self::Unparseable { calls, .. } => calls,
+            _ => &[],
+        }
+    }
 }
 
 /// Runs generation steps with a set of prompt templates.
@@ -234,7 +251,7 @@ impl Generator {
                 retry.push(Message::assistant(raw));
                 Ok(Step { parsed, conversation: retry })
             }
-            Err(e) => Err(GenerateError::Unparseable(e)),
+            Err(error) => Err(GenerateError::Unparseable { error, calls: calls.clone() }),
         }
     }
 
