@@ -69,6 +69,18 @@ async fn run(
     dir: &Path,
     resume: bool,
 ) -> vsim::experiment::RunSummary {
+    run_on(scenario, &fake_model(), n, concurrency, dir, resume).await
+}
+
+/// [`run`] with every role on `model`.
+async fn run_on(
+    scenario: &Scenario,
+    model: &ScriptedModel,
+    n: usize,
+    concurrency: usize,
+    dir: &Path,
+    resume: bool,
+) -> vsim::experiment::RunSummary {
     let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
     let config = RunConfig {
         n: Some(n),
@@ -78,9 +90,7 @@ async fn run(
         resume,
         progress: Default::default(),
     };
-    run_experiment(Arc::new(scenario.clone()), &population, &models(scenario, &fake_model()), &config)
-        .await
-        .unwrap()
+    run_experiment(Arc::new(scenario.clone()), &population, &models(scenario, model), &config).await.unwrap()
 }
 
 /// Transcript lines with timing removed, sorted by dialogue then file order.
@@ -219,21 +229,9 @@ async fn resume_runs_only_missing_dialogues_and_refuses_overwrite() {
 async fn failed_dialogue_is_recorded_and_counted() {
     let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
     let broken =
         ScriptedModel::from_fn(|_| Err(vsim::backend::BackendError::Scripted("server exploded".into())));
-    let config = RunConfig {
-        n: Some(2),
-        seed: 1,
-        concurrency: 2,
-        out_dir: dir.path().to_path_buf(),
-        resume: false,
-        progress: Default::default(),
-    };
-    let summary =
-        run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &broken), &config)
-            .await
-            .unwrap();
+    let summary = run_on(&scenario, &broken, 2, 2, dir.path(), false).await;
     assert_eq!((summary.counts.failed, summary.failed_now), (2, 2));
     let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
     let Some(Event::Error(e)) = events["d00001"].last() else { panic!("error event expected") };
@@ -247,21 +245,9 @@ async fn failed_dialogue_is_recorded_and_counted() {
 async fn unparseable_turn_keeps_its_raw_replies() {
     let scenario = load_scenario(&root().join("scenarios/persuasion_for_good.toml")).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let population = Population::load(root().join("personas").to_str().unwrap()).unwrap();
     // The persuader's one-reply method takes any text; the persuadee's VS list does not.
     let parrot = ScriptedModel::from_fn(|_| Ok("... and so on".to_string()));
-    let config = RunConfig {
-        n: Some(1),
-        seed: 1,
-        concurrency: 1,
-        out_dir: dir.path().to_path_buf(),
-        resume: false,
-        progress: Default::default(),
-    };
-    let summary =
-        run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &parrot), &config)
-            .await
-            .unwrap();
+    let summary = run_on(&scenario, &parrot, 1, 1, dir.path(), false).await;
     assert_eq!(summary.counts.failed, 1);
     let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
     let Some(Event::Error(e)) = events["d00000"].last() else { panic!("error event expected") };

@@ -88,7 +88,7 @@ impl Default for BackendSettings {
             no_cache: false,
             cache_dir: None,
             no_response_format: false,
-            max_requests: 8,
+            max_requests: ResilienceConfig::default().max_concurrency,
             rpm: None,
             timeout_secs: 120,
             max_retries: ResilienceConfig::default().max_retries,

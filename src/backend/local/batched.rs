@@ -213,18 +213,21 @@ impl Scheduler {
             }
             let target = running;
             let shared = if index == target { shared } else { useful_shared };
-            if index != target && shared > 0 {
-                self.swap_seqs(index, target);
-            } else if index != target {
-                // Nothing worth keeping comes to `target`: one copy saves what it held (none
-                // when it is empty) over the sequence given up, and `target` starts afresh.
-                if !self.seqs[target].tokens.is_empty() {
-                    let _ = self.ctx.copy_kv_cache_seq(target as i32, index as i32, None, None);
-                    self.seqs[index].tokens = std::mem::take(&mut self.seqs[target].tokens);
-                    self.seqs[index].last_used = self.seqs[target].last_used;
+            if index != target {
+                if shared > 0 {
+                    self.swap_seqs(index, target);
+                } else {
+                    // Nothing worth keeping comes to `target`: one copy saves what it held
+                    // (none when it is empty) over the sequence given up, and `target`
+                    // starts afresh.
+                    if !self.seqs[target].tokens.is_empty() {
+                        let _ = self.ctx.copy_kv_cache_seq(target as i32, index as i32, None, None);
+                        self.seqs[index].tokens = std::mem::take(&mut self.seqs[target].tokens);
+                        self.seqs[index].last_used = self.seqs[target].last_used;
+                    }
+                    let _ = self.ctx.clear_kv_cache_seq(Some(target as u32), None, None);
+                    self.seqs[target].tokens.clear();
                 }
-                let _ = self.ctx.clear_kv_cache_seq(Some(target as u32), None, None);
-                self.seqs[target].tokens.clear();
             }
             self.activate(target, shared, job);
         }
@@ -468,14 +471,14 @@ impl Scheduler {
             } else {
                 a.output.push(token, &vocab, &a.job.params.stop, &mut a.grammar, &mut a.chain)
             };
-            if finish.is_none() {
-                a.pending = Some(token);
-            }
-            if let Some(reason) = finish {
-                if let Some(a) = seq.active.take() {
-                    self.counters.completion_tokens.fetch_add(a.output.generated, Ordering::Relaxed);
-                    let (reply, result) = finished(a, reason);
-                    let _ = reply.send(Ok(result));
+            match finish {
+                None => a.pending = Some(token),
+                Some(reason) => {
+                    if let Some(a) = seq.active.take() {
+                        self.counters.completion_tokens.fetch_add(a.output.generated, Ordering::Relaxed);
+                        let (reply, result) = finished(a, reason);
+                        let _ = reply.send(Ok(result));
+                    }
                 }
             }
         }
