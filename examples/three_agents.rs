@@ -21,23 +21,22 @@ use vsim::experiment::transcript::read_events;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::mock::{MockConfig, MockServer};
 use vsim::scenario::{OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TurnGraph, TurnPolicy};
-use vsim::vs::{KSpec, Method, PromptTemplates, Selection, SelectionRule};
+use vsim::vs::{KSpec, Method, PromptTemplates, Sampling};
 
 const TOPIC: &str = "The city proposes replacing the parking spaces on Elm Street with a protected \
                      bike lane.";
 
 fn role(id: &str, name: &str, system: &str, method: Method, persona: PersonaSource) -> RoleSpec {
-    let vs = method.is_verbalized();
+    let mut sampling = Sampling::new(method);
+    if method.is_verbalized() {
+        sampling.k = KSpec::Fixed { k: 4 };
+    }
     RoleSpec {
         id: id.into(),
         name: name.into(),
         system: format!("{TOPIC} {system}"),
         system_origin: None,
-        method,
-        k: KSpec::Fixed { k: if vs { 4 } else { 1 } },
-        rule: SelectionRule::new(if vs { Selection::Weighted } else { Selection::Uniform }),
-        tau: None,
-        candidates: None,
+        sampling,
         temperature: Some(0.9),
         top_p: None,
         max_tokens: Some(200),
@@ -74,7 +73,7 @@ fn scenario() -> Result<Scenario> {
         ),
     ];
     for r in &roles {
-        r.check().map_err(|(field, reason)| anyhow::anyhow!("role {}: {field}: {reason}", r.id))?;
+        r.sampling.check().map_err(|(field, reason)| anyhow::anyhow!("role {}: {field}: {reason}", r.id))?;
     }
     // The moderator speaks after everyone and picks the next speaker among its successors.
     let edges = [(0, 1), (0, 2), (1, 0), (2, 0)];

@@ -320,7 +320,11 @@ async fn outcome_answers_are_gathered_as_turns_gather_candidates() {
     let (calls, o) = outcome_calls("method = \"multi-turn\"").await;
     assert_eq!(calls.len(), 2);
     let second = calls[1].messages.last().unwrap().content.clone();
-    assert!(second.contains("another answer"), "{second}");
+    // The method's own follow-up, then what one answer may be.
+    assert!(
+        second.contains("another response") && second.contains("ANSWER is a number between 0 and 2"),
+        "{second}"
+    );
     assert!(calls[1].messages.iter().any(|m| m.content.contains("0.25")));
     assert_eq!(o.distribution.unwrap().candidates.len(), 2);
 
@@ -329,8 +333,62 @@ async fn outcome_answers_are_gathered_as_turns_gather_candidates() {
     assert_eq!(calls.len(), 2);
     assert!(calls[0].messages.last().unwrap().content.contains("confidence"));
     let more = calls[1].messages.last().unwrap().content.clone();
-    assert!(more.contains("2 more answers") && more.contains("confidence"), "{more}");
-    // Each list gives two valid answers (a third is out of range): four in all.
+    assert!(more.contains("2 more responses") && more.contains("confidence"), "{more}");
+    // Each list gives three answers; the one parser keeps the first k = 2 of each (as it
+    // does for turns, recording the cut), both valid: four in all.
     let d = o.distribution.unwrap();
-    assert_eq!((d.candidates.len(), d.refused.len()), (4, 2));
+    assert_eq!((d.candidates.len(), d.refused.len()), (4, 0));
+}
+
+#[tokio::test]
+async fn a_reply_whose_every_answer_is_refused_is_asked_again_with_the_reason() {
+    // The first list of answers is all out of range; asked again in the same conversation
+    // with why, the model answers in range. Both calls are recorded in the outcome's raw.
+    let model = ScriptedModel::from_fn(|req: &ChatRequest| {
+        let last = &req.messages.last().unwrap().content;
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Answers { .. }) if last.contains("no usable answer") => {
+                assert!(last.contains("999 is outside [0, 2]"), "{last}");
+                r#"{"responses": [{"answer": 1.25, "probability": 1.0}]}"#.to_string()
+            }
+            Some(OutputConstraint::Answers { .. }) => {
+                r#"{"responses": [{"answer": 999, "probability": 0.5}, {"answer": 899, "probability": 0.5}]}"#
+                    .to_string()
+            }
+            Some(OutputConstraint::Candidates { max_items, .. }) => {
+                let items: Vec<String> = (0..*max_items)
+                    .map(|i| format!(r#"{{"text": "Hi ({i})", "probability": 0.3}}"#))
+                    .collect();
+                format!(r#"{{"responses": [{}]}}"#, items.join(", "))
+            }
+            _ => "Would you give?".to_string(),
+        })
+    });
+    let scenario = scenario("");
+    let shared: SharedModel = Arc::new(model);
+    let models: Vec<RoleModel> =
+        scenario.roles.iter().map(|_| RoleModel { name: "scripted".into(), model: shared.clone() }).collect();
+    let personas = Path::new(env!("CARGO_MANIFEST_DIR")).join("personas");
+    let population = Population::load(personas.to_str().unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = RunConfig {
+        n: Some(1),
+        seed: 2,
+        concurrency: 1,
+        out_dir: tmp.path().to_path_buf(),
+        resume: false,
+        progress: Default::default(),
+    };
+    run_experiment(Arc::new(scenario), &population, &models, &config).await.unwrap();
+    let events = read_events(&tmp.path().join("transcripts.jsonl")).unwrap();
+    let o = events["d00000"]
+        .iter()
+        .find_map(|e| match e {
+            Event::Outcome(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(o.value.unwrap().as_f64(), Some(1.25));
+    assert_eq!(o.source, OutcomeSource::Question);
+    assert!(o.raw.contains("999") && o.raw.contains("1.25"), "{}", o.raw);
 }

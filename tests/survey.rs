@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
 use vsim::survey::eval::{compare_item, denominator_differences, evaluate, ordinal_range};
 use vsim::survey::opinionqa::{load_counts, load_info};
 use vsim::survey::run::{run_survey, SurveyRunConfig};
@@ -109,13 +109,13 @@ fn scripted() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let liberal = req.messages[0].content.contains("Liberal");
         Ok(match &req.constraint {
-            Some(OutputConstraint::Distribution { options }) => {
-                let items: Vec<String> = options
+            Some(OutputConstraint::Answers { answer: AnswerShape::Choice { choices }, .. }) => {
+                let items: Vec<String> = choices
                     .iter()
                     .enumerate()
                     .map(|(i, o)| {
                         let p = if (i == 0) == liberal && i < 2 { 1.0 } else { 0.0 };
-                        format!(r#"{{"text": {}, "probability": {p}}}"#, serde_json::to_string(o).unwrap())
+                        format!(r#"{{"answer": {}, "probability": {p}}}"#, serde_json::to_string(o).unwrap())
                     })
                     .collect();
                 format!(r#"{{"responses": [{}]}}"#, items.join(","))
@@ -500,4 +500,93 @@ async fn survey_runs_keep_the_run_directory_contract() {
     let split = eval(&["--split", "train"]);
     assert_eq!(split.status.code(), Some(2), "--split does not apply to a survey");
     assert!(String::from_utf8_lossy(&split.stderr).contains("--split does not apply to a survey run"));
+}
+
+/// Answers every request with the first option in the shape it asks for, counting calls.
+fn first_option_model() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let first = |choices: &[String]| serde_json::to_string(&choices[0]).unwrap();
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Answers {
+                answer: AnswerShape::Choice { choices }, max_items, ..
+            }) => {
+                let items: Vec<String> = (0..*max_items)
+                    .map(|_| format!(r#"{{"answer": {}, "probability": 0.5}}"#, first(choices)))
+                    .collect();
+                format!(r#"{{"responses": [{}]}}"#, items.join(","))
+            }
+            Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": {}}}"#, first(choices)),
+            // `cot` sends no constraint: reasoning, then the option named in the prompt.
+            None => {
+                let prompt = &req.messages.last().unwrap().content;
+                let option = prompt.split("Options:\n- ").nth(1).unwrap().lines().next().unwrap();
+                serde_json::json!({"reasoning": "I think so.", "response": option}).to_string()
+            }
+            other => panic!("unexpected constraint {other:?}"),
+        })
+    })
+}
+
+#[tokio::test]
+async fn surveys_take_every_method_with_table_1_call_budgets() {
+    if wave().is_none() {
+        return;
+    }
+    // (method, extra settings, calls per item): N = k = 3 for the list methods; vs-multi
+    // gathers 2k in two calls of one conversation; multi-turn two answers in two calls.
+    let cases = [
+        ("direct", "", 1),
+        ("cot", "", 1),
+        ("sequence", "k = 3\nselection = \"uniform\"", 1),
+        ("multi-turn", "selection = \"uniform\"", 2),
+        ("vs-standard", "k = 3", 1),
+        ("vs-cot", "k = 3\ntau = 0.2", 1),
+        ("vs-multi", "k = 3", 2),
+        ("direct", "candidates = 3\nselection = \"uniform\"", 3),
+        ("vs-standard", "k = 2\ncandidates = 4\nmin_prob = 0.1", 2),
+    ];
+    for (method, extra, per_item) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = load_survey(&survey_file(tmp.path(), method, extra), None).unwrap();
+        let model = first_option_model();
+        let shared: SharedModel = Arc::new(model.clone());
+        let config = SurveyRunConfig {
+            n: Some(2),
+            seed: 3,
+            concurrency: 1,
+            out_dir: tmp.path().join("run"),
+            resume: false,
+            progress: Default::default(),
+            model_name: "scripted".into(),
+            shard: None,
+            budget: Default::default(),
+            prices: Default::default(),
+            max_consecutive_failures: 10,
+            interrupt: Default::default(),
+        };
+        let s = run_survey(&spec, shared, &config).await.unwrap();
+        assert_eq!((s.completed, s.missing_answers), (2, 0), "{method} {extra}");
+        // 2 respondents × 3 items, no retries.
+        assert_eq!(model.requests().len(), 2 * 3 * per_item, "{method} {extra}");
+        let csv = std::fs::read_to_string(tmp.path().join("run/outcomes.csv")).unwrap();
+        assert!(csv.contains("Very safe"), "{method}: {csv}");
+    }
+}
+
+#[test]
+fn survey_sampling_is_validated_as_roles_are_with_file_and_line() {
+    if wave().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (method, extra, needle) in [
+        ("direct", "tau = 0.1", "`tau`"),
+        ("sequence", "selection = \"weighted\"", "nothing to weigh"),
+        ("vs-multi", "k = \"model-decided\"", "give a fixed k"),
+        ("direct", "k = 3", "one reply per call"),
+        ("vs-banana", "", "unknown method"),
+    ] {
+        let e = load_survey(&survey_file(tmp.path(), method, extra), None).unwrap_err().to_string();
+        assert!(e.contains(needle) && e.contains("survey.toml:"), "{method} {extra}: {e}");
+    }
 }

@@ -185,11 +185,11 @@ async fn tau_is_stated_in_the_prompt_and_min_prob_filters_at_selection() {
 fn command_line_method_overrides_drop_what_does_not_apply() {
     let mut s = scenario("method = \"vs-standard\"\nk = 5\ntau = 0.1\nmin_prob = 0.05");
     s.override_role("method", "b=direct").unwrap();
-    let b = &s.roles[1];
-    assert_eq!((b.turn_candidates(), b.tau, b.rule.min_prob), (1, None, None));
+    let b = &s.roles[1].sampling;
+    assert_eq!((b.items(), b.tau, b.rule.min_prob), (1, None, None));
     assert_eq!(b.rule.selection.to_string(), "uniform");
     s.override_role("method", "b=sequence").unwrap();
-    assert_eq!(s.roles[1].turn_candidates(), 5);
+    assert_eq!(s.roles[1].sampling.items(), 5);
     let err = s.override_role("selection", "b=weighted").unwrap_err();
     assert!(err.contains("nothing to weigh"), "{err}");
     let err = s.override_role("k", "a=3").unwrap_err();

@@ -4,7 +4,9 @@
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{BackendError, ChatRequest, Message, OutputConstraint, Role};
 use vsim::seed;
-use vsim::vs::{GenerateError, GenerateRequest, Generator, KSpec, Method, PromptTemplates, Repair};
+use vsim::vs::{
+    GenerateError, GenerateRequest, Generator, ItemShape, KSpec, Method, PromptTemplates, Repair,
+};
 
 fn base_messages() -> Vec<Message> {
     vec![
@@ -24,6 +26,7 @@ fn request(method: Method) -> GenerateRequest {
         max_tokens: Some(512),
         seed: 42,
         use_schema: true,
+        shape: ItemShape::Text,
     }
 }
 

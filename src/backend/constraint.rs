@@ -53,12 +53,6 @@ pub enum OutputConstraint {
         /// The type of the answer, when there is one.
         answer: AnswerShape,
     },
-    /// A verbalized distribution over fixed options (survey items):
-    /// `{"responses": [{"text": OPTION, "probability": number}, ...]}`, one entry per option.
-    Distribution {
-        /// The options, verbatim, each of which gets one entry.
-        options: Vec<String>,
-    },
 }
 
 /// The type of one answer inside [`OutputConstraint::Answers`] and
@@ -108,7 +102,6 @@ impl OutputConstraint {
             Self::Answers { .. } => "answer_distribution",
             Self::Stated { .. } => "stated_answer",
             Self::Choice { .. } => "categorical_answer",
-            Self::Distribution { .. } => "option_distribution",
         }
     }
 
@@ -185,25 +178,6 @@ impl OutputConstraint {
                 "required": ["answer"],
                 "additionalProperties": false,
             }),
-            Self::Distribution { options } => json!({
-                "type": "object",
-                "properties": {"responses": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "text": {"type": "string", "enum": options},
-                            "probability": {"type": "number"},
-                        },
-                        "required": ["text", "probability"],
-                        "additionalProperties": false,
-                    },
-                    "minItems": options.len(),
-                    "maxItems": options.len(),
-                }},
-                "required": ["responses"],
-                "additionalProperties": false,
-            }),
         }
     }
 
@@ -241,22 +215,6 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
                 let amount = gbnf_number_range(*min, *max, NUMBER_DECIMALS);
                 format!(
                     "root ::= \"{{\" ws \"\\\"answer\\\"\" ws \":\" ws amount ws \"}}\"\namount ::= {amount}\n{common}"
-                )
-            }
-            Self::Distribution { options } => {
-                // One entry per option, in the given order, so every option gets a probability.
-                let items: Vec<String> = options
-                    .iter()
-                    .map(|o| {
-                        format!(
-                            "\"{{\" ws \"\\\"text\\\"\" ws \":\" ws {} ws \",\" ws \"\\\"probability\\\"\" ws \":\" ws number ws \"}}\"",
-                            gbnf_literal(o)
-                        )
-                    })
-                    .collect();
-                format!(
-                    "root ::= \"{{\" ws \"\\\"responses\\\"\" ws \":\" ws \"[\" ws {} ws \"]\" ws \"}}\"\n{common}",
-                    items.join(" ws \",\" ws ")
                 )
             }
             Self::Answers { answer, min_items, max_items, with_probability } => {
@@ -661,16 +619,5 @@ mod tests {
     fn number_schema_carries_the_bounds() {
         let s = OutputConstraint::Number { min: 0.0, max: 2.0 }.json_schema();
         assert_eq!(s["properties"]["answer"], json!({"type": "number", "minimum": 0.0, "maximum": 2.0}));
-    }
-
-    #[test]
-    fn distribution_lists_every_option() {
-        let c = OutputConstraint::Distribution { options: vec!["Very safe".into(), "Refused".into()] };
-        let s = c.json_schema();
-        assert_eq!(s["properties"]["responses"]["minItems"], 2);
-        assert_eq!(s["properties"]["responses"]["items"]["properties"]["text"]["enum"][1], "Refused");
-        let g = c.gbnf();
-        assert!(g.contains(r#""\"Very safe\"""#), "{g}");
-        assert!(g.starts_with("root ::= "), "{g}");
     }
 }

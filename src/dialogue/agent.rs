@@ -183,23 +183,24 @@ impl Agent {
         let started = std::time::Instant::now();
         let request = GenerateRequest {
             messages,
-            method: self.role.method,
-            k: self.role.k,
-            tau: self.role.tau,
+            method: self.role.sampling.method,
+            k: self.role.sampling.k,
+            tau: self.role.sampling.tau,
             temperature: self.role.temperature,
             top_p: self.role.top_p,
             max_tokens: self.role.max_tokens,
             seed: seed::derive_named(self.seed, &format!("turn-{turn}")),
             use_schema: self.use_schema,
+            shape: crate::vs::ItemShape::Text,
         };
         // The turn's candidates under Table 1's call budget: ⌈N/k⌉ calls of a list method, N
         // calls of a one-reply method; multi-turn and vs-multi in one conversation.
         let generation =
-            self.generator.generate_n(self.model.as_ref(), &request, self.role.turn_candidates()).await?;
+            self.generator.generate_n(self.model.as_ref(), &request, self.role.sampling.items()).await?;
         if generation.candidates.is_empty() {
             return Err(AgentError::NoCandidates);
         }
-        let choice = select(&generation.candidates, &self.role.rule, &mut self.rng);
+        let choice = select(&generation.candidates, &self.role.sampling.rule, &mut self.rng);
         Ok(Spoken { generation, choice, latency_ms: started.elapsed().as_millis() as u64 })
     }
 
@@ -244,16 +245,16 @@ impl Agent {
     /// role stated in the dialogue.
     async fn answer(&mut self, spec: &OutcomeSpec, messages: Vec<Message>) -> Result<Answered, AgentError> {
         let seed = seed::derive_named(self.seed, &format!("outcome-{}", spec.name));
-        let mut role = self.role.clone();
-        if let Some(m) = spec.method.filter(|m| *m != role.method) {
-            role.set_method(m);
+        let mut sampling = self.role.sampling;
+        if let Some(m) = spec.method.filter(|m| *m != sampling.method) {
+            sampling.set_method(m);
         }
         let how = AnswerMethod {
-            method: role.method,
-            n: role.turn_candidates(),
-            k: role.k,
-            tau: role.tau,
-            rule: role.rule,
+            method: sampling.method,
+            n: sampling.items(),
+            k: sampling.k,
+            tau: sampling.tau,
+            rule: sampling.rule,
         };
         let own_words: Vec<String> = messages
             .iter()
@@ -261,6 +262,7 @@ impl Agent {
             .map(|m| m.content.clone())
             .collect();
         let (extracted, distribution) = ask_through(
+            &self.generator,
             self.model.as_ref(),
             spec,
             &how,

@@ -86,7 +86,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
             .map(|(r, a)| AgentInfo {
                 role: r.id.clone(),
                 name: r.name.clone(),
-                method: r.method,
+                method: r.sampling.method,
                 model: a.model_name.clone(),
                 persona_id: a.persona_id.clone(),
                 system_prompt: a.system_prompt.clone(),
@@ -146,7 +146,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                         dialogue: setup.id.clone(),
                         turn,
                         speaker: r.id.clone(),
-                        method: r.method,
+                        method: r.sampling.method,
                         candidates: spoken.generation.candidates,
                         choice: spoken.choice,
                         text: text.clone(),

@@ -238,11 +238,11 @@ fn apply_recorded_roles(scenario: &mut Scenario, recorded: &Value) {
                 *into = v;
             }
         }
-        take(rec, "method", &mut spec.method);
-        take(rec, "k", &mut spec.k);
-        take(rec, "rule", &mut spec.rule);
-        take(rec, "tau", &mut spec.tau);
-        take(rec, "candidates", &mut spec.candidates);
+        take(rec, "method", &mut spec.sampling.method);
+        take(rec, "k", &mut spec.sampling.k);
+        take(rec, "rule", &mut spec.sampling.rule);
+        take(rec, "tau", &mut spec.sampling.tau);
+        take(rec, "candidates", &mut spec.sampling.candidates);
         take(rec, "temperature", &mut spec.temperature);
         take(rec, "top_p", &mut spec.top_p);
         take(rec, "max_tokens", &mut spec.max_tokens);

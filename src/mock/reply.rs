@@ -21,8 +21,9 @@ use crate::backend::{Message, Role};
 pub(super) enum Ask {
     /// One free-text reply.
     Text,
-    /// Step-by-step reasoning, then one reply: `{"reasoning": .., "response": ..}`.
-    Cot,
+    /// Step-by-step reasoning, then one reply: `{"reasoning": .., "response": ..}`; the
+    /// response is an answer of the given domain when the prompt states one.
+    Cot(Option<Answer>),
     /// Between `min` and `max` candidate replies (`{"responses": [{"text", "probability"}]}`),
     /// or one entry per option when `options` are given.
     Candidates { min: usize, max: usize, probability: bool, reasoning: bool, options: Option<Vec<String>> },
@@ -38,6 +39,9 @@ pub(super) enum Answer {
     Choice(Vec<Value>),
     Number { lo: f64, hi: f64 },
 }
+
+/// How the engine's prompts state an answer's domain (`ANSWER is a number between 0 and 2`).
+const ANSWER_IS: &str = "ANSWER is ";
 
 /// How the mock reasons, where reasoning is asked for.
 const REASONING: &str = "Considering how this person would react.";
@@ -65,7 +69,7 @@ impl Ask {
             return Self::Candidates { min, max, probability, reasoning, options };
         }
         if schema.pointer("/properties/response").is_some() {
-            return Self::Cot;
+            return Self::Cot(None);
         }
         if let Some(answer) = schema.pointer("/properties/answer") {
             // `{"anyOf": [ANSWER, null]}`: what a role stated; the mock always states something.
@@ -100,7 +104,7 @@ impl Ask {
                 Some(o) => (o.len(), o.len()),
                 None => item_count(text),
             };
-            if text.contains("\"answer\"") {
+            if text.contains("\"answer\"") || text.contains(ANSWER_IS) {
                 let answer = Answer::from_instruction(text, options.as_deref())?;
                 return Some(Self::Answers { answer, min, max, probability });
             }
@@ -108,9 +112,14 @@ impl Ask {
             return Some(Self::Candidates { min, max, probability, reasoning, options });
         }
         if text.contains("\"reasoning\"") && text.contains("\"response\"") {
-            return Some(Self::Cot);
+            let answer = if text.contains(ANSWER_IS) {
+                Answer::from_instruction(text, options.as_deref())
+            } else {
+                None
+            };
+            return Some(Self::Cot(answer));
         }
-        if text.contains("{\"answer\"") {
+        if text.contains("{\"answer\"") || text.contains(ANSWER_IS) {
             return Answer::from_instruction(text, options.as_deref()).map(Self::Answer);
         }
         None
@@ -227,7 +236,7 @@ fn sentence(rng: &mut ChaCha8Rng) -> String {
 pub(super) fn content(ask: &Ask, schema: bool, malformed: bool, rng: &mut ChaCha8Rng) -> String {
     match ask {
         Ask::Text => sentence(rng),
-        Ask::Cot => cot(schema, malformed, rng),
+        Ask::Cot(answer) => cot(answer.as_ref(), schema, malformed, rng),
         Ask::Candidates { min, max, probability, reasoning, options } => {
             let n = rng.random_range(*min..=(*max).min(min + MAX_EXTRA_ITEMS));
             let texts = match options {
@@ -273,8 +282,14 @@ pub(super) fn content(ask: &Ask, schema: bool, malformed: bool, rng: &mut ChaCha
 
 /// Reasoning and one reply: JSON under a schema; without one, JSON, fenced JSON or prose
 /// ending in a `Response:` line; malformed, JSON with a trailing comma in a fence.
-fn cot(schema: bool, malformed: bool, rng: &mut ChaCha8Rng) -> String {
-    let response = sentence(rng);
+fn cot(answer: Option<&Answer>, schema: bool, malformed: bool, rng: &mut ChaCha8Rng) -> String {
+    let response = match answer {
+        Some(a) => match a.draw(rng) {
+            Value::String(s) => s,
+            v => v.to_string(),
+        },
+        None => sentence(rng),
+    };
     let object = json!({"reasoning": REASONING, "response": response});
     if malformed {
         let text = serde_json::to_string(&response).unwrap_or_else(|_| "\"\"".into());
@@ -451,7 +466,7 @@ mod tests {
     fn every_cot_shape_parses() {
         for i in 0..40 {
             for (schema, malformed) in [(true, false), (false, false), (false, true)] {
-                let raw = cot(schema, malformed, &mut seed::rng(i));
+                let raw = cot(None, schema, malformed, &mut seed::rng(i));
                 let parsed = parse_cot(&raw).unwrap_or_else(|e| panic!("{e}\n{raw}"));
                 assert!(parsed.reasoning.is_some_and(|r| r.contains("Considering")), "{raw}");
                 assert!(BODIES.iter().any(|b| parsed.candidates[0].text.ends_with(b)), "{raw}");
@@ -509,22 +524,12 @@ mod tests {
                 },
             ),
             (OutputConstraint::Stated { answer: number }, Ask::Answer(Answer::Number { lo: 0.0, hi: 2.0 })),
-            (
-                OutputConstraint::Distribution { options: vec!["Yes".into(), "No".into()] },
-                Ask::Candidates {
-                    min: 2,
-                    max: 2,
-                    probability: true,
-                    reasoning: false,
-                    options: Some(vec!["Yes".into(), "No".into()]),
-                },
-            ),
         ];
         for (constraint, ask) in cases {
             assert_eq!(Ask::from_schema(&constraint.json_schema()), ask, "{constraint:?}");
         }
         let cot = json!({"properties": {"reasoning": {"type": "string"}, "response": {"type": "string"}}});
-        assert_eq!(Ask::from_schema(&cot), Ask::Cot);
+        assert_eq!(Ask::from_schema(&cot), Ask::Cot(None));
         assert_eq!(Ask::from_schema(&json!({"type": "string"})), Ask::Text);
     }
 
@@ -543,7 +548,7 @@ mod tests {
                 more(Method::VsMulti, fixed),
                 Some(Ask::Candidates { min: 4, max: 4, probability: true, reasoning: false, options: None }),
             ),
-            (render(Method::Cot, fixed), Some(Ask::Cot)),
+            (render(Method::Cot, fixed), Some(Ask::Cot(None))),
             (
                 render(Method::Sequence, fixed),
                 Some(Ask::Candidates { min: 4, max: 4, probability: false, reasoning: false, options: None }),
@@ -603,7 +608,7 @@ mod tests {
             Message::assistant("Hi."),
             Message::user(retry),
         ];
-        assert_eq!(Ask::from_prompt(&messages), Ask::Cot);
+        assert_eq!(Ask::from_prompt(&messages), Ask::Cot(None));
         assert_eq!(Ask::from_prompt(&messages[..1]), Ask::Text);
         assert_eq!(Ask::from_prompt(&[Message::user("hi")]), Ask::Text);
     }

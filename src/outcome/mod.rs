@@ -9,9 +9,10 @@ pub mod through_method;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::backend::{ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
+use crate::backend::Usage;
 use crate::dialogue::events::OutcomeSource;
 use crate::scenario::{OutcomeFallback, OutcomeKind, OutcomeSpec};
+use crate::vs::Checked;
 
 /// The result of extracting one outcome.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,14 +27,6 @@ pub struct Extracted {
     pub reason: Option<String>,
     /// Tokens the extraction's calls used.
     pub usage: Usage,
-}
-
-/// The output constraint for an outcome's answer.
-pub fn constraint(kind: &OutcomeKind) -> OutputConstraint {
-    match kind {
-        OutcomeKind::Number { min, max } => OutputConstraint::Number { min: *min, max: *max },
-        OutcomeKind::Category { categories } => OutputConstraint::Choice { choices: categories.clone() },
-    }
 }
 
 /// The question with the answer format spelled out (for servers without schema support).
@@ -51,33 +44,6 @@ pub fn question_text(spec: &OutcomeSpec) -> String {
         }
     };
     format!("{}\n\n{}", spec.question.trim(), format)
-}
-
-/// Asks `spec`'s question of the role whose conversation is `messages`, then parses the
-/// answer; falls back to the regex or money reader over the answer and the role's own
-/// utterances (see [`extract`]).
-pub async fn ask(
-    model: &dyn ChatModel,
-    spec: &OutcomeSpec,
-    mut messages: Vec<Message>,
-    seed: u64,
-    temperature: Option<f32>,
-    use_schema: bool,
-) -> Result<Extracted, crate::backend::BackendError> {
-    let own_words: Vec<String> =
-        messages.iter().filter(|m| m.role == Role::Assistant).map(|m| m.content.clone()).collect();
-    messages.push(Message::user(question_text(spec)));
-    let request = ChatRequest {
-        messages,
-        temperature,
-        max_tokens: Some(64),
-        seed: Some(seed),
-        constraint: use_schema.then(|| constraint(&spec.kind)),
-        ..Default::default()
-    };
-    let response = model.chat(request).await?;
-    let usage = response.usage.unwrap_or_default();
-    Ok(extract(spec, response.content, &own_words, usage))
 }
 
 /// Reads an outcome from `raw`, the answer to its question, else with the outcome's fallback
@@ -171,46 +137,14 @@ fn json_answer(raw: &str) -> Option<Value> {
     obj.get("answer").or_else(|| obj.values().next()).cloned()
 }
 
-/// A value checked against the outcome's type: a number outside `[min, max]` is refused.
+/// A value checked against the outcome's type, by the engine's one check
+/// ([`crate::vs::item::check_value`]): a number outside `[min, max]` is refused.
 fn check_value(v: &Value, kind: &OutcomeKind) -> Reading {
-    match kind {
-        OutcomeKind::Number { min, max } => {
-            let x = match v {
-                Value::Number(n) => n.as_f64(),
-                Value::String(s) => parse_number(s),
-                _ => None,
-            };
-            match x.filter(|x| x.is_finite()) {
-                None => Reading::Nothing,
-                Some(x) if x < *min || x > *max => Reading::Refused(format!("{x} is outside [{min}, {max}]")),
-                Some(x) => Reading::Valid(serde_json::json!(x)),
-            }
-        }
-        OutcomeKind::Category { categories } => {
-            let s = match v {
-                Value::String(s) => s.trim().to_string(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => b.to_string(),
-                _ => return Reading::Nothing,
-            };
-            match_category(&s, categories).map_or(Reading::Nothing, |c| Reading::Valid(Value::String(c)))
-        }
+    match crate::vs::item::check_value(v, &through_method::shape(kind)) {
+        Checked::Valid { value, .. } => Reading::Valid(value),
+        Checked::Refused(why) => Reading::Refused(why),
+        Checked::Nothing => Reading::Nothing,
     }
-}
-
-fn parse_number(s: &str) -> Option<f64> {
-    let t = s.trim().trim_start_matches('$').trim().trim_end_matches(['.', ',']);
-    t.parse::<f64>().ok()
-}
-
-/// Exact (case-insensitive) match first, then a single category mentioned in the text.
-fn match_category(s: &str, categories: &[String]) -> Option<String> {
-    let lower = s.to_lowercase();
-    if let Some(c) = categories.iter().find(|c| c.to_lowercase() == lower) {
-        return Some(c.clone());
-    }
-    let mentioned: Vec<&String> = categories.iter().filter(|c| lower.contains(&c.to_lowercase())).collect();
-    (mentioned.len() == 1).then(|| mentioned[0].clone())
 }
 
 /// The last match of `re` in `text` (its first capture group if it has one), as a value.

@@ -11,12 +11,11 @@ use super::graph::{GraphProblem, TurnGraph, TurnPolicy};
 use super::raw::{RawOutcome, RawRole, RawScenario};
 use super::{OutcomeFallback, OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
 use crate::outcome::money::MoneyReader;
-use crate::vs::{KSpec, Method, PromptTemplates, Selection, SelectionRule};
+use crate::vs::sampling::DEFAULT_K;
+use crate::vs::{KSpec, Method, PromptTemplates, Sampling, Selection, SelectionRule};
 
 /// Default upper bound on candidates when the model decides k.
 pub const DEFAULT_K_MAX: usize = 10;
-/// k of a list method when the scenario gives none.
-pub const DEFAULT_K: usize = 5;
 const DEFAULT_OPENING: &str = "(The conversation starts now. You speak first.)";
 
 /// Reads and validates a scenario file.
@@ -34,19 +33,6 @@ pub fn parse_scenario(path: &Path, text: &str) -> Result<Scenario, ScenarioError
         map.error(span, "syntax", e.message().trim().to_string())
     })?;
     Validator { map: &map, base: path.parent().unwrap_or(Path::new(".")).to_path_buf() }.scenario(raw)
-}
-
-/// Parses a k value: a positive integer or "model-decided" (with `k_max`).
-pub fn parse_k(value: &str, k_max: usize) -> Result<KSpec, String> {
-    let v = value.trim().to_ascii_lowercase();
-    if matches!(v.as_str(), "model-decided" | "model" | "auto" | "all") {
-        return Ok(KSpec::ModelDecided { max: k_max.max(1) });
-    }
-    match v.parse::<i64>() {
-        Ok(k) if (1..=100).contains(&k) => Ok(KSpec::Fixed { k: k as usize }),
-        Ok(k) => Err(format!("k must be between 1 and 100, got {k}")),
-        Err(_) => Err(format!("expected a positive integer or \"model-decided\", got `{value}`")),
-    }
 }
 
 /// Resolves a role id written in the file to its index (or an error at its span).
@@ -229,75 +215,20 @@ impl Validator<'_> {
         default_max_tokens: Option<u32>,
     ) -> Result<RoleSpec, ScenarioError> {
         let f = |name: &str| format!("roles[{i}].{name}");
-        let method = match &r.method {
-            None => Method::Direct,
-            Some(m) => m.get_ref().parse::<Method>().map_err(|e| self.err(m, &f("method"), e.to_string()))?,
+        let fields = SamplingFields {
+            method: r.method.as_ref(),
+            k: r.k.as_ref(),
+            k_max: r.k_max.as_ref(),
+            selection: r.selection.as_ref(),
+            tau: r.tau.as_ref(),
+            min_prob: r.min_prob.as_ref(),
+            min_keep: r.min_keep.as_ref(),
+            candidates: r.candidates.as_ref(),
+            prompt_tau: r.prompt_tau.as_ref(),
         };
-        let k_max = match &r.k_max {
-            None => DEFAULT_K_MAX,
-            Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as usize,
-            Some(v) => {
-                return Err(self.err(v, &f("k_max"), format!("expected 1..=100, got {}", v.get_ref())))
-            }
-        };
-        let k = match &r.k {
-            None => KSpec::Fixed { k: if method.asks_for_list() { DEFAULT_K } else { 1 } },
-            Some(v) => {
-                let text = match v.get_ref() {
-                    toml::Value::Integer(n) => n.to_string(),
-                    toml::Value::String(s) => s.clone(),
-                    other => {
-                        return Err(self.err(
-                            v,
-                            &f("k"),
-                            format!("expected a positive integer or \"model-decided\", got {other}"),
-                        ))
-                    }
-                };
-                parse_k(&text, k_max).map_err(|e| self.err(v, &f("k"), e))?
-            }
-        };
-        let selection = match &r.selection {
-            // Without probabilities there is nothing to weigh.
-            None if method.is_verbalized() => Selection::Weighted,
-            None => Selection::Uniform,
-            Some(s) => {
-                s.get_ref().parse::<Selection>().map_err(|e| self.err(s, &f("selection"), e.to_string()))?
-            }
-        };
-        if let Some(t) = &r.prompt_tau {
-            return Err(self.err(
-                t,
-                &f("prompt_tau"),
-                "`prompt_tau` is now `tau` (the threshold stated in the prompt, as in the paper); \
-                 a post-hoc floor on probabilities is `min_prob`",
-            ));
-        }
-        let probability = |v: &Option<Spanned<f64>>, name: &str| -> Result<Option<f64>, ScenarioError> {
-            match v {
-                None => Ok(None),
-                Some(t) if (0.0..=1.0).contains(t.get_ref()) => Ok(Some(*t.get_ref())),
-                Some(t) => Err(self.err(
-                    t,
-                    &f(name),
-                    format!("expected a probability in [0, 1], got {}", t.get_ref()),
-                )),
-            }
-        };
-        let tau = probability(&r.tau, "tau")?;
-        let min_prob = probability(&r.min_prob, "min_prob")?;
-        let min_keep = match &r.min_keep {
-            None => 1,
-            Some(v) if *v.get_ref() >= 1 => *v.get_ref() as usize,
-            Some(v) => return Err(self.err(v, &f("min_keep"), "expected an integer >= 1")),
-        };
-        let candidates = match &r.candidates {
-            None => None,
-            Some(v) if (1..=1000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
-            Some(v) => {
-                return Err(self.err(v, &f("candidates"), format!("expected 1..=1000, got {}", v.get_ref())))
-            }
-        };
+        let sampling = read_sampling(&fields, Method::Direct, r.id.span(), &|span, field, msg| {
+            self.map.error(span, &f(field), msg)
+        })?;
         let persona = match &r.persona {
             None => PersonaSource::None,
             Some(p) => match p.get_ref().trim() {
@@ -325,11 +256,7 @@ impl Validator<'_> {
             name: r.name.clone().unwrap_or_else(|| r.id.get_ref().trim().to_string()),
             system: r.system.get_ref().clone(),
             system_origin: Some(self.template_origin(&r.system)),
-            method,
-            k,
-            rule: SelectionRule { selection, min_prob, min_keep },
-            tau,
-            candidates,
+            sampling,
             temperature: self
                 .opt_unit_range(r.temperature.as_ref(), &f("temperature"), 0.0, 2.0)?
                 .or(default_temperature),
@@ -338,20 +265,6 @@ impl Validator<'_> {
             model: r.model.as_ref().map(|m| m.get_ref().clone()),
             persona,
         };
-        if let Err((field, reason)) = spec.check() {
-            // Point at the offending setting, else at the method that makes it so.
-            let span = match field {
-                "k" => r.k.as_ref().map(|v| v.span()),
-                "tau" => r.tau.as_ref().map(|v| v.span()),
-                "min_prob" => r.min_prob.as_ref().map(|v| v.span()),
-                "selection" => r.selection.as_ref().map(|v| v.span()),
-                "candidates" => r.candidates.as_ref().map(|v| v.span()),
-                _ => None,
-            }
-            .or_else(|| r.method.as_ref().map(|m| m.span()))
-            .unwrap_or_else(|| r.id.span());
-            return Err(self.map.error(span, &f(field), reason));
-        }
         Ok(spec)
     }
 
@@ -569,4 +482,110 @@ fn default_edges(n: usize, policy: TurnPolicy, moderator: Option<usize>) -> Vec<
         }
         _ => (0..n).map(|i| (i, (i + 1) % n)).collect(),
     }
+}
+
+/// The sampling settings as a file writes them (a scenario's role, a survey), each with its
+/// place in the file.
+pub(crate) struct SamplingFields<'a> {
+    pub method: Option<&'a Spanned<String>>,
+    pub k: Option<&'a Spanned<toml::Value>>,
+    pub k_max: Option<&'a Spanned<i64>>,
+    pub selection: Option<&'a Spanned<String>>,
+    pub tau: Option<&'a Spanned<f64>>,
+    pub min_prob: Option<&'a Spanned<f64>>,
+    pub min_keep: Option<&'a Spanned<i64>>,
+    pub candidates: Option<&'a Spanned<i64>>,
+    pub prompt_tau: Option<&'a Spanned<f64>>,
+}
+
+/// Reads and validates sampling settings: each value on its own, then the combinations
+/// ([`Sampling::check`]), a refusal pointing at the offending setting, else at the method
+/// (else at `fallback`). `err` makes an error from a span, a field name and a message.
+pub(crate) fn read_sampling<E>(
+    r: &SamplingFields<'_>,
+    default_method: Method,
+    fallback: std::ops::Range<usize>,
+    err: &dyn Fn(std::ops::Range<usize>, &str, String) -> E,
+) -> Result<Sampling, E> {
+    let method = match r.method {
+        None => default_method,
+        Some(m) => m.get_ref().parse::<Method>().map_err(|e| err(m.span(), "method", e.to_string()))?,
+    };
+    let k_max = match r.k_max {
+        None => DEFAULT_K_MAX,
+        Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as usize,
+        Some(v) => return Err(err(v.span(), "k_max", format!("expected 1..=100, got {}", v.get_ref()))),
+    };
+    let k = match r.k {
+        None => KSpec::Fixed { k: if method.asks_for_list() { DEFAULT_K } else { 1 } },
+        Some(v) => {
+            let text = match v.get_ref() {
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::String(s) => s.clone(),
+                other => {
+                    return Err(err(
+                        v.span(),
+                        "k",
+                        format!("expected a positive integer or \"model-decided\", got {other}"),
+                    ))
+                }
+            };
+            KSpec::parse(&text, k_max).map_err(|e| err(v.span(), "k", e))?
+        }
+    };
+    let selection = match r.selection {
+        // Without probabilities there is nothing to weigh.
+        None if method.is_verbalized() => Selection::Weighted,
+        None => Selection::Uniform,
+        Some(s) => s.get_ref().parse::<Selection>().map_err(|e| err(s.span(), "selection", e.to_string()))?,
+    };
+    if let Some(t) = r.prompt_tau {
+        return Err(err(
+            t.span(),
+            "prompt_tau",
+            "`prompt_tau` is now `tau` (the threshold stated in the prompt, as in the paper); \
+             a post-hoc floor on probabilities is `min_prob`"
+                .into(),
+        ));
+    }
+    let probability = |v: Option<&Spanned<f64>>, name: &str| -> Result<Option<f64>, E> {
+        match v {
+            None => Ok(None),
+            Some(t) if (0.0..=1.0).contains(t.get_ref()) => Ok(Some(*t.get_ref())),
+            Some(t) => {
+                Err(err(t.span(), name, format!("expected a probability in [0, 1], got {}", t.get_ref())))
+            }
+        }
+    };
+    let tau = probability(r.tau, "tau")?;
+    let min_prob = probability(r.min_prob, "min_prob")?;
+    let min_keep = match r.min_keep {
+        None => 1,
+        Some(v) if *v.get_ref() >= 1 => *v.get_ref() as usize,
+        Some(v) => return Err(err(v.span(), "min_keep", "expected an integer >= 1".into())),
+    };
+    let candidates = match r.candidates {
+        None => None,
+        Some(v) if (1..=1000).contains(v.get_ref()) => Some(*v.get_ref() as usize),
+        Some(v) => {
+            return Err(err(v.span(), "candidates", format!("expected 1..=1000, got {}", v.get_ref())))
+        }
+    };
+    let sampling =
+        Sampling { method, k, rule: SelectionRule { selection, min_prob, min_keep }, tau, candidates };
+    if let Err((field, reason)) = sampling.check() {
+        // Point at the offending setting, else at the method that makes it so.
+        let span = match field {
+            "k" => r.k.map(|v| v.span()),
+            "tau" => r.tau.map(|v| v.span()),
+            "min_prob" => r.min_prob.map(|v| v.span()),
+            "selection" => r.selection.map(|v| v.span()),
+            "candidates" => r.candidates.map(|v| v.span()),
+            _ => None,
+        }
+        .or_else(|| r.method.map(|m| m.span()))
+        .unwrap_or(fallback);
+        return Err(err(span, field, reason));
+    }
+    Ok(sampling)
 }

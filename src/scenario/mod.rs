@@ -4,7 +4,7 @@
 
 pub mod error;
 pub mod graph;
-mod load;
+pub(crate) mod load;
 pub mod raw;
 
 use std::path::PathBuf;
@@ -14,9 +14,9 @@ use serde::Serialize;
 
 pub use error::ScenarioError;
 pub use graph::{TurnGraph, TurnPolicy};
-pub use load::{load_scenario, parse_k, parse_scenario, DEFAULT_K_MAX};
+pub use load::{load_scenario, parse_scenario, DEFAULT_K_MAX};
 
-use crate::vs::{KSpec, Method, PromptTemplates, Selection, SelectionRule};
+use crate::vs::{KSpec, Method, PromptTemplates, Sampling};
 
 /// Names a system template may use.
 pub const TEMPLATE_SLOTS: [&str; 5] = ["persona", "role", "partner", "scenario", "roles"];
@@ -65,17 +65,9 @@ pub struct RoleSpec {
     /// template that fails to render names file:line. `None` for roles built in code.
     #[serde(skip)]
     pub system_origin: Option<(std::path::PathBuf, usize)>,
-    /// The prompting method the role speaks with.
-    pub method: Method,
-    /// Candidates asked for per call (1 for one-reply methods).
-    pub k: KSpec,
-    /// How one candidate is chosen per turn.
-    pub rule: SelectionRule,
-    /// The paper's τ, stated in the prompt ("responses each with a probability below τ").
-    pub tau: Option<f64>,
-    /// Replies gathered per turn (N) when the scenario sets it; see
-    /// [`RoleSpec::turn_candidates`] for the default.
-    pub candidates: Option<usize>,
+    /// How the role gathers its candidates and picks one: method, k, τ, rule, N.
+    #[serde(flatten)]
+    pub sampling: Sampling,
     /// Sampling temperature; `None` leaves the backend's default.
     pub temperature: Option<f32>,
     /// Nucleus-sampling mass; `None` leaves the backend's default.
@@ -86,97 +78,6 @@ pub struct RoleSpec {
     pub model: Option<String>,
     /// Where the role's persona comes from.
     pub persona: PersonaSource,
-}
-
-impl RoleSpec {
-    /// Replies gathered per turn (N), the turn-level candidate budget of Table 1: `candidates`
-    /// when set, else one call's worth for `direct`, `cot` (1) and the list methods
-    /// `sequence`, `vs-standard`, `vs-cot` (k, or the bound of a model-decided k), and two
-    /// calls' worth for the methods that continue a conversation: `multi-turn` (2: a reply,
-    /// then "another") and `vs-multi` (2k: k, then "k more").
-    pub fn turn_candidates(&self) -> usize {
-        self.candidates.unwrap_or_else(|| default_turn_candidates(self.method, self.k))
-    }
-
-    /// Switches to `method` (a command-line or sweep override), dropping what does not apply
-    /// to it: k for one-reply methods (and the default k of 5 for a list method coming from
-    /// one), τ and `min_prob` and weighted selection for methods without probabilities, and
-    /// an explicit `candidates` (the new method's default applies).
-    pub fn set_method(&mut self, method: Method) {
-        let was_list = self.method.asks_for_list();
-        let was_verbalized = self.method.is_verbalized();
-        self.method = method;
-        if !method.asks_for_list() {
-            self.k = KSpec::Fixed { k: 1 };
-        } else if !was_list {
-            self.k = KSpec::Fixed { k: load::DEFAULT_K };
-        }
-        if method.is_verbalized() && !was_verbalized && self.rule.selection == Selection::Uniform {
-            // The default for methods with probabilities.
-            self.rule.selection = Selection::Weighted;
-        }
-        if !method.is_verbalized() {
-            self.tau = None;
-            self.rule.min_prob = None;
-            if self.rule.selection != Selection::Uniform {
-                self.rule.selection = Selection::Uniform;
-            }
-        }
-        self.candidates = None;
-    }
-
-    /// The combinations of method, k, τ, `min_prob`, selection and `candidates` that make no
-    /// sense, as `(field, reason)`.
-    pub fn check(&self) -> Result<(), (&'static str, String)> {
-        let m = self.method;
-        if !m.asks_for_list() && self.k != (KSpec::Fixed { k: 1 }) {
-            return Err((
-                "k",
-                format!("`{m}` asks for one reply per call; set `candidates` for several replies per turn"),
-            ));
-        }
-        if !m.is_verbalized() && self.tau.is_some() {
-            return Err((
-                "tau",
-                format!("τ is stated in the prompts of vs-standard, vs-cot and vs-multi; `{m}` asks for no probabilities"),
-            ));
-        }
-        if !m.is_verbalized() && self.rule.min_prob.is_some() {
-            return Err(("min_prob", format!("`{m}` gives no probabilities to filter by")));
-        }
-        if !m.is_verbalized() && self.rule.selection != Selection::Uniform && self.turn_candidates() > 1 {
-            return Err((
-                "selection",
-                format!(
-                    "`{m}` gives no probabilities, so {} selection has nothing to weigh: use \"uniform\"",
-                    self.rule.selection
-                ),
-            ));
-        }
-        if let KSpec::ModelDecided { .. } = self.k {
-            if m == Method::VsMulti {
-                return Err(("k", "vs-multi asks for \"k more\" in each follow-up: give a fixed k".into()));
-            }
-            if self.candidates.is_some() {
-                return Err((
-                    "candidates",
-                    "with a model-decided k a turn is one call, so `candidates` cannot be met: give a fixed k".into(),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The default turn-level candidate budget of `method` with `k` (see
-/// [`RoleSpec::turn_candidates`]).
-pub fn default_turn_candidates(method: Method, k: KSpec) -> usize {
-    match method {
-        Method::Direct | Method::Cot => 1,
-        Method::MultiTurn => 2,
-        Method::Sequence | Method::VsStandard | Method::VsCot => k.max(),
-        Method::VsMulti => 2 * k.max(),
-    }
 }
 
 /// Where a role's persona comes from.
@@ -284,7 +185,7 @@ impl Scenario {
                     _ => None,
                 },
                 // Who answers: the role's own method unless the outcome names one.
-                "method": o.method.unwrap_or(roles[o.role].method),
+                "method": o.method.unwrap_or(roles[o.role].sampling.method),
                 "stated": o.stated,
                 "stated_model": o.stated_model,
             })).collect::<Vec<_>>(),
@@ -311,17 +212,20 @@ impl Scenario {
         let spec = &mut self.roles[idx];
         let value = value.trim();
         match field {
-            "method" => spec.set_method(value.parse::<Method>().map_err(|e| e.to_string())?),
+            "method" => spec.sampling.set_method(value.parse::<Method>().map_err(|e| e.to_string())?),
             "k" => {
-                spec.k = load::parse_k(value, DEFAULT_K_MAX.max(spec.k.max()))
+                spec.sampling.k = KSpec::parse(value, DEFAULT_K_MAX.max(spec.sampling.k.max()))
                     .map_err(|e| format!("--role-k {role}: {e}"))?
             }
             "selection" => {
-                spec.rule.selection = value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?
+                spec.sampling.rule.selection =
+                    value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?
             }
             "model" => spec.model = Some(value.to_string()),
             other => return Err(format!("unknown role override `{other}`")),
         }
-        spec.check().map_err(|(bad, reason)| format!("role `{role}` after --role-{field}: `{bad}`: {reason}"))
+        spec.sampling
+            .check()
+            .map_err(|(bad, reason)| format!("role `{role}` after --role-{field}: `{bad}`: {reason}"))
     }
 }

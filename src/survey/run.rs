@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::questionnaire::Item;
 use super::spec::SurveySpec;
-use crate::backend::{ChatRequest, Message, OutputConstraint, SharedModel, Usage};
+use crate::backend::{AnswerShape, Message, SharedModel, Usage};
 use crate::dialogue::events::{
     AgentInfo, BeginEvent, EndEvent, EndReason, ErrorEvent, Event, OutcomeEvent, OutcomeSource, TurnEvent,
 };
@@ -21,9 +21,8 @@ use crate::experiment::progress::RunProgress;
 use crate::experiment::runner::{completed_ids, drive, Drive, RunError, Unit};
 use crate::experiment::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
 use crate::rundir::{open_for_writing, Manifest, PinnedInput, RoleModelName, RunKind, Shard, SurveyManifest};
-use crate::scenario::OutcomeKind;
 use crate::seed;
-use crate::vs::{parse_candidates, select, CallRecord, Candidate, Method, SelectionRule};
+use crate::vs::{select, CallRecord, Candidate, GenerateError, GenerateRequest, Generator, ItemShape};
 
 /// How to run a survey.
 #[derive(Debug, Clone)]
@@ -139,8 +138,8 @@ fn survey_manifest(spec: &SurveySpec, config: &SurveyRunConfig, n: usize) -> Res
         attribute: spec.attribute.clone(),
         groups: spec.groups.clone(),
         items: spec.questionnaire.items.iter().map(|i| i.key.clone()).collect(),
-        method: spec.method,
-        selection: spec.selection,
+        method: spec.sampling.method,
+        selection: spec.sampling.rule.selection,
     });
     Ok(manifest)
 }
@@ -231,19 +230,11 @@ fn render_system(spec: &SurveySpec, group: &str) -> Result<String, SurveyRunErro
         .map_err(|e| SurveyRunError::Template(e.to_string()))
 }
 
-/// The user message for one item.
-pub fn item_prompt(item: &Item, method: Method) -> String {
+/// The user message for one item: the question and its options. The method's instruction
+/// and what one answer may be follow it, from the gathering engine.
+pub fn item_prompt(item: &Item) -> String {
     let options: Vec<String> = item.options.iter().map(|o| format!("- {o}")).collect();
-    let ask = match method {
-        Method::Direct => {
-            "Answer with only a JSON object {\"answer\": OPTION}, where OPTION is exactly one of the options.".to_string()
-        }
-        _ => "For each option, give the probability that you would choose it. Answer with only a JSON object \
-              {\"responses\": [{\"text\": OPTION, \"probability\": P}, ...]} listing every option exactly once, \
-              with probabilities that sum to 1."
-            .to_string(),
-    };
-    format!("Question: {}\nOptions:\n{}\n\n{ask}", item.question.trim(), options.join("\n"))
+    format!("Question: {}\nOptions:\n{}", item.question.trim(), options.join("\n"))
 }
 
 async fn respond(
@@ -267,20 +258,20 @@ async fn respond(
         agents: vec![AgentInfo {
             role: "respondent".into(),
             name: "Respondent".into(),
-            method: spec.method,
+            method: spec.sampling.method,
             model: model_name.to_string(),
             persona_id: Some(group.clone()),
             system_prompt: system.clone(),
         }],
     })];
     let mut rng = seed::rng(seed::derive_named(rseed, "select"));
-    let rule = SelectionRule::new(spec.selection);
+    let rule = spec.sampling.rule;
     let mut usage = Usage::default();
     for (turn, item) in spec.questionnaire.items.iter().enumerate() {
         let call_seed = seed::derive_named(rseed, &item.key);
-        let messages = vec![Message::system(system.clone()), Message::user(item_prompt(item, spec.method))];
+        let messages = vec![Message::system(system.clone()), Message::user(item_prompt(item))];
         let result = ask_item(spec, model.as_ref(), item, messages, call_seed).await;
-        let (candidates, calls) = match result {
+        let (candidates, reasoning, calls) = match result {
             Ok(x) => x,
             Err(message) => {
                 events.push(Event::Error(ErrorEvent {
@@ -310,11 +301,11 @@ async fn respond(
                 dialogue: id.clone(),
                 turn,
                 speaker: "respondent".into(),
-                method: spec.method,
+                method: spec.sampling.method,
                 candidates,
                 choice,
                 text,
-                reasoning: None,
+                reasoning,
                 next_speaker: None,
                 latency_ms: calls.iter().map(|c| c.latency_ms).sum(),
                 calls,
@@ -343,106 +334,35 @@ async fn respond(
     DialogueRecord { events, failed: false, usage }
 }
 
-/// Asks one item; on an unusable reply asks once more with the problem stated. Returns the
-/// candidates (one per option for VS, the chosen option for direct; empty when the answer
-/// could not be used) and the calls made. A backend error is an `Err`.
+/// Asks one item through the gathering engine with the survey's method, k, τ and N, the
+/// item's options as the answer shape. Returns the answers (empty when no reply, retry
+/// included, held a usable one), the reasoning of methods that ask for it, and the calls
+/// made. A backend error is an `Err`.
 async fn ask_item(
     spec: &SurveySpec,
     model: &dyn crate::backend::ChatModel,
     item: &Item,
-    mut messages: Vec<Message>,
+    messages: Vec<Message>,
     call_seed: u64,
-) -> Result<(Vec<Candidate>, Vec<CallRecord>), String> {
-    let constraint = match spec.method {
-        Method::Direct => OutputConstraint::Choice { choices: item.options.clone() },
-        _ => OutputConstraint::Distribution { options: item.options.clone() },
+) -> Result<(Vec<Candidate>, Option<String>, Vec<CallRecord>), String> {
+    let s = &spec.sampling;
+    let req = GenerateRequest {
+        messages,
+        method: s.method,
+        k: s.k,
+        tau: s.tau,
+        temperature: spec.temperature,
+        top_p: None,
+        max_tokens: spec.max_tokens.or(Some(400)),
+        seed: call_seed,
+        use_schema: spec.use_schema,
+        shape: ItemShape::Answer(AnswerShape::Choice { choices: item.options.clone() }),
     };
-    let mut calls = Vec::new();
-    for attempt in 0..2u64 {
-        let request = ChatRequest {
-            messages: messages.clone(),
-            temperature: spec.temperature,
-            max_tokens: spec.max_tokens.or(Some(400)),
-            seed: Some(if attempt == 0 { call_seed } else { seed::derive(call_seed, attempt) }),
-            constraint: spec.use_schema.then(|| constraint.clone()),
-            ..Default::default()
-        };
-        let started = std::time::Instant::now();
-        let response = model.chat(request).await.map_err(|e| e.to_string())?;
-        let parsed = match spec.method {
-            Method::Direct => parse_direct(&response.content, item),
-            _ => parse_distribution(&response.content, item),
-        };
-        calls.push(CallRecord {
-            raw: response.content.clone(),
-            latency_ms: started.elapsed().as_millis() as u64,
-            usage: response.usage,
-            cached: response.cached,
-            parse_error: parsed.as_ref().err().cloned(),
-            seed: if attempt == 0 { call_seed } else { seed::derive(call_seed, attempt) },
-        });
-        match parsed {
-            Ok(c) => return Ok((c, calls)),
-            Err(problem) => {
-                messages.push(Message::assistant(response.content));
-                messages.push(Message::user(format!(
-                    "Your answer could not be used: {problem}. Reply again with only the JSON object, using the options exactly as written."
-                )));
-            }
-        }
+    match Generator::default().generate_n(model, &req, s.items()).await {
+        Ok(gen) => Ok((gen.candidates, gen.reasoning, gen.calls)),
+        Err(GenerateError::Unparseable { calls, .. }) => Ok((Vec::new(), None, calls)),
+        Err(e) => Err(e.to_string()),
     }
-    Ok((Vec::new(), calls))
-}
-
-fn parse_direct(raw: &str, item: &Item) -> Result<Vec<Candidate>, String> {
-    let kind = OutcomeKind::Category { categories: item.options.clone() };
-    match crate::outcome::parse_answer(raw, &kind) {
-        Some(serde_json::Value::String(s)) => {
-            Ok(vec![Candidate { text: s, probability: 1.0, raw_probability: None, repairs: Vec::new() }])
-        }
-        _ => Err("the answer is not one of the options".into()),
-    }
-}
-
-/// Maps a verbalized distribution onto the item's options: every option gets a candidate
-/// (probability 0 when the model left it out); texts that match no option are dropped.
-pub fn parse_distribution(raw: &str, item: &Item) -> Result<Vec<Candidate>, String> {
-    let parsed = parse_candidates(raw, None).map_err(|e| e.to_string())?;
-    let mut probs = vec![0.0; item.options.len()];
-    let mut raws: Vec<Option<f64>> = vec![None; item.options.len()];
-    let mut matched = false;
-    for c in &parsed.candidates {
-        if let Some(i) = match_option(&c.text, item) {
-            probs[i] += c.raw_probability.unwrap_or(c.probability);
-            raws[i] = Some(raws[i].unwrap_or(0.0) + c.raw_probability.unwrap_or(c.probability));
-            matched = true;
-        }
-    }
-    let total: f64 = probs.iter().sum();
-    if !matched || total.is_nan() || total <= 0.0 {
-        return Err("no probability was given for any of the options".into());
-    }
-    Ok(item
-        .options
-        .iter()
-        .enumerate()
-        .map(|(i, o)| Candidate {
-            text: o.clone(),
-            probability: probs[i] / total,
-            raw_probability: raws[i],
-            repairs: Vec::new(),
-        })
-        .collect())
-}
-
-/// An option by exact text, case-insensitive text, or 1-based number.
-fn match_option(text: &str, item: &Item) -> Option<usize> {
-    let t = text.trim().trim_matches('"').trim();
-    item.options
-        .iter()
-        .position(|o| o == t)
-        .or_else(|| item.options.iter().position(|o| o.eq_ignore_ascii_case(t)))
-        .or_else(|| t.parse::<usize>().ok().filter(|n| (1..=item.options.len()).contains(n)).map(|n| n - 1))
 }
 
 /// Respondents by how they ended, and answers missing.

@@ -9,7 +9,8 @@ use toml::Spanned;
 use super::opinionqa::{load_counts, load_info, HumanCounts};
 use super::questionnaire::{load_questionnaire, Questionnaire};
 use super::SurveyError;
-use crate::vs::{Method, Selection};
+use crate::scenario::load::{read_sampling, SamplingFields};
+use crate::vs::{Method, Sampling};
 
 /// A validated survey.
 #[derive(Debug, Clone)]
@@ -30,10 +31,9 @@ pub struct SurveySpec {
     pub groups: Vec<String>,
     /// Respondents per subgroup.
     pub per_group: usize,
-    /// The method respondents answer with.
-    pub method: Method,
-    /// How one answer is chosen from a verbalized distribution.
-    pub selection: Selection,
+    /// How respondents answer each item: any of the seven methods, with k, τ, the
+    /// selection rule and N, validated as a dialogue role's are.
+    pub sampling: Sampling,
     /// The model spec used when the command line gives none.
     pub model: Option<String>,
     /// Sampling temperature; `None` leaves the backend's default.
@@ -74,7 +74,19 @@ struct RawSurvey {
     #[serde(default)]
     method: Option<Spanned<String>>,
     #[serde(default)]
+    k: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    k_max: Option<Spanned<i64>>,
+    #[serde(default)]
     selection: Option<Spanned<String>>,
+    #[serde(default)]
+    tau: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_prob: Option<Spanned<f64>>,
+    #[serde(default)]
+    min_keep: Option<Spanned<i64>>,
+    #[serde(default)]
+    candidates: Option<Spanned<i64>>,
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
@@ -221,25 +233,19 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
             return Err(err(n.span(), "per_group", format!("expected a positive count, got {}", n.get_ref())))
         }
     };
-    let method = match &raw.method {
-        None => Method::VsStandard,
-        Some(m) => match m.get_ref().parse::<Method>() {
-            Ok(Method::Direct) => Method::Direct,
-            Ok(Method::VsStandard) => Method::VsStandard,
-            Ok(other) => {
-                return Err(err(
-                    m.span(),
-                    "method",
-                    format!("surveys support `direct` and `vs-standard`, not `{other}`"),
-                ))
-            }
-            Err(e) => return Err(err(m.span(), "method", e.to_string())),
-        },
+    let fields = SamplingFields {
+        method: raw.method.as_ref(),
+        k: raw.k.as_ref(),
+        k_max: raw.k_max.as_ref(),
+        selection: raw.selection.as_ref(),
+        tau: raw.tau.as_ref(),
+        min_prob: raw.min_prob.as_ref(),
+        min_keep: raw.min_keep.as_ref(),
+        candidates: raw.candidates.as_ref(),
+        prompt_tau: None,
     };
-    let selection = match &raw.selection {
-        None => Selection::Weighted,
-        Some(s) => s.get_ref().parse::<Selection>().map_err(|e| err(s.span(), "selection", e.to_string()))?,
-    };
+    let sampling =
+        read_sampling(&fields, Method::VsStandard, 0..0, &|span, field, message| err(span, field, message))?;
     let attribute_label =
         raw.attribute_label.clone().unwrap_or_else(|| default_label(&attribute).to_string());
     Ok(SurveySpec {
@@ -251,8 +257,7 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
         attribute_label,
         groups,
         per_group,
-        method,
-        selection,
+        sampling,
         model: raw.model,
         temperature: raw.temperature.map(|t| t as f32),
         max_tokens: raw.max_tokens,

@@ -1,16 +1,26 @@
-//! One generation step: build the method's prompt, call the backend, parse, retry once.
+//! The one engine that asks a model for items: build the method's prompt, call the
+//! backend, parse, check, retry once.
 //!
-//! [`Generator::generate`] is one call of a method (one dialogue turn);
-//! [`Generator::generate_n`] collects N candidates with the paper's call counts, for
-//! comparing methods outside dialogues.
+//! Every asker goes through it: a dialogue turn (free text), an outcome question (a number
+//! within bounds or one of given options) and a survey item (one of its options) differ
+//! only in their [`ItemShape`]. [`Generator::generate`] is one call of a method;
+//! [`Generator::generate_n`] gathers N items with the paper's call counts (Table 1).
+//!
+//! The method table is [`Method`] itself ([`Method::calls_for`],
+//! [`Method::continues_conversation`], [`Method::asks_for_list`],
+//! [`Method::is_verbalized`]) with its first and follow-up templates in
+//! [`PromptTemplates`]; the shape adds one sentence to the instruction, its constraint and
+//! its check ([`ItemShape`]). Adding a method means a variant of [`Method`], its entries
+//! there, its templates, and its parse in [`parse_reply`].
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::item::{Checked, ItemShape};
 use super::parse::{parse_candidates_with, parse_cot, parse_single, ParseOptions};
 use super::prompt::TemplateError;
-use super::{Candidate, KSpec, Method, ParseError, ParsedReply, PromptTemplates};
+use super::{Candidate, KSpec, Method, ParseError, ParsedReply, PromptTemplates, Repair};
 use crate::backend::{BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
 use crate::seed;
 
@@ -35,6 +45,8 @@ pub struct GenerateRequest {
     pub seed: u64,
     /// Send a JSON schema / grammar with list methods.
     pub use_schema: bool,
+    /// What each item is: free text (a turn) or an answer of a given type.
+    pub shape: ItemShape,
 }
 
 impl GenerateRequest {
@@ -51,6 +63,7 @@ impl GenerateRequest {
             max_tokens: None,
             seed: 0,
             use_schema: true,
+            shape: ItemShape::Text,
         }
     }
 }
@@ -86,6 +99,9 @@ pub struct Generation {
     pub calls: Vec<CallRecord>,
     /// Tokens all the calls used.
     pub usage: Usage,
+    /// Items of accepted replies that broke the shape asked for, with why (answers only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<String>,
 }
 
 /// Why a generation step failed.
@@ -128,7 +144,10 @@ pub struct Generator {
 
 /// The outcome of one call (with its retry, if any).
 struct Step {
+    /// The reply's items that fit the shape.
     parsed: ParsedReply,
+    /// Items of the reply that broke the shape, with why.
+    refused: Vec<String>,
     /// The conversation including the accepted reply, for follow-up prompts.
     conversation: Vec<Message>,
 }
@@ -143,23 +162,23 @@ impl Generator {
     /// reply). For `multi-turn` and `vs-multi` this is the first call of the conversation.
     ///
     /// The instruction is appended to the last message after a blank line when that is a user
-    /// message, and sent as a new user message otherwise. On an unparseable reply the
-    /// conversation is extended with that reply and a user message naming the error, and
-    /// sent again with seed `seed::derive(req.seed, 1)`; a second failure is
-    /// [`GenerateError::Unparseable`].
+    /// message, and sent as a new user message otherwise. On an unparseable reply (or one
+    /// whose every item breaks the shape) the conversation is extended with that reply and a
+    /// user message naming the error, and sent again with seed `seed::derive(req.seed, 1)`;
+    /// a second failure is [`GenerateError::Unparseable`].
     pub async fn generate(
         &self,
         model: &dyn ChatModel,
         req: &GenerateRequest,
     ) -> Result<Generation, GenerateError> {
-        let instruction = self.templates.instruction(req.method, req.k, req.tau)?;
+        let instruction = self.instruction(req, false)?;
         let messages = with_instruction(&req.messages, &instruction);
         let mut calls = Vec::new();
         let step = self.call(model, req, messages, req.seed, &mut calls).await?;
-        Ok(finish(vec![step.parsed], calls))
+        Ok(finish(vec![step], calls))
     }
 
-    /// `n` candidates of `req.method` with the paper's call counts:
+    /// `n` items of `req.method` with the paper's call counts ([`Method::calls_for`]):
     /// - `direct`, `cot`: n independent calls;
     /// - `sequence`, `vs-standard`, `vs-cot`: ceil(n / k) independent calls;
     /// - `multi-turn`: n calls in one conversation, each after the first asking for another;
@@ -168,12 +187,17 @@ impl Generator {
     ///
     /// Here k is `req.k.max()`. The first call uses `req.seed` (so `n` ≤ k gives the same as
     /// [`Generator::generate`]); call i > 0 uses `seed::derive(seed::derive_named(req.seed,
-    /// "call"), i)`. The candidates of all calls are pooled in call order and cut to the
-    /// first `n`; their probabilities (each call's summing to 1) are then renormalised over
-    /// the pooled list, so a candidate keeps its weight relative to the others of its call
-    /// and every call counts equally. Duplicates across calls are kept, since how often a
-    /// reply recurs is what a diversity comparison measures. A model-decided k can give
-    /// fewer than `n` candidates. Reasoning of several calls is joined with blank lines.
+    /// "call"), i)`. The items of all calls are pooled in call order and cut to the first
+    /// `n`; their probabilities (each call's summing to 1) are then renormalised over the
+    /// pooled list, so an item keeps its weight relative to the others of its call and every
+    /// call counts equally.
+    ///
+    /// Duplicates: within one reply, items with the same text (up to whitespace; for an
+    /// answer, the same checked value) are merged, summing their probabilities (recorded as
+    /// [`Repair::Merged`]); across calls they are kept, since how often a reply recurs is
+    /// what a diversity comparison measures and what uniform selection over independent
+    /// calls samples by. A model-decided k can give fewer than `n` items. Reasoning of
+    /// several calls is joined with blank lines.
     pub async fn generate_n(
         &self,
         model: &dyn ChatModel,
@@ -183,23 +207,14 @@ impl Generator {
         if n == 0 {
             return Ok(finish(Vec::new(), Vec::new()));
         }
-        let k = req.k.max().max(1);
-        let n_calls = match req.method {
-            Method::Direct | Method::Cot | Method::MultiTurn => n,
-            Method::Sequence | Method::VsStandard | Method::VsCot | Method::VsMulti => n.div_ceil(k),
-        };
-        let same_conversation = matches!(req.method, Method::MultiTurn | Method::VsMulti);
-        let instruction = self.templates.instruction(req.method, req.k, req.tau)?;
-        let first_messages = with_instruction(&req.messages, &instruction);
-        let follow_up = if same_conversation {
-            Some(self.templates.follow_up(req.method, req.k, req.tau)?)
-        } else {
-            None
-        };
+        let n_calls = req.method.calls_for(n, req.k.max());
+        let same_conversation = req.method.continues_conversation();
+        let first_messages = with_instruction(&req.messages, &self.instruction(req, false)?);
+        let follow_up = if same_conversation { Some(self.instruction(req, true)?) } else { None };
         let call_seeds = seed::derive_named(req.seed, "call");
 
         let mut calls = Vec::new();
-        let mut parsed = Vec::with_capacity(n_calls);
+        let mut steps = Vec::with_capacity(n_calls);
         let mut conversation: Option<Vec<Message>> = None;
         for i in 0..n_calls {
             let call_seed = if i == 0 { req.seed } else { seed::derive(call_seeds, i as u64) };
@@ -210,16 +225,30 @@ impl Generator {
                 }
                 _ => first_messages.clone(),
             };
-            let step = self.call(model, req, messages, call_seed, &mut calls).await?;
+            let mut step = self.call(model, req, messages, call_seed, &mut calls).await?;
             if same_conversation {
-                conversation = Some(step.conversation);
+                conversation = Some(std::mem::take(&mut step.conversation));
             }
-            parsed.push(step.parsed);
+            steps.push(step);
         }
-        let mut gen = finish(parsed, calls);
+        let mut gen = finish(steps, calls);
         gen.candidates.truncate(n);
         renormalise(&mut gen.candidates);
         Ok(gen)
+    }
+
+    /// The method's first instruction (or, with `follow_up`, the one that continues its
+    /// conversation), followed by the shape's sentence when the items are answers.
+    fn instruction(&self, req: &GenerateRequest, follow_up: bool) -> Result<String, TemplateError> {
+        let base = if follow_up {
+            self.templates.follow_up(req.method, req.k, req.tau)?
+        } else {
+            self.templates.instruction(req.method, req.k, req.tau)?
+        };
+        Ok(match req.shape.instruction(req.method) {
+            Some(sentence) => format!("{base}\n{sentence}"),
+            None => base,
+        })
     }
 
     /// One call with `messages`, retried once on an unparseable reply.
@@ -233,10 +262,10 @@ impl Generator {
     ) -> Result<Step, GenerateError> {
         let (raw, result) = self.call_once(model, req, messages.clone(), call_seed, calls).await?;
         let err = match result {
-            Ok(parsed) => {
+            Ok((parsed, refused)) => {
                 let mut conversation = messages;
                 conversation.push(Message::assistant(raw));
-                return Ok(Step { parsed, conversation });
+                return Ok(Step { parsed, refused, conversation });
             }
             Err(e) => e,
         };
@@ -247,15 +276,15 @@ impl Generator {
         let retry_seed = seed::derive(call_seed, 1);
         let (raw, result) = self.call_once(model, req, retry.clone(), retry_seed, calls).await?;
         match result {
-            Ok(parsed) => {
+            Ok((parsed, refused)) => {
                 retry.push(Message::assistant(raw));
-                Ok(Step { parsed, conversation: retry })
+                Ok(Step { parsed, refused, conversation: retry })
             }
             Err(error) => Err(GenerateError::Unparseable { error, calls: calls.clone() }),
         }
     }
 
-    /// One backend call and its parse, recorded in `calls`.
+    /// One backend call, its parse and its check, recorded in `calls`.
     async fn call_once(
         &self,
         model: &dyn ChatModel,
@@ -263,7 +292,7 @@ impl Generator {
         messages: Vec<Message>,
         call_seed: u64,
         calls: &mut Vec<CallRecord>,
-    ) -> Result<(String, Result<ParsedReply, ParseError>), GenerateError> {
+    ) -> Result<(String, Result<(ParsedReply, Vec<String>), ParseError>), GenerateError> {
         let request = ChatRequest {
             messages,
             temperature: req.temperature,
@@ -276,7 +305,8 @@ impl Generator {
         let started = Instant::now();
         let response = model.chat(request).await?;
         let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let parsed = parse_reply(req.method, req.k, &response.content);
+        let parsed = parse_reply(req.method, req.k, &response.content)
+            .and_then(|parsed| check_items(parsed, &req.shape));
         calls.push(CallRecord {
             raw: response.content.clone(),
             latency_ms,
@@ -289,17 +319,12 @@ impl Generator {
     }
 }
 
-/// The output constraint for list methods when the schema is on.
+/// The output constraint of the request's method and shape, when the schema is on.
 pub fn constraint_for(req: &GenerateRequest) -> Option<OutputConstraint> {
-    if !req.use_schema || !req.method.asks_for_list() {
+    if !req.use_schema {
         return None;
     }
-    Some(OutputConstraint::Candidates {
-        min_items: req.k.min(),
-        max_items: req.k.max(),
-        with_probability: req.method.is_verbalized(),
-        with_reasoning: req.method == Method::VsCot,
-    })
+    req.shape.constraint(req.method, req.k.min(), req.k.max())
 }
 
 /// Parses a reply as `method` asks for it.
@@ -314,6 +339,51 @@ pub fn parse_reply(method: Method, k: KSpec, raw: &str) -> Result<ParsedReply, P
             parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: false })
         }
     }
+}
+
+/// Checks a parsed reply's items against `shape`: free text passes whole; an answer keeps
+/// its checked value as its text, items with the same value merge (summing probabilities),
+/// and the others are set aside with why. A reply with no item that fits is
+/// [`ParseError::NoAnswer`], so it is asked again like an unparseable one.
+pub fn check_items(parsed: ParsedReply, shape: &ItemShape) -> Result<(ParsedReply, Vec<String>), ParseError> {
+    if *shape == ItemShape::Text {
+        return Ok((parsed, Vec::new()));
+    }
+    let mut kept: Vec<Candidate> = Vec::with_capacity(parsed.candidates.len());
+    let mut refused = Vec::new();
+    for mut c in parsed.candidates {
+        match shape.check(&c.text) {
+            Checked::Valid { text, .. } => match kept.iter_mut().find(|k| k.text == text) {
+                Some(first) => {
+                    first.probability += c.probability;
+                    first.raw_probability = match (first.raw_probability, c.raw_probability) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                    match first.repairs.iter_mut().find_map(|r| match r {
+                        Repair::Merged { duplicates } => Some(duplicates),
+                        _ => None,
+                    }) {
+                        Some(d) => *d += 1,
+                        None => first.repairs.push(Repair::Merged { duplicates: 1 }),
+                    }
+                }
+                None => {
+                    c.text = text;
+                    kept.push(c);
+                }
+            },
+            Checked::Refused(why) => refused.push(why),
+            Checked::Nothing => refused.push(format!("`{}` is not an answer", c.text.trim())),
+        }
+    }
+    if kept.is_empty() {
+        let why =
+            if refused.is_empty() { "the reply held no answer".to_string() } else { refused.join("; ") };
+        return Err(ParseError::NoAnswer(why));
+    }
+    renormalise(&mut kept);
+    Ok((ParsedReply { candidates: kept, reasoning: parsed.reasoning }, refused))
 }
 
 /// `messages` with `instruction` appended to the last user message after a blank line, or
@@ -333,17 +403,18 @@ pub fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message>
     out
 }
 
-fn finish(parsed: Vec<ParsedReply>, calls: Vec<CallRecord>) -> Generation {
+fn finish(steps: Vec<Step>, calls: Vec<CallRecord>) -> Generation {
     let mut usage = Usage::default();
     for c in &calls {
         if let Some(u) = c.usage {
             usage += u;
         }
     }
-    let reasonings: Vec<String> = parsed.iter().filter_map(|p| p.reasoning.clone()).collect();
+    let reasonings: Vec<String> = steps.iter().filter_map(|s| s.parsed.reasoning.clone()).collect();
     let reasoning = if reasonings.is_empty() { None } else { Some(reasonings.join("\n\n")) };
-    let candidates = parsed.into_iter().flat_map(|p| p.candidates).collect();
-    Generation { candidates, reasoning, calls, usage }
+    let refused = steps.iter().flat_map(|s| s.refused.iter().cloned()).collect();
+    let candidates = steps.into_iter().flat_map(|s| s.parsed.candidates).collect();
+    Generation { candidates, reasoning, calls, usage, refused }
 }
 
 /// Rescales probabilities to sum to 1 (uniform when they sum to 0).

@@ -60,6 +60,36 @@ impl Method {
     pub fn is_verbalized(self) -> bool {
         matches!(self, Method::VsStandard | Method::VsCot | Method::VsMulti)
     }
+
+    /// True for the methods whose calls after the first continue one conversation
+    /// ("another", "k more"); the others make independent calls.
+    pub fn continues_conversation(self) -> bool {
+        matches!(self, Method::MultiTurn | Method::VsMulti)
+    }
+
+    /// Calls for `n` items with `k` per call (Table 1): n for the one-reply methods,
+    /// ceil(n / k) for the list methods.
+    pub fn calls_for(self, n: usize, k: usize) -> usize {
+        if self.asks_for_list() {
+            n.div_ceil(k.max(1))
+        } else {
+            n
+        }
+    }
+
+    /// Items gathered per ask (N) when nothing sets it, the turn-level budget of Table 1:
+    /// one call's worth for `direct`, `cot` (1) and `sequence`, `vs-standard`, `vs-cot` (k,
+    /// or the bound of a model-decided k), and two calls' worth for the methods that
+    /// continue a conversation: `multi-turn` (2: a reply, then "another") and `vs-multi`
+    /// (2k: k, then "k more").
+    pub fn default_items(self, k: KSpec) -> usize {
+        match self {
+            Method::Direct | Method::Cot => 1,
+            Method::MultiTurn => 2,
+            Method::Sequence | Method::VsStandard | Method::VsCot => k.max(),
+            Method::VsMulti => 2 * k.max(),
+        }
+    }
 }
 
 impl fmt::Display for Method {
@@ -100,6 +130,20 @@ pub enum KSpec {
 }
 
 impl KSpec {
+    /// Parses a k value: a positive integer (1 to 100) or "model-decided" (also "model",
+    /// "auto", "all") with the bound `k_max`.
+    pub fn parse(value: &str, k_max: usize) -> Result<KSpec, String> {
+        let v = value.trim().to_ascii_lowercase();
+        if matches!(v.as_str(), "model-decided" | "model" | "auto" | "all") {
+            return Ok(KSpec::ModelDecided { max: k_max.max(1) });
+        }
+        match v.parse::<i64>() {
+            Ok(k) if (1..=100).contains(&k) => Ok(KSpec::Fixed { k: k as usize }),
+            Ok(k) => Err(format!("k must be between 1 and 100, got {k}")),
+            Err(_) => Err(format!("expected a positive integer or \"model-decided\", got `{value}`")),
+        }
+    }
+
     /// The upper bound on candidates.
     pub fn max(self) -> usize {
         match self {

@@ -3,15 +3,19 @@
 //! ([`select`]) and the call loop that ties them to a backend ([`generate`]).
 
 pub mod generate;
+pub mod item;
 pub mod method;
 pub mod parse;
 pub mod prompt;
 pub mod sample_set;
+pub mod sampling;
 pub mod select;
 
 pub use generate::{CallRecord, GenerateError, GenerateRequest, Generation, Generator};
+pub use item::{Checked, ItemShape};
 pub use method::{KSpec, Method};
 pub use parse::{parse_candidates, Candidate, ParseError, ParsedReply, Repair};
 pub use prompt::PromptTemplates;
 pub use sample_set::{MethodSample, SampleSet};
+pub use sampling::Sampling;
 pub use select::{select, Choice, Selection, SelectionRule};

@@ -113,7 +113,7 @@ impl SampleSettings<'_> {
         if self.k_max == 0 {
             return Err(bad("k_max", "must be at least 1".into()));
         }
-        let k = crate::scenario::parse_k(self.k, self.k_max).map_err(|e| bad("k", e))?;
+        let k = KSpec::parse(self.k, self.k_max).map_err(|e| bad("k", e))?;
         let selection = self
             .selection
             .parse()
@@ -172,12 +172,13 @@ impl SampleRequest {
             max_tokens: self.max_tokens,
             seed: self.seed,
             use_schema: true,
+            shape: super::ItemShape::Text,
         }
     }
 
     /// Responses a dialogue turn gathers with this method (the default N).
     pub fn default_n(&self) -> usize {
-        crate::scenario::default_turn_candidates(self.method, self.generate_request().k)
+        self.method.default_items(self.generate_request().k)
     }
 
     /// Draws `n` responses under Table 1's call budget.

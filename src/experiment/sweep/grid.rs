@@ -132,20 +132,20 @@ impl Sweep {
         if let Some(i) = scenario.role_index(&self.role) {
             let role = &mut scenario.roles[i];
             if let Some(m) = cell.method {
-                role.set_method(m);
+                role.sampling.set_method(m);
             }
             if let Some(k) = cell.k {
-                role.k = k;
+                role.sampling.k = k;
             }
             if let Some(s) = cell.selection {
-                role.rule.selection = s;
+                role.sampling.rule.selection = s;
             }
             if let Some(t) = cell.tau {
-                role.tau = t;
+                role.sampling.tau = t;
             }
             if let Some(p) = cell.min_prob {
-                role.rule.min_prob = p;
-                role.rule.min_keep = self.min_keep;
+                role.sampling.rule.min_prob = p;
+                role.sampling.rule.min_keep = self.min_keep;
             }
             if let Some(m) = &cell.model {
                 role.model = Some(m.clone());

@@ -8,7 +8,7 @@ use super::grid::sanitize;
 use super::SweepError;
 use crate::data::persuasionforgood::Split;
 use crate::experiment::budget::{Budget, Prices};
-use crate::scenario::{load_scenario, parse_k, Scenario, DEFAULT_K_MAX};
+use crate::scenario::{load_scenario, Scenario, DEFAULT_K_MAX};
 use crate::vs::{KSpec, Method, Selection};
 
 /// The grid: an empty axis keeps the scenario's setting.
@@ -307,7 +307,7 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
     for cell in sweep.cells() {
         let scenario = sweep.cell_scenario(&cell);
         if let Some(role) = scenario.role_index(&sweep.role).map(|i| &scenario.roles[i]) {
-            role.check().map_err(|(field, reason)| {
+            role.sampling.check().map_err(|(field, reason)| {
                 let at = if sweep.arms.is_empty() {
                     format!("grid.{field}")
                 } else {
@@ -339,7 +339,7 @@ fn k_value(k: &toml::Value) -> Result<KSpec, String> {
         toml::Value::String(s) => s.clone(),
         other => return Err(format!("expected an integer or \"model-decided\", got {other}")),
     };
-    parse_k(&text, DEFAULT_K_MAX)
+    crate::vs::KSpec::parse(&text, DEFAULT_K_MAX)
 }
 
 /// A `tau` or `min_prob` value: a number in [0, 1], or `"none"` for none.

@@ -255,6 +255,10 @@ pub enum ParseError {
     /// A one-reply answer has no final response.
     #[error("reply has no final response: {0}")]
     NoResponse(String),
+    /// Every item broke the shape asked for (an answer outside its range, or not one of
+    /// the options); the reasons, joined.
+    #[error("no usable answer: {0}")]
+    NoAnswer(String),
 }
 
 /// How [`parse_candidates_with`] reads a reply.
