@@ -17,10 +17,11 @@ use anyhow::Result;
 use vsim::backend::factory::{open_model, BackendOptions};
 use vsim::backend::spec::ModelSpec;
 use vsim::dialogue::events::Event;
-use vsim::experiment::transcript::read_events;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::mock::{MockConfig, MockServer};
-use vsim::scenario::{OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TurnGraph, TurnPolicy};
+use vsim::outcome::{OutcomeKind, OutcomeSpec};
+use vsim::rundir::transcript::read_events;
+use vsim::scenario::{PersonaSource, RoleSpec, Scenario, TurnGraph, TurnPolicy};
 use vsim::vs::{KSpec, Method, PromptTemplates, Sampling};
 
 const TOPIC: &str = "The city proposes replacing the parking spaces on Elm Street with a protected \

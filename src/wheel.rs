@@ -98,5 +98,5 @@ pub(crate) fn sha256_file(
 pub(crate) fn tail_lines(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     let start = lines.len().saturating_sub(n);
-    crate::backend::error::excerpt(&lines[start..].join("\n"), 1500)
+    crate::text::excerpt(&lines[start..].join("\n"), 1500)
 }

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
-use vsim::dialogue::events::{Event, OutcomeSource};
-use vsim::experiment::transcript::read_events;
+use vsim::dialogue::events::Event;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+use vsim::outcome::OutcomeSource;
+use vsim::rundir::transcript::read_events;
 use vsim::scenario::{load_scenario, parse_scenario, Scenario};
 
 fn root() -> PathBuf {
@@ -419,7 +420,7 @@ async fn resume_answers_lost_dialogues_from_the_response_cache() {
 
 #[tokio::test]
 async fn branch_of_a_moderated_dialogue_replays_the_moderators_picks() {
-    use vsim::experiment::branch::{load_branch, run_branch, BranchConfig, BranchRequest};
+    use vsim::workflow::branch::{load_branch, run_branch, BranchConfig, BranchRequest};
     let tmp = tempfile::tempdir().unwrap();
     let scenario_path = tmp.path().join("three.toml");
     std::fs::write(&scenario_path, TOWN).unwrap();

@@ -10,7 +10,7 @@ use vsim::dialogue::events::Event;
 use vsim::eval::human::{HumanLabel, HumanValue};
 use vsim::eval::metrics::Metric;
 use vsim::eval::{evaluate, EvalError, EvalOptions, Evaluation, HumanReference, RunData, Split};
-use vsim::experiment::transcript::TranscriptWriter;
+use vsim::rundir::transcript::TranscriptWriter;
 
 const KEY: &str = "persuadee.donation";
 

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use vsim::dialogue::events::Event;
 use vsim::eval::metrics::Metric;
 use vsim::eval::{evaluate, EvalOptions, Evaluation, HumanReference, RunData};
-use vsim::experiment::transcript::TranscriptWriter;
+use vsim::rundir::transcript::TranscriptWriter;
 use vsim::vs::{select, Candidate, Selection, SelectionRule};
 
 /// One turn: speaker, candidates as (text, normalised, stated), chosen index, rule.

@@ -7,7 +7,8 @@ use std::path::Path;
 use serde_json::{json, Value};
 use vsim::dialogue::events::Event;
 use vsim::outcome::money::MoneyReader;
-use vsim::scenario::{load_scenario, parse_scenario, OutcomeFallback, Scenario};
+use vsim::outcome::OutcomeFallback;
+use vsim::scenario::{load_scenario, parse_scenario, Scenario};
 
 const PAYMENT: f64 = 2.0;
 
@@ -259,7 +260,7 @@ async fn eval_counts_an_out_of_range_outcome_as_invalid_and_never_compares_it() 
     let config = json!({"vsim_version": "0.1.0", "population": "personas", "n": 3, "seed": 1,
         "scenario": {"name": "persuasion_for_good", "outcomes": [outcome]}});
     std::fs::write(dir.join("config.json"), config.to_string())?;
-    let mut w = vsim::experiment::transcript::TranscriptWriter::open(&dir.join("transcripts.jsonl"))?;
+    let mut w = vsim::rundir::transcript::TranscriptWriter::open(&dir.join("transcripts.jsonl"))?;
     // An older event without `reason`, a money reading, and an answer of 5 refused as invalid.
     w.append(&dialogue(0, json!({"value": 1.0, "source": "question"})))?;
     w.append(&dialogue(1, json!({"value": 0.5, "source": "money"})))?;

@@ -8,10 +8,11 @@ use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
-use vsim::dialogue::events::{Event, Measure, OutcomeEvent, OutcomeSource};
+use vsim::dialogue::events::{Event, Measure, OutcomeEvent};
 use vsim::eval::RunData;
-use vsim::experiment::transcript::read_events;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+use vsim::outcome::OutcomeSource;
+use vsim::rundir::transcript::read_events;
 use vsim::scenario::parse_scenario;
 
 fn scenario(outcome_extra: &str) -> vsim::scenario::Scenario {

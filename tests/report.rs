@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 use vsim::dialogue::events::Event;
 use vsim::eval::human::HumanValue;
 use vsim::eval::{evaluate, EvalOptions, Evaluation, HumanReference, RunData};
-use vsim::experiment::transcript::TranscriptWriter;
 use vsim::report::{write_comparison, write_run_report, Comparison};
+use vsim::rundir::transcript::TranscriptWriter;
 
 const XSS: &str = "<script>alert(\"pwned\")</script> & <img src=x onerror=alert(1)>";
 

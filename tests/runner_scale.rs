@@ -14,16 +14,16 @@ use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::spec::ModelSpec;
 use vsim::backend::{cache::CacheMode, ChatRequest, OutputConstraint, SharedModel};
 use vsim::dialogue::events::Event;
-use vsim::experiment::branch::{load_branch, run_branch, BranchConfig, BranchRequest};
-use vsim::experiment::merge::{merge_runs, MergeError};
-use vsim::experiment::sweep::{load_sweep, run_sweep, SweepOptions};
-use vsim::experiment::transcript::read_events;
 use vsim::experiment::{
     run_experiment_with, Budget, Population, Prices, RoleModel, RunConfig, RunError, RunOptions, RunSummary,
     Shard,
 };
 use vsim::mock::{MockConfig, MockServer, MockStats, MockStyle};
+use vsim::rundir::transcript::read_events;
 use vsim::scenario::{parse_scenario, Scenario};
+use vsim::workflow::branch::{load_branch, run_branch, BranchConfig, BranchRequest};
+use vsim::workflow::merge::{merge_runs, MergeError};
+use vsim::workflow::sweep::{load_sweep, run_sweep, SweepOptions};
 
 mod common;
 use common::{root, tiny_toml};
@@ -382,7 +382,7 @@ async fn budget_caps_stop_cleanly_and_resume_finishes() {
 
 /// The largest number of tokens one model call used in a run's transcript.
 fn largest_call(dir: &Path) -> u64 {
-    let events = vsim::experiment::transcript::read_events(&dir.join("transcripts.jsonl")).unwrap();
+    let events = vsim::rundir::transcript::read_events(&dir.join("transcripts.jsonl")).unwrap();
     events
         .values()
         .flatten()
@@ -504,14 +504,14 @@ scripted = [1.0, 2.0]
     assert!(out.join("sweep.json").exists());
 
     // Errors name the file and the field or line.
-    let err = vsim::experiment::sweep::parse_sweep(
+    let err = vsim::workflow::sweep::parse_sweep(
         &sweep_file,
         "scenario = \"tiny.toml\"\nrole = \"persuadee\"\n[grid]\nmethod = [\"vs-fancy\"]\n",
     )
     .unwrap_err()
     .to_string();
     assert!(err.contains("grid.toml") && err.contains("grid.method") && err.contains("vs-fancy"), "{err}");
-    let err = vsim::experiment::sweep::parse_sweep(
+    let err = vsim::workflow::sweep::parse_sweep(
         &sweep_file,
         "scenario = \"tiny.toml\"\nrole = \"persuadee\"\nbogus = 1\n",
     )

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{BackendError, ChatRequest, OutputConstraint, SharedModel};
 use vsim::eval::EvalOptions;
-use vsim::experiment::sweep::{
-    evaluate_sweep, load_sweep, parse_sweep, run_sweep, CellEvalStatus, SweepEvalOptions, SweepOptions,
-};
 use vsim::mock::{MockConfig, MockServer};
 use vsim::vs::{KSpec, Method, Selection};
+use vsim::workflow::sweep::{
+    evaluate_sweep, load_sweep, parse_sweep, run_sweep, CellEvalStatus, SweepEvalOptions, SweepOptions,
+};
 
 /// The persuasion scenario cut to two turns, with the persona id in the persuadee's prompt
 /// so that a scripted model knows whom it plays.

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
 use vsim::dialogue::events::Event;
-use vsim::experiment::transcript::read_events;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+use vsim::rundir::transcript::read_events;
 use vsim::scenario::load_scenario;
 
 #[tokio::test]

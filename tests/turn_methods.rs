@@ -8,8 +8,8 @@ use std::sync::Arc;
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::{ChatRequest, OutputConstraint, Role, SharedModel};
 use vsim::dialogue::events::{Event, TurnEvent};
-use vsim::experiment::transcript::read_events;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
+use vsim::rundir::transcript::read_events;
 use vsim::scenario::parse_scenario;
 
 /// A scenario where `a` speaks directly and `b` uses `settings` (TOML lines of a role).

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::Serialize;
 
-use super::error::excerpt;
 use super::{wire, BackendError, ChatModel, ChatRequest, ChatResponse, Usage};
+use crate::text::excerpt;
 
 /// Where requests go when `OPENAI_BASE_URL` is not set.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";

@@ -1,5 +1,5 @@
 //! The OpenAI wire format of chat completions and embeddings, shared by the client
-//! ([`super::openai`]) and the mock server ([`crate::mock`]) so that both read and write the
+//! ([`super::openai`]) and the mock server (`vsim::mock`) so that both read and write the
 //! same envelope.
 //!
 //! Requests borrow what the client already holds ([`Cow`]) and own what a server reads.

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use super::run::{summary_line, BudgetArgs};
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::branch::{
+use vsim::experiment::{RoleModel, RunOptions};
+use vsim::workflow::branch::{
     default_branch_dir, load_branch, run_branch, BranchConfig, BranchError, BranchRequest,
 };
-use vsim::experiment::{RoleModel, RunOptions};
 
 #[derive(clap::Args, Debug)]
 #[command(

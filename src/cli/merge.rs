@@ -17,7 +17,7 @@ pub struct MergeArgs {
 }
 
 pub fn run(args: MergeArgs) -> CliResult {
-    use vsim::experiment::merge::{merge_runs, MergeError};
+    use vsim::workflow::merge::{merge_runs, MergeError};
     let report = merge_runs(&args.out_dir, &args.shard_dirs).map_err(|e| match e {
         MergeError::Io { .. } | MergeError::Transcript(_) => CliError::failed(e),
         other => CliError::input(other),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::run::BudgetArgs;
 use super::{BackendArgs, CliError, CliResult};
 use vsim::eval::{EvalOptions, HumanReference, Split};
-use vsim::experiment::sweep::{
+use vsim::workflow::sweep::{
     evaluate_sweep, load_sweep, run_sweep, CellEvalStatus, SweepError, SweepEvalOptions, SweepOptions,
 };
 

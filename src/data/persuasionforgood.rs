@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 pub use super::DataError;
 use crate::persona::{is_missing_value, Persona};
 
+/// The filter applied to PersuasionForGood participants, in words (for configs and reports).
+pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and $2 \
+     (the task payment); rows with no donation, a negative one or one above $2 are dropped";
+
 /// File name of the participant table inside a dataset directory.
 pub const FULL_INFO: &str = "full_info.csv";
 /// File name of the utterance table inside a dataset directory.

@@ -8,8 +8,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::{BackendError, ChatRequest, Message, OutputConstraint, SharedModel};
 use crate::outcome::through_method::{ask_stated, ask_through, AnswerDistribution, AnswerMethod};
+use crate::outcome::OutcomeSpec;
 use crate::outcome::{self, Extracted};
-use crate::scenario::{OutcomeSpec, RoleSpec};
+use crate::scenario::RoleSpec;
 use crate::seed;
 use crate::vs::{select, Choice, GenerateError, GenerateRequest, Generation, Generator};
 
@@ -225,7 +226,7 @@ impl Agent {
             ..Default::default()
         };
         let raw = self.model.chat(request).await?.content;
-        let kind = crate::scenario::OutcomeKind::Category { categories: options.clone() };
+        let kind = crate::outcome::OutcomeKind::Category { categories: options.clone() };
         let option = match outcome::parse_answer(&raw, &kind) {
             Some(serde_json::Value::String(name)) => options.iter().position(|o| *o == name),
             _ => None,

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Usage;
+use crate::outcome::OutcomeSource;
 use crate::vs::{CallRecord, Candidate, Choice, Method};
 
 /// One line of a transcript.
@@ -99,27 +100,6 @@ pub struct TurnEvent {
     pub usage: Usage,
     /// Wall-clock time of the turn, in milliseconds.
     pub latency_ms: u64,
-}
-
-/// How an outcome was obtained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeSource {
-    /// The answer to the private final question.
-    Question,
-    /// The fallback regex over the answer or the role's utterances.
-    Regex,
-    /// The money fallback: the last donation stated in the answer or the role's utterances.
-    Money,
-    /// A value was read but breaks the outcome's declaration (e.g. outside its range): the
-    /// event's `value` is null, `reason` says why and `raw` keeps the answer; it is counted
-    /// as invalid and never compared.
-    Invalid,
-    /// Could not be extracted (counted, never silently zero).
-    Missing,
-    /// Read from what the role said in the dialogue by an extractor call (the `stated`
-    /// measure).
-    Stated,
 }
 
 /// Which measurement of an outcome an event holds: the role's answer to the question

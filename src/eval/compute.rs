@@ -13,7 +13,7 @@ use super::human::HumanReference;
 use super::metrics::*;
 use super::registry::{CategoricalDistances, CategoricalSamples, NumericDistances, NumericSamples};
 use super::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
-use crate::dialogue::events::OutcomeSource;
+use crate::outcome::OutcomeSource;
 use crate::stats::text::{distinct_n, flesch_kincaid_grade_utterances, tokens, Pooling};
 use crate::stats::{bootstrap_ci, histogram, Bins, StatsError};
 use crate::vs::{Candidate, Selection, SelectionRule};

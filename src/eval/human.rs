@@ -13,12 +13,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+use crate::data::persuasionforgood::PFG_FILTER;
 use crate::data::persuasionforgood::{
     DataError, PfgDataset, PfgParticipant, PfgRole, ProtocolSplit, MAX_DONATION,
 };
 pub use crate::data::persuasionforgood::{Split, UnknownSplit};
-use crate::experiment::PopulationReference;
-pub use crate::experiment::PFG_FILTER;
+use crate::rundir::PopulationReference;
 
 use super::run::RunData;
 

@@ -39,7 +39,7 @@ use compute::Boot;
 use metrics::*;
 use run::OutcomeType;
 
-use crate::experiment::transcript::TranscriptError;
+use crate::rundir::transcript::TranscriptError;
 use crate::stats::Bins;
 
 /// File name of the metrics inside a run directory.

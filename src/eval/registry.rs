@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::compute::{mean, Boot};
 use super::metrics::{CategoryShare, ComparisonCounts, KsMetric, Metric, OutcomeCounts};
-use crate::report::rows::{num, short};
+use crate::stats::format::{num, short};
 use crate::stats::{
     jensen_shannon, ks_2samp, l1_density_pfg, l1_histogram, total_variation, wasserstein1, Bins, KsMode,
     StatsError,
@@ -543,9 +543,11 @@ pub const JENSEN_SHANNON: Distance<CategoricalSamples, CategoricalOutcome, Metri
     rows: one_row,
 };
 
+/// Shared by the registry's own tests and the report's, which check that every entry
+/// reaches the reports.
 #[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, BTreeSet};
+pub(crate) mod tests {
+    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use serde_json::json;
@@ -556,10 +558,10 @@ mod tests {
     use crate::eval::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
     use crate::eval::{evaluate, EvalOptions, Evaluation, HumanReference};
 
-    const NUMERIC_KEY: &str = "persuadee.donation";
-    const CATEGORICAL_KEY: &str = "persuadee.answer";
+    pub(crate) const NUMERIC_KEY: &str = "persuadee.donation";
+    pub(crate) const CATEGORICAL_KEY: &str = "persuadee.answer";
 
-    fn outcome(dialogue: &str, name: &str, value: serde_json::Value) -> OutcomeEvent {
+    pub(crate) fn outcome(dialogue: &str, name: &str, value: serde_json::Value) -> OutcomeEvent {
         serde_json::from_value(json!({
             "dialogue": dialogue, "role": "persuadee", "name": name, "value": value,
             "source": "question", "raw": "", "usage": {"prompt_tokens": 0, "completion_tokens": 0}
@@ -569,7 +571,7 @@ mod tests {
 
     /// A run of five dialogues with a numeric and a categorical outcome, every dialogue paired
     /// with a human participant, so that every distance applies.
-    fn run_and_human() -> (RunData, HumanReference) {
+    pub(crate) fn run_and_human() -> (RunData, HumanReference) {
         let sim = [0.0, 0.5, 1.0, 1.0, 2.0];
         let labels = ["yes", "no", "yes", "yes", "no"];
         let dialogues = (0..sim.len())
@@ -627,107 +629,10 @@ mod tests {
         (run, human)
     }
 
-    async fn evaluation() -> Evaluation {
+    pub(crate) async fn evaluation() -> Evaluation {
         let (run, human) = run_and_human();
         let opts = EvalOptions { bootstrap: 20, ..EvalOptions::default() };
         evaluate(&run, Some(&human), &opts, None).await.unwrap()
-    }
-
-    /// Checks one list against a container's JSON, its statistics and the report rows of its
-    /// section.
-    fn check(
-        list: &[Entry],
-        json: &serde_json::Value,
-        fixed: &[&str],
-        distances: Vec<(&'static str, &Metric)>,
-        rows: &[&crate::report::MetricRow],
-    ) {
-        let keys: Vec<&str> = list.iter().map(|e| e.key).collect();
-        assert!(!keys.is_empty());
-        // metrics.json holds every entry under its key, and nothing else beside the fixed fields.
-        let fields: BTreeSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        let expected: BTreeSet<&str> = keys.iter().chain(fixed).copied().collect();
-        assert_eq!(fields, expected);
-        assert_eq!(distances.iter().map(|(k, _)| *k).collect::<Vec<_>>(), keys);
-        for (key, m) in distances {
-            assert!(m.estimate().is_some() && m.ci().is_some(), "{key} not computed: {m:?}");
-        }
-        // Every entry has a report row of its own, with a value.
-        for e in list {
-            let row = rows.iter().find(|r| r.name.starts_with(e.label));
-            let row = row.unwrap_or_else(|| panic!("no report row for {}", e.key));
-            assert_ne!(row.value, "n/a", "{}", e.key);
-        }
-        let labels: BTreeSet<&str> = list.iter().map(|e| e.label).collect();
-        assert_eq!(labels.len(), list.len(), "labels are distinct");
-        let seeds: BTreeSet<&str> = list.iter().map(|e| e.seed).collect();
-        assert_eq!(seeds.len(), list.len(), "seed names are distinct");
-    }
-
-    #[tokio::test]
-    async fn every_entry_reaches_metrics_json_and_report_rows() {
-        let e = evaluation().await;
-        let json = serde_json::to_value(&e).unwrap();
-        let rows = crate::report::metric_rows(&e);
-        let section = |key: &str| -> Vec<&crate::report::MetricRow> {
-            rows.iter().filter(|r| r.section == format!("Outcome {key}")).collect()
-        };
-
-        let numeric = e.numeric[0].comparison.as_ref().unwrap();
-        check(
-            NUMERIC_DISTANCES,
-            &json["numeric"][0]["comparison"],
-            &["counts", "bins", "outside_bins"],
-            numeric.distances(),
-            &section(NUMERIC_KEY),
-        );
-        let categorical = &e.categorical[0];
-        check(
-            CATEGORICAL_DISTANCES,
-            &json["categorical"][0],
-            &["key", "role", "name", "counts", "categories", "n_human"],
-            categorical.distances(),
-            &section(CATEGORICAL_KEY),
-        );
-        // metrics.json reads back as written.
-        assert_eq!(serde_json::from_value::<Evaluation>(json).unwrap(), e);
-        // And both reports show every entry.
-        let markdown = crate::report::markdown::run_markdown(&e);
-        let html = crate::report::html::run_html(&e, None, 0).unwrap();
-        for entry in NUMERIC_DISTANCES.iter().chain(CATEGORICAL_DISTANCES) {
-            assert!(markdown.contains(&crate::report::markdown::cell(entry.label)), "{}", entry.key);
-            assert!(html.contains(&html_escaped(entry.label)), "{}", entry.key);
-        }
-    }
-
-    /// Text as the HTML template escapes it.
-    fn html_escaped(text: &str) -> String {
-        text.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-            .replace('\'', "&#x27;")
-            .replace('/', "&#x2f;")
-    }
-
-    #[tokio::test]
-    async fn not_applicable_distances_say_why_in_metrics_and_rows() {
-        let (mut run, human) = run_and_human();
-        for d in &mut run.dialogues {
-            d.outcomes.clear();
-            d.outcomes.push(outcome(&d.id, "donation", serde_json::Value::Null));
-        }
-        let e = evaluate(&run, Some(&human), &EvalOptions::default(), None).await.unwrap();
-        let c = e.numeric[0].comparison.as_ref().unwrap();
-        for (key, m) in c.distances() {
-            assert_eq!(m, &Metric::na("no simulated values"), "{key}");
-        }
-        let rows = crate::report::metric_rows(&e);
-        for entry in NUMERIC_DISTANCES {
-            let row = rows.iter().find(|r| r.name.starts_with(entry.label)).unwrap();
-            assert_eq!(row.value, "n/a", "{}", entry.key);
-            assert!(row.note.ends_with("no simulated values"), "{}: {}", entry.key, row.note);
-        }
     }
 
     #[tokio::test]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::EvalError;
 use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
-use crate::experiment::transcript::read_events;
+use crate::rundir::transcript::read_events;
 
 use crate::rundir::{read_manifest_if_any, Manifest};
 pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};
@@ -131,7 +131,7 @@ impl RunData {
 
     /// Who the population's members are in the human data, for a population drawn from it
     /// (`config.json`'s `population_reference`, written by `vsim run`).
-    pub fn population_reference(&self) -> Option<crate::experiment::PopulationReference> {
+    pub fn population_reference(&self) -> Option<crate::rundir::PopulationReference> {
         self.manifest.as_ref()?.population_reference.clone()
     }
 
@@ -187,7 +187,7 @@ fn dialogue_from_events(id: &str, events: &[Event], measure: Measure) -> RunDial
 
 /// The outcomes the manifest's resolved scenario declared.
 fn declared_outcomes(manifest: &Manifest) -> Vec<OutcomeDecl> {
-    use crate::scenario::OutcomeKind;
+    use crate::outcome::OutcomeKind;
     manifest
         .declared_outcomes()
         .into_iter()

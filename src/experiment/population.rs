@@ -4,40 +4,13 @@
 //! A PersuasionForGood population is the comparison protocol's reference people: the
 //! persuadees kept by the consistency filter, in one split (`test` by default), ordered by
 //! dialogue id ([`PfgDataset::protocol_split`]). The run records who they are
-//! ([`PopulationReference`]) so that evaluation compares exactly the same people.
+//! ([`crate::rundir::PopulationReference`]) so that evaluation compares exactly the same people.
 
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
-
-use crate::data::persuasionforgood::{persona_from_participant, PfgDataset, PfgRole, Split};
+use crate::data::persuasionforgood::{persona_from_participant, PfgDataset, PfgRole, Split, PFG_FILTER};
 use crate::persona::{load_persona_dir, Persona};
-
-/// The filter applied to PersuasionForGood participants, in words (for configs and reports).
-pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and $2 \
-     (the task payment); rows with no donation, a negative one or one above $2 are dropped";
-
-/// Who a population drawn from human data is: the data set, the filter, the split and the
-/// participants in population order. Written to the run's `config.json` as
-/// `population_reference`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PopulationReference {
-    /// The data set, e.g. `persuasionforgood`.
-    pub dataset: String,
-    /// The split the participants are from.
-    pub split: Split,
-    /// The fixed seed of the train/test split ([`crate::data::persuasionforgood::SPLIT_SEED`]).
-    pub split_seed: u64,
-    /// Size of the test part of the split.
-    pub test_size: usize,
-    /// The consistency filter, in words.
-    pub filter: String,
-    /// What the filter kept and dropped, in words.
-    pub filter_summary: String,
-    /// Persona ids of the split's participants, in population order (dialogue i plays
-    /// participant i mod len).
-    pub participant_ids: Vec<String>,
-}
+use crate::rundir::PopulationReference;
 
 /// One population member: the persona a dialogue is built around and, where the data has
 /// one, the partner it was paired with.

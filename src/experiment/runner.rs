@@ -20,14 +20,16 @@ use crate::rundir::{
 };
 
 use super::budget::{Budget, Meter, Prices, Spend};
-use super::outcomes::{outcome_columns, unanswered, write_outcomes_csv_from_transcript, OutcomeCounts};
 use super::population::Population;
 use super::progress::{RunEvent, RunProgress};
-use super::transcript::{completed_dialogue_ids, TranscriptError, TranscriptWriter};
 use crate::backend::{SharedModel, Usage};
 use crate::dialogue::run::DialogueRecord;
 use crate::dialogue::{run_dialogue, AgentSetup, DialogueSetup};
 use crate::persona::Persona;
+use crate::rundir::outcomes::{
+    outcome_columns, unanswered, write_outcomes_csv_from_transcript, OutcomeCounts,
+};
+use crate::rundir::transcript::{completed_dialogue_ids, TranscriptError, TranscriptWriter};
 use crate::scenario::{PersonaSource, Scenario};
 use crate::seed;
 use crate::vs::Generator;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::dialogue::events::Event;
-use crate::experiment::transcript::{completed_attempt, read_events, TranscriptError};
+use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError};
 
 /// Export failures.
 #[derive(Debug, thiserror::Error)]

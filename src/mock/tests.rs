@@ -9,9 +9,10 @@ use super::*;
 use crate::backend::cache::CacheMode;
 use crate::backend::factory::{open_model, BackendOptions};
 use crate::backend::spec::ModelSpec;
-use crate::dialogue::events::{Event, OutcomeSource, TurnEvent};
-use crate::experiment::transcript::read_events;
+use crate::dialogue::events::{Event, TurnEvent};
 use crate::experiment::{run_experiment, Population, RoleModel, RunConfig, RunSummary};
+use crate::outcome::OutcomeSource;
+use crate::rundir::transcript::read_events;
 use crate::scenario::parse_scenario;
 use crate::vs::Method;
 

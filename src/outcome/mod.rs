@@ -7,12 +7,83 @@ pub mod money;
 pub mod through_method;
 
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::backend::Usage;
-use crate::dialogue::events::OutcomeSource;
-use crate::scenario::{OutcomeFallback, OutcomeKind, OutcomeSpec};
 use crate::vs::Checked;
+use crate::vs::Method;
+
+/// The type of an outcome's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// A number in `[min, max]`.
+    Number {
+        /// Smallest valid answer.
+        min: f64,
+        /// Largest valid answer.
+        max: f64,
+    },
+    /// One of the categories.
+    Category {
+        /// The valid answers.
+        categories: Vec<String>,
+    },
+}
+
+/// A question asked privately of a role after the dialogue.
+#[derive(Debug, Clone)]
+pub struct OutcomeSpec {
+    /// The outcome's name, unique per role.
+    pub name: String,
+    /// Index of the role asked.
+    pub role: usize,
+    /// The question, asked after the dialogue.
+    pub question: String,
+    /// The type of the answer.
+    pub kind: OutcomeKind,
+    /// What reads the outcome from the role's words when the answer cannot be used.
+    pub fallback: Option<OutcomeFallback>,
+    /// The method that answers the question; `None`: the role's own method, k, τ and rule.
+    pub method: Option<Method>,
+    /// Also record what the role stated in the dialogue, read by a constrained extractor
+    /// call (the `stated` measure).
+    pub stated: bool,
+    /// The model spec of that extractor call; `None`: the role's own model.
+    pub stated_model: Option<String>,
+}
+
+/// What reads an outcome from the role's own words when the answer to the question cannot
+/// be used.
+#[derive(Debug, Clone)]
+pub enum OutcomeFallback {
+    /// `fallback_regex`: the first capture group (or the whole match) of the last match.
+    Regex(Regex),
+    /// `fallback = "money"`: the last donation stated (see [`money`]).
+    Money(money::MoneyReader),
+}
+
+/// How an outcome was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeSource {
+    /// The answer to the private final question.
+    Question,
+    /// The fallback regex over the answer or the role's utterances.
+    Regex,
+    /// The money fallback: the last donation stated in the answer or the role's utterances.
+    Money,
+    /// A value was read but breaks the outcome's declaration (e.g. outside its range): the
+    /// event's `value` is null, `reason` says why and `raw` keeps the answer; it is counted
+    /// as invalid and never compared.
+    Invalid,
+    /// Could not be extracted (counted, never silently zero).
+    Missing,
+    /// Read from what the role said in the dialogue by an extractor call (the `stated`
+    /// measure).
+    Stated,
+}
 
 /// The result of extracting one outcome.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,12 +8,10 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{extract, question_text, Extracted, Reading};
+use super::{extract, question_text, Extracted, OutcomeKind, OutcomeSource, OutcomeSpec, Reading};
 use crate::backend::{
     AnswerShape, BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage,
 };
-use crate::dialogue::events::OutcomeSource;
-use crate::scenario::{OutcomeKind, OutcomeSpec};
 use crate::vs::{
     select, Candidate, Checked, Choice, GenerateError, GenerateRequest, Generation, Generator, ItemShape,
     KSpec, Method, ParseError, SelectionRule,

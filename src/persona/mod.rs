@@ -2,7 +2,7 @@
 //!
 //! A [`Persona`] comes from a `personas/*.toml` file ([`load_persona_file`],
 //! [`load_persona_dir`]) or from a row of a human dataset (see
-//! [`crate::data::persuasionforgood::persona_from_participant`]). It is turned into prompt
+//! `data::persuasionforgood::persona_from_participant`). It is turned into prompt
 //! text either by [`Persona::render`] (a plain profile) or by [`Persona::render_with`] (a
 //! minijinja template with persona slots).
 //!

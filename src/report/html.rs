@@ -6,11 +6,12 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use super::rows::{metric_rows, num, MetricRow};
+use super::rows::{metric_rows, MetricRow};
 use super::svg::{self, Series, HUMAN_COLOR};
 use super::{Comparison, ReportError};
 use crate::eval::metrics::{Evaluation, NumericOutcome};
 use crate::eval::run::RunData;
+use crate::stats::format::num;
 use crate::stats::Bins;
 
 const TEMPLATE: &str = include_str!("template.html");

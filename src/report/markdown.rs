@@ -2,9 +2,10 @@
 
 use std::fmt::Write as _;
 
-use super::rows::{metric_rows, num, MetricRow};
+use super::rows::{metric_rows, MetricRow};
 use super::Comparison;
 use crate::eval::metrics::Evaluation;
+use crate::stats::format::num;
 
 /// Escapes text for a Markdown table cell (also against raw HTML in renderers that allow it).
 pub fn cell(s: &str) -> String {

@@ -8,6 +8,8 @@
 
 pub mod html;
 pub mod markdown;
+#[cfg(test)]
+mod registry_tests;
 pub mod rows;
 pub mod svg;
 

@@ -9,8 +9,30 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::experiment::population::PopulationReference;
+use crate::data::persuasionforgood::Split;
 use crate::vs::{Method, Selection};
+
+/// Who a population drawn from human data is: the data set, the filter, the split and the
+/// participants in population order. Written to the run's `config.json` as
+/// `population_reference`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PopulationReference {
+    /// The data set, e.g. `persuasionforgood`.
+    pub dataset: String,
+    /// The split the participants are from.
+    pub split: Split,
+    /// The fixed seed of the train/test split ([`crate::data::persuasionforgood::SPLIT_SEED`]).
+    pub split_seed: u64,
+    /// Size of the test part of the split.
+    pub test_size: usize,
+    /// The consistency filter, in words.
+    pub filter: String,
+    /// What the filter kept and dropped, in words.
+    pub filter_summary: String,
+    /// Persona ids of the split's participants, in population order (dialogue i plays
+    /// participant i mod len).
+    pub participant_ids: Vec<String>,
+}
 
 /// The manifest format written by this version. Version 0 is a `config.json` written before
 /// the manifest had a version; it reads with the same struct (absent fields are empty).
@@ -344,7 +366,7 @@ pub struct RecordedOutcome {
     pub role: String,
     /// The outcome's type, when recorded.
     #[serde(default)]
-    pub kind: Option<crate::scenario::OutcomeKind>,
+    pub kind: Option<crate::outcome::OutcomeKind>,
     /// Whether the stated measure was also recorded.
     #[serde(default)]
     pub stated: bool,

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 pub use lock::{LockError, RunLock};
 pub use manifest::{
-    BranchOrigin, InputChange, Manifest, PinError, PinnedInput, RecordedOutcome, RoleModelName, RunKind,
-    Shard, SurveyManifest, MANIFEST_VERSION,
+    BranchOrigin, InputChange, Manifest, PinError, PinnedInput, PopulationReference, RecordedOutcome,
+    RoleModelName, RunKind, Shard, SurveyManifest, MANIFEST_VERSION,
 };
 pub use transcript::TranscriptError;
 

@@ -9,8 +9,9 @@ use toml::Spanned;
 use super::error::{ScenarioError, SourceMap};
 use super::graph::{GraphProblem, TurnGraph, TurnPolicy};
 use super::raw::{RawOutcome, RawRole, RawScenario};
-use super::{OutcomeFallback, OutcomeKind, OutcomeSpec, PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
+use super::{PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
 use crate::outcome::money::MoneyReader;
+use crate::outcome::{OutcomeFallback, OutcomeKind, OutcomeSpec};
 use crate::vs::sampling::DEFAULT_K;
 use crate::vs::{KSpec, Method, PromptTemplates, Sampling, Selection, SelectionRule};
 

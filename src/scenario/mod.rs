@@ -16,6 +16,7 @@ pub use error::ScenarioError;
 pub use graph::{TurnGraph, TurnPolicy};
 pub use load::{load_scenario, parse_scenario, DEFAULT_K_MAX};
 
+use crate::outcome::{OutcomeFallback, OutcomeSpec};
 use crate::vs::{KSpec, Method, PromptTemplates, Sampling};
 
 /// Names a system template may use.
@@ -93,56 +94,6 @@ pub enum PersonaSource {
     None,
     /// A persona with this id from the population directory.
     Fixed(String),
-}
-
-/// A question asked privately of a role after the dialogue.
-#[derive(Debug, Clone)]
-pub struct OutcomeSpec {
-    /// The outcome's name, unique per role.
-    pub name: String,
-    /// Index of the role asked.
-    pub role: usize,
-    /// The question, asked after the dialogue.
-    pub question: String,
-    /// The type of the answer.
-    pub kind: OutcomeKind,
-    /// What reads the outcome from the role's words when the answer cannot be used.
-    pub fallback: Option<OutcomeFallback>,
-    /// The method that answers the question; `None`: the role's own method, k, τ and rule.
-    pub method: Option<Method>,
-    /// Also record what the role stated in the dialogue, read by a constrained extractor
-    /// call (the `stated` measure).
-    pub stated: bool,
-    /// The model spec of that extractor call; `None`: the role's own model.
-    pub stated_model: Option<String>,
-}
-
-/// What reads an outcome from the role's own words when the answer to the question cannot
-/// be used.
-#[derive(Debug, Clone)]
-pub enum OutcomeFallback {
-    /// `fallback_regex`: the first capture group (or the whole match) of the last match.
-    Regex(Regex),
-    /// `fallback = "money"`: the last donation stated (see [`crate::outcome::money`]).
-    Money(crate::outcome::money::MoneyReader),
-}
-
-/// The type of an outcome's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum OutcomeKind {
-    /// A number in `[min, max]`.
-    Number {
-        /// Smallest valid answer.
-        min: f64,
-        /// Largest valid answer.
-        max: f64,
-    },
-    /// One of the categories.
-    Category {
-        /// The valid answers.
-        categories: Vec<String>,
-    },
 }
 
 impl Scenario {

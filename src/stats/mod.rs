@@ -13,6 +13,7 @@
 pub mod bootstrap;
 pub mod compare;
 mod error;
+pub mod format;
 pub mod kolmogorov;
 pub mod ks;
 mod read;

@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::questionnaire::Item;
 use super::spec::SurveySpec;
 use crate::dialogue::events::Event;
-use crate::experiment::transcript::{completed_attempt, read_events, TranscriptError};
+use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::stats::compare::{jensen_shannon, total_variation};
 use crate::stats::ks::{ks_2samp, KsMode};
 

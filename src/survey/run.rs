@@ -13,13 +13,14 @@ use super::questionnaire::Item;
 use super::spec::SurveySpec;
 use crate::backend::{AnswerShape, Message, SharedModel, Usage};
 use crate::dialogue::events::{
-    AgentInfo, BeginEvent, EndEvent, EndReason, ErrorEvent, Event, OutcomeEvent, OutcomeSource, TurnEvent,
+    AgentInfo, BeginEvent, EndEvent, EndReason, ErrorEvent, Event, OutcomeEvent, TurnEvent,
 };
 use crate::dialogue::DialogueRecord;
 use crate::experiment::budget::{Budget, Meter, Prices, Spend};
 use crate::experiment::progress::RunProgress;
 use crate::experiment::runner::{completed_ids, drive, Drive, RunError, Unit};
-use crate::experiment::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
+use crate::outcome::OutcomeSource;
+use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
 use crate::rundir::{open_for_writing, Manifest, PinnedInput, RoleModelName, RunKind, Shard, SurveyManifest};
 use crate::seed;
 use crate::vs::{select, CallRecord, Candidate, GenerateError, GenerateRequest, Generator, ItemShape};

@@ -16,8 +16,8 @@ use crate::eval::{
     evaluate, write_metrics, EvalError, EvalOptions, Evaluation, HumanError, HumanReference, RunData,
 };
 use crate::experiment::budget::Prices;
-use crate::experiment::transcript::{for_each_event, TranscriptError};
 use crate::report::{write_comparison, write_run_report, Comparison, ReportError, Written};
+use crate::rundir::transcript::{for_each_event, TranscriptError};
 
 /// Outcome statistics of one run directory.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -12,13 +12,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::budget::Meter;
-use super::runner::{
-    completed_ids, dialogue_id, drive_to_summary, Drive, RoleModel, RunError, RunOptions, RunSummary,
-};
-use super::transcript::{read_events, TranscriptError};
 use crate::dialogue::events::{BeginEvent, TurnEvent};
 use crate::dialogue::{AgentSetup, DialogueSetup, Event};
+use crate::experiment::budget::Meter;
+use crate::experiment::runner::{
+    completed_ids, dialogue_id, drive_to_summary, Drive, RoleModel, RunError, RunOptions, RunSummary,
+};
+use crate::rundir::transcript::{read_events, TranscriptError};
 use crate::rundir::{
     open_for_writing, read_manifest, BranchOrigin, InputChange, Manifest, RunDirError, RunKind,
 };
@@ -73,7 +73,7 @@ pub struct BranchConfig {
     /// Continue an existing branch directory: run only missing or failed branches.
     pub resume: bool,
     /// Who hears how the run goes.
-    pub progress: super::progress::RunProgress,
+    pub progress: crate::experiment::progress::RunProgress,
 }
 
 /// Why a dialogue cannot be branched.
@@ -276,7 +276,7 @@ pub async fn run_branch(
     manifest.scenario = source.manifest.scenario.clone();
     manifest.population = source.manifest.population.clone();
     manifest.inputs = source.manifest.inputs.clone();
-    manifest.models = super::runner::role_model_names(&scenario, models);
+    manifest.models = crate::experiment::runner::role_model_names(&scenario, models);
     manifest.branch = Some(BranchOrigin {
         from: std::path::absolute(&req.run_dir).unwrap_or_else(|_| req.run_dir.clone()),
         dialogue: req.dialogue.clone(),
@@ -294,7 +294,7 @@ pub async fn run_branch(
             model: meter.wrap(&m.name, m.model.clone(), &options.prices),
         })
         .collect();
-    let extractors = super::runner::meter_extractors(&scenario, &meter, options)?;
+    let extractors = crate::experiment::runner::meter_extractors(&scenario, &meter, options)?;
     if options.budget.max_cost_usd.is_some() && !meter.unpriced().is_empty() {
         return Err(RunError::Unpriced(meter.unpriced()));
     }

@@ -19,9 +19,9 @@
 
 use std::path::PathBuf;
 
-use super::population::PopulationError;
-use super::runner::RunError;
-use super::transcript::TranscriptError;
+use crate::experiment::population::PopulationError;
+use crate::experiment::runner::RunError;
+use crate::rundir::transcript::TranscriptError;
 use crate::scenario::ScenarioError;
 
 pub mod grid;

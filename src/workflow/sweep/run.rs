@@ -10,12 +10,12 @@ use super::summary::{summarize_run, write_summary_tables, RunStats};
 use super::SweepError;
 use crate::backend::SharedModel;
 use crate::experiment::budget::{Budget, Prices, Spend};
-use crate::experiment::outcomes::outcome_columns;
 use crate::experiment::population::Population;
 use crate::experiment::progress::{RunEvent, RunProgress};
 use crate::experiment::runner::{
     run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary,
 };
+use crate::rundir::outcomes::outcome_columns;
 use crate::rundir::PinnedInput;
 
 /// The sweep directory's record of what it ran.
@@ -32,7 +32,7 @@ struct SweepManifest<'a> {
     inputs: Vec<PinnedInput>,
     population: &'a str,
     split: Option<crate::data::persuasionforgood::Split>,
-    population_reference: Option<&'a crate::experiment::PopulationReference>,
+    population_reference: Option<&'a crate::rundir::PopulationReference>,
     human: Option<String>,
     role: &'a str,
     n: Option<usize>,

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::outcomes::{write_outcomes_csv_with, OutcomeCounts};
-use super::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::dialogue::Event;
+use crate::rundir::outcomes::{write_outcomes_csv_with, OutcomeCounts};
+use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::rundir::{read_manifest, Manifest, RunDirError, RunLock};
 
 /// What a merge produced.
