@@ -10,7 +10,7 @@ use vsim::backend::{ChatRequest, OutputConstraint, Role, SharedModel};
 use vsim::dialogue::events::{Event, TurnEvent};
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::rundir::transcript::read_events;
-use vsim::scenario::parse_scenario;
+use vsim::scenario::{parse_scenario, RoleOverride, RoleSetting};
 
 /// A scenario where `a` speaks directly and `b` uses `settings` (TOML lines of a role).
 fn scenario(settings: &str) -> vsim::scenario::Scenario {
@@ -184,14 +184,21 @@ async fn tau_is_stated_in_the_prompt_and_min_prob_filters_at_selection() {
 #[test]
 fn command_line_method_overrides_drop_what_does_not_apply() {
     let mut s = scenario("method = \"vs-standard\"\nk = 5\ntau = 0.1\nmin_prob = 0.05");
-    s.override_role("method", "b=direct").unwrap();
+    let set = |role: &str, name: &str, value: &str| RoleOverride {
+        role: role.into(),
+        setting: RoleSetting::parse(name, value).unwrap(),
+    };
+    s.override_role(&set("b", "method", "direct")).unwrap();
     let b = &s.roles[1].sampling;
     assert_eq!((b.items(), b.tau, b.rule.min_prob), (1, None, None));
     assert_eq!(b.rule.selection.to_string(), "uniform");
-    s.override_role("method", "b=sequence").unwrap();
+    s.override_role(&set("b", "method", "sequence")).unwrap();
     assert_eq!(s.roles[1].sampling.items(), 5);
-    let err = s.override_role("selection", "b=weighted").unwrap_err();
+    let err = s.override_role(&set("b", "selection", "weighted")).unwrap_err().to_string();
     assert!(err.contains("nothing to weigh"), "{err}");
-    let err = s.override_role("k", "a=3").unwrap_err();
-    assert!(err.contains("one reply per call"), "{err}");
+    let err = s.override_role(&set("a", "k", "3")).unwrap_err().to_string();
+    assert!(err.contains("one reply per call") && !err.contains("--"), "{err}");
+    let err = s.override_role(&set("c", "k", "3")).unwrap_err().to_string();
+    assert!(err.contains("unknown role `c`; roles: a, b"), "{err}");
+    assert!(RoleSetting::parse("temperature", "1").is_err());
 }

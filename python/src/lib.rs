@@ -289,7 +289,9 @@ fn run(
         [("method", role_method), ("k", role_k), ("selection", role_selection), ("model", role_model)]
     {
         for (role, value) in list.unwrap_or_default() {
-            request.role_overrides.push((field.to_string(), format!("{role}={value}")));
+            let setting = vsim::scenario::RoleSetting::parse(field, &value)
+                .map_err(|e| input_msg(format!("role_{field} {role}={value}: {e}")))?;
+            request.role_overrides.push(vsim::scenario::RoleOverride { role, setting });
         }
     }
     request.seed = seed;

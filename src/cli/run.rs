@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use super::{BackendArgs, CliError, CliResult};
 use vsim::experiment::{RunOptions, RunRequest};
+use vsim::scenario::{RoleOverride, RoleSetting};
 
 #[derive(clap::Args, Debug)]
 #[command(
@@ -152,7 +153,13 @@ fn request(args: &RunArgs) -> Result<RunRequest, CliError> {
         ("selection", &args.role_selection),
         ("model", &args.role_model),
     ] {
-        role_overrides.extend(list.iter().map(|a| (field.to_string(), a.clone())));
+        for assignment in list {
+            let hint = |e: String| CliError::input(anyhow::anyhow!("--role-{field} {assignment}: {e}"));
+            let (role, value) =
+                assignment.split_once('=').ok_or_else(|| hint("expected ROLE=VALUE".into()))?;
+            let setting = RoleSetting::parse(field, value).map_err(hint)?;
+            role_overrides.push(RoleOverride { role: role.trim().to_string(), setting });
+        }
     }
     Ok(RunRequest {
         scenario: args.scenario.clone(),

@@ -33,8 +33,8 @@ pub struct RunRequest {
     pub n: Option<usize>,
     /// The model of every role without its own (default: the scenario's, else `local`).
     pub model: Option<String>,
-    /// Role overrides in order: (`method`, `k`, `selection` or `model`; `ROLE=VALUE`).
-    pub role_overrides: Vec<(String, String)>,
+    /// Role settings changed from the scenario file's, applied in order.
+    pub role_overrides: Vec<crate::scenario::RoleOverride>,
     /// The experiment seed.
     pub seed: u64,
     /// Dialogues in flight at once.
@@ -147,8 +147,8 @@ impl PreparedRun {
 /// Resolves `request` and opens its backends.
 pub async fn prepare(request: RunRequest) -> Result<PreparedRun, LaunchError> {
     let mut scenario = crate::scenario::load_scenario(&request.scenario)?;
-    for (field, assignment) in &request.role_overrides {
-        scenario.override_role(field, assignment).map_err(LaunchError::Invalid)?;
+    for o in &request.role_overrides {
+        scenario.override_role(o).map_err(|e| LaunchError::Invalid(e.to_string()))?;
     }
     if request.concurrency == 0 {
         return Err(LaunchError::Invalid("concurrency must be at least 1".into()));

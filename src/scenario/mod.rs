@@ -17,7 +17,7 @@ pub use graph::{TurnGraph, TurnPolicy};
 pub use load::{load_scenario, parse_scenario, DEFAULT_K_MAX};
 
 use crate::outcome::{OutcomeFallback, OutcomeSpec};
-use crate::vs::{KSpec, Method, PromptTemplates, Sampling};
+use crate::vs::{KSpec, Method, PromptTemplates, Sampling, Selection};
 
 /// Names a system template may use.
 pub const TEMPLATE_SLOTS: [&str; 5] = ["persona", "role", "partner", "scenario", "roles"];
@@ -150,33 +150,99 @@ impl Scenario {
         self.outcomes.iter().filter_map(|o| o.stated_model.clone()).collect()
     }
 
-    /// Applies a `ROLE=VALUE` override of a role's method, k, selection or model from the
-    /// command line.
-    pub fn override_role(&mut self, field: &str, assignment: &str) -> Result<(), String> {
-        let (role, value) = assignment
-            .split_once('=')
-            .ok_or_else(|| format!("expected ROLE=VALUE for --role-{field}, got `{assignment}`"))?;
-        let ids: Vec<String> = self.roles.iter().map(|r| r.id.clone()).collect();
-        let idx = self
-            .role_index(role.trim())
-            .ok_or_else(|| format!("unknown role `{role}` in --role-{field}; roles: {}", ids.join(", ")))?;
+    /// Changes one setting of one role (from the command line, a sweep or Python): a new
+    /// method drops what does not apply to it ([`Sampling::set_method`]); the role's
+    /// settings are then checked again as a whole.
+    pub fn override_role(&mut self, o: &RoleOverride) -> Result<(), OverrideError> {
+        let idx = self.role_index(o.role.trim()).ok_or_else(|| OverrideError::UnknownRole {
+            role: o.role.clone(),
+            roles: self.roles.iter().map(|r| r.id.clone()).collect::<Vec<_>>().join(", "),
+        })?;
         let spec = &mut self.roles[idx];
-        let value = value.trim();
-        match field {
-            "method" => spec.sampling.set_method(value.parse::<Method>().map_err(|e| e.to_string())?),
-            "k" => {
-                spec.sampling.k = KSpec::parse(value, DEFAULT_K_MAX.max(spec.sampling.k.max()))
-                    .map_err(|e| format!("--role-k {role}: {e}"))?
-            }
-            "selection" => {
-                spec.sampling.rule.selection =
-                    value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?
-            }
-            "model" => spec.model = Some(value.to_string()),
-            other => return Err(format!("unknown role override `{other}`")),
+        match &o.setting {
+            RoleSetting::Method(m) => spec.sampling.set_method(*m),
+            RoleSetting::K(k) => spec.sampling.k = *k,
+            RoleSetting::Selection(s) => spec.sampling.rule.selection = *s,
+            RoleSetting::Model(m) => spec.model = Some(m.clone()),
         }
-        spec.sampling
-            .check()
-            .map_err(|(bad, reason)| format!("role `{role}` after --role-{field}: `{bad}`: {reason}"))
+        spec.sampling.check().map_err(|(field, reason)| OverrideError::Refused {
+            role: o.role.clone(),
+            setting: o.setting.name(),
+            field,
+            reason,
+        })
     }
+}
+
+/// One setting of one role changed from outside its scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleOverride {
+    /// The role's id.
+    pub role: String,
+    /// The new setting.
+    pub setting: RoleSetting,
+}
+
+/// A role setting that can be changed from outside the scenario file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoleSetting {
+    /// The prompting method.
+    Method(Method),
+    /// Candidates per call.
+    K(KSpec),
+    /// How one candidate is chosen.
+    Selection(Selection),
+    /// The role's model spec.
+    Model(String),
+}
+
+impl RoleSetting {
+    /// The setting's name: `method`, `k`, `selection` or `model`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RoleSetting::Method(_) => "method",
+            RoleSetting::K(_) => "k",
+            RoleSetting::Selection(_) => "selection",
+            RoleSetting::Model(_) => "model",
+        }
+    }
+
+    /// The setting `name` with `value` as a scenario file writes it (`vs-standard`; `5` or
+    /// `model-decided`, bounded by [`DEFAULT_K_MAX`]; `weighted`; a model spec).
+    pub fn parse(name: &str, value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        match name {
+            "method" => value.parse::<Method>().map(RoleSetting::Method).map_err(|e| e.to_string()),
+            "k" => KSpec::parse(value, DEFAULT_K_MAX).map(RoleSetting::K),
+            "selection" => value.parse::<Selection>().map(RoleSetting::Selection).map_err(|e| e.to_string()),
+            "model" if !value.is_empty() => Ok(RoleSetting::Model(value.to_string())),
+            "model" => Err("expected a model spec".into()),
+            other => Err(format!("unknown role setting `{other}`; settings: method, k, selection, model")),
+        }
+    }
+}
+
+/// Why a role override was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OverrideError {
+    /// No role has this id.
+    #[error("unknown role `{role}`; roles: {roles}")]
+    UnknownRole {
+        /// The id given.
+        role: String,
+        /// The scenario's role ids.
+        roles: String,
+    },
+    /// The role's settings make no sense together after the change.
+    #[error("role `{role}` after setting its {setting}: `{field}`: {reason}")]
+    Refused {
+        /// The role's id.
+        role: String,
+        /// The setting changed.
+        setting: &'static str,
+        /// The setting at fault.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
 }
