@@ -62,7 +62,7 @@
 //! 12. `report`: Markdown and HTML reports;
 //! 13. `workflow`: sweeps, merges and branches, which combine runs and evaluation.
 
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 pub mod backend;
 pub mod data;

@@ -87,11 +87,6 @@ impl<M: ChatModel> CachedModel<M> {
         Self { inner, dir: dir.into(), mode }
     }
 
-    /// Caches under [`default_cache_dir`].
-    pub fn with_default_dir(inner: M, mode: CacheMode) -> Self {
-        Self::new(inner, default_cache_dir(), mode)
-    }
-
     /// The wrapped backend.
     pub fn inner(&self) -> &M {
         &self.inner

@@ -239,7 +239,7 @@ pub async fn evaluate(
             people: h.people.clone(),
             same_people: h.same_people,
         }),
-        human_note: human.is_none().then(|| "no human data given (pass --human pfg:DIR)".to_string()),
+        human_note: human.is_none().then(|| "no human data given".to_string()),
         counts,
         numeric,
         categorical,
@@ -268,9 +268,8 @@ async fn semantic(
         roles: Vec::new(),
     };
     let Some(embedder) = embedder else {
-        out.reason = Some(opts.no_embedder_reason.clone().unwrap_or_else(|| {
-            "not computed: no embedder given (pass --embedder minilm, dir:PATH or openai:MODEL)".into()
-        }));
+        out.reason =
+            Some(opts.no_embedder_reason.clone().unwrap_or_else(|| "not computed: no embedder given".into()));
         return out;
     };
     out.embedder = Some(embedder.id());

@@ -174,11 +174,6 @@ impl Budget {
             max_cost_usd: self.max_cost_usd.map(|m| (m - spend.cost_usd.unwrap_or(0.0)).max(0.0)),
         }
     }
-
-    /// Whether neither cap is set.
-    pub fn is_unlimited(&self) -> bool {
-        self.max_tokens_total.is_none() && self.max_cost_usd.is_none()
-    }
 }
 
 /// What a run spent.

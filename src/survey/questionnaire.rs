@@ -1,7 +1,7 @@
 //! Questionnaires: items with question text, options, ordinal values for ordered options,
 //! and a refusal option marked as such. Read from a TOML file or from OpinionQA's info.csv.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
@@ -155,9 +155,4 @@ pub fn parse_questionnaire(path: &Path, text: &str) -> Result<Questionnaire, Sur
         items.push(Item { key, question: r.question.into_inner(), options, ordinal, refused });
     }
     Ok(Questionnaire { name: raw.name, items })
-}
-
-/// The path of a file inside an OpinionQA wave directory.
-pub fn wave_file(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
 }

@@ -388,12 +388,6 @@ impl LocalModel {
         self.inner.format_prompt(request)
     }
 
-    /// Number of tokens `text` has for this model (special tokens such as `<|im_start|>`
-    /// parsed as such).
-    pub fn count_tokens(&self, text: &str) -> usize {
-        self.inner.tokenize(text).len()
-    }
-
     /// Like [`ChatModel::chat`], also returning what the generation cost.
     pub async fn chat_with_report(
         &self,
