@@ -516,11 +516,9 @@ fn first_option_model() -> ScriptedModel {
                 format!(r#"{{"responses": [{}]}}"#, items.join(","))
             }
             Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": {}}}"#, first(choices)),
-            // `cot` sends no constraint: reasoning, then the option named in the prompt.
-            None => {
-                let prompt = &req.messages.last().unwrap().content;
-                let option = prompt.split("Options:\n- ").nth(1).unwrap().lines().next().unwrap();
-                serde_json::json!({"reasoning": "I think so.", "response": option}).to_string()
+            // `cot`: reasoning, then the answer.
+            Some(OutputConstraint::Reasoned { answer: Some(AnswerShape::Choice { choices }) }) => {
+                serde_json::json!({"reasoning": "I think so.", "response": choices[0]}).to_string()
             }
             other => panic!("unexpected constraint {other:?}"),
         })

@@ -688,7 +688,14 @@ fn cot_reply_parsing() {
     let r = parse_cot("Step 1: consider.\nStep 2: decide.\n**Final answer:** I'll give 50 cents.").unwrap();
     assert_eq!(r.candidates[0].text, "I'll give 50 cents.");
     assert_eq!(r.reasoning.as_deref(), Some("Step 1: consider.\nStep 2: decide."));
-    assert!(matches!(parse_cot("just some words"), Err(ParseError::NoResponse(_))));
+    // Prose alone: the last paragraph is the response, recorded as a repair.
+    let r = parse_cot("just some words").unwrap();
+    assert_eq!(r.candidates[0].text, "just some words");
+    assert_eq!(r.candidates[0].repairs, [Repair::ProseResponse]);
+    let r = parse_cot("They seem kind.\nI like kids.\n\n\"Sure, I'll give a dollar.\"").unwrap();
+    assert_eq!(r.candidates[0].text, "Sure, I'll give a dollar.");
+    assert_eq!(r.reasoning.as_deref(), Some("They seem kind.\nI like kids."));
+    assert!(r.candidates[0].repairs.contains(&Repair::QuotesStripped));
 }
 
 // ---------------------------------------------------------------------------------------

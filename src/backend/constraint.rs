@@ -48,6 +48,12 @@ pub enum OutputConstraint {
         /// Whether each entry carries a `probability`.
         with_probability: bool,
     },
+    /// Reasoning, then one reply (the `cot` method): `{"reasoning": str, "response": ...}`,
+    /// the response free text (bounded as a candidate's text is) or an answer of a type.
+    Reasoned {
+        /// The type of the response when it is an answer; `None`: free text.
+        answer: Option<AnswerShape>,
+    },
     /// `{"answer": ANSWER}` or `{"answer": null}`: what a role stated, if it stated anything.
     Stated {
         /// The type of the answer, when there is one.
@@ -101,6 +107,7 @@ impl OutputConstraint {
             Self::Number { .. } => "numeric_answer",
             Self::Answers { .. } => "answer_distribution",
             Self::Stated { .. } => "stated_answer",
+            Self::Reasoned { .. } => "reasoned_response",
             Self::Choice { .. } => "categorical_answer",
         }
     }
@@ -172,6 +179,15 @@ impl OutputConstraint {
                     "additionalProperties": false,
                 })
             }
+            Self::Reasoned { answer } => json!({
+                "type": "object",
+                "properties": {
+                    "reasoning": {"type": "string"},
+                    "response": answer.as_ref().map_or_else(|| json!({"type": "string"}), AnswerShape::json_schema),
+                },
+                "required": ["reasoning", "response"],
+                "additionalProperties": false,
+            }),
             Self::Stated { answer } => json!({
                 "type": "object",
                 "properties": {"answer": {"anyOf": [answer.json_schema(), {"type": "null"}]}},
@@ -230,6 +246,15 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
                     min - 1,
                     max - 1,
                     answer.gbnf()
+                )
+            }
+            Self::Reasoned { answer } => {
+                let response = match answer {
+                    Some(a) => format!("response ::= {}\n", a.gbnf()),
+                    None => format!("response ::= text\n{CANDIDATE_TEXT}"),
+                };
+                format!(
+                    "root ::= \"{{\" ws \"\\\"reasoning\\\"\" ws \":\" ws string ws \",\" ws \"\\\"response\\\"\" ws \":\" ws response ws \"}}\"\n{response}{common}"
                 )
             }
             Self::Stated { answer } => format!(
@@ -484,6 +509,32 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn reasoned_grammar_takes_reasoning_then_a_response_of_its_type() {
+        let number = AnswerShape::Number { min: 0.0, max: 2.0 };
+        let choice = AnswerShape::Choice { choices: vec!["Yes".into(), "No".into()] };
+        for (answer, good, bad) in [
+            (None, r#"{"reasoning": "They care.", "response": "I'll give $1."}"#, r#"{"response": "x"}"#),
+            (
+                Some(number),
+                r#"{"reasoning": "ok", "response": 1.5}"#,
+                r#"{"reasoning": "ok", "response": 7}"#,
+            ),
+            (
+                Some(choice),
+                r#"{"reasoning": "ok", "response": "No"}"#,
+                r#"{"reasoning": "ok", "response": "Maybe"}"#,
+            ),
+        ] {
+            let c = OutputConstraint::Reasoned { answer };
+            let g = c.gbnf();
+            let root = regex::Regex::new(&format!("^(?:{})$", gbnf_regex(&g, "root"))).unwrap();
+            assert!(root.is_match(good), "{good}\n{g}");
+            assert!(!root.is_match(bad), "{bad}\n{g}");
+            assert_eq!(c.json_schema()["required"], json!(["reasoning", "response"]));
+        }
     }
 
     fn number_matcher(min: f64, max: f64) -> regex::Regex {

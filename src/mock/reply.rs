@@ -68,8 +68,10 @@ impl Ask {
             let reasoning = schema.pointer("/properties/reasoning").is_some();
             return Self::Candidates { min, max, probability, reasoning, options };
         }
-        if schema.pointer("/properties/response").is_some() {
-            return Self::Cot(None);
+        if let Some(response) = schema.pointer("/properties/response") {
+            let answer = (response.get("enum").is_some() || response.get("minimum").is_some())
+                .then(|| Answer::from_schema(response));
+            return Self::Cot(answer);
         }
         if let Some(answer) = schema.pointer("/properties/answer") {
             // `{"anyOf": [ANSWER, null]}`: what a role stated; the mock always states something.

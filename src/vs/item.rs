@@ -52,8 +52,8 @@ impl ItemShape {
     }
 
     /// The output constraint of `method` gathering items of this shape, between `min_items`
-    /// and `max_items` per call for a list method. `cot` sends none for free text (its reply
-    /// is reasoning and a response, which the parser reads in any form).
+    /// and `max_items` per call for a list method; `cot` asks for reasoning, then the
+    /// response. `direct` and `multi-turn` send none for free text.
     pub fn constraint(&self, method: Method, min_items: usize, max_items: usize) -> Option<OutputConstraint> {
         match (self, method.asks_for_list()) {
             (ItemShape::Text, true) => Some(OutputConstraint::Candidates {
@@ -62,16 +62,20 @@ impl ItemShape {
                 with_probability: method.is_verbalized(),
                 with_reasoning: method == Method::VsCot,
             }),
+            (ItemShape::Text, false) if method == Method::Cot => {
+                Some(OutputConstraint::Reasoned { answer: None })
+            }
             (ItemShape::Text, false) => None,
-            (ItemShape::Answer(answer), true) if method != Method::VsCot => Some(OutputConstraint::Answers {
+            // `vs-cot` answers too: its reasoning is asked for in the prompt, not the schema.
+            (ItemShape::Answer(answer), true) => Some(OutputConstraint::Answers {
                 answer: answer.clone(),
                 min_items,
                 max_items,
                 with_probability: method.is_verbalized(),
             }),
-            // Reasoning comes first, in a shape no constraint variant holds.
-            (ItemShape::Answer(_), true) => None,
-            (ItemShape::Answer(_), false) if method == Method::Cot => None,
+            (ItemShape::Answer(answer), false) if method == Method::Cot => {
+                Some(OutputConstraint::Reasoned { answer: Some(answer.clone()) })
+            }
             (ItemShape::Answer(AnswerShape::Number { min, max }), false) => {
                 Some(OutputConstraint::Number { min: *min, max: *max })
             }
@@ -219,7 +223,11 @@ mod tests {
     #[test]
     fn free_text_sends_the_same_constraints_as_before_and_answers_their_own() {
         assert_eq!(ItemShape::Text.instruction(Method::VsStandard), None);
-        assert!(ItemShape::Text.constraint(Method::Cot, 1, 1).is_none());
+        assert!(ItemShape::Text.constraint(Method::Direct, 1, 1).is_none());
+        assert_eq!(
+            ItemShape::Text.constraint(Method::Cot, 1, 1),
+            Some(OutputConstraint::Reasoned { answer: None })
+        );
         let c = number().constraint(Method::VsStandard, 5, 5);
         assert!(matches!(c, Some(OutputConstraint::Answers { with_probability: true, .. })));
         assert!(matches!(number().constraint(Method::Direct, 1, 1), Some(OutputConstraint::Number { .. })));

@@ -216,6 +216,9 @@ pub enum Repair {
     QuotesStripped,
     /// A single reply was wrapped in JSON (e.g. `{"response": ...}`) and was unwrapped.
     UnwrappedJson,
+    /// A reasoned reply had neither JSON nor a `Response:` line: its last paragraph was taken
+    /// as the response and the paragraphs before it as the reasoning.
+    ProseResponse,
 }
 
 /// A parsed reply.

@@ -42,7 +42,8 @@ pub fn parse_single(raw: &str) -> Result<ParsedReply, ParseError> {
 
 /// Parse a chain-of-thought answer: a JSON object `{"reasoning": ..., "response": ...}`
 /// (alternative key names accepted), or else prose whose last line starting with
-/// `Response:` / `Final response:` / `Answer:` / `Final answer:` begins the reply.
+/// `Response:` / `Final response:` / `Answer:` / `Final answer:` begins the reply, or else
+/// prose whose last paragraph is taken as the reply ([`Repair::ProseResponse`]).
 pub fn parse_cot(raw: &str) -> Result<ParsedReply, ParseError> {
     let pre = preprocess(raw);
     if pre.body.trim().is_empty() {
@@ -84,10 +85,26 @@ pub fn parse_cot(raw: &str) -> Result<ParsedReply, ParseError> {
             });
         }
     }
-    Err(ParseError::NoResponse(
-        "expected a JSON object {\"reasoning\": ..., \"response\": ...} or a line starting with \"Response:\""
-            .into(),
-    ))
+    // Prose only: the last paragraph is the response, what comes before it the reasoning.
+    let body = pre.body.trim();
+    let (reasoning, last) = match body.rsplit_once("\n\n") {
+        Some((before, last)) if !last.trim().is_empty() => (Some(before.trim().to_string()), last),
+        _ => (None, body),
+    };
+    let (text, stripped) = strip_quotes(last.trim());
+    let mut repairs = pre.repairs.clone();
+    repairs.push(Repair::ProseResponse);
+    if stripped {
+        repairs.push(Repair::QuotesStripped);
+    }
+    let text = text.trim().to_string();
+    if text.is_empty() {
+        return Err(ParseError::NoResponse("the reply holds no text".into()));
+    }
+    Ok(ParsedReply {
+        candidates: vec![Candidate { text, probability: 1.0, raw_probability: None, repairs }],
+        reasoning: reasoning.filter(|r| !r.is_empty()).or(pre.thinking),
+    })
 }
 
 /// Keys under which a chain-of-thought reply's final text is looked for.
