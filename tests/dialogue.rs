@@ -128,7 +128,11 @@ async fn persuasion_dialogue_event_by_event() {
 
     let events = read_events(&dir.path().join("transcripts.jsonl")).unwrap();
     let evs = &events["d00000"];
-    assert_eq!(evs.len(), 1 + 20 + 1 + 1, "begin, 20 turns, 1 outcome, end");
+    assert_eq!(
+        evs.len(),
+        1 + 20 + 2 + 1,
+        "begin, 20 turns, 2 outcomes (the answer and the stated donation), end"
+    );
     let Event::Begin(begin) = &evs[0] else { panic!("first event must be begin") };
     assert_eq!(begin.index, 0);
     assert_eq!(begin.seed, vsim::seed::derive(42, 0));
@@ -159,14 +163,16 @@ async fn persuasion_dialogue_event_by_event() {
         ("persuadee", "donation", OutcomeSource::Question)
     );
     assert!(o.value.as_ref().unwrap().as_f64().is_some());
-    let Event::End(end) = &evs[22] else { panic!("end expected") };
+    let Event::Outcome(stated) = &evs[22] else { panic!("stated outcome expected") };
+    assert_eq!((stated.column().as_str(), stated.value.as_ref()), ("persuadee.donation.stated", None));
+    let Event::End(end) = &evs[23] else { panic!("end expected") };
     assert_eq!(end.turns, 20);
 
     let csv = std::fs::read_to_string(dir.path().join("outcomes.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "dialogue,index,seed,population_id,status,turns,end_reason,persuadee.donation,prompt_tokens,completion_tokens"
+        "dialogue,index,seed,population_id,status,turns,end_reason,persuadee.donation,persuadee.donation.stated,prompt_tokens,completion_tokens"
     );
     assert!(lines.next().unwrap().starts_with("d00000,0,"));
     assert!(dir.path().join("config.json").exists());
@@ -357,7 +363,10 @@ async fn convokit_export_has_the_documented_fields() {
             assert_eq!(u["reply_to"], utts[i - 1]["id"]);
         }
     }
-    assert!(convos["d00000-t000"]["meta"]["outcomes"]["persuadee.donation"].is_number());
+    let outcomes = &convos["d00000-t000"]["meta"]["outcomes"];
+    assert!(outcomes["persuadee.donation"].is_number(), "{outcomes}");
+    // The stated measure has its own key (the fake model states nothing: null, never 0).
+    assert!(outcomes["persuadee.donation.stated"].is_null(), "{outcomes}");
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).unwrap()).unwrap();
     for key in ["utterances-index", "speakers-index", "conversations-index", "overall-index"] {
@@ -390,7 +399,11 @@ async fn resume_answers_lost_dialogues_from_the_response_cache() {
     };
     let first =
         run_experiment(Arc::new(scenario.clone()), &population, &roles, &config(false)).await.unwrap();
-    assert_eq!((first.spend.calls, first.spend.cached_calls), (42, 0), "20 turns and 1 outcome each");
+    assert_eq!(
+        (first.spend.calls, first.spend.cached_calls),
+        (44, 0),
+        "20 turns, the outcome's answer and the stated donation's extractor call each"
+    );
     let reference = normalized_transcript(dir.path());
 
     // A crash lost dialogue d00001 after its model calls were made (and cached).
@@ -404,7 +417,7 @@ async fn resume_answers_lost_dialogues_from_the_response_cache() {
         run_experiment(Arc::new(scenario.clone()), &population, &roles, &config(true)).await.unwrap();
     assert_eq!((resumed.ran, resumed.skipped), (1, 1));
     assert_eq!(counting.requests().len(), calls_before, "no model call is repeated");
-    assert_eq!((resumed.spend.calls, resumed.spend.cached_calls), (0, 21));
+    assert_eq!((resumed.spend.calls, resumed.spend.cached_calls), (0, 22));
     let events = read_events(&path).unwrap();
     for e in &events["d00001"] {
         if let Event::Turn(t) = e {

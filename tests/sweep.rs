@@ -298,6 +298,13 @@ fn arms_are_validated_with_the_file_and_the_field() {
     assert!(e.contains("field `arms`") && e.contains("not both"), "{e}");
     let e = err("[[arms]]\nmethod = \"direct\"\ntemperature = 1\n");
     assert!(e.contains("bad.toml") && e.contains("temperature"), "{e}");
+    // Pinned models: only roles the sweep does not vary, with a valid spec.
+    let e = err("[models]\npersuadee = \"local\"\n");
+    assert!(e.contains("models.persuadee") && e.contains("the role the sweep varies"), "{e}");
+    let e = err("[models]\nbanker = \"local\"\n");
+    assert!(e.contains("models.banker") && e.contains("roles: persuader, persuadee"), "{e}");
+    let e = err("[models]\npersuader = \"gpt\"\n");
+    assert!(e.contains("models.persuader"), "{e}");
 
     // `human` is relative to the file, like `population`; `none` turns the comparison off.
     let sweep = parse_sweep(&file, &format!("{head}human = \"pfg:data\"\n")).unwrap();
@@ -307,6 +314,21 @@ fn arms_are_validated_with_the_file_and_the_field() {
     // Hand-written personas have no human data of their own.
     let sweep = parse_sweep(&file, head).unwrap();
     assert_eq!(sweep.human_spec(), None);
+}
+
+#[test]
+fn a_pinned_persuader_keeps_its_model_in_every_cell_whatever_the_arms_vary() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let text =
+        "scenario = \"protocol.toml\"\nrole = \"persuadee\"\n[models]\npersuader = \"openai:gpt-4.1\"\n\
+                [[arms]]\nmodel = \"local\"\n[[arms]]\nmodel = \"openai:gpt-4o-mini\"\n";
+    let sweep = parse_sweep(&tmp.path().join("s.toml"), text).unwrap();
+    for cell in sweep.cells() {
+        let scenario = sweep.cell_scenario(&cell);
+        assert_eq!(scenario.roles[0].model.as_deref(), Some("openai:gpt-4.1"), "{cell:?}");
+        assert_eq!(scenario.roles[1].model, cell.model, "{cell:?}");
+    }
 }
 
 #[test]

@@ -149,6 +149,15 @@ pub struct OutcomeEvent {
     pub distribution: Option<crate::outcome::through_method::AnswerDistribution>,
 }
 
+impl OutcomeEvent {
+    /// The outcome's column in `outcomes.csv` and its key in summaries and exports:
+    /// `role.name`, with `.stated` for the stated measure.
+    pub fn column(&self) -> String {
+        let suffix = if self.measure.is_answer() { "" } else { ".stated" };
+        format!("{}.{}{suffix}", self.role, self.name)
+    }
+}
+
 /// Why a dialogue ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -104,7 +104,7 @@ pub fn export_convokit(run_dir: &Path, out_dir: &Path) -> Result<ExportCounts, E
                     previous = Some(id);
                 }
                 Event::Outcome(o) => {
-                    outcomes.insert(format!("{}.{}", o.role, o.name), o.value.clone().unwrap_or(Value::Null));
+                    outcomes.insert(o.column(), o.value.clone().unwrap_or(Value::Null));
                 }
                 Event::End(end) => end_reason = serde_json::to_value(end.reason).unwrap_or(Value::Null),
                 _ => {}

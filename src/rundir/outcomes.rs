@@ -116,8 +116,7 @@ impl Rows {
             Event::Outcome(o) => {
                 if let Some(row) = slot {
                     // The stated measure has its own column, `role.name.stated`.
-                    let suffix = if o.measure.is_answer() { "" } else { ".stated" };
-                    row.outcomes.push((format!("{}.{}{suffix}", o.role, o.name), o.value.clone()));
+                    row.outcomes.push((o.column(), o.value.clone()));
                 }
             }
             Event::End(end) => {

@@ -107,6 +107,9 @@ struct RawSweep {
     #[serde(default)]
     budget: RawBudget,
     prices: Option<toml::Table>,
+    /// The models of roles the sweep does not vary, pinned across every cell.
+    #[serde(default)]
+    models: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -163,13 +166,30 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
     let invalid =
         |field: &str, reason: String| SweepError::Invalid { file: file.clone(), field: field.into(), reason };
     let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let scenario = load_scenario(&base.join(&raw.scenario))?;
+    let mut scenario = load_scenario(&base.join(&raw.scenario))?;
+    let ids: Vec<&str> = scenario.roles.iter().map(|r| r.id.as_str()).collect();
     if scenario.role_index(&raw.role).is_none() {
-        let ids: Vec<&str> = scenario.roles.iter().map(|r| r.id.as_str()).collect();
         return Err(invalid(
             "role",
             format!("the scenario has no role `{}`; roles: {}", raw.role, ids.join(", ")),
         ));
+    }
+    // A pinned role keeps its model in every cell, whatever model the sweep runs with, so
+    // that comparing the swept role's settings (or models) never changes its partner.
+    let ids = ids.join(", ");
+    for (role, spec) in &raw.models {
+        let field = format!("models.{role}");
+        let Some(i) = scenario.role_index(role) else {
+            return Err(invalid(&field, format!("the scenario has no role `{role}`; roles: {ids}")));
+        };
+        if *role == raw.role {
+            return Err(invalid(
+                &field,
+                format!("`{role}` is the role the sweep varies; give its models in the grid or the arms"),
+            ));
+        }
+        model_value(spec).map_err(|e| invalid(&field, e))?;
+        scenario.roles[i].model = Some(spec.clone());
     }
     let population = match raw.population {
         Some(p) => relative_spec(&base, &p),

@@ -99,8 +99,7 @@ pub fn summarize_run(dir: &Path, columns: &[String], prices: &Prices) -> Result<
             if let Some(a) = attempts.get_mut(&o.dialogue) {
                 a.charge(&o.role, o.usage, prices);
                 // The stated measure has its own column, as in outcomes.csv.
-                let suffix = if o.measure.is_answer() { "" } else { ".stated" };
-                a.outcomes.push((format!("{}.{}{suffix}", o.role, o.name), o.value));
+                a.outcomes.push((o.column(), o.value));
             }
         }
         Event::End(end) => {
