@@ -6,34 +6,103 @@ use serde_json::Value;
 use super::Repair;
 
 /// Parses `src` after cheap, recorded repairs of what models get wrong in JSON.
+///
+/// Typographic quotes (`“text”: “Sure”`) are read as string delimiters only when the reply
+/// holds some and reading them so yields JSON: a reply whose strings merely contain them
+/// (`"He said “no”"`) is read as written.
 pub(super) fn lenient_parse(src: &str) -> Option<(Value, Vec<Repair>)> {
-    let (fixed, repairs) = lenient_fix(src);
+    if src.chars().any(|c| quote_family(c).is_some()) {
+        let (fixed, repairs) = lenient_fix(src, true);
+        if repairs.contains(&Repair::TypographicQuotes) {
+            if let Ok(v) = serde_json::from_str::<Value>(&fixed) {
+                return Some((v, repairs));
+            }
+        }
+    }
+    let (fixed, repairs) = lenient_fix(src, false);
     if repairs.is_empty() {
         return None;
     }
     serde_json::from_str::<Value>(&fixed).ok().map(|v| (v, repairs))
 }
 
+/// Which family of quotes a typographic quote belongs to: `Some(true)` for double quotes
+/// (`“ ” „ ‟ « » ″ ＂`), `Some(false)` for single ones (`‘ ’ ‚ ‛ ‹ › ′`).
+fn quote_family(c: char) -> Option<bool> {
+    match c {
+        '\u{201c}' | '\u{201d}' | '\u{201e}' | '\u{201f}' | '\u{ab}' | '\u{bb}' | '\u{2033}' | '\u{ff02}' => {
+            Some(true)
+        }
+        '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}' | '\u{2039}' | '\u{203a}' | '\u{2032}' => {
+            Some(false)
+        }
+        _ => None,
+    }
+}
+
+/// Whether a typographic quote at `i` closes the string it opened: it is one of the opener's
+/// family (or the ASCII quote of that family) and what follows is JSON structure: the end, a
+/// `}` or `]`, a `:` before a value, or a `,` before a key or a value. A quote followed by
+/// words (`“He said “no”, then left”`) is part of the text.
+fn closes_typographic(chars: &[char], i: usize, double: bool) -> bool {
+    let c = chars[i];
+    let ascii = if double { '"' } else { '\'' };
+    if c != ascii && quote_family(c) != Some(double) {
+        return false;
+    }
+    let next = |from: usize| (from..chars.len()).find(|&j| !chars[j].is_whitespace());
+    let Some(j) = next(i + 1) else { return true };
+    let value_start = |k: Option<usize>| match k {
+        None => true,
+        Some(k) => {
+            let d = chars[k];
+            if matches!(d, '"' | '\'' | '{' | '[' | ']' | '}' | '-' | '.') || d.is_ascii_digit() {
+                return true;
+            }
+            if quote_family(d).is_some() {
+                return true;
+            }
+            let word: String =
+                chars[k..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').collect();
+            let after = next(k + word.len());
+            matches!(word.as_str(), "true" | "false" | "null" | "True" | "False" | "None" | "NaN")
+                || (!word.is_empty() && after.is_some_and(|a| chars[a] == ':'))
+        }
+    };
+    match chars[j] {
+        '}' | ']' => true,
+        ':' | ',' => value_start(next(j + 1)),
+        _ => false,
+    }
+}
+
 /// One pass over `src` outside strings: single quotes, trailing commas, unquoted keys,
 /// non-JSON literals, comments, bare percentages, raw newlines in strings, and a cut-off end (closed
-/// after the last complete value inside a list or object).
-fn lenient_fix(src: &str) -> (String, Vec<Repair>) {
+/// after the last complete value inside a list or object). With `typographic`, typographic
+/// quotes outside strings open strings too.
+fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len() + 8);
     let mut repairs: Vec<Repair> = Vec::new();
     let mut stack: Vec<char> = Vec::new();
     // (length of `out`, stack) after the last complete value closed inside a container.
     let mut safe: Option<(usize, Vec<char>)> = None;
+    // Where in `out` the last string opened.
+    let mut string_start = 0;
     let mut i = 0;
     let mut truncated = false;
     while i < chars.len() {
         let c = chars[i];
+        let family = if typographic { quote_family(c) } else { None };
         match c {
-            '"' | '\'' => {
+            c if c == '"' || c == '\'' || family.is_some() => {
                 let quote = c;
-                if quote == '\'' {
+                if family.is_some() {
+                    note(Repair::TypographicQuotes, &mut repairs);
+                } else if quote == '\'' {
                     note(Repair::SingleQuotes, &mut repairs);
                 }
+                string_start = out.len();
                 out.push('"');
                 i += 1;
                 let mut closed = false;
@@ -52,7 +121,11 @@ fn lenient_fix(src: &str) -> (String, Vec<Repair>) {
                         i += 2;
                         continue;
                     }
-                    if d == quote {
+                    let closes = match family {
+                        Some(double) => closes_typographic(&chars, i, double),
+                        None => d == quote,
+                    };
+                    if closes {
                         closed = true;
                         i += 1;
                         break;
@@ -201,6 +274,12 @@ fn lenient_fix(src: &str) -> (String, Vec<Repair>) {
             return (closed, repairs);
         }
     }
+    if truncated && safe.is_none() {
+        if let Some(closed) = close_cut_string(&out, string_start, &stack) {
+            note(Repair::TextCut, &mut repairs);
+            return (closed, repairs);
+        }
+    }
     if truncated || !stack.is_empty() {
         if let Some((len, open)) = safe {
             out.truncate(len);
@@ -231,6 +310,37 @@ fn close_cut_value(out: &str, stack: &[char]) -> Option<String> {
     })
 }
 
+/// Closes JSON cut off inside a string value before any item was complete
+/// (`{"responses": [{"text": "I would like to`): the string ends at the cut and the brackets
+/// are closed, so that a first candidate whose text never ended (a model rambling until
+/// `max_tokens`) is kept up to the cut. A half-written escape at the cut is dropped; a cut
+/// inside a key, or in a value that is only whitespace, is not closed.
+fn close_cut_string(out: &str, start: usize, stack: &[char]) -> Option<String> {
+    let before = out.get(..start)?;
+    if !before.trim_end().ends_with(':') || stack.is_empty() {
+        return None;
+    }
+    let closers: String = stack.iter().rev().map(|b| if *b == '{' { '}' } else { ']' }).collect();
+    let mut content = out.get(start + 1..)?;
+    // A cut escape (`\u20`, `\`) leaves at most five characters that do not parse.
+    for _ in 0..6 {
+        let trimmed = content.trim_end();
+        if trimmed.is_empty() {
+            return None;
+        }
+        let attempt = format!("{before}\"{trimmed}\"{closers}");
+        if serde_json::from_str::<Value>(&attempt).is_ok() {
+            return Some(attempt);
+        }
+        let mut end = content.len() - 1;
+        while !content.is_char_boundary(end) {
+            end -= 1;
+        }
+        content = &content[..end];
+    }
+    None
+}
+
 fn note(r: Repair, repairs: &mut Vec<Repair>) {
     if !repairs.contains(&r) {
         repairs.push(r);
@@ -247,12 +357,12 @@ mod tests {
 
     #[test]
     fn json_cut_outside_a_string_is_closed() {
-        let (fixed, repairs) = lenient_fix(r#"{"responses": [{"text": "A", "probability": 0."#);
+        let (fixed, repairs) = lenient_fix(r#"{"responses": [{"text": "A", "probability": 0."#, false);
         assert_eq!(fixed, r#"{"responses": [{"text": "A", "probability": null}]}"#);
         assert_eq!(repairs, vec![Repair::ClosedTruncated]);
-        let (fixed, _) = lenient_fix(r#"{"responses": [{"text": "A"}, {"text": "B", "prob"#);
+        let (fixed, _) = lenient_fix(r#"{"responses": [{"text": "A"}, {"text": "B", "prob"#, false);
         assert_eq!(fixed, r#"{"responses": [{"text": "A"}]}"#);
-        let (fixed, repairs) = lenient_fix("{\"a\": 1, // note\n\"b\": 2 /* x */}");
+        let (fixed, repairs) = lenient_fix("{\"a\": 1, // note\n\"b\": 2 /* x */}", false);
         assert_eq!(serde_json::from_str::<Value>(&fixed).unwrap(), serde_json::json!({"a": 1, "b": 2}));
         assert_eq!(repairs, vec![Repair::Comments]);
     }

@@ -44,7 +44,7 @@ enum KeyKind {
 }
 
 static NUMBER_MARK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[*_]{0,2}[\(\[]?(?:(?P<n>\d{1,3})(?:[.)\]:]|\s+[-–—])|(?P<l>[A-Ha-h])[.)\]])[*_]{0,2}(?:\s+(?P<rest>.*))?$")
+    Regex::new(r"^[*_]{0,2}[\(\[]?(?:(?:(?P<n>\d{1,3})(?:[.)\]:]|\s+[-–—])|(?P<l>[A-Ha-h])[.)\]])[*_]{0,2}(?:\s+(?P<rest>.*))?|(?P<tn>\d{1,3})\t(?P<trest>.*))$")
         .expect("valid regex")
 });
 static BULLET_MARK: LazyLock<Regex> =
@@ -62,7 +62,8 @@ static KEY_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// in a label (`Response 1 (0.3):`).
 fn classify(t: &str) -> Option<(Mark, Option<u32>, &str, Option<&str>)> {
     let (mark, number, rest) = if let Some(c) = NUMBER_MARK.captures(t) {
-        (Mark::Number, mark_number(&c), c.name("rest").map_or("", |m| m.as_str()))
+        // `1<TAB>Sure<TAB>0.4`: a numbered column.
+        (Mark::Number, mark_number(&c), c.name("rest").or_else(|| c.name("trest")).map_or("", |m| m.as_str()))
     } else if let Some(c) = BULLET_MARK.captures(t) {
         (Mark::Bullet, None, c.name("rest").map_or("", |m| m.as_str()))
     } else if let Some(c) = starts_with_word(t, &LABEL_WORDS).then(|| LABEL_MARK.captures(t)).flatten() {
@@ -92,7 +93,7 @@ fn classify(t: &str) -> Option<(Mark, Option<u32>, &str, Option<&str>)> {
 
 /// A marker's number: `n` as written, or letter `l` counted from `a` as 1.
 fn mark_number(c: &Captures) -> Option<u32> {
-    match (c.name("n"), c.name("l")) {
+    match (c.name("n").or_else(|| c.name("tn")), c.name("l")) {
         (Some(n), _) => n.as_str().parse().ok(),
         (None, Some(l)) => {
             l.as_str().chars().next().map(|ch| ch.to_ascii_lowercase() as u32 - 'a' as u32 + 1)
