@@ -209,6 +209,9 @@ fn a_dead_port_or_a_missing_key_fails_before_any_dialogue() {
     let stderr = String::from_utf8_lossy(&dead.stderr);
     assert_eq!(dead.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot reach") && stderr.contains(&port.to_string()), "{stderr}");
+    // The cause itself, not only reqwest's "error sending request for url".
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!stderr.contains("for url"), "{stderr}");
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(!tmp.path().join("run/transcripts.jsonl").exists(), "no dialogue started");
 
