@@ -1,6 +1,6 @@
 //! Token and cost accounting, and the caps that stop a run when a budget is spent.
 //!
-//! Every backend a run uses is wrapped in a [`Metered`] model that adds the `usage` of each
+//! Every backend a run uses is wrapped in a `Metered` model that adds the `usage` of each
 //! reply the model actually produced (cache hits cost nothing and are not counted) to a
 //! per-model counter. Costs come from per-model prices in dollars per million tokens.
 
