@@ -1399,6 +1399,28 @@ const MORE_CASES: &[Case] = &[
         stated: &[Some(0.55), Some(0.45)],
         kind: "typographic_quotes",
     },
+    // JSON syntax slips besides quotes.
+    Case {
+        name: "quotes inside a text left unescaped",
+        raw: r#"{"responses": [{"text": "He said "yes" and "left", "probability": 0.6}, {"text": "No", "probability": 0.4}]}"#,
+        texts: &["He said \"yes\" and \"left", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "unescaped_quotes",
+    },
+    Case {
+        name: "commas missing between fields and between items",
+        raw: r#"{"responses": [{"text": "Sure" "probability": 0.6} {"text": "No", "probability": 0.4}]}"#,
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "missing_commas",
+    },
+    Case {
+        name: "numbers with a leading dot or a decimal comma",
+        raw: r#"{"responses": [{"text": "Sure", "probability": .6}, {"text": "No", "probability": 0,4}]}"#,
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "number_format",
+    },
     // Lines of text and probability in columns or after other separators.
     Case {
         name: "text tab probability",
@@ -1447,6 +1469,13 @@ const MORE_CASES: &[Case] = &[
         raw: "Happy to help / 60%\nI'd rather not / 40%",
         texts: &["Happy to help", "I'd rather not"],
         stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "pipe rows without a header separator, with an index cell",
+        raw: "| 1 | Sure, count me in. | 0.7 |\n| 2 | No thanks. | 0.3 |",
+        texts: &["Sure, count me in.", "No thanks."],
+        stated: &[Some(0.7), Some(0.3)],
         kind: "numbered_list",
     },
     Case {

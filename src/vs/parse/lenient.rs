@@ -10,20 +10,45 @@ use super::Repair;
 /// Typographic quotes (`“text”: “Sure”`) are read as string delimiters only when the reply
 /// holds some and reading them so yields JSON: a reply whose strings merely contain them
 /// (`"He said “no”"`) is read as written.
+///
+/// Quotes inside a text that the model did not escape (`"He said "no" and left"`) are read
+/// as part of the text, in a last pass, when a quote is followed by words rather than by
+/// JSON structure.
 pub(super) fn lenient_parse(src: &str) -> Option<(Value, Vec<Repair>)> {
     if src.chars().any(|c| quote_family(c).is_some()) {
-        let (fixed, repairs) = lenient_fix(src, true);
+        let (fixed, repairs) = lenient_fix(src, Pass { typographic: true, loose_quotes: false });
         if repairs.contains(&Repair::TypographicQuotes) {
             if let Ok(v) = serde_json::from_str::<Value>(&fixed) {
                 return Some((v, repairs));
             }
         }
     }
-    let (fixed, repairs) = lenient_fix(src, false);
-    if repairs.is_empty() {
-        return None;
+    let (fixed, repairs) = lenient_fix(src, Pass::PLAIN);
+    if !repairs.is_empty() {
+        if let Ok(v) = serde_json::from_str::<Value>(&fixed) {
+            return Some((v, repairs));
+        }
     }
-    serde_json::from_str::<Value>(&fixed).ok().map(|v| (v, repairs))
+    if src.matches('"').count() > 2 {
+        let (fixed, repairs) = lenient_fix(src, Pass { typographic: false, loose_quotes: true });
+        if repairs.contains(&Repair::UnescapedQuotes) {
+            return serde_json::from_str::<Value>(&fixed).ok().map(|v| (v, repairs));
+        }
+    }
+    None
+}
+
+/// What one pass of [`lenient_fix`] reads besides plain JSON strings.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    /// Typographic quotes outside strings open strings.
+    typographic: bool,
+    /// A `"` inside a string ends it only where JSON structure follows.
+    loose_quotes: bool,
+}
+
+impl Pass {
+    const PLAIN: Pass = Pass { typographic: false, loose_quotes: false };
 }
 
 /// Which family of quotes a typographic quote belongs to: `Some(true)` for double quotes
@@ -78,9 +103,9 @@ fn closes_typographic(chars: &[char], i: usize, double: bool) -> bool {
 
 /// One pass over `src` outside strings: single quotes, trailing commas, unquoted keys,
 /// non-JSON literals, comments, bare percentages, raw newlines in strings, and a cut-off end (closed
-/// after the last complete value inside a list or object). With `typographic`, typographic
-/// quotes outside strings open strings too.
-fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
+/// after the last complete value inside a list or object), missing commas between values,
+/// and numbers written `.6` or `0,6`. See [`Pass`] for what else a pass reads.
+fn lenient_fix(src: &str, pass: Pass) -> (String, Vec<Repair>) {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len() + 8);
     let mut repairs: Vec<Repair> = Vec::new();
@@ -93,7 +118,13 @@ fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
     let mut truncated = false;
     while i < chars.len() {
         let c = chars[i];
-        let family = if typographic { quote_family(c) } else { None };
+        let family = if pass.typographic { quote_family(c) } else { None };
+        let opens_value = c == '"' || c == '\'' || c == '{' || c == '[' || family.is_some();
+        if opens_value && !stack.is_empty() && ends_value(&out) {
+            // `"Sure" "probability"`, `} {`: the comma between two values is missing.
+            note(Repair::MissingCommas, &mut repairs);
+            out.push(',');
+        }
         match c {
             c if c == '"' || c == '\'' || family.is_some() => {
                 let quote = c;
@@ -102,6 +133,14 @@ fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
                 } else if quote == '\'' {
                     note(Repair::SingleQuotes, &mut repairs);
                 }
+                // A value's text may hold quotes a model forgot to escape; a key may not.
+                let loose = pass.loose_quotes
+                    && quote == '"'
+                    && match out.trim_end().chars().last() {
+                        Some(':' | '[') => true,
+                        Some(',') => stack.last() == Some(&'['),
+                        _ => false,
+                    };
                 string_start = out.len();
                 out.push('"');
                 i += 1;
@@ -123,6 +162,7 @@ fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
                     }
                     let closes = match family {
                         Some(double) => closes_typographic(&chars, i, double),
+                        None if loose => d == '"' && closes_typographic(&chars, i, true),
                         None => d == quote,
                     };
                     if closes {
@@ -131,7 +171,12 @@ fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
                         break;
                     }
                     match d {
-                        '"' => out.push_str("\\\""),
+                        '"' => {
+                            if quote == '"' {
+                                note(Repair::UnescapedQuotes, &mut repairs);
+                            }
+                            out.push_str("\\\"");
+                        }
                         '\n' => {
                             note(Repair::ControlCharacters, &mut repairs);
                             out.push_str("\\n");
@@ -232,7 +277,19 @@ fn lenient_fix(src: &str, typographic: bool) -> (String, Vec<Repair>) {
                 {
                     j += 1;
                 }
-                let num: String = chars[i..j].iter().collect();
+                let mut num: String = chars[i..j].iter().collect();
+                if let Some(rest) = num.strip_prefix('.').or_else(|| num.strip_prefix("-.")) {
+                    // `.6`, `-.5`
+                    note(Repair::NumberFormat, &mut repairs);
+                    num = format!("{}0.{rest}", if num.starts_with('-') { "-" } else { "" });
+                }
+                if let Some(end) = decimal_comma(&chars, j, &num, &out) {
+                    // `"probability": 0,6}`
+                    note(Repair::NumberFormat, &mut repairs);
+                    num.push('.');
+                    num.extend(&chars[j + 1..end]);
+                    j = end;
+                }
                 let mut k = j;
                 while k < chars.len() && chars[k] == ' ' {
                     k += 1;
@@ -341,6 +398,29 @@ fn close_cut_string(out: &str, start: usize, stack: &[char]) -> Option<String> {
     None
 }
 
+/// Whether `out` ends (before whitespace) with a complete value: a string, an object, a
+/// list, a number or a literal, so that another value right after it lacks a comma.
+fn ends_value(out: &str) -> bool {
+    out.trim_end().chars().last().is_some_and(|c| matches!(c, '"' | '}' | ']') || c.is_ascii_alphanumeric())
+}
+
+/// Where a decimal written with a comma ends (`0,6` as an object's last value: `: 0,6}`),
+/// given the integer part `num` ending at `j`; `None` for anything else (`[0,6]` is a list).
+fn decimal_comma(chars: &[char], j: usize, num: &str, out: &str) -> Option<usize> {
+    if chars.get(j) != Some(&',') || num.is_empty() || !num.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if !out.trim_end().ends_with(':') {
+        return None;
+    }
+    let end = (j + 1..chars.len()).find(|&k| !chars[k].is_ascii_digit()).unwrap_or(chars.len());
+    if end == j + 1 {
+        return None;
+    }
+    let next = (end..chars.len()).find(|&k| !chars[k].is_whitespace());
+    next.is_some_and(|k| chars[k] == '}').then_some(end)
+}
+
 fn note(r: Repair, repairs: &mut Vec<Repair>) {
     if !repairs.contains(&r) {
         repairs.push(r);
@@ -357,12 +437,12 @@ mod tests {
 
     #[test]
     fn json_cut_outside_a_string_is_closed() {
-        let (fixed, repairs) = lenient_fix(r#"{"responses": [{"text": "A", "probability": 0."#, false);
+        let (fixed, repairs) = lenient_fix(r#"{"responses": [{"text": "A", "probability": 0."#, Pass::PLAIN);
         assert_eq!(fixed, r#"{"responses": [{"text": "A", "probability": null}]}"#);
         assert_eq!(repairs, vec![Repair::ClosedTruncated]);
-        let (fixed, _) = lenient_fix(r#"{"responses": [{"text": "A"}, {"text": "B", "prob"#, false);
+        let (fixed, _) = lenient_fix(r#"{"responses": [{"text": "A"}, {"text": "B", "prob"#, Pass::PLAIN);
         assert_eq!(fixed, r#"{"responses": [{"text": "A"}]}"#);
-        let (fixed, repairs) = lenient_fix("{\"a\": 1, // note\n\"b\": 2 /* x */}", false);
+        let (fixed, repairs) = lenient_fix("{\"a\": 1, // note\n\"b\": 2 /* x */}", Pass::PLAIN);
         assert_eq!(serde_json::from_str::<Value>(&fixed).unwrap(), serde_json::json!({"a": 1, "b": 2}));
         assert_eq!(repairs, vec![Repair::Comments]);
     }

@@ -551,7 +551,8 @@ fn line_runs(candidates: Vec<LineCandidate>) -> Vec<Vec<LineCandidate>> {
 /// out. A reply cut off in its last item keeps that item's text when only the probability
 /// was cut, and drops the item when its text looks cut.
 pub(super) fn line_list(body: &str) -> Option<ListFound> {
-    let lines: Vec<&str> = body.lines().take(MAX_LINES).collect();
+    let rows: Vec<std::borrow::Cow<'_, str>> = body.lines().take(MAX_LINES).map(pipe_row).collect();
+    let lines: Vec<&str> = rows.iter().map(|r| r.as_ref()).collect();
     let cut_end = !body.ends_with(['\n', '\r']) && body.lines().count() <= MAX_LINES;
     let last_nonblank = lines.iter().rposition(|l| !l.trim().is_empty())?;
     let candidates: Vec<LineCandidate> = line_items(&lines, cut_end)
@@ -625,6 +626,26 @@ pub(super) fn line_list(body: &str) -> Option<ListFound> {
         .map(|(position, c)| RawItem { position, text: c.text, stated: c.stated, repairs: c.repairs })
         .collect();
     Some(ListFound { items, repairs, reasoning: None })
+}
+
+/// A row of a table without a header separator (`| Sure. | 0.4 |`, `| 1 | Sure. | 0.4 |`) as a
+/// line whose cells are separated by ` | `, without its outer pipes or an index cell, so that
+/// the text and its probability read as any separated line; other lines as they are.
+fn pipe_row(line: &str) -> std::borrow::Cow<'_, str> {
+    let t = line.trim();
+    let Some(inner) = t.strip_prefix('|').and_then(|r| r.strip_suffix('|')) else {
+        return line.into();
+    };
+    let mut cells: Vec<&str> = inner.split('|').map(str::trim).collect();
+    if cells.len() < 2 {
+        return line.into();
+    }
+    if cells.len() > 2
+        && (cells[0] == "#" || (cells[0].len() <= 3 && cells[0].chars().all(|c| c.is_ascii_digit())))
+    {
+        cells.remove(0);
+    }
+    cells.join(" | ").into()
 }
 
 #[cfg(test)]

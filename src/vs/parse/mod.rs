@@ -84,6 +84,13 @@ pub enum Repair {
     /// Typographic quotes (`“text”: “Sure”`, `‘…’`, `«…»`) were read as JSON string
     /// delimiters.
     TypographicQuotes,
+    /// Quotes inside a text that were not escaped (`"He said "no" and left"`) were kept as
+    /// part of the text.
+    UnescapedQuotes,
+    /// Commas missing between values (`"Sure" "probability"`, `} {`) were inserted.
+    MissingCommas,
+    /// Numbers written `.6` or with a decimal comma (`0,6`) were read as decimals.
+    NumberFormat,
     /// The reply was cut off; the complete items were kept and the brackets closed.
     ClosedTruncated,
     /// The reply was cut off inside the first candidate's text, before any item was
