@@ -230,3 +230,29 @@ fn a_failed_fetch_says_what_to_do_and_leaves_nothing() {
         assert!(!tmp.path().join("data").exists(), "{dataset}: an empty folder was left");
     }
 }
+
+/// A server that drops the connection mid-handshake (here: plain HTTP where TLS was asked
+/// for) is an error with its cause, never a process killed by SIGPIPE without a word.
+#[test]
+fn a_connection_the_server_drops_is_an_error_with_its_cause() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .args(["sample", "hi", "--no-cache", "--model"])
+        .arg(format!("openai:m@https://127.0.0.1:{port}/v1"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?}: {stderr}", out.status);
+    assert!(stderr.contains(&format!("cannot reach https://127.0.0.1:{port}/v1/models: ")), "{stderr}");
+    assert!(stderr.contains("client error (Connect): "), "the cause follows: {stderr}");
+}
