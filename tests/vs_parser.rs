@@ -1522,6 +1522,13 @@ const MORE_CASES: &[Case] = &[
         kind: "nested_value",
     },
     Case {
+        name: "text as content parts",
+        raw: r#"{"responses": [{"text": [{"type": "text", "text": "Sure."}, {"type": "text", "text": "Count me in."}], "probability": 0.6}, {"text": [{"type": "text", "text": "No."}], "probability": 0.4}]}"#,
+        texts: &["Sure. Count me in.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "nested_value",
+    },
+    Case {
         name: "text in an object with one string field of another name",
         raw: r#"{"responses": [{"reply": {"utterance_text_v2": "Sure."}, "confidence": 0.9}, {"reply": {"utterance_text_v2": "No."}, "confidence": 0.1}]}"#,
         texts: &["Sure.", "No."],

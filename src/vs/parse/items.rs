@@ -515,8 +515,15 @@ fn nested_text(v: &Value, depth: usize) -> Option<NestedText<'_>> {
                 let (text, below, holder) = nested_text(only, depth + 1)?;
                 return Some((text, format!("[0]{below}"), holder));
             }
-            // Sentences given one by one: `["Sure.", "I can give $1."]`.
-            let parts: Vec<&str> = items.iter().map(Value::as_str).collect::<Option<_>>()?;
+            // Sentences given one by one (`["Sure.", "I can give $1."]`), or content parts
+            // (`[{"type": "text", "text": "Sure."}, ...]`).
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Some(s.clone()),
+                    other => nested_text(other, depth + 1).map(|(text, _, _)| text),
+                })
+                .collect::<Option<_>>()?;
             let text = parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
             (!text.is_empty()).then(|| (text, "[..]".to_string(), None))
         }
