@@ -1421,6 +1421,13 @@ const MORE_CASES: &[Case] = &[
         stated: &[Some(0.6), Some(0.4)],
         kind: "number_format",
     },
+    Case {
+        name: "probabilities as strings with words around the number",
+        raw: r#"{"responses": [{"text": "Sure", "probability": "0.6 (likely)"}, {"text": "No", "probability": "~0.3"}, {"text": "Maybe", "probability": "about 10 percent"}]}"#,
+        texts: &["Sure", "No", "Maybe"],
+        stated: &[Some(0.6), Some(0.3), Some(0.1)],
+        kind: "probability_string",
+    },
     // Lines of text and probability in columns or after other separators.
     Case {
         name: "text tab probability",

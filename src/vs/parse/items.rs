@@ -604,7 +604,14 @@ fn stated_of(v: &Value, repairs: &mut Vec<Repair>) -> Stated {
                 return Stated::Missing;
             }
             repairs.push(Repair::ProbabilityString { value: s.clone() });
-            stated_of_str(t)
+            match stated_of_str(t) {
+                // `"0.6 (likely)"`, `"~0.4"`, `"about 40 percent"`: the number it starts with.
+                Stated::Invalid(_) => match super::prose::number_stated(t) {
+                    stated @ Stated::Value { .. } => stated,
+                    _ => Stated::Invalid(t.to_string()),
+                },
+                stated => stated,
+            }
         }
         other => Stated::Invalid(other.to_string()),
     }
