@@ -1422,6 +1422,13 @@ const MORE_CASES: &[Case] = &[
         kind: "number_format",
     },
     Case {
+        name: "python tuples",
+        raw: "responses = [(\"Sure, count me in.\", 0.6), ('No.', 0.4)]",
+        texts: &["Sure, count me in.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "tuple_brackets",
+    },
+    Case {
         name: "probabilities as strings with words around the number",
         raw: r#"{"responses": [{"text": "Sure", "probability": "0.6 (likely)"}, {"text": "No", "probability": "~0.3"}, {"text": "Maybe", "probability": "about 10 percent"}]}"#,
         texts: &["Sure", "No", "Maybe"],

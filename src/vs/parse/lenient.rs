@@ -119,7 +119,7 @@ fn lenient_fix(src: &str, pass: Pass) -> (String, Vec<Repair>) {
     while i < chars.len() {
         let c = chars[i];
         let family = if pass.typographic { quote_family(c) } else { None };
-        let opens_value = c == '"' || c == '\'' || c == '{' || c == '[' || family.is_some();
+        let opens_value = c == '"' || c == '\'' || c == '{' || c == '[' || c == '(' || family.is_some();
         if opens_value && !stack.is_empty() && ends_value(&out) {
             // `"Sure" "probability"`, `} {`: the comma between two values is missing.
             note(Repair::MissingCommas, &mut repairs);
@@ -203,12 +203,20 @@ fn lenient_fix(src: &str, pass: Pass) -> (String, Vec<Repair>) {
                 }
                 out.push('"');
             }
-            '{' | '[' => {
+            '{' | '[' | '(' => {
+                // `("Sure", 0.6)`: a Python tuple is a list.
+                let c = if c == '(' {
+                    note(Repair::TupleBrackets, &mut repairs);
+                    '['
+                } else {
+                    c
+                };
                 stack.push(c);
                 out.push(c);
                 i += 1;
             }
-            '}' | ']' => {
+            '}' | ']' | ')' if c != ')' || stack.last() == Some(&'[') => {
+                let c = if c == ')' { ']' } else { c };
                 stack.pop();
                 out.push(c);
                 i += 1;

@@ -91,6 +91,8 @@ pub enum Repair {
     MissingCommas,
     /// Numbers written `.6` or with a decimal comma (`0,6`) were read as decimals.
     NumberFormat,
+    /// Python tuples (`("Sure", 0.6)`) were read as lists.
+    TupleBrackets,
     /// The reply was cut off; the complete items were kept and the brackets closed.
     ClosedTruncated,
     /// The reply was cut off inside the first candidate's text, before any item was
