@@ -1493,6 +1493,20 @@ const MORE_CASES: &[Case] = &[
         kind: "numbered_list",
     },
     Case {
+        name: "items on one line separated by pipes",
+        raw: "Sure, count me in (60%) | No thanks (40%)",
+        texts: &["Sure, count me in", "No thanks"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "items on one line separated by semicolons",
+        raw: "Sure: 0.6; No: 0.4",
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
         name: "quoted text comma probability",
         raw: "\"Sure, I'll give $1.\",0.6\n\"No.\",0.4",
         texts: &["Sure, I'll give $1.", "No."],

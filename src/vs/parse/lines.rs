@@ -551,6 +551,21 @@ fn line_runs(candidates: Vec<LineCandidate>) -> Vec<Vec<LineCandidate>> {
 /// out. A reply cut off in its last item keeps that item's text when only the probability
 /// was cut, and drops the item when its text looks cut.
 pub(super) fn line_list(body: &str) -> Option<ListFound> {
+    line_list_of(body).or_else(|| {
+        // `Sure (60%) | No (40%)`, `Sure: 0.6; No: 0.4`: items on one line, each with its
+        // probability, separated by `|` or `;`.
+        let mut nonblank = body.lines().filter(|l| !l.trim().is_empty());
+        let line = nonblank.next().filter(|_| nonblank.next().is_none())?;
+        let sep = ['|', ';'].into_iter().find(|&c| line.contains(c))?;
+        let parts: Vec<&str> = line.split(sep).map(str::trim).filter(|p| !p.is_empty()).collect();
+        if parts.len() < 2 || !parts.iter().all(|p| split_item(p, &mut Vec::new()).1.is_value()) {
+            return None;
+        }
+        line_list_of(&(parts.join("\n") + "\n"))
+    })
+}
+
+fn line_list_of(body: &str) -> Option<ListFound> {
     let rows: Vec<std::borrow::Cow<'_, str>> = body.lines().take(MAX_LINES).map(pipe_row).collect();
     let lines: Vec<&str> = rows.iter().map(|r| r.as_ref()).collect();
     let cut_end = !body.ends_with(['\n', '\r']) && body.lines().count() <= MAX_LINES;
