@@ -1586,6 +1586,13 @@ const MORE_CASES: &[Case] = &[
         kind: "text_cut",
     },
     Case {
+        name: "cut inside the first text of tags",
+        raw: "<responses>\n<response>\n<text>I would really like to help the kids, but",
+        texts: &["I would really like to help the kids, but"],
+        stated: &[None],
+        kind: "text_cut",
+    },
+    Case {
         name: "cut inside the first text of a fenced list",
         raw: "```json\n{\"responses\": [{\"text\": \"Honestly, the kids deserve it",
         texts: &["Honestly, the kids deserve it"],
