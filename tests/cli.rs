@@ -255,4 +255,5 @@ fn a_connection_the_server_drops_is_an_error_with_its_cause() {
     assert_eq!(out.status.code(), Some(1), "{:?}: {stderr}", out.status);
     assert!(stderr.contains(&format!("cannot reach https://127.0.0.1:{port}/v1/models: ")), "{stderr}");
     assert!(stderr.contains("client error (Connect): "), "the cause follows: {stderr}");
+    assert!(stderr.contains("TLS failed"), "{stderr}");
 }

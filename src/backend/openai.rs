@@ -248,7 +248,7 @@ impl OpenAiModel {
             return BackendError::Timeout { endpoint: endpoint.to_string(), after: self.config.timeout };
         }
         let is_builder = err.is_builder();
-        let reason = self.scrub(&error_chain(&err.without_url()));
+        let reason = self.scrub(&transport_reason(err));
         if is_builder {
             BackendError::Config(format!("could not build a request to {endpoint}: {reason}"))
         } else {
@@ -409,7 +409,16 @@ fn parse_seconds_or_ms(scale: f64) -> impl Fn(&str) -> Option<Duration> {
 /// sending request". Never contains a key (reqwest marks the `Authorization` header
 /// sensitive).
 pub(crate) fn transport_reason(err: reqwest::Error) -> String {
-    error_chain(&err.without_url())
+    let chain = error_chain(&err.without_url());
+    // rustls names what went wrong, not that it was TLS: say so.
+    let lower = chain.to_ascii_lowercase();
+    let tls =
+        ["certificate", "handshake", "corrupt message", "tls", "peer sent"].iter().any(|w| lower.contains(w));
+    if tls {
+        format!("TLS failed ({chain}); a local server usually speaks http://, not https://")
+    } else {
+        chain
+    }
 }
 
 /// An error and its sources, joined with ": ".
