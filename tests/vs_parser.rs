@@ -1393,6 +1393,13 @@ const MORE_CASES: &[Case] = &[
         kind: "typographic_quotes",
     },
     Case {
+        name: "a plain quote closed by a curly one",
+        raw: "{\"responses\": [{\"text\": \"Sure\", \"probability\": 0.6}, {\"text\": \"No\", \"probability\u{201d}: 0.4}]}",
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "typographic_quotes",
+    },
+    Case {
         name: "curly quotes in a fenced bare array after prose",
         raw: "Here you go:\n```json\n[\n  {\u{201c}text\u{201d}: \u{201c}A dollar, gladly.\u{201d}, \u{201c}probability\u{201d}: 0.55},\n  {\u{201c}text\u{201d}: \u{201c}Not now.\u{201d}, \u{201c}probability\u{201d}: 0.45},\n]\n```",
         texts: &["A dollar, gladly.", "Not now."],

@@ -163,6 +163,14 @@ fn lenient_fix(src: &str, pass: Pass) -> (String, Vec<Repair>) {
                     let closes = match family {
                         Some(double) => closes_typographic(&chars, i, double),
                         None if loose => d == '"' && closes_typographic(&chars, i, true),
+                        // `"probability”: 0.4`: opened plainly, closed typographically.
+                        None if pass.typographic && quote == '"' && quote_family(d) == Some(true) => {
+                            let closes = closes_typographic(&chars, i, true);
+                            if closes {
+                                note(Repair::TypographicQuotes, &mut repairs);
+                            }
+                            closes
+                        }
                         None => d == quote,
                     };
                     if closes {
