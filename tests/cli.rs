@@ -135,3 +135,125 @@ fn a_closed_stdout_is_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.signal(), Some(13), "ended by SIGPIPE, as `head` expects: {stderr}");
 }
+
+/// `vsim sample` refuses what a scenario refuses: k for a one-reply method, τ and weighted
+/// selection without probabilities; before any model is opened.
+#[test]
+fn sample_refuses_settings_the_method_cannot_use() {
+    for (args, flag) in [
+        (vec!["--method", "direct", "--k", "5"], "--k"),
+        (vec!["--method", "cot", "--k", "5", "--tau", "0.1"], "--k"),
+        (vec!["--method", "direct", "--tau", "0.1"], "--tau"),
+        (vec!["--method", "multi-turn", "--min-prob", "0.1"], "--min-prob"),
+        (vec!["--method", "sequence", "--selection", "weighted"], "--selection"),
+    ] {
+        vsim()
+            .args(["sample", "hi", "--model", "local:/no/such/model.gguf"])
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("error: {flag}:")));
+    }
+}
+
+/// A `local:` model file that is not there is bad input (exit 2), as everywhere else.
+#[test]
+fn a_missing_local_model_file_is_bad_input() {
+    vsim()
+        .args(["sample", "hi", "--model", "local:/no/such/model.gguf"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such model file"));
+}
+
+/// Log lines carry no colour codes when stderr is not a terminal (batch logs, pipes).
+#[test]
+fn log_lines_are_plain_text_off_a_terminal() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .env("RUST_LOG", "debug")
+        .args(["sample", "hi", "--no-cache", "--model"])
+        .arg(format!("openai:m@http://127.0.0.1:{port}/v1"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("DEBUG"), "log lines are there: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr}");
+}
+
+/// `pfg:~/DIR` is read from the home directory, as the help's example writes it.
+#[test]
+fn a_tilde_in_a_data_spec_is_the_home_directory() {
+    let data = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/persuasionforgood"));
+    if !data.exists() {
+        eprintln!("skipping: {} not found", data.display());
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(std::path::absolute(data).unwrap(), home.path().join("pfg")).unwrap();
+    vsim()
+        .env("HOME", home.path())
+        .args(["data", "summary", "pfg:~/pfg"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("participants:"));
+}
+
+/// `data fetch --help` shows where each dataset comes from; a download that fails says what
+/// to do by hand for that dataset and leaves no empty folder behind.
+#[test]
+fn a_failed_fetch_says_what_to_do_and_leaves_nothing() {
+    vsim()
+        .args(["data", "fetch", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(vsim::data::fetch::PFG_CORPUS_URL))
+        .stdout(predicate::str::contains("info.csv"))
+        .stdout(predicate::str::contains("raw.githubusercontent.com/tatsu-lab/opinions_qa"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/data");
+    let tmp = tempfile::tempdir().unwrap();
+    for (dataset, hint, wrong) in
+        [("opinionqa", "opinionqa:DIR", "pfg:DIR"), ("persuasionforgood", "pfg:DIR", "opinionqa:DIR")]
+    {
+        let dir = tmp.path().join("data").join("nested").join(dataset);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+            .args(["data", "fetch", dataset, "--url", &url, "--dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(hint) && !stderr.contains(wrong), "{dataset}: {stderr}");
+        assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+        assert!(!tmp.path().join("data").exists(), "{dataset}: an empty folder was left");
+    }
+}
+
+/// A server that drops the connection mid-handshake (here: plain HTTP where TLS was asked
+/// for) is an error with its cause, never a process killed by SIGPIPE without a word.
+#[test]
+fn a_connection_the_server_drops_is_an_error_with_its_cause() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = [0u8; 512];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+        }
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .args(["sample", "hi", "--no-cache", "--model"])
+        .arg(format!("openai:m@https://127.0.0.1:{port}/v1"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{:?}: {stderr}", out.status);
+    assert!(stderr.contains(&format!("cannot reach https://127.0.0.1:{port}/v1/models: ")), "{stderr}");
+    assert!(stderr.contains("client error (Connect): "), "the cause follows: {stderr}");
+    assert!(stderr.contains("TLS failed"), "{stderr}");
+}

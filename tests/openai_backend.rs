@@ -192,7 +192,7 @@ async fn sends_the_exact_request_body_with_the_json_schema() -> Result<()> {
                             "items": {
                                 "type": "object",
                                 "properties": {
-                                    "text": {"type": "string"},
+                                    "text": {"type": "string", "maxLength": 600},
                                     "probability": {"type": "number"},
                                 },
                                 "required": ["text", "probability"],
@@ -356,6 +356,50 @@ async fn connection_refused_is_a_connect_error() -> Result<()> {
     let err = model(&format!("http://127.0.0.1:{port}/v1"))?.chat(hello()).await.unwrap_err();
     assert!(matches!(err, BackendError::Connect { .. }), "{err:?}");
     assert!(err.is_retryable());
+    // The cause, not only "error sending request".
+    assert!(err.to_string().to_lowercase().contains("connection refused"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_preflight_check_names_the_cause_of_an_unreachable_server() -> Result<()> {
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let config = OpenAiConfig::new(format!("http://127.0.0.1:{port}/v1"), "m");
+    let err = vsim::backend::preflight::check(&config).await.unwrap_err();
+    let message = err.to_string();
+    assert!(message.to_lowercase().contains("connection refused"), "{message}");
+    assert!(!message.contains("for url"), "{message}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_schema_rejected_for_max_length_is_sent_again_without_it() -> Result<()> {
+    let rejected = r#"{"error":{"message":"Invalid schema for response_format 'verbalized_candidates': 'maxLength' is not permitted."}}"#;
+    let (url, server) =
+        serve(vec![Reply::status(400, rejected), Reply::ok("first"), Reply::ok("second")]).await?;
+    let model = model(&url)?;
+    assert_eq!(model.chat(candidates_request()).await?.content, "first");
+    assert_eq!(model.chat(candidates_request()).await?.content, "second");
+    let text = |i: usize| {
+        server.body(i)["response_format"]["json_schema"]["schema"]["properties"]["responses"]["items"]
+            ["properties"]["text"]
+            .clone()
+    };
+    assert_eq!(text(0), json!({"type": "string", "maxLength": 600}));
+    assert_eq!(text(1), json!({"type": "string"}));
+    // Once rejected, the bound is left out from the start.
+    assert_eq!(text(2), json!({"type": "string"}));
+    assert_eq!(server.requests(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn other_bad_requests_are_not_sent_again() -> Result<()> {
+    let (url, server) =
+        serve(vec![Reply::status(400, r#"{"error":{"message":"context length exceeded"}}"#)]).await?;
+    let err = model(&url)?.chat(candidates_request()).await.unwrap_err();
+    assert!(matches!(err, BackendError::Http { status: 400, .. }), "{err:?}");
+    assert_eq!(server.requests(), 1);
     Ok(())
 }
 

@@ -176,6 +176,17 @@ async fn the_stated_measure_is_recorded_separately_and_evaluated_on_request() {
     .unwrap();
     assert_eq!(e.measure, Measure::Stated);
     assert_eq!(e.numeric[0].simulated_values, [1.5, 1.5, 1.5]);
+
+    // `vsim eval --measure stated` names its line as outcomes.csv names the column.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .arg("eval")
+        .arg(tmp.path())
+        .args(["--measure", "stated", "--embedder", "none", "--bootstrap", "0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("giver.donation.stated: n = 3")), "{stdout}");
 }
 
 #[test]

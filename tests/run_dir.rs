@@ -209,6 +209,9 @@ fn a_dead_port_or_a_missing_key_fails_before_any_dialogue() {
     let stderr = String::from_utf8_lossy(&dead.stderr);
     assert_eq!(dead.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cannot reach") && stderr.contains(&port.to_string()), "{stderr}");
+    // The cause itself, not only reqwest's "error sending request for url".
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!stderr.contains("for url"), "{stderr}");
     assert!(took < Duration::from_secs(20), "{took:?}");
     assert!(!tmp.path().join("run/transcripts.jsonl").exists(), "no dialogue started");
 
@@ -360,4 +363,51 @@ fn retries_are_counted_by_cause_not_logged_one_by_one() {
         summary.split('×').skip(1).map(|x| x.split(',').next().unwrap().trim().parse::<u64>().unwrap()).sum();
     assert!(counted > warnings as u64, "{summary}");
     assert!(std::fs::read_to_string(out_dir.join("run.log")).unwrap().contains(summary));
+}
+
+/// A run of more dialogues than people says so once, and a run stopped early counts its
+/// dialogues against those it is to have ("0 of 16").
+#[test]
+fn the_population_note_is_said_once_and_a_short_run_counts_of_its_total() {
+    let f = fixture(0);
+    let out_dir = f.tmp.path().join("run");
+    let out = f.run(&out_dir, 16, &["--max-tokens-total", "1"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "a budget stop is not a failure: {stdout}\n{stderr}");
+    let both = format!("{stdout}{stderr}");
+    assert_eq!(both.matches("more than the population").count(), 1, "{both}");
+    assert!(stdout.contains(" of 16 dialogues"), "{stdout}");
+}
+
+/// Ctrl-C: the run stops, says so once with how to continue, and exits 130.
+#[test]
+#[cfg(unix)]
+fn ctrl_c_is_reported_once() {
+    let f = fixture(300);
+    let out_dir = f.tmp.path().join("run");
+    let child = f
+        .command(&out_dir, 4, &["--concurrency", "1", "--quiet"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the run to start (its manifest is written), then interrupt it.
+    for _ in 0..200 {
+        if out_dir.join("config.json").exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: sends SIGINT to the child this test spawned.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert_eq!(stderr.matches("interrupted").count(), 1, "{stderr}");
+    assert!(stderr.contains("--resume"), "{stderr}");
+    assert!(stdout.contains(" of 4 dialogues"), "{stdout}");
+    assert!(std::fs::read_to_string(out_dir.join("run.log")).unwrap().contains("interrupted"));
 }

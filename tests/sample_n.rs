@@ -77,6 +77,15 @@ fn n_responses_take_the_paper_call_counts_and_stats_text_reads_them() {
     assert_eq!(rows[2]["utterances"], 6);
     assert!(rows[2]["distinct_1"].as_f64().is_some());
 
+    // A method without probabilities chooses uniformly unless told otherwise.
+    let (code, stdout, stderr) =
+        vsim(&[&["sample", "Tell me a joke", "--method", "sequence", "--k", "3"], &base[..]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("by uniform"), "{stdout}");
+    let (code, stdout, stderr) = vsim(&[&["sample", "Tell me a joke", "--k", "3"], &base[..]].concat());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("by weighted"), "{stdout}");
+
     // The side-by-side table.
     let (code, stdout, stderr) = vsim(
         &[&["sample", "Tell me a joke", "--methods", "direct,vs-standard", "--n", "4"], &base[..]].concat(),

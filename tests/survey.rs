@@ -270,6 +270,31 @@ async fn vsim_eval_writes_survey_metrics_and_report() {
     assert_eq!(metrics["rows"].as_array().unwrap().len(), 6, "3 items x 2 groups");
     assert!(metrics["overall_representativeness"].is_number());
     assert!(std::fs::read_to_string(out.join("report.md")).unwrap().contains("Representativeness"));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<table>") && html.contains("GUN_W26") && html.contains("<svg"), "{html}");
+    // `vsim report` compares evaluated surveys; a survey beside a dialogue run is refused.
+    let compared = tmp.path().join("compared");
+    let report = assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["report", out.to_str().unwrap(), out.to_str().unwrap(), "--out", compared.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let md = std::fs::read_to_string(compared.join("report.md")).unwrap();
+    assert!(
+        md.contains("| overall representativeness") || md.contains("| **overall representativeness**"),
+        "{md}"
+    );
+    assert!(compared.join("report.html").is_file());
+    let dialogue_run = tmp.path().join("not-a-survey");
+    std::fs::create_dir_all(&dialogue_run).unwrap();
+    let mixed = assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["report", out.to_str().unwrap(), dialogue_run.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(mixed.status.code(), Some(2), "{}", String::from_utf8_lossy(&mixed.stderr));
+    assert!(String::from_utf8_lossy(&mixed.stderr).contains("survey run"));
     // Refusals on both sides, and the denominator with the item where the paper's differs.
     assert_eq!(metrics["refused_human"], 29.0);
     assert_eq!(metrics["refused_simulated"], 0);
@@ -468,6 +493,8 @@ async fn survey_runs_keep_the_run_directory_contract() {
         .output()
         .unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(said.contains("6 of 6 respondents") && !said.contains("dialogue"), "{said}");
     let read = |d: &str| std::fs::read_to_string(tmp.path().join(d).join("outcomes.csv")).unwrap();
     assert_eq!(read("merged"), read("full"));
 

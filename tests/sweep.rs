@@ -404,3 +404,36 @@ fn vsim_sweep_evaluates_every_arm_and_writes_one_comparison() {
     drop(server);
     rt.shutdown_background();
 }
+
+/// A sweep stopped by its budget is not a failure: the cells it cut before any dialogue
+/// finished are reported as not evaluated yet, and the exit code is 0.
+#[test]
+fn a_sweep_stopped_by_its_budget_exits_0() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt.block_on(MockServer::start(MockConfig { seed: 2, ..MockConfig::default() })).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_pfg(&tmp.path().join("data"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let sweep_file = tmp.path().join("paper.toml");
+    std::fs::write(&sweep_file, format!("scenario = \"protocol.toml\"\nrole = \"persuadee\"\nn = 3\n{ARMS}"))
+        .unwrap();
+    let out = tmp.path().join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .args(["sweep", sweep_file.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args(["--population", &format!("pfg:{}", data.display())])
+        .args(["--model", &format!("openai:mock@{}", server.base_url()), "--embedder", "none"])
+        .args(["--bootstrap", "0", "--no-cache", "--quiet", "--max-tokens-total", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("stopped for budget: token budget reached") && stdout.contains("of 1 tokens"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("000-direct: not evaluated (the budget stopped it"), "{stdout}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    drop(server);
+    rt.shutdown_background();
+}

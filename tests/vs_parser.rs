@@ -1284,8 +1284,22 @@ const CASES: &[Case] = &[
 
 #[test]
 fn malformed_replies_of_every_shape() {
+    let failures = case_failures(CASES);
+    assert!(CASES.len() >= 40);
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
+
+/// What each case gets wrong: its texts, its stated probabilities, the repair kind every
+/// candidate must record, and normalised probabilities that keep the stated ratios.
+fn case_failures(cases: &[Case]) -> Vec<String> {
     let mut failures = Vec::new();
-    for case in CASES {
+    for case in cases {
         assert_eq!(case.texts.len(), case.stated.len(), "{}: table row", case.name);
         let reply = match parse_candidates(case.raw, None) {
             Ok(r) => r,
@@ -1335,14 +1349,330 @@ fn malformed_replies_of_every_shape() {
             }
         }
     }
-    assert!(CASES.len() >= 40);
+    failures
+}
+
+// ---------------------------------------------------------------------------------------
+// Typographic quotes as JSON delimiters, column separators, nested texts, a cut first text
+
+const MORE_CASES: &[Case] = &[
+    // Typographic quotes used as JSON string delimiters, of every common kind.
+    Case {
+        name: "curly double quotes around keys and values",
+        raw: "{\u{201c}responses\u{201d}: [{\u{201c}text\u{201d}: \u{201c}Sure, I\u{2019}ll give $1.\u{201d}, \u{201c}probability\u{201d}: 0.6}, {\u{201c}text\u{201d}: \u{201c}Not today.\u{201d}, \u{201c}probability\u{201d}: 0.4}]}",
+        texts: &["Sure, I\u{2019}ll give $1.", "Not today."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "curly quotes around keys only",
+        raw: "{\u{201c}responses\u{201d}: [{\u{201c}text\u{201d}: \"Sure.\", \u{201c}probability\u{201d}: 0.7}, {\u{201c}text\u{201d}: \"No.\", \u{201c}probability\u{201d}: 0.3}]}",
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "low-high quotes",
+        raw: "{\u{201e}responses\u{201c}: [{\u{201e}text\u{201c}: \u{201e}Ja, gern.\u{201c}, \u{201e}probability\u{201c}: 0.5}, {\u{201e}text\u{201c}: \u{201e}Nein.\u{201c}, \u{201e}probability\u{201c}: 0.5}]}",
+        texts: &["Ja, gern.", "Nein."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "guillemets",
+        raw: "{\u{ab}responses\u{bb}: [{\u{ab}text\u{bb}: \u{ab}Oui.\u{bb}, \u{ab}probability\u{bb}: 0.25}, {\u{ab}text\u{bb}: \u{ab}Non.\u{bb}, \u{ab}probability\u{bb}: 0.75}]}",
+        texts: &["Oui.", "Non."],
+        stated: &[Some(0.25), Some(0.75)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "curly single quotes with an apostrophe inside",
+        raw: "{\u{2018}responses\u{2019}: [{\u{2018}text\u{2019}: \u{2018}I\u{2019}m in.\u{2019}, \u{2018}probability\u{2019}: 0.8}, {\u{2018}text\u{2019}: \u{2018}Nope.\u{2019}, \u{2018}probability\u{2019}: 0.2}]}",
+        texts: &["I\u{2019}m in.", "Nope."],
+        stated: &[Some(0.8), Some(0.2)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "curly quotes inside a curly-quoted text",
+        raw: "{\u{201c}responses\u{201d}: [{\u{201c}text\u{201d}: \u{201c}He said \u{201c}no\u{201d}, then left.\u{201d}, \u{201c}probability\u{201d}: 0.4}, {\u{201c}text\u{201d}: \u{201c}Fine.\u{201d}, \u{201c}probability\u{201d}: 0.6}]}",
+        texts: &["He said \u{201c}no\u{201d}, then left.", "Fine."],
+        stated: &[Some(0.4), Some(0.6)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "a plain quote closed by a curly one",
+        raw: "{\"responses\": [{\"text\": \"Sure\", \"probability\": 0.6}, {\"text\": \"No\", \"probability\u{201d}: 0.4}]}",
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "typographic_quotes",
+    },
+    Case {
+        name: "curly quotes in a fenced bare array after prose",
+        raw: "Here you go:\n```json\n[\n  {\u{201c}text\u{201d}: \u{201c}A dollar, gladly.\u{201d}, \u{201c}probability\u{201d}: 0.55},\n  {\u{201c}text\u{201d}: \u{201c}Not now.\u{201d}, \u{201c}probability\u{201d}: 0.45},\n]\n```",
+        texts: &["A dollar, gladly.", "Not now."],
+        stated: &[Some(0.55), Some(0.45)],
+        kind: "typographic_quotes",
+    },
+    // JSON syntax slips besides quotes.
+    Case {
+        name: "quotes inside a text left unescaped",
+        raw: r#"{"responses": [{"text": "He said "yes" and "left", "probability": 0.6}, {"text": "No", "probability": 0.4}]}"#,
+        texts: &["He said \"yes\" and \"left", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "unescaped_quotes",
+    },
+    Case {
+        name: "commas missing between fields and between items",
+        raw: r#"{"responses": [{"text": "Sure" "probability": 0.6} {"text": "No", "probability": 0.4}]}"#,
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "missing_commas",
+    },
+    Case {
+        name: "numbers with a leading dot or a decimal comma",
+        raw: r#"{"responses": [{"text": "Sure", "probability": .6}, {"text": "No", "probability": 0,4}]}"#,
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "number_format",
+    },
+    Case {
+        name: "python tuples",
+        raw: "responses = [(\"Sure, count me in.\", 0.6), ('No.', 0.4)]",
+        texts: &["Sure, count me in.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "tuple_brackets",
+    },
+    Case {
+        name: "probabilities as strings with words around the number",
+        raw: r#"{"responses": [{"text": "Sure", "probability": "0.6 (likely)"}, {"text": "No", "probability": "~0.3"}, {"text": "Maybe", "probability": "about 10 percent"}]}"#,
+        texts: &["Sure", "No", "Maybe"],
+        stated: &[Some(0.6), Some(0.3), Some(0.1)],
+        kind: "probability_string",
+    },
+    // Lines of text and probability in columns or after other separators.
+    Case {
+        name: "text tab probability",
+        raw: "Sure, I'll give $1.\t0.4\nNot today.\t0.35\nMaybe 50 cents?\t0.25",
+        texts: &["Sure, I'll give $1.", "Not today.", "Maybe 50 cents?"],
+        stated: &[Some(0.4), Some(0.35), Some(0.25)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "tab-separated with a header and percentages",
+        raw: "text\tprobability\nI can give $1.50 today.\t60\nMaybe 2 dollars.\t40\n",
+        texts: &["I can give $1.50 today.", "Maybe 2 dollars."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "probability tab text",
+        raw: "0.6\tSure.\n0.4\tNo.",
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "numbered tab-separated columns",
+        raw: "1\tSure, count me in.\t0.7\n2\tNo thanks.\t0.3",
+        texts: &["Sure, count me in.", "No thanks."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "columns aligned with spaces",
+        raw: "Sure, count me in.    0.6\nNo thanks.            0.4",
+        texts: &["Sure, count me in.", "No thanks."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "text equals probability",
+        raw: "Sure. = 0.6\nNo. = 0.4",
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "text slash percentage",
+        raw: "Happy to help / 60%\nI'd rather not / 40%",
+        texts: &["Happy to help", "I'd rather not"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "pipe rows without a header separator, with an index cell",
+        raw: "| 1 | Sure, count me in. | 0.7 |\n| 2 | No thanks. | 0.3 |",
+        texts: &["Sure, count me in.", "No thanks."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "items on one line separated by pipes",
+        raw: "Sure, count me in (60%) | No thanks (40%)",
+        texts: &["Sure, count me in", "No thanks"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "items on one line separated by semicolons",
+        raw: "Sure: 0.6; No: 0.4",
+        texts: &["Sure", "No"],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    Case {
+        name: "quoted text comma probability",
+        raw: "\"Sure, I'll give $1.\",0.6\n\"No.\",0.4",
+        texts: &["Sure, I'll give $1.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "numbered_list",
+    },
+    // The text nested in an object or a list.
+    Case {
+        name: "text under content in an object",
+        raw: r#"{"responses": [{"text": {"content": "Sure."}, "probability": 0.6}, {"text": {"content": "No."}, "probability": 0.4}]}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "nested_value",
+    },
+    Case {
+        name: "a chat message object as the text, probability in an object",
+        raw: r#"{"responses": [{"message": {"role": "assistant", "content": "Sure."}, "probability": {"value": 0.7}}, {"message": {"role": "assistant", "content": "No."}, "probability": {"value": 0.3}}]}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.7), Some(0.3)],
+        kind: "nested_value",
+    },
+    Case {
+        name: "candidate object with its probability inside, beside other fields",
+        raw: r#"{"responses": [{"rank": 1, "candidate": {"text": "Sure.", "probability": 0.6}}, {"rank": 2, "candidate": {"text": "No.", "probability": 0.4}}]}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "nested_value",
+    },
+    Case {
+        name: "text two levels down",
+        raw: r#"{"responses": [{"text": {"value": {"text": "Sure."}, "lang": "en"}, "probability": 0.5}, {"text": {"value": {"text": "No."}, "lang": "en"}, "probability": 0.5}]}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.5), Some(0.5)],
+        kind: "nested_value",
+    },
+    Case {
+        name: "text as a list of sentences",
+        raw: r#"{"responses": [{"text": ["Sure.", "I can give $1."], "probability": 0.6}, {"text": ["No."], "probability": 0.4}]}"#,
+        texts: &["Sure. I can give $1.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "nested_value",
+    },
+    Case {
+        name: "text as content parts",
+        raw: r#"{"responses": [{"text": [{"type": "text", "text": "Sure."}, {"type": "text", "text": "Count me in."}], "probability": 0.6}, {"text": [{"type": "text", "text": "No."}], "probability": 0.4}]}"#,
+        texts: &["Sure. Count me in.", "No."],
+        stated: &[Some(0.6), Some(0.4)],
+        kind: "nested_value",
+    },
+    Case {
+        name: "text in an object with one string field of another name",
+        raw: r#"{"responses": [{"reply": {"utterance_text_v2": "Sure."}, "confidence": 0.9}, {"reply": {"utterance_text_v2": "No."}, "confidence": 0.1}]}"#,
+        texts: &["Sure.", "No."],
+        stated: &[Some(0.9), Some(0.1)],
+        kind: "nested_value",
+    },
+    // A reply cut off inside its first candidate's text.
+    Case {
+        name: "cut inside the first text",
+        raw: r#"{"responses": [{"text": "I would really like to help the children, but I need to think about how much I can"#,
+        texts: &["I would really like to help the children, but I need to think about how much I can"],
+        stated: &[None],
+        kind: "text_cut",
+    },
+    Case {
+        name: "cut inside the first text, pretty-printed, after reasoning",
+        raw: "{\n  \"reasoning\": \"She is careful with money.\",\n  \"responses\": [\n    {\n      \"text\": \"Well, I can spare a little, maybe fifty cents, and then \\\"we'll see\\\" ",
+        texts: &["Well, I can spare a little, maybe fifty cents, and then \"we'll see\""],
+        stated: &[None],
+        kind: "text_cut",
+    },
+    Case {
+        name: "cut inside an escape of the first text",
+        raw: r#"{"responses": [{"text": "Caf\u00e9 talk aside, I\u20"#,
+        texts: &["Caf\u{e9} talk aside, I"],
+        stated: &[None],
+        kind: "text_cut",
+    },
+    Case {
+        name: "cut inside the first text of tags",
+        raw: "<responses>\n<response>\n<text>I would really like to help the kids, but",
+        texts: &["I would really like to help the kids, but"],
+        stated: &[None],
+        kind: "text_cut",
+    },
+    Case {
+        name: "cut inside the first text of a fenced list",
+        raw: "```json\n{\"responses\": [{\"text\": \"Honestly, the kids deserve it",
+        texts: &["Honestly, the kids deserve it"],
+        stated: &[None],
+        kind: "text_cut",
+    },
+];
+
+#[test]
+fn typographic_quotes_separators_nested_texts_and_cut_first_texts() {
+    let failures = case_failures(MORE_CASES);
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        CASES.len(),
+        MORE_CASES.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn typographic_quotes_inside_ascii_strings_are_text() {
+    // Broken JSON (a trailing comma) whose texts hold curly quotes: read as written.
+    let raw = "{\"responses\": [{\"text\": \"He said \u{201c}no\u{201d}.\", \"probability\": 0.5}, {\"text\": \"\u{201c}Yes,\u{201d} she said.\", \"probability\": 0.5},]}";
+    let reply = parse(raw);
+    let texts: Vec<_> = reply.candidates.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["He said \u{201c}no\u{201d}.", "\u{201c}Yes,\u{201d} she said."]);
+    assert_eq!(reply.candidates[0].repairs, vec![Repair::TrailingCommas]);
+}
+
+#[test]
+fn nested_values_record_their_path() {
+    let raw = r#"{"responses": [{"text": {"content": "Sure."}, "probability": {"value": 0.6}}, {"text": "No.", "probability": 0.4}]}"#;
+    let reply = parse(raw);
+    assert_eq!(
+        reply.candidates[0].repairs,
+        vec![
+            Repair::NestedValue { path: "text.content".into() },
+            Repair::NestedValue { path: "probability.value".into() }
+        ]
+    );
+    assert!(reply.candidates[1].repairs.is_empty(), "{:?}", reply.candidates[1].repairs);
+}
+
+#[test]
+fn a_cut_first_text_is_kept_but_a_cut_key_or_later_text_is_not() {
+    let raw = r#"{"responses": [{"text": "I'd give a dollar if"#;
+    let reply = parse_k(raw, KSpec::Fixed { k: 5 });
+    assert_eq!(reply.candidates.len(), 1);
+    assert_eq!(reply.candidates[0].text, "I'd give a dollar if");
+    assert_eq!(
+        reply.candidates[0].repairs,
+        vec![
+            Repair::TextCut,
+            Repair::FewerThanRequested { found: 1, requested: 5 },
+            Repair::Uniform,
+            Repair::MissingProbability
+        ]
+    );
+    // Cut inside a key: nothing to keep.
+    assert!(parse_candidates(r#"{"responses": [{"te"#, None).is_err());
+    // Cut inside the second text: the first, complete item is kept, the cut one dropped.
+    let reply = parse(r#"{"responses": [{"text": "A", "probability": 0.5}, {"text": "B is cut"#);
+    let texts: Vec<_> = reply.candidates.iter().map(|c| c.text.as_str()).collect();
+    assert_eq!(texts, ["A"]);
+    assert!(!reply.candidates[0].repairs.contains(&Repair::TextCut));
 }
 
 // ---------------------------------------------------------------------------------------

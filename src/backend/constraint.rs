@@ -113,11 +113,29 @@ impl OutputConstraint {
     }
 
     /// JSON schema (strict-mode compatible: every object closed, every property required).
+    /// A candidate's text carries `maxLength` ([`MAX_TEXT_CHARS`]), as the embedded grammar
+    /// bounds it; [`json_schema_with`](Self::json_schema_with) leaves the bound out for
+    /// servers that reject the keyword.
     pub fn json_schema(&self) -> Value {
+        self.json_schema_with(true)
+    }
+
+    /// Whether [`json_schema`](Self::json_schema) bounds a text's length (candidate lists).
+    pub fn bounds_text(&self) -> bool {
+        matches!(self, Self::Candidates { .. })
+    }
+
+    /// [`json_schema`](Self::json_schema), with or without `maxLength` on candidate texts.
+    pub fn json_schema_with(&self, bound_text: bool) -> Value {
         match self {
             Self::Candidates { min_items, max_items, with_probability, with_reasoning } => {
                 let mut item_props = serde_json::Map::new();
-                item_props.insert("text".into(), json!({"type": "string"}));
+                let text = if bound_text {
+                    json!({"type": "string", "maxLength": MAX_TEXT_CHARS})
+                } else {
+                    json!({"type": "string"})
+                };
+                item_props.insert("text".into(), text);
                 let mut required = vec![json!("text")];
                 if *with_probability {
                     item_props.insert("probability".into(), json!({"type": "number"}));
@@ -271,6 +289,11 @@ number ::= "-"? ("0" | [1-9] [0-9]{0,6}) ("." [0-9]{1,6})?
         }
     }
 }
+
+/// The most characters a candidate's text may have: the embedded grammar's cap on every
+/// string, and `maxLength` in the JSON schema sent to servers. A small model otherwise writes
+/// one string until `max_tokens` cuts the reply short.
+pub const MAX_TEXT_CHARS: usize = 600;
 
 /// A candidate's text in the grammar: a JSON string with at least one character that is not
 /// a dot, an ellipsis, `_`, `-` or a space, and at most 600 characters from the first such
@@ -442,6 +465,14 @@ mod tests {
         };
         let s = c.json_schema();
         assert_eq!(s["properties"]["responses"]["minItems"], 5);
+        let text = &s["properties"]["responses"]["items"]["properties"]["text"];
+        assert_eq!(text, &json!({"type": "string", "maxLength": MAX_TEXT_CHARS}));
+        assert!(c.gbnf().contains(&format!("char{{0,{}}}", MAX_TEXT_CHARS - 1)), "{}", c.gbnf());
+        let unbounded = c.json_schema_with(false);
+        assert_eq!(
+            unbounded["properties"]["responses"]["items"]["properties"]["text"],
+            json!({"type": "string"})
+        );
         assert_eq!(s["properties"]["responses"]["items"]["required"], json!(["text", "probability"]));
     }
 

@@ -130,6 +130,17 @@ pub enum OpenError {
     /// An embedded model was asked for in a build without the `local` feature.
     #[error("the embedded model is not available in this build (compiled without the `local` feature); use --model openai:MODEL")]
     NoLocal,
+    /// A `local:PATH` model file that is not there: bad input, not a failure while running.
+    #[error("local:{}: no such model file (a GGUF file, e.g. local:/models/model.gguf)", .0.display())]
+    NoModelFile(std::path::PathBuf),
+}
+
+impl OpenError {
+    /// Whether the spec asked for something that is not there (exit code 2), rather than
+    /// the backend failing to open.
+    pub fn is_input(&self) -> bool {
+        matches!(self, OpenError::NoModelFile(_))
+    }
 }
 
 /// Opens `spec` with `options`.
@@ -145,6 +156,7 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
         ModelSpec::LocalDefault | ModelSpec::LocalPath(_) => {
             use super::local::{LocalConfig, LocalModel};
             let path = match spec {
+                ModelSpec::LocalPath(p) if !p.is_file() => return Err(OpenError::NoModelFile(p.clone())),
                 ModelSpec::LocalPath(p) => p.clone(),
                 _ => {
                     let progress = options.progress.clone();

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -104,6 +105,9 @@ pub struct OpenAiModel {
     endpoint: String,
     /// `openai:{model}@{base_url}`, redacted like `endpoint`.
     id: String,
+    /// Whether schemas bound a candidate's text with `maxLength`; cleared once the server
+    /// rejects the keyword (see [`rejects_schema`]).
+    bound_text: AtomicBool,
 }
 
 impl fmt::Debug for OpenAiModel {
@@ -147,7 +151,7 @@ impl OpenAiModel {
             .map_err(|e| BackendError::Config(format!("could not build the HTTP client: {e}")))?;
         let endpoint = display_url(url.as_str());
         let id = format!("openai:{}@{}", config.model, display_url(base));
-        Ok(Self { config, client, url, endpoint, id })
+        Ok(Self { config, client, url, endpoint, id, bound_text: AtomicBool::new(true) })
     }
 
     /// The configuration this backend was opened with.
@@ -155,10 +159,12 @@ impl OpenAiModel {
         &self.config
     }
 
-    /// The JSON body for `request`.
-    fn body<'a>(&'a self, request: &'a ChatRequest) -> wire::ChatCompletionRequest<'a> {
+    /// The JSON body for `request`; `bound_text`: candidate texts carry `maxLength`.
+    fn body<'a>(&'a self, request: &'a ChatRequest, bound_text: bool) -> wire::ChatCompletionRequest<'a> {
         let response_format = match (&request.constraint, self.config.use_response_format) {
-            (Some(c), true) => Some(wire::ResponseFormat::json_schema(c.name(), c.json_schema())),
+            (Some(c), true) => {
+                Some(wire::ResponseFormat::json_schema(c.name(), c.json_schema_with(bound_text)))
+            }
             _ => None,
         };
         wire::ChatCompletionRequest {
@@ -242,7 +248,7 @@ impl OpenAiModel {
             return BackendError::Timeout { endpoint: endpoint.to_string(), after: self.config.timeout };
         }
         let is_builder = err.is_builder();
-        let reason = self.scrub(&error_chain(&err.without_url()));
+        let reason = self.scrub(&transport_reason(err));
         if is_builder {
             BackendError::Config(format!("could not build a request to {endpoint}: {reason}"))
         } else {
@@ -323,7 +329,10 @@ impl ChatModel for OpenAiModel {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
-        let body = self.body(&request);
+        let bounded = self.config.use_response_format
+            && self.bound_text.load(Ordering::Relaxed)
+            && request.constraint.as_ref().is_some_and(|c| c.bounds_text());
+        let body = self.body(&request, bounded);
         tracing::debug!(
             endpoint = %self.endpoint,
             model = %self.config.model,
@@ -331,7 +340,19 @@ impl ChatModel for OpenAiModel {
             constrained = body.response_format.is_some(),
             "chat completion request"
         );
-        let text = self.send(self.url.clone(), &self.endpoint, &body).await?;
+        let text = match self.send(self.url.clone(), &self.endpoint, &body).await {
+            Err(e) if bounded && rejects_schema(&e) => {
+                // A server whose schema support lacks `maxLength`: send the schema without it,
+                // and keep leaving it out once that is accepted.
+                tracing::debug!(endpoint = %self.endpoint, error = %e, "schema with maxLength rejected; sending it without");
+                let again = self.send(self.url.clone(), &self.endpoint, &self.body(&request, false)).await;
+                if !matches!(&again, Err(e) if rejects_schema(e)) {
+                    self.bound_text.store(false, Ordering::Relaxed);
+                }
+                again?
+            }
+            other => other?,
+        };
         let reply = self.parse_completion(&text)?;
         tracing::debug!(
             endpoint = %self.endpoint,
@@ -340,6 +361,22 @@ impl ChatModel for OpenAiModel {
             "chat completion received"
         );
         Ok(reply)
+    }
+}
+
+/// Whether a server refused a request for its JSON schema (an unsupported keyword such as
+/// `maxLength`, or a schema its grammar converter cannot handle), so that the same request
+/// without the text bound may succeed: a 400, 422 or 500 whose body names the keyword, the
+/// schema or the grammar.
+fn rejects_schema(err: &BackendError) -> bool {
+    match err {
+        BackendError::Http { status: 400 | 422 | 500, body_excerpt, .. } => {
+            let body = body_excerpt.to_ascii_lowercase();
+            ["maxlength", "max_length", "schema", "grammar", "response_format"]
+                .iter()
+                .any(|k| body.contains(k))
+        }
+        _ => false,
     }
 }
 
@@ -364,6 +401,23 @@ fn parse_seconds_or_ms(scale: f64) -> impl Fn(&str) -> Option<Duration> {
         let n: f64 = s.parse().ok()?;
         // Cap at a day: anything longer is not a retry hint we would honour anyway.
         (n.is_finite() && n >= 0.0).then(|| Duration::from_secs_f64((n * scale).min(86_400.0)))
+    }
+}
+
+/// A transport failure (connection refused, a failed name lookup, a TLS failure, a timeout)
+/// with its whole chain of causes, without the URL: reqwest's own message stops at "error
+/// sending request". Never contains a key (reqwest marks the `Authorization` header
+/// sensitive).
+pub(crate) fn transport_reason(err: reqwest::Error) -> String {
+    let chain = error_chain(&err.without_url());
+    // rustls names what went wrong, not that it was TLS: say so.
+    let lower = chain.to_ascii_lowercase();
+    let tls =
+        ["certificate", "handshake", "corrupt message", "tls", "peer sent"].iter().any(|w| lower.contains(w));
+    if tls {
+        format!("TLS failed ({chain}); a local server usually speaks http://, not https://")
+    } else {
+        chain
     }
 }
 

@@ -91,8 +91,8 @@ pub async fn check(config: &OpenAiConfig) -> Result<Option<String>, PreflightErr
         let response = match request.send().await {
             Ok(r) => r,
             Err(e) => {
-                // reqwest's message can carry the URL but never the key.
-                last = e.to_string();
+                // The whole chain of causes: reqwest's own message is "error sending request".
+                last = super::openai::transport_reason(e);
                 continue;
             }
         };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use super::{CliError, CliResult};
 use vsim::data::fetch::{
     default_opinionqa_dir, default_pfg_dir, fetch_convokit_corpus, fetch_opinionqa_w26, is_opinionqa_w26,
-    OPINIONQA_W26_URL, PFG_CORPUS_URL,
+    OPINIONQA_W26_FILES, OPINIONQA_W26_URL, PFG_CORPUS_URL,
 };
 use vsim::data::persuasionforgood::{PfgDataset, PfgRole, Split, SPLIT_SEED};
 
@@ -22,13 +22,7 @@ pub enum Dataset {
 #[derive(clap::Subcommand, Debug)]
 pub enum DataCommand {
     /// Download a dataset into the user's data directory (or --dir) and print where it is.
-    #[command(after_help = "Examples:
-  vsim data fetch persuasionforgood
-  vsim data fetch persuasionforgood --dir data/persuasionforgood
-  vsim data fetch opinionqa --dir data/opinionqa/W26
-
-Without network access, download the zip by hand from the URL shown by --help, unzip it, and
-pass the directory as `--population pfg:DIR` / `--human pfg:DIR`.")]
+    #[command(after_help = fetch_help())]
     Fetch {
         /// Which dataset.
         #[arg(value_enum)]
@@ -60,6 +54,26 @@ ConvoKit persuasionforgood-corpus (utterances.jsonl, speakers.json, conversation
         #[arg(long, default_value = "test", value_name = "SPLIT", value_parser = ["all", "test", "train"])]
         split: String,
     },
+}
+
+/// The examples of `vsim data fetch --help`, and where each dataset comes from, for a
+/// download by hand on a machine without network access.
+fn fetch_help() -> String {
+    let files: Vec<&str> = OPINIONQA_W26_FILES.iter().map(|(name, _)| *name).collect();
+    format!(
+        "Examples:
+  vsim data fetch persuasionforgood
+  vsim data fetch persuasionforgood --dir data/persuasionforgood
+  vsim data fetch opinionqa --dir data/opinionqa/W26
+
+Where the data comes from, for a download by hand where this machine has no network:
+  persuasionforgood: {PFG_CORPUS_URL}
+    unzip it and pass the directory as --population pfg:DIR / --human pfg:DIR
+  opinionqa: {OPINIONQA_W26_URL}/FILE
+    for each FILE of {}, into one directory, passed as --population opinionqa:DIR
+    (or `opinionqa = \"DIR\"` in a survey file); each file is checked against its pinned sha256",
+        files.join(", ")
+    )
 }
 
 pub async fn run(cmd: DataCommand) -> CliResult {
@@ -125,7 +139,7 @@ fn summary(spec: &str, split: &str) -> CliResult {
         )));
     };
     let split: Split = split.parse().map_err(CliError::input)?;
-    let data = PfgDataset::load_any(dir).map_err(CliError::input)?;
+    let data = PfgDataset::load_any(vsim::data::expand_home(dir)).map_err(CliError::input)?;
     let utterances: usize = data.dialogues.values().map(Vec::len).sum();
     let count = |role| data.with_role(role).count();
     println!("dataset: {spec}");

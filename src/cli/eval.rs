@@ -143,9 +143,16 @@ pub async fn run(a: EvalArgs) -> CliResult {
     let c = &evaluation.counts;
     println!("{} dialogues: {} completed, {} failed", c.dialogues, c.completed, c.failed);
     for o in &evaluation.numeric {
+        // Named as in outcomes.csv: the stated measure has its own column.
+        let label = match measure {
+            vsim::dialogue::events::Measure::Stated if !o.key.ends_with(".stated") => {
+                format!("{}.stated", o.key)
+            }
+            _ => o.key.clone(),
+        };
         let mut line = format!(
-            "{}: n = {}, missing = {}, invalid = {}",
-            o.key, o.counts.valid, o.counts.missing, o.counts.invalid
+            "{label}: n = {}, missing = {}, invalid = {}",
+            o.counts.valid, o.counts.missing, o.counts.invalid
         );
         if let Some(cmp) = &o.comparison {
             let f = |m: &vsim::eval::Metric| m.estimate().map_or_else(|| "n/a".into(), |v| format!("{v:.3}"));

@@ -22,19 +22,24 @@ pub fn run(args: MergeArgs) -> CliResult {
         MergeError::Io { .. } | MergeError::Transcript(_) => CliError::failed(e),
         other => CliError::input(other),
     })?;
+    // A survey's units are respondents, with answers; a dialogue run's, dialogues with outcomes.
+    let survey =
+        vsim::rundir::read_manifest(&report.out_dir).is_ok_and(|m| m.kind == vsim::rundir::RunKind::Survey);
+    let (one, many, values) =
+        if survey { ("respondent", "respondents", "answer") } else { ("dialogue", "dialogues", "outcome") };
     for (id, dirs) in &report.duplicates {
         let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        eprintln!("duplicate dialogue {id} in {} (kept the first completed)", dirs.join(", "));
+        eprintln!("duplicate {one} {id} in {} (kept the first completed)", dirs.join(", "));
     }
     if !report.missing.is_empty() {
         let shown: Vec<String> = report.missing.iter().take(20).map(|i| i.to_string()).collect();
         let more = report.missing.len().saturating_sub(20);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        eprintln!("missing dialogue indices: {}{more}", shown.join(", "));
+        eprintln!("missing {one} indices: {}{more}", shown.join(", "));
     }
     let c = &report.counts;
     println!(
-        "{}: {} of {} dialogues ({} completed, {} without any outcome, {} failed), {} missing, {} duplicates",
+        "{}: {} of {} {many} ({} completed, {} without any {values}, {} failed), {} missing, {} duplicates",
         report.out_dir.display(),
         report.dialogues,
         report.n,

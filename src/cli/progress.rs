@@ -1,6 +1,6 @@
 //! How the CLI shows a run's progress: a bar on an interactive terminal; plain lines (no
 //! escape codes) when stderr is not a terminal or with `--quiet`, as in batch jobs: one per
-//! failure, budget stop and interruption, and a progress line at intervals. The same lines
+//! failure and budget stop, and a progress line at intervals. The same lines
 //! (and the final summary) are appended to the run directory's `run.log`.
 
 use std::io::{IsTerminal, Write};
@@ -40,6 +40,10 @@ pub fn append_run_log(dir: &Path, line: &str) {
         let _ = writeln!(f, "[{now}] {line}");
     }
 }
+
+/// What `run.log` records when Ctrl-C stops a run; on the terminal the command's last line
+/// says it, with how to continue.
+const INTERRUPTED: &str = "interrupted: finished work is saved; --resume continues";
 
 /// What a budget stop means for the run.
 fn budget_line(reason: &str, unit: &str, in_flight: usize) -> String {
@@ -117,14 +121,8 @@ fn bar_progress(log: PathBuf) -> RunProgress {
                     None => eprintln!("{line}"),
                 }
             }
-            RunEvent::Interrupted => {
-                let line = "interrupted: finished work is saved; run again with --resume to continue";
-                append_run_log(&log, line);
-                match slot.as_ref() {
-                    Some((b, _)) => b.println(line),
-                    None => eprintln!("{line}"),
-                }
-            }
+            // Logged only: the command's last line tells the user, once, how to continue.
+            RunEvent::Interrupted => append_run_log(&log, INTERRUPTED),
             RunEvent::Ended => {
                 if let Some((b, _)) = slot.take() {
                     b.finish_and_clear();
@@ -139,6 +137,7 @@ fn bar_progress(log: PathBuf) -> RunProgress {
 }
 
 fn plain_progress(every: Duration, log: PathBuf) -> RunProgress {
+    let log_path = log.clone();
     let say = move |line: &str| {
         append_run_log(&log, line);
         eprintln!("{line}");
@@ -190,9 +189,7 @@ fn plain_progress(every: Duration, log: PathBuf) -> RunProgress {
             RunEvent::Halted { reason } => {
                 say(&format!("stopping: {reason}; nothing new starts (--resume continues)"))
             }
-            RunEvent::Interrupted => {
-                say("interrupted: finished work is saved; run again with --resume to continue")
-            }
+            RunEvent::Interrupted => append_run_log(&log_path, INTERRUPTED),
             RunEvent::Ended => {}
             RunEvent::Stage { index, name } => say(&format!("cell {index}: {name}")),
         }

@@ -23,6 +23,17 @@ pub struct ReportArgs {
 }
 
 pub fn run(a: ReportArgs) -> CliResult {
+    let surveys: Vec<&PathBuf> = a.run_dirs.iter().filter(|d| super::survey::is_survey_run(d)).collect();
+    if surveys.len() == a.run_dirs.len() {
+        return super::survey::report(&a.run_dirs, &a.out);
+    }
+    if let Some(survey) = surveys.first() {
+        return Err(CliError::input(anyhow::anyhow!(
+            "{} is a survey run and the others are not: a report compares surveys with surveys, \
+             dialogue runs with dialogue runs",
+            survey.display()
+        )));
+    }
     let runs = a
         .run_dirs
         .iter()

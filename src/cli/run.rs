@@ -118,10 +118,15 @@ pub fn summary_line(summary: &vsim::experiment::RunSummary) -> String {
     let c = &summary.counts;
     let missing: usize = c.missing.values().sum();
     let shard = summary.shard.map(|s| format!(" [shard {s}]")).unwrap_or_default();
+    // A run stopped early (Ctrl-C, a budget) holds fewer dialogues than it is to have.
+    let dialogues = if c.dialogues < summary.planned {
+        format!("{} of {} dialogues", c.dialogues, summary.planned)
+    } else {
+        format!("{} dialogues", c.dialogues)
+    };
     let mut line = format!(
-        "{}{shard}: {} dialogues ({} completed, {} without any outcome, {} failed; {} run now, {} already done), {} missing outcomes, {} ({} model calls, {} cached)",
+        "{}{shard}: {dialogues} ({} completed, {} without any outcome, {} failed; {} run now, {} already done), {} missing outcomes, {} ({} model calls, {} cached)",
         summary.out_dir.display(),
-        c.dialogues,
         c.completed,
         c.unanswered,
         c.failed,
@@ -197,7 +202,8 @@ pub async fn run(args: RunArgs) -> CliResult {
             .run()
             .await
             .map_err(|e| if e.is_input() { CliError::input(e) } else { CliError::failed(e) })?;
-    let (population, cycle_note) = (&prepared.population, &prepared.cycle_note);
+    // The note on n above the population was said before the run; it is not repeated.
+    let population = &prepared.population;
     let members = population.members.len();
     let line = summary_line(&summary);
     super::progress::append_run_log(&out_dir, &line);
@@ -208,9 +214,6 @@ pub async fn run(args: RunArgs) -> CliResult {
             "population: {} participants of the `{}` split of {} ({})",
             members, r.split, population.spec, r.filter_summary
         );
-    }
-    if let Some(note) = cycle_note {
-        println!("{note}");
     }
     let resume_hint = || {
         let shard = args.shard.map(|s| format!(" --shard {s}")).unwrap_or_default();

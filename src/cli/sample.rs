@@ -28,9 +28,11 @@ pub struct SampleArgs {
     /// default), dir:PATH, or none.
     #[arg(long, default_value = "minilm", value_name = "SPEC")]
     pub embedder: String,
-    /// Number of candidates: a positive integer, or "model-decided".
-    #[arg(long, default_value = "5")]
-    pub k: String,
+    /// Number of candidates per call of a list method (sequence, vs-standard, vs-cot,
+    /// vs-multi): a positive integer, or "model-decided" (default 5). Refused for the
+    /// one-reply methods, which take --n instead.
+    #[arg(long)]
+    pub k: Option<String>,
     /// Upper bound when k is model-decided.
     #[arg(long, default_value_t = 10)]
     pub k_max: usize,
@@ -45,9 +47,11 @@ pub struct SampleArgs {
     /// Keep at least this many candidates after the --min-prob floor.
     #[arg(long, default_value_t = 1)]
     pub min_keep: usize,
-    /// weighted, uniform or argmax.
-    #[arg(long, default_value = "weighted")]
-    pub selection: String,
+    /// weighted, uniform or argmax. Default: weighted for the methods with verbalized
+    /// probabilities (vs-standard, vs-cot, vs-multi), uniform for the others, which give none
+    /// to weigh.
+    #[arg(long)]
+    pub selection: Option<String>,
     /// Backend: local (default), local:PATH.gguf, openai:MODEL or openai:MODEL@BASE_URL.
     #[arg(long, default_value = "local", env = "VSIM_MODEL")]
     pub model: String,
@@ -67,20 +71,57 @@ pub struct SampleArgs {
     pub backend: BackendArgs,
 }
 
-/// Validated sampling options shared with other commands.
+/// Validated sampling options shared with other commands. With one `--method`, the
+/// combinations a scenario refuses are refused here too: k for a one-reply method, and τ,
+/// `--min-prob` or a selection other than uniform for a method without probabilities.
 pub fn validate(args: &SampleArgs) -> Result<(Method, KSpec, SelectionRule), CliError> {
-    vsim::vs::sample_set::SampleSettings {
+    let bad = |flag: &str, reason: String| CliError::input(anyhow::anyhow!("--{flag}: {reason}"));
+    let method: Option<Method> = args.method.parse().ok();
+    let verbalized = method.is_none_or(Method::is_verbalized);
+    let default_selection = if verbalized { "weighted" } else { "uniform" };
+    let (method, k, rule) = vsim::vs::sample_set::SampleSettings {
         method: &args.method,
-        k: &args.k,
+        k: args.k.as_deref().unwrap_or("5"),
         k_max: args.k_max,
-        selection: &args.selection,
+        selection: args.selection.as_deref().unwrap_or(default_selection),
         min_prob: args.min_prob,
         min_keep: args.min_keep,
         tau: args.tau,
         n: args.n,
     }
     .check()
-    .map_err(|e| CliError::input(anyhow::anyhow!("--{}: {}", e.setting.replace('_', "-"), e.reason)))
+    .map_err(|e| bad(&e.setting.replace('_', "-"), e.reason))?;
+    if !args.methods.is_empty() {
+        // Several methods: k and τ apply to those that take them.
+        return Ok((method, k, rule));
+    }
+    if let (false, Some(given)) = (method.asks_for_list(), &args.k) {
+        return Err(bad(
+            "k",
+            format!("`{method}` asks for one reply per call (k = {given} does not apply); use --n for several replies"),
+        ));
+    }
+    if !method.is_verbalized() {
+        if args.tau.is_some() {
+            return Err(bad(
+                "tau",
+                format!("τ is stated in the prompts of vs-standard, vs-cot and vs-multi; `{method}` asks for no probabilities"),
+            ));
+        }
+        if args.min_prob.is_some() {
+            return Err(bad("min-prob", format!("`{method}` gives no probabilities to filter by")));
+        }
+        if rule.selection != vsim::vs::Selection::Uniform {
+            return Err(bad(
+                "selection",
+                format!(
+                    "`{method}` gives no probabilities, so {} selection has nothing to weigh: use uniform",
+                    rule.selection
+                ),
+            ));
+        }
+    }
+    Ok((method, k, rule))
 }
 
 /// The request for `method` with the shared settings of `args`.

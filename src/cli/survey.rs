@@ -139,7 +139,8 @@ pub fn is_survey_run(run_dir: &Path) -> bool {
     vsim::rundir::read_manifest(run_dir).is_ok_and(|m| m.kind == vsim::rundir::RunKind::Survey)
 }
 
-/// `vsim eval RUN_DIR` for a survey run: metrics.json and report.md in the run directory.
+/// `vsim eval RUN_DIR` for a survey run: metrics.json, report.md and report.html in the run
+/// directory.
 /// The survey and its human data are read from where the manifest pinned them at run time,
 /// and refused when they changed since (unless `allow_changed`).
 pub fn eval(args: &super::eval::EvalArgs) -> CliResult {
@@ -177,13 +178,41 @@ pub fn eval(args: &super::eval::EvalArgs) -> CliResult {
         .map_err(CliError::failed)?;
     let md = run_dir.join("report.md");
     std::fs::write(&md, report.to_markdown()).map_err(CliError::failed)?;
-    println!(
-        "{}: {}; wrote {} and {}",
-        run_dir.display(),
-        report.summary_line(),
-        metrics.display(),
-        md.display()
-    );
+    let html = vsim::report::survey::write_survey_html(run_dir, &report).map_err(CliError::failed)?;
+    println!("{}: {}", run_dir.display(), report.summary_line());
+    println!("wrote {}", metrics.display());
+    println!("wrote {}", md.display());
+    println!("wrote {}", html.display());
+    Ok(0)
+}
+
+/// `vsim report` of evaluated survey runs: their `metrics.json` side by side in
+/// `out/report.md` and `out/report.html`.
+pub fn report(run_dirs: &[PathBuf], out: &Path) -> CliResult {
+    let mut runs = Vec::new();
+    for dir in run_dirs {
+        let path = dir.join("metrics.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            CliError::input(anyhow::anyhow!(
+                "{}: {e}; evaluate the survey run first: vsim eval {}",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        let report: vsim::survey::eval::SurveyReport = serde_json::from_str(&text).map_err(|e| {
+            CliError::input(anyhow::anyhow!(
+                "{}: not a survey evaluation written by `vsim eval` ({e}); evaluate it again: vsim eval {}",
+                path.display(),
+                dir.display()
+            ))
+        })?;
+        let name =
+            dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+        runs.push((name, report));
+    }
+    let written = vsim::report::survey::write_survey_comparison(out, &runs).map_err(CliError::failed)?;
+    println!("wrote {}", written.markdown.display());
+    println!("wrote {}", written.html.display());
     Ok(0)
 }
 

@@ -158,6 +158,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
         println!("stopped for budget: {reason}; continue with --resume");
     }
     if summary.interrupted {
+        eprintln!("interrupted; to continue, run the same command again with --resume");
         return Ok(130);
     }
     if let Some(reason) = &summary.halted {
@@ -187,6 +188,13 @@ pub async fn run(args: SweepArgs) -> CliResult {
             sweep.population
         ),
     }
+    let cut_by_budget = |dir: &std::path::Path| {
+        summary.cells.iter().any(|r| {
+            r.dir == dir
+                && r.stats.completed == 0
+                && r.summary.as_ref().is_some_and(|s| s.budget_stop.is_some())
+        })
+    };
     let mut problems = 0;
     for c in &evaluation.cells {
         match &c.status {
@@ -198,6 +206,12 @@ pub async fn run(args: SweepArgs) -> CliResult {
                 }
             }
             CellEvalStatus::NotRun => println!("{}: not evaluated (not run)", c.dir.display()),
+            // A cell the budget stopped before any dialogue finished has nothing to evaluate
+            // yet: not a failure, as a budget stop is not.
+            CellEvalStatus::Failed(_) if cut_by_budget(&c.dir) => println!(
+                "{}: not evaluated (the budget stopped it before any dialogue finished; --resume continues)",
+                c.dir.display()
+            ),
             CellEvalStatus::Failed(e) => {
                 eprintln!("error: {}: not evaluated: {e}", c.dir.display());
                 problems += 1;
@@ -212,7 +226,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
             println!("wrote {}", written.markdown.display());
             println!("wrote {}", written.html.display());
         }
-        None if problems == 0 => println!("no cell has run; nothing to evaluate"),
+        None if problems == 0 => println!("no cell has a finished dialogue yet; nothing to evaluate"),
         None => eprintln!("error: no cell could be evaluated; no comparison report was written"),
     }
     Ok(if failed > 0 || problems > 0 { 1 } else { 0 })

@@ -21,9 +21,14 @@ use super::DataError;
 pub const PFG_CORPUS_URL: &str =
     "https://zissou.infosci.cornell.edu/convokit/datasets/persuasionforgood-corpus/persuasionforgood.zip";
 
-/// What to do when the download cannot be made, in words shared by every network error.
-const BY_HAND: &str = "if this machine is offline, download the zip by hand on another one, unzip \
+/// What to do when PersuasionForGood cannot be downloaded.
+pub const PFG_BY_HAND: &str = "if this machine is offline, download the zip by hand on another one, unzip \
     it and pass its directory as `--population pfg:DIR` / `--human pfg:DIR`";
+
+/// What to do when OpinionQA's wave 26 cannot be downloaded.
+pub const OPINIONQA_BY_HAND: &str = "if this machine is offline, download the wave's seven files \
+    (info.csv and the six *_data.json listed by `vsim data fetch --help`) by hand on another one into \
+    one directory, and pass it as `--population opinionqa:DIR` or `opinionqa = \"DIR\"` in a survey file";
 
 /// Why a dataset could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -43,20 +48,24 @@ pub enum FetchError {
     /// The request failed in transport. The message carries the whole cause chain (e.g.
     /// "connection refused"), as reqwest's own message alone hides it; the error is kept for
     /// callers that inspect it.
-    #[error("cannot download {url}: {}; {}", error_chain(.error), BY_HAND)]
+    #[error("cannot download {url}: {}; {by_hand}", error_chain(.error))]
     Request {
         /// What was downloaded.
         url: String,
         /// The transport error, without the URL.
         error: reqwest::Error,
+        /// What to do by hand instead ([`PFG_BY_HAND`], [`OPINIONQA_BY_HAND`]).
+        by_hand: &'static str,
     },
     /// The server answered with a non-success status.
-    #[error("cannot download {url}: the server answered HTTP {status}; {}", BY_HAND)]
+    #[error("cannot download {url}: the server answered HTTP {status}; {by_hand}")]
     Status {
         /// What was downloaded.
         url: String,
         /// The HTTP status.
         status: u16,
+        /// What to do by hand instead.
+        by_hand: &'static str,
     },
     /// The destination holds something else, which is never overwritten.
     #[error(
@@ -139,29 +148,65 @@ pub async fn fetch_convokit_corpus(
         move |source| FetchError::Io { path, source }
     };
     check_replaceable(dest)?;
-    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let mut zip_file = tempfile::Builder::new()
-        .prefix(".vsim-download-")
-        .suffix(".zip")
-        .tempfile_in(&parent)
-        .map_err(io(&parent))?;
-    download(url, zip_file.as_file_mut(), &format!("downloading {CORPUS_NAME}"), progress).await?;
+    let created = create_dirs(&parent).map_err(io(&parent))?;
+    let result = async {
+        let mut zip_file = tempfile::Builder::new()
+            .prefix(".vsim-download-")
+            .suffix(".zip")
+            .tempfile_in(&parent)
+            .map_err(io(&parent))?;
+        download(url, zip_file.as_file_mut(), &format!("downloading {CORPUS_NAME}"), progress, PFG_BY_HAND)
+            .await?;
 
-    let (url_owned, dest_owned) = (url.to_string(), dest.to_path_buf());
-    tokio::task::spawn_blocking(move || unpack_and_install(&url_owned, zip_file.path(), &parent, &dest_owned))
+        let (url_owned, dest_owned, parent) = (url.to_string(), dest.to_path_buf(), parent.clone());
+        tokio::task::spawn_blocking(move || {
+            unpack_and_install(&url_owned, zip_file.path(), &parent, &dest_owned)
+        })
         .await
         .map_err(|e| FetchError::Io { path: dest.to_path_buf(), source: std::io::Error::other(e) })?
+    }
+    .await;
+    if result.is_err() {
+        remove_created(&created);
+    }
+    result
 }
 
-/// Streams `url` into `out`, reported to `progress` as a step labelled `what`.
+/// Creates `dir` and its missing parents; returns those it created, deepest first, so that
+/// a download that fails leaves no empty folder behind ([`remove_created`]).
+fn create_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let missing: Vec<PathBuf> = dir
+        .ancestors()
+        .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+        .map(Path::to_path_buf)
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    Ok(missing)
+}
+
+/// Removes the folders [`create_dirs`] created, deepest first, as long as they are empty.
+fn remove_created(created: &[PathBuf]) {
+    for dir in created {
+        if std::fs::remove_dir(dir).is_err() {
+            break;
+        }
+    }
+}
+
+/// Streams `url` into `out`, reported to `progress` as a step labelled `what`; a failure
+/// says what to do by hand (`by_hand`).
 async fn download(
     url: &str,
     out: &mut std::fs::File,
     what: &str,
     progress: &Progress,
+    by_hand: &'static str,
 ) -> Result<(), FetchError> {
-    let request =
-        |error: reqwest::Error| FetchError::Request { url: url.to_string(), error: error.without_url() };
+    let request = |error: reqwest::Error| FetchError::Request {
+        url: url.to_string(),
+        error: error.without_url(),
+        by_hand,
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .user_agent(concat!("vsim/", env!("CARGO_PKG_VERSION")))
@@ -169,7 +214,7 @@ async fn download(
         .map_err(request)?;
     let mut response = client.get(url).send().await.map_err(request)?;
     if !response.status().is_success() {
-        return Err(FetchError::Status { url: url.to_string(), status: response.status().as_u16() });
+        return Err(FetchError::Status { url: url.to_string(), status: response.status().as_u16(), by_hand });
     }
     progress.started(what, response.content_length());
     let result = async {
@@ -302,23 +347,31 @@ pub async fn fetch_opinionqa_w26(base_url: &str, dest: &Path, progress: &Progres
     if dest.exists() && !empty_dir && !is_opinionqa_w26(dest) {
         return Err(FetchError::DestinationInUse { path: dest.to_path_buf() });
     }
-    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let staging =
-        tempfile::Builder::new().prefix(".vsim-download-").tempdir_in(&parent).map_err(io(&parent))?;
-    for (name, sha) in OPINIONQA_W26_FILES {
-        let url = format!("{}/{name}", base_url.trim_end_matches('/'));
-        let path = staging.path().join(name);
-        let mut file = std::fs::File::create(&path).map_err(io(&path))?;
-        download(&url, &mut file, &format!("downloading {name}"), progress).await?;
-        let digest =
-            crate::wheel::sha256_file(&path, name, &Progress::silent()).map(|(d, _)| d).unwrap_or_default();
-        if digest != sha {
-            return Err(FetchError::Checksum { url, expected: sha.to_string(), got: digest });
+    let created = create_dirs(&parent).map_err(io(&parent))?;
+    let result = async {
+        let staging =
+            tempfile::Builder::new().prefix(".vsim-download-").tempdir_in(&parent).map_err(io(&parent))?;
+        for (name, sha) in OPINIONQA_W26_FILES {
+            let url = format!("{}/{name}", base_url.trim_end_matches('/'));
+            let path = staging.path().join(name);
+            let mut file = std::fs::File::create(&path).map_err(io(&path))?;
+            download(&url, &mut file, &format!("downloading {name}"), progress, OPINIONQA_BY_HAND).await?;
+            let digest = crate::wheel::sha256_file(&path, name, &Progress::silent())
+                .map(|(d, _)| d)
+                .unwrap_or_default();
+            if digest != sha {
+                return Err(FetchError::Checksum { url, expected: sha.to_string(), got: digest });
+            }
         }
+        if dest.exists() {
+            std::fs::remove_dir_all(dest).map_err(io(dest))?;
+        }
+        std::fs::rename(staging.keep(), dest).map_err(io(dest))?;
+        Ok(())
     }
-    if dest.exists() {
-        std::fs::remove_dir_all(dest).map_err(io(dest))?;
+    .await;
+    if result.is_err() {
+        remove_created(&created);
     }
-    std::fs::rename(staging.keep(), dest).map_err(io(dest))?;
-    Ok(())
+    result
 }

@@ -12,6 +12,22 @@ pub mod persuasionforgood;
 
 use std::path::PathBuf;
 
+/// `path` with a leading `~` (alone or before `/`) replaced by the user's home directory,
+/// as a shell would: in a spec such as `pfg:~/data` the shell leaves `~` alone. Other paths,
+/// and `~` where no home directory is known, are kept as written.
+pub fn expand_home(path: &str) -> PathBuf {
+    let rest = match path.strip_prefix('~') {
+        Some("") => "",
+        Some(r) if r.starts_with('/') || r.starts_with(std::path::MAIN_SEPARATOR) => &r[1..],
+        _ => return PathBuf::from(path),
+    };
+    match dirs::home_dir() {
+        Some(home) if rest.is_empty() => home,
+        Some(home) => home.join(rest),
+        None => PathBuf::from(path),
+    }
+}
+
 /// Why a dataset could not be read. Every variant names the file; row-level errors also
 /// name the data row (1-based, header excluded) and the file line, for spreadsheets and
 /// editors alike.
@@ -130,4 +146,19 @@ pub enum DataError {
         /// Participants there are.
         available: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leading_tilde_is_the_home_directory() {
+        let Some(home) = dirs::home_dir() else { return };
+        assert_eq!(expand_home("~"), home);
+        assert_eq!(expand_home("~/data/pfg"), home.join("data/pfg"));
+        assert_eq!(expand_home("data/~/x"), PathBuf::from("data/~/x"));
+        assert_eq!(expand_home("~other/x"), PathBuf::from("~other/x"));
+        assert_eq!(expand_home("/abs"), PathBuf::from("/abs"));
+    }
 }

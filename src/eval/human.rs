@@ -11,7 +11,6 @@
 //! utterances of their dialogues, per role.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 
 use crate::data::persuasionforgood::PFG_FILTER;
 use crate::data::persuasionforgood::{
@@ -293,7 +292,7 @@ fn load_pfg(spec: &str) -> Result<PfgDataset, HumanError> {
             reason: "missing directory after `pfg:`".into(),
         });
     }
-    PfgDataset::load_any(PathBuf::from(dir))
+    PfgDataset::load_any(crate::data::expand_home(dir))
         .map_err(|error| HumanError::Data { spec: spec.into(), error: Box::new(error) })
 }
 

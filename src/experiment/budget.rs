@@ -1,6 +1,6 @@
 //! Token and cost accounting, and the caps that stop a run when a budget is spent.
 //!
-//! Every backend a run uses is wrapped in a [`Metered`] model that adds the `usage` of each
+//! Every backend a run uses is wrapped in a `Metered` model that adds the `usage` of each
 //! reply the model actually produced (cache hits cost nothing and are not counted) to a
 //! per-model counter. Costs come from per-model prices in dollars per million tokens.
 
@@ -165,6 +165,27 @@ impl Budget {
             }
         }
         None
+    }
+
+    /// Why a run under this budget stopped, in this budget's own figures: [`Budget::reached`]
+    /// when `spend` is at a cap, else the cap that `spend` is closest to (a run whose last
+    /// calls were refused may stop a little short of it, or on a share of it that an earlier
+    /// part of a sweep left). `None` without a cap.
+    pub fn stop_reason(&self, spend: &Spend) -> Option<String> {
+        if let Some(reason) = self.reached(spend) {
+            return Some(reason);
+        }
+        let tokens = self.max_tokens_total.map(|max| (spend.usage.total() as f64 / max.max(1) as f64, max));
+        let cost = self.max_cost_usd.map(|max| (spend.cost_usd.unwrap_or(0.0) / max, max));
+        match (tokens, cost) {
+            (Some((t, max)), c) if c.is_none_or(|(c, _)| t >= c) => {
+                Some(format!("token budget reached ({} of {max} tokens)", spend.usage.total()))
+            }
+            (_, Some((_, max))) => {
+                Some(format!("cost budget reached (${:.4} of ${max:.4})", spend.cost_usd.unwrap_or(0.0)))
+            }
+            _ => None,
+        }
     }
 
     /// What is left after `spend`, for running several experiments under one budget.
@@ -351,6 +372,27 @@ mod tests {
         assert_eq!(t.lookup("b").unwrap().output_per_mtok, 1.0);
         let bad: toml::Table = toml::from_str("a = \"cheap\"").unwrap();
         assert!(Prices::from_toml_table(&bad, "f").is_err());
+    }
+
+    #[test]
+    fn a_stop_is_told_in_the_whole_budget_not_in_what_was_left() {
+        // A sweep of $0.01: the first cell spent $0.0067, the second was cut at the $0.0033
+        // left; its own message would say "$0.0033 of $0.0033".
+        let b = Budget { max_tokens_total: None, max_cost_usd: Some(0.01) };
+        let spent = Spend { cost_usd: Some(0.0067 + 0.0032999), ..Spend::default() };
+        assert!(b.reached(&spent).is_none());
+        assert_eq!(b.stop_reason(&spent).unwrap(), "cost budget reached ($0.0100 of $0.0100)");
+        let cell = b.minus(&Spend { cost_usd: Some(0.0067), ..Spend::default() });
+        assert_eq!(
+            cell.reached(&Spend { cost_usd: Some(0.0033), ..Spend::default() }).unwrap(),
+            "cost budget reached ($0.0033 of $0.0033)"
+        );
+        let tokens = Budget { max_tokens_total: Some(1000), max_cost_usd: Some(1.0) };
+        let mut s = Spend::default();
+        s.usage.completion_tokens = 990;
+        s.cost_usd = Some(0.1);
+        assert_eq!(tokens.stop_reason(&s).unwrap(), "token budget reached (990 of 1000 tokens)");
+        assert!(Budget::default().stop_reason(&s).is_none());
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl LaunchError {
             | LaunchError::Population(_)
             | LaunchError::Spec(_) => true,
             LaunchError::Preflight(e) => e.is_input(),
-            LaunchError::Open(_) => false,
+            LaunchError::Open(e) => e.is_input(),
             LaunchError::Run(e) => e.is_input(),
         }
     }

@@ -76,7 +76,7 @@ impl Population {
     /// refused for persona files.
     pub fn load_split(spec: &str, split: Option<Split>) -> Result<Self, PopulationError> {
         let population = if let Some(path) = spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) {
-            Self::persuasion_for_good(spec, Path::new(path), split.unwrap_or_default())?
+            Self::persuasion_for_good(spec, &crate::data::expand_home(path), split.unwrap_or_default())?
         } else {
             if let Some(split) = split {
                 return Err(PopulationError::SplitWithoutData { spec: spec.to_string(), split });
@@ -99,7 +99,7 @@ impl Population {
     /// (`human data` for a data set, `personas` for persona files), to pin in the manifest.
     pub fn input(&self) -> Option<(&'static str, PathBuf)> {
         let (role, path) = match self.spec.strip_prefix("pfg:").or_else(|| self.spec.strip_prefix("p4g:")) {
-            Some(path) => ("human data", PathBuf::from(path)),
+            Some(path) => ("human data", crate::data::expand_home(path)),
             None => ("personas", PathBuf::from(&self.spec)),
         };
         path.exists().then_some((role, path))

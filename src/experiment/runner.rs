@@ -108,6 +108,8 @@ pub struct RunSummary {
     pub ran: usize,
     /// Dialogues already complete from an earlier invocation.
     pub skipped: usize,
+    /// Dialogues the run (or its shard) is to have in all, done or not.
+    pub planned: usize,
     /// Dialogues of this invocation that failed.
     pub failed_now: usize,
     /// Tokens of this invocation's dialogues as recorded in their events (cache hits
@@ -317,6 +319,7 @@ pub(crate) async fn drive_to_summary(
         counts,
         ran: driven.ran,
         skipped: d.already as usize,
+        planned: d.total as usize,
         failed_now: driven.failed_now,
         usage: driven.usage,
         spend: d.meter.spend(),

@@ -4,13 +4,15 @@
 //! showing every candidate of every turn with the chosen one marked.
 //!
 //! - [`write_run_report`]: `report.md` and `report.html` of one run (`vsim eval`);
-//! - [`Comparison`], [`write_comparison`]: several runs side by side (`vsim report`).
+//! - [`Comparison`], [`write_comparison`]: several runs side by side (`vsim report`);
+//! - [`survey`]: the same for evaluated surveys.
 
 pub mod html;
 pub mod markdown;
 #[cfg(test)]
 mod registry_tests;
 pub mod rows;
+pub mod survey;
 pub mod svg;
 
 use std::path::{Path, PathBuf};

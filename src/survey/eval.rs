@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::questionnaire::Item;
 use super::spec::SurveySpec;
@@ -34,7 +34,7 @@ use crate::stats::compare::{jensen_shannon, total_variation};
 use crate::stats::ks::{ks_2samp, KsMode};
 
 /// One item × subgroup comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemGroupMetrics {
     /// The item's key.
     pub item: String,
@@ -75,7 +75,7 @@ pub const DENOMINATOR: &str = "max − min of the item's ordinal values (Opinion
 
 /// An ordinal item whose `max − min` of the ordinal values differs from the paper's
 /// `N − 1` (N substantive options).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DenominatorDifference {
     /// The item's key.
     pub item: String,
@@ -86,7 +86,7 @@ pub struct DenominatorDifference {
 }
 
 /// A whole survey's comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SurveyReport {
     /// The survey's name.
     pub survey: String,

@@ -1,6 +1,6 @@
 //! The Verbalized Sampling engine: prompt methods ([`method`], [`prompt`]), the candidate
 //! parser that repairs what real models emit ([`parse`]), seeded selection rules
-//! ([`select`]) and the call loop that ties them to a backend ([`generate`]).
+//! ([`mod@select`]) and the call loop that ties them to a backend ([`generate`]).
 
 pub mod generate;
 pub mod item;

@@ -1,7 +1,7 @@
 //! The embedded llama.cpp backend: a GGUF model run in-process, so vsim works offline with
 //! no server and no key.
 //!
-//! - Generation runs on long-lived compute threads (see [`super::compute_threads`]) behind a
+//! - Generation runs on long-lived compute threads (see `backend::compute_threads`) behind a
 //!   semaphore; dropping the future cancels the work between tokens.
 //! - Prompts are formatted with the model's own chat template (from the GGUF metadata).
 //! - Sampling is seeded: the same seed and prompt give the same reply (a request without a

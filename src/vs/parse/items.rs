@@ -412,32 +412,146 @@ fn pair_of(v: &Value) -> Option<(&str, &Value)> {
 /// (`{"response_1": {"text": ..}}`) is followed.
 fn item_from_object(map: &Map<String, Value>, position: usize, depth: usize) -> Option<RawItem> {
     let mut repairs = Vec::new();
-    let Some(text) = text_field(map, &mut repairs) else {
-        if depth < MAX_DEPTH && map.len() == 1 {
-            if let Some((key, Value::Object(inner))) = map.iter().next() {
-                let mut item = item_from_object(inner, position, depth + 1)?;
-                item.repairs.insert(0, Repair::WrappedObject { key: key.clone() });
-                return Some(item);
+    // The object the text was found in, when it was nested: its probability may be there.
+    let mut holder = None;
+    let text = match text_field(map, &mut repairs) {
+        Some(text) => text,
+        None => {
+            if depth < MAX_DEPTH && map.len() == 1 {
+                if let Some((key, Value::Object(inner))) = map.iter().next() {
+                    let mut item = item_from_object(inner, position, depth + 1)?;
+                    item.repairs.insert(0, Repair::WrappedObject { key: key.clone() });
+                    return Some(item);
+                }
             }
+            // `{"text": {"content": "Sure"}, ...}`: the text one or more levels down.
+            let (text, path, inner) = TEXT_KEYS.iter().find_map(|name| {
+                let (key, v) = get_key(map, name)?;
+                let (text, below, inner) = nested_text(v, depth + 1)?;
+                Some((text, format!("{key}{below}"), inner.or(v.as_object())))
+            })?;
+            repairs.push(Repair::NestedValue { path });
+            holder = inner;
+            text
         }
-        return None;
     };
-    let prob = PROB_KEYS.iter().find_map(|name| get_key(map, name)).or_else(|| {
-        map.iter().map(|(k, v)| (k.as_str(), v)).find(|(k, _)| {
-            let k = k.to_ascii_lowercase();
-            ["prob", "likel", "confid", "percent", "chance"].iter().any(|p| k.contains(p))
-        })
-    });
+    let prob = probability_field(map).or_else(|| holder.and_then(probability_field));
     let stated = match prob {
         None => Stated::Missing,
         Some((key, v)) => {
             if key != "probability" {
                 repairs.push(Repair::ProbabilityKey { key: key.to_string() });
             }
-            stated_of(v, &mut repairs)
+            match nested_number(v, 0) {
+                Some((below, n)) => {
+                    repairs.push(Repair::NestedValue { path: format!("{key}{below}") });
+                    stated_of(n, &mut repairs)
+                }
+                None => stated_of(v, &mut repairs),
+            }
         }
     };
     Some(RawItem { position, text, stated, repairs })
+}
+
+/// A candidate's probability: under a probability key, else under a key that names one.
+fn probability_field(map: &Map<String, Value>) -> Option<(&str, &Value)> {
+    PROB_KEYS.iter().find_map(|name| get_key(map, name)).or_else(|| {
+        map.iter().map(|(k, v)| (k.as_str(), v)).find(|(k, _)| {
+            let k = k.to_ascii_lowercase();
+            ["prob", "likel", "confid", "percent", "chance"].iter().any(|p| k.contains(p))
+        })
+    })
+}
+
+/// Keys under which a nested object holds its text, besides the text keys.
+const VALUE_KEYS: [&str; 5] = ["value", "body", "string", "words", "en"];
+
+/// A nested text, the path below the value it was found in, and the innermost object
+/// that held it.
+type NestedText<'a> = (String, String, Option<&'a Map<String, Value>>);
+
+/// A text held inside a value rather than as one (`{"content": "Sure"}`, `["Sure"]`,
+/// `{"value": {"text": "Sure"}}`): the text, the path below the value (`.content`, `[0]`),
+/// and the innermost object that held it.
+fn nested_text(v: &Value, depth: usize) -> Option<NestedText<'_>> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match v {
+        Value::Object(map) => {
+            for name in TEXT_KEYS.iter().chain(VALUE_KEYS.iter()) {
+                let Some((key, inner)) = get_key(map, name) else { continue };
+                if let Value::String(s) = inner {
+                    if !s.trim().is_empty() {
+                        return Some((s.clone(), format!(".{key}"), Some(map)));
+                    }
+                }
+                if let Some((text, below, holder)) = nested_text(inner, depth + 1) {
+                    return Some((text, format!(".{key}{below}"), holder.or(Some(map))));
+                }
+            }
+            // An object with one string in it, besides fields that are not the text.
+            let mut strings = map.iter().filter(|(k, v)| {
+                let k = k.trim().to_ascii_lowercase();
+                v.is_string()
+                    && !PROB_KEYS.contains(&k.as_str())
+                    && !REASONING_KEYS.contains(&k.as_str())
+                    && !["type", "style", "tone", "id", "role", "format", "lang", "language"]
+                        .contains(&k.as_str())
+            });
+            match (strings.next(), strings.next()) {
+                (Some((key, Value::String(s))), None) if !s.trim().is_empty() => {
+                    Some((s.clone(), format!(".{key}"), Some(map)))
+                }
+                _ => None,
+            }
+        }
+        Value::Array(items) => {
+            if let [only] = items.as_slice() {
+                if let Value::String(s) = only {
+                    return (!s.trim().is_empty()).then(|| (s.clone(), "[0]".to_string(), None));
+                }
+                let (text, below, holder) = nested_text(only, depth + 1)?;
+                return Some((text, format!("[0]{below}"), holder));
+            }
+            // Sentences given one by one (`["Sure.", "I can give $1."]`), or content parts
+            // (`[{"type": "text", "text": "Sure."}, ...]`).
+            let parts: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(s) => Some(s.clone()),
+                    other => nested_text(other, depth + 1).map(|(text, _, _)| text),
+                })
+                .collect::<Option<_>>()?;
+            let text = parts.iter().map(|p| p.trim()).filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+            (!text.is_empty()).then(|| (text, "[..]".to_string(), None))
+        }
+        _ => None,
+    }
+}
+
+/// A probability held inside an object rather than as a number (`{"value": 0.4}`): the path
+/// below the key and the value.
+fn nested_number(v: &Value, depth: usize) -> Option<(String, &Value)> {
+    let Value::Object(map) = v else { return None };
+    if depth >= MAX_DEPTH {
+        return None;
+    }
+    for name in ["value"].iter().chain(PROB_KEYS.iter()) {
+        let Some((key, inner)) = get_key(map, name) else { continue };
+        if is_numeric_value(inner) {
+            return Some((format!(".{key}"), inner));
+        }
+        if let Some((below, n)) = nested_number(inner, depth + 1) {
+            return Some((format!(".{key}{below}"), n));
+        }
+    }
+    let mut numbers = map.iter().filter(|(_, v)| is_numeric_value(v));
+    match (numbers.next(), numbers.next()) {
+        (Some((key, n)), None) => Some((format!(".{key}"), n)),
+        _ => None,
+    }
 }
 
 /// A candidate's text: under a text key, else under a key that names a text
@@ -490,7 +604,14 @@ fn stated_of(v: &Value, repairs: &mut Vec<Repair>) -> Stated {
                 return Stated::Missing;
             }
             repairs.push(Repair::ProbabilityString { value: s.clone() });
-            stated_of_str(t)
+            match stated_of_str(t) {
+                // `"0.6 (likely)"`, `"~0.4"`, `"about 40 percent"`: the number it starts with.
+                Stated::Invalid(_) => match super::prose::number_stated(t) {
+                    stated @ Stated::Value { .. } => stated,
+                    _ => Stated::Invalid(t.to_string()),
+                },
+                stated => stated,
+            }
         }
         other => Stated::Invalid(other.to_string()),
     }

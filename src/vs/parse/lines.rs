@@ -44,7 +44,7 @@ enum KeyKind {
 }
 
 static NUMBER_MARK: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[*_]{0,2}[\(\[]?(?:(?P<n>\d{1,3})(?:[.)\]:]|\s+[-–—])|(?P<l>[A-Ha-h])[.)\]])[*_]{0,2}(?:\s+(?P<rest>.*))?$")
+    Regex::new(r"^[*_]{0,2}[\(\[]?(?:(?:(?P<n>\d{1,3})(?:[.)\]:]|\s+[-–—])|(?P<l>[A-Ha-h])[.)\]])[*_]{0,2}(?:\s+(?P<rest>.*))?|(?P<tn>\d{1,3})\t(?P<trest>.*))$")
         .expect("valid regex")
 });
 static BULLET_MARK: LazyLock<Regex> =
@@ -62,7 +62,8 @@ static KEY_LINE: LazyLock<Regex> = LazyLock::new(|| {
 /// in a label (`Response 1 (0.3):`).
 fn classify(t: &str) -> Option<(Mark, Option<u32>, &str, Option<&str>)> {
     let (mark, number, rest) = if let Some(c) = NUMBER_MARK.captures(t) {
-        (Mark::Number, mark_number(&c), c.name("rest").map_or("", |m| m.as_str()))
+        // `1<TAB>Sure<TAB>0.4`: a numbered column.
+        (Mark::Number, mark_number(&c), c.name("rest").or_else(|| c.name("trest")).map_or("", |m| m.as_str()))
     } else if let Some(c) = BULLET_MARK.captures(t) {
         (Mark::Bullet, None, c.name("rest").map_or("", |m| m.as_str()))
     } else if let Some(c) = starts_with_word(t, &LABEL_WORDS).then(|| LABEL_MARK.captures(t)).flatten() {
@@ -92,7 +93,7 @@ fn classify(t: &str) -> Option<(Mark, Option<u32>, &str, Option<&str>)> {
 
 /// A marker's number: `n` as written, or letter `l` counted from `a` as 1.
 fn mark_number(c: &Captures) -> Option<u32> {
-    match (c.name("n"), c.name("l")) {
+    match (c.name("n").or_else(|| c.name("tn")), c.name("l")) {
         (Some(n), _) => n.as_str().parse().ok(),
         (None, Some(l)) => {
             l.as_str().chars().next().map(|ch| ch.to_ascii_lowercase() as u32 - 'a' as u32 + 1)
@@ -550,7 +551,23 @@ fn line_runs(candidates: Vec<LineCandidate>) -> Vec<Vec<LineCandidate>> {
 /// out. A reply cut off in its last item keeps that item's text when only the probability
 /// was cut, and drops the item when its text looks cut.
 pub(super) fn line_list(body: &str) -> Option<ListFound> {
-    let lines: Vec<&str> = body.lines().take(MAX_LINES).collect();
+    line_list_of(body).or_else(|| {
+        // `Sure (60%) | No (40%)`, `Sure: 0.6; No: 0.4`: items on one line, each with its
+        // probability, separated by `|` or `;`.
+        let mut nonblank = body.lines().filter(|l| !l.trim().is_empty());
+        let line = nonblank.next().filter(|_| nonblank.next().is_none())?;
+        let sep = ['|', ';'].into_iter().find(|&c| line.contains(c))?;
+        let parts: Vec<&str> = line.split(sep).map(str::trim).filter(|p| !p.is_empty()).collect();
+        if parts.len() < 2 || !parts.iter().all(|p| split_item(p, &mut Vec::new()).1.is_value()) {
+            return None;
+        }
+        line_list_of(&(parts.join("\n") + "\n"))
+    })
+}
+
+fn line_list_of(body: &str) -> Option<ListFound> {
+    let rows: Vec<std::borrow::Cow<'_, str>> = body.lines().take(MAX_LINES).map(pipe_row).collect();
+    let lines: Vec<&str> = rows.iter().map(|r| r.as_ref()).collect();
     let cut_end = !body.ends_with(['\n', '\r']) && body.lines().count() <= MAX_LINES;
     let last_nonblank = lines.iter().rposition(|l| !l.trim().is_empty())?;
     let candidates: Vec<LineCandidate> = line_items(&lines, cut_end)
@@ -624,6 +641,26 @@ pub(super) fn line_list(body: &str) -> Option<ListFound> {
         .map(|(position, c)| RawItem { position, text: c.text, stated: c.stated, repairs: c.repairs })
         .collect();
     Some(ListFound { items, repairs, reasoning: None })
+}
+
+/// A row of a table without a header separator (`| Sure. | 0.4 |`, `| 1 | Sure. | 0.4 |`) as a
+/// line whose cells are separated by ` | `, without its outer pipes or an index cell, so that
+/// the text and its probability read as any separated line; other lines as they are.
+fn pipe_row(line: &str) -> std::borrow::Cow<'_, str> {
+    let t = line.trim();
+    let Some(inner) = t.strip_prefix('|').and_then(|r| r.strip_suffix('|')) else {
+        return line.into();
+    };
+    let mut cells: Vec<&str> = inner.split('|').map(str::trim).collect();
+    if cells.len() < 2 {
+        return line.into();
+    }
+    if cells.len() > 2
+        && (cells[0] == "#" || (cells[0].len() <= 3 && cells[0].chars().all(|c| c.is_ascii_digit())))
+    {
+        cells.remove(0);
+    }
+    cells.join(" | ").into()
 }
 
 #[cfg(test)]

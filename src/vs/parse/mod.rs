@@ -81,8 +81,24 @@ pub enum Repair {
     BarePercent,
     /// Raw newlines or tabs inside strings were escaped.
     ControlCharacters,
+    /// Typographic quotes (`“text”: “Sure”`, `‘…’`, `«…»`) were read as JSON string
+    /// delimiters.
+    TypographicQuotes,
+    /// Quotes inside a text that were not escaped (`"He said "no" and left"`) were kept as
+    /// part of the text.
+    UnescapedQuotes,
+    /// Commas missing between values (`"Sure" "probability"`, `} {`) were inserted.
+    MissingCommas,
+    /// Numbers written `.6` or with a decimal comma (`0,6`) were read as decimals.
+    NumberFormat,
+    /// Python tuples (`("Sure", 0.6)`) were read as lists.
+    TupleBrackets,
     /// The reply was cut off; the complete items were kept and the brackets closed.
     ClosedTruncated,
+    /// The reply was cut off inside the first candidate's text, before any item was
+    /// complete (a model writing one string until `max_tokens`): the text up to the cut was
+    /// kept, and its probability, never written, is missing.
+    TextCut,
     /// The reply was a bare JSON array rather than `{"responses": [...]}`.
     BareArray,
     /// The `{"responses": [...]}` object was wrapped in a one-element array.
@@ -142,6 +158,12 @@ pub enum Repair {
     TextKey {
         /// The key the text was under.
         key: String,
+    },
+    /// The text (or the probability) was inside an object or a list rather than a plain
+    /// value; `path` says where it was found (`text.content`, `text[0]`).
+    NestedValue {
+        /// The keys followed down to the value, joined with dots.
+        path: String,
     },
     /// The probability was under `key` rather than `probability`.
     ProbabilityKey {

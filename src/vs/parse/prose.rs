@@ -21,9 +21,9 @@ fn spec_regex(pattern: &str) -> Regex {
 static TRAIL_BRACKET: LazyLock<Regex> = LazyLock::new(|| {
     spec_regex(r"(?i)\s*[*_]*\s*[\(\[\{]\s*[*_]*\s*SPEC\s*[*_]*\s*[\)\]\}]\s*[*_]*\s*[.,;!]?\s*[*_]*\s*$")
 });
-/// `... — 40%`, `... | p = 0.4`, `..., probability: 0.4` at the end of a text.
+/// `... — 40%`, `... | p = 0.4`, `..., probability: 0.4`, `...<TAB>0.4` at the end of a text.
 static TRAIL_SEP: LazyLock<Regex> = LazyLock::new(|| {
-    spec_regex(r"(?i)(?P<sep>\s*[-–—|~:,;→]+|\s*=>|\s*->|\s)\s*[*_]*\s*SPEC\s*[*_]*\s*[.,;!]?\s*$")
+    spec_regex(r"(?i)(?P<sep>\s*[-–—|~:,;→=/·•]+|\s*=>|\s*->|\s)\s*[*_]*\s*SPEC\s*[*_]*\s*[.,;!]?\s*$")
 });
 /// `(0.4) ...`, `[40%] ...` before a text.
 pub(super) static LEAD_BRACKET: LazyLock<Regex> = LazyLock::new(|| {
@@ -31,7 +31,7 @@ pub(super) static LEAD_BRACKET: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// `0.4 — ...`, `40%: ...`, `Probability 0.4: ...` before a text.
 pub(super) static LEAD_SEP: LazyLock<Regex> =
-    LazyLock::new(|| spec_regex(r"(?i)^[*_]*\s*SPEC\s*[*_]*\s*(?:[:\-–—|]|->|→)\s*[*_]*\s*"));
+    LazyLock::new(|| spec_regex(r"(?i)^[*_]*\s*SPEC\s*[*_]*\s*(?:[:\-–—|=/·•]|->|=>|→|\t)\s*[*_]*\s*"));
 /// What may follow a quoted text: its probability in any form.
 static AFTER_QUOTE: LazyLock<Regex> = LazyLock::new(|| {
     spec_regex(
@@ -108,8 +108,15 @@ pub(super) fn split_item(s: &str, repairs: &mut Vec<Repair>) -> (String, Stated)
         let start = c.get(0).map_or(t.len(), |m| m.start());
         let spaced = c.name("sep").is_some_and(|m| m.as_str().trim().is_empty());
         let labelled = c.name("label").is_some();
+        // Only whitespace before the number: a tab is a column separator (`Sure.<TAB>0.4`,
+        // `Sure.<TAB>40`), and so are two spaces or more before a clear probability.
+        let spec_start = c.name("label").or_else(|| c.name("num")).map_or(t.len(), |m| m.start());
+        let gap = &t[start..spec_start];
+        let blank = gap.chars().all(char::is_whitespace);
+        let tab = blank && gap.contains('\t');
+        let aligned = blank && gap.chars().count() >= 2;
         if let Some((stated, clear)) = stated_from(&c).filter(|_| !t[..start].trim().is_empty()) {
-            if if spaced { labelled } else { clear } {
+            if if spaced { labelled || tab || (aligned && clear) } else { clear } {
                 // `Sure (probability: 0.4` with its bracket never closed.
                 let text = cut_bracket_start(&t[..start]).map_or(&t[..start], |o| &t[..o]);
                 if !text.trim().is_empty() {

@@ -213,6 +213,8 @@ struct TagItem {
     prob_key: Option<String>,
     /// The element was cut off.
     cut: bool,
+    /// The reply was cut off inside the text child: `text` is what came before the cut.
+    text_cut: bool,
 }
 
 /// Candidates in XML-like tags: `<response>` elements (or `<candidate>`, `<item>`, ...) each
@@ -251,7 +253,18 @@ pub(super) fn tag_list(body: &str) -> Option<ListFound> {
     };
     let mut repairs = vec![Repair::XmlTags];
     let mut out = Vec::new();
-    for item in items {
+    let count = items.len();
+    for (position, mut item) in items.into_iter().enumerate() {
+        if item.text_cut {
+            // Only a first candidate cut inside its text is kept (up to the cut); a later one
+            // is dropped, as the complete ones before it stand.
+            if out.is_empty() && position + 1 == count {
+                repairs.push(Repair::TextCut);
+                item.cut = false;
+            } else {
+                item.text = None;
+            }
+        }
         let Some(text) = item.text.filter(|t| !t.trim().is_empty() && !is_placeholder(t)) else {
             if item.cut {
                 repairs.push(Repair::CutOff { dropped: true });
@@ -294,9 +307,14 @@ fn tag_item(s: &str, tags: &[Tag], el: Element, name: &str) -> TagItem {
             None => (Stated::Missing, None, false),
         },
     };
+    let mut text_cut = false;
     let (text, text_key) = match child(s, tags, from, to, end, &text_names) {
         Some(c) if c.complete => (Some(c.content), Some(c.written)),
-        Some(_) => (None, None),
+        Some(c) => {
+            text_cut = true;
+            let before = partial_tag_start(&c.content).map_or(c.content.as_str(), |at| &c.content[..at]);
+            (Some(before.trim_end().to_string()), Some(c.written))
+        }
         None => match attrs.iter().find(|(k, _)| text_names.contains(&k.to_ascii_lowercase().as_str())) {
             Some((k, v)) => (Some(v.clone()), Some(k.clone())),
             None if open.self_close => (None, None),
@@ -305,7 +323,7 @@ fn tag_item(s: &str, tags: &[Tag], el: Element, name: &str) -> TagItem {
     };
     let cut = !closed;
     let stated = if cut && !prob_complete { Stated::Missing } else { stated };
-    TagItem { text, text_key, stated, prob_key, cut }
+    TagItem { text, text_key, stated, prob_key, cut, text_cut }
 }
 
 /// An element's own text: its content without the probability child and without tags;
@@ -382,6 +400,7 @@ fn text_elements(s: &str, tags: &[Tag]) -> Vec<TagItem> {
             stated,
             prob_key,
             cut: !complete || prob_cut,
+            text_cut: false,
         });
     }
     out

@@ -206,7 +206,7 @@ pub async fn run_sweep(
             budget_stop = summary
                 .budget_stop
                 .as_ref()
-                .map(|cell_reason| budget.reached(&total).unwrap_or(cell_reason.clone()));
+                .map(|cell_reason| budget.stop_reason(&total).unwrap_or(cell_reason.clone()));
             interrupted = summary.interrupted;
             halted.clone_from(&summary.halted);
             Some(summary)

@@ -347,7 +347,7 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
 /// A data spec (`pfg:PATH`) or a directory, relative to the sweep file's directory.
 fn relative_spec(base: &Path, spec: &str) -> String {
     match spec.strip_prefix("pfg:").or_else(|| spec.strip_prefix("p4g:")) {
-        Some(rest) => format!("pfg:{}", base.join(rest).display()),
+        Some(rest) => format!("pfg:{}", base.join(crate::data::expand_home(rest)).display()),
         None => base.join(spec).display().to_string(),
     }
 }
