@@ -185,13 +185,13 @@ async fn sequence_sends_schema_without_probability_and_gives_uniform_candidates(
 }
 
 #[tokio::test]
-async fn cot_extracts_the_final_reply_and_reasoning_without_schema() {
+async fn cot_sends_its_schema_and_extracts_the_final_reply_and_reasoning() {
     let reply = r#"{"reasoning": "Step by step: she cares.", "response": "I'll give $1."}"#;
     let model = ScriptedModel::from_replies([reply]);
     let gen = Generator::default().generate(&model, &request(Method::Cot)).await.unwrap();
     let sent = &model.requests()[0];
     assert_eq!(sent.messages, expected_messages(&instruction(Method::Cot, KSpec::Fixed { k: 3 }, None)));
-    assert_eq!(sent.constraint, None);
+    assert_eq!(sent.constraint, Some(OutputConstraint::Reasoned { answer: None }));
     assert_eq!(gen.candidates[0].text, "I'll give $1.");
     assert_eq!(gen.reasoning.as_deref(), Some("Step by step: she cares."));
 }
