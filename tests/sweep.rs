@@ -272,6 +272,32 @@ async fn a_cell_that_cannot_be_evaluated_does_not_lose_the_others() {
     assert!(read(&out.join("000-works/metrics.json")).contains("\"human\": null"));
 }
 
+/// A sweep writes only into an empty folder or a sweep folder (its `sweep.json`): a folder
+/// of other files keeps its `report.md` and `summary.csv`.
+#[tokio::test]
+async fn a_sweep_into_a_folder_of_other_files_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let sweep_file = tmp.path().join("s.toml");
+    let text = "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nn = 1\n\
+                model = \"scripted\"\nout = \"out\"\n[[arms]]\nname = \"a\"\nmethod = \"direct\"\n";
+    std::fs::write(&sweep_file, text).unwrap();
+    let sweep = load_sweep(&sweep_file).unwrap();
+    let foreign = tmp.path().join("notes");
+    std::fs::create_dir(&foreign).unwrap();
+    for f in ["report.md", "summary.csv"] {
+        std::fs::write(foreign.join(f), "mine").unwrap();
+    }
+    let options = SweepOptions { out: Some(foreign.clone()), ..SweepOptions::default() };
+    let e = run_sweep(&sweep, &HashMap::new(), &options).await.unwrap_err();
+    assert!(e.to_string().contains("not a vsim sweep folder"), "{e}");
+    assert!(vsim::fsutil::chain_has_refusal(&e), "{e}");
+    for f in ["report.md", "summary.csv"] {
+        assert_eq!(read(&foreign.join(f)), "mine");
+    }
+    assert!(!foreign.join("sweep.json").exists());
+}
+
 #[test]
 fn arms_are_validated_with_the_file_and_the_field() {
     let tmp = tempfile::tempdir().unwrap();

@@ -31,9 +31,12 @@ impl CliError {
     pub fn input(error: impl Into<anyhow::Error>) -> Self {
         Self { code: 2, error: error.into() }
     }
-    /// A failure while running: exit code 1.
+    /// A failure while running: exit code 1; a refused write (a link, a folder that is not
+    /// the command's own) is bad input all the same: exit code 2.
     pub fn failed(error: impl Into<anyhow::Error>) -> Self {
-        Self { code: 1, error: error.into() }
+        let error = error.into();
+        let refused = error.chain().any(vsim::fsutil::is_refusal);
+        Self { code: if refused { 2 } else { 1 }, error }
     }
 }
 

@@ -400,7 +400,8 @@ pub fn write_metrics(dir: &Path, evaluation: &Evaluation) -> Result<PathBuf, Eva
     let path = dir.join(METRICS_FILE);
     let text = serde_json::to_string_pretty(evaluation)
         .map_err(|e| EvalError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
-    std::fs::write(&path, text + "\n").map_err(|source| EvalError::Io { path: path.clone(), source })?;
+    crate::fsutil::write_atomic(&path, (text + "\n").as_bytes())
+        .map_err(|source| EvalError::Io { path: path.clone(), source })?;
     Ok(path)
 }
 

@@ -87,7 +87,7 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
         let path = path.to_path_buf();
         move |source| MergeError::Io { path, source }
     };
-    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    crate::fsutil::claim_dir(out_dir, crate::rundir::RUN_FOLDER).map_err(io(out_dir))?;
     let _lock = RunLock::acquire(out_dir).map_err(RunDirError::from)?;
     let transcript_out = out_dir.join(crate::rundir::TRANSCRIPTS);
     if std::fs::metadata(&transcript_out).map(|m| m.len() > 0).unwrap_or(false) {
@@ -148,6 +148,7 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
         w.flush().map_err(io(&transcript_out))?;
     }
     tmp.as_file().sync_all().map_err(io(&transcript_out))?;
+    crate::fsutil::refuse_link(&transcript_out).map_err(io(&transcript_out))?;
     tmp.persist(&transcript_out).map_err(|e| io(&transcript_out)(e.error))?;
 
     let events: BTreeMap<String, Vec<Event>> = ordered.into_iter().map(|(_, id, evs)| (id, evs)).collect();

@@ -183,9 +183,22 @@ impl RunError {
     /// Whether the run was refused for what it was asked to do (a bad request, exit code 2)
     /// rather than failing while doing it.
     pub fn is_input(&self) -> bool {
+        if crate::fsutil::chain_has_refusal(self) {
+            return true;
+        }
+        // A transcript line that is not an event is a damaged input, as `eval` says too.
+        if matches!(
+            self,
+            RunError::Transcript(TranscriptError::BadLine { .. })
+                | RunError::RunDir(RunDirError::Transcript(TranscriptError::BadLine { .. }))
+        ) {
+            return true;
+        }
         match self {
             RunError::RunDir(e) => !matches!(e, RunDirError::Io { .. } | RunDirError::Transcript(_)),
-            RunError::Pin(_) | RunError::Shard(_) | RunError::Unpriced(_) => true,
+            RunError::Pin(_) | RunError::Shard(_) | RunError::Unpriced(_) | RunError::TooManyDialogues(_) => {
+                true
+            }
             RunError::Persona { .. }
             | RunError::Models { .. }
             | RunError::EmptyPopulation(_)

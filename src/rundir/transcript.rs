@@ -43,7 +43,9 @@ impl TranscriptWriter {
     /// Opens for appending; a torn last line (from a crash mid-write) is cut off first.
     pub fn open(path: &Path) -> Result<Self, TranscriptError> {
         let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
+        let mut file =
+            crate::fsutil::open_no_follow(OpenOptions::new().create(true).read(true).append(true), path)
+                .map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let keep = whole_lines_len(&mut file, len).map_err(io)?;
         if keep < len {

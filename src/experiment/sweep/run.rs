@@ -102,7 +102,9 @@ pub async fn run_sweep(
     options: &SweepOptions,
 ) -> Result<SweepSummary, SweepError> {
     let out = options.out.clone().unwrap_or_else(|| sweep.out.clone());
-    std::fs::create_dir_all(&out).map_err(|source| SweepError::Io { path: out.clone(), source })?;
+    let sweep_folder = crate::fsutil::FolderKind { what: "a vsim sweep folder", manifest: SWEEP_MANIFEST };
+    crate::fsutil::claim_dir(&out, sweep_folder)
+        .map_err(|source| SweepError::Io { path: out.clone(), source })?;
     let _lock = crate::rundir::RunLock::acquire(&out)
         .map_err(|e| SweepError::Run(RunError::RunDir(crate::rundir::RunDirError::Lock(e))))?;
     // A sweep that has run here is continued only with --resume: refuse before sweep.json
