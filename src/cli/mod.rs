@@ -93,6 +93,23 @@ pub enum Command {
     Data(data::DataCommand),
 }
 
+impl Command {
+    /// Whether the command writes a folder (a run, a report, a sweep, an export): such a
+    /// command must outlive a reader of its output that went away.
+    pub fn writes_a_folder(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Eval(_)
+                | Command::Report(_)
+                | Command::Sweep(_)
+                | Command::Merge(_)
+                | Command::Branch(_)
+                | Command::Export(_)
+        )
+    }
+}
+
 pub fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",
@@ -178,6 +195,16 @@ impl BackendArgs {
     }
 }
 
+/// Refuses an `--n` above the limit of dialogues (or respondents, or branches) of one run,
+/// before anything is allocated for them.
+pub fn check_n(n: usize) -> Result<(), CliError> {
+    let max = vsim::experiment::runner::MAX_DIALOGUES;
+    if n > max {
+        return Err(CliError::input(anyhow::anyhow!("--n {n} is more than the limit of {max}")));
+    }
+    Ok(())
+}
+
 /// A launch error with the exit code it deserves.
 pub fn launch_error(e: vsim::experiment::LaunchError) -> CliError {
     if e.is_input() {
@@ -190,7 +217,7 @@ pub fn launch_error(e: vsim::experiment::LaunchError) -> CliError {
 /// Prints what the checks of server backends noted without failing.
 pub fn print_notes(notes: &[String]) {
     for note in notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
 }
 
@@ -235,7 +262,7 @@ pub async fn open_embedder_for_eval(
                 Some(error) => vsim::embed::unavailable_reason(error),
                 None => e.error.to_string(),
             };
-            eprintln!("warning: semantic diversity {reason}");
+            errln!("warning: semantic diversity {reason}");
             Ok(Err(reason))
         }
         Err(e) => Err(e),

@@ -140,7 +140,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
     for r in &summary.cells {
         failed += r.stats.failed;
         let status = if r.summary.is_some() { "" } else { " (not run)" };
-        println!(
+        outln!(
             "{}: {} dialogues, {} completed, {} failed{status}",
             r.dir.display(),
             r.stats.dialogues,
@@ -148,20 +148,20 @@ pub async fn run(args: SweepArgs) -> CliResult {
             r.stats.failed
         );
     }
-    println!(
+    outln!(
         "{}: {} cells; summary in summary.csv and summary.md; {}",
         summary.out_dir.display(),
         summary.cells.len(),
         summary.spend
     );
     if let Some(reason) = &summary.budget_stop {
-        println!("stopped for budget: {reason}; continue with --resume");
+        outln!("stopped for budget: {reason}; continue with --resume");
     }
     if summary.interrupted {
-        return Ok(130);
+        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
     }
     if let Some(reason) = &summary.halted {
-        eprintln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
+        errln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
         return Ok(1);
     }
 
@@ -180,8 +180,8 @@ pub async fn run(args: SweepArgs) -> CliResult {
             .await
             .map_err(CliError::failed)?;
     match &evaluation.human {
-        Some(spec) => println!("human reference: {spec}"),
-        None => println!(
+        Some(spec) => outln!("human reference: {spec}"),
+        None => outln!(
             "note: no human data (population {}); the cells are compared without a human column \
              (pass --human pfg:DIR)",
             sweep.population
@@ -191,29 +191,29 @@ pub async fn run(args: SweepArgs) -> CliResult {
     for c in &evaluation.cells {
         match &c.status {
             CellEvalStatus::Evaluated { metrics, semantic_missing, .. } => {
-                println!("evaluated {}", metrics.display());
+                outln!("evaluated {}", metrics.display());
                 if let Some(why) = semantic_missing {
-                    eprintln!("warning: {}: semantic diversity {why}", c.dir.display());
+                    errln!("warning: {}: semantic diversity {why}", c.dir.display());
                     problems += 1;
                 }
             }
-            CellEvalStatus::NotRun => println!("{}: not evaluated (not run)", c.dir.display()),
+            CellEvalStatus::NotRun => outln!("{}: not evaluated (not run)", c.dir.display()),
             CellEvalStatus::Failed(e) => {
-                eprintln!("error: {}: not evaluated: {e}", c.dir.display());
+                errln!("error: {}: not evaluated: {e}", c.dir.display());
                 problems += 1;
             }
         }
     }
     for n in &evaluation.notes {
-        eprintln!("note: {n}");
+        errln!("note: {n}");
     }
     match &evaluation.comparison {
         Some(written) => {
-            println!("wrote {}", written.markdown.display());
-            println!("wrote {}", written.html.display());
+            outln!("wrote {}", written.markdown.display());
+            outln!("wrote {}", written.html.display());
         }
-        None if problems == 0 => println!("no cell has run; nothing to evaluate"),
-        None => eprintln!("error: no cell could be evaluated; no comparison report was written"),
+        None if problems == 0 => outln!("no cell has run; nothing to evaluate"),
+        None => errln!("error: no cell could be evaluated; no comparison report was written"),
     }
     Ok(if failed > 0 || problems > 0 { 1 } else { 0 })
 }

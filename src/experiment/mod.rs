@@ -15,7 +15,7 @@ pub mod sweep;
 pub use crate::rundir::{outcomes, transcript};
 
 pub use budget::{Budget, Prices, Spend};
-pub use interrupt::{Interrupt, InterruptTrigger};
+pub use interrupt::{Interrupt, InterruptTrigger, StopSignal};
 pub use launch::{prepare, LaunchError, PreparedRun, RunRequest};
 pub use population::{Member, Population, PopulationError, PopulationReference, PFG_FILTER};
 pub use progress::{RunEvent, RunProgress};

@@ -255,7 +255,8 @@ impl Scenario {
         let roles = &self.roles;
         serde_json::json!({
             "name": self.name,
-            "source": self.source,
+            // As text (lossily, never a panic, for a path that is not UTF-8).
+            "source": self.source.to_string_lossy(),
             "roles": roles,
             "turns": {
                 "policy": self.graph.policy,
