@@ -80,6 +80,24 @@ fn distances_for_a_known_answer_distribution() {
     assert!((m.representativeness.unwrap() - 1.0).abs() < 1e-12);
 }
 
+/// Human counts far beyond memory (1e20, 2e9) are compared as weighted ECDFs: no sample list
+/// is built from them, so nothing panics or allocates gigabytes.
+#[test]
+fn huge_human_counts_are_compared_without_expanding_them() {
+    let item = vsim::survey::questionnaire::Item {
+        key: "Q".into(),
+        question: "Is it safe?".into(),
+        options: vec!["Very".into(), "Somewhat".into(), "Not".into(), "Refused".into()],
+        ordinal: Some(vec![1.0, 2.0, 3.0]),
+        refused: Some(3),
+    };
+    let m = compare_item(&item, "g", &[3, 1, 0, 0], Some(&[1e20, 2e9, 3.0, 7.0]));
+    let d = m.ks_statistic.expect("a KS statistic");
+    // The human side is almost all "Very": F_h(1) ≈ 1, F_s(1) = 3/4.
+    assert!((d - 0.25).abs() < 1e-9, "{d}");
+    assert!(m.ks_pvalue.is_some_and(|p| (0.0..=1.0).contains(&p)));
+}
+
 /// A survey file using the reference wave with two groups and three items.
 fn survey_file(dir: &Path, method: &str, extra: &str) -> PathBuf {
     let wave = wave().unwrap();

@@ -31,7 +31,7 @@ use super::spec::SurveySpec;
 use crate::dialogue::events::Event;
 use crate::experiment::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::stats::compare::{jensen_shannon, total_variation};
-use crate::stats::ks::{ks_2samp, KsMode};
+use crate::stats::ks::{ks_2samp_counts, KsMode};
 
 /// One item × subgroup comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -248,10 +248,10 @@ pub fn compare_item(
         let w1 = ordinal_w1(ord, &p, &q);
         wasserstein = Some(w1);
         representativeness = denominator.map(|d| 1.0 - w1 / d);
-        let expand = |counts: &[f64]| -> Vec<f64> {
-            counts.iter().zip(ord).flat_map(|(c, v)| std::iter::repeat_n(*v, c.round() as usize)).collect()
-        };
-        if let Ok(r) = ks_2samp(&expand(&sim), &expand(&hum), KsMode::Auto) {
+        // Whole counts (weighted human counts rounded), compared as weighted ECDFs: a count is
+        // never expanded into a list of answers, however large it is.
+        let whole = |counts: &[f64]| -> Vec<u64> { counts.iter().map(|c| c.round() as u64).collect() };
+        if let Ok(r) = ks_2samp_counts(ord, &whole(&sim), &whole(&hum), KsMode::Auto) {
             ks_statistic = Some(r.statistic);
             ks_pvalue = Some(r.pvalue);
         }
