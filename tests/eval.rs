@@ -216,6 +216,27 @@ async fn missing_outcomes_are_counted_never_zero() {
     assert!(e.human_note.as_deref().unwrap().contains("--human"));
 }
 
+/// A value outside the outcome's declared range [0, 2], as a hand-edited transcript may hold,
+/// is invalid when read back, as it is at extraction: never compared.
+#[tokio::test]
+async fn an_outcome_outside_its_range_is_invalid_when_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let dialogues = [
+        dlg(None, Some(json!(1.0))),
+        dlg(None, Some(json!(-5))),
+        dlg(None, Some(json!(1e308))),
+        dlg(None, Some(json!("2.5"))),
+        dlg(None, Some(json!(2))),
+        dlg(None, Some(json!(0))),
+    ];
+    write_run(&dir, &dialogues, Some(config("personas")));
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    let o = &e.numeric[0];
+    assert_eq!((o.counts.valid, o.counts.invalid), (3, 3));
+    assert_eq!(o.simulated_values, vec![1.0, 2.0, 0.0]);
+}
+
 #[tokio::test]
 async fn unpaired_population_reports_paired_l1_as_not_applicable() {
     let tmp = tempfile::tempdir().unwrap();

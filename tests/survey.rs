@@ -421,6 +421,21 @@ fn duplicate_subgroups_options_and_items_are_refused_with_file_and_line() {
     .unwrap();
     let e = load_info(&wave).unwrap_err().to_string();
     assert!(e.contains("info.csv:3:") && e.contains("duplicate option `Yes`"), "{e}");
+
+    // A NaN ordinal value is refused, not taken as a nominal item left out of
+    // representativeness.
+    std::fs::write(
+        wave.join("info.csv"),
+        "key,question,references,option_ordinal\n\
+         A_W99,Is it?,\"['Yes', 'No', 'Refused']\",\"[1.0, 2.0]\"\n\
+         B_W99,Is it?,\"['Yes', 'No', 'Refused']\",\"[1.0, nan]\"\n",
+    )
+    .unwrap();
+    let e = load_info(&wave).unwrap_err().to_string();
+    assert!(
+        e.contains("info.csv:3:") && e.contains("option_ordinal") && e.contains("NaN is not a finite"),
+        "{e}"
+    );
 }
 
 /// A survey run through the one runner: its inputs pinned, resumed only as itself, sharded

@@ -24,16 +24,22 @@ pub fn run(args: MergeArgs) -> CliResult {
     })?;
     for (id, dirs) in &report.duplicates {
         let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        eprintln!("duplicate dialogue {id} in {} (kept the first completed)", dirs.join(", "));
+        errln!(
+            "duplicate dialogue {id} in {} (kept the first directory's latest completed copy)",
+            dirs.join(", ")
+        );
+    }
+    for (id, dir) in &report.without_begin {
+        errln!("dialogue {id} in {} has no begin event; left out", dir.display());
     }
     if !report.missing.is_empty() {
         let shown: Vec<String> = report.missing.iter().take(20).map(|i| i.to_string()).collect();
         let more = report.missing.len().saturating_sub(20);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        eprintln!("missing dialogue indices: {}{more}", shown.join(", "));
+        errln!("missing dialogue indices: {}{more}", shown.join(", "));
     }
     let c = &report.counts;
-    println!(
+    outln!(
         "{}: {} of {} dialogues ({} completed, {} without any outcome, {} failed), {} missing, {} duplicates",
         report.out_dir.display(),
         report.dialogues,
@@ -44,5 +50,6 @@ pub fn run(args: MergeArgs) -> CliResult {
         report.missing.len(),
         report.duplicates.len()
     );
-    Ok(if report.missing.is_empty() && c.failed == 0 && c.unanswered == 0 { 0 } else { 1 })
+    let whole = report.missing.is_empty() && report.without_begin.is_empty();
+    Ok(if whole && c.failed == 0 && c.unanswered == 0 { 0 } else { 1 })
 }
