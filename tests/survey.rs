@@ -224,6 +224,13 @@ fn bad_survey_input_gives_clear_errors() {
     let e = load_survey(&path, None).unwrap_err().to_string();
     assert!(e.contains("unknown subgroup attribute `INCOME`"), "{e}");
 
+    // A count beyond its bound says the bound.
+    let path = survey_file(tmp.path(), "direct", "");
+    let text = std::fs::read_to_string(&path).unwrap().replace("per_group = 3", "per_group = 100000000");
+    std::fs::write(&path, text).unwrap();
+    let e = load_survey(&path, None).unwrap_err().to_string();
+    assert!(e.contains("per_group") && e.contains("1 to 100000"), "{e}");
+
     // An item without options in a questionnaire file.
     let q = tmp.path().join("q.toml");
     std::fs::write(&q, "name = \"q\"\n[[items]]\nkey = \"A\"\nquestion = \"Why?\"\n").unwrap();
