@@ -320,6 +320,10 @@ fn arms_are_validated_with_the_file_and_the_field() {
     assert!(e.contains("arms[1].name") && e.contains("arms[0]"), "{e}");
     let e = err("[[arms]]\nname = \" \"\n");
     assert!(e.contains("arms[0].name"), "{e}");
+    let e = err(&format!("[[arms]]\nname = \"{}\"\n", "a".repeat(300)));
+    assert!(e.contains("arms[0].name") && e.contains("longer than 100 characters"), "{e}");
+    let e = err("[[arms]]\nname = \"α\"\n[[arms]]\nname = \"β\"\n");
+    assert!(e.contains("arms[1].name") && e.contains("both name the folder `_`"), "{e}");
     let e = err("[grid]\nk = [2, 3]\n[[arms]]\nmethod = \"direct\"\n");
     assert!(e.contains("field `arms`") && e.contains("not both"), "{e}");
     let e = err("[[arms]]\nmethod = \"direct\"\ntemperature = 1\n");
