@@ -277,6 +277,12 @@ fn eval_then_report_from_the_command_line() {
     }
     let m: Value = serde_json::from_str(&std::fs::read_to_string(b.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["numeric"][0]["counts"]["failed"], 1);
+    // `--human none` means no human data, as a sweep's `human = "none"` does.
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["eval", b.to_str().unwrap(), "--human", "none", "--bootstrap", "20", "--embedder", "none"])
+        .assert()
+        .success();
     let out = tmp.path().join("cmp");
     assert_cmd::Command::cargo_bin("vsim")
         .unwrap()
