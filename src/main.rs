@@ -49,9 +49,15 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(cli::dispatch(args)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
-            errln!("error: {}", e.error);
+            let mut shown = e.error.to_string();
+            errln!("error: {shown}");
             for cause in e.error.chain().skip(1) {
-                errln!("  caused by: {cause}");
+                // An error that quotes its cause (`PATH: reason`) has said it already.
+                let cause = cause.to_string();
+                if !shown.contains(&cause) {
+                    errln!("  caused by: {cause}");
+                    shown = cause;
+                }
             }
             std::process::ExitCode::from(e.code)
         }
