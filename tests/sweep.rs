@@ -272,6 +272,43 @@ async fn a_cell_that_cannot_be_evaluated_does_not_lose_the_others() {
     assert!(read(&out.join("000-works/metrics.json")).contains("\"human\": null"));
 }
 
+/// A resume with other cells (an arm changed or reordered, another sweep file with the same
+/// `out`) is refused before `sweep.json` is rewritten, naming the field.
+#[tokio::test]
+async fn resuming_a_sweep_with_other_cells_is_refused_and_sweep_json_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_pfg(&tmp.path().join("pfg"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let head = "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nn = 2\n\
+                model = \"scripted\"\nout = \"out\"\n";
+    let (a, b) =
+        ("[[arms]]\nname = \"a\"\nmethod = \"direct\"\n", "[[arms]]\nname = \"b\"\nmethod = \"cot\"\n");
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, format!("{head}{a}{b}")).unwrap();
+    let models: HashMap<String, SharedModel> =
+        [("scripted".to_string(), Arc::new(truthful_model()) as SharedModel)].into();
+    let out = tmp.path().join("out");
+    let options = SweepOptions { out: Some(out.clone()), ..SweepOptions::default() };
+    run_sweep(&load_sweep(&file).unwrap(), &models, &options).await.unwrap();
+    let before = read(&out.join("sweep.json"));
+
+    let resume = SweepOptions { resume: true, ..options };
+    std::fs::write(&file, format!("{head}{b}{a}")).unwrap();
+    let e = run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap_err();
+    assert!(
+        matches!(e, vsim::experiment::sweep::SweepError::Invalid { ref field, .. } if field == "cells"),
+        "{e}"
+    );
+    assert_eq!(read(&out.join("sweep.json")), before, "sweep.json is not rewritten");
+    std::fs::write(&file, format!("{}{a}{b}", head.replace("n = 2", "n = 1"))).unwrap();
+    let e = run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap_err();
+    assert!(e.to_string().contains("`n`"), "{e}");
+
+    // The same sweep resumes.
+    std::fs::write(&file, format!("{head}{a}{b}")).unwrap();
+    run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap();
+}
+
 /// A sweep writes only into an empty folder or a sweep folder (its `sweep.json`): a folder
 /// of other files keeps its `report.md` and `summary.csv`.
 #[tokio::test]

@@ -133,7 +133,9 @@ pub async fn run(args: SweepArgs) -> CliResult {
     };
     let summary = run_sweep(&sweep, &models, &options).await.map_err(|e| match e {
         SweepError::Run(ref r) if r.is_input() => CliError::input(e),
-        SweepError::Population(_) | SweepError::MissingModel(_) => CliError::input(e),
+        SweepError::Population(_) | SweepError::MissingModel(_) | SweepError::Invalid { .. } => {
+            CliError::input(e)
+        }
         other => CliError::failed(other),
     })?;
     let mut failed = 0;

@@ -1,7 +1,7 @@
 //! Running a sweep's cells, one run directory each, under one budget.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::grid::Cell;
@@ -93,6 +93,37 @@ pub struct SweepSummary {
     pub halted: Option<String>,
 }
 
+/// What a resumed sweep must share with the one that started its folder: the same cells, in
+/// the same order, over the same people and seeds.
+const SAME_SWEEP: [&str; 6] = ["cells", "n", "seed", "population", "split", "role"];
+
+/// Refuses to resume the sweep folder of `manifest_path` with another sweep (a changed or
+/// reordered arm, another sweep file with the same `out`), before `sweep.json` is rewritten.
+fn refuse_another_sweep(
+    manifest_path: &Path,
+    manifest: &SweepManifest,
+    file: &Path,
+) -> Result<(), SweepError> {
+    let Ok(text) = std::fs::read_to_string(manifest_path) else { return Ok(()) };
+    let io = |e: serde_json::Error| SweepError::Io { path: manifest_path.to_path_buf(), source: e.into() };
+    let old: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
+    let new = serde_json::to_value(manifest).map_err(io)?;
+    for key in SAME_SWEEP {
+        if old.get(key) != new.get(key) {
+            return Err(SweepError::Invalid {
+                file: file.to_path_buf(),
+                field: key.to_string(),
+                reason: format!(
+                    "differs from the sweep that started {} (its `{key}`); resume with that sweep \
+                     as it was, or choose another out",
+                    manifest_path.parent().unwrap_or(manifest_path).display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs every cell of `sweep` in order, each as a run directory under the output directory,
 /// with backends from `models` (keyed by model spec; see [`Sweep::model_specs`]). Writes
 /// `sweep.json`, `summary.csv` and `summary.md`.
@@ -149,6 +180,9 @@ pub async fn run_sweep(
         cells: &cells,
     };
     let manifest_path = out.join(SWEEP_MANIFEST);
+    if options.resume {
+        refuse_another_sweep(&manifest_path, &manifest, &sweep.file)?;
+    }
     let bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| SweepError::Io { path: manifest_path.clone(), source: e.into() })?;
     crate::fsutil::write_atomic(&manifest_path, &bytes)
