@@ -306,7 +306,15 @@ async fn resuming_a_sweep_with_other_cells_is_refused_and_sweep_json_kept() {
 
     // The same sweep resumes.
     std::fs::write(&file, format!("{head}{a}{b}")).unwrap();
-    run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap();
+    let sweep = load_sweep(&file).unwrap();
+    run_sweep(&sweep, &models, &resume).await.unwrap();
+
+    // Its evaluation holds the folder's lock: one held elsewhere refuses it.
+    let held = vsim::rundir::RunLock::acquire(&out).unwrap();
+    let e = evaluate_sweep(&out, &sweep.cells(), None, &eval_options(), None).await.unwrap_err();
+    assert!(matches!(e, vsim::report::ReportError::Locked(_)), "{e}");
+    drop(held);
+    evaluate_sweep(&out, &sweep.cells(), None, &eval_options(), None).await.unwrap();
 }
 
 /// A sweep writes only into an empty folder or a sweep folder (its `sweep.json`): a folder

@@ -180,7 +180,10 @@ pub async fn run(args: SweepArgs) -> CliResult {
     let evaluation =
         evaluate_sweep(&summary.out_dir, &cells, human.as_deref(), &eval_options, embedder.as_deref())
             .await
-            .map_err(CliError::failed)?;
+            .map_err(|e| match e {
+                vsim::report::ReportError::Locked(_) => CliError::input(e),
+                other => CliError::failed(other),
+            })?;
     match &evaluation.human {
         Some(spec) => outln!("human reference: {spec}"),
         None => outln!(

@@ -40,6 +40,9 @@ pub enum ReportError {
     /// A comparison was asked for with no run.
     #[error("nothing to compare: no run given")]
     NoRuns,
+    /// Another process writes the folder.
+    #[error(transparent)]
+    Locked(#[from] crate::rundir::LockError),
 }
 
 /// The paths a report was written to.

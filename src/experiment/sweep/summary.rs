@@ -337,6 +337,9 @@ pub async fn evaluate_sweep(
     options: &SweepEvalOptions,
     embedder: Option<&dyn Embedder>,
 ) -> Result<SweepEvaluation, ReportError> {
+    // Held while the cells' metrics and the comparison are written: a second sweep on the
+    // same folder is refused instead of writing the same files at the same time.
+    let _lock = crate::rundir::RunLock::acquire(out_dir)?;
     async fn one(
         dir: &Path,
         human: Option<&str>,
