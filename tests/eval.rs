@@ -364,6 +364,16 @@ async fn run_without_outcomes_is_a_clear_error() {
         msg.contains("no outcomes to evaluate") && msg.contains("2 failed") && msg.contains("--resume"),
         "{msg}"
     );
+    // Dialogues that neither ended nor recorded an error: no error events to point at.
+    let cut = tmp.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    let mut w = TranscriptWriter::open(&cut.join("transcripts.jsonl")).unwrap();
+    let mut evs = events("d000", 0, &dlg(None, None));
+    assert!(matches!(evs.pop(), Some(Event::Error(_))));
+    w.append(&evs).unwrap();
+    let err = evaluate(&RunData::load(&cut).unwrap(), None, &EvalOptions::default(), None).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(!msg.contains("error events") && msg.contains("none recorded an error"), "{msg}");
     // Not a run directory at all.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

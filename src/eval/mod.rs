@@ -177,8 +177,11 @@ pub async fn evaluate(
     if !has_outcome {
         let hint = if run.dialogues.is_empty() {
             "the transcript is empty"
-        } else if counts.completed == 0 {
+        } else if counts.completed == 0 && run.dialogues.iter().any(|d| d.error.is_some()) {
             "no dialogue completed; see the error events in transcripts.jsonl, and finish the run with `vsim run --resume`"
+        } else if counts.completed == 0 {
+            "no dialogue completed, and none recorded an error: the run stopped before any ended; finish it with \
+             `vsim run --resume`"
         } else if run.measure == crate::dialogue::events::Measure::Stated {
             "no outcome is declared with `stated = true`, so there is no stated measure; evaluate the answers \
              (leave out --measure)"
