@@ -237,6 +237,27 @@ async fn an_outcome_outside_its_range_is_invalid_when_read_back() {
     assert_eq!(o.simulated_values, vec![1.0, 2.0, 0.0]);
 }
 
+/// A dialogue completed twice in one transcript (edited or joined by hand) is named, and its
+/// latest attempt is the one evaluated.
+#[tokio::test]
+async fn a_dialogue_completed_twice_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    write_run(&dir, &[dlg(None, Some(json!(1.0))), dlg(None, Some(json!(0.5)))], Some(config("personas")));
+    let mut w = TranscriptWriter::open(&dir.join("transcripts.jsonl")).unwrap();
+    w.append(&events("d000", 0, &dlg(None, Some(json!(2.0))))).unwrap();
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    assert_eq!(e.counts.completed_more_than_once, ["d000"]);
+    assert_eq!(e.numeric[0].simulated_values, vec![2.0, 0.5]);
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["eval", dir.to_str().unwrap(), "--embedder", "none", "--bootstrap", "20"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("1 dialogues are completed more than once"))
+        .stderr(predicates::str::contains(": d000"));
+}
+
 #[tokio::test]
 async fn unpaired_population_reports_paired_l1_as_not_applicable() {
     let tmp = tempfile::tempdir().unwrap();

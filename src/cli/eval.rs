@@ -142,6 +142,14 @@ pub async fn run(a: EvalArgs) -> CliResult {
     let written = vsim::report::write_run_report(&out_dir, &evaluation, Some(&run), a.max_dialogues)
         .map_err(CliError::failed)?;
     let c = &evaluation.counts;
+    if !c.completed_more_than_once.is_empty() {
+        errln!(
+            "warning: {} dialogues are completed more than once in the transcript (the latest attempt of each is \
+             evaluated): {}",
+            c.completed_more_than_once.len(),
+            c.completed_more_than_once.join(", ")
+        );
+    }
     outln!("{} dialogues: {} completed, {} failed", c.dialogues, c.completed, c.failed);
     for o in &evaluation.numeric {
         let mut line = format!(

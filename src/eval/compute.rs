@@ -520,6 +520,9 @@ pub(crate) fn role_infos(run: &RunData) -> Vec<RoleInfo> {
 pub(crate) fn counts(run: &RunData) -> Counts {
     let mut c = Counts { dialogues: run.dialogues.len(), ..Counts::default() };
     for d in &run.dialogues {
+        if d.completed_attempts > 1 {
+            c.completed_more_than_once.push(d.id.clone());
+        }
         if d.completed {
             c.completed += 1;
         } else {

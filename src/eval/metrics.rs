@@ -159,6 +159,10 @@ pub struct Counts {
     pub parse_retries: usize,
     /// Up to ten error messages of failed dialogues, `dialogue: message`.
     pub errors: Vec<String>,
+    /// Dialogues completed more than once in the transcript (edited or joined by hand); the
+    /// latest attempt of each is the one evaluated.
+    #[serde(default)]
+    pub completed_more_than_once: Vec<String>,
 }
 
 /// Validity counts for one outcome.

@@ -587,6 +587,7 @@ mod tests {
                         outcome(&id, "answer", json!(labels[i])),
                     ],
                     error: None,
+                    completed_attempts: 1,
                 }
             })
             .collect();

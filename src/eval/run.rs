@@ -66,6 +66,9 @@ pub struct RunDialogue {
     pub outcomes: Vec<OutcomeEvent>,
     /// The last error message of a failed attempt.
     pub error: Option<String>,
+    /// Attempts that ran from a `begin` to an `end`: more than one only in a transcript
+    /// edited or joined by hand (the latest is the one evaluated).
+    pub completed_attempts: usize,
 }
 
 impl RunDialogue {
@@ -161,7 +164,19 @@ fn dialogue_from_events(id: &str, events: &[Event], measure: Measure) -> RunDial
         turns: Vec::new(),
         outcomes: Vec::new(),
         error: None,
+        completed_attempts: 0,
     };
+    let mut open = false;
+    for e in events {
+        match e {
+            Event::Begin(_) => open = true,
+            Event::End(_) if open => {
+                d.completed_attempts += 1;
+                open = false;
+            }
+            _ => {}
+        }
+    }
     for e in attempt {
         match e {
             Event::Begin(b) => {
