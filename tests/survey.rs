@@ -200,6 +200,18 @@ async fn scripted_survey_gives_exact_distributions() {
         assert_eq!((report.refused_simulated, report.refused_human), (0, 29.0));
         assert!(report.to_markdown().contains("0 simulated, 29 human"), "{}", report.to_markdown());
         assert!(report.summary_line().contains("refusals: 0 simulated, 29 human"));
+
+        // A subgroup without human data is named, not skipped silently, and counts 0 people.
+        let mut without = spec.clone();
+        for groups in without.human.as_mut().unwrap().counts.values_mut() {
+            groups.remove("Liberal");
+        }
+        let report = evaluate(&without, &out).unwrap();
+        assert_eq!(report.groups_without_human, ["Liberal"]);
+        assert!(report.to_markdown().contains("| Liberal | no human answers in the data |"));
+        assert!(report.summary_line().contains("no human answers for Liberal"), "{}", report.summary_line());
+        let liberal = report.rows.iter().find(|r| r.group == "Liberal").unwrap();
+        assert!(liberal.n_human == 0.0 && liberal.n_human.is_sign_positive(), "{}", liberal.n_human);
     }
 }
 
