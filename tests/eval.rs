@@ -237,6 +237,27 @@ async fn an_outcome_outside_its_range_is_invalid_when_read_back() {
     assert_eq!(o.simulated_values, vec![1.0, 2.0, 0.0]);
 }
 
+/// A torn last line (a write cut short) is left out and said so.
+#[tokio::test]
+async fn a_torn_last_line_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    write_run(&dir, &[dlg(None, Some(json!(1.0)))], Some(config("personas")));
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    assert!(!e.counts.torn_last_line);
+    let mut f = std::fs::OpenOptions::new().append(true).open(dir.join("transcripts.jsonl")).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"event":"begin","dialogue":"d0"#).unwrap();
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    assert!(e.counts.torn_last_line);
+    assert_eq!(e.counts.dialogues, 1);
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["eval", dir.to_str().unwrap(), "--embedder", "none", "--bootstrap", "20"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("is not a whole event"));
+}
+
 /// A dialogue completed twice in one transcript (edited or joined by hand) is named, and its
 /// latest attempt is the one evaluated.
 #[tokio::test]

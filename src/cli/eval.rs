@@ -142,6 +142,12 @@ pub async fn run(a: EvalArgs) -> CliResult {
     let written = vsim::report::write_run_report(&out_dir, &evaluation, Some(&run), a.max_dialogues)
         .map_err(CliError::failed)?;
     let c = &evaluation.counts;
+    if c.torn_last_line {
+        errln!(
+            "warning: the last line of {} is not a whole event (a write cut short); it was left out",
+            a.run_dir.join("transcripts.jsonl").display()
+        );
+    }
     if !c.completed_more_than_once.is_empty() {
         errln!(
             "warning: {} dialogues are completed more than once in the transcript (the latest attempt of each is \

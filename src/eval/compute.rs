@@ -518,7 +518,8 @@ pub(crate) fn role_infos(run: &RunData) -> Vec<RoleInfo> {
 }
 
 pub(crate) fn counts(run: &RunData) -> Counts {
-    let mut c = Counts { dialogues: run.dialogues.len(), ..Counts::default() };
+    let mut c =
+        Counts { dialogues: run.dialogues.len(), torn_last_line: run.torn_last_line, ..Counts::default() };
     for d in &run.dialogues {
         if d.completed_attempts > 1 {
             c.completed_more_than_once.push(d.id.clone());

@@ -163,6 +163,9 @@ pub struct Counts {
     /// latest attempt of each is the one evaluated.
     #[serde(default)]
     pub completed_more_than_once: Vec<String>,
+    /// The transcript's last line was not a whole event (a write cut short) and was left out.
+    #[serde(default)]
+    pub torn_last_line: bool,
 }
 
 /// Validity counts for one outcome.

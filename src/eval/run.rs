@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::EvalError;
 use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
-use crate::experiment::transcript::read_events;
+use crate::experiment::transcript::read_events_noting_torn;
 
 use crate::rundir::{read_manifest_if_any, Manifest};
 pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};
@@ -91,6 +91,8 @@ pub struct RunData {
     pub outcomes: Vec<OutcomeDecl>,
     /// Which measurement the outcomes are: the answers, or what the roles stated.
     pub measure: Measure,
+    /// The transcript's last line is not a whole event (a write cut short) and was left out.
+    pub torn_last_line: bool,
 }
 
 impl RunData {
@@ -113,13 +115,13 @@ impl RunData {
         }
         let manifest = read_manifest_if_any(&dir)
             .map_err(|e| EvalError::Config { path: dir.join(CONFIG), reason: e.to_string() })?;
-        let events = read_events(&transcript)?;
+        let (events, torn_last_line) = read_events_noting_torn(&transcript)?;
         let mut dialogues: Vec<RunDialogue> =
             events.iter().map(|(id, evs)| dialogue_from_events(id, evs, measure)).collect();
         dialogues.sort_by(|a, b| a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id)));
         let mut outcomes = manifest.as_ref().map(declared_outcomes).unwrap_or_default();
         add_observed_outcomes(&mut outcomes, &dialogues);
-        Ok(RunData { dir, manifest, dialogues, outcomes, measure })
+        Ok(RunData { dir, manifest, dialogues, outcomes, measure, torn_last_line })
     }
 
     /// The scenario name from the configuration.
