@@ -266,6 +266,30 @@ fn bad_counts_and_paths_are_refused_before_any_work() {
     assert_eq!(huge.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("--n 10000000000") && stderr.contains("limit"), "{stderr}");
     assert!(!out.exists(), "nothing was written");
+    // The same bound for branches and survey respondents.
+    let vsim = || Command::new(env!("CARGO_BIN_EXE_vsim"));
+    let branch = vsim()
+        .arg("branch")
+        .arg(&out)
+        .args(["--dialogue", "d00000", "--turn", "0", "--candidate", "0", "--n", "10000000000"])
+        .output()
+        .unwrap();
+    assert_eq!(branch.status.code(), Some(2), "{}", String::from_utf8_lossy(&branch.stderr));
+    assert!(String::from_utf8_lossy(&branch.stderr).contains("--n 10000000000"));
+    let wave = common::root().join("../shared/data/opinionqa/W26");
+    if wave.is_dir() {
+        let survey = vsim()
+            .arg("run")
+            .arg(common::root().join("scenarios/survey_opinionqa_w26.toml"))
+            .arg(format!("--population=opinionqa:{}", wave.display()))
+            .args(["--n", "10000000000", "--model", "openai:m@http://127.0.0.1:9", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&survey.stderr);
+        assert_eq!(survey.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--n 10000000000"), "{stderr}");
+    }
 
     #[cfg(unix)]
     {
