@@ -384,6 +384,19 @@ fn representativeness_divides_by_max_minus_min_and_refusals_are_counted_on_both_
     let d = denominator_differences(&spec.questionnaire.items);
     assert_eq!(d.len(), 1);
     assert_eq!((d[0].item.as_str(), d[0].range, d[0].options_minus_one), ("WORLD", 1.0, 2));
+
+    // An item whose ordinal values are all equal has no representativeness, and says so.
+    let flat = format!(
+        "{WORLD}\n[[items]]\nkey = \"FLAT\"\nquestion = \"?\"\noptions = [\"A\", \"B\"]\nordinal = [1, 1]\n"
+    );
+    let spec = load_survey(&questionnaire_survey(tmp.path(), &flat, "groups = [\"North\"]\n"), None).unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("transcripts.jsonl"), "").unwrap();
+    let report = evaluate(&spec, &run).unwrap();
+    assert_eq!(report.items_without_order, ["FLAT"]);
+    assert!(report.to_markdown().contains("no distinct ordinal values: FLAT"), "{}", report.to_markdown());
+    assert!(report.summary_line().contains("(no representativeness): FLAT"), "{}", report.summary_line());
 }
 
 #[test]

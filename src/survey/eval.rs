@@ -113,6 +113,9 @@ pub struct SurveyReport {
     /// Subgroups with no human answer to any item of the survey: compared with nothing, so
     /// left out of representativeness (named, never skipped silently).
     pub groups_without_human: Vec<String>,
+    /// Items without distinct ordinal values (nominal, or all values equal): they have no
+    /// Wasserstein distance, so no representativeness (named, never dropped silently).
+    pub items_without_order: Vec<String>,
 }
 
 /// The representativeness denominator of an ordinal item: max − min of its ordinal values
@@ -223,6 +226,13 @@ pub fn evaluate(spec: &SurveySpec, run_dir: &Path) -> Result<SurveyReport, Trans
         refused_simulated,
         refused_human,
         groups_without_human,
+        items_without_order: spec
+            .questionnaire
+            .items
+            .iter()
+            .filter(|i| ordinal_range(i).is_none())
+            .map(|i| i.key.clone())
+            .collect(),
     })
 }
 
@@ -340,6 +350,12 @@ impl SurveyReport {
                 self.groups_without_human.join(", ")
             ));
         }
+        if !self.items_without_order.is_empty() {
+            line.push_str(&format!(
+                "; items without distinct ordinal values (no representativeness): {}",
+                self.items_without_order.join(", ")
+            ));
+        }
         line
     }
 
@@ -356,6 +372,12 @@ impl SurveyReport {
         }
         for g in &self.groups_without_human {
             s.push_str(&format!("| {g} | no human answers in the data |\n"));
+        }
+        if !self.items_without_order.is_empty() {
+            s.push_str(&format!(
+                "\nLeft out of representativeness, having no distinct ordinal values: {}.\n",
+                self.items_without_order.join(", ")
+            ));
         }
         let marker = match self.denominator_differs.len() {
             0 => String::new(),
