@@ -326,3 +326,34 @@ fn resuming_a_damaged_transcript_is_bad_input() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("transcripts.jsonl:1:"), "{stderr}");
 }
+
+/// An output that is a file, for every command that writes a folder: exit code 2, naming it
+/// (it was 'File exists (os error 17)', exit 1), and the file left as it was.
+#[test]
+fn an_output_that_is_a_file_is_bad_input_for_every_writer() {
+    let f = fixture(0);
+    let run = f.tmp.path().join("run");
+    assert!(f.run(&run, 1, &["--quiet"]).output().unwrap().status.success());
+    let eval = Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .arg("eval")
+        .arg(&run)
+        .args(["--embedder", "none", "--bootstrap", "20"])
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let file = f.tmp.path().join("file");
+    std::fs::write(&file, "mine").unwrap();
+    let run_s = run.to_str().unwrap();
+    let file_s = file.to_str().unwrap();
+    for args in [
+        vec!["merge", file_s, run_s],
+        vec!["report", run_s, "--out", file_s],
+        vec!["export", "convokit", run_s, file_s],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_vsim")).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(file_s) && stderr.contains("not a folder"), "{args:?}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+    }
+}

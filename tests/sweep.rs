@@ -341,6 +341,13 @@ async fn a_sweep_into_a_folder_of_other_files_is_refused() {
         assert_eq!(read(&foreign.join(f)), "mine");
     }
     assert!(!foreign.join("sweep.json").exists());
+    // An out that is a file.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "mine").unwrap();
+    let options = SweepOptions { out: Some(file.clone()), ..SweepOptions::default() };
+    let e = run_sweep(&sweep, &HashMap::new(), &options).await.unwrap_err();
+    assert!(e.to_string().contains("not a folder") && vsim::fsutil::chain_has_refusal(&e), "{e}");
+    assert_eq!(read(&file), "mine");
 }
 
 #[test]
