@@ -309,6 +309,20 @@ async fn resuming_a_sweep_with_other_cells_is_refused_and_sweep_json_kept() {
     let sweep = load_sweep(&file).unwrap();
     run_sweep(&sweep, &models, &resume).await.unwrap();
 
+    // A cell's folder that is a link out of the sweep folder is refused before anything runs.
+    #[cfg(unix)]
+    {
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::rename(out.join("001-b"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("001-b")).unwrap();
+        let before = read(&elsewhere.join("transcripts.jsonl"));
+        let e = run_sweep(&sweep, &models, &resume).await.unwrap_err();
+        assert!(e.to_string().contains("001-b") && vsim::fsutil::chain_has_refusal(&e), "{e}");
+        assert_eq!(read(&elsewhere.join("transcripts.jsonl")), before);
+        std::fs::remove_file(out.join("001-b")).unwrap();
+        std::fs::rename(&elsewhere, out.join("001-b")).unwrap();
+    }
+
     // Its evaluation holds the folder's lock: one held elsewhere refuses it.
     let held = vsim::rundir::RunLock::acquire(&out).unwrap();
     let e = evaluate_sweep(&out, &sweep.cells(), None, &eval_options(), None).await.unwrap_err();

@@ -154,6 +154,11 @@ pub async fn run_sweep(
         budget.max_cost_usd = options.budget.max_cost_usd;
     }
     let cells = sweep.cells();
+    // A cell's folder that is a link would take the cell's writes out of the sweep folder.
+    for name in cells.iter().map(|c| c.name.as_str()).chain([SWEEP_MANIFEST, "summary.csv", "summary.md"]) {
+        let path = out.join(name);
+        crate::fsutil::refuse_link(&path).map_err(|source| SweepError::Io { path, source })?;
+    }
     let mut inputs = vec![PinnedInput::pin("sweep", &sweep.file).map_err(RunError::from)?];
     if sweep.scenario.source.is_file() {
         inputs.push(PinnedInput::pin("scenario", &sweep.scenario.source).map_err(RunError::from)?);
