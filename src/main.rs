@@ -46,7 +46,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::dispatch(args)) {
+    let result = runtime.block_on(cli::dispatch(args));
+    if matches!(result, Ok(130) | Ok(143)) {
+        // Stopped by a signal: work still running on the runtime's threads (an evaluation
+        // computing without pause) is abandoned, not waited for.
+        runtime.shutdown_background();
+    }
+    match result {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             let mut shown = e.error.to_string();

@@ -357,3 +357,44 @@ fn an_output_that_is_a_file_is_bad_input_for_every_writer() {
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
     }
 }
+
+/// Ctrl-C during a sweep's evaluation stops it (exit 130) instead of being ignored until
+/// every cell is evaluated; the cells' runs are kept.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_a_sweep_while_it_evaluates() {
+    let f = fixture(0);
+    let sweep = f.tmp.path().join("sweep.toml");
+    std::fs::write(
+        &sweep,
+        format!(
+            "scenario = \"tiny.toml\"\nrole = \"persuadee\"\nn = 4\nmodel = \"openai:mock@{}\"\n[grid]\nk = [2, 3, 4]\n",
+            f.server.base_url()
+        ),
+    )
+    .unwrap();
+    let out = f.tmp.path().join("sweep-out");
+    // A bootstrap this large makes each cell's evaluation take a while.
+    let child = Command::new(env!("CARGO_BIN_EXE_vsim"))
+        .arg("sweep")
+        .arg(&sweep)
+        .arg("--out")
+        .arg(&out)
+        .args(["--embedder", "none", "--bootstrap", "200000", "--quiet", "--no-cache"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !out.join("000-k2/metrics.json").exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SAFETY: a plain kill(2) of the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted during the evaluation"), "{stderr}");
+    for cell in ["000-k2", "001-k3", "002-k4"] {
+        assert_eq!(ends(&out.join(cell)), 4, "{cell}'s run is kept");
+    }
+}

@@ -177,13 +177,26 @@ pub async fn run(args: SweepArgs) -> CliResult {
         ..SweepEvalOptions::default()
     };
     let cells: Vec<_> = summary.cells.iter().map(|r| r.cell.clone()).collect();
-    let evaluation =
-        evaluate_sweep(&summary.out_dir, &cells, human.as_deref(), &eval_options, embedder.as_deref())
-            .await
-            .map_err(|e| match e {
-                vsim::report::ReportError::Locked(_) => CliError::input(e),
-                other => CliError::failed(other),
-            })?;
+    // Evaluated on a task of its own, so that Ctrl-C and SIGTERM stop the evaluation too
+    // (it computes without pausing; the runs are kept, and every file it writes is replaced
+    // whole, so stopping part-way leaves each cell evaluated or not).
+    let (out_dir, human_spec) = (summary.out_dir.clone(), human.clone());
+    let evaluating = tokio::spawn(async move {
+        evaluate_sweep(&out_dir, &cells, human_spec.as_deref(), &eval_options, embedder.as_deref()).await
+    });
+    let evaluated = tokio::select! {
+        joined = evaluating => {
+            joined.map_err(|e| CliError::failed(anyhow::anyhow!("the evaluation stopped: {e}")))?
+        }
+        signal = vsim::experiment::interrupt::wait_for_signal() => {
+            errln!("interrupted during the evaluation; the cells' runs are kept: run the sweep again with --resume");
+            return Ok(signal.exit_code());
+        }
+    };
+    let evaluation = evaluated.map_err(|e| match e {
+        vsim::report::ReportError::Locked(_) => CliError::input(e),
+        other => CliError::failed(other),
+    })?;
     match &evaluation.human {
         Some(spec) => outln!("human reference: {spec}"),
         None => outln!(

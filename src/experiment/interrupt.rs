@@ -38,6 +38,13 @@ pub fn received() -> Option<StopSignal> {
     }
 }
 
+/// Resolves when the process receives SIGINT or SIGTERM, with which (for work outside a run,
+/// such as an evaluation, that must stop on them as a run does).
+pub async fn wait_for_signal() -> StopSignal {
+    signal().await;
+    received().unwrap_or(StopSignal::Interrupt)
+}
+
 /// Resolves when the process receives SIGINT or SIGTERM, recording which.
 async fn signal() {
     #[cfg(unix)]
