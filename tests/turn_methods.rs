@@ -188,6 +188,9 @@ fn command_line_method_overrides_drop_what_does_not_apply() {
     let b = &s.roles[1];
     assert_eq!((b.turn_candidates(), b.tau, b.rule.min_prob), (1, None, None));
     assert_eq!(b.rule.selection.to_string(), "uniform");
+    // Weighted selection asked for on a method without probabilities, one candidate a turn.
+    let err = s.override_role("selection", "b=weighted").unwrap_err();
+    assert!(err.contains("--role-selection b=weighted") && err.contains("nothing to weigh"), "{err}");
     s.override_role("method", "b=sequence").unwrap();
     assert_eq!(s.roles[1].turn_candidates(), 5);
     let err = s.override_role("selection", "b=weighted").unwrap_err();

@@ -318,7 +318,17 @@ impl Scenario {
                     .map_err(|e| format!("--role-k {role}: {e}"))?
             }
             "selection" => {
-                spec.rule.selection = value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?
+                let selection = value.parse::<crate::vs::Selection>().map_err(|e| e.to_string())?;
+                // Asked for by name: weighing what has no probabilities is refused even for
+                // one candidate a turn, where it would silently act as any other rule.
+                if selection == crate::vs::Selection::Weighted && !spec.method.is_verbalized() {
+                    return Err(format!(
+                        "--role-selection {role}=weighted: `{}` gives no probabilities, so weighted selection has \
+                         nothing to weigh: use \"uniform\" or a vs-* method",
+                        spec.method
+                    ));
+                }
+                spec.rule.selection = selection
             }
             "model" => spec.model = Some(value.to_string()),
             other => return Err(format!("unknown role override `{other}`")),
