@@ -128,6 +128,25 @@ fn no_file_is_written_through_a_link_out_of_the_run_folder() {
         std::fs::rename(&kept, &file).unwrap();
     }
     assert_eq!(ends(&run), 2, "no dialogue ran while a link was there");
+
+    // `vsim eval` does not write its files through links either.
+    for name in ["metrics.json", "report.md", "report.html"] {
+        std::fs::write(&outside, "precious").unwrap();
+        let file = run.join(name);
+        let _ = std::fs::remove_file(&file);
+        std::os::unix::fs::symlink(&outside, &file).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_vsim"))
+            .arg("eval")
+            .arg(&run)
+            .args(["--embedder", "none", "--bootstrap", "20"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(&format!("{name}: is a symbolic link")), "{name}: {stderr}");
+        assert_eq!(std::fs::read_to_string(&outside).unwrap(), "precious", "{name} was written through");
+        std::fs::remove_file(&file).unwrap();
+    }
 }
 
 #[cfg(unix)]
