@@ -71,7 +71,7 @@ pub mod embed;
 pub mod eval;
 pub mod experiment;
 pub mod export;
-mod fsutil;
+pub mod fsutil;
 pub mod mock;
 pub mod model_store;
 pub mod outcome;

@@ -339,6 +339,10 @@ async fn convokit_export_has_the_documented_fields() {
     let out = dir.path().join("corpus");
     let counts = vsim::export::convokit::export_convokit(dir.path(), &out).unwrap();
     assert_eq!((counts.conversations, counts.utterances, counts.speakers), (2, 40, 4));
+    // Again into its own corpus folder; never into a folder of other files (the run's own).
+    vsim::export::convokit::export_convokit(dir.path(), &out).unwrap();
+    let refused = vsim::export::convokit::export_convokit(dir.path(), dir.path()).unwrap_err();
+    assert!(refused.to_string().contains("not a corpus exported by vsim"), "{refused}");
 
     let utts: Vec<serde_json::Value> = std::fs::read_to_string(out.join("utterances.jsonl"))
         .unwrap()

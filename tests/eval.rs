@@ -217,6 +217,69 @@ async fn missing_outcomes_are_counted_never_zero() {
     assert_eq!(e.human_note.as_deref(), Some("no human data given"));
 }
 
+/// A value outside the outcome's declared range [0, 2], as a hand-edited transcript may hold,
+/// is invalid when read back, as it is at extraction: never compared.
+#[tokio::test]
+async fn an_outcome_outside_its_range_is_invalid_when_read_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let dialogues = [
+        dlg(None, Some(json!(1.0))),
+        dlg(None, Some(json!(-5))),
+        dlg(None, Some(json!(1e308))),
+        dlg(None, Some(json!("2.5"))),
+        dlg(None, Some(json!(2))),
+        dlg(None, Some(json!(0))),
+    ];
+    write_run(&dir, &dialogues, Some(config("personas")));
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    let o = &e.numeric[0];
+    assert_eq!((o.counts.valid, o.counts.invalid), (3, 3));
+    assert_eq!(o.simulated_values, vec![1.0, 2.0, 0.0]);
+}
+
+/// A torn last line (a write cut short) is left out and said so.
+#[tokio::test]
+async fn a_torn_last_line_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    write_run(&dir, &[dlg(None, Some(json!(1.0)))], Some(config("personas")));
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    assert!(!e.counts.torn_last_line);
+    let mut f = std::fs::OpenOptions::new().append(true).open(dir.join("transcripts.jsonl")).unwrap();
+    std::io::Write::write_all(&mut f, br#"{"event":"begin","dialogue":"d0"#).unwrap();
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    assert!(e.counts.torn_last_line);
+    assert_eq!(e.counts.dialogues, 1);
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["eval", dir.to_str().unwrap(), "--embedder", "none", "--bootstrap", "20"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("is not a whole event"));
+}
+
+/// A dialogue completed twice in one transcript (edited or joined by hand) is named, and its
+/// latest attempt is the one evaluated.
+#[tokio::test]
+async fn a_dialogue_completed_twice_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    write_run(&dir, &[dlg(None, Some(json!(1.0))), dlg(None, Some(json!(0.5)))], Some(config("personas")));
+    let mut w = TranscriptWriter::open(&dir.join("transcripts.jsonl")).unwrap();
+    w.append(&events("d000", 0, &dlg(None, Some(json!(2.0))))).unwrap();
+    let e = eval_dir(&dir, None, &EvalOptions { bootstrap: 20, ..EvalOptions::default() }).await;
+    assert_eq!(e.counts.completed_more_than_once, ["d000"]);
+    assert_eq!(e.numeric[0].simulated_values, vec![2.0, 0.5]);
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["eval", dir.to_str().unwrap(), "--embedder", "none", "--bootstrap", "20"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("1 dialogues are completed more than once"))
+        .stderr(predicates::str::contains(": d000"));
+}
+
 #[tokio::test]
 async fn unpaired_population_reports_paired_l1_as_not_applicable() {
     let tmp = tempfile::tempdir().unwrap();
@@ -344,6 +407,16 @@ async fn run_without_outcomes_is_a_clear_error() {
         msg.contains("no outcomes to evaluate") && msg.contains("2 failed") && msg.contains("--resume"),
         "{msg}"
     );
+    // Dialogues that neither ended nor recorded an error: no error events to point at.
+    let cut = tmp.path().join("cut");
+    std::fs::create_dir_all(&cut).unwrap();
+    let mut w = TranscriptWriter::open(&cut.join("transcripts.jsonl")).unwrap();
+    let mut evs = events("d000", 0, &dlg(None, None));
+    assert!(matches!(evs.pop(), Some(Event::Error(_))));
+    w.append(&evs).unwrap();
+    let err = evaluate(&RunData::load(&cut).unwrap(), None, &EvalOptions::default(), None).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(!msg.contains("error events") && msg.contains("none recorded an error"), "{msg}");
     // Not a run directory at all.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();

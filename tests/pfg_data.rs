@@ -310,3 +310,25 @@ fn bad_cells_and_headers_name_the_file_and_row() -> Result<()> {
     assert!(err.contains("nowhere") && err.contains(FULL_INFO), "{err}");
     Ok(())
 }
+
+/// A participant row given twice (the same dialogue and role) is refused, naming both rows:
+/// kept, it would change the filtered population and its test split.
+#[test]
+fn a_duplicated_participant_row_is_refused() -> Result<()> {
+    let Some(dir) = data_dir() else { return Ok(()) };
+    let text = std::fs::read_to_string(dir.join(FULL_INFO))?;
+    let mut lines: Vec<&str> = text.lines().collect();
+    let second = lines[2];
+    lines.push(second);
+    let tmp = tempfile::tempdir()?;
+    let file = tmp.path().join(FULL_INFO);
+    std::fs::write(&file, lines.join("\n") + "\n")?;
+    let e = read_full_info(&file).unwrap_err();
+    let rows = lines.len() - 1;
+    assert!(
+        matches!(e, DataError::Field { ref column, row, .. } if column == "B2" && row == rows as u64),
+        "{e}"
+    );
+    assert!(e.to_string().contains("row 2 is already this dialogue's"), "{e}");
+    Ok(())
+}

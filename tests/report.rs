@@ -277,6 +277,12 @@ fn eval_then_report_from_the_command_line() {
     }
     let m: Value = serde_json::from_str(&std::fs::read_to_string(b.join("metrics.json")).unwrap()).unwrap();
     assert_eq!(m["numeric"][0]["counts"]["failed"], 1);
+    // `--human none` means no human data, as a sweep's `human = "none"` does.
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .args(["eval", b.to_str().unwrap(), "--human", "none", "--bootstrap", "20", "--embedder", "none"])
+        .assert()
+        .success();
     let out = tmp.path().join("cmp");
     assert_cmd::Command::cargo_bin("vsim")
         .unwrap()
@@ -291,4 +297,43 @@ fn eval_then_report_from_the_command_line() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("invalid bins"));
+}
+
+/// `vsim report --out` writes only into an empty folder or a report folder of its own: never
+/// over an evaluated run's own report, nor into someone else's folder.
+#[tokio::test]
+async fn a_comparison_is_written_only_into_an_empty_or_its_own_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let (e, _) = evaluated(&run, "direct", &[Some(0.0), Some(1.0)]).await;
+    vsim::eval::write_metrics(&run, &e).unwrap();
+    std::fs::write(run.join("report.md"), "the run's own report").unwrap();
+    let c = Comparison::new(vec![e]).unwrap();
+
+    let refused = write_comparison(&run, &c).unwrap_err();
+    assert!(refused.to_string().contains("not a vsim report folder"), "{refused}");
+    assert!(vsim::fsutil::chain_has_refusal(&refused));
+    assert_eq!(std::fs::read_to_string(run.join("report.md")).unwrap(), "the run's own report");
+
+    let foreign = tmp.path().join("notes");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("report.md"), "mine").unwrap();
+    assert!(write_comparison(&foreign, &c).is_err());
+    assert_eq!(std::fs::read_to_string(foreign.join("report.md")).unwrap(), "mine");
+
+    let out = tmp.path().join("cmp");
+    write_comparison(&out, &c).unwrap();
+    write_comparison(&out, &c).expect("a report folder is rewritten by the next report");
+    assert!(out.join("comparison.json").is_file());
+
+    // From the command line: bad input, exit code 2, naming the folder.
+    assert_cmd::Command::cargo_bin("vsim")
+        .unwrap()
+        .arg("report")
+        .arg(&run)
+        .arg("--out")
+        .arg(&foreign)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(foreign.display().to_string()));
 }

@@ -314,6 +314,29 @@ async fn shards_merged_equal_an_unsharded_run() {
     assert_eq!(twice.duplicates.len(), 4);
     assert_eq!(twice.dialogues, 7);
 
+    // A hand-edited shard: one dialogue completed twice in its transcript, another without
+    // its `begin` line. Both are reported; the second is left out and counted missing.
+    let edited = tmp.path().join("edited");
+    std::fs::create_dir(&edited).unwrap();
+    std::fs::copy(shards[0].join("config.json"), edited.join("config.json")).unwrap();
+    let text = read(&shards[0].join("transcripts.jsonl"));
+    let of = |id: &str| -> Vec<&str> {
+        text.lines().filter(|l| l.contains(&format!("\"dialogue\":\"{id}\""))).collect()
+    };
+    let (first, second) = (of("d00000"), of("d00003"));
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.contains("\"dialogue\":\"d00003\"")).collect();
+    lines.extend(&first);
+    lines.extend(second.iter().filter(|l| !l.contains("\"event\":\"begin\"")));
+    std::fs::write(edited.join("transcripts.jsonl"), lines.join("\n") + "\n").unwrap();
+    let report =
+        merge_runs(&tmp.path().join("from-edited"), &[edited, shards[1].clone(), shards[2].clone()]).unwrap();
+    assert_eq!(
+        report.duplicates.iter().map(|(id, dirs)| (id.as_str(), dirs.len())).collect::<Vec<_>>(),
+        [("d00000", 2)]
+    );
+    assert_eq!(report.without_begin.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["d00003"]);
+    assert_eq!(report.missing, vec![3]);
+
     // A different experiment is refused.
     let other = tmp.path().join("other");
     let options = RunOptions { shard: Some(Shard::new(2, 3).unwrap()), ..Default::default() };

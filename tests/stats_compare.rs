@@ -103,6 +103,17 @@ fn wasserstein1_matches_scipy() {
     ));
 }
 
+/// Values near ±f64::MAX: identical samples are at distance 0 (not 0 · ∞ = NaN), a distance
+/// within range is exact, and one beyond the largest float is an error, never NaN or ∞.
+#[test]
+fn wasserstein1_at_the_ends_of_the_floats_is_finite_or_an_error() {
+    let extreme = [-1e308, 1e308];
+    assert_eq!(wasserstein1(&extreme, &extreme).unwrap(), 0.0);
+    assert_eq!(wasserstein1(&[-1e308, 0.0], &[0.0, 0.0]).unwrap(), 5e307);
+    assert_eq!(wasserstein1(&[f64::MAX], &[f64::MAX / 2.0]).unwrap(), f64::MAX / 2.0);
+    assert!(matches!(wasserstein1(&[-1e308], &[1e308]), Err(StatsError::InvalidParameter { .. })));
+}
+
 #[test]
 fn total_variation_of_categorical_distributions() {
     assert!(close(total_variation(&[0.5, 0.5, 0.0], &[0.0, 0.1, 0.9]).unwrap(), 0.9, 1e-15));

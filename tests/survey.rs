@@ -80,6 +80,24 @@ fn distances_for_a_known_answer_distribution() {
     assert!((m.representativeness.unwrap() - 1.0).abs() < 1e-12);
 }
 
+/// Human counts far beyond memory (1e20, 2e9) are compared as weighted ECDFs: no sample list
+/// is built from them, so nothing panics or allocates gigabytes.
+#[test]
+fn huge_human_counts_are_compared_without_expanding_them() {
+    let item = vsim::survey::questionnaire::Item {
+        key: "Q".into(),
+        question: "Is it safe?".into(),
+        options: vec!["Very".into(), "Somewhat".into(), "Not".into(), "Refused".into()],
+        ordinal: Some(vec![1.0, 2.0, 3.0]),
+        refused: Some(3),
+    };
+    let m = compare_item(&item, "g", &[3, 1, 0, 0], Some(&[1e20, 2e9, 3.0, 7.0]));
+    let d = m.ks_statistic.expect("a KS statistic");
+    // The human side is almost all "Very": F_h(1) ≈ 1, F_s(1) = 3/4.
+    assert!((d - 0.25).abs() < 1e-9, "{d}");
+    assert!(m.ks_pvalue.is_some_and(|p| (0.0..=1.0).contains(&p)));
+}
+
 /// A survey file using the reference wave with two groups and three items.
 fn survey_file(dir: &Path, method: &str, extra: &str) -> PathBuf {
     let wave = wave().unwrap();
@@ -182,6 +200,18 @@ async fn scripted_survey_gives_exact_distributions() {
         assert_eq!((report.refused_simulated, report.refused_human), (0, 29.0));
         assert!(report.to_markdown().contains("0 simulated, 29 human"), "{}", report.to_markdown());
         assert!(report.summary_line().contains("refusals: 0 simulated, 29 human"));
+
+        // A subgroup without human data is named, not skipped silently, and counts 0 people.
+        let mut without = spec.clone();
+        for groups in without.human.as_mut().unwrap().counts.values_mut() {
+            groups.remove("Liberal");
+        }
+        let report = evaluate(&without, &out).unwrap();
+        assert_eq!(report.groups_without_human, ["Liberal"]);
+        assert!(report.to_markdown().contains("| Liberal | no human answers in the data |"));
+        assert!(report.summary_line().contains("no human answers for Liberal"), "{}", report.summary_line());
+        let liberal = report.rows.iter().find(|r| r.group == "Liberal").unwrap();
+        assert!(liberal.n_human == 0.0 && liberal.n_human.is_sign_positive(), "{}", liberal.n_human);
     }
 }
 
@@ -205,6 +235,13 @@ fn bad_survey_input_gives_clear_errors() {
     std::fs::write(&path, text).unwrap();
     let e = load_survey(&path, None).unwrap_err().to_string();
     assert!(e.contains("unknown subgroup attribute `INCOME`"), "{e}");
+
+    // A count beyond its bound says the bound.
+    let path = survey_file(tmp.path(), "direct", "");
+    let text = std::fs::read_to_string(&path).unwrap().replace("per_group = 3", "per_group = 100000000");
+    std::fs::write(&path, text).unwrap();
+    let e = load_survey(&path, None).unwrap_err().to_string();
+    assert!(e.contains("per_group") && e.contains("1 to 100000"), "{e}");
 
     // An item without options in a questionnaire file.
     let q = tmp.path().join("q.toml");
@@ -372,6 +409,19 @@ fn representativeness_divides_by_max_minus_min_and_refusals_are_counted_on_both_
     let d = denominator_differences(&spec.questionnaire.items);
     assert_eq!(d.len(), 1);
     assert_eq!((d[0].item.as_str(), d[0].range, d[0].options_minus_one), ("WORLD", 1.0, 2));
+
+    // An item whose ordinal values are all equal has no representativeness, and says so.
+    let flat = format!(
+        "{WORLD}\n[[items]]\nkey = \"FLAT\"\nquestion = \"?\"\noptions = [\"A\", \"B\"]\nordinal = [1, 1]\n"
+    );
+    let spec = load_survey(&questionnaire_survey(tmp.path(), &flat, "groups = [\"North\"]\n"), None).unwrap();
+    let run = tmp.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::write(run.join("transcripts.jsonl"), "").unwrap();
+    let report = evaluate(&spec, &run).unwrap();
+    assert_eq!(report.items_without_order, ["FLAT"]);
+    assert!(report.to_markdown().contains("no distinct ordinal values: FLAT"), "{}", report.to_markdown());
+    assert!(report.summary_line().contains("(no representativeness): FLAT"), "{}", report.summary_line());
 }
 
 #[test]
@@ -428,6 +478,21 @@ fn duplicate_subgroups_options_and_items_are_refused_with_file_and_line() {
     .unwrap();
     let e = load_info(&wave).unwrap_err().to_string();
     assert!(e.contains("info.csv:3:") && e.contains("duplicate option `Yes`"), "{e}");
+
+    // A NaN ordinal value is refused, not taken as a nominal item left out of
+    // representativeness.
+    std::fs::write(
+        wave.join("info.csv"),
+        "key,question,references,option_ordinal\n\
+         A_W99,Is it?,\"['Yes', 'No', 'Refused']\",\"[1.0, 2.0]\"\n\
+         B_W99,Is it?,\"['Yes', 'No', 'Refused']\",\"[1.0, nan]\"\n",
+    )
+    .unwrap();
+    let e = load_info(&wave).unwrap_err().to_string();
+    assert!(
+        e.contains("info.csv:3:") && e.contains("option_ordinal") && e.contains("NaN is not a finite"),
+        "{e}"
+    );
 }
 
 /// A survey run through the one runner: its inputs pinned, resumed only as itself, sharded

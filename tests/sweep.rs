@@ -272,6 +272,98 @@ async fn a_cell_that_cannot_be_evaluated_does_not_lose_the_others() {
     assert!(read(&out.join("000-works/metrics.json")).contains("\"human\": null"));
 }
 
+/// A resume with other cells (an arm changed or reordered, another sweep file with the same
+/// `out`) is refused before `sweep.json` is rewritten, naming the field.
+#[tokio::test]
+async fn resuming_a_sweep_with_other_cells_is_refused_and_sweep_json_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_pfg(&tmp.path().join("pfg"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let head = "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nn = 2\n\
+                model = \"scripted\"\nout = \"out\"\n";
+    let (a, b) =
+        ("[[arms]]\nname = \"a\"\nmethod = \"direct\"\n", "[[arms]]\nname = \"b\"\nmethod = \"cot\"\n");
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, format!("{head}{a}{b}")).unwrap();
+    let models: HashMap<String, SharedModel> =
+        [("scripted".to_string(), Arc::new(truthful_model()) as SharedModel)].into();
+    let out = tmp.path().join("out");
+    let options = SweepOptions { out: Some(out.clone()), ..SweepOptions::default() };
+    run_sweep(&load_sweep(&file).unwrap(), &models, &options).await.unwrap();
+    let before = read(&out.join("sweep.json"));
+
+    let resume = SweepOptions { resume: true, ..options };
+    std::fs::write(&file, format!("{head}{b}{a}")).unwrap();
+    let e = run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap_err();
+    assert!(
+        matches!(e, vsim::workflow::sweep::SweepError::Invalid { ref field, .. } if field == "cells"),
+        "{e}"
+    );
+    assert_eq!(read(&out.join("sweep.json")), before, "sweep.json is not rewritten");
+    std::fs::write(&file, format!("{}{a}{b}", head.replace("n = 2", "n = 1"))).unwrap();
+    let e = run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap_err();
+    assert!(e.to_string().contains("`n`"), "{e}");
+
+    // The same sweep resumes.
+    std::fs::write(&file, format!("{head}{a}{b}")).unwrap();
+    let sweep = load_sweep(&file).unwrap();
+    run_sweep(&sweep, &models, &resume).await.unwrap();
+
+    // A cell's folder that is a link out of the sweep folder is refused before anything runs.
+    #[cfg(unix)]
+    {
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::rename(out.join("001-b"), &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("001-b")).unwrap();
+        let before = read(&elsewhere.join("transcripts.jsonl"));
+        let e = run_sweep(&sweep, &models, &resume).await.unwrap_err();
+        assert!(e.to_string().contains("001-b") && vsim::fsutil::chain_has_refusal(&e), "{e}");
+        assert_eq!(read(&elsewhere.join("transcripts.jsonl")), before);
+        std::fs::remove_file(out.join("001-b")).unwrap();
+        std::fs::rename(&elsewhere, out.join("001-b")).unwrap();
+    }
+
+    // Its evaluation holds the folder's lock: one held elsewhere refuses it.
+    let held = vsim::rundir::RunLock::acquire(&out).unwrap();
+    let e = evaluate_sweep(&out, &sweep.cells(), None, &eval_options(), None).await.unwrap_err();
+    assert!(matches!(e, vsim::report::ReportError::Locked(_)), "{e}");
+    drop(held);
+    evaluate_sweep(&out, &sweep.cells(), None, &eval_options(), None).await.unwrap();
+}
+
+/// A sweep writes only into an empty folder or a sweep folder (its `sweep.json`): a folder
+/// of other files keeps its `report.md` and `summary.csv`.
+#[tokio::test]
+async fn a_sweep_into_a_folder_of_other_files_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let sweep_file = tmp.path().join("s.toml");
+    let text = "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nn = 1\n\
+                model = \"scripted\"\nout = \"out\"\n[[arms]]\nname = \"a\"\nmethod = \"direct\"\n";
+    std::fs::write(&sweep_file, text).unwrap();
+    let sweep = load_sweep(&sweep_file).unwrap();
+    let foreign = tmp.path().join("notes");
+    std::fs::create_dir(&foreign).unwrap();
+    for f in ["report.md", "summary.csv"] {
+        std::fs::write(foreign.join(f), "mine").unwrap();
+    }
+    let options = SweepOptions { out: Some(foreign.clone()), ..SweepOptions::default() };
+    let e = run_sweep(&sweep, &HashMap::new(), &options).await.unwrap_err();
+    assert!(e.to_string().contains("not a vsim sweep folder"), "{e}");
+    assert!(vsim::fsutil::chain_has_refusal(&e), "{e}");
+    for f in ["report.md", "summary.csv"] {
+        assert_eq!(read(&foreign.join(f)), "mine");
+    }
+    assert!(!foreign.join("sweep.json").exists());
+    // An out that is a file.
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "mine").unwrap();
+    let options = SweepOptions { out: Some(file.clone()), ..SweepOptions::default() };
+    let e = run_sweep(&sweep, &HashMap::new(), &options).await.unwrap_err();
+    assert!(e.to_string().contains("not a folder") && vsim::fsutil::chain_has_refusal(&e), "{e}");
+    assert_eq!(read(&file), "mine");
+}
+
 #[test]
 fn arms_are_validated_with_the_file_and_the_field() {
     let tmp = tempfile::tempdir().unwrap();
@@ -294,6 +386,10 @@ fn arms_are_validated_with_the_file_and_the_field() {
     assert!(e.contains("arms[1].name") && e.contains("arms[0]"), "{e}");
     let e = err("[[arms]]\nname = \" \"\n");
     assert!(e.contains("arms[0].name"), "{e}");
+    let e = err(&format!("[[arms]]\nname = \"{}\"\n", "a".repeat(300)));
+    assert!(e.contains("arms[0].name") && e.contains("longer than 100 characters"), "{e}");
+    let e = err("[[arms]]\nname = \"α\"\n[[arms]]\nname = \"β\"\n");
+    assert!(e.contains("arms[1].name") && e.contains("both name the folder `_`"), "{e}");
     let e = err("[grid]\nk = [2, 3]\n[[arms]]\nmethod = \"direct\"\n");
     assert!(e.contains("field `arms`") && e.contains("not both"), "{e}");
     let e = err("[[arms]]\nmethod = \"direct\"\ntemperature = 1\n");

@@ -192,6 +192,9 @@ fn command_line_method_overrides_drop_what_does_not_apply() {
     let b = &s.roles[1].sampling;
     assert_eq!((b.items(), b.tau, b.rule.min_prob), (1, None, None));
     assert_eq!(b.rule.selection.to_string(), "uniform");
+    // Weighted selection asked for on a method without probabilities, one candidate a turn.
+    let err = s.override_role(&set("b", "selection", "weighted")).unwrap_err().to_string();
+    assert!(err.contains("nothing to weigh") && !err.contains("--"), "{err}");
     s.override_role(&set("b", "method", "sequence")).unwrap();
     assert_eq!(s.roles[1].sampling.items(), 5);
     let err = s.override_role(&set("b", "selection", "weighted")).unwrap_err().to_string();

@@ -1903,3 +1903,25 @@ fn sequence_mode_reads_text_shapes_without_probabilities() {
     let r = vec![Repair::NumberedList];
     check(&reply, &[("Sure.", 0.5, None, r.clone()), ("No.", 0.5, None, r)]);
 }
+
+/// A reply nested far deeper than any candidate list is refused in one pass before parsing
+/// (every shape tried on it would cost time growing with the square of the nesting), and a
+/// one-reply answer so nested is taken as text.
+#[test]
+fn a_deeply_nested_reply_is_refused_before_parsing() {
+    let depth = 200_000;
+    for (open, close) in [("[", "]"), ("{\"a\":", "}"), ("{\"responses\": [", "]}")] {
+        let reply = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+        match parse_candidates(&reply, Some(KSpec::Fixed { k: 3 })) {
+            Err(ParseError::InvalidJson(reason)) => {
+                assert!(reason.contains("nested deeper than"), "{reason}")
+            }
+            other => panic!("expected a nesting error, got {other:?}"),
+        }
+        assert!(matches!(parse_cot(&reply), Err(ParseError::InvalidJson(_))));
+        assert_eq!(parse_single(&reply).unwrap().candidates[0].text, reply);
+    }
+    // A list nested as deep as a real one still parses.
+    let ok = parse_candidates(r#"{"responses": [{"text": "Yes", "probability": 1.0}]}"#, None).unwrap();
+    assert_eq!(ok.candidates[0].text, "Yes");
+}

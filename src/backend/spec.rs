@@ -61,6 +61,9 @@ impl ModelSpec {
                 if !(u.starts_with("http://") || u.starts_with("https://")) {
                     return Err(err("base URL must start with http:// or https://"));
                 }
+                if let Err(e) = reqwest::Url::parse(u) {
+                    return Err(err(&format!("base URL `{u}` is not a valid URL ({e})")));
+                }
             }
             return Ok(Self::OpenAi { model: model.to_string(), base_url: base_url.map(str::to_string) });
         }
@@ -98,5 +101,7 @@ mod tests {
         assert!(ModelSpec::parse("gpt4").is_err());
         assert!(ModelSpec::parse("openai:").is_err());
         assert!(ModelSpec::parse("openai:x@ftp://a").is_err());
+        let e = ModelSpec::parse("openai:x@http://[::1").unwrap_err().to_string();
+        assert!(e.contains("not a valid URL"), "{e}");
     }
 }

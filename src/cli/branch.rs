@@ -60,6 +60,7 @@ pub async fn run(args: BranchArgs) -> CliResult {
     if args.n == 0 || args.concurrency == 0 {
         return Err(CliError::input(anyhow::anyhow!("--n and --concurrency must be at least 1")));
     }
+    super::check_n(args.n)?;
     let request = BranchRequest {
         run_dir: args.run_dir.clone(),
         dialogue: args.dialogue.clone(),
@@ -110,9 +111,9 @@ pub async fn run(args: BranchArgs) -> CliResult {
     let line = summary_line(&summary);
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
-    println!("{line}");
+    outln!("{line}");
     if summary.interrupted {
-        return Ok(130);
+        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
     }
     Ok(if summary.counts.failed > 0 || summary.unanswered_now > 0 || summary.halted.is_some() {
         1

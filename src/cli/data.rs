@@ -85,11 +85,8 @@ pub async fn run(cmd: DataCommand) -> CliResult {
             };
             if !force && dest.exists() {
                 if let Ok(data) = PfgDataset::load_any(&dest) {
-                    eprintln!(
-                        "already there ({} dialogues); --force downloads it again",
-                        data.dialogues.len()
-                    );
-                    println!("{}", dest.display());
+                    errln!("already there ({} dialogues); --force downloads it again", data.dialogues.len());
+                    outln!("{}", dest.display());
                     return Ok(0);
                 }
             }
@@ -97,13 +94,13 @@ pub async fn run(cmd: DataCommand) -> CliResult {
             let data = fetch_convokit_corpus(&url, &dest, &super::model::download_progress())
                 .await
                 .map_err(CliError::failed)?;
-            eprintln!(
+            errln!(
                 "fetched {} participants in {} dialogues; use it as --population pfg:{dir} / --human pfg:{dir}",
                 data.participants.len(),
                 data.dialogues.len(),
                 dir = dest.display()
             );
-            println!("{}", dest.display());
+            outln!("{}", dest.display());
             Ok(0)
         }
         DataCommand::Fetch { dataset: Dataset::Opinionqa, dir, force, url } => {
@@ -112,20 +109,20 @@ pub async fn run(cmd: DataCommand) -> CliResult {
                 None => default_opinionqa_dir().map_err(CliError::failed)?,
             };
             if !force && is_opinionqa_w26(&dest) {
-                eprintln!("already there (every file matches its sha256); --force downloads it again");
-                println!("{}", dest.display());
+                errln!("already there (every file matches its sha256); --force downloads it again");
+                outln!("{}", dest.display());
                 return Ok(0);
             }
             let url = url.unwrap_or_else(|| OPINIONQA_W26_URL.to_string());
             fetch_opinionqa_w26(&url, &dest, &super::model::download_progress())
                 .await
                 .map_err(CliError::failed)?;
-            eprintln!(
+            errln!(
                 "fetched OpinionQA wave 26; use it as `opinionqa = \"{dir}\"` in a survey scenario or \
                  --population opinionqa:{dir}",
                 dir = dest.display()
             );
-            println!("{}", dest.display());
+            outln!("{}", dest.display());
             Ok(0)
         }
         DataCommand::Summary { spec, split } => summary(&spec, &split),
@@ -142,22 +139,22 @@ fn summary(spec: &str, split: &str) -> CliResult {
     let data = PfgDataset::load_any(vsim::data::expand_home(dir)).map_err(CliError::input)?;
     let utterances: usize = data.dialogues.values().map(Vec::len).sum();
     let count = |role| data.with_role(role).count();
-    println!("dataset: {spec}");
-    println!(
+    outln!("dataset: {spec}");
+    outln!(
         "participants: {} ({} persuaders, {} persuadees)",
         data.participants.len(),
         count(PfgRole::Persuader),
         count(PfgRole::Persuadee)
     );
-    println!("dialogues: {}", data.dialogues.len());
-    println!("utterances: {utterances}");
+    outln!("dialogues: {}", data.dialogues.len());
+    outln!("utterances: {utterances}");
     let chosen = data.protocol_split(split).map_err(CliError::input)?;
-    println!("filter: {}", chosen.filter);
-    println!(
+    outln!("filter: {}", chosen.filter);
+    outln!(
         "split (fixed seed {SPLIT_SEED}, persuadees ordered by dialogue id): test {}, train {}",
         chosen.test_size,
         chosen.kept_persuadees - chosen.test_size
     );
-    println!("selected: {split} ({} persuadees)", chosen.persuadees.len());
+    outln!("selected: {split} ({} persuadees)", chosen.persuadees.len());
     Ok(0)
 }

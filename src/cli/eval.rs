@@ -78,7 +78,7 @@ pub fn refuse_changed(change: Option<vsim::rundir::InputChange>, allow: bool) ->
     match change {
         Some(c) if !allow => Err(CliError::input(vsim::eval::EvalError::ChangedInput(c))),
         Some(c) => {
-            eprintln!("warning: {c}; going on as --allow-changed-inputs asks");
+            errln!("warning: {c}; going on as --allow-changed-inputs asks");
             Ok(())
         }
         None => Ok(()),
@@ -98,10 +98,10 @@ pub async fn run(a: EvalArgs) -> CliResult {
         vsim::eval::human_for_run(&run, a.human.as_deref(), split, a.other_split, a.allow_changed_inputs)
             .map_err(CliError::input)?;
     if let Some(c) = &choice.changed {
-        eprintln!("warning: {c}; going on as --allow-changed-inputs asks");
+        errln!("warning: {c}; going on as --allow-changed-inputs asks");
     }
     if let (true, Some(spec)) = (choice.from_run, &choice.spec) {
-        eprintln!("human data: {spec} (the run's population; pass --human to use another copy)");
+        errln!("human data: {spec} (the run's population; pass --human to use another copy)");
     }
     let human = choice.reference;
     let (embedder, no_embedder_reason) = match a.embedder.trim() {
@@ -132,8 +132,9 @@ pub async fn run(a: EvalArgs) -> CliResult {
         vsim::dialogue::events::Measure::Answer => a.run_dir.clone(),
         vsim::dialogue::events::Measure::Stated => {
             let d = a.run_dir.join("stated");
-            std::fs::create_dir_all(&d)
-                .map_err(|e| CliError::failed(anyhow::anyhow!("cannot create {}: {e}", d.display())))?;
+            vsim::fsutil::refuse_link(&d).and_then(|()| std::fs::create_dir_all(&d)).map_err(|e| {
+                CliError::failed(anyhow::Error::new(e).context(format!("cannot create {}", d.display())))
+            })?;
             d
         }
     };
@@ -141,7 +142,21 @@ pub async fn run(a: EvalArgs) -> CliResult {
     let written = vsim::report::write_run_report(&out_dir, &evaluation, Some(&run), a.max_dialogues)
         .map_err(CliError::failed)?;
     let c = &evaluation.counts;
-    println!("{} dialogues: {} completed, {} failed", c.dialogues, c.completed, c.failed);
+    if c.torn_last_line {
+        errln!(
+            "warning: the last line of {} is not a whole event (a write cut short); it was left out",
+            a.run_dir.join("transcripts.jsonl").display()
+        );
+    }
+    if !c.completed_more_than_once.is_empty() {
+        errln!(
+            "warning: {} dialogues are completed more than once in the transcript (the latest attempt of each is \
+             evaluated): {}",
+            c.completed_more_than_once.len(),
+            c.completed_more_than_once.join(", ")
+        );
+    }
+    outln!("{} dialogues: {} completed, {} failed", c.dialogues, c.completed, c.failed);
     for o in &evaluation.numeric {
         // Named as in outcomes.csv: the stated measure has its own column.
         let label = match measure {
@@ -174,20 +189,20 @@ pub async fn run(a: EvalArgs) -> CliResult {
                 f(&cmp.l1_density_pfg)
             ));
         }
-        println!("{line}");
+        outln!("{line}");
     }
     if let Some(h) = &evaluation.human {
-        println!("human reference: {} ({} split): {}", h.source, h.split, h.people);
-        println!("filter: {}", h.filter_summary);
+        outln!("human reference: {} ({} split): {}", h.source, h.split, h.people);
+        outln!("filter: {}", h.filter_summary);
     }
-    println!("wrote {}", metrics.display());
-    println!("wrote {}", written.markdown.display());
-    println!("wrote {}", written.html.display());
+    outln!("wrote {}", metrics.display());
+    outln!("wrote {}", written.markdown.display());
+    outln!("wrote {}", written.html.display());
     // An embedder that was asked for and failed while embedding is a failure; one that
     // could not be had offline was already reported, and the rest of the evaluation stands.
     if a.embedder.trim() != "none" && !evaluation.semantic.computed && opts.no_embedder_reason.is_none() {
         let why = evaluation.semantic.reason.as_deref().unwrap_or("unknown reason");
-        eprintln!("warning: semantic diversity {why}");
+        errln!("warning: semantic diversity {why}");
         return Ok(1);
     }
     Ok(0)

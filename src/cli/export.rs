@@ -20,7 +20,7 @@ pub fn run(cmd: ExportCommand) -> CliResult {
                 vsim::export::convokit::ExportError::NotARun(_) => CliError::input(e),
                 other => CliError::failed(other),
             })?;
-            println!(
+            outln!(
                 "{}: {} conversations, {} utterances, {} speakers",
                 out_dir.display(),
                 c.conversations,

@@ -29,16 +29,22 @@ pub fn run(args: MergeArgs) -> CliResult {
         if survey { ("respondent", "respondents", "answer") } else { ("dialogue", "dialogues", "outcome") };
     for (id, dirs) in &report.duplicates {
         let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        eprintln!("duplicate {one} {id} in {} (kept the first completed)", dirs.join(", "));
+        errln!(
+            "duplicate {one} {id} in {} (kept the first directory's latest completed copy)",
+            dirs.join(", ")
+        );
+    }
+    for (id, dir) in &report.without_begin {
+        errln!("{one} {id} in {} has no begin event; left out", dir.display());
     }
     if !report.missing.is_empty() {
         let shown: Vec<String> = report.missing.iter().take(20).map(|i| i.to_string()).collect();
         let more = report.missing.len().saturating_sub(20);
         let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-        eprintln!("missing {one} indices: {}{more}", shown.join(", "));
+        errln!("missing {one} indices: {}{more}", shown.join(", "));
     }
     let c = &report.counts;
-    println!(
+    outln!(
         "{}: {} of {} {many} ({} completed, {} without any {values}, {} failed), {} missing, {} duplicates",
         report.out_dir.display(),
         report.dialogues,
@@ -49,5 +55,6 @@ pub fn run(args: MergeArgs) -> CliResult {
         report.missing.len(),
         report.duplicates.len()
     );
-    Ok(if report.missing.is_empty() && c.failed == 0 && c.unanswered == 0 { 0 } else { 1 })
+    let whole = report.missing.is_empty() && report.without_begin.is_empty();
+    Ok(if whole && c.failed == 0 && c.unanswered == 0 { 0 } else { 1 })
 }

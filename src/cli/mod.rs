@@ -31,9 +31,12 @@ impl CliError {
     pub fn input(error: impl Into<anyhow::Error>) -> Self {
         Self { code: 2, error: error.into() }
     }
-    /// A failure while running: exit code 1.
+    /// A failure while running: exit code 1; a refused write (a link, a folder that is not
+    /// the command's own) is bad input all the same: exit code 2.
     pub fn failed(error: impl Into<anyhow::Error>) -> Self {
-        Self { code: 1, error: error.into() }
+        let error = error.into();
+        let refused = error.chain().any(vsim::fsutil::is_refusal);
+        Self { code: if refused { 2 } else { 1 }, error }
     }
 }
 
@@ -88,6 +91,23 @@ pub enum Command {
     /// Fetch the human reference data, or summarise a dataset directory.
     #[command(subcommand)]
     Data(data::DataCommand),
+}
+
+impl Command {
+    /// Whether the command writes a folder (a run, a report, a sweep, an export): such a
+    /// command must outlive a reader of its output that went away.
+    pub fn writes_a_folder(&self) -> bool {
+        matches!(
+            self,
+            Command::Run(_)
+                | Command::Eval(_)
+                | Command::Report(_)
+                | Command::Sweep(_)
+                | Command::Merge(_)
+                | Command::Branch(_)
+                | Command::Export(_)
+        )
+    }
 }
 
 pub fn init_tracing(verbose: u8) {
@@ -186,6 +206,16 @@ impl BackendArgs {
     }
 }
 
+/// Refuses an `--n` above the limit of dialogues (or respondents, or branches) of one run,
+/// before anything is allocated for them.
+pub fn check_n(n: usize) -> Result<(), CliError> {
+    let max = vsim::experiment::runner::MAX_DIALOGUES;
+    if n > max {
+        return Err(CliError::input(anyhow::anyhow!("--n {n} is more than the limit of {max}")));
+    }
+    Ok(())
+}
+
 /// A launch error with the exit code it deserves.
 pub fn launch_error(e: vsim::experiment::LaunchError) -> CliError {
     if e.is_input() {
@@ -198,7 +228,7 @@ pub fn launch_error(e: vsim::experiment::LaunchError) -> CliError {
 /// Prints what the checks of server backends noted without failing.
 pub fn print_notes(notes: &[String]) {
     for note in notes {
-        eprintln!("note: {note}");
+        errln!("note: {note}");
     }
 }
 
@@ -243,7 +273,7 @@ pub async fn open_embedder_for_eval(
                 Some(error) => vsim::embed::unavailable_reason(error),
                 None => e.error.to_string(),
             };
-            eprintln!("warning: semantic diversity {reason}");
+            errln!("warning: semantic diversity {reason}");
             Ok(Err(reason))
         }
         Err(e) => Err(e),

@@ -74,12 +74,12 @@ pub async fn run(cmd: ModelCommand) -> CliResult {
                 ModelTarget::Embed if is_bad_input(&e) => CliError::input(e),
                 ModelTarget::Embed => CliError::failed(e),
             })?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
             Ok(0)
         }
         ModelCommand::Path { target } => {
             let store = ModelStore::from_env().map_err(CliError::failed)?;
-            println!("{}", store.path(target.kind()).display());
+            outln!("{}", store.path(target.kind()).display());
             Ok(0)
         }
     }
@@ -148,8 +148,8 @@ impl DownloadProgress for DownloadBars {
                 }
             }
             DownloadEvent::Note(text) => match current.as_ref() {
-                Some(bar) => bar.suspend(|| eprintln!("vsim: {text}")),
-                None => eprintln!("vsim: {text}"),
+                Some(bar) => bar.suspend(|| errln!("vsim: {text}")),
+                None => errln!("vsim: {text}"),
             },
         }
     }

@@ -27,7 +27,7 @@ pub fn run(args: ParseArgs) -> CliResult {
         .map_err(|e| CliError::failed(anyhow::anyhow!("reply cannot be recovered: {e}")))?;
     if args.json {
         let out = serde_json::json!({"candidates": parsed.candidates});
-        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     } else {
         super::sample::print_candidates(&parsed.candidates, None);
     }

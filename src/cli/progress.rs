@@ -25,19 +25,23 @@ pub fn report_retries(dir: &Path) {
     if let Some(r) = vsim::backend::resilient::retry_summary() {
         let line = format!("retries after transient backend errors: {r}");
         append_run_log(dir, &line);
-        eprintln!("{line}");
+        errln!("{line}");
     }
 }
 
 /// Appends `line` to `dir/run.log`, with the time (best effort: a log that cannot be written
 /// never stops a run).
+/// Control characters are escaped (a failure line may quote a server), and a `run.log` that
+/// is a link is never written through.
 pub fn append_run_log(dir: &Path, line: &str) {
     if std::fs::create_dir_all(dir).is_err() {
         return;
     }
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(dir.join(RUN_LOG)) {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    if let Ok(mut f) = vsim::fsutil::open_no_follow(&mut options, &dir.join(RUN_LOG)) {
         let now = httpdate::fmt_http_date(std::time::SystemTime::now());
-        let _ = writeln!(f, "[{now}] {line}");
+        let _ = writeln!(f, "[{now}] {}", vsim::fsutil::escape_controls(line));
     }
 }
 
@@ -84,7 +88,7 @@ fn bar_progress(log: PathBuf) -> RunProgress {
                     if let Some(e) = error {
                         let line = format!("{id} failed: {e}");
                         append_run_log(&log, &line);
-                        b.println(line);
+                        b.println(vsim::fsutil::escape_controls(&line));
                     }
                     b.set_position(*done);
                     b.set_message(format!(
@@ -109,16 +113,16 @@ fn bar_progress(log: PathBuf) -> RunProgress {
                 );
                 append_run_log(&log, &line);
                 match slot.as_ref() {
-                    Some((b, _)) => b.println(line),
-                    None => eprintln!("{line}"),
+                    Some((b, _)) => b.println(vsim::fsutil::escape_controls(&line)),
+                    None => errln!("{line}"),
                 }
             }
             RunEvent::Halted { reason } => {
                 let line = format!("stopping: {reason}; nothing new starts (--resume continues)");
                 append_run_log(&log, &line);
                 match slot.as_ref() {
-                    Some((b, _)) => b.println(line),
-                    None => eprintln!("{line}"),
+                    Some((b, _)) => b.println(vsim::fsutil::escape_controls(&line)),
+                    None => errln!("{line}"),
                 }
             }
             // Logged only: the command's last line tells the user, once, how to continue.
@@ -130,7 +134,7 @@ fn bar_progress(log: PathBuf) -> RunProgress {
             }
             RunEvent::Stage { index, name } => {
                 append_run_log(&log, &format!("cell {index}: {name}"));
-                eprintln!("cell {index}: {name}")
+                errln!("cell {index}: {name}")
             }
         }
     })
@@ -140,7 +144,7 @@ fn plain_progress(every: Duration, log: PathBuf) -> RunProgress {
     let log_path = log.clone();
     let say = move |line: &str| {
         append_run_log(&log, line);
-        eprintln!("{line}");
+        errln!("{line}");
     };
     struct State {
         started: Instant,

@@ -43,9 +43,9 @@ pub fn run(a: ReportArgs) -> CliResult {
     let comparison = vsim::report::Comparison::new(runs).map_err(CliError::input)?;
     let written = vsim::report::write_comparison(&a.out, &comparison).map_err(CliError::failed)?;
     for n in &comparison.notes {
-        eprintln!("note: {n}");
+        errln!("note: {n}");
     }
-    println!("wrote {}", written.markdown.display());
-    println!("wrote {}", written.html.display());
+    outln!("wrote {}", written.markdown.display());
+    outln!("wrote {}", written.html.display());
     Ok(0)
 }

@@ -192,7 +192,7 @@ pub async fn run(args: RunArgs) -> CliResult {
     let request = request(&args)?;
     let mut prepared = vsim::experiment::prepare(request).await.map_err(super::launch_error)?;
     if let Some(note) = &prepared.cycle_note {
-        eprintln!("{note}");
+        errln!("{note}");
     }
     super::print_notes(&prepared.notes);
     let out_dir = prepared.config.out_dir.clone();
@@ -208,11 +208,14 @@ pub async fn run(args: RunArgs) -> CliResult {
     let line = summary_line(&summary);
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
-    println!("{line}");
+    outln!("{line}");
     if let Some(r) = &population.reference {
-        println!(
+        outln!(
             "population: {} participants of the `{}` split of {} ({})",
-            members, r.split, population.spec, r.filter_summary
+            members,
+            r.split,
+            population.spec,
+            r.filter_summary
         );
     }
     let resume_hint = || {
@@ -224,21 +227,22 @@ pub async fn run(args: RunArgs) -> CliResult {
         )
     };
     if summary.interrupted {
-        eprintln!("interrupted; to continue, {}", resume_hint());
-        return Ok(130);
+        errln!("interrupted; to continue, {}", resume_hint());
+        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
     }
     if let Some(reason) = &summary.halted {
-        eprintln!("stopped: {reason}. Fix the cause, then {}", resume_hint());
+        errln!("stopped: {reason}. Fix the cause, then {}", resume_hint());
         return Ok(1);
     }
     if summary.budget_stop.is_some() && summary.not_started > 0 {
-        eprintln!("to continue later, {}", resume_hint());
+        errln!("to continue later, {}", resume_hint());
     }
     if summary.counts.unanswered > 0 {
-        eprintln!(
+        errln!(
             "{} dialogues ended without a single outcome value ({} of them now); they are not counted as \
              completed, and --resume does not run them again",
-            summary.counts.unanswered, summary.unanswered_now
+            summary.counts.unanswered,
+            summary.unanswered_now
         );
     }
     // Unanswered dialogues fail the invocation that produced them, not every later resume.

@@ -171,7 +171,7 @@ pub async fn run(args: SampleArgs) -> CliResult {
             let sample = draw(model.as_ref(), &request(&args, m, k), n).await?;
             let texts: Vec<String> = sample.responses().into_iter().map(str::to_string).collect();
             if !args.json {
-                eprintln!("{m}: {} responses from {} calls", texts.len(), sample.calls.len());
+                errln!("{m}: {} responses from {} calls", texts.len(), sample.calls.len());
             }
             // The JSON is measured later by `vsim stats text`; the table is measured now.
             let embedder = if args.json { "none" } else { args.embedder.as_str() };
@@ -179,9 +179,9 @@ pub async fn run(args: SampleArgs) -> CliResult {
             set.runs.push(sample);
         }
         if args.json {
-            println!("{}", set.to_json());
+            outln!("{}", set.to_json());
         } else {
-            println!("N = {n} responses per method to one prompt; Distinct-N pooled over each method's N responses");
+            outln!("N = {n} responses per method to one prompt; Distinct-N pooled over each method's N responses");
             super::stats::print_text_rows(&rows, false);
         }
         return Ok(0);
@@ -195,10 +195,10 @@ pub async fn run(args: SampleArgs) -> CliResult {
     };
     if args.json {
         set.runs.push(sample);
-        println!("{}", set.to_json());
+        outln!("{}", set.to_json());
     } else {
         print_candidates(&sample.candidates, Some(&choice));
-        println!(
+        outln!(
             "\nchosen #{} by {} (draw {}); {} call(s), {} tokens",
             choice.index,
             choice.rule.selection,
@@ -206,7 +206,7 @@ pub async fn run(args: SampleArgs) -> CliResult {
             sample.calls.len(),
             sample.usage.total(),
         );
-        println!("{}", sample.candidates[choice.index].text);
+        outln!("{}", sample.candidates[choice.index].text);
     }
     Ok(0)
 }
@@ -214,15 +214,15 @@ pub async fn run(args: SampleArgs) -> CliResult {
 /// A readable table of candidates.
 pub fn print_candidates(candidates: &[Candidate], choice: Option<&Choice>) {
     // Numbered from 0, as in transcripts, JSON and `vsim branch --candidate`.
-    println!("{:>3}  {:>6}  {:>6}  text", "#", "prob", "raw");
+    outln!("{:>3}  {:>6}  {:>6}  text", "#", "prob", "raw");
     for (i, c) in candidates.iter().enumerate() {
         let mark = if choice.map(|ch| ch.index) == Some(i) { "*" } else { " " };
         let raw = c.raw_probability.map_or("-".to_string(), |r| format!("{r:.3}"));
-        println!("{mark}{:>2}  {:>6.3}  {:>6}  {}", i, c.probability, raw, c.text.replace('\n', " "));
+        outln!("{mark}{:>2}  {:>6.3}  {:>6}  {}", i, c.probability, raw, c.text.replace('\n', " "));
         if !c.repairs.is_empty() {
             let repairs: Vec<String> =
                 c.repairs.iter().map(|r| serde_json::to_string(r).unwrap_or_default()).collect();
-            println!("              repairs: {}", repairs.join(", "));
+            outln!("              repairs: {}", repairs.join(", "));
         }
     }
 }

@@ -59,7 +59,7 @@ pub async fn run(args: ServeMockArgs) -> CliResult {
         .await
         .map_err(|e| CliError::failed(anyhow::anyhow!("cannot bind {}:{}: {e}", args.host, args.port)))?;
     let addr = listener.local_addr().map_err(CliError::failed)?;
-    println!(
+    outln!(
         "serving an OpenAI-compatible mock on http://{addr}/v1 (model spec: openai:mock@http://{addr}/v1)"
     );
     use std::io::Write;

@@ -174,10 +174,10 @@ fn categorical(file_a: &Path, file_b: &Path, json: bool, js: bool) -> CliResult 
         let out = serde_json::json!({
             "statistic": stat, "labels": c.labels, "counts_a": c.a, "counts_b": c.b, "n1": a.len(), "n2": b.len(),
         });
-        println!("{out}");
+        outln!("{out}");
     } else {
         let name = if js { "JS divergence (bits)" } else { "TV" };
-        println!("{name} = {stat:.6}  ({} labels; n1 = {}, n2 = {})", c.labels.len(), a.len(), b.len());
+        outln!("{name} = {stat:.6}  ({} labels; n1 = {}, n2 = {})", c.labels.len(), a.len(), b.len());
     }
     Ok(0)
 }
@@ -201,11 +201,14 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                 let out = serde_json::json!({
                     "statistic": r.statistic, "pvalue": r.pvalue, "method": method, "n1": r.n1, "n2": r.n2,
                 });
-                println!("{out}");
+                outln!("{out}");
             } else {
-                println!(
+                outln!(
                     "D = {:.6}  p = {:.6}  ({method}; n1 = {}, n2 = {})",
-                    r.statistic, r.pvalue, r.n1, r.n2
+                    r.statistic,
+                    r.pvalue,
+                    r.n1,
+                    r.n2
                 );
             }
             Ok(0)
@@ -229,13 +232,13 @@ pub fn run(cmd: StatsCommand) -> CliResult {
                 let out = serde_json::json!({
                     "statistic": stat, "variant": variant, "bins": bins, "n1": a.len(), "n2": b.len(),
                 });
-                println!("{out}");
+                outln!("{out}");
             } else {
                 let how = match shown {
                     Some(b) => format!("{variant}, {} bins on [{}, {}]", b.n, b.lo, b.hi),
                     None => variant.to_string(),
                 };
-                println!("L1 = {stat:.6}  ({how}; n1 = {}, n2 = {})", a.len(), b.len());
+                outln!("L1 = {stat:.6}  ({how}; n1 = {}, n2 = {})", a.len(), b.len());
             }
             Ok(0)
         }
@@ -244,9 +247,9 @@ pub fn run(cmd: StatsCommand) -> CliResult {
             let b = numbers(&file_b)?;
             let stat = wasserstein1(&a, &b).map_err(CliError::input)?;
             if json {
-                println!("{}", serde_json::json!({"statistic": stat, "n1": a.len(), "n2": b.len()}));
+                outln!("{}", serde_json::json!({"statistic": stat, "n1": a.len(), "n2": b.len()}));
             } else {
-                println!("W1 = {stat:.6}  (n1 = {}, n2 = {})", a.len(), b.len());
+                outln!("W1 = {stat:.6}  (n1 = {}, n2 = {})", a.len(), b.len());
             }
             Ok(0)
         }
@@ -306,7 +309,7 @@ pub fn text_row(method: Option<String>, lines: &[String], embedder: &str) -> Res
             Ok(vectors) => vsim::embed::semantic_diversity(&vectors),
             // Offline without the default model: everything else is still reported.
             Err(e) if embedder.trim() == "minilm" => {
-                eprintln!(
+                errln!(
                     "warning: semantic diversity not computed: the embedding model all-MiniLM-L6-v2 is not \
                      available ({e}); fetch it with `vsim model fetch embed`, or pass --embedder none"
                 );
@@ -336,28 +339,34 @@ pub fn print_text_rows(rows: &[TextRow], json: bool) {
             if let Some(m) = &r.method {
                 out["method"] = serde_json::json!(m);
             }
-            println!("{out}");
+            outln!("{out}");
         }
         return;
     }
     let f = |x: Option<f64>| x.map_or_else(|| "n/a".to_string(), |v| format!("{v:.4}"));
     if let [r] = rows {
         if r.method.is_none() {
-            println!("utterances            {}", r.utterances);
-            println!("Distinct-1 (pooled)   {}", f(r.distinct[0]));
-            println!("Distinct-2 (pooled)   {}", f(r.distinct[1]));
-            println!("Distinct-3 (pooled)   {}", f(r.distinct[2]));
-            println!("Flesch–Kincaid grade  {}", f(r.flesch_kincaid_grade));
-            println!("Semantic diversity    {}", f(r.semantic_diversity));
+            outln!("utterances            {}", r.utterances);
+            outln!("Distinct-1 (pooled)   {}", f(r.distinct[0]));
+            outln!("Distinct-2 (pooled)   {}", f(r.distinct[1]));
+            outln!("Distinct-3 (pooled)   {}", f(r.distinct[2]));
+            outln!("Flesch–Kincaid grade  {}", f(r.flesch_kincaid_grade));
+            outln!("Semantic diversity    {}", f(r.semantic_diversity));
             return;
         }
     }
-    println!(
+    outln!(
         "{:<12} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9}",
-        "method", "responses", "Distinct-1", "Distinct-2", "Distinct-3", "FK grade", "semantic"
+        "method",
+        "responses",
+        "Distinct-1",
+        "Distinct-2",
+        "Distinct-3",
+        "FK grade",
+        "semantic"
     );
     for r in rows {
-        println!(
+        outln!(
             "{:<12} {:>9} {:>10} {:>10} {:>10} {:>9} {:>9}",
             r.method.as_deref().unwrap_or("-"),
             r.utterances,

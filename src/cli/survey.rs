@@ -25,6 +25,7 @@ pub async fn run(args: RunArgs) -> CliResult {
     if args.n == Some(0) || args.concurrency == 0 {
         return Err(CliError::input(anyhow::anyhow!("--n and --concurrency must be at least 1")));
     }
+    super::check_n(args.n.unwrap_or(0))?;
     let model_name = args.model.clone().or(spec.model.clone()).unwrap_or_else(|| "local".into());
     let model = super::open_model_for(&model_name, &args.backend, args.concurrency).await?;
     let out_dir =
@@ -76,29 +77,30 @@ pub async fn run(args: RunArgs) -> CliResult {
     }
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
-    println!("{line}");
+    outln!("{line}");
     let resume_hint = format!(
         "run the same command again with --resume (vsim run {} --out {} ... --resume)",
         args.scenario.display(),
         out_dir.display()
     );
     if s.unanswered > 0 {
-        eprintln!(
+        errln!(
             "{} respondents finished without a single usable answer ({} of them now); they are not counted \
              as completed, and --resume does not ask them again",
-            s.unanswered, s.unanswered_now
+            s.unanswered,
+            s.unanswered_now
         );
     }
     if s.interrupted {
-        eprintln!("interrupted; to continue, {resume_hint}");
-        return Ok(130);
+        errln!("interrupted; to continue, {resume_hint}");
+        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
     }
     if s.halted.is_some() {
-        eprintln!("fix the cause, then {resume_hint}");
+        errln!("fix the cause, then {resume_hint}");
         return Ok(1);
     }
     if s.budget_stop.is_some() && s.not_started > 0 {
-        eprintln!("to continue later, {resume_hint}");
+        errln!("to continue later, {resume_hint}");
     }
     // Unanswered respondents fail the invocation that produced them, not every later resume.
     Ok(if s.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })
@@ -174,15 +176,18 @@ pub fn eval(args: &super::eval::EvalArgs) -> CliResult {
     let spec = vsim::survey::load_survey(&source, wave.as_deref()).map_err(CliError::input)?;
     let report = vsim::survey::eval::evaluate(&spec, run_dir).map_err(CliError::input)?;
     let metrics = run_dir.join("metrics.json");
-    std::fs::write(&metrics, serde_json::to_vec_pretty(&report).unwrap_or_default())
-        .map_err(CliError::failed)?;
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        vsim::fsutil::write_atomic(path, bytes)
+            .map_err(|e| CliError::failed(anyhow::Error::new(e).context(path.display().to_string())))
+    };
+    write(&metrics, &serde_json::to_vec_pretty(&report).unwrap_or_default())?;
     let md = run_dir.join("report.md");
-    std::fs::write(&md, report.to_markdown()).map_err(CliError::failed)?;
+    write(&md, report.to_markdown().as_bytes())?;
     let html = vsim::report::survey::write_survey_html(run_dir, &report).map_err(CliError::failed)?;
-    println!("{}: {}", run_dir.display(), report.summary_line());
-    println!("wrote {}", metrics.display());
-    println!("wrote {}", md.display());
-    println!("wrote {}", html.display());
+    outln!("{}: {}", run_dir.display(), report.summary_line());
+    outln!("wrote {}", metrics.display());
+    outln!("wrote {}", md.display());
+    outln!("wrote {}", html.display());
     Ok(0)
 }
 
@@ -210,9 +215,9 @@ pub fn report(run_dirs: &[PathBuf], out: &Path) -> CliResult {
             dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
         runs.push((name, report));
     }
-    let written = vsim::report::survey::write_survey_comparison(out, &runs).map_err(CliError::failed)?;
-    println!("wrote {}", written.markdown.display());
-    println!("wrote {}", written.html.display());
+    let written = vsim::report::survey::write_survey_comparison(out, &runs).map_err(CliError::input)?;
+    outln!("wrote {}", written.markdown.display());
+    outln!("wrote {}", written.html.display());
     Ok(0)
 }
 

@@ -133,14 +133,16 @@ pub async fn run(args: SweepArgs) -> CliResult {
     };
     let summary = run_sweep(&sweep, &models, &options).await.map_err(|e| match e {
         SweepError::Run(ref r) if r.is_input() => CliError::input(e),
-        SweepError::Population(_) | SweepError::MissingModel(_) => CliError::input(e),
+        SweepError::Population(_) | SweepError::MissingModel(_) | SweepError::Invalid { .. } => {
+            CliError::input(e)
+        }
         other => CliError::failed(other),
     })?;
     let mut failed = 0;
     for r in &summary.cells {
         failed += r.stats.failed;
         let status = if r.summary.is_some() { "" } else { " (not run)" };
-        println!(
+        outln!(
             "{}: {} dialogues, {} completed, {} failed{status}",
             r.dir.display(),
             r.stats.dialogues,
@@ -148,21 +150,21 @@ pub async fn run(args: SweepArgs) -> CliResult {
             r.stats.failed
         );
     }
-    println!(
+    outln!(
         "{}: {} cells; summary in summary.csv and summary.md; {}",
         summary.out_dir.display(),
         summary.cells.len(),
         summary.spend
     );
     if let Some(reason) = &summary.budget_stop {
-        println!("stopped for budget: {reason}; continue with --resume");
+        outln!("stopped for budget: {reason}; continue with --resume");
     }
     if summary.interrupted {
-        eprintln!("interrupted; to continue, run the same command again with --resume");
-        return Ok(130);
+        errln!("interrupted; to continue, run the same command again with --resume");
+        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
     }
     if let Some(reason) = &summary.halted {
-        eprintln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
+        errln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
         return Ok(1);
     }
 
@@ -176,13 +178,29 @@ pub async fn run(args: SweepArgs) -> CliResult {
         ..SweepEvalOptions::default()
     };
     let cells: Vec<_> = summary.cells.iter().map(|r| r.cell.clone()).collect();
-    let evaluation =
-        evaluate_sweep(&summary.out_dir, &cells, human.as_deref(), &eval_options, embedder.as_deref())
-            .await
-            .map_err(CliError::failed)?;
+    // Evaluated on a task of its own, so that Ctrl-C and SIGTERM stop the evaluation too
+    // (it computes without pausing; the runs are kept, and every file it writes is replaced
+    // whole, so stopping part-way leaves each cell evaluated or not).
+    let (out_dir, human_spec) = (summary.out_dir.clone(), human.clone());
+    let evaluating = tokio::spawn(async move {
+        evaluate_sweep(&out_dir, &cells, human_spec.as_deref(), &eval_options, embedder.as_deref()).await
+    });
+    let evaluated = tokio::select! {
+        joined = evaluating => {
+            joined.map_err(|e| CliError::failed(anyhow::anyhow!("the evaluation stopped: {e}")))?
+        }
+        signal = vsim::experiment::interrupt::wait_for_signal() => {
+            errln!("interrupted during the evaluation; the cells' runs are kept: run the sweep again with --resume");
+            return Ok(signal.exit_code());
+        }
+    };
+    let evaluation = evaluated.map_err(|e| match e {
+        vsim::report::ReportError::Locked(_) => CliError::input(e),
+        other => CliError::failed(other),
+    })?;
     match &evaluation.human {
-        Some(spec) => println!("human reference: {spec}"),
-        None => println!(
+        Some(spec) => outln!("human reference: {spec}"),
+        None => outln!(
             "note: no human data (population {}); the cells are compared without a human column \
              (pass --human pfg:DIR)",
             sweep.population
@@ -199,35 +217,35 @@ pub async fn run(args: SweepArgs) -> CliResult {
     for c in &evaluation.cells {
         match &c.status {
             CellEvalStatus::Evaluated { metrics, semantic_missing, .. } => {
-                println!("evaluated {}", metrics.display());
+                outln!("evaluated {}", metrics.display());
                 if let Some(why) = semantic_missing {
-                    eprintln!("warning: {}: semantic diversity {why}", c.dir.display());
+                    errln!("warning: {}: semantic diversity {why}", c.dir.display());
                     problems += 1;
                 }
             }
-            CellEvalStatus::NotRun => println!("{}: not evaluated (not run)", c.dir.display()),
+            CellEvalStatus::NotRun => outln!("{}: not evaluated (not run)", c.dir.display()),
             // A cell the budget stopped before any dialogue finished has nothing to evaluate
             // yet: not a failure, as a budget stop is not.
-            CellEvalStatus::Failed(_) if cut_by_budget(&c.dir) => println!(
+            CellEvalStatus::Failed(_) if cut_by_budget(&c.dir) => outln!(
                 "{}: not evaluated (the budget stopped it before any dialogue finished; --resume continues)",
                 c.dir.display()
             ),
             CellEvalStatus::Failed(e) => {
-                eprintln!("error: {}: not evaluated: {e}", c.dir.display());
+                errln!("error: {}: not evaluated: {e}", c.dir.display());
                 problems += 1;
             }
         }
     }
     for n in &evaluation.notes {
-        eprintln!("note: {n}");
+        errln!("note: {n}");
     }
     match &evaluation.comparison {
         Some(written) => {
-            println!("wrote {}", written.markdown.display());
-            println!("wrote {}", written.html.display());
+            outln!("wrote {}", written.markdown.display());
+            outln!("wrote {}", written.html.display());
         }
-        None if problems == 0 => println!("no cell has a finished dialogue yet; nothing to evaluate"),
-        None => eprintln!("error: no cell could be evaluated; no comparison report was written"),
+        None if problems == 0 => outln!("no cell has a finished dialogue yet; nothing to evaluate"),
+        None => errln!("error: no cell could be evaluated; no comparison report was written"),
     }
     Ok(if failed > 0 || problems > 0 { 1 } else { 0 })
 }

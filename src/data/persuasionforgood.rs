@@ -709,20 +709,34 @@ fn decision_style_text(rational: Option<f64>, intuitive: Option<f64>) -> Option<
     }
 }
 
-/// Reads every participant row of a `full_info.csv`.
+/// Reads every participant row of a `full_info.csv`. A dialogue and role given twice is
+/// refused, naming both rows: a repeated participant would change who is in the filtered
+/// population and its train/test split.
 pub fn read_full_info(path: impl AsRef<Path>) -> Result<Vec<PfgParticipant>, DataError> {
     let path = path.as_ref();
     let (mut reader, cols) = open_csv(path, &INFO_COLUMNS)?;
     let mut out = Vec::new();
+    let mut seen: HashMap<(String, u8), u64> = HashMap::new();
     for (index, result) in reader.records().enumerate() {
         let record = result.map_err(|e| csv_error(path, e))?;
         let row = Row::new(path, &record, &cols, index);
         let score = |column: &str| row.opt_f64(column);
+        let dialogue_id = row.required_text("B2", "a dialogue id")?;
+        let role = row.role("B4")?;
+        if let Some(first) = seen.insert((dialogue_id.clone(), role.code()), row.row) {
+            return Err(row.error(
+                "B2",
+                &format!(
+                    "one row per dialogue and role; row {first} is already this dialogue's {}",
+                    role.as_str()
+                ),
+            ));
+        }
         out.push(PfgParticipant {
             row: row.row,
-            dialogue_id: row.required_text("B2", "a dialogue id")?,
+            dialogue_id,
             user_id: row.required_text("B3", "a participant id")?,
-            role: row.role("B4")?,
+            role,
             donation: row.opt_f64("B6")?,
             turns: row.opt_whole("B7", u32::MAX)?,
             big_five: BigFive {

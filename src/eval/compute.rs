@@ -115,6 +115,11 @@ fn as_number(v: &Value) -> Option<f64> {
     .filter(|x| x.is_finite())
 }
 
+/// Whether `x` lies within the declared bounds (inclusive; a missing bound does not limit).
+fn in_range(x: f64, min: Option<f64>, max: Option<f64>) -> bool {
+    min.is_none_or(|lo| x >= lo) && max.is_none_or(|hi| x <= hi)
+}
+
 /// The value of outcome `key` in each dialogue, classified.
 enum Observed<'a> {
     Failed,
@@ -173,7 +178,9 @@ pub(crate) fn numeric_outcome(
             Observed::Failed => counts.failed += 1,
             Observed::Missing => counts.missing += 1,
             Observed::Invalid => counts.invalid += 1,
-            Observed::Value(d, v) => match as_number(v) {
+            // A number outside the declared range is invalid wherever it is read (a
+            // hand-edited transcript included), never compared.
+            Observed::Value(d, v) => match as_number(v).filter(|x| in_range(*x, min, max)) {
                 Some(x) => {
                     counts.valid += 1;
                     sim.push((d, x));
@@ -511,8 +518,12 @@ pub(crate) fn role_infos(run: &RunData) -> Vec<RoleInfo> {
 }
 
 pub(crate) fn counts(run: &RunData) -> Counts {
-    let mut c = Counts { dialogues: run.dialogues.len(), ..Counts::default() };
+    let mut c =
+        Counts { dialogues: run.dialogues.len(), torn_last_line: run.torn_last_line, ..Counts::default() };
     for d in &run.dialogues {
+        if d.completed_attempts > 1 {
+            c.completed_more_than_once.push(d.id.clone());
+        }
         if d.completed {
             c.completed += 1;
         } else {

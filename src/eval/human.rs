@@ -312,9 +312,9 @@ pub struct HumanChoice {
     pub changed: Option<crate::rundir::InputChange>,
 }
 
-/// Resolves the human reference of `run`: `human` when given, else the run's own `pfg:`
-/// population as pinned at run time (its data refused when changed since, unless
-/// `allow_changed_inputs`).
+/// Resolves the human reference of `run`: `human` when given (`none`: no human data, as a
+/// sweep's `human = "none"`), else the run's own `pfg:` population as pinned at run time (its
+/// data refused when changed since, unless `allow_changed_inputs`).
 pub fn human_for_run(
     run: &RunData,
     human: Option<&str>,
@@ -322,6 +322,9 @@ pub fn human_for_run(
     other_split: bool,
     allow_changed_inputs: bool,
 ) -> Result<HumanChoice, super::EvalError> {
+    if human.is_some_and(|h| h.trim().eq_ignore_ascii_case("none")) {
+        return Ok(HumanChoice { reference: None, spec: None, from_run: false, changed: None });
+    }
     let pinned = run
         .population_reference()
         .and(run.manifest.as_ref())

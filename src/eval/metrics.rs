@@ -159,6 +159,13 @@ pub struct Counts {
     pub parse_retries: usize,
     /// Up to ten error messages of failed dialogues, `dialogue: message`.
     pub errors: Vec<String>,
+    /// Dialogues completed more than once in the transcript (edited or joined by hand); the
+    /// latest attempt of each is the one evaluated.
+    #[serde(default)]
+    pub completed_more_than_once: Vec<String>,
+    /// The transcript's last line was not a whole event (a write cut short) and was left out.
+    #[serde(default)]
+    pub torn_last_line: bool,
 }
 
 /// Validity counts for one outcome.

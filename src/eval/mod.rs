@@ -177,8 +177,11 @@ pub async fn evaluate(
     if !has_outcome {
         let hint = if run.dialogues.is_empty() {
             "the transcript is empty"
-        } else if counts.completed == 0 {
+        } else if counts.completed == 0 && run.dialogues.iter().any(|d| d.error.is_some()) {
             "no dialogue completed; see the error events in transcripts.jsonl, and finish the run with `vsim run --resume`"
+        } else if counts.completed == 0 {
+            "no dialogue completed, and none recorded an error: the run stopped before any ended; finish it with \
+             `vsim run --resume`"
         } else if run.measure == crate::dialogue::events::Measure::Stated {
             "no outcome is declared with `stated = true`, so there is no stated measure; evaluate the answers \
              (leave out --measure)"
@@ -399,7 +402,8 @@ pub fn write_metrics(dir: &Path, evaluation: &Evaluation) -> Result<PathBuf, Eva
     let path = dir.join(METRICS_FILE);
     let text = serde_json::to_string_pretty(evaluation)
         .map_err(|e| EvalError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
-    std::fs::write(&path, text + "\n").map_err(|source| EvalError::Io { path: path.clone(), source })?;
+    crate::fsutil::write_atomic(&path, (text + "\n").as_bytes())
+        .map_err(|source| EvalError::Io { path: path.clone(), source })?;
     Ok(path)
 }
 

@@ -589,6 +589,7 @@ pub(crate) mod tests {
                         outcome(&id, "answer", json!(labels[i])),
                     ],
                     error: None,
+                    completed_attempts: 1,
                 }
             })
             .collect();
@@ -607,6 +608,7 @@ pub(crate) mod tests {
                 decl("answer", OutcomeType::Category { categories: vec!["yes".into(), "no".into()] }),
             ],
             measure: Measure::Answer,
+            torn_last_line: false,
         };
         let real = [0.0, 0.0, 1.5, 2.0, 0.25, 1.0];
         let real_labels = ["no", "no", "yes", "no", "yes", "no"];

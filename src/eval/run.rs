@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::EvalError;
 use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
-use crate::rundir::transcript::read_events;
+use crate::rundir::transcript::read_events_noting_torn;
 
 use crate::rundir::{read_manifest_if_any, Manifest};
 pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};
@@ -66,6 +66,9 @@ pub struct RunDialogue {
     pub outcomes: Vec<OutcomeEvent>,
     /// The last error message of a failed attempt.
     pub error: Option<String>,
+    /// Attempts that ran from a `begin` to an `end`: more than one only in a transcript
+    /// edited or joined by hand (the latest is the one evaluated).
+    pub completed_attempts: usize,
 }
 
 impl RunDialogue {
@@ -88,6 +91,8 @@ pub struct RunData {
     pub outcomes: Vec<OutcomeDecl>,
     /// Which measurement the outcomes are: the answers, or what the roles stated.
     pub measure: Measure,
+    /// The transcript's last line is not a whole event (a write cut short) and was left out.
+    pub torn_last_line: bool,
 }
 
 impl RunData {
@@ -110,13 +115,13 @@ impl RunData {
         }
         let manifest = read_manifest_if_any(&dir)
             .map_err(|e| EvalError::Config { path: dir.join(CONFIG), reason: e.to_string() })?;
-        let events = read_events(&transcript)?;
+        let (events, torn_last_line) = read_events_noting_torn(&transcript)?;
         let mut dialogues: Vec<RunDialogue> =
             events.iter().map(|(id, evs)| dialogue_from_events(id, evs, measure)).collect();
         dialogues.sort_by(|a, b| a.index.cmp(&b.index).then_with(|| a.id.cmp(&b.id)));
         let mut outcomes = manifest.as_ref().map(declared_outcomes).unwrap_or_default();
         add_observed_outcomes(&mut outcomes, &dialogues);
-        Ok(RunData { dir, manifest, dialogues, outcomes, measure })
+        Ok(RunData { dir, manifest, dialogues, outcomes, measure, torn_last_line })
     }
 
     /// The scenario name from the configuration.
@@ -161,7 +166,19 @@ fn dialogue_from_events(id: &str, events: &[Event], measure: Measure) -> RunDial
         turns: Vec::new(),
         outcomes: Vec::new(),
         error: None,
+        completed_attempts: 0,
     };
+    let mut open = false;
+    for e in events {
+        match e {
+            Event::Begin(_) => open = true,
+            Event::End(_) if open => {
+                d.completed_attempts += 1;
+                open = false;
+            }
+            _ => {}
+        }
+    }
     for e in attempt {
         match e {
             Event::Begin(b) => {

@@ -53,6 +53,10 @@ pub enum PriceError {
     },
 }
 
+/// The highest price accepted, in dollars per million tokens: far above any model's, and low
+/// enough that every cost reported stays a readable number.
+pub const MAX_PRICE_PER_MTOK: f64 = 1_000_000.0;
+
 /// Prices per model. Keys are matched against a model spec exactly first, then against its
 /// model name (the spec without the `openai:`/`local:` prefix and the `@URL` suffix).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -65,9 +69,11 @@ impl Prices {
         let (model, values) = entry.rsplit_once('=').ok_or_else(|| err("no `=`"))?;
         let (input, output) =
             values.split_once(',').ok_or_else(|| err("expected two numbers separated by a comma"))?;
-        let parse = |s: &str| s.trim().parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+        let parse = |s: &str| {
+            s.trim().parse::<f64>().ok().filter(|x| x.is_finite() && (0.0..=MAX_PRICE_PER_MTOK).contains(x))
+        };
         let (Some(input_per_mtok), Some(output_per_mtok)) = (parse(input), parse(output)) else {
-            return Err(err("prices must be non-negative numbers"));
+            return Err(err("prices must be numbers from 0 to 1000000 (dollars per million tokens)"));
         };
         if model.trim().is_empty() {
             return Err(err("empty model name"));
@@ -88,7 +94,7 @@ impl Prices {
                     toml::Value::Integer(i) => *i as f64,
                     _ => return None,
                 };
-                (x.is_finite() && x >= 0.0).then_some(x)
+                (x.is_finite() && (0.0..=MAX_PRICE_PER_MTOK).contains(&x)).then_some(x)
             };
             let pair = match value {
                 toml::Value::Array(a) if a.len() == 2 => (num(a.first()), num(a.get(1))),
@@ -97,7 +103,7 @@ impl Prices {
             };
             let (Some(input_per_mtok), Some(output_per_mtok)) = pair else {
                 return Err(err(format!(
-                    "`{model}`: expected [IN_PER_MTOK, OUT_PER_MTOK] or {{ input = .., output = .. }} with non-negative numbers"
+                    "`{model}`: expected [IN_PER_MTOK, OUT_PER_MTOK] or {{ input = .., output = .. }} with numbers from 0 to 1000000"
                 )));
             };
             prices.0.insert(model.clone(), Price { input_per_mtok, output_per_mtok });
@@ -364,6 +370,9 @@ mod tests {
         assert_eq!(p.lookup("openai:big@http://h/v1").unwrap().input_per_mtok, 2.0);
         assert!(p.lookup("openai:other").is_none());
         assert!(p.add_entry("x=1").is_err());
+        // A price that would print as a 300-digit cost is refused, saying the bound.
+        let e = p.add_entry("x=1e300,1").unwrap_err().to_string();
+        assert!(e.contains("from 0 to 1000000"), "{e}");
         assert!(p.add_entry("x=-1,2").is_err());
         let usage = Usage { prompt_tokens: 1_000_000, completion_tokens: 500_000 };
         assert!((p.lookup("gpt-4o-mini").unwrap().cost(usage) - 0.45).abs() < 1e-12);

@@ -156,6 +156,12 @@ pub async fn prepare(request: RunRequest) -> Result<PreparedRun, LaunchError> {
     if request.n == Some(0) {
         return Err(LaunchError::Invalid("n must be at least 1".into()));
     }
+    if let Some(n) = request.n.filter(|n| *n > super::runner::MAX_DIALOGUES) {
+        return Err(LaunchError::Invalid(format!(
+            "--n {n} is more than the limit of {} dialogues",
+            super::runner::MAX_DIALOGUES
+        )));
+    }
     let population_spec = match (&request.population, &scenario.population) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => p.display().to_string(),

@@ -10,7 +10,7 @@ pub mod progress;
 pub mod runner;
 
 pub use budget::{Budget, Prices, Spend};
-pub use interrupt::{Interrupt, InterruptTrigger};
+pub use interrupt::{Interrupt, InterruptTrigger, StopSignal};
 pub use launch::{prepare, LaunchError, PreparedRun, RunRequest};
 pub use population::{Member, Population, PopulationError};
 pub use progress::{RunEvent, RunProgress};

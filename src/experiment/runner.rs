@@ -81,6 +81,10 @@ pub struct RunOptions {
     pub interrupt: super::Interrupt,
 }
 
+/// The most dialogues one experiment may have (`n`): checked before anything is allocated
+/// for them.
+pub const MAX_DIALOGUES: usize = 1_000_000;
+
 /// Failed dialogues in a row after which a run stops starting new ones, by default.
 pub const DEFAULT_MAX_CONSECUTIVE_FAILURES: usize = 10;
 
@@ -175,6 +179,9 @@ pub enum RunError {
     /// The population has no members.
     #[error("population `{0}` has no members")]
     EmptyPopulation(String),
+    /// More dialogues were asked for than one experiment may have.
+    #[error("n = {0} dialogues is more than the limit of {MAX_DIALOGUES}")]
+    TooManyDialogues(usize),
     /// A cost cap was set but some models have no price.
     #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
     Unpriced(Vec<String>),
@@ -187,9 +194,22 @@ impl RunError {
     /// Whether the run was refused for what it was asked to do (a bad request, exit code 2)
     /// rather than failing while doing it.
     pub fn is_input(&self) -> bool {
+        if crate::fsutil::chain_has_refusal(self) {
+            return true;
+        }
+        // A transcript line that is not an event is a damaged input, as `eval` says too.
+        if matches!(
+            self,
+            RunError::Transcript(TranscriptError::BadLine { .. })
+                | RunError::RunDir(RunDirError::Transcript(TranscriptError::BadLine { .. }))
+        ) {
+            return true;
+        }
         match self {
             RunError::RunDir(e) => !matches!(e, RunDirError::Io { .. } | RunDirError::Transcript(_)),
-            RunError::Pin(_) | RunError::Shard(_) | RunError::Unpriced(_) => true,
+            RunError::Pin(_) | RunError::Shard(_) | RunError::Unpriced(_) | RunError::TooManyDialogues(_) => {
+                true
+            }
             RunError::Persona { .. }
             | RunError::Models { .. }
             | RunError::EmptyPopulation(_)
@@ -226,6 +246,9 @@ pub async fn run_experiment_with(
     }
     let dir = &config.out_dir;
     let n = config.n.unwrap_or(population.members.len());
+    if n > MAX_DIALOGUES {
+        return Err(RunError::TooManyDialogues(n));
+    }
     let mut manifest = Manifest::new(RunKind::Dialogue, n, config.seed);
     manifest.scenario = Some(scenario.resolved());
     manifest.population = Some(population.spec.clone());

@@ -130,7 +130,10 @@ pub fn export_convokit(run_dir: &Path, out_dir: &Path) -> Result<ExportCounts, E
         let path = path.to_path_buf();
         move |source| ExportError::Io { path, source }
     };
-    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    // Only into an empty folder or a corpus vsim exported before (its corpus.json says so).
+    let corpus_folder =
+        crate::fsutil::FolderKind { what: "a corpus exported by vsim", manifest: "corpus.json" };
+    crate::fsutil::claim_dir(out_dir, corpus_folder).map_err(io(out_dir))?;
     let mut lines = String::new();
     for u in &utterances {
         lines.push_str(&u.to_string());
@@ -138,7 +141,7 @@ pub fn export_convokit(run_dir: &Path, out_dir: &Path) -> Result<ExportCounts, E
     }
     let write = |name: &str, text: String| {
         let p = out_dir.join(name);
-        std::fs::write(&p, text).map_err(io(&p))
+        crate::fsutil::write_atomic(&p, text.as_bytes()).map_err(io(&p))
     };
     write("utterances.jsonl", lines)?;
     write("speakers.json", pretty(&json!(speakers)))?;

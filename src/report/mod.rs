@@ -44,6 +44,9 @@ pub enum ReportError {
     /// A comparison was asked for with no run.
     #[error("nothing to compare: no run given")]
     NoRuns,
+    /// Another process writes the folder.
+    #[error(transparent)]
+    Locked(#[from] crate::rundir::LockError),
 }
 
 /// The paths a report was written to.
@@ -56,9 +59,17 @@ pub struct Written {
 }
 
 fn write(path: PathBuf, text: &str) -> Result<PathBuf, ReportError> {
-    std::fs::write(&path, text).map_err(|source| ReportError::Io { path: path.clone(), source })?;
+    crate::fsutil::write_atomic(&path, text.as_bytes())
+        .map_err(|source| ReportError::Io { path: path.clone(), source })?;
     Ok(path)
 }
+
+/// The manifest of a folder written by [`write_comparison`].
+pub const COMPARISON_MANIFEST: &str = "comparison.json";
+
+/// A comparison folder, recognised by its manifest.
+const COMPARISON_FOLDER: crate::fsutil::FolderKind =
+    crate::fsutil::FolderKind { what: "a vsim report folder", manifest: COMPARISON_MANIFEST };
 
 /// Writes `report.md` and `report.html` of one run into `dir` (usually the run directory).
 pub fn write_run_report(
@@ -200,10 +211,27 @@ fn section_rank(section: &str) -> u8 {
 }
 
 /// Writes `report.md` and `report.html` comparing the runs into `out_dir` (created if
-/// needed). The HTML links each run's own `report.html` where one exists.
+/// needed), with its manifest `comparison.json`. A folder that is neither empty nor such a
+/// report folder (a run folder included) is refused. The HTML links each run's own
+/// `report.html` where one exists.
 pub fn write_comparison(out_dir: &Path, comparison: &Comparison) -> Result<Written, ReportError> {
-    std::fs::create_dir_all(out_dir)
+    crate::fsutil::claim_dir(out_dir, COMPARISON_FOLDER)
         .map_err(|source| ReportError::Io { path: out_dir.to_path_buf(), source })?;
+    let manifest = serde_json::json!({
+        "vsim_version": env!("CARGO_PKG_VERSION"),
+        "kind": "comparison",
+        "runs": comparison.runs.iter().map(|e| e.run_dir.clone()).collect::<Vec<_>>(),
+    });
+    write(out_dir.join(COMPARISON_MANIFEST), &format!("{manifest:#}\n"))?;
+    write_comparison_files(out_dir, comparison)
+}
+
+/// `report.md` and `report.html` of a comparison, written into a folder already claimed (a
+/// sweep writes them into its own folder).
+pub(crate) fn write_comparison_files(
+    out_dir: &Path,
+    comparison: &Comparison,
+) -> Result<Written, ReportError> {
     let links: Vec<Option<String>> = comparison
         .runs
         .iter()

@@ -112,8 +112,15 @@ pub fn write_survey_comparison(
     if runs.is_empty() {
         return Err(ReportError::NoRuns);
     }
-    std::fs::create_dir_all(out_dir)
+    // Only into an empty folder or a comparison folder of its own, as every report.
+    crate::fsutil::claim_dir(out_dir, super::COMPARISON_FOLDER)
         .map_err(|source| ReportError::Io { path: out_dir.to_path_buf(), source })?;
+    let manifest = serde_json::json!({
+        "vsim_version": env!("CARGO_PKG_VERSION"),
+        "kind": "comparison",
+        "runs": runs.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+    });
+    super::write(out_dir.join(super::COMPARISON_MANIFEST), &format!("{manifest:#}\n"))?;
     Ok(Written {
         markdown: write(out_dir.join("report.md"), &survey_comparison_markdown(runs))?,
         html: write(out_dir.join("report.html"), &survey_comparison_html(runs))?,

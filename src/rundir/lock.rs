@@ -43,8 +43,11 @@ impl RunLock {
     pub fn acquire(dir: &Path) -> Result<Self, LockError> {
         let path = dir.join(LOCK_FILE);
         let io = |source| LockError::Io { path: path.clone(), source };
-        let mut file =
-            OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
+        let mut file = crate::fsutil::open_no_follow(
+            OpenOptions::new().create(true).truncate(false).read(true).write(true),
+            &path,
+        )
+        .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

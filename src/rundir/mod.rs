@@ -31,6 +31,24 @@ pub const TRANSCRIPTS: &str = "transcripts.jsonl";
 /// The outcome table's file name.
 pub const OUTCOMES: &str = "outcomes.csv";
 
+/// The files vsim writes in a run folder (the CLI's `run.log` and the evaluation's files
+/// included): none may be a link, which a write would follow out of the folder.
+pub const RUN_FILES: &[&str] = &[
+    MANIFEST,
+    TRANSCRIPTS,
+    OUTCOMES,
+    lock::LOCK_FILE,
+    "run.log",
+    "metrics.json",
+    "report.md",
+    "report.html",
+    "stated",
+];
+
+/// A run folder, recognised by its manifest.
+pub(crate) const RUN_FOLDER: crate::fsutil::FolderKind =
+    crate::fsutil::FolderKind { what: "a vsim run folder", manifest: MANIFEST };
+
 /// Why a run directory cannot be opened, created or resumed.
 #[derive(Debug, thiserror::Error)]
 pub enum RunDirError {
@@ -88,15 +106,20 @@ pub struct WritableRun {
     _lock: RunLock,
 }
 
-/// Creates (or, with `resume`, reopens) the run directory `dir` for `manifest`: locks it,
-/// refuses to overwrite a run unless resuming, refuses to resume another experiment, and
-/// writes the manifest.
+/// Creates (or, with `resume`, reopens) the run directory `dir` for `manifest`: refuses a
+/// folder that is neither empty nor a run folder, locks it, refuses to overwrite a run unless
+/// resuming, refuses to resume another experiment, and writes the manifest.
 pub fn open_for_writing(dir: &Path, manifest: &Manifest, resume: bool) -> Result<WritableRun, RunDirError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RunDirError::Io { path, source }
     };
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    crate::fsutil::claim_dir(dir, RUN_FOLDER).map_err(io(dir))?;
+    // Refused before any work, rather than when the first write would follow the link.
+    for name in RUN_FILES {
+        let path = dir.join(name);
+        crate::fsutil::refuse_link(&path).map_err(io(&path))?;
+    }
     let lock = RunLock::acquire(dir)?;
     let transcript = dir.join(TRANSCRIPTS);
     if std::fs::metadata(&transcript).map(|m| m.len() > 0).unwrap_or(false) {

@@ -178,7 +178,8 @@ impl Rows {
             rows.push((r.index, out));
         }
         rows.sort_by_key(|(i, _)| *i);
-        let mut w = csv::Writer::from_path(path).map_err(io)?;
+        // Built in memory and replaced whole: a reader never sees half a table.
+        let mut w = csv::Writer::from_writer(Vec::new());
         let mut header: Vec<String> =
             ["dialogue", "index", "seed", "population_id", "status", "turns", "end_reason"]
                 .map(String::from)
@@ -189,6 +190,12 @@ impl Rows {
         for (_, row) in rows {
             w.write_record(&row).map_err(io)?;
         }
-        w.flush().map_err(|e| TranscriptError::Io { path: path.to_path_buf(), source: e }).map(|()| counts)
+        let bytes = w.into_inner().map_err(|e| TranscriptError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        crate::fsutil::write_atomic(path, &bytes)
+            .map_err(|source| TranscriptError::Io { path: path.to_path_buf(), source })?;
+        Ok(counts)
     }
 }

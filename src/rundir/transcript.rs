@@ -43,7 +43,9 @@ impl TranscriptWriter {
     /// Opens for appending; a torn last line (from a crash mid-write) is cut off first.
     pub fn open(path: &Path) -> Result<Self, TranscriptError> {
         let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
-        let mut file = OpenOptions::new().create(true).read(true).append(true).open(path).map_err(io)?;
+        let mut file =
+            crate::fsutil::open_no_follow(OpenOptions::new().create(true).read(true).append(true), path)
+                .map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let keep = whole_lines_len(&mut file, len).map_err(io)?;
         if keep < len {
@@ -122,7 +124,21 @@ pub fn read_events(path: &Path) -> Result<BTreeMap<String, Vec<Event>>, Transcri
 
 /// Calls `f` with every event in file order, reading one line at a time, so that a large
 /// transcript is never held in memory whole. A torn last line is ignored.
-pub fn for_each_event(path: &Path, mut f: impl FnMut(Event)) -> Result<(), TranscriptError> {
+pub fn for_each_event(path: &Path, f: impl FnMut(Event)) -> Result<(), TranscriptError> {
+    for_each_event_noting_torn(path, f).map(|_| ())
+}
+
+/// [`read_events`], also telling whether a last line that is not a whole event (a write cut
+/// short) was left out.
+pub fn read_events_noting_torn(path: &Path) -> Result<(BTreeMap<String, Vec<Event>>, bool), TranscriptError> {
+    let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+    let torn =
+        for_each_event_noting_torn(path, |e| out.entry(e.dialogue().to_string()).or_default().push(e))?;
+    Ok((out, torn))
+}
+
+/// [`for_each_event`], returning whether a torn last line was left out.
+pub fn for_each_event_noting_torn(path: &Path, mut f: impl FnMut(Event)) -> Result<bool, TranscriptError> {
     let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(io)?;
     let mut lines = BufReader::new(file).lines().enumerate().peekable();
@@ -133,7 +149,7 @@ pub fn for_each_event(path: &Path, mut f: impl FnMut(Event)) -> Result<(), Trans
         }
         match serde_json::from_str::<Event>(&line) {
             Ok(e) => f(e),
-            Err(_) if lines.peek().is_none() => break,
+            Err(_) if lines.peek().is_none() => return Ok(true),
             Err(e) => {
                 return Err(TranscriptError::BadLine {
                     path: path.to_path_buf(),
@@ -143,7 +159,7 @@ pub fn for_each_event(path: &Path, mut f: impl FnMut(Event)) -> Result<(), Trans
             }
         }
     }
-    Ok(())
+    Ok(false)
 }
 
 /// Ids of the dialogues whose latest attempt ended normally, read without holding the

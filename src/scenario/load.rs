@@ -21,6 +21,16 @@ const DEFAULT_OPENING: &str = "(The conversation starts now. You speak first.)";
 
 /// Reads and validates a scenario file.
 pub fn load_scenario(path: &Path) -> Result<Scenario, ScenarioError> {
+    if path.to_str().is_none() {
+        // Its path is recorded as text in the run's manifest, to be read again by `eval`.
+        return Err(ScenarioError::Io {
+            file: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the path is not valid UTF-8; vsim records its inputs' paths as text: rename the file",
+            ),
+        });
+    }
     let text = std::fs::read_to_string(path)
         .map_err(|source| ScenarioError::Io { file: path.to_path_buf(), source })?;
     parse_scenario(path, &text)

@@ -107,7 +107,8 @@ impl Scenario {
         let roles = &self.roles;
         serde_json::json!({
             "name": self.name,
-            "source": self.source,
+            // As text (lossily, never a panic, for a path that is not UTF-8).
+            "source": self.source.to_string_lossy(),
             "roles": roles,
             "turns": {
                 "policy": self.graph.policy,
@@ -162,7 +163,23 @@ impl Scenario {
         match &o.setting {
             RoleSetting::Method(m) => spec.sampling.set_method(*m),
             RoleSetting::K(k) => spec.sampling.k = *k,
-            RoleSetting::Selection(s) => spec.sampling.rule.selection = *s,
+            RoleSetting::Selection(s) => {
+                // Asked for by name: weighing what has no probabilities is refused even for
+                // one candidate a turn, where it would silently act as any other rule.
+                if *s == Selection::Weighted && !spec.sampling.method.is_verbalized() {
+                    return Err(OverrideError::Refused {
+                        role: o.role.clone(),
+                        setting: "selection",
+                        field: "selection",
+                        reason: format!(
+                            "`{}` gives no probabilities, so weighted selection has nothing to weigh: use \
+                             \"uniform\" or a vs-* method",
+                            spec.sampling.method
+                        ),
+                    });
+                }
+                spec.sampling.rule.selection = *s
+            }
             RoleSetting::Model(m) => spec.model = Some(m.clone()),
         }
         spec.sampling.check().map_err(|(field, reason)| OverrideError::Refused {

@@ -210,7 +210,57 @@ pub fn ks_2samp(a: &[f64], b: &[f64], mode: KsMode) -> Result<KsResult, StatsErr
     let a = sorted_checked(a, "a")?;
     let b = sorted_checked(b, "b")?;
     let (n1, n2) = (a.len(), b.len());
-    let mut d = statistic_sorted(&a, &b);
+    let d = statistic_sorted(&a, &b);
+    Ok(with_pvalue(n1, n2, d, mode))
+}
+
+/// [`ks_2samp`] of two samples given as counts over the same `values` (sample `a` holds
+/// `values[i]` `counts_a[i]` times): the same result as expanding the counts into samples,
+/// computed from the two weighted ECDFs, so memory does not grow with the counts.
+pub fn ks_2samp_counts(
+    values: &[f64],
+    counts_a: &[u64],
+    counts_b: &[u64],
+    mode: KsMode,
+) -> Result<KsResult, StatsError> {
+    let total = |counts: &[u64]| counts.iter().fold(0u64, |s, c| s.saturating_add(*c));
+    let (n1, n2) = (total(counts_a), total(counts_b));
+    if n1 == 0 {
+        return Err(StatsError::EmptySample { which: "a" });
+    }
+    if n2 == 0 {
+        return Err(StatsError::EmptySample { which: "b" });
+    }
+    let count = |counts: &[u64], i: usize| counts.get(i).copied().unwrap_or(0);
+    let mut order: Vec<usize> =
+        (0..values.len()).filter(|&i| count(counts_a, i) > 0 || count(counts_b, i) > 0).collect();
+    if let Some(&index) = order.iter().find(|&&i| values[i].is_nan()) {
+        let which = if count(counts_a, index) > 0 { "a" } else { "b" };
+        return Err(StatsError::InvalidValue { which, index, value: values[index] });
+    }
+    order.sort_by(|&x, &y| values[x].total_cmp(&values[y]));
+    let (mut ca, mut cb) = (0u64, 0u64);
+    let (mut max_s, mut min_s) = (f64::NEG_INFINITY, f64::INFINITY);
+    for (pos, &i) in order.iter().enumerate() {
+        ca = ca.saturating_add(count(counts_a, i));
+        cb = cb.saturating_add(count(counts_b, i));
+        // Equal values are one point of the ECDFs: compare after the last of them.
+        if order.get(pos + 1).is_some_and(|&next| values[next] == values[i]) {
+            continue;
+        }
+        let diff = ca as f64 / n1 as f64 - cb as f64 / n2 as f64;
+        max_s = max_s.max(diff);
+        min_s = min_s.min(diff);
+    }
+    let min_s = (-min_s).clamp(0.0, 1.0);
+    let d = if min_s > max_s { min_s } else { max_s };
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    Ok(with_pvalue(to_usize(n1), to_usize(n2), d, mode))
+}
+
+/// The test's result for statistic `d` of samples of sizes `n1` and `n2`.
+fn with_pvalue(n1: usize, n2: usize, d: f64, mode: KsMode) -> KsResult {
+    let mut d = d;
 
     let mut method = match mode {
         KsMode::Auto if n1.max(n2) <= MAX_AUTO_N => KsMode::Exact,
@@ -247,12 +297,33 @@ pub fn ks_2samp(a: &[f64], b: &[f64], mode: KsMode) -> Result<KsResult, StatsErr
     if method == KsMode::Asymptotic {
         pvalue = asymptotic_pvalue(n1, n2, d);
     }
-    Ok(KsResult { statistic: d, pvalue: pvalue.clamp(0.0, 1.0), method_used: method, n1, n2 })
+    KsResult { statistic: d, pvalue: pvalue.clamp(0.0, 1.0), method_used: method, n1, n2 }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_give_what_their_expanded_samples_give_without_expanding_them() {
+        let values = [1.0, 3.0, 2.0, 3.0];
+        let (ca, cb) = ([4u64, 0, 7, 2], [1u64, 5, 2, 0]);
+        let expand = |c: &[u64]| -> Vec<f64> {
+            values.iter().zip(c).flat_map(|(v, n)| std::iter::repeat_n(*v, *n as usize)).collect()
+        };
+        for mode in [KsMode::Auto, KsMode::Exact, KsMode::Asymptotic] {
+            let whole = ks_2samp(&expand(&ca), &expand(&cb), mode).unwrap();
+            let counted = ks_2samp_counts(&values, &ca, &cb, mode).unwrap();
+            assert_eq!(whole, counted, "{mode:?}");
+        }
+        // Counts far beyond memory: 1e20 saturates, nothing is allocated for it.
+        let huge = ks_2samp_counts(&[1.0, 2.0], &[u64::MAX, 3], &[5, u64::MAX], KsMode::Auto).unwrap();
+        assert!(huge.statistic > 0.99 && huge.pvalue.is_finite(), "{huge:?}");
+        assert!(matches!(
+            ks_2samp_counts(&[1.0], &[0], &[1], KsMode::Auto),
+            Err(StatsError::EmptySample { .. })
+        ));
+    }
 
     #[test]
     fn statistic_with_ties_uses_all_pooled_points() {

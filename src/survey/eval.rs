@@ -31,7 +31,7 @@ use super::spec::SurveySpec;
 use crate::dialogue::events::Event;
 use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError};
 use crate::stats::compare::{jensen_shannon, total_variation};
-use crate::stats::ks::{ks_2samp, KsMode};
+use crate::stats::ks::{ks_2samp_counts, KsMode};
 
 /// One item × subgroup comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,6 +110,12 @@ pub struct SurveyReport {
     pub refused_simulated: usize,
     /// Human refusals (weighted counts).
     pub refused_human: f64,
+    /// Subgroups with no human answer to any item of the survey: compared with nothing, so
+    /// left out of representativeness (named, never skipped silently).
+    pub groups_without_human: Vec<String>,
+    /// Items without distinct ordinal values (nominal, or all values equal): they have no
+    /// Wasserstein distance, so no representativeness (named, never dropped silently).
+    pub items_without_order: Vec<String>,
 }
 
 /// The representativeness denominator of an ordinal item: max − min of its ordinal values
@@ -198,6 +204,12 @@ pub fn evaluate(spec: &SurveySpec, run_dir: &Path) -> Result<SurveyReport, Trans
     }
     let overall = (!representativeness.is_empty())
         .then(|| representativeness.values().sum::<f64>() / representativeness.len() as f64);
+    let groups_without_human: Vec<String> = spec
+        .groups
+        .iter()
+        .filter(|g| rows.iter().filter(|r| &r.group == *g).all(|r| r.n_human == 0.0))
+        .cloned()
+        .collect();
     let tvs: Vec<f64> = rows.iter().filter_map(|r| r.tv).collect();
     let refused_simulated = rows.iter().map(|r| r.refused_simulated).sum();
     let refused_human = rows.iter().map(|r| r.refused_human).sum();
@@ -213,6 +225,14 @@ pub fn evaluate(spec: &SurveySpec, run_dir: &Path) -> Result<SurveyReport, Trans
         missing_answers: missing,
         refused_simulated,
         refused_human,
+        groups_without_human,
+        items_without_order: spec
+            .questionnaire
+            .items
+            .iter()
+            .filter(|i| ordinal_range(i).is_none())
+            .map(|i| i.key.clone())
+            .collect(),
     })
 }
 
@@ -227,8 +247,9 @@ pub fn compare_item(
     let sim: Vec<f64> = subst.iter().map(|&i| simulated.get(i).copied().unwrap_or(0) as f64).collect();
     let hum: Vec<f64> =
         human.map(|h| subst.iter().map(|&i| h.get(i).copied().unwrap_or(0.0)).collect()).unwrap_or_default();
-    let n_sim: f64 = sim.iter().sum();
-    let n_hum: f64 = hum.iter().sum();
+    // Summed from +0.0: an empty sum of floats is -0.0, which reads as "-0" in a report.
+    let n_sim: f64 = sim.iter().fold(0.0, |a, b| a + b);
+    let n_hum: f64 = hum.iter().fold(0.0, |a, b| a + b);
     let refused_simulated = item.refused.and_then(|r| simulated.get(r).copied()).unwrap_or(0);
     let refused_human = item.refused.and_then(|r| human.and_then(|h| h.get(r).copied())).unwrap_or(0.0);
     let norm = |v: &[f64], n: f64| -> Vec<f64> {
@@ -248,10 +269,10 @@ pub fn compare_item(
         let w1 = ordinal_w1(ord, &p, &q);
         wasserstein = Some(w1);
         representativeness = denominator.map(|d| 1.0 - w1 / d);
-        let expand = |counts: &[f64]| -> Vec<f64> {
-            counts.iter().zip(ord).flat_map(|(c, v)| std::iter::repeat_n(*v, c.round() as usize)).collect()
-        };
-        if let Ok(r) = ks_2samp(&expand(&sim), &expand(&hum), KsMode::Auto) {
+        // Whole counts (weighted human counts rounded), compared as weighted ECDFs: a count is
+        // never expanded into a list of answers, however large it is.
+        let whole = |counts: &[f64]| -> Vec<u64> { counts.iter().map(|c| c.round() as u64).collect() };
+        if let Ok(r) = ks_2samp_counts(ord, &whole(&sim), &whole(&hum), KsMode::Auto) {
             ks_statistic = Some(r.statistic);
             ks_pvalue = Some(r.pvalue);
         }
@@ -314,7 +335,7 @@ impl SurveyReport {
     /// One line: overall representativeness with its denominator, mean TV, missing answers and
     /// refusals on both sides.
     pub fn summary_line(&self) -> String {
-        format!(
+        let mut line = format!(
             "overall representativeness {} ({}), mean TV {}, {} missing answers, refusals: {} simulated, {} human",
             fmt3(self.overall_representativeness),
             self.denominator_note(),
@@ -322,7 +343,20 @@ impl SurveyReport {
             self.missing_answers,
             self.refused_simulated,
             fmt_num(self.refused_human)
-        )
+        );
+        if !self.groups_without_human.is_empty() {
+            line.push_str(&format!(
+                "; no human answers for {} (left out of representativeness)",
+                self.groups_without_human.join(", ")
+            ));
+        }
+        if !self.items_without_order.is_empty() {
+            line.push_str(&format!(
+                "; items without distinct ordinal values (no representativeness): {}",
+                self.items_without_order.join(", ")
+            ));
+        }
+        line
     }
 
     /// A Markdown report: the representativeness summary, then a table per item.
@@ -335,6 +369,15 @@ impl SurveyReport {
         );
         for (g, r) in &self.representativeness {
             s.push_str(&format!("| {g} | {r:.3} |\n"));
+        }
+        for g in &self.groups_without_human {
+            s.push_str(&format!("| {g} | no human answers in the data |\n"));
+        }
+        if !self.items_without_order.is_empty() {
+            s.push_str(&format!(
+                "\nLeft out of representativeness, having no distinct ordinal values: {}.\n",
+                self.items_without_order.join(", ")
+            ));
         }
         let marker = match self.denominator_differs.len() {
             0 => String::new(),

@@ -119,6 +119,10 @@ pub fn load_info(dir: &Path) -> Result<Questionnaire, SurveyError> {
             Ok(_) => return Err(bad("option_ordinal", "expected a list of numbers".into())),
             Err(e) => return Err(bad("option_ordinal", e)),
         };
+        if let Some(v) = ordinal.iter().find(|v| !v.is_finite()) {
+            // A NaN would make the item silently nominal, dropping it from representativeness.
+            return Err(bad("option_ordinal", format!("{v} is not a finite number")));
+        }
         let substantive = options.len() - usize::from(refused.is_some());
         if ordinal.len() != substantive {
             return Err(bad(

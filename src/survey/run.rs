@@ -384,7 +384,7 @@ pub(crate) fn write_answers_csv(
 ) -> Result<AnswerCounts, SurveyRunError> {
     let err =
         |e: csv::Error| SurveyRunError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
-    let mut w = csv::Writer::from_path(path).map_err(err)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     let mut header =
         vec!["respondent".to_string(), "index".into(), "seed".into(), "group".into(), "status".into()];
     header.extend(items.iter().map(|key| format!("respondent.{key}")));
@@ -438,6 +438,11 @@ pub(crate) fn write_answers_csv(
     for (_, row) in rows {
         w.write_record(&row).map_err(err)?;
     }
-    w.flush().map_err(|e| SurveyRunError::Io { path: path.to_path_buf(), source: e })?;
+    let bytes = w.into_inner().map_err(|e| SurveyRunError::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    crate::fsutil::write_atomic(path, &bytes)
+        .map_err(|source| SurveyRunError::Io { path: path.to_path_buf(), source })?;
     Ok(counts)
 }

@@ -230,7 +230,11 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
         None => 10,
         Some(n) if (1..=100_000).contains(n.get_ref()) => *n.get_ref() as usize,
         Some(n) => {
-            return Err(err(n.span(), "per_group", format!("expected a positive count, got {}", n.get_ref())))
+            return Err(err(
+                n.span(),
+                "per_group",
+                format!("expected a count from 1 to 100000, got {}", n.get_ref()),
+            ))
         }
     };
     let fields = SamplingFields {

@@ -26,9 +26,14 @@ pub struct MergeReport {
     pub dialogues: usize,
     /// Indices in `0..n` found in no directory.
     pub missing: Vec<usize>,
-    /// Dialogue ids found in more than one directory, with the directories; the first
-    /// directory holding a completed attempt was kept.
+    /// Dialogue ids completed more than once (in several directories, or twice in one
+    /// transcript), with the directory of each completed copy (or of the one incomplete
+    /// copy); the first directory holding a completed attempt was kept, and of its copies
+    /// the latest.
     pub duplicates: Vec<(String, Vec<PathBuf>)>,
+    /// Dialogue ids whose events have no `begin` (a hand-edited or damaged transcript), with
+    /// their directory: left out of the merged run, so their indices count as missing.
+    pub without_begin: Vec<(String, PathBuf)>,
     /// Dialogue and outcome counts of the merged run.
     pub counts: OutcomeCounts,
 }
@@ -87,7 +92,7 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
         let path = path.to_path_buf();
         move |source| MergeError::Io { path, source }
     };
-    std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    crate::fsutil::claim_dir(out_dir, crate::rundir::RUN_FOLDER).map_err(io(out_dir))?;
     let _lock = RunLock::acquire(out_dir).map_err(RunDirError::from)?;
     let transcript_out = out_dir.join(crate::rundir::TRANSCRIPTS);
     if std::fs::metadata(&transcript_out).map(|m| m.len() > 0).unwrap_or(false) {
@@ -97,13 +102,19 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
     // For each dialogue: the directories holding it, and the events chosen.
     let mut seen: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut chosen: BTreeMap<String, (u64, Vec<Event>)> = BTreeMap::new();
+    let mut without_begin = Vec::new();
     for dir in inputs {
         let path = dir.join(crate::rundir::TRANSCRIPTS);
         if !path.exists() {
             continue;
         }
         for (id, events) in read_events(&path)? {
-            seen.entry(id.clone()).or_default().push(dir.clone());
+            if !events.iter().any(|e| matches!(e, Event::Begin(_))) {
+                without_begin.push((id, dir.clone()));
+                continue;
+            }
+            let copies = completed_attempts(&events).max(1);
+            seen.entry(id.clone()).or_default().extend(std::iter::repeat_n(dir.clone(), copies));
             let index = events
                 .iter()
                 .find_map(|e| match e {
@@ -148,6 +159,7 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
         w.flush().map_err(io(&transcript_out))?;
     }
     tmp.as_file().sync_all().map_err(io(&transcript_out))?;
+    crate::fsutil::refuse_link(&transcript_out).map_err(io(&transcript_out))?;
     tmp.persist(&transcript_out).map_err(|e| io(&transcript_out)(e.error))?;
 
     let events: BTreeMap<String, Vec<Event>> = ordered.into_iter().map(|(_, id, evs)| (id, evs)).collect();
@@ -175,6 +187,23 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
         dialogues: events.len(),
         missing,
         duplicates,
+        without_begin,
         counts,
     })
+}
+
+/// How many attempts of one dialogue's events ran from a `begin` to an `end`.
+fn completed_attempts(events: &[Event]) -> usize {
+    let (mut open, mut completed) = (false, 0);
+    for e in events {
+        match e {
+            Event::Begin(_) => open = true,
+            Event::End(_) if open => {
+                completed += 1;
+                open = false;
+            }
+            _ => {}
+        }
+    }
+    completed
 }

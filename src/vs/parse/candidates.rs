@@ -51,6 +51,9 @@ pub fn parse_candidates_with(raw: &str, opts: &ParseOptions) -> Result<ParsedRep
     if pre.body.trim().is_empty() {
         return Err(ParseError::Empty);
     }
+    if super::nested_too_deep(&pre.body) {
+        return Err(super::too_deep_error());
+    }
     let mut first_err: Option<ParseError> = None;
     let found = json_values(&pre.body);
     let json_claims = json_attempt(&pre.body) || found.iter().any(|f| claims_list(&f.value, 0));

@@ -41,6 +41,36 @@ mod tags;
 pub use candidates::{parse_candidates, parse_candidates_with};
 pub use single::{parse_cot, parse_single};
 
+/// The deepest bracket nesting a reply may have: a candidate list needs 3 levels, and
+/// serde_json reads no deeper than 128. A reply nested deeper is refused in one pass before
+/// any parsing, because the shapes tried on it cost time that grows with the square of the
+/// nesting.
+pub const MAX_NESTING: usize = 128;
+
+/// Whether `text` nests brackets (`{`, `[`) deeper than [`MAX_NESTING`], counted over the
+/// whole text (inside strings too, which only ever over-counts).
+pub(crate) fn nested_too_deep(text: &str) -> bool {
+    let mut depth = 0usize;
+    for b in text.bytes() {
+        match b {
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The error for a reply nested deeper than [`MAX_NESTING`].
+fn too_deep_error() -> ParseError {
+    ParseError::InvalidJson(format!("brackets nested deeper than {MAX_NESTING} levels"))
+}
+
 /// One candidate reply with its verbalized probability.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {

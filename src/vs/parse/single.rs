@@ -19,7 +19,9 @@ pub fn parse_single(raw: &str) -> Result<ParsedReply, ParseError> {
     }
     let mut repairs = pre.repairs.clone();
     let mut text = body.to_string();
-    if let Some((value, mut json_repairs)) = whole_json(body).filter(|(v, _)| v.is_object() || v.is_array()) {
+    // A reply nested deeper than any JSON that could be read is taken as text.
+    let json = if super::nested_too_deep(body) { None } else { whole_json(body) };
+    if let Some((value, mut json_repairs)) = json.filter(|(v, _)| v.is_object() || v.is_array()) {
         if let Some(t) = single_text_from_value(&value) {
             repairs.append(&mut json_repairs);
             repairs.push(Repair::UnwrappedJson);
@@ -48,6 +50,9 @@ pub fn parse_cot(raw: &str) -> Result<ParsedReply, ParseError> {
     let pre = preprocess(raw);
     if pre.body.trim().is_empty() {
         return Err(ParseError::Empty);
+    }
+    if super::nested_too_deep(&pre.body) {
+        return Err(super::too_deep_error());
     }
     for found in json_values(&pre.body) {
         let Value::Object(map) = &found.value else { continue };

@@ -1,7 +1,7 @@
 //! Running a sweep's cells, one run directory each, under one budget.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::grid::Cell;
@@ -93,6 +93,37 @@ pub struct SweepSummary {
     pub halted: Option<String>,
 }
 
+/// What a resumed sweep must share with the one that started its folder: the same cells, in
+/// the same order, over the same people and seeds.
+const SAME_SWEEP: [&str; 6] = ["cells", "n", "seed", "population", "split", "role"];
+
+/// Refuses to resume the sweep folder of `manifest_path` with another sweep (a changed or
+/// reordered arm, another sweep file with the same `out`), before `sweep.json` is rewritten.
+fn refuse_another_sweep(
+    manifest_path: &Path,
+    manifest: &SweepManifest,
+    file: &Path,
+) -> Result<(), SweepError> {
+    let Ok(text) = std::fs::read_to_string(manifest_path) else { return Ok(()) };
+    let io = |e: serde_json::Error| SweepError::Io { path: manifest_path.to_path_buf(), source: e.into() };
+    let old: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
+    let new = serde_json::to_value(manifest).map_err(io)?;
+    for key in SAME_SWEEP {
+        if old.get(key) != new.get(key) {
+            return Err(SweepError::Invalid {
+                file: file.to_path_buf(),
+                field: key.to_string(),
+                reason: format!(
+                    "differs from the sweep that started {} (its `{key}`); resume with that sweep \
+                     as it was, or choose another out",
+                    manifest_path.parent().unwrap_or(manifest_path).display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Runs every cell of `sweep` in order, each as a run directory under the output directory,
 /// with backends from `models` (keyed by model spec; see [`Sweep::model_specs`]). Writes
 /// `sweep.json`, `summary.csv` and `summary.md`.
@@ -102,7 +133,9 @@ pub async fn run_sweep(
     options: &SweepOptions,
 ) -> Result<SweepSummary, SweepError> {
     let out = options.out.clone().unwrap_or_else(|| sweep.out.clone());
-    std::fs::create_dir_all(&out).map_err(|source| SweepError::Io { path: out.clone(), source })?;
+    let sweep_folder = crate::fsutil::FolderKind { what: "a vsim sweep folder", manifest: SWEEP_MANIFEST };
+    crate::fsutil::claim_dir(&out, sweep_folder)
+        .map_err(|source| SweepError::Io { path: out.clone(), source })?;
     let _lock = crate::rundir::RunLock::acquire(&out)
         .map_err(|e| SweepError::Run(RunError::RunDir(crate::rundir::RunDirError::Lock(e))))?;
     // A sweep that has run here is continued only with --resume: refuse before sweep.json
@@ -121,6 +154,11 @@ pub async fn run_sweep(
         budget.max_cost_usd = options.budget.max_cost_usd;
     }
     let cells = sweep.cells();
+    // A cell's folder that is a link would take the cell's writes out of the sweep folder.
+    for name in cells.iter().map(|c| c.name.as_str()).chain([SWEEP_MANIFEST, "summary.csv", "summary.md"]) {
+        let path = out.join(name);
+        crate::fsutil::refuse_link(&path).map_err(|source| SweepError::Io { path, source })?;
+    }
     let mut inputs = vec![PinnedInput::pin("sweep", &sweep.file).map_err(RunError::from)?];
     if sweep.scenario.source.is_file() {
         inputs.push(PinnedInput::pin("scenario", &sweep.scenario.source).map_err(RunError::from)?);
@@ -147,6 +185,9 @@ pub async fn run_sweep(
         cells: &cells,
     };
     let manifest_path = out.join(SWEEP_MANIFEST);
+    if options.resume {
+        refuse_another_sweep(&manifest_path, &manifest, &sweep.file)?;
+    }
     let bytes = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| SweepError::Io { path: manifest_path.clone(), source: e.into() })?;
     crate::fsutil::write_atomic(&manifest_path, &bytes)

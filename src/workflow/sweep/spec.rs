@@ -11,6 +11,10 @@ use crate::experiment::budget::{Budget, Prices};
 use crate::scenario::{load_scenario, Scenario, DEFAULT_K_MAX};
 use crate::vs::{KSpec, Method, Selection};
 
+/// The longest arm name, in characters: it names a folder, and file systems refuse names of
+/// more than 255 bytes.
+pub const MAX_ARM_NAME: usize = 100;
+
 /// The grid: an empty axis keeps the scenario's setting.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Grid {
@@ -241,10 +245,26 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         let name = match a.name.as_deref().map(str::trim) {
             Some("") => return Err(invalid(&field("name"), "must not be empty".into())),
             Some(n) => {
+                // The name becomes a folder name: bounded, and told apart after sanitising.
+                if n.chars().count() > MAX_ARM_NAME {
+                    return Err(invalid(
+                        &field("name"),
+                        format!("longer than {MAX_ARM_NAME} characters (it names the arm's folder)"),
+                    ));
+                }
                 if let Some(j) =
                     arms.iter().position(|b| b.name.as_deref().map(sanitize) == Some(sanitize(n)))
                 {
-                    return Err(invalid(&field("name"), format!("`{n}` names arms[{j}] already")));
+                    let same = if arms[j].name.as_deref() == Some(n) {
+                        String::new()
+                    } else {
+                        format!(
+                            " (both name the folder `{}`: folder names keep ASCII letters, digits, `.` \
+                             and `-`, and turn anything else into `_`)",
+                            sanitize(n)
+                        )
+                    };
+                    return Err(invalid(&field("name"), format!("`{n}` names arms[{j}] already{same}")));
                 }
                 Some(n.to_string())
             }

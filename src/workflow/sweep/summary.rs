@@ -16,7 +16,7 @@ use crate::eval::{
     evaluate, write_metrics, EvalError, EvalOptions, Evaluation, HumanError, HumanReference, RunData,
 };
 use crate::experiment::budget::Prices;
-use crate::report::{write_comparison, write_run_report, Comparison, ReportError, Written};
+use crate::report::{write_comparison_files, write_run_report, Comparison, ReportError, Written};
 use crate::rundir::transcript::{for_each_event, TranscriptError};
 
 /// Outcome statistics of one run directory.
@@ -216,12 +216,17 @@ pub(super) fn write_summary_tables(
     let (header, rows) = summary_rows(columns, results);
     let csv_path = out.join("summary.csv");
     let csv_err = |e: csv::Error| SweepError::Io { path: csv_path.clone(), source: std::io::Error::other(e) };
-    let mut w = csv::Writer::from_path(&csv_path).map_err(csv_err)?;
+    let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&header).map_err(csv_err)?;
     for row in &rows {
         w.write_record(row).map_err(csv_err)?;
     }
-    w.flush().map_err(|source| SweepError::Io { path: csv_path.clone(), source })?;
+    let bytes = w.into_inner().map_err(|e| SweepError::Io {
+        path: csv_path.clone(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    crate::fsutil::write_atomic(&csv_path, &bytes)
+        .map_err(|source| SweepError::Io { path: csv_path.clone(), source })?;
 
     let cell = |s: &str| s.replace('|', "\\|");
     let mut md = String::from("# Sweep summary\n\n");
@@ -231,7 +236,8 @@ pub(super) fn write_summary_tables(
         md.push_str(&format!("| {} |\n", row.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | ")));
     }
     let md_path = out.join("summary.md");
-    std::fs::write(&md_path, md).map_err(|source| SweepError::Io { path: md_path, source })
+    crate::fsutil::write_atomic(&md_path, md.as_bytes())
+        .map_err(|source| SweepError::Io { path: md_path, source })
 }
 
 /// Why one cell could not be evaluated; the other cells are evaluated all the same.
@@ -330,6 +336,9 @@ pub async fn evaluate_sweep(
     options: &SweepEvalOptions,
     embedder: Option<&dyn Embedder>,
 ) -> Result<SweepEvaluation, ReportError> {
+    // Held while the cells' metrics and the comparison are written: a second sweep on the
+    // same folder is refused instead of writing the same files at the same time.
+    let _lock = crate::rundir::RunLock::acquire(out_dir)?;
     async fn one(
         dir: &Path,
         human: Option<&str>,
@@ -367,7 +376,7 @@ pub async fn evaluate_sweep(
         (None, Vec::new())
     } else {
         let comparison = Comparison::new(evaluations)?;
-        (Some(write_comparison(out_dir, &comparison)?), comparison.notes)
+        (Some(write_comparison_files(out_dir, &comparison)?), comparison.notes)
     };
     Ok(SweepEvaluation { cells: results, human: human.map(str::to_string), comparison, notes })
 }
