@@ -257,3 +257,28 @@ fn a_connection_the_server_drops_is_an_error_with_its_cause() {
     assert!(stderr.contains("client error (Connect): "), "the cause follows: {stderr}");
     assert!(stderr.contains("TLS failed"), "{stderr}");
 }
+
+/// A refused role override names the flag it came from; the library's own message names
+/// none.
+#[test]
+fn a_refused_role_override_names_its_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flag, value, expected) in [
+        ("--role-k", "persuader=3", "--role-k: role `persuader` after setting its k"),
+        (
+            "--role-method",
+            "nobody=direct",
+            "--role-method: unknown role `nobody`; roles: persuader, persuadee",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["run", "scenarios/persuasion_for_good.toml", flag, value, "--n", "1", "--out"])
+            .arg(tmp.path().join("run"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+}

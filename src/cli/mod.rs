@@ -218,6 +218,14 @@ pub fn check_n(n: usize) -> Result<(), CliError> {
 
 /// A launch error with the exit code it deserves.
 pub fn launch_error(e: vsim::experiment::LaunchError) -> CliError {
+    // The library names no flag: say which one the refused override came from.
+    if let vsim::experiment::LaunchError::Override(o) = &e {
+        let setting = match o {
+            vsim::scenario::OverrideError::UnknownRole { setting, .. }
+            | vsim::scenario::OverrideError::Refused { setting, .. } => setting,
+        };
+        return CliError::input(anyhow::anyhow!("--role-{setting}: {o}"));
+    }
     if e.is_input() {
         CliError::input(e)
     } else {

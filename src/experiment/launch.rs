@@ -75,9 +75,12 @@ pub enum LaunchError {
     /// The scenario file could not be read.
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
-    /// A setting is out of range or a role override is malformed.
+    /// A setting is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// A role override was refused.
+    #[error(transparent)]
+    Override(#[from] crate::scenario::OverrideError),
     /// The population could not be loaded.
     #[error(transparent)]
     Population(#[from] PopulationError),
@@ -102,6 +105,7 @@ impl LaunchError {
         match self {
             LaunchError::Scenario(_)
             | LaunchError::Invalid(_)
+            | LaunchError::Override(_)
             | LaunchError::Population(_)
             | LaunchError::Spec(_) => true,
             LaunchError::Preflight(e) => e.is_input(),
@@ -148,7 +152,7 @@ impl PreparedRun {
 pub async fn prepare(request: RunRequest) -> Result<PreparedRun, LaunchError> {
     let mut scenario = crate::scenario::load_scenario(&request.scenario)?;
     for o in &request.role_overrides {
-        scenario.override_role(o).map_err(|e| LaunchError::Invalid(e.to_string()))?;
+        scenario.override_role(o)?;
     }
     if request.concurrency == 0 {
         return Err(LaunchError::Invalid("concurrency must be at least 1".into()));

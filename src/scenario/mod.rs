@@ -157,6 +157,7 @@ impl Scenario {
     pub fn override_role(&mut self, o: &RoleOverride) -> Result<(), OverrideError> {
         let idx = self.role_index(o.role.trim()).ok_or_else(|| OverrideError::UnknownRole {
             role: o.role.clone(),
+            setting: o.setting.name(),
             roles: self.roles.iter().map(|r| r.id.clone()).collect::<Vec<_>>().join(", "),
         })?;
         let spec = &mut self.roles[idx];
@@ -247,6 +248,8 @@ pub enum OverrideError {
     UnknownRole {
         /// The id given.
         role: String,
+        /// The setting it was to change.
+        setting: &'static str,
         /// The scenario's role ids.
         roles: String,
     },
