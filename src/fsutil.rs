@@ -2,7 +2,7 @@
 //!
 //! The rules every command that writes follows:
 //! - it writes only into an empty folder or a folder of its own kind, recognised by its
-//!   manifest ([`claim_dir`]);
+//!   manifest (`claim_dir`);
 //! - it never writes through a symbolic link, which could point out of its folder
 //!   ([`write_atomic`], [`open_no_follow`]);
 //! - a file is replaced whole, through a temporary file renamed over it ([`write_atomic`]),
