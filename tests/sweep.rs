@@ -131,6 +131,8 @@ fn truthful_model() -> ScriptedModel {
                     .collect();
                 format!(r#"{{"responses": [{}]}}"#, items.join(", "))
             }
+            // What the persuadee stated in the chat, read by the extractor.
+            Some(OutputConstraint::Stated { .. }) => r#"{"answer": 1.5}"#.to_string(),
             _ => "Would you donate to Save the Children today?".to_string(),
         })
     })
@@ -224,6 +226,47 @@ async fn explicit_arms_are_run_evaluated_and_compared_in_one_report() {
     // Four arms and the human column: the same mean donation, $1.
     let mean = rows(&md, "mean");
     assert_eq!(mean[0].matches("1.000 [").count(), 5, "{}", mean[0]);
+    // No outcome declares `stated = true`: no stated comparison.
+    assert!(evaluation.stated_comparison.is_none() && !out.join("stated").exists());
+}
+
+#[tokio::test]
+async fn a_stated_measure_is_evaluated_and_compared_beside_the_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_pfg(&tmp.path().join("pfg"));
+    let scenario = SCENARIO.replace("question = \"How much", "stated = true\nquestion = \"How much");
+    std::fs::write(tmp.path().join("protocol.toml"), scenario).unwrap();
+    let sweep_file = tmp.path().join("paper.toml");
+    let out = tmp.path().join("out");
+    std::fs::write(
+        &sweep_file,
+        format!(
+            "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nsplit = \"test\"\n\
+             seed = 3\nmodel = \"scripted\"\nout = \"{}\"\n[[arms]]\nmethod = \"direct\"\n\
+             [[arms]]\nmethod = \"vs-standard\"\nk = 3\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let sweep = load_sweep(&sweep_file).unwrap();
+    let human = sweep.human_spec().unwrap();
+    let model: SharedModel = Arc::new(truthful_model());
+    let models: HashMap<String, SharedModel> = [("scripted".to_string(), model)].into();
+    let summary = run_sweep(&sweep, &models, &SweepOptions::default()).await.unwrap();
+    let evaluation =
+        evaluate_sweep(&summary.out_dir, &sweep.cells(), Some(&human), &eval_options(), None).await.unwrap();
+    let stated = evaluation.stated_comparison.as_ref().expect("a stated comparison");
+    assert_eq!(stated.markdown, out.join("stated/report.md"));
+    for c in &evaluation.cells {
+        assert!(c.dir.join("stated/metrics.json").is_file(), "{}", c.dir.display());
+    }
+    // The stated comparison holds what was stated ($1.50 each time), the answers' one the
+    // real donations (mean $1); the human column is the same people's in both.
+    let md = read(&out.join("stated/report.md"));
+    let mean = rows(&md, "mean");
+    assert_eq!(mean[0].matches("1.500 [").count(), 2, "{}", mean[0]);
+    let md = read(&out.join("report.md"));
+    assert_eq!(rows(&md, "mean")[0].matches("1.000 [").count(), 3, "{md}");
 }
 
 /// `|` inside a Markdown cell is escaped.

@@ -239,6 +239,13 @@ pub async fn run(args: SweepArgs) -> CliResult {
     for n in &evaluation.notes {
         errln!("note: {n}");
     }
+    // The paper's measure first: the donation each persuadee stated in the dialogue.
+    if let Some(written) = &evaluation.stated_comparison {
+        outln!("stated measure (what each role stated in the dialogue; the paper's headline for PersuasionForGood):");
+        outln!("wrote {}", written.markdown.display());
+        outln!("wrote {}", written.html.display());
+        outln!("answer measure (each role's answer to the outcome question, through its own method):");
+    }
     match &evaluation.comparison {
         Some(written) => {
             outln!("wrote {}", written.markdown.display());

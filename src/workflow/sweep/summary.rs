@@ -10,6 +10,7 @@ use super::grid::{k_label, Cell};
 use super::run::CellResult;
 use super::SweepError;
 use crate::backend::Usage;
+use crate::dialogue::events::Measure;
 use crate::dialogue::Event;
 use crate::eval::embed::Embedder;
 use crate::eval::{
@@ -291,8 +292,12 @@ pub struct SweepEvaluation {
     /// The human reference the cells were compared with, if any.
     pub human: Option<String>,
     /// The comparison report (`OUT/report.md`, `OUT/report.html`), when any cell was
-    /// evaluated.
+    /// evaluated: the answers to the outcome questions, through each cell's method.
     pub comparison: Option<Written>,
+    /// The comparison of the stated measure (`OUT/stated/report.md`, `.html`), when the
+    /// scenario declares outcomes with `stated = true`: what each role stated in the
+    /// dialogue, the measure the Verbalized Sampling paper reports for PersuasionForGood.
+    pub stated_comparison: Option<Written>,
     /// The comparison's caveats, e.g. cells compared with different references.
     pub notes: Vec<String>,
 }
@@ -322,6 +327,10 @@ impl Default for SweepEvalOptions {
     }
 }
 
+/// The folder, in a cell and in the sweep's own folder, that holds the stated measure's
+/// evaluation (as `vsim eval --measure stated` writes it).
+pub const STATED_FOLDER: &str = "stated";
+
 /// Evaluates every cell under `out_dir` as `vsim eval` does a run: against `human` narrowed
 /// to exactly the people the cell simulated (in the split the cell recorded), writing
 /// `metrics.json`, `report.md` and `report.html` into the cell's directory. Then writes one
@@ -339,23 +348,49 @@ pub async fn evaluate_sweep(
     // Held while the cells' metrics and the comparison are written: a second sweep on the
     // same folder is refused instead of writing the same files at the same time.
     let _lock = crate::rundir::RunLock::acquire(out_dir)?;
+    /// One measure of one cell, evaluated and written into `out` (the cell's folder for the
+    /// answers, its `stated/` folder for the stated measure, as `vsim eval` writes them).
+    async fn measure(
+        run: &RunData,
+        out: &Path,
+        human: Option<&str>,
+        options: &SweepEvalOptions,
+        embedder: Option<&dyn Embedder>,
+    ) -> Result<(Evaluation, PathBuf, Written), CellEvalError> {
+        let reference = human.map(|spec| HumanReference::for_run(spec, run, None, false)).transpose()?;
+        let evaluation = evaluate(run, reference.as_ref(), &options.eval, embedder).await?;
+        if out != run.dir {
+            crate::fsutil::refuse_link(out)
+                .and_then(|()| std::fs::create_dir_all(out))
+                .map_err(|source| ReportError::Io { path: out.to_path_buf(), source })?;
+        }
+        let metrics = write_metrics(out, &evaluation)?;
+        let report = write_run_report(out, &evaluation, Some(run), options.max_dialogues)?;
+        Ok((evaluation, metrics, report))
+    }
+
     async fn one(
         dir: &Path,
         human: Option<&str>,
         options: &SweepEvalOptions,
         embedder: Option<&dyn Embedder>,
-    ) -> Result<(Evaluation, CellEvalStatus), CellEvalError> {
+    ) -> Result<(Evaluation, Option<Evaluation>, CellEvalStatus), CellEvalError> {
         let run = RunData::load(dir)?;
-        let reference = human.map(|spec| HumanReference::for_run(spec, &run, None, false)).transpose()?;
-        let evaluation = evaluate(&run, reference.as_ref(), &options.eval, embedder).await?;
-        let metrics = write_metrics(dir, &evaluation)?;
-        let report = write_run_report(dir, &evaluation, Some(&run), options.max_dialogues)?;
+        let (evaluation, metrics, report) = measure(&run, dir, human, options, embedder).await?;
+        // The stated measure, when the scenario declares one.
+        let stated_run = RunData::load_measure(dir, Measure::Stated)?;
+        let stated = if stated_run.dialogues.iter().any(|d| !d.outcomes.is_empty()) {
+            Some(measure(&stated_run, &dir.join(STATED_FOLDER), human, options, embedder).await?.0)
+        } else {
+            None
+        };
         let semantic_missing = (embedder.is_some() && !evaluation.semantic.computed)
             .then(|| evaluation.semantic.reason.clone().unwrap_or_else(|| "not computed".into()));
-        Ok((evaluation, CellEvalStatus::Evaluated { metrics, report, semantic_missing }))
+        Ok((evaluation, stated, CellEvalStatus::Evaluated { metrics, report, semantic_missing }))
     }
 
     let mut evaluations = Vec::new();
+    let mut stated_evaluations = Vec::new();
     let mut results = Vec::with_capacity(cells.len());
     for cell in cells {
         let dir = out_dir.join(&cell.name);
@@ -363,8 +398,9 @@ pub async fn evaluate_sweep(
             CellEvalStatus::NotRun
         } else {
             match one(&dir, human, options, embedder).await {
-                Ok((evaluation, status)) => {
+                Ok((evaluation, stated, status)) => {
                     evaluations.push(evaluation);
+                    stated_evaluations.extend(stated);
                     status
                 }
                 Err(e) => CellEvalStatus::Failed(e),
@@ -378,5 +414,20 @@ pub async fn evaluate_sweep(
         let comparison = Comparison::new(evaluations)?;
         (Some(write_comparison_files(out_dir, &comparison)?), comparison.notes)
     };
-    Ok(SweepEvaluation { cells: results, human: human.map(str::to_string), comparison, notes })
+    let stated_comparison = if stated_evaluations.is_empty() {
+        None
+    } else {
+        let stated_dir = out_dir.join(STATED_FOLDER);
+        crate::fsutil::refuse_link(&stated_dir)
+            .and_then(|()| std::fs::create_dir_all(&stated_dir))
+            .map_err(|source| ReportError::Io { path: stated_dir.clone(), source })?;
+        Some(write_comparison_files(&stated_dir, &Comparison::new(stated_evaluations)?)?)
+    };
+    Ok(SweepEvaluation {
+        cells: results,
+        human: human.map(str::to_string),
+        comparison,
+        stated_comparison,
+        notes,
+    })
 }
