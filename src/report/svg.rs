@@ -92,6 +92,8 @@ struct Frame {
     y0: f64,
     y1: f64,
     out: String,
+    /// The picture's height: [`H`], or more when the legend needs more rows.
+    height: f64,
 }
 
 impl Frame {
@@ -110,7 +112,7 @@ impl Frame {
     ) -> Frame {
         let (x0, x1) = if x.1 > x.0 { x } else { (x.0 - 0.5, x.0 + 0.5) };
         let (y0, y1) = if y.1 > y.0 { y } else { (y.0, y.0 + 1.0) };
-        let mut f = Frame { x0, x1, y0, y1, out: String::new() };
+        let mut f = Frame { x0, x1, y0, y1, out: String::new(), height: H };
         let _ = write!(
             f.out,
             r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" width="{W}" height="{H}" role="img" aria-label="{t}" class="plot"><rect x="0" y="0" width="{W}" height="{H}" fill="#fff"/><text x="{cx}" y="18" text-anchor="middle" class="title">{t}</text>"##,
@@ -163,7 +165,8 @@ impl Frame {
         H - MB - (y - self.y0) / (self.y1 - self.y0) * (H - MT - MB)
     }
 
-    /// A legend row under the x-axis label; long legends wrap onto a second row.
+    /// A legend row under the x-axis label; long legends wrap onto more rows, and the
+    /// picture grows to hold them all, so every series is named.
     fn legend(&mut self, items: &[(String, &'static str, bool)]) {
         let (mut x, mut y) = (ML, H - MB + 56.0);
         for (label, color, filled) in items {
@@ -195,11 +198,22 @@ impl Frame {
                 esc(&text)
             );
             x += width;
+            self.height = self.height.max(y + 10.0);
         }
     }
 
     fn finish(mut self) -> String {
         self.out.push_str("</svg>");
+        if self.height > H {
+            // The header was written at the default height: grow the canvas and its
+            // background to the legend's last row.
+            let h = self.height;
+            let head = format!(r#"viewBox="0 0 {W} {H}" width="{W}" height="{H}""#);
+            let grown = format!(r#"viewBox="0 0 {W} {h}" width="{W}" height="{h}""#);
+            let background = format!(r#"<rect x="0" y="0" width="{W}" height="{H}""#);
+            let grown_background = format!(r#"<rect x="0" y="0" width="{W}" height="{h}""#);
+            self.out = self.out.replacen(&head, &grown, 1).replacen(&background, &grown_background, 1);
+        }
         self.out
     }
 }
@@ -394,5 +408,36 @@ mod tests {
         let svg = histogram("<t>", "<x>", &Bins { lo: 0.0, hi: 1.0, n: 2 }, &s);
         assert!(!svg.contains("<script>") && !svg.contains("<t>") && !svg.contains("<x>"));
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+    }
+
+    #[test]
+    fn every_series_is_named_in_a_legend_that_fits_the_picture() {
+        let values = [0.0, 0.5, 1.0];
+        let labels: Vec<String> = (0..5)
+            .map(|i| format!("{i:03}-vs-standard-kauto-uniform-arm-{i}"))
+            .chain(["human".into()])
+            .collect();
+        let series: Vec<Series<'_>> = labels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| Series { label: l.clone(), color: run_color(i), values: &values, filled: i == 5 })
+            .collect();
+        for svg in [
+            histogram("t", "x", &Bins { lo: 0.0, hi: 1.0, n: 4 }, &series),
+            ecdf("t", "x", (0.0, 1.0), &series),
+        ] {
+            for l in &labels {
+                assert!(svg.contains(&esc(&l.chars().take(40).collect::<String>())), "{l} missing");
+            }
+            let height: f64 =
+                svg.split("height=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+            assert!(height > H, "six long labels need more rows than the default height holds");
+            let last_y = svg
+                .split(r#"class="legend">"#)
+                .filter_map(|part| part.rsplit(" y=\"").next())
+                .filter_map(|t| t.split('"').next()?.parse::<f64>().ok())
+                .fold(0.0, f64::max);
+            assert!(last_y > 0.0 && last_y <= height, "{last_y} beyond {height}");
+        }
     }
 }
