@@ -100,15 +100,7 @@ pub async fn ask_through<R: Rng + ?Sized>(
     };
     let (gen, failure) = match generator.generate_n(model, &req, n).await {
         Ok(gen) => (gen, None),
-        Err(GenerateError::Unparseable { error, calls }) => {
-            let usage = calls.iter().filter_map(|c| c.usage).fold(Usage::default(), |mut a, u| {
-                a += u;
-                a
-            });
-            let gen =
-                Generation { candidates: Vec::new(), reasoning: None, calls, usage, refused: Vec::new() };
-            (gen, Some(error))
-        }
+        Err(GenerateError::Unparseable { error, calls }) => (Generation::without_items(calls), Some(error)),
         Err(e) => return Err(e),
     };
     // Several calls' replies are kept together, one after another.

@@ -23,7 +23,7 @@ use crate::outcome::OutcomeSource;
 use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
 use crate::rundir::{open_for_writing, Manifest, PinnedInput, RoleModelName, RunKind, Shard, SurveyManifest};
 use crate::seed;
-use crate::vs::{select, CallRecord, Candidate, GenerateError, GenerateRequest, Generator, ItemShape};
+use crate::vs::{select, GenerateError, GenerateRequest, Generation, Generator, ItemShape};
 
 /// How to run a survey.
 #[derive(Debug, Clone)]
@@ -177,10 +177,13 @@ pub async fn run_survey(
     let skipped = planned - pending.len();
     let spec = Arc::new(spec.clone());
     let systems = Arc::new(systems);
+    // One generator (its templates) for every respondent and item.
+    let generator = Arc::new(Generator::default());
     let make = |i: usize| -> Result<Unit, RunError> {
-        let (spec, model, systems) = (spec.clone(), model.clone(), systems.clone());
+        let (spec, model, systems, generator) =
+            (spec.clone(), model.clone(), systems.clone(), generator.clone());
         let (name, s) = (config.model_name.clone(), config.seed);
-        Ok(async move { respond(&spec, &systems, model, &name, s, i).await }.boxed())
+        Ok(async move { respond(&spec, &systems, &generator, model, &name, s, i).await }.boxed())
     };
     let d = Drive {
         concurrency: config.concurrency,
@@ -241,6 +244,7 @@ pub fn item_prompt(item: &Item) -> String {
 async fn respond(
     spec: &SurveySpec,
     systems: &std::collections::HashMap<String, String>,
+    generator: &Generator,
     model: SharedModel,
     model_name: &str,
     survey_seed: u64,
@@ -271,8 +275,8 @@ async fn respond(
     for (turn, item) in spec.questionnaire.items.iter().enumerate() {
         let call_seed = seed::derive_named(rseed, &item.key);
         let messages = vec![Message::system(system.clone()), Message::user(item_prompt(item))];
-        let result = ask_item(spec, model.as_ref(), item, messages, call_seed).await;
-        let (candidates, reasoning, calls) = match result {
+        let result = ask_item(spec, generator, model.as_ref(), item, messages, call_seed).await;
+        let Generation { candidates, reasoning, calls, usage: item_usage, .. } = match result {
             Ok(x) => x,
             Err(message) => {
                 events.push(Event::Error(ErrorEvent {
@@ -284,10 +288,6 @@ async fn respond(
                 return DialogueRecord { events, failed: true, usage };
             }
         };
-        let item_usage = calls.iter().filter_map(|c| c.usage).fold(Usage::default(), |mut a, u| {
-            a += u;
-            a
-        });
         usage += item_usage;
         let (value, source, text, choice) = if candidates.is_empty() {
             (None, OutcomeSource::Missing, String::new(), None)
@@ -336,16 +336,17 @@ async fn respond(
 }
 
 /// Asks one item through the gathering engine with the survey's method, k, τ and N, the
-/// item's options as the answer shape. Returns the answers (empty when no reply, retry
-/// included, held a usable one), the reasoning of methods that ask for it, and the calls
-/// made. A backend error is an `Err`.
+/// item's options as the answer shape. Returns the gathering: its answers (none when no
+/// reply, retry included, held a usable one), the reasoning of methods that ask for it, and
+/// the calls made. A backend error is an `Err`.
 async fn ask_item(
     spec: &SurveySpec,
+    generator: &Generator,
     model: &dyn crate::backend::ChatModel,
     item: &Item,
     messages: Vec<Message>,
     call_seed: u64,
-) -> Result<(Vec<Candidate>, Option<String>, Vec<CallRecord>), String> {
+) -> Result<Generation, String> {
     let s = &spec.sampling;
     let req = GenerateRequest {
         messages,
@@ -359,9 +360,9 @@ async fn ask_item(
         use_schema: spec.use_schema,
         shape: ItemShape::Answer(AnswerShape::Choice { choices: item.options.clone() }),
     };
-    match Generator::default().generate_n(model, &req, s.items()).await {
-        Ok(gen) => Ok((gen.candidates, gen.reasoning, gen.calls)),
-        Err(GenerateError::Unparseable { calls, .. }) => Ok((Vec::new(), None, calls)),
+    match generator.generate_n(model, &req, s.items()).await {
+        Ok(gen) => Ok(gen),
+        Err(GenerateError::Unparseable { calls, .. }) => Ok(Generation::without_items(calls)),
         Err(e) => Err(e.to_string()),
     }
 }

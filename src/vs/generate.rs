@@ -124,6 +124,15 @@ pub enum GenerateError {
     Template(#[from] TemplateError),
 }
 
+impl Generation {
+    /// A gathering that gave no usable item: the calls it made (their raw replies, seeds
+    /// and usage), no candidates. Askers that go on without an answer (an outcome, a survey
+    /// item) keep its calls through this.
+    pub fn without_items(calls: Vec<CallRecord>) -> Self {
+        finish(Vec::new(), calls)
+    }
+}
+
 impl GenerateError {
     /// The backend calls made before the failure, when they are known (an unparseable
     /// reply); empty otherwise.
