@@ -711,3 +711,113 @@ async fn real_persuasionforgood_reference_levels() {
     let fk = t.flesch_kincaid_grade.unwrap();
     assert!((0.0..12.0).contains(&fk), "{fk}");
 }
+
+/// People whose real value and simulated values come from one discrete distribution (with
+/// ties, as donations have): `shift` moves every simulated value up, within the range.
+fn replicated_people(people: usize, replicates: usize, shift: f64) -> (Vec<Dlg>, Vec<(String, f64)>) {
+    use rand::Rng;
+    let mut rng = vsim::seed::rng(20261207);
+    let draw = |rng: &mut rand_chacha::ChaCha8Rng| f64::from(rng.random_range(0..=8u8)) * 0.25;
+    let humans: Vec<(String, f64)> = (0..people).map(|p| (format!("p{p:03}"), draw(&mut rng))).collect();
+    let mut dialogues = Vec::new();
+    for _ in 0..replicates {
+        for (id, _) in &humans {
+            let v = (draw(&mut rng) + shift).min(2.0);
+            dialogues.push(dlg(Some(id), Some(json!(v))));
+        }
+    }
+    (dialogues, humans)
+}
+
+async fn calibrated(dir: &Path, shift: f64) -> (Evaluation, Vec<(String, f64)>) {
+    let (dialogues, humans) = replicated_people(150, 6, shift);
+    write_run(dir, &dialogues, Some(config("personas")));
+    let pairs: Vec<(&str, f64)> = humans.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+    let e =
+        eval_dir(dir, Some(&human(&pairs)), &EvalOptions { bootstrap: 50, ..EvalOptions::default() }).await;
+    (e, humans)
+}
+
+#[tokio::test]
+async fn pit_is_uniform_when_people_are_simulated_like_humans_and_not_when_shifted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (e, _) = calibrated(&tmp.path().join("same"), 0.0).await;
+    let c = e.numeric[0].calibration.as_ref().expect("replicates give a calibration");
+    assert_eq!((c.people, c.values, c.replicates_min, c.replicates_max), (150, 900, 6, 6));
+    assert!(c.uniformity.pvalue > 0.05, "calibrated PIT rejected: {:?}", c.uniformity);
+    let (e, _) = calibrated(&tmp.path().join("shifted"), 0.5).await;
+    let c = e.numeric[0].calibration.as_ref().unwrap();
+    assert!(c.uniformity.pvalue < 1e-4, "shifted PIT accepted: {:?}", c.uniformity);
+    // Shifted up, real values fall low among their own simulated values.
+    assert!(c.pit_histogram[..3].iter().sum::<u64>() > c.pit_histogram[7..].iter().sum::<u64>());
+}
+
+/// Type-7 quantile of sorted values, written again here to check the library's.
+fn quantile7(sorted: &[f64], p: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * p;
+    let (lo, hi) = (h.floor() as usize, h.ceil() as usize);
+    sorted[lo] + (h - h.floor()) * (sorted[hi] - sorted[lo])
+}
+
+#[tokio::test]
+async fn calibration_agrees_with_a_recomputation_from_the_run_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let (e, humans) = calibrated(&dir, 0.25).await;
+    let c = e.numeric[0].calibration.as_ref().unwrap();
+    // The simulated values per person, read straight from the transcript.
+    let text = std::fs::read_to_string(dir.join("transcripts.jsonl")).unwrap();
+    let mut person_of = BTreeMap::new();
+    let mut sims: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        match v["event"].as_str() {
+            Some("begin") => {
+                person_of.insert(v["dialogue"].to_string(), v["population_id"].as_str().unwrap().to_string());
+            }
+            Some("outcome") => {
+                let person = person_of[&v["dialogue"].to_string()].clone();
+                sims.entry(person).or_default().push(v["value"].as_f64().unwrap());
+            }
+            _ => {}
+        }
+    }
+    let real: BTreeMap<&str, f64> = humans.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+    let mut covered = [0usize; 2];
+    for (p, person) in c.persons.iter().enumerate() {
+        let mut s = sims[&person.population_id].clone();
+        s.sort_by(f64::total_cmp);
+        let y = real[person.population_id.as_str()];
+        assert_eq!(person.human, y);
+        let below = s.iter().filter(|x| **x < y).count() as f64;
+        let ties = s.iter().filter(|x| **x == y).count() as f64;
+        let r = s.len() as f64 + 1.0;
+        assert!(person.pit >= below / r && person.pit <= (below + ties + 1.0) / r, "person {p}: {person:?}");
+        for (i, level) in [0.5, 0.9].iter().enumerate() {
+            let (lo, hi) = (quantile7(&s, (1.0 - level) / 2.0), quantile7(&s, (1.0 + level) / 2.0));
+            covered[i] += usize::from(lo <= y && y <= hi);
+        }
+    }
+    assert_eq!([c.coverage[0].covered, c.coverage[1].covered], covered);
+    assert!(close(est(&c.coverage[0].share), covered[0] as f64 / 150.0));
+    // Variance split: pooled 1/n variance = mean within-person variance + variance of means.
+    let all: Vec<f64> = sims.values().flatten().copied().collect();
+    let m = all.iter().sum::<f64>() / all.len() as f64;
+    let total = all.iter().map(|x| (x - m).powi(2)).sum::<f64>() / all.len() as f64;
+    let within = sims
+        .values()
+        .map(|s| {
+            let mm = s.iter().sum::<f64>() / s.len() as f64;
+            s.iter().map(|x| (x - mm).powi(2)).sum::<f64>()
+        })
+        .sum::<f64>()
+        / all.len() as f64;
+    assert!((c.variance.total - total).abs() < 1e-9 && (c.variance.within - within).abs() < 1e-9);
+    assert!((c.variance.between - (total - within)).abs() < 1e-9);
+    let hm = humans.iter().map(|h| h.1).sum::<f64>() / 150.0;
+    let hv = humans.iter().map(|h| (h.1 - hm).powi(2)).sum::<f64>() / 150.0;
+    assert!((c.variance.human_between - hv).abs() < 1e-9);
+    // And everything is in metrics.json.
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["numeric"][0]["calibration"]["people"], 150);
+}

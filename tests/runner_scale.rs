@@ -833,3 +833,47 @@ fn cli_shards_merge_branch_and_sweep_against_the_mock() {
     drop(server);
     rt.shutdown_background();
 }
+
+#[tokio::test]
+async fn replicates_repeat_each_person_with_seeds_that_leave_replicate_zero_unchanged() {
+    let scenario = tiny(2);
+    let tmp = tempfile::tempdir().unwrap();
+    let (once, thrice) = (tmp.path().join("once"), tmp.path().join("thrice"));
+    run_fake(&scenario, &config(3, 5, 4, &once, false), &RunOptions::default()).await.unwrap();
+    let options = RunOptions { replicates: 3, ..RunOptions::default() };
+    let summary = run_fake(&scenario, &config(3, 5, 4, &thrice, false), &options).await.unwrap();
+    assert_eq!((summary.planned, summary.counts.completed), (9, 9));
+    assert_each_dialogue_once(&thrice, 9);
+    // Replicate 0 of every person is the dialogue a run without replicates gives.
+    let once_events = normalized(&once);
+    let thrice_events = normalized(&thrice);
+    assert_eq!(thrice_events[..once_events.len()], once_events[..]);
+    // Dialogue r * 3 + p plays person p, each time with its own seed.
+    let events = read_events(&thrice.join("transcripts.jsonl")).unwrap();
+    let begins: Vec<_> = events
+        .values()
+        .map(|evs| match &evs[0] {
+            Event::Begin(b) => (b.population_id.clone().unwrap(), b.seed),
+            other => panic!("first event {other:?}"),
+        })
+        .collect();
+    for (i, (person, _)) in begins.iter().enumerate() {
+        assert_eq!(person, &begins[i % 3].0, "dialogue {i}");
+    }
+    assert_eq!(begins.iter().map(|b| b.1).collect::<BTreeSet<_>>().len(), 9, "seeds are distinct");
+    assert_eq!(begins[4].1, vsim::experiment::runner::replicate_seed(5, 1, 1));
+    let manifest: serde_json::Value = serde_json::from_str(&read(&thrice.join("config.json"))).unwrap();
+    assert_eq!((manifest["n"].as_u64(), manifest["replicates"].as_u64()), (Some(9), Some(3)));
+    // Resuming with another number of replicates would mix two experiments.
+    let other = RunOptions { replicates: 2, ..RunOptions::default() };
+    let err = run_fake(&scenario, &config(3, 5, 4, &thrice, true), &other).await.unwrap_err();
+    assert!(err.to_string().contains("configuration differs"), "{err}");
+    let err = run_fake(
+        &scenario,
+        &config(3, 5, 4, &tmp.path().join("zero"), false),
+        &RunOptions { replicates: 0, ..RunOptions::default() },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("between 1 and"), "{err}");
+}

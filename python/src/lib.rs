@@ -235,7 +235,7 @@ fn path_string(p: &std::path::Path) -> String {
 /// showing. See `vsim.run` for the arguments.
 #[pyfunction]
 #[pyo3(signature = (
-    scenario, *, population=None, split=None, n=None, model=None, role_method=None, role_k=None,
+    scenario, *, population=None, split=None, n=None, replicates=1, model=None, role_method=None, role_k=None,
     role_selection=None, role_model=None, seed=0, concurrency=4, out=None, resume=false, shard=None,
     max_tokens_total=None, max_cost=None, prices=None, max_consecutive_failures=10, no_cache=false,
     cache_dir=None, max_requests=8, rpm=None, timeout=120, max_retries=None, threads=None,
@@ -248,6 +248,7 @@ fn run(
     population: Option<String>,
     split: Option<String>,
     n: Option<usize>,
+    replicates: usize,
     model: Option<String>,
     role_method: Option<Vec<(String, String)>>,
     role_k: Option<Vec<(String, String)>>,
@@ -318,6 +319,7 @@ fn run(
         prices: price_table,
         max_consecutive_failures,
         interrupt,
+        replicates,
         ..RunOptions::default()
     };
     let defaults = BackendSettings::default();

@@ -194,6 +194,7 @@ def run(
     population: Optional[str] = None,
     model: Optional[str] = None,
     n: Optional[int] = None,
+    replicates: int = 1,
     out: Optional[PathLike] = None,
     concurrency: int = 4,
     seed: int = 0,
@@ -227,6 +228,9 @@ def run(
         model: the model of every role without its own: ``local`` (the embedded default),
             ``local:PATH.gguf``, ``openai:MODEL`` or ``openai:MODEL@BASE_URL``.
         n: number of dialogues (default: one per population member).
+        replicates: simulate each person this many times (seeds from the experiment seed,
+            the person and the replicate); ``vsim eval`` then reports per-person
+            calibration (PIT, coverage) and the between/within-person variance split.
         out: the run directory (default ``runs/SCENARIO-seedS``).
         concurrency: dialogues in flight at once (results do not depend on it, except the
             embedded model's batched replies: see `deterministic`).
@@ -265,6 +269,7 @@ def run(
         population=population,
         split=split,
         n=n,
+        replicates=replicates,
         model=model,
         role_method=pairs(role_method),
         role_k=pairs(role_k),

@@ -26,6 +26,7 @@ def run(
     population: Optional[str] = None,
     split: Optional[str] = None,
     n: Optional[int] = None,
+    replicates: int = 1,
     model: Optional[str] = None,
     role_method: Optional[Sequence[Tuple[str, str]]] = None,
     role_k: Optional[Sequence[Tuple[str, str]]] = None,

@@ -190,6 +190,25 @@ pub async fn run(a: EvalArgs) -> CliResult {
             ));
         }
         outln!("{line}");
+        if let Some(c) = &o.calibration {
+            let f = |m: &vsim::eval::Metric| m.estimate().map_or_else(|| "n/a".into(), |v| format!("{v:.2}"));
+            let cov: Vec<String> =
+                c.coverage.iter().map(|v| format!("{:.0}%: {}", v.level * 100.0, f(&v.share))).collect();
+            outln!(
+                "{label} per person ({} people, {}–{} replicates each): PIT uniformity KS D = {:.3} (p = {:.3}); \
+                 coverage of central intervals {}; share of variance between people {} (human between-person \
+                 variance {:.3}, simulated {:.3})",
+                c.people,
+                c.replicates_min,
+                c.replicates_max,
+                c.uniformity.statistic,
+                c.uniformity.pvalue,
+                cov.join(", "),
+                c.variance.share_between.map_or_else(|| "n/a".into(), |s| format!("{s:.2}")),
+                c.variance.human_between,
+                c.variance.between
+            );
+        }
     }
     if let Some(h) = &evaluation.human {
         outln!("human reference: {} ({} split): {}", h.source, h.split, h.people);

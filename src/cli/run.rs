@@ -26,6 +26,11 @@ pub struct RunArgs {
     /// members (a pfg: split is ordered by dialogue id); more cycles over them.
     #[arg(long)]
     pub n: Option<usize>,
+    /// Simulate each person R times (seeds from the experiment seed, the person and the
+    /// replicate); `vsim eval` then reports per-person calibration (PIT, coverage) and how
+    /// much of the spread comes from who the person is.
+    #[arg(long, value_name = "R", default_value_t = 1)]
+    pub replicates: usize,
     /// Model for every role without its own (local, local:PATH, openai:MODEL[@URL]).
     #[arg(long, env = "VSIM_MODEL")]
     pub model: Option<String>,
@@ -182,6 +187,7 @@ fn request(args: &RunArgs) -> Result<RunRequest, CliError> {
             budget: args.budget.budget()?,
             prices: args.budget.prices()?,
             max_consecutive_failures: args.budget.max_consecutive_failures,
+            replicates: args.replicates,
             ..RunOptions::default()
         },
         backend: args.backend.options(),

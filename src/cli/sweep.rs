@@ -49,6 +49,9 @@ pub struct SweepArgs {
     /// Dialogues per cell (overrides the file's `n`; default: the population's size).
     #[arg(long, value_name = "N")]
     pub n: Option<usize>,
+    /// Simulate each person R times in every cell (overrides the file's `replicates`).
+    #[arg(long, value_name = "R")]
+    pub replicates: Option<usize>,
     /// Dialogues in flight at once in each cell (overrides the file's `concurrency`).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
@@ -130,6 +133,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
         prices: args.budget.prices()?,
         budget: args.budget.budget()?,
         max_consecutive_failures: args.budget.max_consecutive_failures,
+        replicates: args.replicates,
     };
     let summary = run_sweep(&sweep, &models, &options).await.map_err(|e| match e {
         SweepError::Run(ref r) if r.is_input() => CliError::input(e),

@@ -206,6 +206,7 @@ pub(crate) fn numeric_outcome(
         simulated_values,
         human_values: Vec::new(),
         pairs: Vec::new(),
+        calibration: None,
     };
     let Some(human) = human else { return out };
     let Some(hvals) = human.numeric.get(key).filter(|v| !v.is_empty()) else {
@@ -276,6 +277,7 @@ pub(crate) fn numeric_outcome(
         NumericDistances::compute(&samples, boot)
     };
     out.comparison = Some(NumericComparison::new(counts, bins, outside_bins, distances));
+    out.calibration = super::calibration::calibration(key, &out.pairs, boot);
     out
 }
 

@@ -185,18 +185,23 @@ impl HumanReference {
             };
             return Ok(h);
         };
-        // The people of the run's dialogues: dialogue i plays participant i mod len, and a
-        // shard's directory holds only its own indices.
+        // The people of the run's dialogues: with `people = n / replicates`, dialogue i plays
+        // participant (i mod people) mod len, and a shard's directory holds only its own
+        // indices.
         let n = run.planned_dialogues().unwrap_or(run.dialogues.len());
+        let replicates = run.manifest.as_ref().map_or(1, |m| m.replicates.max(1));
+        let people = (n / replicates).max(1);
         let shard = run.manifest.as_ref().and_then(|m| m.shard);
         let len = r.participant_ids.len().max(1);
         let mut seen = std::collections::HashSet::new();
         let ids: Vec<&String> = (0..n)
             .filter(|i| shard.is_none_or(|s| s.contains(*i)))
-            .filter_map(|i| r.participant_ids.get(i % len))
+            .filter_map(|i| r.participant_ids.get((i % people) % len))
             .filter(|id| seen.insert(id.as_str()))
             .collect();
-        let times = if n > r.participant_ids.len() {
+        let times = if replicates > 1 {
+            format!("; each person was simulated {replicates} times (replicates), each paired with their one real value")
+        } else if n > r.participant_ids.len() {
             format!(
                 "; with n = {n} dialogues each person was simulated about {:.1} times",
                 n as f64 / len as f64

@@ -275,6 +275,9 @@ pub struct NumericOutcome {
     pub human_values: Vec<f64>,
     /// Simulated values paired with the same person's real value, in run order.
     pub pairs: Vec<Pair>,
+    /// Per-person calibration, when people were simulated more than once (replicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<super::calibration::Calibration>,
 }
 
 /// One category of a categorical outcome.

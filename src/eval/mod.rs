@@ -5,6 +5,8 @@
 //! - [`metrics`]: what is measured, as written to `metrics.json` ([`Evaluation`]);
 //! - [`registry`]: the distances between simulated and human samples, each declared once
 //!   (how it is computed, its interval, its key in `metrics.json`, its report rows);
+//! - [`calibration`]: per-person calibration from replicates (PIT, coverage, the
+//!   between/within-person variance split);
 //! - [`embed`]: embeddings for semantic diversity (optional: an OpenAI-compatible endpoint or
 //!   an offline model).
 //!
@@ -19,6 +21,7 @@
 //! choices follow the rule (the selection check); per verbalized role: what the stated
 //! probabilities look like (their sum, unstated ones, spread).
 
+pub mod calibration;
 mod compute;
 pub mod embed;
 pub mod human;

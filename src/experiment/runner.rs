@@ -79,6 +79,26 @@ pub struct RunOptions {
     pub max_consecutive_failures: usize,
     /// What stops the run early, keeping finished dialogues (default: Ctrl-C).
     pub interrupt: super::Interrupt,
+    /// How many times each person is simulated (default 1). Replicate `r` of person `p` is
+    /// dialogue `r × n + p`, with seed [`replicate_seed`]; every replicate of a person is
+    /// paired with that person's one real value when the run is evaluated.
+    pub replicates: usize,
+}
+
+/// The most replicates of one person a run may have.
+pub const MAX_REPLICATES: usize = 10_000;
+
+/// The seed of replicate `replicate` of person `person`: replicate 0 keeps the seed a run
+/// without replicates gives (derived from the experiment seed and the person's index), and
+/// later replicates derive from it, so adding replicates or people changes no other
+/// dialogue's seed.
+pub fn replicate_seed(experiment_seed: u64, person: usize, replicate: usize) -> u64 {
+    let base = seed::derive(experiment_seed, person as u64);
+    if replicate == 0 {
+        base
+    } else {
+        seed::derive(base, replicate as u64)
+    }
 }
 
 /// The most dialogues one experiment may have (`n`): checked before anything is allocated
@@ -97,6 +117,7 @@ impl Default for RunOptions {
             extractors: Default::default(),
             max_consecutive_failures: DEFAULT_MAX_CONSECUTIVE_FAILURES,
             interrupt: super::Interrupt::default(),
+            replicates: 1,
         }
     }
 }
@@ -182,6 +203,9 @@ pub enum RunError {
     /// More dialogues were asked for than one experiment may have.
     #[error("n = {0} dialogues is more than the limit of {MAX_DIALOGUES}")]
     TooManyDialogues(usize),
+    /// The number of replicates is out of range.
+    #[error("replicates = {0}: each person is simulated between 1 and {MAX_REPLICATES} times")]
+    Replicates(usize),
     /// A cost cap was set but some models have no price.
     #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
     Unpriced(Vec<String>),
@@ -207,9 +231,11 @@ impl RunError {
         }
         match self {
             RunError::RunDir(e) => !matches!(e, RunDirError::Io { .. } | RunDirError::Transcript(_)),
-            RunError::Pin(_) | RunError::Shard(_) | RunError::Unpriced(_) | RunError::TooManyDialogues(_) => {
-                true
-            }
+            RunError::Pin(_)
+            | RunError::Shard(_)
+            | RunError::Unpriced(_)
+            | RunError::TooManyDialogues(_)
+            | RunError::Replicates(_) => true,
             RunError::Persona { .. }
             | RunError::Models { .. }
             | RunError::EmptyPopulation(_)
@@ -245,11 +271,17 @@ pub async fn run_experiment_with(
         Shard::new(s.index, s.count).map_err(RunError::Shard)?;
     }
     let dir = &config.out_dir;
-    let n = config.n.unwrap_or(population.members.len());
-    if n > MAX_DIALOGUES {
-        return Err(RunError::TooManyDialogues(n));
+    let people = config.n.unwrap_or(population.members.len());
+    let replicates = options.replicates;
+    if !(1..=MAX_REPLICATES).contains(&replicates) {
+        return Err(RunError::Replicates(replicates));
     }
+    let n = people
+        .checked_mul(replicates)
+        .filter(|n| *n <= MAX_DIALOGUES)
+        .ok_or(RunError::TooManyDialogues(people.saturating_mul(replicates)))?;
     let mut manifest = Manifest::new(RunKind::Dialogue, n, config.seed);
+    manifest.replicates = replicates;
     manifest.scenario = Some(scenario.resolved());
     manifest.population = Some(population.spec.clone());
     manifest.population_reference = population.reference.clone();
@@ -280,8 +312,9 @@ pub async fn run_experiment_with(
     // A dialogue's prompts depend only on its population member, so checking one dialogue
     // per member finds every error before anything runs; dialogues are then built as they
     // start, keeping memory flat however many there are.
-    for index in 0..n.min(population.members.len()) {
-        build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, index)?;
+    let people = People { count: people, replicates };
+    for index in 0..people.count.min(population.members.len()) {
+        build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, people, index)?;
     }
     let run = open_for_writing(dir, &manifest, config.resume)?;
     let done = completed_ids(&run.transcript)?;
@@ -291,7 +324,7 @@ pub async fn run_experiment_with(
         .collect();
     let skipped = planned - pending.len();
     let make = |index: usize| {
-        build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, index)
+        build_setup(&scenario, population, &metered, &extractors, &generator, config.seed, people, index)
     };
 
     let drive = Drive {
@@ -575,6 +608,22 @@ pub(crate) fn meter_extractors(
     Ok(Extractors(Arc::new(out)))
 }
 
+/// How dialogue indices map to people: `count` people, each run `replicates` times.
+#[derive(Debug, Clone, Copy)]
+struct People {
+    count: usize,
+    replicates: usize,
+}
+
+impl People {
+    /// The person and replicate of dialogue `index` (replicate-major, so a run stopped early
+    /// has covered people before it repeats them).
+    fn of(self, index: usize) -> (usize, usize) {
+        (index % self.count, index / self.count)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn build_setup(
     scenario: &Arc<Scenario>,
     population: &Population,
@@ -582,9 +631,12 @@ fn build_setup(
     extractors: &Extractors,
     generator: &Arc<Generator>,
     experiment_seed: u64,
+    people: People,
     index: usize,
 ) -> Result<DialogueSetup, RunError> {
-    let member = &population.members[index % population.members.len()];
+    let (person, replicate) = people.of(index);
+    debug_assert!(replicate < people.replicates);
+    let member = &population.members[person % population.members.len()];
     let personas: Vec<Option<&Persona>> = scenario
         .roles
         .iter()
@@ -613,7 +665,7 @@ fn build_setup(
     Ok(DialogueSetup {
         id: dialogue_id(index),
         index: index as u64,
-        seed: seed::derive(experiment_seed, index as u64),
+        seed: replicate_seed(experiment_seed, person, replicate),
         population_id: Some(member.persona.id.clone()),
         scenario: scenario.clone(),
         agents,

@@ -294,10 +294,44 @@ fn outcome_plots(key: &str, runs: &[(&str, &'static str, &NumericOutcome)]) -> V
             filled: false,
         });
     }
-    vec![
+    let mut plots = vec![
         svg::histogram(&format!("{key}: histogram"), key, &bins, &series),
         svg::ecdf(&format!("{key}: ECDF"), key, (bins.lo, bins.hi), &series),
-    ]
+    ];
+    plots.extend(pit_plot(key, runs));
+    plots
+}
+
+/// The PIT histogram of the runs with replicates, over a flat reference (what a
+/// calibrated simulation gives): one value at the middle of each bin.
+fn pit_plot(key: &str, runs: &[(&str, &'static str, &NumericOutcome)]) -> Option<String> {
+    let n = crate::eval::calibration::PIT_BINS;
+    let uniform: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
+    let pits: Vec<(&str, &'static str, Vec<f64>)> = runs
+        .iter()
+        .filter_map(|(label, color, o)| {
+            o.calibration.as_ref().map(|c| (*label, *color, c.persons.iter().map(|p| p.pit).collect()))
+        })
+        .collect();
+    if pits.is_empty() {
+        return None;
+    }
+    let mut series = vec![Series {
+        label: "calibrated (uniform)".into(),
+        color: HUMAN_COLOR,
+        values: &uniform,
+        filled: true,
+    }];
+    for (label, color, values) in &pits {
+        series.push(Series { label: format!("PIT: {label}"), color, values, filled: false });
+    }
+    let bins = Bins { lo: 0.0, hi: 1.0, n };
+    Some(svg::histogram(
+        &format!("{key}: where each real value falls among the same person's simulated values (PIT)"),
+        "PIT",
+        &bins,
+        &series,
+    ))
 }
 
 fn categorical_plots(e: &[(&str, &'static str, &crate::eval::metrics::CategoricalOutcome)]) -> Vec<String> {

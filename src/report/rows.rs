@@ -110,6 +110,71 @@ impl Rows {
     }
 }
 
+/// The calibration rows of one outcome: who is counted, PIT, coverage, variance split.
+fn calibration_rows(r: &mut Rows, c: &crate::eval::calibration::Calibration) {
+    r.push(
+        "people / simulated values / replicates per person",
+        format!("{} / {} / {}–{}", c.people, c.values, c.replicates_min, c.replicates_max),
+        String::new(),
+        String::new(),
+        format!(
+            "people with a real value and at least two simulated values; {} paired people with one value left out",
+            c.people_single
+        ),
+    );
+    r.push(
+        "PIT uniformity: KS D (p-value)",
+        format!("{} (p = {})", num(c.uniformity.statistic), num(c.uniformity.pvalue)),
+        String::new(),
+        "0 (uniform)".into(),
+        c.definitions.get("pit").cloned().unwrap_or_default(),
+    );
+    r.push(
+        "PIT histogram: people per tenth of [0, 1]",
+        c.pit_histogram.iter().map(u64::to_string).collect::<Vec<_>>().join(" "),
+        String::new(),
+        format!("{} each (uniform)", num(c.people as f64 / c.pit_histogram.len() as f64)),
+        "too many at the ends: the simulation is too narrow or biased for individuals; too many in the middle: \
+         too wide"
+            .into(),
+    );
+    for cov in &c.coverage {
+        r.metric(
+            format!("coverage of the central {:.0}% interval", cov.level * 100.0),
+            &cov.share,
+            num(cov.level),
+            format!(
+                "{} of {} people; {}",
+                cov.covered,
+                c.people,
+                c.definitions.get("coverage").cloned().unwrap_or_default()
+            ),
+        );
+    }
+    let v = &c.variance;
+    r.push(
+        "simulated variance: total = between + within",
+        format!("{} = {} + {}", num(v.total), num(v.between), num(v.within)),
+        String::new(),
+        String::new(),
+        c.definitions.get("variance").cloned().unwrap_or_default(),
+    );
+    r.push(
+        "share of simulated variance between people (ICC)",
+        format!("{} ({})", opt(v.share_between), opt(v.icc)),
+        String::new(),
+        String::new(),
+        "the share due to who the person is; near 0: every persona is played alike".into(),
+    );
+    r.push(
+        "between-person variance",
+        num(v.between),
+        String::new(),
+        num(v.human_between),
+        "human: the variance of the same people's real values".into(),
+    );
+}
+
 /// The rows of one evaluation, in report order.
 pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
     let mut r = Rows { section: String::new(), rows: Vec::new() };
@@ -162,6 +227,10 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
                     ),
                 );
                 r.distances(c.distance_rows());
+                if let Some(cal) = &o.calibration {
+                    r.section = format!("Outcome {}: per-person calibration (replicates)", o.key);
+                    calibration_rows(&mut r, cal);
+                }
             }
             None => {
                 let why = o.comparison_note.clone().or_else(|| e.human_note.clone()).unwrap_or_default();

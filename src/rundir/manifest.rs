@@ -298,6 +298,9 @@ pub struct Manifest {
     /// The experiment seed (for a branch: the branched dialogue's seed).
     #[serde(default)]
     pub seed: u64,
+    /// How many times each person is simulated; `n` counts every replicate.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub replicates: usize,
     /// The shard this directory holds, when it holds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<Shard>,
@@ -325,6 +328,14 @@ pub struct Manifest {
     /// The shard directories a merged run was made from.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<PathBuf>,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 /// Brings a `config.json` written before the manifest had a version into its shape: a
@@ -391,6 +402,7 @@ impl Manifest {
             kind,
             n,
             seed,
+            replicates: 1,
             shard: None,
             models: Vec::new(),
             inputs: Vec::new(),
@@ -414,6 +426,7 @@ impl Manifest {
             ("kind", self.kind == other.kind),
             ("n", self.n == other.n),
             ("seed", self.seed == other.seed),
+            ("replicates", self.replicates == other.replicates),
             ("models", self.models == other.models),
             ("scenario", without_source(&self.scenario) == without_source(&other.scenario)),
             ("population", self.same_population(other)),

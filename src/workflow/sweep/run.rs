@@ -37,6 +37,7 @@ struct SweepManifest<'a> {
     role: &'a str,
     n: Option<usize>,
     seed: u64,
+    replicates: usize,
     common_random_numbers: &'static str,
     min_keep: usize,
     grid: &'a super::spec::Grid,
@@ -61,6 +62,8 @@ pub struct SweepOptions {
     pub budget: Budget,
     /// Stop starting a cell's dialogues after this many failed in a row (0: never).
     pub max_consecutive_failures: usize,
+    /// Overrides the file's `replicates` where set.
+    pub replicates: Option<usize>,
 }
 
 /// One cell's result.
@@ -175,6 +178,7 @@ pub async fn run_sweep(
         role: &sweep.role,
         n: sweep.n,
         seed: sweep.seed,
+        replicates: options.replicates.unwrap_or(sweep.replicates),
         common_random_numbers:
             "every cell uses the same seed: dialogue i has the same persona and seed in every cell",
         min_keep: sweep.min_keep,
@@ -233,6 +237,7 @@ pub async fn run_sweep(
                 extractors,
                 max_consecutive_failures: options.max_consecutive_failures,
                 interrupt: Default::default(),
+                replicates: options.replicates.unwrap_or(sweep.replicates),
             };
             let summary =
                 run_experiment_with(Arc::new(scenario), &population, &role_models, &config, &run_options)

@@ -70,6 +70,8 @@ pub struct Sweep {
     pub n: Option<usize>,
     /// The experiment seed, shared by every cell.
     pub seed: u64,
+    /// How many times each person is simulated in every cell (default 1).
+    pub replicates: usize,
     /// Dialogues in flight at once.
     pub concurrency: usize,
     /// The output directory; each cell is a run directory under it.
@@ -98,6 +100,7 @@ struct RawSweep {
     role: String,
     n: Option<usize>,
     seed: Option<u64>,
+    replicates: Option<usize>,
     concurrency: Option<usize>,
     out: Option<String>,
     model: Option<String>,
@@ -324,6 +327,16 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
             .map_err(|e| invalid("prices", e.to_string()))?,
         None => Prices::default(),
     };
+    let max = crate::experiment::runner::MAX_REPLICATES;
+    let replicates = match raw.replicates {
+        Some(r) if !(1..=max).contains(&r) => {
+            return Err(invalid(
+                "replicates",
+                format!("{r}: each person is simulated between 1 and {max} times"),
+            ))
+        }
+        r => r.unwrap_or(1),
+    };
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("sweep").to_string();
     let sweep = Sweep {
         file,
@@ -334,6 +347,7 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         role: raw.role,
         n: raw.n,
         seed: raw.seed.unwrap_or(0),
+        replicates,
         concurrency,
         out: raw.out.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("runs").join(stem)),
         model: raw.model,
