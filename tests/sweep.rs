@@ -576,3 +576,155 @@ fn a_sweep_stopped_by_its_budget_exits_0() {
     drop(server);
     rt.shutdown_background();
 }
+
+/// 240 consistent persuadees (200 test, 40 train), each giving `value(dialogue id, is_test)`.
+fn split_pfg(
+    dir: &Path,
+    value: impl Fn(bool) -> f64,
+    test_ids: &std::collections::HashSet<String>,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut rows = vec![INFO_HEADER.to_string()];
+    let mut dialog = String::from(",Unit,Turn,B4,B2\n");
+    for i in 0..240 {
+        let d = format!("t{i:03}");
+        rows.push(info_row(&d, &format!("{d}-a"), 0, "0"));
+        rows.push(info_row(&d, &format!("{d}-b"), 1, &value(test_ids.contains(&d)).to_string()));
+        dialog.push_str(&format!(
+            "{},Would you give?,0,0,{d}\n{},Maybe I will give.,0,1,{d}\n",
+            2 * i,
+            2 * i + 1
+        ));
+    }
+    std::fs::write(dir.join("full_info.csv"), rows.join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("full_dialog.csv"), dialog).unwrap();
+    dir.to_path_buf()
+}
+
+/// A model whose every numeric answer is its request's temperature: the temperature whose
+/// answers match the humans' donations is known.
+fn temperature_model() -> ScriptedModel {
+    ScriptedModel::from_fn(|req: &ChatRequest| {
+        let t = req.temperature.unwrap_or(0.0);
+        Ok(match &req.constraint {
+            Some(OutputConstraint::Number { .. }) => format!(r#"{{"answer": {t}}}"#),
+            Some(OutputConstraint::Answers { .. }) => format!(r#"{{"responses": [{{"answer": {t}, "probability": 1.0}}]}}"#),
+            Some(OutputConstraint::Candidates { .. }) => {
+                r#"{"responses": [{"text": "I might.", "probability": 0.6}, {"text": "No.", "probability": 0.4}]}"#.into()
+            }
+            _ => "Would you donate to Save the Children today?".to_string(),
+        })
+    })
+}
+
+const TUNE: &str = r#"
+scenario = "scenario.toml"
+role = "persuadee"
+population = "pfg:pfg"
+seed = 3
+concurrency = 4
+[grid]
+temperature = [0.5, 1.0, 1.5]
+[tune]
+objective = "l1_paired"
+strategy = "halving"
+start = 10
+eta = 2
+train_n = 20
+test_n = 10
+bootstrap = 50
+[[baselines]]
+name = "hot"
+temperature = 2.0
+"#;
+
+async fn tune_in(dir: &Path) -> vsim::workflow::tune::TuneSummary {
+    use vsim::workflow::tune::{load_tune, run_tune, TuneOptions};
+    std::fs::write(dir.join("scenario.toml"), SCENARIO).unwrap();
+    std::fs::write(dir.join("tune.toml"), TUNE).unwrap();
+    let tune = load_tune(&dir.join("tune.toml")).unwrap();
+    let model: SharedModel = Arc::new(temperature_model());
+    let models: HashMap<String, SharedModel> =
+        tune.sweep.model_specs().into_iter().map(|s| (s, model.clone())).collect();
+    let options = TuneOptions {
+        out: Some(dir.join("out")),
+        eval: EvalOptions { bootstrap: 20, ..EvalOptions::default() },
+        ..TuneOptions::default()
+    };
+    run_tune(&tune, &models, &options).await.unwrap()
+}
+
+#[tokio::test]
+async fn tune_chooses_the_temperature_that_fits_the_train_humans_and_never_reads_the_test_split_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    // Which persuadees are held out, from the library's own split of the data.
+    let probe = split_pfg(&tmp.path().join("probe"), |_| 1.0, &Default::default());
+    let data = vsim::data::persuasionforgood::PfgDataset::load_any(&probe).unwrap();
+    let split = data.protocol_split(vsim::data::persuasionforgood::Split::Test).unwrap();
+    let test_ids: std::collections::HashSet<String> =
+        split.persuadees.iter().map(|p| p.dialogue_id.clone()).collect();
+    assert_eq!(test_ids.len(), 200);
+    // Train humans give $1; the held-out humans give $1 in one copy and $0 in the other.
+    split_pfg(&a.join("pfg"), |_| 1.0, &test_ids);
+    split_pfg(&b.join("pfg"), |test| if test { 0.0 } else { 1.0 }, &test_ids);
+    let (sa, sb) = (tune_in(&a).await, tune_in(&b).await);
+    for s in [&sa, &sb] {
+        let chosen = s.chosen.as_ref().expect("a choice");
+        assert_eq!(chosen.temperature, Some(1.0), "{:?}", s.trials);
+        assert_eq!(s.stages.iter().map(|st| st.people).collect::<Vec<_>>(), vec![10, 20]);
+        assert!(s.stages.iter().all(|st| st.split == vsim::data::persuasionforgood::Split::Train));
+        assert_eq!(s.held_out.len(), 2);
+        assert_eq!(s.held_out[0].counts.unwrap().human, 10);
+    }
+    // Every search stage and the choice are identical; only the held-out figures differ.
+    let scores = |s: &vsim::workflow::tune::TuneSummary| {
+        s.trials.iter().map(|t| (t.stage, t.cell.name.clone(), t.score.value, t.kept)).collect::<Vec<_>>()
+    };
+    assert_eq!(scores(&sa), scores(&sb));
+    assert_eq!(sa.stability, sb.stability);
+    assert_eq!(sa.held_out[0].score.value, Some(0.0));
+    assert_eq!(sb.held_out[0].score.value, Some(1.0));
+    assert_eq!(sa.optimism_gap, Some(0.0));
+    // The stages' runs read only train people; tune.json says which split each stage read.
+    let manifest: serde_json::Value = serde_json::from_str(&read(&a.join("out/tune.json"))).unwrap();
+    assert_eq!(manifest["stages"][0]["split"], "train");
+    assert_eq!(manifest["held_out"]["split"], "test");
+    for stage in ["stage-0", "stage-1"] {
+        let cell = a.join("out/train").join(stage).join("001-temp1");
+        let config: serde_json::Value = serde_json::from_str(&read(&cell.join("config.json"))).unwrap();
+        assert_eq!(config["population_reference"]["split"], "train", "{stage}");
+        let ids = config["population_reference"]["participant_ids"].as_array().unwrap();
+        assert!(!ids.is_empty());
+        for id in ids {
+            let dialogue = id.as_str().unwrap().trim_end_matches("-persuadee");
+            assert!(dialogue.starts_with('t') && !test_ids.contains(dialogue), "{stage} read {dialogue}");
+        }
+    }
+    let report = read(&a.join("out/report.md"));
+    assert!(report.contains("chosen: `001-temp1`") && report.contains("optimism gap"), "{report}");
+    assert!(read(&a.join("out/trials.csv")).lines().count() == 6);
+}
+
+#[test]
+fn a_tune_refuses_to_search_on_the_test_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("scenario.toml"), SCENARIO).unwrap();
+    for (edit, field) in [
+        ("split = \"test\"\n", "split"),
+        ("split = \"all\"\n", "split"),
+        ("n = 5\n", "`n`"),
+        ("human = \"none\"\n", "human"),
+    ] {
+        let text = format!("{edit}{TUNE}");
+        let path = tmp.path().join("tune.toml");
+        std::fs::write(&path, &text).unwrap();
+        let err = vsim::workflow::tune::load_tune(&path).unwrap_err().to_string();
+        assert!(err.contains(field), "{edit}: {err}");
+    }
+    // A tune table in a sweep file is refused, and a tune needs one.
+    let err = parse_sweep(&tmp.path().join("s.toml"), TUNE).unwrap_err().to_string();
+    assert!(err.contains("tune"), "{err}");
+}

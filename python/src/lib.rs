@@ -132,6 +132,7 @@ fn event_json(e: &RunEvent) -> serde_json::Value {
         RunEvent::Interrupted => json!({"event": "interrupted"}),
         RunEvent::Ended => json!({"event": "ended"}),
         RunEvent::Stage { index, name } => json!({"event": "stage", "index": index, "name": name}),
+        RunEvent::Phase { name } => json!({"event": "phase", "name": name}),
     }
 }
 

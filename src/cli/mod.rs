@@ -16,6 +16,7 @@ mod serve_mock;
 mod stats;
 mod survey;
 mod sweep;
+mod tune;
 
 use clap::{Parser, Subcommand};
 use vsim::backend::factory::BackendSettings;
@@ -74,6 +75,9 @@ pub enum Command {
     /// Run a scenario over several settings (a grid or explicit arms), evaluate every cell
     /// against the human data and compare them in one report.
     Sweep(sweep::SweepArgs),
+    /// Choose a role's settings on the train split (grid or successive halving), then run
+    /// the choice and the baselines once on held-out people.
+    Tune(tune::TuneArgs),
     /// Join shard run directories into one run directory.
     Merge(merge::MergeArgs),
     /// Continue a recorded dialogue as if another candidate had been chosen at a turn.
@@ -103,6 +107,7 @@ impl Command {
                 | Command::Eval(_)
                 | Command::Report(_)
                 | Command::Sweep(_)
+                | Command::Tune(_)
                 | Command::Merge(_)
                 | Command::Branch(_)
                 | Command::Export(_)
@@ -137,6 +142,7 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Sample(a) => sample::run(a).await,
         Command::Parse(a) => parse::run(a),
         Command::Sweep(a) => sweep::run(a).await,
+        Command::Tune(a) => tune::run(a).await,
         Command::Merge(a) => merge::run(a),
         Command::Branch(a) => branch::run(a).await,
         Command::ServeMock(a) => serve_mock::run(a).await,

@@ -136,6 +136,10 @@ fn bar_progress(log: PathBuf) -> RunProgress {
                 append_run_log(&log, &format!("cell {index}: {name}"));
                 errln!("cell {index}: {name}")
             }
+            RunEvent::Phase { name } => {
+                append_run_log(&log, name);
+                errln!("{name}")
+            }
         }
     })
 }
@@ -196,6 +200,7 @@ fn plain_progress(every: Duration, log: PathBuf) -> RunProgress {
             RunEvent::Interrupted => append_run_log(&log_path, INTERRUPTED),
             RunEvent::Ended => {}
             RunEvent::Stage { index, name } => say(&format!("cell {index}: {name}")),
+            RunEvent::Phase { name } => say(name),
         }
     })
 }

@@ -134,6 +134,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
         budget: args.budget.budget()?,
         max_consecutive_failures: args.budget.max_consecutive_failures,
         replicates: args.replicates,
+        ..SweepOptions::default()
     };
     let summary = run_sweep(&sweep, &models, &options).await.map_err(|e| match e {
         SweepError::Run(ref r) if r.is_input() => CliError::input(e),

@@ -58,6 +58,11 @@ pub enum RunEvent {
     },
     /// The batch is over (finished, stopped or interrupted).
     Ended,
+    /// A phase of a job made of several sweeps begins (e.g. a tune's search stage).
+    Phase {
+        /// What the phase does, in words.
+        name: String,
+    },
     /// A stage of a longer job (e.g. a sweep cell) begins.
     Stage {
         /// The stage's position, from 0.

@@ -388,6 +388,40 @@ pub fn bars(title: &str, categories: &[String], series: &[(String, &'static str,
     f.finish()
 }
 
+/// One point of [`intervals`]: an estimate, its interval if any, and its colour.
+pub type IntervalPoint = (f64, Option<(f64, f64)>, &'static str);
+
+/// Estimates with intervals, one point per item along x (e.g. every trial of a tune), in
+/// the colour of its group; items without an estimate are skipped.
+pub fn intervals(
+    title: &str,
+    ylabel: &str,
+    items: &[IntervalPoint],
+    legend: &[(String, &'static str)],
+) -> String {
+    let ys = items.iter().flat_map(|(v, ci, _)| [Some(*v), ci.map(|c| c.0), ci.map(|c| c.1)]).flatten();
+    let (lo, hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (lo.min(0.0), hi * 1.05) } else { (0.0, 1.0) };
+    let k = items.len().max(1) as f64;
+    let mut f = Frame::with_ticks(title, (0.0, k), (lo, hi), "candidate (in trial order)", ylabel, false);
+    for (i, (v, ci, color)) in items.iter().enumerate() {
+        let x = f.px(i as f64 + 0.5);
+        if let Some((a, b)) = ci {
+            let _ = write!(
+                f.out,
+                r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="{color}" stroke-width="1.5"/>"#,
+                f.py(*a),
+                f.py(*b)
+            );
+        }
+        let _ = write!(f.out, r#"<circle cx="{x:.1}" cy="{:.1}" r="3.5" fill="{color}"/>"#, f.py(*v));
+    }
+    let legend: Vec<(String, &'static str, bool)> =
+        legend.iter().map(|(l, c)| (l.clone(), *c, true)).collect();
+    f.legend(&legend);
+    f.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

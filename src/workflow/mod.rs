@@ -5,3 +5,4 @@
 pub mod branch;
 pub mod merge;
 pub mod sweep;
+pub mod tune;

@@ -26,6 +26,12 @@ pub struct Cell {
     pub min_prob: Option<Option<f64>>,
     /// The role's model spec.
     pub model: Option<String>,
+    /// The role's sampling temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    /// The role's reply length cap, in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
 }
 
 /// Keeps letters, digits, `.` and `-`; anything else becomes `_`.
@@ -77,6 +83,8 @@ impl Cell {
                 parts.extend(arm.tau.map(tau_label));
                 parts.extend(arm.min_prob.map(min_prob_label));
                 parts.extend(arm.model.as_deref().map(model_label));
+                parts.extend(arm.temperature.map(|t| format!("temp{t}")));
+                parts.extend(arm.max_tokens.map(|t| format!("maxtok{t}")));
             }
         }
         Cell {
@@ -88,13 +96,15 @@ impl Cell {
             tau: arm.tau,
             min_prob: arm.min_prob,
             model: arm.model.clone(),
+            temperature: arm.temperature,
+            max_tokens: arm.max_tokens,
         }
     }
 }
 
 impl Sweep {
     /// The cells: the arms in file order, else the grid in order method, k, selection,
-    /// tau, model (the last varies fastest).
+    /// tau, min_prob, model, temperature, max_tokens (the last varies fastest).
     pub fn cells(&self) -> Vec<Cell> {
         if !self.arms.is_empty() {
             return self.arms.iter().enumerate().map(|(i, a)| Cell::new(i, a)).collect();
@@ -107,16 +117,22 @@ impl Sweep {
                     for tau in axis(&g.tau) {
                         for min_prob in axis(&g.min_prob) {
                             for model in axis(&g.model) {
-                                let arm = Arm {
-                                    name: None,
-                                    method,
-                                    k,
-                                    selection,
-                                    tau,
-                                    min_prob,
-                                    model: model.clone(),
-                                };
-                                cells.push(Cell::new(cells.len(), &arm));
+                                for temperature in axis(&g.temperature) {
+                                    for max_tokens in axis(&g.max_tokens) {
+                                        let arm = Arm {
+                                            name: None,
+                                            method,
+                                            k,
+                                            selection,
+                                            tau,
+                                            min_prob,
+                                            model: model.clone(),
+                                            temperature,
+                                            max_tokens,
+                                        };
+                                        cells.push(Cell::new(cells.len(), &arm));
+                                    }
+                                }
                             }
                         }
                     }
@@ -124,6 +140,20 @@ impl Sweep {
             }
         }
         cells
+    }
+
+    /// A tune file's baselines as cells, named `baseline-NNN-…` so that they never share a
+    /// folder with a candidate.
+    pub fn baseline_cells(&self) -> Vec<Cell> {
+        self.baselines
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let mut cell = Cell::new(i, a);
+                cell.name = format!("baseline-{}", cell.name);
+                cell
+            })
+            .collect()
     }
 
     /// The scenario with `cell`'s settings applied to the swept role.
@@ -149,6 +179,12 @@ impl Sweep {
             }
             if let Some(m) = &cell.model {
                 role.model = Some(m.clone());
+            }
+            if let Some(t) = cell.temperature {
+                role.temperature = Some(t);
+            }
+            if let Some(t) = cell.max_tokens {
+                role.max_tokens = Some(t);
             }
         }
         scenario

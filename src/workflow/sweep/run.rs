@@ -64,6 +64,12 @@ pub struct SweepOptions {
     pub max_consecutive_failures: usize,
     /// Overrides the file's `replicates` where set.
     pub replicates: Option<usize>,
+    /// Runs these cells instead of the file's (a tune's surviving candidates), keeping
+    /// their names and indices.
+    pub cells: Option<Vec<Cell>>,
+    /// Simulates these people instead of the file's population (a tune's seeded
+    /// subsample of the train split).
+    pub population: Option<Population>,
 }
 
 /// One cell's result.
@@ -146,7 +152,10 @@ pub async fn run_sweep(
     if !options.resume && out.join(SWEEP_MANIFEST).exists() {
         return Err(SweepError::Run(RunError::RunDir(crate::rundir::RunDirError::Exists(out.clone()))));
     }
-    let population = Population::load_split(&sweep.population, sweep.split)?;
+    let population = match &options.population {
+        Some(p) => p.clone(),
+        None => Population::load_split(&sweep.population, sweep.split)?,
+    };
     let mut prices = sweep.prices.clone();
     prices.extend(options.prices.clone());
     let mut budget = sweep.budget;
@@ -156,7 +165,7 @@ pub async fn run_sweep(
     if options.budget.max_cost_usd.is_some() {
         budget.max_cost_usd = options.budget.max_cost_usd;
     }
-    let cells = sweep.cells();
+    let cells = options.cells.clone().unwrap_or_else(|| sweep.cells());
     // A cell's folder that is a link would take the cell's writes out of the sweep folder.
     for name in cells.iter().map(|c| c.name.as_str()).chain([SWEEP_MANIFEST, "summary.csv", "summary.md"]) {
         let path = out.join(name);

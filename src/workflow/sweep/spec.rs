@@ -30,6 +30,10 @@ pub struct Grid {
     pub min_prob: Vec<Option<f64>>,
     /// Model specs of the varied role.
     pub model: Vec<String>,
+    /// Sampling temperatures of the varied role.
+    pub temperature: Vec<f32>,
+    /// Reply length caps (tokens) of the varied role.
+    pub max_tokens: Vec<u32>,
 }
 
 /// One explicitly listed cell; a setting left out keeps the scenario's.
@@ -49,6 +53,10 @@ pub struct Arm {
     pub min_prob: Option<Option<f64>>,
     /// The role's model spec.
     pub model: Option<String>,
+    /// The role's sampling temperature.
+    pub temperature: Option<f32>,
+    /// The role's reply length cap, in tokens.
+    pub max_tokens: Option<u32>,
 }
 
 /// A validated sweep file.
@@ -84,6 +92,10 @@ pub struct Sweep {
     pub grid: Grid,
     /// Explicit cells; when present they replace the grid (a file has one or the other).
     pub arms: Vec<Arm>,
+    /// A tune file's baselines (empty for a sweep).
+    pub baselines: Vec<Arm>,
+    /// A tune file's `[tune]` table, as written (`None` for a sweep).
+    pub tune: Option<toml::Value>,
     /// A cap on the whole sweep.
     pub budget: Budget,
     /// Prices per model, for the cost cap and the summary.
@@ -117,6 +129,11 @@ struct RawSweep {
     /// The models of roles the sweep does not vary, pinned across every cell.
     #[serde(default)]
     models: std::collections::BTreeMap<String, String>,
+    /// A tune file's own settings (read by the tune module).
+    tune: Option<toml::Value>,
+    /// A tune file's baselines, run beside the chosen setting on the held-out people.
+    #[serde(default)]
+    baselines: Vec<RawArm>,
 }
 
 #[derive(Deserialize, Default)]
@@ -134,6 +151,10 @@ struct RawGrid {
     min_prob: Vec<toml::Value>,
     #[serde(default)]
     model: Vec<String>,
+    #[serde(default)]
+    temperature: Vec<f64>,
+    #[serde(default)]
+    max_tokens: Vec<i64>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +167,8 @@ struct RawArm {
     tau: Option<toml::Value>,
     min_prob: Option<toml::Value>,
     model: Option<String>,
+    temperature: Option<f64>,
+    max_tokens: Option<i64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -153,6 +176,104 @@ struct RawArm {
 struct RawBudget {
     max_tokens_total: Option<u64>,
     max_cost: Option<f64>,
+}
+
+/// Reads a list of arms (`[[arms]]`, a tune's `[[baselines]]`), each field named as
+/// `list[i].field` in errors.
+fn parse_arms(
+    raws: &[RawArm],
+    list: &str,
+    invalid: &dyn Fn(&str, String) -> SweepError,
+) -> Result<Vec<Arm>, SweepError> {
+    let mut arms: Vec<Arm> = Vec::with_capacity(raws.len());
+    for (i, a) in raws.iter().enumerate() {
+        let field = |name: &str| format!("{list}[{i}].{name}");
+        let name = match a.name.as_deref().map(str::trim) {
+            Some("") => return Err(invalid(&field("name"), "must not be empty".into())),
+            Some(n) => {
+                // The name becomes a folder name: bounded, and told apart after sanitising.
+                if n.chars().count() > MAX_ARM_NAME {
+                    return Err(invalid(
+                        &field("name"),
+                        format!("longer than {MAX_ARM_NAME} characters (it names the arm's folder)"),
+                    ));
+                }
+                if let Some(j) =
+                    arms.iter().position(|b| b.name.as_deref().map(sanitize) == Some(sanitize(n)))
+                {
+                    let same = if arms[j].name.as_deref() == Some(n) {
+                        String::new()
+                    } else {
+                        format!(
+                            " (both name the folder `{}`: folder names keep ASCII letters, digits, `.` \
+                             and `-`, and turn anything else into `_`)",
+                            sanitize(n)
+                        )
+                    };
+                    return Err(invalid(&field("name"), format!("`{n}` names {list}[{j}] already{same}")));
+                }
+                Some(n.to_string())
+            }
+            None => None,
+        };
+        let method = a
+            .method
+            .as_deref()
+            .map(|m| m.parse::<Method>().map_err(|e| invalid(&field("method"), e.to_string())))
+            .transpose()?;
+        let k = a.k.as_ref().map(|k| k_value(k).map_err(|e| invalid(&field("k"), e))).transpose()?;
+        let selection = a
+            .selection
+            .as_deref()
+            .map(|s| s.parse::<Selection>().map_err(|e| invalid(&field("selection"), e.to_string())))
+            .transpose()?;
+        let tau = a.tau.as_ref().map(|t| tau_value(t).map_err(|e| invalid(&field("tau"), e))).transpose()?;
+        let min_prob = a
+            .min_prob
+            .as_ref()
+            .map(|t| tau_value(t).map_err(|e| invalid(&field("min_prob"), e)))
+            .transpose()?;
+        if let Some(m) = &a.model {
+            model_value(m).map_err(|e| invalid(&field("model"), e))?;
+        }
+        let temperature = a
+            .temperature
+            .map(|t| temperature_value(t).map_err(|e| invalid(&field("temperature"), e)))
+            .transpose()?;
+        let max_tokens = a
+            .max_tokens
+            .map(|t| max_tokens_value(t).map_err(|e| invalid(&field("max_tokens"), e)))
+            .transpose()?;
+        arms.push(Arm {
+            name,
+            method,
+            k,
+            selection,
+            tau,
+            min_prob,
+            model: a.model.clone(),
+            temperature,
+            max_tokens,
+        });
+    }
+    Ok(arms)
+}
+
+/// A sampling temperature, in [0, 2] as a role's.
+fn temperature_value(t: f64) -> Result<f32, String> {
+    if (0.0..=2.0).contains(&t) {
+        Ok(t as f32)
+    } else {
+        Err(format!("{t}: a temperature is between 0 and 2"))
+    }
+}
+
+/// A reply length cap, as a role's `max_tokens`.
+fn max_tokens_value(t: i64) -> Result<u32, String> {
+    u32::try_from(t)
+        .ok()
+        .filter(|t| *t >= 1)
+        .ok_or_else(|| format!("{t}: max_tokens is a positive number of tokens"))
 }
 
 /// Reads and validates a sweep file; relative paths in it are relative to the file.
@@ -164,6 +285,12 @@ pub fn load_sweep(path: &Path) -> Result<Sweep, SweepError> {
 
 /// Validates sweep text; `path` names it in errors and anchors relative paths.
 pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
+    parse_sweep_file(path, text, false)
+}
+
+/// Reads a sweep or, with `allow_tune`, a tune file (a sweep file with a `[tune]` table and
+/// `[[baselines]]`).
+pub(crate) fn parse_sweep_file(path: &Path, text: &str, allow_tune: bool) -> Result<Sweep, SweepError> {
     let file = path.to_path_buf();
     let raw: RawSweep = toml::from_str(text).map_err(|e| {
         let line = e.span().map(|s| crate::fsutil::line_col(text, s.start).0);
@@ -234,6 +361,12 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         model_value(m).map_err(|e| invalid("grid.model", e))?;
         grid.model.push(m.clone());
     }
+    for t in &raw.grid.temperature {
+        grid.temperature.push(temperature_value(*t).map_err(|e| invalid("grid.temperature", e))?);
+    }
+    for t in &raw.grid.max_tokens {
+        grid.max_tokens.push(max_tokens_value(*t).map_err(|e| invalid("grid.max_tokens", e))?);
+    }
     if !raw.arms.is_empty() && grid != Grid::default() {
         return Err(invalid(
             "arms",
@@ -242,58 +375,13 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
                 .into(),
         ));
     }
-    let mut arms: Vec<Arm> = Vec::with_capacity(raw.arms.len());
-    for (i, a) in raw.arms.iter().enumerate() {
-        let field = |name: &str| format!("arms[{i}].{name}");
-        let name = match a.name.as_deref().map(str::trim) {
-            Some("") => return Err(invalid(&field("name"), "must not be empty".into())),
-            Some(n) => {
-                // The name becomes a folder name: bounded, and told apart after sanitising.
-                if n.chars().count() > MAX_ARM_NAME {
-                    return Err(invalid(
-                        &field("name"),
-                        format!("longer than {MAX_ARM_NAME} characters (it names the arm's folder)"),
-                    ));
-                }
-                if let Some(j) =
-                    arms.iter().position(|b| b.name.as_deref().map(sanitize) == Some(sanitize(n)))
-                {
-                    let same = if arms[j].name.as_deref() == Some(n) {
-                        String::new()
-                    } else {
-                        format!(
-                            " (both name the folder `{}`: folder names keep ASCII letters, digits, `.` \
-                             and `-`, and turn anything else into `_`)",
-                            sanitize(n)
-                        )
-                    };
-                    return Err(invalid(&field("name"), format!("`{n}` names arms[{j}] already{same}")));
-                }
-                Some(n.to_string())
-            }
-            None => None,
-        };
-        let method = a
-            .method
-            .as_deref()
-            .map(|m| m.parse::<Method>().map_err(|e| invalid(&field("method"), e.to_string())))
-            .transpose()?;
-        let k = a.k.as_ref().map(|k| k_value(k).map_err(|e| invalid(&field("k"), e))).transpose()?;
-        let selection = a
-            .selection
-            .as_deref()
-            .map(|s| s.parse::<Selection>().map_err(|e| invalid(&field("selection"), e.to_string())))
-            .transpose()?;
-        let tau = a.tau.as_ref().map(|t| tau_value(t).map_err(|e| invalid(&field("tau"), e))).transpose()?;
-        let min_prob = a
-            .min_prob
-            .as_ref()
-            .map(|t| tau_value(t).map_err(|e| invalid(&field("min_prob"), e)))
-            .transpose()?;
-        if let Some(m) = &a.model {
-            model_value(m).map_err(|e| invalid(&field("model"), e))?;
-        }
-        arms.push(Arm { name, method, k, selection, tau, min_prob, model: a.model.clone() });
+    let arms = parse_arms(&raw.arms, "arms", &invalid)?;
+    let baselines = parse_arms(&raw.baselines, "baselines", &invalid)?;
+    if raw.tune.is_none() && !raw.baselines.is_empty() {
+        return Err(invalid("baselines", "baselines belong to a tune file (with a [tune] table)".into()));
+    }
+    if raw.tune.is_some() && !allow_tune {
+        return Err(invalid("tune", "a [tune] table belongs to a tune file, not a sweep file".into()));
     }
     if raw.tau_mode.is_some() {
         return Err(invalid(
@@ -354,6 +442,8 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
         min_keep,
         grid,
         arms,
+        baselines,
+        tune: raw.tune.clone(),
         budget: Budget { max_tokens_total: raw.budget.max_tokens_total, max_cost_usd: raw.budget.max_cost },
         prices,
     };

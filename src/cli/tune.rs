@@ -1,0 +1,143 @@
+//! `vsim tune`: choose a role's settings on the train split, then run the choice and the
+//! baselines once on held-out people.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::run::BudgetArgs;
+use super::{BackendArgs, CliError, CliResult};
+use vsim::eval::EvalOptions;
+use vsim::workflow::sweep::SweepError;
+use vsim::workflow::tune::{load_tune, run_tune, TuneError, TuneOptions};
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  vsim tune scenarios/tune_persuasion.toml --model openai:gpt-4o-mini
+  vsim tune scenarios/tune_persuasion.toml --model openai:mock@http://127.0.0.1:8089/v1 --out runs/tune1
+  vsim tune scenarios/tune_persuasion.toml --out runs/tune1 --resume
+
+A tune file is a sweep file (the search space as a [grid] or [[arms]]) with a [tune] table:
+objective (ks, l1_paired, l1_density, wasserstein, or a weighted sum such as
+{ ks = 1.0, distinct1 = 0.5 }), outcome, measure (stated or answer), strategy (halving or grid),
+start, eta, train_n, test_n, bootstrap; and [[baselines]] run beside the choice on the held-out
+people. Every search stage reads only the train split; the test split is read once, at the end.
+OUT holds train/stage-N/ (one sweep folder per stage), test/ (the held-out comparison, with
+plots), tune.json (which split each stage read), trials.csv, report.md and report.html.")]
+pub struct TuneArgs {
+    /// The tune file (TOML).
+    pub tune: PathBuf,
+    /// Output directory (default: the file's `out`, else runs/TUNE-NAME).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted tune: stages already run are read back.
+    #[arg(long)]
+    pub resume: bool,
+    /// Model for roles without their own (overrides the file's `model`).
+    #[arg(long, value_name = "SPEC")]
+    pub model: Option<String>,
+    /// Simulate each person R times (overrides the file's `replicates`).
+    #[arg(long, value_name = "R")]
+    pub replicates: Option<usize>,
+    /// Bootstrap resamples per interval (0: no intervals).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// No progress bars.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+pub async fn run(args: TuneArgs) -> CliResult {
+    let mut tune = load_tune(&args.tune).map_err(CliError::input)?;
+    if let Some(m) = &args.model {
+        vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
+        tune.sweep.model = Some(m.clone());
+    }
+    let mut models = HashMap::new();
+    for spec in tune.sweep.model_specs() {
+        let m = super::open_model_for(&spec, &args.backend, tune.sweep.concurrency).await?;
+        models.insert(spec, m);
+    }
+    let out = args.out.clone().unwrap_or_else(|| tune.sweep.out.clone());
+    let options = TuneOptions {
+        resume: args.resume,
+        progress: super::progress::run_progress(args.quiet, &out),
+        out: args.out.clone(),
+        prices: args.budget.prices()?,
+        budget: args.budget.budget()?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
+        replicates: args.replicates,
+        eval: EvalOptions { bootstrap: args.bootstrap, ..EvalOptions::default() },
+    };
+    let candidates = tune.sweep.cells().len();
+    errln!("tune: {candidates} candidates; objective: {}", tune.objective.describe());
+    let summary = run_tune(&tune, &models, &options).await.map_err(|e| match e {
+        TuneError::Sweep(SweepError::Run(ref r)) if r.is_input() => CliError::input(e),
+        TuneError::Sweep(
+            SweepError::Invalid { .. } | SweepError::MissingModel(_) | SweepError::Population(_),
+        )
+        | TuneError::Population(_)
+        | TuneError::NoTrainPeople(_) => CliError::input(e),
+        other => CliError::failed(other),
+    })?;
+    for t in &summary.trials {
+        outln!(
+            "train stage {} ({} people): {} objective {}{}",
+            t.stage,
+            t.people,
+            t.cell.name,
+            t.score.value.map_or_else(|| "n/a".into(), |v| format!("{v:.4}")),
+            if t.kept { "  kept" } else { "" }
+        );
+    }
+    if let Some(stop) = &summary.stopped {
+        errln!("stopped: {stop}; to continue, run the same command again with --resume");
+        if vsim::experiment::interrupt::received().is_some() {
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+        if summary.chosen.is_none() {
+            return Ok(if stop.contains("budget") { 0 } else { 1 });
+        }
+    }
+    if let Some(c) = &summary.chosen {
+        outln!(
+            "chosen: {} (train objective {}; selection stability {} over {} resamples)",
+            c.name,
+            summary
+                .chosen_train
+                .as_ref()
+                .and_then(|s| s.value)
+                .map_or_else(|| "n/a".into(), |v| format!("{v:.4}")),
+            summary.stability.map_or_else(|| "n/a".into(), |v| format!("{v:.2}")),
+            summary.stability_resamples
+        );
+    }
+    for h in &summary.held_out {
+        let n = h.counts.map_or_else(String::new, |n| {
+            format!(
+                " (simulated {}, human {}, paired {}, missing {}, failed {})",
+                n.simulated, n.human, n.paired, n.missing, n.failed
+            )
+        });
+        let f = |m: &Option<vsim::eval::Metric>| {
+            m.as_ref().and_then(|m| m.estimate()).map_or_else(|| "n/a".into(), |v| format!("{v:.3}"))
+        };
+        outln!(
+            "held-out {} {}: objective {}; KS D = {}, L1 paired = {}, L1 density = {}{n}",
+            h.kind,
+            h.cell.name,
+            h.score.value.map_or_else(|| "n/a".into(), |v| format!("{v:.4}")),
+            f(&h.ks),
+            f(&h.l1_paired),
+            f(&h.l1_density)
+        );
+    }
+    if let Some(g) = summary.optimism_gap {
+        outln!("optimism gap (held-out minus train objective): {g:+.4}");
+    }
+    outln!("{}: report.md, report.html, trials.csv, tune.json; {}", summary.out_dir.display(), summary.spend);
+    Ok(0)
+}
