@@ -367,6 +367,90 @@ fn run(
     }
 }
 
+/// Runs (or resumes) a tune file: the search on the train split, then the choice and the
+/// baselines on held-out people; returns the tune's summary as JSON and the notes worth
+/// showing. See `vsim.tune` for the arguments.
+#[pyfunction]
+#[pyo3(signature = (
+    tune_file, *, model=None, out=None, resume=false, replicates=None, bootstrap=1000,
+    max_tokens_total=None, max_cost=None, max_consecutive_failures=10, no_cache=false,
+    cache_dir=None, max_requests=8, timeout=120, progress=None
+))]
+#[allow(clippy::too_many_arguments)]
+fn tune(
+    py: Python<'_>,
+    tune_file: PathBuf,
+    model: Option<String>,
+    out: Option<PathBuf>,
+    resume: bool,
+    replicates: Option<usize>,
+    bootstrap: usize,
+    max_tokens_total: Option<u64>,
+    max_cost: Option<f64>,
+    max_consecutive_failures: usize,
+    no_cache: bool,
+    cache_dir: Option<PathBuf>,
+    max_requests: usize,
+    timeout: u64,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<(String, Vec<String>)> {
+    use vsim::workflow::tune::{load_tune, open_tune_models, run_tune, TuneError, TuneOptions};
+    let mut spec = load_tune(&tune_file).map_err(input)?;
+    if let Some(m) = model {
+        vsim::backend::spec::ModelSpec::parse(&m).map_err(input)?;
+        spec.sweep.model = Some(m);
+    }
+    if let Some(c) = max_cost {
+        if !(c.is_finite() && c >= 0.0) {
+            return Err(input_msg("max_cost must be a non-negative number of dollars"));
+        }
+    }
+    let defaults = BackendSettings::default();
+    let backend =
+        BackendSettings { no_cache, cache_dir, max_requests, timeout_secs: timeout, ..defaults }.options(Progress::silent());
+    let (interrupt, trigger) = Interrupt::triggered();
+    let events = Events::default();
+    let observer = events.observer();
+    let job = async move {
+        let (models, notes) = open_tune_models(&spec, &backend).await.map_err(launch)?;
+        let options = TuneOptions {
+            resume,
+            progress: observer,
+            out,
+            budget: vsim::experiment::Budget { max_tokens_total, max_cost_usd: max_cost },
+            max_consecutive_failures,
+            replicates,
+            eval: vsim::eval::EvalOptions { bootstrap, ..vsim::eval::EvalOptions::default() },
+            interrupt,
+            ..TuneOptions::default()
+        };
+        let summary = run_tune(&spec, &models, &options).await.map_err(|e| match e {
+            TuneError::Sweep(vsim::workflow::sweep::SweepError::Run(ref r)) if r.is_input() => input(e),
+            TuneError::Sweep(
+                vsim::workflow::sweep::SweepError::Invalid { .. }
+                | vsim::workflow::sweep::SweepError::MissingModel(_)
+                | vsim::workflow::sweep::SweepError::Population(_),
+            )
+            | TuneError::Population(_)
+            | TuneError::NoTrainPeople(_) => input(e),
+            other => failed(other),
+        })?;
+        Ok::<_, PyErr>((summary, notes))
+    };
+    match wait(py, job, Some(&trigger), &events, progress.as_ref())? {
+        Waited::Done(result) => {
+            let (summary, notes) = result?;
+            Ok((to_json(&summary)?, notes))
+        }
+        Waited::Interrupted(result) => {
+            result?;
+            Err(PyKeyboardInterrupt::new_err(
+                "tune interrupted; finished dialogues are saved; call vsim.tune again with resume=True to continue",
+            ))
+        }
+    }
+}
+
 /// The turn and candidate tables of a run directory, as column-wise JSON.
 #[pyfunction]
 fn tables(py: Python<'_>, run_dir: PathBuf) -> PyResult<String> {
@@ -633,6 +717,7 @@ fn _vsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<MockServer>()?;
     for f in [
         wrap_pyfunction!(run, m)?,
+        wrap_pyfunction!(tune, m)?,
         wrap_pyfunction!(tables, m)?,
         wrap_pyfunction!(manifest, m)?,
         wrap_pyfunction!(evaluate, m)?,

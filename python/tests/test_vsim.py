@@ -230,3 +230,53 @@ def test_the_gil_is_released_while_a_run_works(tmp_path):
             counter.join()
     # A Python thread kept running through the whole run (about a second of model calls).
     assert ticks > 10_000, ticks
+
+
+def test_replicates_give_per_person_calibration(mock, tmp_path):
+    run = vsim.run(SCENARIO, population=f"pfg:{PFG}", n=4, replicates=3, model=mock.model, out=tmp_path / "rep", no_cache=True, progress=False)
+    assert run.summary["planned"] == 12
+    metrics = vsim.evaluate(run, embedder="none", bootstrap=20)
+    donation = next(o for o in metrics["numeric"] if o["key"] == "persuadee.donation")
+    assert donation["comparison"]["counts"]["human"] == 4
+    calibration = donation["calibration"]
+    assert calibration["people"] + calibration["people_single"] <= 4
+    assert len(calibration["pit_histogram"]) == 10
+
+
+def test_tune_searches_on_train_and_reports_the_held_out_people(mock, tmp_path):
+    scenario = SCENARIO.read_text()
+    (tmp_path / "scenario.toml").write_text(scenario.replace('population = ', '# population = '))
+    (tmp_path / "tune.toml").write_text(f"""
+scenario = "scenario.toml"
+role = "persuadee"
+population = "pfg:{PFG}"
+seed = 1
+concurrency = 8
+[[arms]]
+name = "k3"
+method = "vs-standard"
+k = 3
+[[arms]]
+name = "k5"
+method = "vs-standard"
+k = 5
+[tune]
+objective = "l1_paired"
+measure = "answer"
+strategy = "grid"
+train_n = 4
+test_n = 3
+bootstrap = 20
+[[baselines]]
+name = "direct"
+method = "direct"
+""")
+    t = vsim.tune(tmp_path / "tune.toml", model=mock.model, out=tmp_path / "out", no_cache=True, bootstrap=20, progress=False)
+    assert t.chosen["name"] in ("000-k3", "001-k5")
+    assert list(t.trials["split"]) == ["train", "train"]
+    assert list(t.held_out["kind"]) == ["chosen", "baseline"]
+    assert list(t.held_out["human"]) == [3, 3]
+    assert (t.path / "report.md").exists() and (t.path / "tune.json").exists()
+    with pytest.raises(vsim.InputError):
+        (tmp_path / "bad.toml").write_text((tmp_path / "tune.toml").read_text().replace('seed = 1', 'seed = 1\nsplit = "test"'))
+        vsim.tune(tmp_path / "bad.toml", model=mock.model, progress=False)

@@ -42,6 +42,8 @@ __all__ = [
     "run",
     "sample",
     "stats",
+    "tune",
+    "Tune",
 ]
 
 __version__: str = _vsim.__version__
@@ -306,6 +308,110 @@ def run(
         warnings.warn(f"stopped for budget: {summary['budget_stop']}", stacklevel=2)
     return Run(summary["out_dir"], summary, notes)
 
+
+
+class Tune:
+    """A finished (or stopped) tune: ``vsim tune``'s summary, read from the library.
+
+    ``trials`` has one row per candidate per search stage (train split only): stage,
+    people, candidate, objective and its interval, kept. ``chosen`` is the chosen setting,
+    ``held_out`` one row per arm run on the held-out people (the choice, then the
+    baselines) with the objective, KS, paired and density L1 and the counts;
+    ``optimism_gap`` and ``stability`` are as in the report.
+    """
+
+    def __init__(self, summary: Dict[str, Any], notes: List[str]):
+        self.summary = summary
+        self.notes = notes
+        self.path = Path(summary["out_dir"])
+        self.chosen: Optional[Dict[str, Any]] = summary.get("chosen")
+        self.optimism_gap: Optional[float] = summary.get("optimism_gap")
+        self.stability: Optional[float] = summary.get("stability")
+        self.stopped: Optional[str] = summary.get("stopped")
+
+    @property
+    def trials(self):
+        rows = []
+        for t in self.summary["trials"]:
+            ci = t["score"].get("ci") or [None, None]
+            rows.append({
+                "stage": t["stage"], "split": t["split"], "people": t["people"],
+                "candidate": t["cell"]["name"], "objective": t["score"].get("value"),
+                "ci_lo": ci[0], "ci_hi": ci[1], "kept": t["kept"], "dir": t["dir"],
+            })
+        return _pandas().DataFrame(rows)
+
+    @property
+    def held_out(self):
+        def est(m):
+            return None if not m or m.get("estimate") is None else m["estimate"]
+        rows = []
+        for h in self.summary["held_out"]:
+            counts = h.get("counts") or {}
+            rows.append({
+                "arm": h["cell"]["name"], "kind": h["kind"], "objective": h["score"].get("value"),
+                "ks": est(h.get("ks")), "ks_pvalue": h.get("ks_pvalue"),
+                "l1_paired": est(h.get("l1_paired")), "l1_density": est(h.get("l1_density")),
+                "simulated": counts.get("simulated"), "human": counts.get("human"),
+                "paired": counts.get("paired"), "missing": counts.get("missing"), "failed": counts.get("failed"),
+            })
+        return _pandas().DataFrame(rows)
+
+    def __repr__(self) -> str:
+        chosen = self.chosen["name"] if self.chosen else None
+        return f"Tune({str(self.path)!r}, chosen={chosen!r}, optimism_gap={self.optimism_gap!r})"
+
+
+def tune(
+    tune_file: PathLike,
+    *,
+    model: Optional[str] = None,
+    out: Optional[PathLike] = None,
+    resume: bool = False,
+    replicates: Optional[int] = None,
+    bootstrap: int = 1000,
+    max_tokens_total: Optional[int] = None,
+    max_cost: Optional[float] = None,
+    max_consecutive_failures: int = 10,
+    no_cache: bool = False,
+    cache_dir: Optional[PathLike] = None,
+    max_requests: int = 8,
+    timeout: int = 120,
+    progress: Progress = True,
+) -> Tune:
+    """Chooses a role's settings on the train split and proves the choice on held-out
+    people, as ``vsim tune`` does (see the README's "Choosing settings without fooling
+    yourself"). Every search stage reads only the train split; the test split is read once,
+    at the end. Returns a :class:`Tune` (``trials`` and ``held_out`` as DataFrames).
+
+    Raises:
+        InputError: a bad tune file, model spec or argument (e.g. a tune that would search
+            on the test split).
+        RunFailed: a backend or file failed.
+        KeyboardInterrupt: Ctrl-C; finished dialogues are saved, ``resume=True`` continues.
+    """
+    summary_json, notes = _vsim.tune(
+        os.fspath(tune_file),
+        model=model,
+        out=None if out is None else os.fspath(out),
+        resume=resume,
+        replicates=replicates,
+        bootstrap=bootstrap,
+        max_tokens_total=max_tokens_total,
+        max_cost=max_cost,
+        max_consecutive_failures=max_consecutive_failures,
+        no_cache=no_cache,
+        cache_dir=None if cache_dir is None else os.fspath(cache_dir),
+        max_requests=max_requests,
+        timeout=timeout,
+        progress=_progress_callback(progress),
+    )
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
+    summary = json.loads(summary_json)
+    if summary.get("stopped"):
+        warnings.warn(f"tune stopped: {summary['stopped']}; resume=True continues", stacklevel=2)
+    return Tune(summary, notes)
 
 def evaluate(
     run: Union[Run, PathLike],

@@ -106,3 +106,22 @@ def l1_density_pfg(a: List[float], b: List[float]) -> float: ...
 def wasserstein1(a: List[float], b: List[float]) -> float: ...
 def total_variation(p: List[float], q: List[float]) -> float: ...
 def jensen_shannon(p: List[float], q: List[float]) -> float: ...
+
+def tune(
+    tune_file: str,
+    *,
+    model: Optional[str] = None,
+    out: Optional[str] = None,
+    resume: bool = False,
+    replicates: Optional[int] = None,
+    bootstrap: int = 1000,
+    max_tokens_total: Optional[int] = None,
+    max_cost: Optional[float] = None,
+    max_consecutive_failures: int = 10,
+    no_cache: bool = False,
+    cache_dir: Optional[str] = None,
+    max_requests: int = 8,
+    timeout: int = 120,
+    progress: Optional[Callable[[str], None]] = None,
+) -> Tuple[str, List[str]]:
+    """Runs a tune file; returns (summary JSON, notes)."""

@@ -1,14 +1,13 @@
 //! `vsim tune`: choose a role's settings on the train split, then run the choice and the
 //! baselines once on held-out people.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::run::BudgetArgs;
 use super::{BackendArgs, CliError, CliResult};
 use vsim::eval::EvalOptions;
 use vsim::workflow::sweep::SweepError;
-use vsim::workflow::tune::{load_tune, run_tune, TuneError, TuneOptions};
+use vsim::workflow::tune::{load_tune, open_tune_models, run_tune, TuneError, TuneOptions};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
@@ -56,11 +55,9 @@ pub async fn run(args: TuneArgs) -> CliResult {
         vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
         tune.sweep.model = Some(m.clone());
     }
-    let mut models = HashMap::new();
-    for spec in tune.sweep.model_specs() {
-        let m = super::open_model_for(&spec, &args.backend, tune.sweep.concurrency).await?;
-        models.insert(spec, m);
-    }
+    let (models, notes) =
+        open_tune_models(&tune, &args.backend.options()).await.map_err(super::launch_error)?;
+    super::print_notes(&notes);
     let out = args.out.clone().unwrap_or_else(|| tune.sweep.out.clone());
     let options = TuneOptions {
         resume: args.resume,
@@ -71,6 +68,7 @@ pub async fn run(args: TuneArgs) -> CliResult {
         max_consecutive_failures: args.budget.max_consecutive_failures,
         replicates: args.replicates,
         eval: EvalOptions { bootstrap: args.bootstrap, ..EvalOptions::default() },
+        ..TuneOptions::default()
     };
     let candidates = tune.sweep.cells().len();
     errln!("tune: {candidates} candidates; objective: {}", tune.objective.describe());

@@ -70,6 +70,8 @@ pub struct SweepOptions {
     /// Simulates these people instead of the file's population (a tune's seeded
     /// subsample of the train split).
     pub population: Option<Population>,
+    /// What stops the cells early, keeping finished dialogues (default: Ctrl-C).
+    pub interrupt: crate::experiment::Interrupt,
 }
 
 /// One cell's result.
@@ -245,7 +247,7 @@ pub async fn run_sweep(
                 prices: prices.clone(),
                 extractors,
                 max_consecutive_failures: options.max_consecutive_failures,
-                interrupt: Default::default(),
+                interrupt: options.interrupt.clone(),
                 replicates: options.replicates.unwrap_or(sweep.replicates),
             };
             let summary =

@@ -26,6 +26,7 @@ pub mod spec;
 
 pub use objective::{Distance, Objective, Score};
 pub use run::{
-    run_tune, stage_sizes, HeldOut, Stage, Trial, TuneError, TuneOptions, TuneSummary, TUNE_MANIFEST,
+    open_tune_models, run_tune, stage_sizes, HeldOut, Stage, Trial, TuneError, TuneOptions, TuneSummary,
+    TUNE_MANIFEST,
 };
 pub use spec::{load_tune, parse_tune, Strategy, Tune};

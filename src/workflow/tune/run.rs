@@ -46,6 +46,8 @@ pub struct TuneOptions {
     pub replicates: Option<usize>,
     /// Bootstrap settings of every evaluation (its seed seeds the intervals).
     pub eval: EvalOptions,
+    /// What stops the runs early, keeping finished dialogues (default: Ctrl-C).
+    pub interrupt: crate::experiment::Interrupt,
 }
 
 /// One candidate evaluated at one stage.
@@ -262,6 +264,7 @@ async fn run_stage(
         replicates: options.replicates,
         cells: Some(cells.to_vec()),
         population: Some(population),
+        interrupt: options.interrupt.clone(),
     };
     let summary = run_sweep(&tune.sweep, models, &sweep_options).await?;
     let stopped = summary
@@ -269,6 +272,10 @@ async fn run_stage(
         .clone()
         .or_else(|| summary.interrupted.then(|| "interrupted".to_string()))
         .or_else(|| summary.halted.clone());
+    if stopped.is_some() {
+        // Scores of cut-short candidates would mislead; `--resume` finishes and scores them.
+        return Ok((vec![None; cells.len()], summary.spend, stopped));
+    }
     let eval_options = SweepEvalOptions { eval: options.eval.clone(), ..SweepEvalOptions::default() };
     evaluate_sweep(dir, cells, tune.sweep.human_spec().as_deref(), &eval_options, None).await?;
     let evaluations = cells
@@ -334,6 +341,23 @@ fn selection_stability(
         wins += usize::from(best.is_some_and(|(_, index)| index == chosen));
     }
     Some(wins as f64 / resamples as f64)
+}
+
+/// Opens one backend per model spec the tune uses (each server checked before anything
+/// runs), sized for the tune's concurrency; returns them by spec, with notes worth showing.
+pub async fn open_tune_models(
+    tune: &Tune,
+    backend: &crate::backend::factory::BackendOptions,
+) -> Result<(HashMap<String, SharedModel>, Vec<String>), crate::experiment::launch::LaunchError> {
+    let options = backend.clone().for_concurrency(tune.sweep.concurrency);
+    let mut models = HashMap::new();
+    let mut notes = Vec::new();
+    for spec in tune.sweep.model_specs() {
+        let (model, note) = crate::experiment::launch::open_checked(&spec, &options).await?;
+        notes.extend(note);
+        models.insert(spec, model);
+    }
+    Ok((models, notes))
 }
 
 /// Runs `tune` with backends from `models` (keyed by spec; see
