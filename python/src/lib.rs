@@ -406,8 +406,8 @@ fn tune(
         }
     }
     let defaults = BackendSettings::default();
-    let backend =
-        BackendSettings { no_cache, cache_dir, max_requests, timeout_secs: timeout, ..defaults }.options(Progress::silent());
+    let backend = BackendSettings { no_cache, cache_dir, max_requests, timeout_secs: timeout, ..defaults }
+        .options(Progress::silent());
     let (interrupt, trigger) = Interrupt::triggered();
     let events = Events::default();
     let observer = events.observer();
