@@ -43,6 +43,7 @@ fn role(id: &str, name: &str, system: &str, method: Method, persona: PersonaSour
         max_tokens: Some(200),
         model: None,
         persona,
+        persona_attributes: None,
     }
 }
 

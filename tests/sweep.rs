@@ -728,3 +728,73 @@ fn a_tune_refuses_to_search_on_the_test_split() {
     let err = parse_sweep(&tmp.path().join("s.toml"), TUNE).unwrap_err().to_string();
     assert!(err.contains("tune"), "{err}");
 }
+
+#[test]
+fn persona_groups_system_prompts_and_temperature_are_axes_whose_prompt_shows_only_the_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let text = r#"
+scenario = "protocol.toml"
+role = "persuadee"
+[persona_groups]
+demographics = ["age", "sex"]
+[system_prompts]
+terse = "You are {{ persona.id }}. {{ persona.profile }}"
+[grid]
+persona = ["demographics", "all"]
+system = ["terse"]
+temperature = [0.5]
+"#;
+    let sweep = parse_sweep(&tmp.path().join("s.toml"), text).unwrap();
+    let cells = sweep.cells();
+    let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["000-temp0.5-persona-demographics-system-terse", "001-temp0.5-persona-all-system-terse"]
+    );
+    let mut persona = vsim::persona::Persona::new("p1");
+    persona.attributes = [("age", "30"), ("sex", "Female"), ("religion", "Quaker")]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let shown: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            let scenario = sweep.cell_scenario(c);
+            assert_eq!(scenario.roles[1].temperature, Some(0.5));
+            vsim::experiment::runner::render_system(&scenario, 1, Some(&persona), None).unwrap()
+        })
+        .collect();
+    assert!(
+        shown[0].starts_with("You are p1.") && shown[0].contains("30") && !shown[0].contains("Quaker"),
+        "{}",
+        shown[0]
+    );
+    assert!(shown[1].contains("Quaker"), "{}", shown[1]);
+    // Unknown names are refused with the field and what is known.
+    let err =
+        parse_sweep(&tmp.path().join("s.toml"), &text.replace("\"all\"]", "\"everything\"]")).unwrap_err();
+    assert!(err.to_string().contains("grid.persona") && err.to_string().contains("demographics"), "{err}");
+    let err =
+        parse_sweep(&tmp.path().join("s.toml"), &text.replace("[\"terse\"]", "[\"long\"]")).unwrap_err();
+    assert!(err.to_string().contains("grid.system") && err.to_string().contains("terse"), "{err}");
+}
+
+#[test]
+fn the_shipped_tune_file_documents_its_search_space_and_stages() {
+    let tune =
+        vsim::workflow::tune::load_tune(&common_root().join("scenarios/tune_persuasion.toml")).unwrap();
+    let cells = tune.sweep.cells();
+    assert_eq!(cells.len(), 24);
+    assert_eq!(
+        vsim::workflow::tune::stage_sizes(tune.strategy, cells.len(), tune.train_n.unwrap()),
+        vec![20, 20, 40, 80, 160]
+    );
+    assert_eq!(tune.objective.outcome, "persuadee.donation");
+    assert_eq!(tune.objective.measure, vsim::dialogue::events::Measure::Stated);
+    assert_eq!(tune.sweep.baseline_cells().len(), 2);
+}
+
+fn common_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

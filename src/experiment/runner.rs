@@ -699,7 +699,15 @@ pub fn render_system(
     let role = &scenario.roles[i];
     let mut ctx = serde_json::Map::new();
     if let Some(p) = persona {
-        ctx.insert("persona".into(), persona_value(p));
+        let shown = match &role.persona_attributes {
+            Some(keys) => {
+                let mut shown = p.clone();
+                shown.attributes.retain(|(k, _)| keys.iter().any(|key| key == k));
+                std::borrow::Cow::Owned(shown)
+            }
+            None => std::borrow::Cow::Borrowed(p),
+        };
+        ctx.insert("persona".into(), persona_value(&shown));
     }
     if let Some(p) = partner {
         ctx.insert("partner".into(), persona_value(p));

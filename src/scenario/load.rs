@@ -275,6 +275,13 @@ impl Validator<'_> {
             max_tokens: self.opt_max_tokens(r.max_tokens.as_ref(), &f("max_tokens"))?.or(default_max_tokens),
             model: r.model.as_ref().map(|m| m.get_ref().clone()),
             persona,
+            persona_attributes: match &r.persona_attributes {
+                Some(keys) if keys.get_ref().iter().any(|k| k.trim().is_empty()) => {
+                    return Err(self.err(keys, &f("persona_attributes"), "expected attribute names"))
+                }
+                Some(keys) => Some(keys.get_ref().clone()),
+                None => None,
+            },
         };
         Ok(spec)
     }

@@ -79,6 +79,10 @@ pub struct RoleSpec {
     pub model: Option<String>,
     /// Where the role's persona comes from.
     pub persona: PersonaSource,
+    /// Which of the persona's attributes its prompt shows (`None`: all of them), so that a
+    /// study can ask how much of who a person is the model needs to see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona_attributes: Option<Vec<String>>,
 }
 
 /// Where a role's persona comes from.

@@ -88,6 +88,8 @@ pub struct RawRole {
     pub model: Option<Spanned<String>>,
     /// Where the persona comes from: "population", "paired", "none" or "id:PERSONA_ID".
     pub persona: Option<Spanned<String>>,
+    /// Which of the persona's attributes the prompt shows (default: all).
+    pub persona_attributes: Option<Spanned<Vec<String>>>,
 }
 
 /// The `[turns]` table.

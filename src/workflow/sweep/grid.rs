@@ -32,6 +32,12 @@ pub struct Cell {
     /// The role's reply length cap, in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// The named group of persona attributes the role's prompt shows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persona: Option<String>,
+    /// The named system prompt of the role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
 }
 
 /// Keeps letters, digits, `.` and `-`; anything else becomes `_`.
@@ -85,6 +91,8 @@ impl Cell {
                 parts.extend(arm.model.as_deref().map(model_label));
                 parts.extend(arm.temperature.map(|t| format!("temp{t}")));
                 parts.extend(arm.max_tokens.map(|t| format!("maxtok{t}")));
+                parts.extend(arm.persona.as_ref().map(|p| format!("persona-{p}")));
+                parts.extend(arm.system.as_ref().map(|p| format!("system-{p}")));
             }
         }
         Cell {
@@ -98,6 +106,8 @@ impl Cell {
             model: arm.model.clone(),
             temperature: arm.temperature,
             max_tokens: arm.max_tokens,
+            persona: arm.persona.clone(),
+            system: arm.system.clone(),
         }
     }
 }
@@ -119,18 +129,24 @@ impl Sweep {
                             for model in axis(&g.model) {
                                 for temperature in axis(&g.temperature) {
                                     for max_tokens in axis(&g.max_tokens) {
-                                        let arm = Arm {
-                                            name: None,
-                                            method,
-                                            k,
-                                            selection,
-                                            tau,
-                                            min_prob,
-                                            model: model.clone(),
-                                            temperature,
-                                            max_tokens,
-                                        };
-                                        cells.push(Cell::new(cells.len(), &arm));
+                                        for persona in axis(&g.persona) {
+                                            for system in axis(&g.system) {
+                                                let arm = Arm {
+                                                    name: None,
+                                                    method,
+                                                    k,
+                                                    selection,
+                                                    tau,
+                                                    min_prob,
+                                                    model: model.clone(),
+                                                    temperature,
+                                                    max_tokens,
+                                                    persona: persona.clone(),
+                                                    system,
+                                                };
+                                                cells.push(Cell::new(cells.len(), &arm));
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -185,6 +201,13 @@ impl Sweep {
             }
             if let Some(t) = cell.max_tokens {
                 role.max_tokens = Some(t);
+            }
+            if let Some(group) = &cell.persona {
+                role.persona_attributes = self.persona_groups.get(group).cloned();
+            }
+            if let Some(text) = cell.system.as_ref().and_then(|name| self.system_prompts.get(name)) {
+                role.system = text.clone();
+                role.system_origin = None;
             }
         }
         scenario

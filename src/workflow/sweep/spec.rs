@@ -34,6 +34,10 @@ pub struct Grid {
     pub temperature: Vec<f32>,
     /// Reply length caps (tokens) of the varied role.
     pub max_tokens: Vec<u32>,
+    /// Named groups of persona attributes the role's prompt shows (`all`: every attribute).
+    pub persona: Vec<String>,
+    /// Named system prompts of the role.
+    pub system: Vec<String>,
 }
 
 /// One explicitly listed cell; a setting left out keeps the scenario's.
@@ -57,6 +61,10 @@ pub struct Arm {
     pub temperature: Option<f32>,
     /// The role's reply length cap, in tokens.
     pub max_tokens: Option<u32>,
+    /// The named group of persona attributes the role's prompt shows (`all`: every one).
+    pub persona: Option<String>,
+    /// The named system prompt of the role.
+    pub system: Option<String>,
 }
 
 /// A validated sweep file.
@@ -96,6 +104,10 @@ pub struct Sweep {
     pub baselines: Vec<Arm>,
     /// A tune file's `[tune]` table, as written (`None` for a sweep).
     pub tune: Option<toml::Value>,
+    /// Groups of persona attributes by name, for the `persona` axis.
+    pub persona_groups: std::collections::BTreeMap<String, Vec<String>>,
+    /// System prompt templates by name, for the `system` axis.
+    pub system_prompts: std::collections::BTreeMap<String, String>,
     /// A cap on the whole sweep.
     pub budget: Budget,
     /// Prices per model, for the cost cap and the summary.
@@ -134,6 +146,12 @@ struct RawSweep {
     /// A tune file's baselines, run beside the chosen setting on the held-out people.
     #[serde(default)]
     baselines: Vec<RawArm>,
+    /// Groups of persona attributes by name, for the `persona` axis.
+    #[serde(default)]
+    persona_groups: std::collections::BTreeMap<String, Vec<String>>,
+    /// System prompt templates by name, for the `system` axis.
+    #[serde(default)]
+    system_prompts: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -155,6 +173,10 @@ struct RawGrid {
     temperature: Vec<f64>,
     #[serde(default)]
     max_tokens: Vec<i64>,
+    #[serde(default)]
+    persona: Vec<String>,
+    #[serde(default)]
+    system: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +191,8 @@ struct RawArm {
     model: Option<String>,
     temperature: Option<f64>,
     max_tokens: Option<i64>,
+    persona: Option<String>,
+    system: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -254,6 +278,8 @@ fn parse_arms(
             model: a.model.clone(),
             temperature,
             max_tokens,
+            persona: None,
+            system: None,
         });
     }
     Ok(arms)
@@ -367,6 +393,53 @@ pub(crate) fn parse_sweep_file(path: &Path, text: &str, allow_tune: bool) -> Res
     for t in &raw.grid.max_tokens {
         grid.max_tokens.push(max_tokens_value(*t).map_err(|e| invalid("grid.max_tokens", e))?);
     }
+    for (name, keys) in &raw.persona_groups {
+        if name == "all" || keys.is_empty() {
+            return Err(invalid(
+                &format!("persona_groups.{name}"),
+                "a group names at least one attribute, and `all` (every attribute) needs no group".into(),
+            ));
+        }
+    }
+    let names = |known: Vec<&String>, all: bool| {
+        let mut v: Vec<String> = known.into_iter().cloned().collect();
+        if all {
+            v.push("all".into());
+        }
+        v.join(", ")
+    };
+    let group = |field: &str, name: &str| {
+        if name == "all" || raw.persona_groups.contains_key(name) {
+            Ok(name.to_string())
+        } else {
+            Err(invalid(
+                field,
+                format!(
+                    "no persona group `{name}` (known: {})",
+                    names(raw.persona_groups.keys().collect(), true)
+                ),
+            ))
+        }
+    };
+    let prompt = |field: &str, name: &str| {
+        if raw.system_prompts.contains_key(name) {
+            Ok(name.to_string())
+        } else {
+            Err(invalid(
+                field,
+                format!(
+                    "no system prompt `{name}` in [system_prompts] (known: {})",
+                    names(raw.system_prompts.keys().collect(), false)
+                ),
+            ))
+        }
+    };
+    for name in &raw.grid.persona {
+        grid.persona.push(group("grid.persona", name)?);
+    }
+    for name in &raw.grid.system {
+        grid.system.push(prompt("grid.system", name)?);
+    }
     if !raw.arms.is_empty() && grid != Grid::default() {
         return Err(invalid(
             "arms",
@@ -375,8 +448,20 @@ pub(crate) fn parse_sweep_file(path: &Path, text: &str, allow_tune: bool) -> Res
                 .into(),
         ));
     }
-    let arms = parse_arms(&raw.arms, "arms", &invalid)?;
-    let baselines = parse_arms(&raw.baselines, "baselines", &invalid)?;
+    let mut arms = parse_arms(&raw.arms, "arms", &invalid)?;
+    let mut baselines = parse_arms(&raw.baselines, "baselines", &invalid)?;
+    for (list, raws, parsed) in
+        [("arms", &raw.arms, &mut arms), ("baselines", &raw.baselines, &mut baselines)]
+    {
+        for (i, (r, a)) in raws.iter().zip(parsed.iter_mut()).enumerate() {
+            if let Some(name) = &r.persona {
+                a.persona = Some(group(&format!("{list}[{i}].persona"), name)?);
+            }
+            if let Some(name) = &r.system {
+                a.system = Some(prompt(&format!("{list}[{i}].system"), name)?);
+            }
+        }
+    }
     if raw.tune.is_none() && !raw.baselines.is_empty() {
         return Err(invalid("baselines", "baselines belong to a tune file (with a [tune] table)".into()));
     }
@@ -444,6 +529,8 @@ pub(crate) fn parse_sweep_file(path: &Path, text: &str, allow_tune: bool) -> Res
         arms,
         baselines,
         tune: raw.tune.clone(),
+        persona_groups: raw.persona_groups.clone(),
+        system_prompts: raw.system_prompts.clone(),
         budget: Budget { max_tokens_total: raw.budget.max_tokens_total, max_cost_usd: raw.budget.max_cost },
         prices,
     };
