@@ -208,6 +208,10 @@ struct Page<'a> {
     selection_tables: Vec<SelectionTable>,
     errors: Vec<String>,
     browser: Option<BrowserView>,
+    /// The figures a reader comes for, first.
+    headlines: Vec<super::headline::Headline>,
+    /// How a PersuasionForGood split relates to the paper's.
+    pfg_split_note: &'static str,
 }
 
 fn render(page: &Page<'_>) -> Result<String, ReportError> {
@@ -598,6 +602,8 @@ pub fn run_html(e: &Evaluation, run: Option<&RunData>, max_dialogues: usize) -> 
         selection_tables,
         errors: e.counts.errors.clone(),
         browser,
+        headlines: Vec::new(),
+        pfg_split_note: super::markdown::PFG_SPLIT_NOTE,
     };
     render(&page)
 }
@@ -672,6 +678,8 @@ pub fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Result<Strin
         selection_tables,
         errors: Vec::new(),
         browser: None,
+        headlines: c.headlines(),
+        pfg_split_note: super::markdown::PFG_SPLIT_NOTE,
     };
     render(&page)
 }

@@ -7,6 +7,13 @@ use super::Comparison;
 use crate::eval::metrics::Evaluation;
 use crate::stats::format::num;
 
+/// How vsim's PersuasionForGood split relates to the paper's, stated in every report that
+/// compares with it.
+pub const PFG_SPLIT_NOTE: &str = "the split is vsim's, not the paper's: the paper keeps 939 dialogues \
+    (739 train, 200 test) \"after filtering out dialogues with inconsistent donation amounts\", a rule its text \
+    does not state; vsim keeps every persuadee whose recorded donation is in [0, 2] (982 in the release) and \
+    takes a seeded 200 as the test split";
+
 /// Escapes text for a Markdown table cell (also against raw HTML in renderers that allow it).
 pub fn cell(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -51,6 +58,9 @@ fn human_section(out: &mut String, e: &Evaluation) {
             );
             let _ = writeln!(out, "- filter: {}", cell(&h.filter));
             let _ = writeln!(out, "- {}", cell(&h.filter_summary));
+            if h.source.starts_with("pfg:") || h.filter.contains("donation") {
+                let _ = writeln!(out, "- {PFG_SPLIT_NOTE}");
+            }
             let _ = writeln!(
                 out,
                 "- participants in the reference: {}; dialogues: {}",
@@ -144,6 +154,7 @@ pub fn run_markdown(e: &Evaluation) -> String {
 /// The Markdown report comparing runs.
 pub fn comparison_markdown(c: &Comparison) -> String {
     let mut out = String::from("# vsim comparison\n\n");
+    out.push_str(&super::headline::headline_markdown(&c.headlines()));
     for (i, e) in c.runs.iter().enumerate() {
         let _ = writeln!(out, "## Run {}: {}\n", i + 1, cell(&e.label));
         header(&mut out, e);

@@ -7,6 +7,7 @@
 //! - [`Comparison`], [`write_comparison`]: several runs side by side (`vsim report`);
 //! - [`survey`]: the same for evaluated surveys.
 
+pub mod headline;
 pub mod html;
 pub mod markdown;
 #[cfg(test)]
@@ -107,6 +108,9 @@ pub struct Comparison {
     pub table: Vec<ComparisonRow>,
     /// Caveats, e.g. runs compared with different human references.
     pub notes: Vec<String>,
+    /// Headline blocks of other measures that lead this report's own (a sweep's answers
+    /// report leads with the stated measure, the paper's headline).
+    pub leads: Vec<headline::Headline>,
 }
 
 impl Comparison {
@@ -185,7 +189,22 @@ impl Comparison {
         if settings.len() > 1 {
             notes.push("The runs' intervals use different bootstrap settings.".to_string());
         }
-        Ok(Comparison { runs, table, notes })
+        Ok(Comparison { runs, table, notes, leads: Vec::new() })
+    }
+
+    /// The headline blocks, in order: the leads, then this comparison's own measure.
+    pub fn headlines(&self) -> Vec<headline::Headline> {
+        let mut blocks = self.leads.clone();
+        if let Some(first) = self.runs.first() {
+            blocks.push(headline::Headline {
+                title: format!("As measured in this report: {}", markdown::measure_text(first.measure)),
+                why: "Per arm, the distances of the simulated values from the same people's real ones, with \
+                      bootstrap intervals and the counts they rest on; every metric follows below."
+                    .into(),
+                tables: headline::headline_tables(&self.runs),
+            });
+        }
+        blocks
     }
 
     /// The confidence level of the first run's intervals.

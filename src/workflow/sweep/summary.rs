@@ -408,20 +408,43 @@ pub async fn evaluate_sweep(
         };
         results.push(CellEvaluation { cell: cell.clone(), dir, status });
     }
+    // The stated measure first: the answers' report leads with its headline.
+    let stated =
+        if stated_evaluations.is_empty() { None } else { Some(Comparison::new(stated_evaluations)?) };
+    let stated_comparison = match &stated {
+        None => None,
+        Some(stated) => {
+            let stated_dir = out_dir.join(STATED_FOLDER);
+            crate::fsutil::refuse_link(&stated_dir)
+                .and_then(|()| std::fs::create_dir_all(&stated_dir))
+                .map_err(|source| ReportError::Io { path: stated_dir.clone(), source })?;
+            Some(write_comparison_files(&stated_dir, stated)?)
+        }
+    };
     let (comparison, notes) = if evaluations.is_empty() {
         (None, Vec::new())
     } else {
-        let comparison = Comparison::new(evaluations)?;
+        let mut comparison = Comparison::new(evaluations)?;
+        if let Some(stated) = &stated {
+            comparison.leads.push(crate::report::headline::Headline {
+                title: format!(
+                    "The stated measure: {} (every metric in `{STATED_FOLDER}/report.md`)",
+                    crate::report::markdown::measure_text(Measure::Stated)
+                ),
+                why: if stated.runs.iter().any(|e| e.human.as_ref().is_some_and(|h| h.source.starts_with("pfg:"))) {
+                    "It leads because it is what the Verbalized Sampling paper measures for PersuasionForGood: the \
+                     final donation read from the conversation. The answers through each arm's method follow as a \
+                     second measure; in the VS arms they are drawn from a verbalized distribution whatever happened \
+                     in the dialogue."
+                } else {
+                    "It leads because it reads what happened in the dialogue, whatever each arm's method does with \
+                     the closing question; the answers through each arm's method follow as a second measure."
+                }
+                .into(),
+                tables: crate::report::headline::headline_tables(&stated.runs),
+            });
+        }
         (Some(write_comparison_files(out_dir, &comparison)?), comparison.notes)
-    };
-    let stated_comparison = if stated_evaluations.is_empty() {
-        None
-    } else {
-        let stated_dir = out_dir.join(STATED_FOLDER);
-        crate::fsutil::refuse_link(&stated_dir)
-            .and_then(|()| std::fs::create_dir_all(&stated_dir))
-            .map_err(|source| ReportError::Io { path: stated_dir.clone(), source })?;
-        Some(write_comparison_files(&stated_dir, &Comparison::new(stated_evaluations)?)?)
     };
     Ok(SweepEvaluation {
         cells: results,
