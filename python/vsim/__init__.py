@@ -248,7 +248,9 @@ def run(
 
     Returns:
         The :class:`Run`; ``run.summary`` counts what happened (completed, unanswered,
-        failed, skipped, tokens). Failed dialogues are counted there and warned about; they
+        failed, skipped, tokens); its ``stop`` says why the run stopped early, or is None:
+        ``{"cause": "budget", "reason": ...}`` or ``{"cause": "consecutive_failures",
+        "reason": ...}``. Failed dialogues are counted there and warned about; they
         rerun with ``resume=True``.
 
     Raises:
@@ -293,12 +295,13 @@ def run(
     counts = summary["counts"]
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    if summary.get("halted"):
-        warnings.warn(f"stopped after repeated failures: {summary['halted']}; fix the cause, then resume=True", stacklevel=2)
+    stop = summary.get("stop") or {}
+    if stop.get("cause") == "consecutive_failures":
+        warnings.warn(f"stopped after repeated failures: {stop['reason']}; fix the cause, then resume=True", stacklevel=2)
     elif counts["failed"]:
         warnings.warn(f"{counts['failed']} dialogues failed; resume=True runs them again", stacklevel=2)
-    if summary.get("budget_stop"):
-        warnings.warn(f"stopped for budget: {summary['budget_stop']}", stacklevel=2)
+    if stop.get("cause") == "budget":
+        warnings.warn(f"stopped for budget: {stop['reason']}", stacklevel=2)
     return Run(summary["out_dir"], summary, notes)
 
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::run::RunArgs;
 use super::{CliError, CliResult};
+use vsim::experiment::StopCause;
 use vsim::survey::run::{run_survey, SurveyRunConfig, SurveyRunError};
 
 /// `vsim run SURVEY.toml`: `--population opinionqa:DIR` replaces the wave directory, `--n`
@@ -66,15 +67,7 @@ pub async fn run(args: RunArgs) -> CliResult {
         s.spend.calls,
         s.spend.cached_calls,
     );
-    if let Some(reason) = &s.budget_stop {
-        line.push_str(&format!("; stopped for budget: {reason}, {} not started", s.not_started));
-    }
-    if let Some(reason) = &s.halted {
-        line.push_str(&format!(
-            "; stopped after repeated failures ({reason}), {} not started",
-            s.not_started
-        ));
-    }
+    line.push_str(&super::run::stop_clause(s.stop.as_ref(), s.not_started));
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
     outln!("{line}");
@@ -91,16 +84,17 @@ pub async fn run(args: RunArgs) -> CliResult {
             s.unanswered_now
         );
     }
-    if s.interrupted {
-        errln!("interrupted; to continue, {resume_hint}");
-        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
-    }
-    if s.halted.is_some() {
-        errln!("fix the cause, then {resume_hint}");
-        return Ok(1);
-    }
-    if s.budget_stop.is_some() && s.not_started > 0 {
-        errln!("to continue later, {resume_hint}");
+    match &s.stop {
+        Some(StopCause::Interrupted) => {
+            errln!("interrupted; to continue, {resume_hint}");
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+        Some(StopCause::ConsecutiveFailures { .. }) => {
+            errln!("fix the cause, then {resume_hint}");
+            return Ok(1);
+        }
+        Some(StopCause::Budget { .. }) if s.not_started > 0 => errln!("to continue later, {resume_hint}"),
+        Some(StopCause::Budget { .. }) | None => {}
     }
     // Unanswered respondents fail the invocation that produced them, not every later resume.
     Ok(if s.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })

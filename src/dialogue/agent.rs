@@ -60,6 +60,15 @@ impl AgentError {
             _ => &[],
         }
     }
+
+    /// Why a call was not sent, when the run's budget refused it.
+    pub fn budget_reached(&self) -> Option<&str> {
+        match self {
+            Self::Generate(e) => e.budget_reached(),
+            Self::Backend(e) => e.budget_reached(),
+            _ => None,
+        }
+    }
 }
 
 enum Request {

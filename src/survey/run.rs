@@ -76,12 +76,8 @@ pub struct SurveyRunSummary {
     pub usage: Usage,
     /// What the model produced for this invocation (cache hits excluded) and its cost.
     pub spend: Spend,
-    /// Stopped early by Ctrl-C; `--resume` continues.
-    pub interrupted: bool,
-    /// Why no new respondents started, when a budget was reached.
-    pub budget_stop: Option<String>,
-    /// Why no new respondents started after repeated failures, when that happened.
-    pub halted: Option<String>,
+    /// Why no new respondents started before the end, when that happened.
+    pub stop: Option<crate::experiment::StopCause>,
     /// Respondents of this invocation without a single usable answer.
     pub unanswered_now: usize,
     /// Respondents of this invocation never started (budget or interruption).
@@ -212,9 +208,7 @@ pub async fn run_survey(
         missing_answers: counts.missing,
         usage: driven.usage,
         spend: meter.spend(),
-        interrupted: driven.interrupted,
-        budget_stop: driven.budget_stop,
-        halted: driven.halted,
+        stop: driven.stop(),
         unanswered_now: driven.unanswered_now,
         not_started: driven.not_started,
         shard: config.shard,
@@ -278,14 +272,15 @@ async fn respond(
         let result = ask_item(spec, generator, model.as_ref(), item, messages, call_seed).await;
         let Generation { candidates, reasoning, calls, usage: item_usage, .. } = match result {
             Ok(x) => x,
-            Err(message) => {
+            Err(e) => {
                 events.push(Event::Error(ErrorEvent {
                     dialogue: id,
                     turn: Some(turn),
-                    message,
+                    message: e.to_string(),
                     calls: Vec::new(),
                 }));
-                return DialogueRecord { events, failed: true, usage };
+                let budget_cut = e.budget_reached().map(str::to_string);
+                return DialogueRecord { events, failed: true, usage, budget_cut };
             }
         };
         usage += item_usage;
@@ -332,7 +327,7 @@ async fn respond(
         reason: EndReason::MaxTurns,
         usage,
     }));
-    DialogueRecord { events, failed: false, usage }
+    DialogueRecord { events, failed: false, usage, budget_cut: None }
 }
 
 /// Asks one item through the gathering engine with the survey's method, k, τ and N, the
@@ -346,7 +341,7 @@ async fn ask_item(
     item: &Item,
     messages: Vec<Message>,
     call_seed: u64,
-) -> Result<Generation, String> {
+) -> Result<Generation, GenerateError> {
     let s = &spec.sampling;
     let req = GenerateRequest {
         messages,
@@ -363,7 +358,7 @@ async fn ask_item(
     match generator.generate_n(model, &req, s.items()).await {
         Ok(gen) => Ok(gen),
         Err(GenerateError::Unparseable { calls, .. }) => Ok(Generation::without_items(calls)),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     }
 }
 
