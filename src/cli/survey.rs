@@ -56,13 +56,13 @@ pub async fn run(args: RunArgs) -> CliResult {
     let mut line = format!(
         "{}{shard}: {} respondents ({} completed, {} without any usable answer, {} failed; {} run now, {} already done), {} missing answers, {} ({} model calls, {} cached)",
         out_dir.display(),
-        s.respondents,
-        s.completed,
-        s.unanswered,
-        s.failed,
+        s.counts.dialogues,
+        s.counts.completed,
+        s.counts.unanswered,
+        s.counts.failed,
         s.ran,
         s.skipped,
-        s.missing_answers,
+        s.counts.missing.values().sum::<usize>(),
         s.spend,
         s.spend.calls,
         s.spend.cached_calls,
@@ -76,11 +76,11 @@ pub async fn run(args: RunArgs) -> CliResult {
         args.scenario.display(),
         out_dir.display()
     );
-    if s.unanswered > 0 {
+    if s.counts.unanswered > 0 {
         errln!(
             "{} respondents finished without a single usable answer ({} of them now); they are not counted \
              as completed, and --resume does not ask them again",
-            s.unanswered,
+            s.counts.unanswered,
             s.unanswered_now
         );
     }
@@ -97,7 +97,7 @@ pub async fn run(args: RunArgs) -> CliResult {
         Some(StopCause::Budget { .. }) | None => {}
     }
     // Unanswered respondents fail the invocation that produced them, not every later resume.
-    Ok(if s.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })
+    Ok(if s.counts.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })
 }
 
 /// Flags of `vsim run` that mean something only for dialogues: refused for a survey rather

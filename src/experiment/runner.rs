@@ -101,7 +101,8 @@ impl Default for RunOptions {
     }
 }
 
-/// What a run did.
+/// What a run did: a run of dialogues, or a survey's (whose dialogues are its respondents,
+/// and whose missing outcomes are unusable answers, keyed `respondent.ITEM`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
     /// The run directory.
