@@ -272,7 +272,7 @@ fn run(
     deterministic: bool,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(String, Vec<String>)> {
-    if vsim::survey::is_survey_file(&scenario) {
+    if vsim::scenario::input_kind(&scenario) == vsim::scenario::InputKind::Survey {
         return Err(input_msg(format!(
             "{} is a survey: run it with the command line (`vsim run {}`), then open its directory with \
              vsim.open_run",
@@ -404,7 +404,10 @@ fn evaluate(
     embed_max: usize,
     write: bool,
 ) -> PyResult<(String, Vec<String>)> {
-    if vsim::rundir::read_manifest_if_any(&run_dir).map_err(input)?.is_some_and(|m| m.survey.is_some()) {
+    if vsim::rundir::read_manifest_if_any(&run_dir)
+        .map_err(input)?
+        .is_some_and(|m| m.kind == vsim::rundir::RunKind::Survey)
+    {
         return Err(input_msg(format!(
             "{} is a survey run: evaluate it with the command line (`vsim eval {}`)",
             run_dir.display(),

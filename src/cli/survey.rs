@@ -214,8 +214,3 @@ pub fn report(run_dirs: &[PathBuf], out: &Path) -> CliResult {
     outln!("wrote {}", written.html.display());
     Ok(0)
 }
-
-/// True when a `vsim run` argument names a survey file.
-pub fn is_survey_file_arg(path: &Path) -> bool {
-    vsim::survey::is_survey_file(path)
-}
