@@ -586,9 +586,10 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::backend::AnswerShape;
     use crate::dialogue::events::{Measure, OutcomeEvent};
     use crate::eval::human::{HumanLabel, HumanValue};
-    use crate::eval::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
+    use crate::eval::run::{OutcomeDecl, RunData, RunDialogue};
     use crate::eval::{evaluate, EvalOptions, Evaluation, HumanReference};
     use crate::stats::{l1_density_pfg, wasserstein1};
 
@@ -638,8 +639,8 @@ pub(crate) mod tests {
             manifest: None,
             dialogues,
             outcomes: vec![
-                decl("donation", OutcomeType::Number { min: Some(0.0), max: Some(2.0) }),
-                decl("answer", OutcomeType::Category { categories: vec!["yes".into(), "no".into()] }),
+                decl("donation", AnswerShape::Number { min: 0.0, max: 2.0 }),
+                decl("answer", AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] }),
             ],
             measure: Measure::Answer,
             torn_last_line: false,

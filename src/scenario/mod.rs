@@ -125,7 +125,7 @@ impl Scenario {
                 "name": o.name,
                 "role": roles[o.role].id,
                 "question": o.question,
-                "kind": o.kind,
+                "kind": crate::outcome::recorded_kind(&o.kind),
                 "fallback_regex": match &o.fallback {
                     Some(OutcomeFallback::Regex(r)) => Some(r.as_str()),
                     _ => None,
