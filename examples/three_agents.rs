@@ -16,10 +16,11 @@ use std::sync::Arc;
 use anyhow::Result;
 use vsim::backend::factory::{open_model, BackendOptions};
 use vsim::backend::spec::ModelSpec;
+use vsim::backend::AnswerShape;
 use vsim::dialogue::events::Event;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::mock::{MockConfig, MockServer};
-use vsim::outcome::{OutcomeKind, OutcomeSpec};
+use vsim::outcome::OutcomeSpec;
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::{PersonaSource, RoleSpec, Scenario, TurnGraph, TurnPolicy};
 use vsim::vs::{KSpec, Method, PromptTemplates, Sampling};
@@ -96,9 +97,7 @@ fn scenario() -> Result<Scenario> {
             role: 1,
             question: "The meeting is over. Do you support the bike lane? Answer for, against or undecided."
                 .into(),
-            kind: OutcomeKind::Category {
-                categories: vec!["for".into(), "against".into(), "undecided".into()],
-            },
+            kind: AnswerShape::Choice { choices: vec!["for".into(), "against".into(), "undecided".into()] },
             fallback: None,
             method: None,
             stated: false,

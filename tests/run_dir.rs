@@ -256,7 +256,9 @@ async fn repeated_failures_stop_the_run_and_resume_continues() {
     let options = RunOptions { max_consecutive_failures: 4, ..RunOptions::default() };
     let s =
         run_experiment_with(scenario.clone(), &population, &models, &config(false), &options).await.unwrap();
-    let halted = s.halted.expect("the run stops");
+    let Some(vsim::experiment::StopCause::ConsecutiveFailures { reason: halted }) = s.stop else {
+        panic!("the run stops: {:?}", s.stop)
+    };
     assert!(
         halted.contains("4 dialogues in a row failed") && halted.contains("the server is down"),
         "{halted}"
@@ -265,7 +267,7 @@ async fn repeated_failures_stop_the_run_and_resume_continues() {
 
     healthy.store(true, Ordering::SeqCst);
     let s = run_experiment_with(scenario, &population, &models, &config(true), &options).await.unwrap();
-    assert!(s.halted.is_none());
+    assert!(s.stop.is_none());
     assert_eq!((s.ran, s.counts.failed, s.counts.dialogues), (30, 0, 30));
 }
 

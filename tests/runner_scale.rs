@@ -368,7 +368,7 @@ async fn budget_caps_stop_cleanly_and_resume_finishes() {
         run_fake(&scenario, &config(30, 4, 2, &capped, false), &RunOptions { budget, ..Default::default() })
             .await
             .unwrap();
-    assert!(s.budget_stop.as_deref().unwrap().contains("token budget"), "{:?}", s.budget_stop);
+    assert!(s.stop.as_ref().and_then(|c| c.budget()).unwrap().contains("token budget"), "{:?}", s.stop);
     assert!(s.counts.completed >= 4 && s.counts.completed < 30, "{}", s.counts.completed);
     assert_eq!(s.counts.failed, 0, "dialogues cut at the cap are not failures");
     assert_eq!(s.counts.dialogues, s.ran);
@@ -376,7 +376,7 @@ async fn budget_caps_stop_cleanly_and_resume_finishes() {
     let resumed =
         run_fake(&scenario, &config(30, 4, 2, &capped, true), &RunOptions::default()).await.unwrap();
     assert_eq!(resumed.counts.completed, 30);
-    assert!(resumed.budget_stop.is_none());
+    assert!(resumed.stop.is_none());
     assert_eq!(read(&capped.join("outcomes.csv")), read(&full.join("outcomes.csv")));
 
     // A cost cap: prices per model, and a refusal when a model has none.
@@ -391,7 +391,7 @@ async fn budget_caps_stop_cleanly_and_resume_finishes() {
     )
     .await
     .unwrap();
-    assert!(s.budget_stop.as_deref().unwrap().contains("cost budget"), "{:?}", s.budget_stop);
+    assert!(s.stop.as_ref().and_then(|c| c.budget()).unwrap().contains("cost budget"), "{:?}", s.stop);
     assert!(s.spend.cost_usd.unwrap() >= 0.5 && s.counts.completed < 30);
     let err = run_fake(
         &scenario,
@@ -435,7 +435,7 @@ async fn budget_caps_hold_at_concurrency_8() {
             .unwrap();
     let spent = s.spend.usage.total();
     assert!(spent <= cap + 8 * largest, "spent {spent} over the cap {cap} by more than 8 calls of {largest}");
-    assert!(s.budget_stop.is_some() && s.counts.completed < 40);
+    assert!(s.stop.as_ref().is_some_and(|c| c.budget().is_some()) && s.counts.completed < 40);
     assert_eq!(s.counts.failed, 0, "dialogues cut at the cap are not failures");
     assert_whole_lines_resume(&scenario, &capped, &full).await;
 
@@ -457,7 +457,7 @@ async fn budget_caps_hold_at_concurrency_8() {
     .unwrap();
     let cost = s.spend.cost_usd.unwrap();
     assert!(cost <= max_cost + 8.0 * largest as f64 * 2000.0 / 1e6, "spent ${cost} over ${max_cost}");
-    assert!(s.budget_stop.as_deref().unwrap().contains("cost budget"));
+    assert!(s.stop.as_ref().and_then(|c| c.budget()).unwrap().contains("cost budget"));
 }
 
 /// Resuming a capped run finishes it with exactly the outcomes of the uncapped run.

@@ -175,3 +175,37 @@ fn bad_input_exits_with_code_2() {
         .code(2)
         .stderr(contains("histogram range"));
 }
+
+/// Every distance of the library's registry is a `vsim stats` command (or a variant of
+/// one) that computes what the registry does.
+#[test]
+fn every_registry_distance_is_a_command() {
+    use vsim::stats::distances::{Compute, DISTANCES};
+    let f = files();
+    let (a, b3) = ([0.0, 0.5, 1.0], [0.0, 1.0, 1.0]);
+    for d in DISTANCES {
+        let mut args = vec!["stats", d.command];
+        let expected = match d.compute {
+            Compute::Distributions(_) => {
+                args.extend([f.la.as_str(), f.lb.as_str()]);
+                // yes/no counts of la.txt and lb.txt.
+                d.statistic(&[2.0, 1.0], &[1.0, 3.0], None).unwrap()
+            }
+            Compute::Paired(_) => {
+                args.extend([f.a.as_str(), f.b3.as_str(), "--paired"]);
+                d.statistic(&a, &b3, None).unwrap()
+            }
+            Compute::Binned(_) => {
+                args.extend([f.a.as_str(), f.b3.as_str(), "--bins", "0,1,4"]);
+                let bins = vsim::stats::Bins { lo: 0.0, hi: 1.0, n: 4 };
+                d.statistic(&a, &b3, Some(&bins)).unwrap()
+            }
+            Compute::Samples(_) | Compute::Test(_) => {
+                args.extend([f.a.as_str(), f.b3.as_str()]);
+                d.statistic(&a, &b3, None).unwrap()
+            }
+        };
+        let v = json(&args);
+        assert!((v["statistic"].as_f64().unwrap() - expected).abs() < 1e-12, "{}: {v}", d.key);
+    }
+}

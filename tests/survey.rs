@@ -174,7 +174,10 @@ async fn scripted_survey_gives_exact_distributions() {
             interrupt: Default::default(),
         };
         let s = run_survey(&spec, model, &config).await.unwrap();
-        assert_eq!((s.respondents, s.completed, s.failed, s.missing_answers), (6, 6, 0, 0));
+        assert_eq!(
+            (s.counts.dialogues, s.counts.completed, s.counts.failed, s.counts.missing.len()),
+            (6, 6, 0, 0)
+        );
         let csv = std::fs::read_to_string(out.join("outcomes.csv")).unwrap();
         assert_eq!(csv.lines().count(), 7);
         assert!(csv.contains("r00000,0,"));
@@ -531,7 +534,7 @@ async fn survey_runs_keep_the_run_directory_contract() {
         interrupt: Default::default(),
     };
     let full = run_survey(&spec, Arc::new(scripted()), &config("full", None, "scripted")).await.unwrap();
-    assert_eq!((full.respondents, full.completed, full.unanswered), (6, 6, 0));
+    assert_eq!((full.counts.dialogues, full.counts.completed, full.counts.unanswered), (6, 6, 0));
     let manifest = vsim::rundir::read_manifest(&tmp.path().join("full")).unwrap();
     assert_eq!(manifest.kind, vsim::rundir::RunKind::Survey);
     let human = manifest.input("human data").unwrap();
@@ -547,7 +550,7 @@ async fn survey_runs_keep_the_run_directory_contract() {
     // Two shards, merged, equal the unsharded run.
     for (dir, shard) in [("s0", "0/2"), ("s1", "1/2")] {
         let s = run_survey(&spec, Arc::new(scripted()), &config(dir, Some(shard), "scripted")).await.unwrap();
-        assert_eq!(s.respondents, 3, "shard {shard} runs only its share");
+        assert_eq!(s.counts.dialogues, 3, "shard {shard} runs only its share");
     }
     let merged = tmp.path().join("merged");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
@@ -655,7 +658,7 @@ async fn surveys_take_every_method_with_table_1_call_budgets() {
             interrupt: Default::default(),
         };
         let s = run_survey(&spec, shared, &config).await.unwrap();
-        assert_eq!((s.completed, s.missing_answers), (2, 0), "{method} {extra}");
+        assert_eq!((s.counts.completed, s.counts.missing.len()), (2, 0), "{method} {extra}");
         // 2 respondents × 3 items, no retries.
         assert_eq!(model.requests().len(), 2 * 3 * per_item, "{method} {extra}");
         let csv = std::fs::read_to_string(tmp.path().join("run/outcomes.csv")).unwrap();

@@ -274,7 +274,7 @@ fn run(
     deterministic: bool,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(String, Vec<String>)> {
-    if vsim::survey::is_survey_file(&scenario) {
+    if vsim::scenario::input_kind(&scenario) == vsim::scenario::InputKind::Survey {
         return Err(input_msg(format!(
             "{} is a survey: run it with the command line (`vsim run {}`), then open its directory with \
              vsim.open_run",
@@ -491,7 +491,10 @@ fn evaluate(
     embed_max: usize,
     write: bool,
 ) -> PyResult<(String, Vec<String>)> {
-    if vsim::rundir::read_manifest_if_any(&run_dir).map_err(input)?.is_some_and(|m| m.survey.is_some()) {
+    if vsim::rundir::read_manifest_if_any(&run_dir)
+        .map_err(input)?
+        .is_some_and(|m| m.kind == vsim::rundir::RunKind::Survey)
+    {
         return Err(input_msg(format!(
             "{} is a survey run: evaluate it with the command line (`vsim eval {}`)",
             run_dir.display(),
@@ -621,57 +624,64 @@ fn stats_err(e: vsim::stats::StatsError) -> PyErr {
     input(e)
 }
 
-/// Two-sample Kolmogorov–Smirnov test; returns (D, p-value, method used).
+/// The library's registry of distances, as JSON: a list of {key, command, symbol, about,
+/// help, inputs}, `inputs` being `samples`, `paired`, `binned`, `test` or `distributions`.
 #[pyfunction]
-#[pyo3(signature = (a, b, mode="auto"))]
-fn ks(a: Vec<f64>, b: Vec<f64>, mode: &str) -> PyResult<(f64, f64, String)> {
+fn distances() -> PyResult<String> {
+    use vsim::stats::distances::{Compute, DISTANCES};
+    let list: Vec<serde_json::Value> = DISTANCES
+        .iter()
+        .map(|d| {
+            let inputs = match d.compute {
+                Compute::Samples(_) => "samples",
+                Compute::Paired(_) => "paired",
+                Compute::Binned(_) => "binned",
+                Compute::Test(_) => "test",
+                Compute::Distributions(_) => "distributions",
+            };
+            serde_json::json!({"key": d.key, "command": d.command, "symbol": d.symbol, "about": d.about,
+                   "help": d.help, "inputs": inputs})
+        })
+        .collect();
+    to_json(&list)
+}
+
+fn distance_def(key: &str) -> PyResult<&'static vsim::stats::distances::DistanceDef> {
+    vsim::stats::distances::distance(key).ok_or_else(|| {
+        let known: Vec<&str> = vsim::stats::distances::DISTANCES.iter().map(|d| d.key).collect();
+        input_msg(format!("no distance `{key}`; known: {}", known.join(", ")))
+    })
+}
+
+/// The registry's distance `key` of `a` and `b`; `bins` = (lo, hi, n) for a binned one.
+#[pyfunction]
+#[pyo3(signature = (key, a, b, bins=None))]
+fn distance(key: &str, a: Vec<f64>, b: Vec<f64>, bins: Option<(f64, f64, usize)>) -> PyResult<f64> {
+    let def = distance_def(key)?;
+    let bins = bins.map(|(lo, hi, n)| vsim::stats::compare::Bins { lo, hi, n });
+    if let Some(b) = &bins {
+        b.validate().map_err(stats_err)?;
+    }
+    def.statistic(&a, &b, bins.as_ref()).map_err(stats_err)
+}
+
+/// The registry's test `key` (the KS test) of `a` and `b`; returns (statistic, p-value,
+/// method used).
+#[pyfunction]
+#[pyo3(signature = (key, a, b, mode="auto"))]
+fn test(key: &str, a: Vec<f64>, b: Vec<f64>, mode: &str) -> PyResult<(f64, f64, String)> {
+    let vsim::stats::distances::Compute::Test(f) = distance_def(key)?.compute else {
+        return Err(input_msg(format!("`{key}` is a distance, not a test with a p-value")));
+    };
     let mode = match mode {
         "auto" => vsim::stats::KsMode::Auto,
         "exact" => vsim::stats::KsMode::Exact,
         "asymptotic" | "asymp" => vsim::stats::KsMode::Asymptotic,
         other => return Err(input_msg(format!("mode must be auto, exact or asymptotic, got `{other}`"))),
     };
-    let r = vsim::stats::ks_2samp(&a, &b, mode).map_err(stats_err)?;
+    let r = f(&a, &b, mode).map_err(stats_err)?;
     let used = if r.method_used == vsim::stats::KsMode::Exact { "exact" } else { "asymptotic" };
     Ok((r.statistic, r.pvalue, used.to_string()))
-}
-
-/// Mean absolute difference of paired values.
-#[pyfunction]
-fn l1_paired(simulated: Vec<f64>, human: Vec<f64>) -> PyResult<f64> {
-    vsim::stats::compare::l1_paired(&simulated, &human).map_err(stats_err)
-}
-
-/// L1 distance between the two samples' histograms over `bins` equal bins of [lo, hi].
-#[pyfunction]
-fn l1_histogram(a: Vec<f64>, b: Vec<f64>, lo: f64, hi: f64, bins: usize) -> PyResult<f64> {
-    let bins = vsim::stats::compare::Bins { lo, hi, n: bins };
-    bins.validate().map_err(stats_err)?;
-    vsim::stats::compare::l1_histogram(&a, &b, &bins).map_err(stats_err)
-}
-
-/// L1 distance of the PersuasionForGood donation densities (21 edges over [0, 2]).
-#[pyfunction]
-fn l1_density_pfg(a: Vec<f64>, b: Vec<f64>) -> PyResult<f64> {
-    vsim::stats::compare::l1_density_pfg(&a, &b).map_err(stats_err)
-}
-
-/// Wasserstein-1 (earth mover's) distance of two samples.
-#[pyfunction]
-fn wasserstein1(a: Vec<f64>, b: Vec<f64>) -> PyResult<f64> {
-    vsim::stats::compare::wasserstein1(&a, &b).map_err(stats_err)
-}
-
-/// Total variation distance of two probability vectors.
-#[pyfunction]
-fn total_variation(p: Vec<f64>, q: Vec<f64>) -> PyResult<f64> {
-    vsim::stats::compare::total_variation(&p, &q).map_err(stats_err)
-}
-
-/// Jensen–Shannon divergence of two probability vectors.
-#[pyfunction]
-fn jensen_shannon(p: Vec<f64>, q: Vec<f64>) -> PyResult<f64> {
-    vsim::stats::compare::jensen_shannon(&p, &q).map_err(stats_err)
 }
 
 /// The built-in OpenAI-compatible mock model, served on 127.0.0.1 until closed.
@@ -723,13 +733,9 @@ fn _vsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
         wrap_pyfunction!(evaluate, m)?,
         wrap_pyfunction!(sample, m)?,
         wrap_pyfunction!(parse, m)?,
-        wrap_pyfunction!(ks, m)?,
-        wrap_pyfunction!(l1_paired, m)?,
-        wrap_pyfunction!(l1_histogram, m)?,
-        wrap_pyfunction!(l1_density_pfg, m)?,
-        wrap_pyfunction!(wasserstein1, m)?,
-        wrap_pyfunction!(total_variation, m)?,
-        wrap_pyfunction!(jensen_shannon, m)?,
+        wrap_pyfunction!(distances, m)?,
+        wrap_pyfunction!(distance, m)?,
+        wrap_pyfunction!(test, m)?,
     ] {
         m.add_function(f)?;
     }

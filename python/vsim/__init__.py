@@ -254,7 +254,9 @@ def run(
 
     Returns:
         The :class:`Run`; ``run.summary`` counts what happened (completed, unanswered,
-        failed, skipped, tokens). Failed dialogues are counted there and warned about; they
+        failed, skipped, tokens); its ``stop`` says why the run stopped early, or is None:
+        ``{"cause": "budget", "reason": ...}`` or ``{"cause": "consecutive_failures",
+        "reason": ...}``. Failed dialogues are counted there and warned about; they
         rerun with ``resume=True``.
 
     Raises:
@@ -300,12 +302,13 @@ def run(
     counts = summary["counts"]
     for note in notes:
         warnings.warn(note, stacklevel=2)
-    if summary.get("halted"):
-        warnings.warn(f"stopped after repeated failures: {summary['halted']}; fix the cause, then resume=True", stacklevel=2)
+    stop = summary.get("stop") or {}
+    if stop.get("cause") == "consecutive_failures":
+        warnings.warn(f"stopped after repeated failures: {stop['reason']}; fix the cause, then resume=True", stacklevel=2)
     elif counts["failed"]:
         warnings.warn(f"{counts['failed']} dialogues failed; resume=True runs them again", stacklevel=2)
-    if summary.get("budget_stop"):
-        warnings.warn(f"stopped for budget: {summary['budget_stop']}", stacklevel=2)
+    if stop.get("cause") == "budget":
+        warnings.warn(f"stopped for budget: {stop['reason']}", stacklevel=2)
     return Run(summary["out_dir"], summary, notes)
 
 
@@ -327,7 +330,7 @@ class Tune:
         self.chosen: Optional[Dict[str, Any]] = summary.get("chosen")
         self.optimism_gap: Optional[float] = summary.get("optimism_gap")
         self.stability: Optional[float] = summary.get("stability")
-        self.stopped: Optional[str] = summary.get("stopped")
+        self.stop: Optional[Dict[str, Any]] = summary.get("stop")
 
     @property
     def trials(self):
@@ -409,8 +412,11 @@ def tune(
     for note in notes:
         warnings.warn(note, stacklevel=2)
     summary = json.loads(summary_json)
-    if summary.get("stopped"):
-        warnings.warn(f"tune stopped: {summary['stopped']}; resume=True continues", stacklevel=2)
+    stop = summary.get("stop")
+    if stop:
+        warnings.warn(f"tune stopped ({stop['cause']}): {stop.get('reason', '')}; resume=True continues", stacklevel=2)
+    if summary.get("unscored"):
+        warnings.warn(f"no choice: {summary['unscored']}", stacklevel=2)
     return Tune(summary, notes)
 
 def evaluate(

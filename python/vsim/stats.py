@@ -1,5 +1,9 @@
 """The distances vsim reports, for your own arrays: the same code as ``vsim eval``.
 
+Every distance of the library's registry is a function here, named by its key (as in
+``metrics.json``), with the registry's help as its docstring; :data:`DISTANCES` lists them
+and :func:`distance` computes any of them by key.
+
 >>> from vsim import stats
 >>> stats.ks([0.1, 0.5, 1.0], [0.0, 0.2, 0.3])
 KsResult(statistic=..., pvalue=..., method='exact')
@@ -7,11 +11,15 @@ KsResult(statistic=..., pvalue=..., method='exact')
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple
+import json
+from typing import Any, Callable, Dict, Iterable, NamedTuple, Optional
 
 from . import _vsim
 
-__all__ = ["KsResult", "jensen_shannon", "ks", "l1", "l1_density_pfg", "l1_histogram", "l1_paired", "total_variation", "wasserstein1"]
+DISTANCES: Dict[str, Dict[str, Any]] = {d["key"]: d for d in json.loads(_vsim.distances())}
+"""The registry: key -> {key, command, symbol, about, help, inputs}."""
+
+__all__ = ["DISTANCES", "KsResult", "distance", "l1", *DISTANCES]
 
 
 class KsResult(NamedTuple):
@@ -29,10 +37,29 @@ def _floats(xs: Iterable[float]) -> list:
     return [float(x) for x in xs]
 
 
+def distance(
+    key: str,
+    a: Iterable[float],
+    b: Iterable[float],
+    lo: Optional[float] = None,
+    hi: Optional[float] = None,
+    bins: Optional[int] = None,
+) -> float:
+    """The registry's distance ``key`` (see :data:`DISTANCES`) of ``a`` and ``b``; a binned
+    one takes ``lo``, ``hi`` and ``bins`` (a test gives its statistic)."""
+    given = None if lo is None and hi is None else (float(lo or 0.0), float(hi or 0.0), int(bins or 10))
+    return _vsim.distance(key, _floats(a), _floats(b), given)
+
+
+def _doc(key: str) -> str:
+    d = DISTANCES[key]
+    return f"{d['about']}\n\n{d['help']}"
+
+
 def ks(a: Iterable[float], b: Iterable[float], mode: str = "auto") -> KsResult:
     """Two-sample KS test; ``mode`` is ``auto`` (exact up to 10,000 values, as SciPy),
     ``exact`` or ``asymptotic``."""
-    return KsResult(*_vsim.ks(_floats(a), _floats(b), mode))
+    return KsResult(*_vsim.test("ks", _floats(a), _floats(b), mode))
 
 
 def l1(a: Iterable[float], b: Iterable[float], kind: str = "paired", **bins: float) -> float:
@@ -50,32 +77,42 @@ def l1(a: Iterable[float], b: Iterable[float], kind: str = "paired", **bins: flo
 
 
 def l1_paired(simulated: Iterable[float], human: Iterable[float]) -> float:
-    """Mean absolute difference of paired values: each simulated person against the same
-    person's real answer (equal lengths, same order)."""
-    return _vsim.l1_paired(_floats(simulated), _floats(human))
+    return distance("l1_paired", simulated, human)
 
 
 def l1_histogram(a: Iterable[float], b: Iterable[float], lo: float, hi: float, bins: int = 10) -> float:
-    """L1 distance between the proportions of two samples in ``bins`` equal bins of
-    [lo, hi] (edges as ``numpy.linspace``)."""
-    return _vsim.l1_histogram(_floats(a), _floats(b), float(lo), float(hi), int(bins))
+    return distance("l1_histogram", a, b, lo=lo, hi=hi, bins=bins)
 
 
 def l1_density_pfg(a: Iterable[float], b: Iterable[float]) -> float:
-    """The PersuasionForGood donation-density L1: 20 bins of $0.10 over [0, 2]."""
-    return _vsim.l1_density_pfg(_floats(a), _floats(b))
+    return distance("l1_density_pfg", a, b)
 
 
 def wasserstein1(a: Iterable[float], b: Iterable[float]) -> float:
-    """Wasserstein-1 (earth mover's) distance of two samples."""
-    return _vsim.wasserstein1(_floats(a), _floats(b))
+    return distance("wasserstein1", a, b)
 
 
 def total_variation(p: Iterable[float], q: Iterable[float]) -> float:
-    """Total variation distance of two probability vectors over the same categories."""
-    return _vsim.total_variation(_floats(p), _floats(q))
+    return distance("total_variation", p, q)
 
 
 def jensen_shannon(p: Iterable[float], q: Iterable[float]) -> float:
-    """Jensen–Shannon divergence of two probability vectors over the same categories."""
-    return _vsim.jensen_shannon(_floats(p), _floats(q))
+    return distance("jensen_shannon", p, q)
+
+
+def _of_key(key: str) -> Callable[..., float]:
+    def f(a: Iterable[float], b: Iterable[float], **bins: float) -> float:
+        return distance(key, a, b, **bins)  # type: ignore[arg-type]
+
+    f.__name__ = f.__qualname__ = key
+    return f
+
+
+# Every registry entry is a function with the registry's help; those written out above keep
+# their signatures.
+for _key in DISTANCES:
+    _f = globals().get(_key) or _of_key(_key)
+    if _key != "ks":
+        _f.__doc__ = _doc(_key)
+    globals()[_key] = _f
+del _key, _f

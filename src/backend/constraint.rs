@@ -61,8 +61,9 @@ pub enum OutputConstraint {
     },
 }
 
-/// The type of one answer inside [`OutputConstraint::Answers`] and
-/// [`OutputConstraint::Stated`].
+/// A number or a category: the type of one answer inside [`OutputConstraint::Answers`] and
+/// [`OutputConstraint::Stated`], and so of an outcome, a survey item and an evaluated
+/// outcome (`Choice` is a category). Its serialized form is part of the cache key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AnswerShape {

@@ -60,11 +60,19 @@ pub enum BackendError {
     BudgetReached(String),
 }
 
-/// How a call refused for the run's budget announces itself in a dialogue's error event, so
-/// the runner can tell a dialogue cut at the cap (resumable, not a failure) from a failure.
+/// How a call refused for the run's budget announces itself in a dialogue's error event.
 pub const BUDGET_STOP: &str = "not sent, the run's budget is spent";
 
 impl BackendError {
+    /// Why the call was not sent, when the run's budget refused it
+    /// ([`BackendError::BudgetReached`]).
+    pub fn budget_reached(&self) -> Option<&str> {
+        match self {
+            Self::BudgetReached(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
     /// Transient failures worth retrying: 429, 5xx, timeouts, connection errors.
     pub fn is_retryable(&self) -> bool {
         match self {

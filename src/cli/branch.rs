@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use super::run::{summary_line, BudgetArgs};
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::{RoleModel, RunOptions};
+use vsim::experiment::{RoleModel, RunOptions, StopCause};
 use vsim::workflow::branch::{
     default_branch_dir, load_branch, run_branch, BranchConfig, BranchError, BranchRequest,
 };
@@ -112,12 +112,12 @@ pub async fn run(args: BranchArgs) -> CliResult {
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
     outln!("{line}");
-    if summary.interrupted {
-        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
-    }
-    Ok(if summary.counts.failed > 0 || summary.unanswered_now > 0 || summary.halted.is_some() {
-        1
-    } else {
-        0
+    Ok(match summary.stop {
+        Some(StopCause::Interrupted) => {
+            vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code())
+        }
+        Some(StopCause::ConsecutiveFailures { .. }) => 1,
+        _ if summary.counts.failed > 0 || summary.unanswered_now > 0 => 1,
+        _ => 0,
     })
 }

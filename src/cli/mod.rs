@@ -150,8 +150,10 @@ pub async fn dispatch(cli: Cli) -> CliResult {
         Command::Eval(a) if survey::is_survey_run(&a.run_dir) => survey::eval(&a),
         Command::Eval(a) => eval::run(a).await,
         Command::Report(a) => report::run(a),
-        Command::Run(a) if survey::is_survey_file_arg(&a.scenario) => survey::run(a).await,
-        Command::Run(a) => run::run(a).await,
+        Command::Run(a) => match vsim::scenario::input_kind(&a.scenario) {
+            vsim::scenario::InputKind::Survey => survey::run(a).await,
+            vsim::scenario::InputKind::Dialogue => run::run(a).await,
+        },
         Command::Model(c) => model::run(c).await,
         Command::Export(c) => export::run(c),
         Command::Embed(a) => embed::run(a).await,

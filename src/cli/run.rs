@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use super::{BackendArgs, CliError, CliResult};
-use vsim::experiment::{RunOptions, RunRequest};
+use vsim::experiment::{RunOptions, RunRequest, StopCause};
 use vsim::scenario::{RoleOverride, RoleSetting};
 
 #[derive(clap::Args, Debug)]
@@ -142,16 +142,22 @@ pub fn summary_line(summary: &vsim::experiment::RunSummary) -> String {
         summary.spend.calls,
         summary.spend.cached_calls,
     );
-    if let Some(reason) = &summary.budget_stop {
-        line.push_str(&format!("; stopped for budget: {reason}, {} not started", summary.not_started));
-    }
-    if let Some(reason) = &summary.halted {
-        line.push_str(&format!(
-            "; stopped after repeated failures ({reason}), {} not started",
-            summary.not_started
-        ));
-    }
+    line.push_str(&stop_clause(summary.stop.as_ref(), summary.not_started));
     line
+}
+
+/// What a summary line says of why a run stopped starting work: a budget or repeated
+/// failures (an interrupt is said on its own line).
+pub fn stop_clause(stop: Option<&StopCause>, not_started: usize) -> String {
+    match stop {
+        Some(StopCause::Budget { reason }) => {
+            format!("; stopped for budget: {reason}, {not_started} not started")
+        }
+        Some(StopCause::ConsecutiveFailures { reason }) => {
+            format!("; stopped after repeated failures ({reason}), {not_started} not started")
+        }
+        Some(StopCause::Interrupted) | None => String::new(),
+    }
 }
 
 /// The library's request for these arguments.
@@ -232,16 +238,19 @@ pub async fn run(args: RunArgs) -> CliResult {
             summary.out_dir.display()
         )
     };
-    if summary.interrupted {
-        errln!("interrupted; to continue, {}", resume_hint());
-        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
-    }
-    if let Some(reason) = &summary.halted {
-        errln!("stopped: {reason}. Fix the cause, then {}", resume_hint());
-        return Ok(1);
-    }
-    if summary.budget_stop.is_some() && summary.not_started > 0 {
-        errln!("to continue later, {}", resume_hint());
+    match &summary.stop {
+        Some(StopCause::Interrupted) => {
+            errln!("interrupted; to continue, {}", resume_hint());
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+        Some(StopCause::ConsecutiveFailures { reason }) => {
+            errln!("stopped: {reason}. Fix the cause, then {}", resume_hint());
+            return Ok(1);
+        }
+        Some(StopCause::Budget { .. }) if summary.not_started > 0 => {
+            errln!("to continue later, {}", resume_hint());
+        }
+        Some(StopCause::Budget { .. }) | None => {}
     }
     if summary.counts.unanswered > 0 {
         errln!(

@@ -3,95 +3,16 @@
 use std::path::{Path, PathBuf};
 
 use super::{CliError, CliResult};
-use vsim::stats::ks::{ks_2samp, KsMode};
+use vsim::stats::distances::{Compute, DistanceDef, TwoInputs, TwoSampleTest, DISTANCES};
+use vsim::stats::ks::KsMode;
 use vsim::stats::text::{distinct_n, Pooling};
-use vsim::stats::{
-    category_counts, jensen_shannon, l1_density_pfg, l1_histogram, l1_paired, total_variation, wasserstein1,
-    Bins,
-};
+use vsim::stats::{category_counts, Bins};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum StatsCommand {
-    /// Two-sample Kolmogorov–Smirnov test (two-sided), as scipy.stats.ks_2samp.
-    #[command(
-        after_help = "Example:\n  vsim stats ks simulated.txt human.txt --json\n\nEach file holds one number per line; blank lines and lines starting with # are skipped."
-    )]
-    Ks {
-        file_a: PathBuf,
-        file_b: PathBuf,
-        /// auto (exact for samples up to 10,000, else asymptotic), exact or asymptotic.
-        #[arg(long, default_value = "auto", value_parser = ["auto", "exact", "asymptotic"])]
-        method: String,
-        /// Print {"statistic", "pvalue", "method", "n1", "n2"}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// L1 distance between two samples of numbers (binned by default, or paired).
-    #[command(after_help = "Examples:
-  vsim stats l1 simulated.txt human.txt              # 21-edge density L1 on [0, 2]
-  vsim stats l1 simulated.txt human.txt --bins 0,2,10 --json
-  vsim stats l1 simulated.txt human.txt --paired     # mean |a_i - b_i|, line by line
-
-Default: the PersuasionForGood donation variant, histograms with edges numpy.linspace(0, 2, 21)
-(20 bins of $0.10) as densities, L1 = sum |p - q| * 0.1; in [0, 2]. Values outside [0, 2]
-are ignored. --bins LO,HI,N: L1 between the normalised histograms over N equal bins of
-[LO, HI]. --paired: the files are matched line by line (equal lengths). Each file holds one
-number per line; blank lines and # comments are skipped.")]
-    L1 {
-        file_a: PathBuf,
-        file_b: PathBuf,
-        /// Histogram bins `LO,HI,N` instead of the 21-edge [0, 2] density variant.
-        #[arg(long, value_name = "LO,HI,N", conflicts_with = "paired")]
-        bins: Option<String>,
-        /// Mean absolute difference of matched lines.
-        #[arg(long)]
-        paired: bool,
-        /// Print {"statistic", "variant", "bins", "n1", "n2"}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// First Wasserstein (earth mover's) distance between two samples of numbers.
-    #[command(after_help = "Example:
-  vsim stats wasserstein simulated.txt human.txt --json
-
-As scipy.stats.wasserstein_distance: the area between the two empirical CDFs, in the units
-of the values. Each file holds one number per line; blank lines and # comments are skipped.")]
-    Wasserstein {
-        file_a: PathBuf,
-        file_b: PathBuf,
-        /// Print {"statistic", "n1", "n2"}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Total variation distance between the label distributions of two files.
-    #[command(after_help = "Example:
-  vsim stats tv simulated_votes.txt human_votes.txt --json
-
-Each file holds one category label per line (trimmed; blank lines and lines starting with #
-are skipped). The distributions are taken over the union of the labels of both files;
-TV = 1/2 sum |p - q|, in [0, 1].")]
-    Tv {
-        file_a: PathBuf,
-        file_b: PathBuf,
-        /// Print {"statistic", "labels", "counts_a", "counts_b", "n1", "n2"}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Jensen–Shannon divergence (bits) between the label distributions of two files.
-    #[command(after_help = "Example:
-  vsim stats js simulated_votes.txt human_votes.txt --json
-
-Each file holds one category label per line (trimmed; blank lines and lines starting with #
-are skipped). The distributions are taken over the union of the labels of both files. The
-divergence uses base-2 logarithms and lies in [0, 1]; its square root is the Jensen–Shannon
-distance that scipy.spatial.distance.jensenshannon(p, q, base=2) returns.")]
-    Js {
-        file_a: PathBuf,
-        file_b: PathBuf,
-        /// Print {"statistic", "labels", "counts_a", "counts_b", "n1", "n2"}.
-        #[arg(long)]
-        json: bool,
-    },
+    /// One subcommand per distance command of the library's registry (ks, l1, ...).
+    #[command(flatten)]
+    Distance(DistanceCommand),
     /// Distinct-1/2/3, the Flesch–Kincaid grade and semantic diversity of utterances.
     #[command(after_help = "Examples:
   vsim stats text utterances.txt --json
@@ -164,97 +85,9 @@ fn numbers(path: &Path) -> Result<Vec<f64>, CliError> {
     Ok(v)
 }
 
-fn categorical(file_a: &Path, file_b: &Path, json: bool, js: bool) -> CliResult {
-    let a = read_labels(file_a)?;
-    let b = read_labels(file_b)?;
-    let c = category_counts(&a, &b);
-    let stat =
-        if js { jensen_shannon(&c.a, &c.b) } else { total_variation(&c.a, &c.b) }.map_err(CliError::input)?;
-    if json {
-        let out = serde_json::json!({
-            "statistic": stat, "labels": c.labels, "counts_a": c.a, "counts_b": c.b, "n1": a.len(), "n2": b.len(),
-        });
-        outln!("{out}");
-    } else {
-        let name = if js { "JS divergence (bits)" } else { "TV" };
-        outln!("{name} = {stat:.6}  ({} labels; n1 = {}, n2 = {})", c.labels.len(), a.len(), b.len());
-    }
-    Ok(0)
-}
-
 pub fn run(cmd: StatsCommand) -> CliResult {
     match cmd {
-        StatsCommand::Ks { file_a, file_b, method, json } => {
-            let a = vsim::stats::read_numbers(&file_a).map_err(CliError::input)?;
-            let b = vsim::stats::read_numbers(&file_b).map_err(CliError::input)?;
-            let mode = match method.as_str() {
-                "exact" => KsMode::Exact,
-                "asymptotic" => KsMode::Asymptotic,
-                _ => KsMode::Auto,
-            };
-            let r = ks_2samp(&a, &b, mode).map_err(CliError::input)?;
-            let method = match r.method_used {
-                KsMode::Exact => "exact",
-                _ => "asymptotic",
-            };
-            if json {
-                let out = serde_json::json!({
-                    "statistic": r.statistic, "pvalue": r.pvalue, "method": method, "n1": r.n1, "n2": r.n2,
-                });
-                outln!("{out}");
-            } else {
-                outln!(
-                    "D = {:.6}  p = {:.6}  ({method}; n1 = {}, n2 = {})",
-                    r.statistic,
-                    r.pvalue,
-                    r.n1,
-                    r.n2
-                );
-            }
-            Ok(0)
-        }
-        StatsCommand::L1 { file_a, file_b, bins, paired, json } => {
-            let a = numbers(&file_a)?;
-            let b = numbers(&file_b)?;
-            let bins = bins.as_deref().map(parse_bins).transpose().map_err(CliError::input)?;
-            let (stat, variant) = match (paired, bins) {
-                (true, _) => (l1_paired(&a, &b), "paired"),
-                (false, Some(bins)) => (l1_histogram(&a, &b, &bins), "histogram"),
-                (false, None) => (l1_density_pfg(&a, &b), "density_pfg"),
-            };
-            let stat = stat.map_err(CliError::input)?;
-            let shown = match (paired, bins) {
-                (true, _) => None,
-                (false, b) => Some(b.unwrap_or(vsim::stats::PFG_BINS)),
-            };
-            if json {
-                let bins = shown.map(|b| serde_json::json!({"lo": b.lo, "hi": b.hi, "n": b.n}));
-                let out = serde_json::json!({
-                    "statistic": stat, "variant": variant, "bins": bins, "n1": a.len(), "n2": b.len(),
-                });
-                outln!("{out}");
-            } else {
-                let how = match shown {
-                    Some(b) => format!("{variant}, {} bins on [{}, {}]", b.n, b.lo, b.hi),
-                    None => variant.to_string(),
-                };
-                outln!("L1 = {stat:.6}  ({how}; n1 = {}, n2 = {})", a.len(), b.len());
-            }
-            Ok(0)
-        }
-        StatsCommand::Wasserstein { file_a, file_b, json } => {
-            let a = numbers(&file_a)?;
-            let b = numbers(&file_b)?;
-            let stat = wasserstein1(&a, &b).map_err(CliError::input)?;
-            if json {
-                outln!("{}", serde_json::json!({"statistic": stat, "n1": a.len(), "n2": b.len()}));
-            } else {
-                outln!("W1 = {stat:.6}  (n1 = {}, n2 = {})", a.len(), b.len());
-            }
-            Ok(0)
-        }
-        StatsCommand::Tv { file_a, file_b, json } => categorical(&file_a, &file_b, json, false),
-        StatsCommand::Js { file_a, file_b, json } => categorical(&file_a, &file_b, json, true),
+        StatsCommand::Distance(c) => c.run(),
         StatsCommand::Text { file, json, embedder } => {
             let text = read_text(&file)?;
             let groups: Vec<(Option<String>, Vec<String>)> = if text.trim_start().starts_with('{') {
@@ -376,5 +209,307 @@ pub fn print_text_rows(rows: &[TextRow], json: bool) {
             f(r.flesch_kincaid_grade),
             f(r.semantic_diversity)
         );
+    }
+}
+
+/// `vsim stats COMMAND FILE_A FILE_B` for a distance command of the registry
+/// ([`vsim::stats::distances`]): its arguments as given.
+#[derive(Debug, Clone)]
+pub struct DistanceCommand {
+    command: &'static str,
+    file_a: PathBuf,
+    file_b: PathBuf,
+    method: Option<String>,
+    bins: Option<String>,
+    paired: bool,
+    json: bool,
+}
+
+/// The distance commands, in registry order.
+fn commands() -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = Vec::new();
+    for d in DISTANCES {
+        if !names.contains(&d.command) {
+            names.push(d.command);
+        }
+    }
+    names
+}
+
+/// The distances a command computes: its default first, then its variants.
+fn variants(command: &str) -> Vec<&'static DistanceDef> {
+    let mut defs: Vec<&'static DistanceDef> = DISTANCES.iter().filter(|d| d.command == command).collect();
+    defs.sort_by_key(|d| matches!(d.compute, Compute::Paired(_) | Compute::Binned(_)));
+    defs
+}
+
+fn paired_variant(defs: &[&'static DistanceDef]) -> Option<&'static DistanceDef> {
+    defs.iter().copied().find(|d| matches!(d.compute, Compute::Paired(_)))
+}
+
+fn binned_variant(defs: &[&'static DistanceDef]) -> Option<&'static DistanceDef> {
+    defs.iter().copied().find(|d| matches!(d.compute, Compute::Binned(_)))
+}
+
+/// `text` wrapped at 90 columns, never inside a list of numbers such as `(0, 2, 21)`.
+fn wrap(text: &str) -> String {
+    let mut out = String::new();
+    let (mut width, mut previous) = (0, "");
+    for word in text.split_whitespace() {
+        let in_list = previous.ends_with(',') && word.starts_with(|c: char| c.is_ascii_digit());
+        if width > 0 && !in_list && width + 1 + word.chars().count() > 90 {
+            out.push('\n');
+            width = 0;
+        } else if width > 0 {
+            out.push(' ');
+            width += 1;
+        }
+        out.push_str(word);
+        width += word.chars().count();
+        previous = word;
+    }
+    out
+}
+
+/// The subcommand `name` with its arguments and help, from its distances.
+fn subcommand(name: &'static str) -> clap::Command {
+    use clap::{Arg, ArgAction};
+    let defs = variants(name);
+    let main = defs[0];
+    let labels = matches!(main.compute, Compute::Distributions(_));
+    let files = if labels { "simulated_votes.txt human_votes.txt" } else { "simulated.txt human.txt" };
+    let mut examples = vec![format!("vsim stats {name} {files} --json")];
+    let mut json_keys = vec!["statistic"];
+    match main.compute {
+        Compute::Test(_) => json_keys.extend(["pvalue", "method"]),
+        Compute::Distributions(_) => json_keys.extend(["labels", "counts_a", "counts_b"]),
+        _ if defs.len() > 1 => json_keys.extend(["variant", "bins"]),
+        _ => {}
+    }
+    json_keys.extend(["n1", "n2"]);
+    // A command with variants lists them; one without says what it is.
+    let about = if defs.len() == 1 {
+        main.about.trim_end_matches('.').to_string()
+    } else {
+        let variants: Vec<String> = defs
+            .iter()
+            .map(|d| match d.compute {
+                Compute::Paired(_) => format!("{} (--paired)", d.variant()),
+                Compute::Binned(_) => format!("{} (--bins)", d.variant()),
+                _ => format!("{} (default)", d.variant()),
+            })
+            .collect();
+        format!("{} distance of two samples of numbers: {}", main.symbol, variants.join(", "))
+    };
+    let mut cmd = clap::Command::new(name)
+        .about(about)
+        .arg(
+            Arg::new("file_a").value_name("FILE_A").required(true).value_parser(clap::value_parser!(PathBuf)),
+        )
+        .arg(
+            Arg::new("file_b").value_name("FILE_B").required(true).value_parser(clap::value_parser!(PathBuf)),
+        );
+    if matches!(main.compute, Compute::Test(_)) {
+        cmd = cmd.arg(
+            Arg::new("method")
+                .long("method")
+                .default_value("auto")
+                .value_parser(["auto", "exact", "asymptotic"])
+                .help("auto (exact for samples up to 10,000, else asymptotic), exact or asymptotic."),
+        );
+    }
+    if let Some(b) = binned_variant(&defs) {
+        examples.push(format!("vsim stats {name} {files} --bins 0,2,10 --json"));
+        cmd = cmd.arg(
+            Arg::new("bins")
+                .long("bins")
+                .value_name("LO,HI,N")
+                .conflicts_with("paired")
+                .help(format!("Histogram bins `LO,HI,N` instead of the default: {}", b.about)),
+        );
+    }
+    if let Some(p) = paired_variant(&defs) {
+        examples.push(format!("vsim stats {name} {files} --paired"));
+        cmd = cmd.arg(Arg::new("paired").long("paired").action(ArgAction::SetTrue).help(p.about));
+    }
+    let reads = if labels {
+        "Each file holds one category label per line (trimmed; blank lines and lines starting with # \
+         are skipped). The distributions are taken over the union of the labels of both files."
+    } else {
+        "Each file holds one number per line; blank lines and lines starting with # are skipped."
+    };
+    let details: Vec<String> = defs
+        .iter()
+        .map(|d| {
+            let lead = match d.compute {
+                _ if defs.len() == 1 => "",
+                Compute::Paired(_) => "--paired: ",
+                Compute::Binned(_) => "--bins LO,HI,N: ",
+                _ => "Default: ",
+            };
+            let mut help = d.help.to_string();
+            if !lead.is_empty() {
+                if let Some(first) = help.get(..1) {
+                    help.replace_range(..1, &first.to_lowercase());
+                }
+            }
+            wrap(&format!("{lead}{help}"))
+        })
+        .collect();
+    let example = if examples.len() == 1 { "Example" } else { "Examples" };
+    let examples: Vec<String> = examples.iter().map(|e| format!("  {e}")).collect();
+    cmd.arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help(format!(
+        "Print {{{}}}.",
+        json_keys.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+    )))
+    .after_help(format!(
+        "{example}:\n{}\n\n{}\n\n{}",
+        examples.join("\n"),
+        details.join("\n\n"),
+        wrap(reads)
+    ))
+}
+
+impl clap::FromArgMatches for DistanceCommand {
+    fn from_arg_matches(matches: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let Some((name, m)) = matches.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let Some(command) = commands().into_iter().find(|c| *c == name) else {
+            return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand));
+        };
+        let path = |id: &str| m.get_one::<PathBuf>(id).cloned().unwrap_or_default();
+        let flag = |id: &str| m.try_get_one::<bool>(id).ok().flatten().copied().unwrap_or(false);
+        let text = |id: &str| m.try_get_one::<String>(id).ok().flatten().cloned();
+        Ok(DistanceCommand {
+            command,
+            file_a: path("file_a"),
+            file_b: path("file_b"),
+            method: text("method"),
+            bins: text("bins"),
+            paired: flag("paired"),
+            json: flag("json"),
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Subcommand for DistanceCommand {
+    fn augment_subcommands(cmd: clap::Command) -> clap::Command {
+        commands().into_iter().fold(cmd, |cmd, name| cmd.subcommand(subcommand(name)))
+    }
+
+    fn augment_subcommands_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_subcommands(cmd)
+    }
+
+    fn has_subcommand(name: &str) -> bool {
+        commands().contains(&name)
+    }
+}
+
+impl DistanceCommand {
+    /// Computes the distance chosen by the arguments and prints it.
+    fn run(self) -> CliResult {
+        let defs = variants(self.command);
+        let def = match (self.paired, &self.bins) {
+            (true, _) => paired_variant(&defs).unwrap_or(defs[0]),
+            (false, Some(_)) => binned_variant(&defs).unwrap_or(defs[0]),
+            (false, None) => defs[0],
+        };
+        match def.compute {
+            Compute::Test(test) => self.test(def, test),
+            Compute::Distributions(f) => self.categorical(def, f),
+            Compute::Samples(_) | Compute::Paired(_) | Compute::Binned(_) => {
+                self.numeric(def, defs.len() > 1)
+            }
+        }
+    }
+
+    fn test(&self, def: &DistanceDef, test: TwoSampleTest) -> CliResult {
+        let a = vsim::stats::read_numbers(&self.file_a).map_err(CliError::input)?;
+        let b = vsim::stats::read_numbers(&self.file_b).map_err(CliError::input)?;
+        let mode = match self.method.as_deref() {
+            Some("exact") => KsMode::Exact,
+            Some("asymptotic") => KsMode::Asymptotic,
+            _ => KsMode::Auto,
+        };
+        let r = test(&a, &b, mode).map_err(CliError::input)?;
+        let method = match r.method_used {
+            KsMode::Exact => "exact",
+            _ => "asymptotic",
+        };
+        if self.json {
+            let out = serde_json::json!({
+                "statistic": r.statistic, "pvalue": r.pvalue, "method": method, "n1": r.n1, "n2": r.n2,
+            });
+            outln!("{out}");
+        } else {
+            outln!(
+                "{} = {:.6}  p = {:.6}  ({method}; n1 = {}, n2 = {})",
+                def.symbol,
+                r.statistic,
+                r.pvalue,
+                r.n1,
+                r.n2
+            );
+        }
+        Ok(0)
+    }
+
+    fn numeric(&self, def: &DistanceDef, has_variants: bool) -> CliResult {
+        let a = numbers(&self.file_a)?;
+        let b = numbers(&self.file_b)?;
+        let bins = match def.compute {
+            Compute::Binned(_) => {
+                self.bins.as_deref().map(parse_bins).transpose().map_err(CliError::input)?
+            }
+            _ => None,
+        };
+        let stat = def.statistic(&a, &b, bins.as_ref()).map_err(CliError::input)?;
+        let shown = bins.or(def.fixed_bins);
+        if self.json {
+            let mut out = serde_json::json!({"statistic": stat, "n1": a.len(), "n2": b.len()});
+            if has_variants {
+                out["variant"] = serde_json::json!(def.variant());
+                out["bins"] =
+                    serde_json::json!(shown.map(|b| serde_json::json!({"lo": b.lo, "hi": b.hi, "n": b.n})));
+            }
+            outln!("{out}");
+        } else {
+            let how = match (has_variants, shown) {
+                (false, _) => String::new(),
+                (true, Some(b)) => format!("{}, {} bins on [{}, {}]; ", def.variant(), b.n, b.lo, b.hi),
+                (true, None) => format!("{}; ", def.variant()),
+            };
+            outln!("{} = {stat:.6}  ({how}n1 = {}, n2 = {})", def.symbol, a.len(), b.len());
+        }
+        Ok(0)
+    }
+
+    fn categorical(&self, def: &DistanceDef, f: TwoInputs) -> CliResult {
+        let a = read_labels(&self.file_a)?;
+        let b = read_labels(&self.file_b)?;
+        let c = category_counts(&a, &b);
+        let stat = f(&c.a, &c.b).map_err(CliError::input)?;
+        if self.json {
+            let out = serde_json::json!({
+                "statistic": stat, "labels": c.labels, "counts_a": c.a, "counts_b": c.b, "n1": a.len(), "n2": b.len(),
+            });
+            outln!("{out}");
+        } else {
+            outln!(
+                "{} = {stat:.6}  ({} labels; n1 = {}, n2 = {})",
+                def.symbol,
+                c.labels.len(),
+                a.len(),
+                b.len()
+            );
+        }
+        Ok(0)
     }
 }

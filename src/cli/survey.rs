@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use super::run::RunArgs;
 use super::{CliError, CliResult};
+use vsim::experiment::StopCause;
 use vsim::survey::run::{run_survey, SurveyRunConfig, SurveyRunError};
 
 /// `vsim run SURVEY.toml`: `--population opinionqa:DIR` replaces the wave directory, `--n`
@@ -55,26 +56,18 @@ pub async fn run(args: RunArgs) -> CliResult {
     let mut line = format!(
         "{}{shard}: {} respondents ({} completed, {} without any usable answer, {} failed; {} run now, {} already done), {} missing answers, {} ({} model calls, {} cached)",
         out_dir.display(),
-        s.respondents,
-        s.completed,
-        s.unanswered,
-        s.failed,
+        s.counts.dialogues,
+        s.counts.completed,
+        s.counts.unanswered,
+        s.counts.failed,
         s.ran,
         s.skipped,
-        s.missing_answers,
+        s.counts.missing.values().sum::<usize>(),
         s.spend,
         s.spend.calls,
         s.spend.cached_calls,
     );
-    if let Some(reason) = &s.budget_stop {
-        line.push_str(&format!("; stopped for budget: {reason}, {} not started", s.not_started));
-    }
-    if let Some(reason) = &s.halted {
-        line.push_str(&format!(
-            "; stopped after repeated failures ({reason}), {} not started",
-            s.not_started
-        ));
-    }
+    line.push_str(&super::run::stop_clause(s.stop.as_ref(), s.not_started));
     super::progress::append_run_log(&out_dir, &line);
     super::progress::report_retries(&out_dir);
     outln!("{line}");
@@ -83,27 +76,28 @@ pub async fn run(args: RunArgs) -> CliResult {
         args.scenario.display(),
         out_dir.display()
     );
-    if s.unanswered > 0 {
+    if s.counts.unanswered > 0 {
         errln!(
             "{} respondents finished without a single usable answer ({} of them now); they are not counted \
              as completed, and --resume does not ask them again",
-            s.unanswered,
+            s.counts.unanswered,
             s.unanswered_now
         );
     }
-    if s.interrupted {
-        errln!("interrupted; to continue, {resume_hint}");
-        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
-    }
-    if s.halted.is_some() {
-        errln!("fix the cause, then {resume_hint}");
-        return Ok(1);
-    }
-    if s.budget_stop.is_some() && s.not_started > 0 {
-        errln!("to continue later, {resume_hint}");
+    match &s.stop {
+        Some(StopCause::Interrupted) => {
+            errln!("interrupted; to continue, {resume_hint}");
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+        Some(StopCause::ConsecutiveFailures { .. }) => {
+            errln!("fix the cause, then {resume_hint}");
+            return Ok(1);
+        }
+        Some(StopCause::Budget { .. }) if s.not_started > 0 => errln!("to continue later, {resume_hint}"),
+        Some(StopCause::Budget { .. }) | None => {}
     }
     // Unanswered respondents fail the invocation that produced them, not every later resume.
-    Ok(if s.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })
+    Ok(if s.counts.failed > 0 || s.unanswered_now > 0 { 1 } else { 0 })
 }
 
 /// Flags of `vsim run` that mean something only for dialogues: refused for a survey rather
@@ -219,9 +213,4 @@ pub fn report(run_dirs: &[PathBuf], out: &Path) -> CliResult {
     outln!("wrote {}", written.markdown.display());
     outln!("wrote {}", written.html.display());
     Ok(0)
-}
-
-/// True when a `vsim run` argument names a survey file.
-pub fn is_survey_file_arg(path: &Path) -> bool {
-    vsim::survey::is_survey_file(path)
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::run::BudgetArgs;
 use super::{BackendArgs, CliError, CliResult};
 use vsim::eval::{EvalOptions, HumanReference, Split};
+use vsim::experiment::StopCause;
 use vsim::workflow::sweep::{
     evaluate_sweep, load_sweep, run_sweep, CellEvalStatus, SweepError, SweepEvalOptions, SweepOptions,
 };
@@ -161,16 +162,17 @@ pub async fn run(args: SweepArgs) -> CliResult {
         summary.cells.len(),
         summary.spend
     );
-    if let Some(reason) = &summary.budget_stop {
-        outln!("stopped for budget: {reason}; continue with --resume");
-    }
-    if summary.interrupted {
-        errln!("interrupted; to continue, run the same command again with --resume");
-        return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
-    }
-    if let Some(reason) = &summary.halted {
-        errln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
-        return Ok(1);
+    match &summary.stop {
+        Some(StopCause::Budget { reason }) => outln!("stopped for budget: {reason}; continue with --resume"),
+        Some(StopCause::Interrupted) => {
+            errln!("interrupted; to continue, run the same command again with --resume");
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+        Some(StopCause::ConsecutiveFailures { reason }) => {
+            errln!("stopped: {reason}; no later cell was started. Fix the cause and continue with --resume");
+            return Ok(1);
+        }
+        None => {}
     }
 
     let eval_options = SweepEvalOptions {
@@ -215,7 +217,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
         summary.cells.iter().any(|r| {
             r.dir == dir
                 && r.stats.completed == 0
-                && r.summary.as_ref().is_some_and(|s| s.budget_stop.is_some())
+                && r.summary.as_ref().is_some_and(|s| s.stop.as_ref().is_some_and(|c| c.budget().is_some()))
         })
     };
     let mut problems = 0;

@@ -91,14 +91,20 @@ pub async fn run(args: TuneArgs) -> CliResult {
             if t.kept { "  kept" } else { "" }
         );
     }
-    if let Some(stop) = &summary.stopped {
-        errln!("stopped: {stop}; to continue, run the same command again with --resume");
-        if vsim::experiment::interrupt::received().is_some() {
-            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+    if let Some(stop) = &summary.stop {
+        errln!("{stop}; to continue, run the same command again with --resume");
+        match stop {
+            vsim::experiment::StopCause::Interrupted => {
+                return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()))
+            }
+            vsim::experiment::StopCause::ConsecutiveFailures { .. } => return Ok(1),
+            vsim::experiment::StopCause::Budget { .. } if summary.chosen.is_none() => return Ok(0),
+            vsim::experiment::StopCause::Budget { .. } => {}
         }
-        if summary.chosen.is_none() {
-            return Ok(if stop.contains("budget") { 0 } else { 1 });
-        }
+    }
+    if let Some(why) = &summary.unscored {
+        errln!("no choice: {why}");
+        return Ok(1);
     }
     if let Some(c) = &summary.chosen {
         outln!(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{BackendError, ChatRequest, Message, OutputConstraint, SharedModel};
+use crate::backend::{AnswerShape, BackendError, ChatRequest, Message, OutputConstraint, SharedModel};
 use crate::outcome::through_method::{ask_stated, ask_through, AnswerDistribution, AnswerMethod};
 use crate::outcome::OutcomeSpec;
 use crate::outcome::{self, Extracted};
@@ -58,6 +58,15 @@ impl AgentError {
         match self {
             Self::Generate(e) => e.calls(),
             _ => &[],
+        }
+    }
+
+    /// Why a call was not sent, when the run's budget refused it.
+    pub fn budget_reached(&self) -> Option<&str> {
+        match self {
+            Self::Generate(e) => e.budget_reached(),
+            Self::Backend(e) => e.budget_reached(),
+            _ => None,
         }
     }
 }
@@ -226,7 +235,7 @@ impl Agent {
             ..Default::default()
         };
         let raw = self.model.chat(request).await?.content;
-        let kind = crate::outcome::OutcomeKind::Category { categories: options.clone() };
+        let kind = AnswerShape::Choice { choices: options.clone() };
         let option = match outcome::parse_answer(&raw, &kind) {
             Some(serde_json::Value::String(name)) => options.iter().position(|o| *o == name),
             _ => None,

@@ -68,6 +68,9 @@ pub struct DialogueRecord {
     pub failed: bool,
     /// Tokens the dialogue used.
     pub usage: Usage,
+    /// Why its last call was not sent, when the run's budget refused it: the dialogue was
+    /// cut at the cap rather than failed.
+    pub budget_cut: Option<String>,
 }
 
 /// Runs the dialogue to its end; failures become an error event, never a panic.
@@ -125,7 +128,7 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
                 message: format!("replayed turn {i}: the scenario has no role `{}`", recorded.speaker),
                 calls: Vec::new(),
             }));
-            return DialogueRecord { events, failed: true, usage };
+            return DialogueRecord { events, failed: true, usage, budget_cut: None };
         };
         let next = recorded.next_speaker.as_deref().and_then(|id| scenario.role_index(id));
         machine.replay_utterance(role, recorded.text.clone(), next);
@@ -207,9 +210,11 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
     }
     .await;
 
+    let mut budget_cut = None;
     let failed = match result {
         Ok(()) => false,
         Err(e) => {
+            budget_cut = e.budget_reached().map(str::to_string);
             events.push(Event::Error(ErrorEvent {
                 dialogue: setup.id.clone(),
                 turn: last_turn,
@@ -219,5 +224,5 @@ pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
             true
         }
     };
-    DialogueRecord { events, failed, usage }
+    DialogueRecord { events, failed, usage, budget_cut }
 }

@@ -12,7 +12,8 @@ use statrs::statistics::{Data, Median, Statistics};
 use super::human::HumanReference;
 use super::metrics::*;
 use super::registry::{CategoricalDistances, CategoricalSamples, NumericDistances, NumericSamples};
-use super::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
+use super::run::{OutcomeDecl, RunData, RunDialogue};
+use crate::backend::AnswerShape;
 use crate::outcome::OutcomeSource;
 use crate::stats::text::{distinct_n, flesch_kincaid_grade_utterances, tokens, Pooling};
 use crate::stats::{bootstrap_ci, histogram, Bins, StatsError};
@@ -167,9 +168,10 @@ pub(crate) fn numeric_outcome(
     bins: Option<Bins>,
     boot: &Boot,
 ) -> NumericOutcome {
+    // The declared range; an undeclared one is unbounded.
     let (min, max) = match decl.kind {
-        OutcomeType::Number { min, max } => (min, max),
-        OutcomeType::Category { .. } => (None, None),
+        AnswerShape::Number { min, max } => (min.is_finite().then_some(min), max.is_finite().then_some(max)),
+        AnswerShape::Choice { .. } => (None, None),
     };
     let mut counts = OutcomeCounts::default();
     let mut sim: Vec<(&RunDialogue, f64)> = Vec::new();
@@ -288,8 +290,8 @@ pub(crate) fn categorical_outcome(
     boot: &Boot,
 ) -> CategoricalOutcome {
     let declared = match &decl.kind {
-        OutcomeType::Category { categories } => categories.clone(),
-        OutcomeType::Number { .. } => Vec::new(),
+        AnswerShape::Choice { choices } => choices.clone(),
+        AnswerShape::Number { .. } => Vec::new(),
     };
     let mut counts = OutcomeCounts::default();
     let mut labels: Vec<String> = Vec::new();

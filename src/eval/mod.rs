@@ -38,9 +38,9 @@ pub use human::{human_for_run, HumanChoice, HumanError, HumanReference, Split};
 pub use metrics::{Evaluation, Metric};
 pub use run::{RunData, RunDialogue};
 
+use crate::backend::AnswerShape;
 use compute::Boot;
 use metrics::*;
-use run::OutcomeType;
 
 use crate::rundir::transcript::TranscriptError;
 use crate::stats::Bins;
@@ -204,10 +204,10 @@ pub async fn evaluate(
     let mut categorical = Vec::new();
     for decl in &run.outcomes {
         match decl.kind {
-            OutcomeType::Number { .. } => {
+            AnswerShape::Number { .. } => {
                 numeric.push(compute::numeric_outcome(decl, run, human, opts.bins, &boot))
             }
-            OutcomeType::Category { .. } => {
+            AnswerShape::Choice { .. } => {
                 categorical.push(compute::categorical_outcome(decl, run, human, &boot))
             }
         }

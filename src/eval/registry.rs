@@ -21,8 +21,11 @@
 //!
 //! # Adding a distance
 //!
-//! 1. Write the statistic, usually in [`crate::stats`], as a function of two samples.
-//! 2. Declare its entry beside the others below: a `const` [`Distance`] with its label,
+//! 1. Write the statistic, usually in [`crate::stats`], as a function of two samples, and
+//!    declare it in the statistics registry ([`crate::stats::distances`]): its key, what it
+//!    is and how it is computed. `vsim stats` and Python's `vsim.stats` offer it from there.
+//! 2. Declare its entry beside the others below: a `const` [`Distance`] naming that
+//!    declaration (`def`), with its label,
 //!    seed name, statistic, interval, applicability, what it stores and its rows (the
 //!    helpers [`always`], [`metric_only`] and [`one_row`] cover the usual case).
 //! 3. Add one line `key: Type = ENTRY,` to the `distances` block of [`NumericComparison`] or
@@ -39,11 +42,9 @@ use serde::{Deserialize, Serialize};
 
 use super::compute::{mean, Boot};
 use super::metrics::{CategoryShare, ComparisonCounts, KsMetric, Metric, OutcomeCounts};
+use crate::stats::distances::{self as defs, DistanceDef};
 use crate::stats::format::{num, short};
-use crate::stats::{
-    jensen_shannon, ks_2samp, l1_density_pfg, l1_histogram, total_variation, wasserstein1, Bins, KsMode,
-    StatsError,
-};
+use crate::stats::{ks_2samp, Bins, KsMode, StatsError};
 
 /// A statistic of the simulated and the human sample, which may read the samples' context
 /// `S` (such as the bins).
@@ -236,6 +237,9 @@ impl DistanceRow {
 /// A distance between the simulated and the human samples `S`, stored as `T` in the
 /// container `C` (which its report rows may also read, e.g. for the bins).
 pub struct Distance<S, C, T> {
+    /// The distance as the statistics registry declares it: its key (which must be the key
+    /// it is stored under), what it is and how it is computed.
+    pub def: &'static DistanceDef,
     /// The beginning of its report row's name (the rows may add details).
     pub label: &'static str,
     /// Its interval is seeded by `{outcome key}/{seed}`: changing it changes the intervals.
@@ -257,6 +261,8 @@ pub struct Distance<S, C, T> {
 pub struct Entry {
     /// Its key in `metrics.json`.
     pub key: &'static str,
+    /// What it is, in one line (from the statistics registry).
+    pub about: &'static str,
     /// The beginning of its report row's name.
     pub label: &'static str,
     /// The name its interval's seed derives from.
@@ -266,15 +272,33 @@ pub struct Entry {
 }
 
 impl<S, C, T> Distance<S, C, T> {
-    /// The entry stored under `key`.
+    /// The entry stored under `key`, which must be its registry key (checked as the lists
+    /// are built, at compile time).
     pub const fn entry(&self, key: &'static str) -> Entry {
+        assert!(same_str(key, self.def.key), "a distance is stored under its registry key");
         let resampling = match (&self.statistic, self.interval) {
             (_, Interval::None) => Resampling::None,
             (Statistic::Samples(_), Interval::Bootstrap) => Resampling::IndependentSamples,
             (Statistic::PairMean(_), Interval::Bootstrap) => Resampling::Pairs,
         };
-        Entry { key, label: self.label, seed: self.seed, resampling }
+        Entry { key, about: self.def.about, label: self.label, seed: self.seed, resampling }
     }
+}
+
+/// `a == b`, in a `const fn`.
+const fn same_str(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 impl<S: Samples, C, T: DistanceValue> Distance<S, C, T> {
@@ -437,10 +461,11 @@ registry! {
 
 /// Two-sample Kolmogorov–Smirnov `D` (as `scipy.stats.ks_2samp`), with its p-value.
 pub const KS: Distance<NumericSamples, NumericComparison, KsMetric> = Distance {
+    def: &defs::KS,
     label: "KS statistic D",
     seed: "ks",
     // Resamples need only D; the asymptotic mode skips the exact p-value's cost.
-    statistic: Statistic::Samples(|_, a, b| ks_2samp(a, b, KsMode::Asymptotic).map(|r| r.statistic)),
+    statistic: Statistic::Samples(|_, a, b| defs::KS.statistic(a, b, None)),
     interval: Interval::Bootstrap,
     applies: always,
     store: |statistic, s| match ks_2samp(&s.simulated, &s.human, KsMode::Auto) {
@@ -464,6 +489,7 @@ pub const KS: Distance<NumericSamples, NumericComparison, KsMetric> = Distance {
 
 /// Mean `|simulated − real|` over dialogues paired with their real participant.
 pub const L1_PAIRED: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+    def: &defs::L1_PAIRED,
     label: "L1 paired (mean |sim − real|)",
     seed: "l1_paired",
     statistic: Statistic::PairMean(|s, h| (s - h).abs()),
@@ -475,9 +501,10 @@ pub const L1_PAIRED: Distance<NumericSamples, NumericComparison, Metric> = Dista
 
 /// L1 between the normalised histograms of both samples over the outcome's bins.
 pub const L1_HISTOGRAM: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+    def: &defs::L1_HISTOGRAM,
     label: "L1 histogram",
     seed: "l1_histogram",
-    statistic: Statistic::Samples(|s, a, b| l1_histogram(a, b, &s.bins)),
+    statistic: Statistic::Samples(|s, a, b| defs::L1_HISTOGRAM.statistic(a, b, Some(&s.bins))),
     interval: Interval::Bootstrap,
     applies: always,
     store: metric_only,
@@ -495,9 +522,10 @@ pub const L1_HISTOGRAM: Distance<NumericSamples, NumericComparison, Metric> = Di
 
 /// The PersuasionForGood density L1 over `numpy.linspace(0, 2, 21)`.
 pub const L1_DENSITY_PFG: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+    def: &defs::L1_DENSITY_PFG,
     label: "L1 density (21 edges on [0, 2])",
     seed: "l1_density_pfg",
-    statistic: Statistic::Samples(|_, a, b| l1_density_pfg(a, b)),
+    statistic: Statistic::Samples(|_, a, b| defs::L1_DENSITY_PFG.statistic(a, b, None)),
     interval: Interval::Bootstrap,
     applies: |s| {
         if s.min.is_none_or(|m| m >= 0.0) && s.max.is_none_or(|m| m <= 2.0) {
@@ -512,9 +540,10 @@ pub const L1_DENSITY_PFG: Distance<NumericSamples, NumericComparison, Metric> = 
 
 /// Wasserstein-1 between the two samples.
 pub const WASSERSTEIN1: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+    def: &defs::WASSERSTEIN1,
     label: "Wasserstein-1",
     seed: "wasserstein1",
-    statistic: Statistic::Samples(|_, a, b| wasserstein1(a, b)),
+    statistic: Statistic::Samples(|_, a, b| defs::WASSERSTEIN1.statistic(a, b, None)),
     interval: Interval::Bootstrap,
     applies: always,
     store: metric_only,
@@ -523,9 +552,12 @@ pub const WASSERSTEIN1: Distance<NumericSamples, NumericComparison, Metric> = Di
 
 /// Total variation distance between the category shares.
 pub const TOTAL_VARIATION: Distance<CategoricalSamples, CategoricalOutcome, Metric> = Distance {
+    def: &defs::TOTAL_VARIATION,
     label: "total variation",
     seed: "tv",
-    statistic: Statistic::Samples(|s, a, b| total_variation(&s.counts(a), &s.counts(b))),
+    statistic: Statistic::Samples(|s, a, b| {
+        defs::TOTAL_VARIATION.statistic(&s.counts(a), &s.counts(b), None)
+    }),
     interval: Interval::Bootstrap,
     applies: always,
     store: metric_only,
@@ -534,9 +566,10 @@ pub const TOTAL_VARIATION: Distance<CategoricalSamples, CategoricalOutcome, Metr
 
 /// Jensen–Shannon divergence (bits) between the category shares.
 pub const JENSEN_SHANNON: Distance<CategoricalSamples, CategoricalOutcome, Metric> = Distance {
+    def: &defs::JENSEN_SHANNON,
     label: "Jensen–Shannon divergence (bits)",
     seed: "js",
-    statistic: Statistic::Samples(|s, a, b| jensen_shannon(&s.counts(a), &s.counts(b))),
+    statistic: Statistic::Samples(|s, a, b| defs::JENSEN_SHANNON.statistic(&s.counts(a), &s.counts(b), None)),
     interval: Interval::Bootstrap,
     applies: always,
     store: metric_only,
@@ -553,10 +586,12 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::backend::AnswerShape;
     use crate::dialogue::events::{Measure, OutcomeEvent};
     use crate::eval::human::{HumanLabel, HumanValue};
-    use crate::eval::run::{OutcomeDecl, OutcomeType, RunData, RunDialogue};
+    use crate::eval::run::{OutcomeDecl, RunData, RunDialogue};
     use crate::eval::{evaluate, EvalOptions, Evaluation, HumanReference};
+    use crate::stats::{l1_density_pfg, wasserstein1};
 
     pub(crate) const NUMERIC_KEY: &str = "persuadee.donation";
     pub(crate) const CATEGORICAL_KEY: &str = "persuadee.answer";
@@ -604,8 +639,8 @@ pub(crate) mod tests {
             manifest: None,
             dialogues,
             outcomes: vec![
-                decl("donation", OutcomeType::Number { min: Some(0.0), max: Some(2.0) }),
-                decl("answer", OutcomeType::Category { categories: vec!["yes".into(), "no".into()] }),
+                decl("donation", AnswerShape::Number { min: 0.0, max: 2.0 }),
+                decl("answer", AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] }),
             ],
             measure: Measure::Answer,
             torn_last_line: false,

@@ -10,28 +10,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
+use crate::backend::AnswerShape;
 use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
 use crate::rundir::transcript::read_events_noting_torn;
 
 use crate::rundir::{read_manifest_if_any, Manifest};
 pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};
 
-/// The type of an outcome, as declared in the scenario or inferred from the values.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OutcomeType {
-    /// A number, with the declared range when the scenario gave one.
-    Number {
-        /// Lower end of the declared range.
-        min: Option<f64>,
-        /// Upper end of the declared range.
-        max: Option<f64>,
-    },
-    /// One of a set of labels (the declared ones; others seen are added when counting).
-    Category {
-        /// The labels, in order.
-        categories: Vec<String>,
-    },
-}
+/// A number outcome without a declared range.
+pub const UNBOUNDED: AnswerShape = AnswerShape::Number { min: f64::NEG_INFINITY, max: f64::INFINITY };
 
 /// One outcome of the scenario, keyed `role.name` as in `outcomes.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,8 +29,11 @@ pub struct OutcomeDecl {
     pub role: String,
     /// The outcome's name.
     pub name: String,
-    /// Its type.
-    pub kind: OutcomeType,
+    /// Its type, as declared in the scenario or inferred from the values: a number outcome
+    /// without a declared range has the unbounded one (infinite ends); the categories of a
+    /// category outcome (`Choice`) are the declared ones, and others seen are added when
+    /// counting.
+    pub kind: AnswerShape,
 }
 
 /// One dialogue's latest attempt.
@@ -204,19 +194,12 @@ fn dialogue_from_events(id: &str, events: &[Event], measure: Measure) -> RunDial
 
 /// The outcomes the manifest's resolved scenario declared.
 fn declared_outcomes(manifest: &Manifest) -> Vec<OutcomeDecl> {
-    use crate::outcome::OutcomeKind;
     manifest
         .declared_outcomes()
         .into_iter()
         .map(|o| OutcomeDecl {
             key: format!("{}.{}", o.role, o.name),
-            kind: match o.kind {
-                Some(OutcomeKind::Category { categories }) => OutcomeType::Category { categories },
-                Some(OutcomeKind::Number { min, max }) => {
-                    OutcomeType::Number { min: Some(min), max: Some(max) }
-                }
-                None => OutcomeType::Number { min: None, max: None },
-            },
+            kind: o.kind.unwrap_or(UNBOUNDED),
             role: o.role,
             name: o.name,
         })
@@ -238,11 +221,7 @@ fn add_observed_outcomes(decls: &mut Vec<OutcomeDecl>, dialogues: &[RunDialogue]
         if decls.iter().any(|d| d.key == key) {
             continue;
         }
-        let kind = if numeric {
-            OutcomeType::Number { min: None, max: None }
-        } else {
-            OutcomeType::Category { categories: Vec::new() }
-        };
+        let kind = if numeric { UNBOUNDED } else { AnswerShape::Choice { choices: Vec::new() } };
         decls.push(OutcomeDecl { key, role, name, kind });
     }
 }

@@ -8,6 +8,7 @@ pub mod launch;
 pub mod population;
 pub mod progress;
 pub mod runner;
+pub mod stop;
 
 pub use budget::{Budget, Prices, Spend};
 pub use interrupt::{Interrupt, InterruptTrigger, StopSignal};
@@ -17,3 +18,4 @@ pub use progress::{RunEvent, RunProgress};
 pub use runner::{
     run_experiment, run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary, Shard,
 };
+pub use stop::StopCause;

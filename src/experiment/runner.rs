@@ -122,7 +122,8 @@ impl Default for RunOptions {
     }
 }
 
-/// What a run did.
+/// What a run did: a run of dialogues, or a survey's (whose dialogues are its respondents,
+/// and whose missing outcomes are unusable answers, keyed `respondent.ITEM`).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
     /// The run directory.
@@ -142,12 +143,9 @@ pub struct RunSummary {
     pub usage: Usage,
     /// What the models produced for this invocation (cache hits excluded) and its cost.
     pub spend: Spend,
-    /// Stopped early by Ctrl-C; `--resume` continues.
-    pub interrupted: bool,
-    /// Why the run stopped starting dialogues before the end, when a budget was reached.
-    pub budget_stop: Option<String>,
-    /// Why the run stopped starting dialogues after repeated failures, when it did.
-    pub halted: Option<String>,
+    /// Why the run stopped before the end, when it did (serialized as `stop`, `null` when it
+    /// ran to the end).
+    pub stop: Option<super::StopCause>,
     /// Dialogues of this invocation that ended without a single outcome value (those of
     /// earlier invocations are in `counts.unanswered` only).
     pub unanswered_now: usize,
@@ -379,9 +377,7 @@ pub(crate) async fn drive_to_summary(
         failed_now: driven.failed_now,
         usage: driven.usage,
         spend: d.meter.spend(),
-        interrupted: driven.interrupted,
-        budget_stop: driven.budget_stop,
-        halted: driven.halted,
+        stop: driven.stop(),
         unanswered_now: driven.unanswered_now,
         not_started: driven.not_started,
         shard,
@@ -429,6 +425,13 @@ pub(crate) struct Driven {
     pub unanswered_now: usize,
 }
 
+impl Driven {
+    /// Why the batch stopped before the end, when it did.
+    pub fn stop(&self) -> Option<super::StopCause> {
+        super::StopCause::of(self.interrupted, self.halted.clone(), self.budget_stop.clone())
+    }
+}
+
 /// Whether `record` ended without a single outcome value ([`unanswered`]).
 fn record_unanswered(record: &DialogueRecord) -> bool {
     !record.failed
@@ -440,17 +443,7 @@ fn record_unanswered(record: &DialogueRecord) -> bool {
 
 /// The budget reason when `record` failed only because a call was refused at the cap.
 fn cut_by_budget(record: &DialogueRecord) -> Option<String> {
-    if !record.failed {
-        return None;
-    }
-    match record.events.last() {
-        Some(crate::dialogue::Event::Error(e)) => {
-            let at = e.message.find(crate::backend::error::BUDGET_STOP)?;
-            let reason = e.message[at + crate::backend::error::BUDGET_STOP.len()..].trim_start_matches(": ");
-            Some(reason.to_string())
-        }
-        _ => None,
-    }
+    record.budget_cut.clone().filter(|_| record.failed)
 }
 
 /// One dialogue (or survey respondent) to run: it resolves to its events, never fails.

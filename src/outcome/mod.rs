@@ -10,26 +10,38 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::backend::Usage;
+use crate::backend::{AnswerShape, Usage};
 use crate::vs::Checked;
 use crate::vs::Method;
 
-/// The type of an outcome's answer.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum OutcomeKind {
-    /// A number in `[min, max]`.
-    Number {
-        /// Smallest valid answer.
-        min: f64,
-        /// Largest valid answer.
-        max: f64,
-    },
-    /// One of the categories.
-    Category {
-        /// The valid answers.
-        categories: Vec<String>,
-    },
+/// An outcome's type as the run manifest records it: `{"type": "number", "min", "max"}` or
+/// `{"type": "category", "categories": [...]}` (the words of scenario files).
+pub fn recorded_kind(kind: &AnswerShape) -> Value {
+    match kind {
+        AnswerShape::Number { min, max } => serde_json::json!({"type": "number", "min": min, "max": max}),
+        AnswerShape::Choice { choices } => serde_json::json!({"type": "category", "categories": choices}),
+    }
+}
+
+/// Reads an outcome's type recorded by [`recorded_kind`].
+pub fn read_recorded_kind(v: &Value) -> Result<AnswerShape, String> {
+    let number =
+        |key: &str| v.get(key).and_then(Value::as_f64).ok_or(format!("a number outcome needs `{key}`"));
+    match v.get("type").and_then(Value::as_str) {
+        Some("number") => Ok(AnswerShape::Number { min: number("min")?, max: number("max")? }),
+        Some("category") => {
+            let categories = v
+                .get("categories")
+                .and_then(Value::as_array)
+                .ok_or("a category outcome needs `categories`")?;
+            let choices = categories
+                .iter()
+                .map(|c| c.as_str().map(str::to_string).ok_or("categories are strings"))
+                .collect::<Result<_, _>>()?;
+            Ok(AnswerShape::Choice { choices })
+        }
+        other => Err(format!("unknown outcome type {other:?}: expected number or category")),
+    }
 }
 
 /// A question asked privately of a role after the dialogue.
@@ -41,8 +53,8 @@ pub struct OutcomeSpec {
     pub role: usize,
     /// The question, asked after the dialogue.
     pub question: String,
-    /// The type of the answer.
-    pub kind: OutcomeKind,
+    /// The type of the answer: a number in a range, or one of the categories (`Choice`).
+    pub kind: AnswerShape,
     /// What reads the outcome from the role's words when the answer cannot be used.
     pub fallback: Option<OutcomeFallback>,
     /// The method that answers the question; `None`: the role's own method, k, τ and rule.
@@ -103,10 +115,10 @@ pub struct Extracted {
 /// The question with the answer format spelled out (for servers without schema support).
 pub fn question_text(spec: &OutcomeSpec) -> String {
     let format = match &spec.kind {
-        OutcomeKind::Number { min, max } => {
+        AnswerShape::Number { min, max } => {
             format!("Answer with only a JSON object {{\"answer\": NUMBER}} where NUMBER is between {min} and {max}.")
         }
-        OutcomeKind::Category { categories } => {
+        AnswerShape::Choice { choices: categories } => {
             let list: Vec<String> = categories.iter().map(|c| format!("\"{c}\"")).collect();
             format!(
                 "Answer with only a JSON object {{\"answer\": CHOICE}} where CHOICE is one of {}.",
@@ -169,7 +181,7 @@ fn fallback(spec: &OutcomeSpec, raw: &str, own_words: &[String]) -> (Reading, Ou
 }
 
 /// One text read by the fallback, checked against the outcome's type.
-fn fallback_reading(fb: &OutcomeFallback, text: &str, kind: &OutcomeKind) -> Reading {
+fn fallback_reading(fb: &OutcomeFallback, text: &str, kind: &AnswerShape) -> Reading {
     match fb {
         OutcomeFallback::Regex(re) => regex_value(re, text, kind),
         OutcomeFallback::Money(reader) => match reader.stated(text) {
@@ -181,7 +193,7 @@ fn fallback_reading(fb: &OutcomeFallback, text: &str, kind: &OutcomeKind) -> Rea
 
 /// Parses an answer: a JSON object `{"answer": ...}` (also inside prose or fences), or a
 /// bare value, checked against the outcome's type.
-pub fn parse_answer(raw: &str, kind: &OutcomeKind) -> Option<Value> {
+pub fn parse_answer(raw: &str, kind: &AnswerShape) -> Option<Value> {
     match read_answer(raw, kind) {
         Reading::Valid(v) => Some(v),
         Reading::Refused(_) | Reading::Nothing => None,
@@ -189,7 +201,7 @@ pub fn parse_answer(raw: &str, kind: &OutcomeKind) -> Option<Value> {
 }
 
 /// [`parse_answer`], telling a value outside the outcome's range from no value.
-fn read_answer(raw: &str, kind: &OutcomeKind) -> Reading {
+fn read_answer(raw: &str, kind: &AnswerShape) -> Reading {
     let candidate = json_answer(raw).or_else(|| {
         let t = raw.trim().trim_matches('"').trim();
         (!t.is_empty()).then(|| Value::String(t.to_string()))
@@ -210,8 +222,8 @@ fn json_answer(raw: &str) -> Option<Value> {
 
 /// A value checked against the outcome's type, by the engine's one check
 /// ([`crate::vs::item::check_value`]): a number outside `[min, max]` is refused.
-fn check_value(v: &Value, kind: &OutcomeKind) -> Reading {
-    match crate::vs::item::check_value(v, &through_method::shape(kind)) {
+fn check_value(v: &Value, kind: &AnswerShape) -> Reading {
+    match crate::vs::item::check_value(v, kind) {
         Checked::Valid { value, .. } => Reading::Valid(value),
         Checked::Refused(why) => Reading::Refused(why),
         Checked::Nothing => Reading::Nothing,
@@ -219,7 +231,7 @@ fn check_value(v: &Value, kind: &OutcomeKind) -> Reading {
 }
 
 /// The last match of `re` in `text` (its first capture group if it has one), as a value.
-fn regex_value(re: &Regex, text: &str, kind: &OutcomeKind) -> Reading {
+fn regex_value(re: &Regex, text: &str, kind: &AnswerShape) -> Reading {
     let last = re.captures_iter(text).last();
     match last.as_ref().and_then(|caps| caps.get(1).or_else(|| caps.get(0))) {
         Some(m) => check_value(&Value::String(m.as_str().to_string()), kind),
@@ -231,8 +243,23 @@ fn regex_value(re: &Regex, text: &str, kind: &OutcomeKind) -> Reading {
 mod tests {
     use super::*;
 
-    fn num() -> OutcomeKind {
-        OutcomeKind::Number { min: 0.0, max: 2.0 }
+    fn num() -> AnswerShape {
+        AnswerShape::Number { min: 0.0, max: 2.0 }
+    }
+
+    #[test]
+    fn recorded_kinds_keep_the_manifest_words() {
+        let cat = AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] };
+        let recorded = recorded_kind(&cat);
+        assert_eq!(recorded, serde_json::json!({"type": "category", "categories": ["yes", "no"]}));
+        assert_eq!(read_recorded_kind(&recorded).unwrap(), cat);
+        let recorded = recorded_kind(&num());
+        assert_eq!(recorded, serde_json::json!({"type": "number", "min": 0.0, "max": 2.0}));
+        assert_eq!(
+            read_recorded_kind(&serde_json::json!({"type": "number", "min": 0, "max": 2})).unwrap(),
+            num()
+        );
+        assert!(read_recorded_kind(&serde_json::json!({"type": "choice"})).is_err());
     }
 
     #[test]
@@ -246,7 +273,7 @@ mod tests {
 
     #[test]
     fn categories_match_case_insensitively() {
-        let k = OutcomeKind::Category { categories: vec!["yes".into(), "no".into()] };
+        let k = AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] };
         assert_eq!(parse_answer(r#"{"answer": "Yes"}"#, &k), Some(Value::String("yes".into())));
         assert_eq!(parse_answer("I vote no.", &k), Some(Value::String("no".into())));
         assert_eq!(parse_answer("maybe", &k), None);

@@ -8,10 +8,8 @@
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{extract, question_text, Extracted, OutcomeKind, OutcomeSource, OutcomeSpec, Reading};
-use crate::backend::{
-    AnswerShape, BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage,
-};
+use super::{extract, question_text, Extracted, OutcomeSource, OutcomeSpec, Reading};
+use crate::backend::{BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
 use crate::vs::{
     select, Candidate, Checked, Choice, GenerateError, GenerateRequest, Generation, Generator, ItemShape,
     KSpec, Method, ParseError, SelectionRule,
@@ -47,14 +45,6 @@ pub struct AnswerDistribution {
     pub refused: Vec<String>,
 }
 
-/// The answer type of an outcome, as the engine and the backend constrain it.
-pub fn shape(kind: &OutcomeKind) -> AnswerShape {
-    match kind {
-        OutcomeKind::Number { min, max } => AnswerShape::Number { min: *min, max: *max },
-        OutcomeKind::Category { categories } => AnswerShape::Choice { choices: categories.clone() },
-    }
-}
-
 /// Asks `spec`'s question of the role as `how` says, through the one gathering engine
 /// ([`Generator::generate_n`]): `how.n` answers with Table 1's calls, the method's own
 /// templates followed by what one answer may be, the answer's constraint, one parser, one
@@ -85,7 +75,7 @@ pub async fn ask_through<R: Rng + ?Sized>(
         Method::Cot => 400,
         _ => 64,
     };
-    let item = ItemShape::Answer(shape(&spec.kind));
+    let item = ItemShape::Answer(spec.kind.clone());
     let req = GenerateRequest {
         messages,
         method: how.method,
@@ -159,7 +149,7 @@ pub async fn ask_stated(
         temperature: Some(0.0),
         max_tokens: Some(32),
         seed: Some(seed),
-        constraint: use_schema.then(|| OutputConstraint::Stated { answer: shape(&spec.kind) }),
+        constraint: use_schema.then(|| OutputConstraint::Stated { answer: spec.kind.clone() }),
         ..Default::default()
     };
     let response = model.chat(request).await?;

@@ -10,8 +10,9 @@ use super::error::{ScenarioError, SourceMap};
 use super::graph::{GraphProblem, TurnGraph, TurnPolicy};
 use super::raw::{RawOutcome, RawRole, RawScenario};
 use super::{PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
+use crate::backend::AnswerShape;
 use crate::outcome::money::MoneyReader;
-use crate::outcome::{OutcomeFallback, OutcomeKind, OutcomeSpec};
+use crate::outcome::{OutcomeFallback, OutcomeSpec};
 use crate::vs::sampling::DEFAULT_K;
 use crate::vs::{KSpec, Method, PromptTemplates, Sampling, Selection, SelectionRule};
 
@@ -308,11 +309,11 @@ impl Validator<'_> {
                         ))
                     }
                 };
-                OutcomeKind::Number { min, max }
+                AnswerShape::Number { min, max }
             }
             "category" | "categorical" => match &o.categories {
                 Some(c) if !c.get_ref().is_empty() && c.get_ref().iter().all(|s| !s.trim().is_empty()) => {
-                    OutcomeKind::Category { categories: c.get_ref().clone() }
+                    AnswerShape::Choice { choices: c.get_ref().clone() }
                 }
                 Some(c) => {
                     return Err(self.err(
@@ -370,7 +371,7 @@ impl Validator<'_> {
     fn outcome_fallback(
         &self,
         o: &RawOutcome,
-        kind: &OutcomeKind,
+        kind: &AnswerShape,
         f: &dyn Fn(&str) -> String,
     ) -> Result<Option<OutcomeFallback>, ScenarioError> {
         if let (Some(p), None) = (&o.payment, &o.fallback) {
@@ -395,7 +396,7 @@ impl Validator<'_> {
         &self,
         name: &Spanned<String>,
         payment: Option<&Spanned<f64>>,
-        kind: &OutcomeKind,
+        kind: &AnswerShape,
         f: &dyn Fn(&str) -> String,
     ) -> Result<OutcomeFallback, ScenarioError> {
         if name.get_ref().trim() != "money" {
@@ -405,7 +406,7 @@ impl Validator<'_> {
             );
             return Err(self.err(name, &f("fallback"), msg));
         }
-        let OutcomeKind::Number { max, .. } = kind else {
+        let AnswerShape::Number { max, .. } = kind else {
             return Err(self.err(
                 name,
                 &f("fallback"),

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod graph;
+pub mod input;
 pub(crate) mod load;
 pub mod raw;
 
@@ -14,6 +15,7 @@ use serde::Serialize;
 
 pub use error::ScenarioError;
 pub use graph::{TurnGraph, TurnPolicy};
+pub use input::{input_kind, InputKind};
 pub use load::{load_scenario, parse_scenario, DEFAULT_K_MAX};
 
 use crate::outcome::{OutcomeFallback, OutcomeSpec};
@@ -127,7 +129,7 @@ impl Scenario {
                 "name": o.name,
                 "role": roles[o.role].id,
                 "question": o.question,
-                "kind": o.kind,
+                "kind": crate::outcome::recorded_kind(&o.kind),
                 "fallback_regex": match &o.fallback {
                     Some(OutcomeFallback::Regex(r)) => Some(r.as_str()),
                     _ => None,

@@ -4,6 +4,8 @@
 //! - [`kolmogorov`]: the KS distribution functions behind its p-values;
 //! - [`compare`]: L1 (paired and binned), histograms, Wasserstein-1, total variation,
 //!   Jensen–Shannon;
+//! - [`distances`]: the registry of distances between two samples, which every front end
+//!   reads;
 //! - [`bootstrap`]: seeded percentile bootstrap confidence intervals;
 //! - [`text`]: Distinct-N and the Flesch–Kincaid grade level;
 //! - [`read_numbers`]: a sample of numbers from a text file, one per line.
@@ -12,6 +14,7 @@
 
 pub mod bootstrap;
 pub mod compare;
+pub mod distances;
 mod error;
 pub mod format;
 pub mod kolmogorov;

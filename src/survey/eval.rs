@@ -30,7 +30,7 @@ use super::questionnaire::Item;
 use super::spec::SurveySpec;
 use crate::dialogue::events::Event;
 use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError};
-use crate::stats::compare::{jensen_shannon, total_variation};
+use crate::stats::distances::{JENSEN_SHANNON, TOTAL_VARIATION};
 use crate::stats::ks::{ks_2samp_counts, KsMode};
 
 /// One item × subgroup comparison.
@@ -261,8 +261,8 @@ pub fn compare_item(
     };
     let (p, q) = (norm(&sim, n_sim), norm(&hum, n_hum));
     let comparable = n_sim > 0.0 && n_hum > 0.0;
-    let tv = comparable.then(|| total_variation(&p, &q).ok()).flatten();
-    let js = comparable.then(|| jensen_shannon(&p, &q).ok()).flatten();
+    let tv = comparable.then(|| TOTAL_VARIATION.statistic(&p, &q, None).ok()).flatten();
+    let js = comparable.then(|| JENSEN_SHANNON.statistic(&p, &q, None).ok()).flatten();
     let (mut wasserstein, mut representativeness, mut ks_statistic, mut ks_pvalue) = (None, None, None, None);
     let denominator = ordinal_range(item);
     if let (true, Some(ord)) = (comparable, item.ordinal.as_ref().filter(|_| item.is_ordinal())) {

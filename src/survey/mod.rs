@@ -119,12 +119,3 @@ impl SurveyError {
         SurveyError::Csv { file: file.to_path_buf(), message: e.to_string() }
     }
 }
-
-/// True when the TOML file at `path` declares `kind = "survey"`.
-pub fn is_survey_file(path: &Path) -> bool {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.parse::<toml::Table>().ok())
-        .and_then(|t| t.get("kind").and_then(|k| k.as_str().map(|s| s == "survey")))
-        .unwrap_or(false)
-}

@@ -16,10 +16,11 @@ use crate::dialogue::events::{
     AgentInfo, BeginEvent, EndEvent, EndReason, ErrorEvent, Event, OutcomeEvent, TurnEvent,
 };
 use crate::dialogue::DialogueRecord;
-use crate::experiment::budget::{Budget, Meter, Prices, Spend};
+use crate::experiment::budget::{Budget, Meter, Prices};
 use crate::experiment::progress::RunProgress;
-use crate::experiment::runner::{completed_ids, drive, Drive, RunError, Unit};
+use crate::experiment::runner::{completed_ids, drive, Drive, RunError, RunSummary, Unit};
 use crate::outcome::OutcomeSource;
+use crate::rundir::outcomes::OutcomeCounts;
 use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
 use crate::rundir::{open_for_writing, Manifest, PinnedInput, RoleModelName, RunKind, Shard, SurveyManifest};
 use crate::seed;
@@ -52,42 +53,6 @@ pub struct SurveyRunConfig {
     pub max_consecutive_failures: usize,
     /// What stops the run early, keeping finished respondents (default: Ctrl-C).
     pub interrupt: crate::experiment::Interrupt,
-}
-
-/// What a survey run did.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct SurveyRunSummary {
-    /// Respondents in the transcript.
-    pub respondents: usize,
-    /// Respondents who finished with at least one usable answer.
-    pub completed: usize,
-    /// Respondents who finished without a single usable answer: not counted as completed.
-    pub unanswered: usize,
-    /// Respondents whose latest attempt did not end.
-    pub failed: usize,
-    /// Respondents run by this invocation.
-    pub ran: usize,
-    /// Respondents already complete from an earlier invocation.
-    pub skipped: usize,
-    /// Answers that could not be read as one of the item's options.
-    pub missing_answers: usize,
-    /// Tokens of this invocation's respondents as recorded in their events (cache hits
-    /// included).
-    pub usage: Usage,
-    /// What the model produced for this invocation (cache hits excluded) and its cost.
-    pub spend: Spend,
-    /// Stopped early by Ctrl-C; `--resume` continues.
-    pub interrupted: bool,
-    /// Why no new respondents started, when a budget was reached.
-    pub budget_stop: Option<String>,
-    /// Why no new respondents started after repeated failures, when that happened.
-    pub halted: Option<String>,
-    /// Respondents of this invocation without a single usable answer.
-    pub unanswered_now: usize,
-    /// Respondents of this invocation never started (budget or interruption).
-    pub not_started: usize,
-    /// The shard run, when only one was.
-    pub shard: Option<Shard>,
 }
 
 /// Survey run failures.
@@ -151,7 +116,7 @@ pub async fn run_survey(
     spec: &SurveySpec,
     model: SharedModel,
     config: &SurveyRunConfig,
-) -> Result<SurveyRunSummary, SurveyRunError> {
+) -> Result<RunSummary, SurveyRunError> {
     if let Some(s) = config.shard {
         Shard::new(s.index, s.count).map_err(RunError::Shard)?;
     }
@@ -202,19 +167,16 @@ pub async fn run_survey(
     let events = read_events(&run.transcript)?;
     let items: Vec<String> = spec.questionnaire.items.iter().map(|i| i.key.clone()).collect();
     let counts = write_answers_csv(&run.dir.join(crate::rundir::OUTCOMES), &items, &events)?;
-    Ok(SurveyRunSummary {
-        respondents: events.len(),
-        completed: counts.completed,
-        unanswered: counts.unanswered,
-        failed: counts.failed,
+    Ok(RunSummary {
+        out_dir: run.dir.clone(),
+        counts,
         ran: driven.ran,
         skipped,
-        missing_answers: counts.missing,
+        planned,
+        failed_now: driven.failed_now,
         usage: driven.usage,
         spend: meter.spend(),
-        interrupted: driven.interrupted,
-        budget_stop: driven.budget_stop,
-        halted: driven.halted,
+        stop: driven.stop(),
         unanswered_now: driven.unanswered_now,
         not_started: driven.not_started,
         shard: config.shard,
@@ -278,14 +240,15 @@ async fn respond(
         let result = ask_item(spec, generator, model.as_ref(), item, messages, call_seed).await;
         let Generation { candidates, reasoning, calls, usage: item_usage, .. } = match result {
             Ok(x) => x,
-            Err(message) => {
+            Err(e) => {
                 events.push(Event::Error(ErrorEvent {
                     dialogue: id,
                     turn: Some(turn),
-                    message,
+                    message: e.to_string(),
                     calls: Vec::new(),
                 }));
-                return DialogueRecord { events, failed: true, usage };
+                let budget_cut = e.budget_reached().map(str::to_string);
+                return DialogueRecord { events, failed: true, usage, budget_cut };
             }
         };
         usage += item_usage;
@@ -332,7 +295,7 @@ async fn respond(
         reason: EndReason::MaxTurns,
         usage,
     }));
-    DialogueRecord { events, failed: false, usage }
+    DialogueRecord { events, failed: false, usage, budget_cut: None }
 }
 
 /// Asks one item through the gathering engine with the survey's method, k, τ and N, the
@@ -346,7 +309,7 @@ async fn ask_item(
     item: &Item,
     messages: Vec<Message>,
     call_seed: u64,
-) -> Result<Generation, String> {
+) -> Result<Generation, GenerateError> {
     let s = &spec.sampling;
     let req = GenerateRequest {
         messages,
@@ -363,17 +326,8 @@ async fn ask_item(
     match generator.generate_n(model, &req, s.items()).await {
         Ok(gen) => Ok(gen),
         Err(GenerateError::Unparseable { calls, .. }) => Ok(Generation::without_items(calls)),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e),
     }
-}
-
-/// Respondents by how they ended, and answers missing.
-#[derive(Debug, Default)]
-pub(crate) struct AnswerCounts {
-    pub completed: usize,
-    pub unanswered: usize,
-    pub failed: usize,
-    pub missing: usize,
 }
 
 /// `outcomes.csv` for a survey: one row per respondent, one column per item. A respondent
@@ -382,7 +336,7 @@ pub(crate) fn write_answers_csv(
     path: &Path,
     items: &[String],
     events: &std::collections::BTreeMap<String, Vec<Event>>,
-) -> Result<AnswerCounts, SurveyRunError> {
+) -> Result<OutcomeCounts, SurveyRunError> {
     let err =
         |e: csv::Error| SurveyRunError::Io { path: path.to_path_buf(), source: std::io::Error::other(e) };
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -390,7 +344,7 @@ pub(crate) fn write_answers_csv(
         vec!["respondent".to_string(), "index".into(), "seed".into(), "group".into(), "status".into()];
     header.extend(items.iter().map(|key| format!("respondent.{key}")));
     w.write_record(&header).map_err(err)?;
-    let mut counts = AnswerCounts::default();
+    let mut counts = OutcomeCounts { dialogues: events.len(), ..OutcomeCounts::default() };
     let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
     for (id, evs) in events {
         let Some(Event::Begin(b)) = evs.iter().rev().find(|e| matches!(e, Event::Begin(_))) else { continue };
@@ -415,8 +369,9 @@ pub(crate) fn write_answers_csv(
                         }
                     })
                     .collect();
-                let missing = answers.iter().filter(|a| a.is_empty()).count();
-                counts.missing += missing;
+                for (key, _) in items.iter().zip(&answers).filter(|(_, a)| a.is_empty()) {
+                    *counts.missing.entry(format!("respondent.{key}")).or_default() += 1;
+                }
                 if crate::rundir::outcomes::unanswered(answers.iter().map(|a| !a.is_empty())) {
                     counts.unanswered += 1;
                     row.push("unanswered".into());

@@ -124,6 +124,16 @@ pub enum GenerateError {
     Template(#[from] TemplateError),
 }
 
+impl GenerateError {
+    /// Why a call was not sent, when the run's budget refused it.
+    pub fn budget_reached(&self) -> Option<&str> {
+        match self {
+            Self::Backend(e) => e.budget_reached(),
+            _ => None,
+        }
+    }
+}
+
 impl Generation {
     /// A gathering that gave no usable item: the calls it made (their raw replies, seeds
     /// and usage), no candidates. Askers that go on without an answer (an outcome, a survey

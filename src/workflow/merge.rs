@@ -166,19 +166,8 @@ pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, Mer
     let outcomes_path = out_dir.join(crate::rundir::OUTCOMES);
     let counts = match &first.survey {
         // A survey's table has its own columns (group, status, one per item).
-        Some(survey) => {
-            let answers =
-                crate::survey::run::write_answers_csv(&outcomes_path, &survey.items, &events).map_err(
-                    |e| MergeError::Io { path: outcomes_path.clone(), source: std::io::Error::other(e) },
-                )?;
-            OutcomeCounts {
-                dialogues: events.len(),
-                completed: answers.completed,
-                unanswered: answers.unanswered,
-                failed: answers.failed,
-                missing: [("answers".to_string(), answers.missing)].into_iter().collect(),
-            }
-        }
+        Some(survey) => crate::survey::run::write_answers_csv(&outcomes_path, &survey.items, &events)
+            .map_err(|e| MergeError::Io { path: outcomes_path.clone(), source: std::io::Error::other(e) })?,
         None => write_outcomes_csv_with(&outcomes_path, &first.outcome_columns(), &events)?,
     };
     Ok(MergeReport {

@@ -15,6 +15,7 @@ use crate::experiment::progress::{RunEvent, RunProgress};
 use crate::experiment::runner::{
     run_experiment_with, RoleModel, RunConfig, RunError, RunOptions, RunSummary,
 };
+use crate::experiment::StopCause;
 use crate::rundir::outcomes::outcome_columns;
 use crate::rundir::PinnedInput;
 
@@ -96,12 +97,9 @@ pub struct SweepSummary {
     pub cells: Vec<CellResult>,
     /// What the models produced over the whole sweep, and its cost.
     pub spend: Spend,
-    /// Why the sweep stopped before the end, when a budget was reached.
-    pub budget_stop: Option<String>,
-    /// Stopped early by Ctrl-C; `--resume` continues.
-    pub interrupted: bool,
-    /// Why the sweep stopped after repeated failures in a cell, when it did.
-    pub halted: Option<String>,
+    /// Why the sweep stopped before the end, when it did: a cell's cause, a budget's
+    /// reason in the sweep's own figures (serialized as in [`RunSummary`]).
+    pub stop: Option<StopCause>,
 }
 
 /// What a resumed sweep must share with the one that started its folder: the same cells, in
@@ -211,11 +209,11 @@ pub async fn run_sweep(
     let columns = outcome_columns(&sweep.scenario);
     let mut results = Vec::new();
     let mut total = Spend::default();
-    let (mut budget_stop, mut interrupted, mut halted) = (None, false, None);
+    let mut stop: Option<StopCause> = None;
     for cell in cells {
         let dir = out.join(&cell.name);
         let scenario = sweep.cell_scenario(&cell);
-        let summary = if budget_stop.is_some() || interrupted || halted.is_some() {
+        let summary = if stop.is_some() {
             None
         } else {
             let mut role_models = Vec::new();
@@ -260,17 +258,17 @@ pub async fn run_sweep(
                 *total.cost_usd.get_or_insert(0.0) += c;
             }
             // The sweep's own figures, not the cell's share of what was left.
-            budget_stop = summary
-                .budget_stop
-                .as_ref()
-                .map(|cell_reason| budget.stop_reason(&total).unwrap_or(cell_reason.clone()));
-            interrupted = summary.interrupted;
-            halted.clone_from(&summary.halted);
+            stop = summary.stop.clone().map(|cause| match cause {
+                StopCause::Budget { reason } => {
+                    StopCause::Budget { reason: budget.stop_reason(&total).unwrap_or(reason) }
+                }
+                other => other,
+            });
             Some(summary)
         };
         let stats = summarize_run(&dir, &columns, &prices)?;
         results.push(CellResult { cell, dir, summary, stats });
     }
     write_summary_tables(&out, &columns, &results)?;
-    Ok(SweepSummary { out_dir: out, cells: results, spend: total, budget_stop, interrupted, halted })
+    Ok(SweepSummary { out_dir: out, cells: results, spend: total, stop })
 }

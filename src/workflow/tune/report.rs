@@ -36,8 +36,12 @@ pub fn tune_markdown(s: &TuneSummary) -> String {
          setting and the baselines. `tune.json` records the split each stage read.\n",
         s.train_people, s.test_people
     );
-    if let Some(stop) = &s.stopped {
-        let _ = writeln!(out, "**Stopped before the end:** {}; resume to continue.\n", cell(stop));
+    if let Some(stop) = &s.stop {
+        let _ =
+            writeln!(out, "**Stopped before the end:** {}; resume to continue.\n", cell(&stop.to_string()));
+    }
+    if let Some(why) = &s.unscored {
+        let _ = writeln!(out, "**No choice:** {}.\n", cell(why));
     }
     if let Some(c) = &s.chosen {
         let _ = writeln!(out, "## Choice\n");

@@ -19,6 +19,7 @@ use crate::eval::{read_metrics, EvalOptions};
 use crate::experiment::budget::{Budget, Prices, Spend};
 use crate::experiment::population::Population;
 use crate::experiment::progress::{RunEvent, RunProgress};
+use crate::experiment::StopCause;
 use crate::report::Written;
 use crate::workflow::sweep::{
     evaluate_sweep, run_sweep, summary::STATED_FOLDER, Cell, SweepError, SweepEvalOptions, SweepOptions,
@@ -149,9 +150,13 @@ pub struct TuneSummary {
     pub test_report: Option<Written>,
     /// What the models produced over the whole tune.
     pub spend: Spend,
-    /// Why the tune stopped before the end, if it did (budget, failures, Ctrl-C);
-    /// `--resume` continues.
-    pub stopped: Option<String>,
+    /// Why the runs stopped before the end, if they did (budget, failures, an interrupt);
+    /// resuming continues.
+    pub stop: Option<StopCause>,
+    /// Why the search ended without a choice although nothing stopped it (no candidate of
+    /// a stage could be scored).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unscored: Option<String>,
 }
 
 /// Why a tune failed.
@@ -253,7 +258,7 @@ async fn run_stage(
     cells: &[Cell],
     population: Population,
     dir: &Path,
-) -> Result<(Vec<Option<Evaluation>>, Spend, Option<String>), TuneError> {
+) -> Result<(Vec<Option<Evaluation>>, Spend, Option<StopCause>), TuneError> {
     let sweep_options = SweepOptions {
         resume: options.resume,
         progress: options.progress.clone(),
@@ -267,11 +272,7 @@ async fn run_stage(
         interrupt: options.interrupt.clone(),
     };
     let summary = run_sweep(&tune.sweep, models, &sweep_options).await?;
-    let stopped = summary
-        .budget_stop
-        .clone()
-        .or_else(|| summary.interrupted.then(|| "interrupted".to_string()))
-        .or_else(|| summary.halted.clone());
+    let stopped = summary.stop.clone();
     if stopped.is_some() {
         // Scores of cut-short candidates would mislead; `--resume` finishes and scores them.
         return Ok((vec![None; cells.len()], summary.spend, stopped));
@@ -403,7 +404,8 @@ pub async fn run_tune(
         optimism_gap: None,
         test_report: None,
         spend: Spend::default(),
-        stopped: None,
+        stop: None,
+        unscored: None,
     };
     let mut field: Vec<Cell> = candidates;
     let mut last: Vec<(Cell, Option<Evaluation>)> = Vec::new();
@@ -465,12 +467,12 @@ pub async fn run_tune(
             });
         }
         if stopped.is_some() {
-            summary.stopped = stopped;
+            summary.stop = stopped;
             write_manifest(&out, tune, &summary)?;
             return Ok(summary);
         }
         if kept.is_empty() {
-            summary.stopped = Some(format!("no candidate of train stage {s} could be scored"));
+            summary.unscored = Some(format!("no candidate of train stage {s} could be scored"));
             write_manifest(&out, tune, &summary)?;
             return Ok(summary);
         }
@@ -509,7 +511,7 @@ pub async fn run_tune(
     let (evaluations, spend, stopped) =
         run_stage(tune, models, options, budget.minus(&summary.spend), &arms, test, &dir).await?;
     add(&mut summary.spend, &spend);
-    summary.stopped = stopped;
+    summary.stop = stopped;
     for (i, (cell, e)) in arms.iter().zip(&evaluations).enumerate() {
         let o = e.as_ref().and_then(|e| e.numeric.iter().find(|o| o.key == tune.objective.outcome));
         let c = o.and_then(|o| o.comparison.as_ref());
@@ -579,7 +581,8 @@ fn write_manifest(out: &Path, tune: &Tune, summary: &TuneSummary) -> Result<(), 
         "chosen": summary.chosen,
         "stability": summary.stability,
         "optimism_gap": summary.optimism_gap,
-        "stopped": summary.stopped,
+        "stop": summary.stop,
+        "unscored": summary.unscored,
         "summary": summary,
     });
     let path = out.join(TUNE_MANIFEST);
