@@ -683,3 +683,84 @@ fn survey_sampling_is_validated_as_roles_are_with_file_and_line() {
         assert!(e.contains(needle) && e.contains("survey.toml:"), "{method} {extra}: {e}");
     }
 }
+
+#[tokio::test]
+async fn a_survey_tune_searches_on_train_items_and_asks_the_held_out_items_once_at_the_end() {
+    use vsim::workflow::tune::survey::{
+        parse_survey_tune, run_survey_tune, split_questions, SurveyTuneOptions,
+    };
+    let Some(wave) = wave() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let items = ["SAFECRIME_W26", "GUN_W26", "WORLDDANGER_W26", "GUN1_W26", "GUNSOCIETY_W26", "WORRYG_W26"];
+    std::fs::write(
+        tmp.path().join("survey.toml"),
+        format!(
+            "kind = \"survey\"\nname = \"t\"\nopinionqa = \"{}\"\nattribute = \"POLIDEOLOGY\"\n\
+             groups = [\"Liberal\", \"Very conservative\"]\nitems = {items:?}\nper_group = 2\nmethod = \"vs-standard\"\n\
+             k = 3\nsystem = \"You are an American whose {{{{ attribute }}}} is {{{{ group }}}}.\"\n",
+            wave.display()
+        ),
+    )
+    .unwrap();
+    let text = "survey = \"survey.toml\"\nseed = 2\n[grid]\nselection = [\"weighted\", \"uniform\"]\n\
+                [tune]\nobjective = \"tv\"\nheld_out = 0.5\n[[baselines]]\nname = \"direct\"\nmethod = \"direct\"\n";
+    let path = tmp.path().join("tune.toml");
+    std::fs::write(&path, text).unwrap();
+    let tune = parse_survey_tune(&path, text).unwrap();
+    let ids: Vec<String> = tune.survey.questionnaire.items.iter().map(|i| i.key.clone()).collect();
+    assert_eq!((tune.train_items.clone(), tune.held_out_items.clone()), split_questions(&ids, 0.5));
+    assert_eq!(tune.train_items.len() + tune.held_out_items.len(), 6);
+    assert!(tune.train_items.iter().all(|i| !tune.held_out_items.contains(i)));
+    let model: SharedModel = Arc::new(scripted());
+    let models = tune.model_specs().into_iter().map(|s| (s, model.clone())).collect();
+    let options = SurveyTuneOptions { out: Some(tmp.path().join("out")), ..Default::default() };
+    let s = run_survey_tune(&tune, &models, &options).await.unwrap();
+    assert_eq!(s.trials.len(), 2);
+    assert!(s.chosen.is_some() && s.held_out.len() == 2 && s.optimism_gap.is_some(), "{s:?}");
+    // Each run asked only its side of the split: the search never saw a held-out item.
+    let asked = |dir: &Path| -> Vec<String> {
+        let m: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        m["survey"]["items"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect()
+    };
+    for t in &s.trials {
+        assert_eq!(asked(&t.dir), tune.train_items);
+    }
+    for h in &s.held_out {
+        assert_eq!(asked(&h.dir), tune.held_out_items);
+        assert!(h.representativeness.keys().all(|g| g == "Liberal" || g == "Very conservative"), "{h:?}");
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("out/tune.json")).unwrap()).unwrap();
+    assert_eq!(manifest["question_split"]["held_out"].as_array().unwrap().len(), tune.held_out_items.len());
+    let report = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
+    assert!(report.contains("representativeness: Liberal") && report.contains("Held-out items"), "{report}");
+    assert!(tmp.path().join("out/test/report/report.html").exists());
+}
+
+#[test]
+fn the_shipped_survey_tune_file_loads_when_its_wave_is_there() {
+    use vsim::workflow::tune::survey::parse_survey_tune;
+    let Some(wave) = wave() else { return };
+    // The shipped file reads the wave from data/; point a copy of its survey at the reference.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let survey = std::fs::read_to_string(root.join("survey_opinionqa_w26.toml")).unwrap();
+    let survey: String = survey
+        .lines()
+        .map(|l| {
+            if l.starts_with("opinionqa =") {
+                format!("opinionqa = \"{}\"", wave.display())
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(tmp.path().join("survey_opinionqa_w26.toml"), survey).unwrap();
+    let text = std::fs::read_to_string(root.join("tune_survey_w26.toml")).unwrap();
+    let tune = parse_survey_tune(&tmp.path().join("tune.toml"), &text).unwrap();
+    assert_eq!(tune.cells.len(), 8);
+    assert_eq!(tune.baselines.len(), 2);
+    assert!(!tune.train_items.is_empty() && !tune.held_out_items.is_empty());
+}

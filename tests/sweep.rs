@@ -435,8 +435,13 @@ fn arms_are_validated_with_the_file_and_the_field() {
     assert!(e.contains("arms[1].name") && e.contains("both name the folder `_`"), "{e}");
     let e = err("[grid]\nk = [2, 3]\n[[arms]]\nmethod = \"direct\"\n");
     assert!(e.contains("field `arms`") && e.contains("not both"), "{e}");
-    let e = err("[[arms]]\nmethod = \"direct\"\ntemperature = 1\n");
-    assert!(e.contains("bad.toml") && e.contains("temperature"), "{e}");
+    let e = err("[[arms]]\nmethod = \"direct\"\ntemperature = 3\n");
+    assert!(
+        e.contains("bad.toml") && e.contains("arms[0].temperature") && e.contains("between 0 and 2"),
+        "{e}"
+    );
+    let e = err("[[arms]]\nmethod = \"direct\"\ntop_k = 3\n");
+    assert!(e.contains("bad.toml") && e.contains("top_k"), "{e}");
     // Pinned models: only roles the sweep does not vary, with a valid spec.
     let e = err("[models]\npersuadee = \"local\"\n");
     assert!(e.contains("models.persuadee") && e.contains("the role the sweep varies"), "{e}");

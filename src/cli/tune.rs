@@ -14,6 +14,7 @@ use vsim::workflow::tune::{load_tune, open_tune_models, run_tune, TuneError, Tun
   vsim tune scenarios/tune_persuasion.toml --model openai:gpt-4o-mini
   vsim tune scenarios/tune_persuasion.toml --model openai:mock@http://127.0.0.1:8089/v1 --out runs/tune1
   vsim tune scenarios/tune_persuasion.toml --out runs/tune1 --resume
+  vsim tune scenarios/tune_survey_w26.toml --model openai:gpt-4o-mini
 
 A tune file is a sweep file (the search space as a [grid] or [[arms]]) with a [tune] table:
 objective (ks, l1_paired, l1_density, wasserstein, or a weighted sum such as
@@ -21,7 +22,11 @@ objective (ks, l1_paired, l1_density, wasserstein, or a weighted sum such as
 start, eta, train_n, test_n, bootstrap; and [[baselines]] run beside the choice on the held-out
 people. Every search stage reads only the train split; the test split is read once, at the end.
 OUT holds train/stage-N/ (one sweep folder per stage), test/ (the held-out comparison, with
-plots), tune.json (which split each stage read), trials.csv, report.md and report.html.")]
+plots), tune.json (which split each stage read), trials.csv, report.md and report.html.
+
+A file that names `survey = \"FILE\"` tunes a survey instead: its items are split into train and
+held-out items by a fixed rule over their ids ([tune] held_out, default 1/3); candidates answer
+the train items, the choice and the baselines the held-out ones, reported per subgroup.")]
 pub struct TuneArgs {
     /// The tune file (TOML).
     pub tune: PathBuf,
@@ -50,6 +55,11 @@ pub struct TuneArgs {
 }
 
 pub async fn run(args: TuneArgs) -> CliResult {
+    let text = std::fs::read_to_string(&args.tune)
+        .map_err(|e| CliError::input(anyhow::Error::new(e).context(args.tune.display().to_string())))?;
+    if vsim::workflow::tune::survey::is_survey_tune(&text) {
+        return run_survey_tune(&args, &text).await;
+    }
     let mut tune = load_tune(&args.tune).map_err(CliError::input)?;
     if let Some(m) = &args.model {
         vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
@@ -143,5 +153,70 @@ pub async fn run(args: TuneArgs) -> CliResult {
         outln!("optimism gap (held-out minus train objective): {g:+.4}");
     }
     outln!("{}: report.md, report.html, trials.csv, tune.json; {}", summary.out_dir.display(), summary.spend);
+    Ok(0)
+}
+
+/// `vsim tune` of a survey tune file: train items, the choice, the held-out items.
+async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
+    use vsim::workflow::tune::survey::{
+        open_survey_tune_models, parse_survey_tune, run_survey_tune, SurveyTuneError, SurveyTuneOptions,
+    };
+    let mut tune = parse_survey_tune(&args.tune, text).map_err(CliError::input)?;
+    if let Some(m) = &args.model {
+        vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
+        tune.model = Some(m.clone());
+    }
+    if args.replicates.is_some() {
+        return Err(CliError::input(anyhow::anyhow!(
+            "--replicates applies to dialogue tunes; a survey's respondents per subgroup are its `per_group`"
+        )));
+    }
+    let (models, notes) =
+        open_survey_tune_models(&tune, &args.backend.options()).await.map_err(super::launch_error)?;
+    super::print_notes(&notes);
+    let out = args.out.clone().unwrap_or_else(|| tune.out.clone());
+    let options = SurveyTuneOptions {
+        resume: args.resume,
+        progress: super::progress::run_progress(args.quiet, &out),
+        out: args.out.clone(),
+        budget: args.budget.budget()?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
+        ..SurveyTuneOptions::default()
+    };
+    errln!(
+        "tune: {} candidates on {} train items; {} items held out",
+        tune.cells.len(),
+        tune.train_items.len(),
+        tune.held_out_items.len()
+    );
+    let summary = run_survey_tune(&tune, &models, &options).await.map_err(|e| match &e {
+        SurveyTuneError::Run(r) if r.is_input() => CliError::input(e),
+        _ => CliError::failed(e),
+    })?;
+    let f = |x: Option<f64>| x.map_or_else(|| "n/a".into(), |v| format!("{v:.4}"));
+    for t in &summary.trials {
+        outln!("train items: {} objective {}", t.cell.name, f(t.score));
+    }
+    if let Some(stop) = &summary.stop {
+        errln!("{stop}; to continue, run the same command again with --resume");
+        if let vsim::experiment::StopCause::Interrupted = stop {
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+    }
+    match &summary.chosen {
+        Some(c) => outln!("chosen: {} (train objective {})", c.name, f(summary.chosen_train)),
+        None if summary.stop.is_none() => {
+            errln!("no candidate could be scored on the train items");
+            return Ok(1);
+        }
+        None => {}
+    }
+    for h in &summary.held_out {
+        outln!("held-out items: {} objective {} ({} respondents)", h.cell.name, f(h.score), h.respondents);
+    }
+    if let Some(g) = summary.optimism_gap {
+        outln!("optimism gap (held-out minus train objective): {g:+.4}");
+    }
+    outln!("{}: report.md, tune.json, test/report/; {}", summary.out_dir.display(), summary.spend);
     Ok(0)
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::spec::{Arm, Sweep};
+use super::spec::{Arm, Grid, Sweep};
 use crate::scenario::Scenario;
 use crate::vs::{KSpec, Method, Selection};
 
@@ -112,40 +112,37 @@ impl Cell {
     }
 }
 
-impl Sweep {
-    /// The cells: the arms in file order, else the grid in order method, k, selection,
-    /// tau, min_prob, model, temperature, max_tokens (the last varies fastest).
-    pub fn cells(&self) -> Vec<Cell> {
-        if !self.arms.is_empty() {
-            return self.arms.iter().enumerate().map(|(i, a)| Cell::new(i, a)).collect();
-        }
-        let g = &self.grid;
-        let mut cells = Vec::new();
-        for method in axis(&g.method) {
-            for k in axis(&g.k) {
-                for selection in axis(&g.selection) {
-                    for tau in axis(&g.tau) {
-                        for min_prob in axis(&g.min_prob) {
-                            for model in axis(&g.model) {
-                                for temperature in axis(&g.temperature) {
-                                    for max_tokens in axis(&g.max_tokens) {
-                                        for persona in axis(&g.persona) {
-                                            for system in axis(&g.system) {
-                                                let arm = Arm {
-                                                    name: None,
-                                                    method,
-                                                    k,
-                                                    selection,
-                                                    tau,
-                                                    min_prob,
-                                                    model: model.clone(),
-                                                    temperature,
-                                                    max_tokens,
-                                                    persona: persona.clone(),
-                                                    system,
-                                                };
-                                                cells.push(Cell::new(cells.len(), &arm));
-                                            }
+/// The cells of `grid`, or of `arms` when there are any (in file order).
+pub(crate) fn expand_cells(grid: &Grid, arms: &[Arm]) -> Vec<Cell> {
+    if !arms.is_empty() {
+        return arms.iter().enumerate().map(|(i, a)| Cell::new(i, a)).collect();
+    }
+    let g = grid;
+    let mut cells = Vec::new();
+    for method in axis(&g.method) {
+        for k in axis(&g.k) {
+            for selection in axis(&g.selection) {
+                for tau in axis(&g.tau) {
+                    for min_prob in axis(&g.min_prob) {
+                        for model in axis(&g.model) {
+                            for temperature in axis(&g.temperature) {
+                                for max_tokens in axis(&g.max_tokens) {
+                                    for persona in axis(&g.persona) {
+                                        for system in axis(&g.system) {
+                                            let arm = Arm {
+                                                name: None,
+                                                method,
+                                                k,
+                                                selection,
+                                                tau,
+                                                min_prob,
+                                                model: model.clone(),
+                                                temperature,
+                                                max_tokens,
+                                                persona: persona.clone(),
+                                                system,
+                                            };
+                                            cells.push(Cell::new(cells.len(), &arm));
                                         }
                                     }
                                 }
@@ -155,21 +152,35 @@ impl Sweep {
                 }
             }
         }
-        cells
+    }
+    cells
+}
+
+/// Baselines as cells, named `baseline-NNN-…` so that they never share a folder with a
+/// candidate.
+pub(crate) fn baseline_cells(baselines: &[Arm]) -> Vec<Cell> {
+    baselines
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let mut cell = Cell::new(i, a);
+            cell.name = format!("baseline-{}", cell.name);
+            cell
+        })
+        .collect()
+}
+
+impl Sweep {
+    /// The cells: the arms in file order, else the grid in order method, k, selection,
+    /// tau, min_prob, model, temperature, max_tokens (the last varies fastest).
+    pub fn cells(&self) -> Vec<Cell> {
+        expand_cells(&self.grid, &self.arms)
     }
 
     /// A tune file's baselines as cells, named `baseline-NNN-…` so that they never share a
     /// folder with a candidate.
     pub fn baseline_cells(&self) -> Vec<Cell> {
-        self.baselines
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let mut cell = Cell::new(i, a);
-                cell.name = format!("baseline-{}", cell.name);
-                cell
-            })
-            .collect()
+        baseline_cells(&self.baselines)
     }
 
     /// The scenario with `cell`'s settings applied to the swept role.

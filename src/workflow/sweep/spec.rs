@@ -156,7 +156,7 @@ struct RawSweep {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawGrid {
+pub(crate) struct RawGrid {
     #[serde(default)]
     method: Vec<String>,
     #[serde(default)]
@@ -181,7 +181,7 @@ struct RawGrid {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawArm {
+pub(crate) struct RawArm {
     name: Option<String>,
     method: Option<String>,
     k: Option<toml::Value>,
@@ -200,6 +200,120 @@ struct RawArm {
 struct RawBudget {
     max_tokens_total: Option<u64>,
     max_cost: Option<f64>,
+}
+
+/// The candidate settings of a sweep or tune file: its grid, arms and baselines.
+pub(crate) struct CellSpace {
+    pub grid: Grid,
+    pub arms: Vec<Arm>,
+    pub baselines: Vec<Arm>,
+}
+
+/// Reads a file's `[grid]`, `[[arms]]` and `[[baselines]]`, resolving named persona groups and
+/// system prompts; each error names its field.
+pub(crate) fn parse_cell_space(
+    raw_grid: &RawGrid,
+    raw_arms: &[RawArm],
+    raw_baselines: &[RawArm],
+    persona_groups: &std::collections::BTreeMap<String, Vec<String>>,
+    system_prompts: &std::collections::BTreeMap<String, String>,
+    invalid: &dyn Fn(&str, String) -> SweepError,
+) -> Result<CellSpace, SweepError> {
+    let mut grid = Grid::default();
+    for m in &raw_grid.method {
+        grid.method.push(m.parse::<Method>().map_err(|e| invalid("grid.method", e.to_string()))?);
+    }
+    for k in &raw_grid.k {
+        grid.k.push(k_value(k).map_err(|e| invalid("grid.k", e))?);
+    }
+    for s in &raw_grid.selection {
+        grid.selection.push(s.parse::<Selection>().map_err(|e| invalid("grid.selection", e.to_string()))?);
+    }
+    for t in &raw_grid.tau {
+        grid.tau.push(tau_value(t).map_err(|e| invalid("grid.tau", e))?);
+    }
+    for t in &raw_grid.min_prob {
+        grid.min_prob.push(tau_value(t).map_err(|e| invalid("grid.min_prob", e))?);
+    }
+    for m in &raw_grid.model {
+        model_value(m).map_err(|e| invalid("grid.model", e))?;
+        grid.model.push(m.clone());
+    }
+    for t in &raw_grid.temperature {
+        grid.temperature.push(temperature_value(*t).map_err(|e| invalid("grid.temperature", e))?);
+    }
+    for t in &raw_grid.max_tokens {
+        grid.max_tokens.push(max_tokens_value(*t).map_err(|e| invalid("grid.max_tokens", e))?);
+    }
+    for (name, keys) in persona_groups {
+        if name == "all" || keys.is_empty() {
+            return Err(invalid(
+                &format!("persona_groups.{name}"),
+                "a group names at least one attribute, and `all` (every attribute) needs no group".into(),
+            ));
+        }
+    }
+    let names = |known: Vec<&String>, all: bool| {
+        let mut v: Vec<String> = known.into_iter().cloned().collect();
+        if all {
+            v.push("all".into());
+        }
+        v.join(", ")
+    };
+    let group = |field: &str, name: &str| {
+        if name == "all" || persona_groups.contains_key(name) {
+            Ok(name.to_string())
+        } else {
+            Err(invalid(
+                field,
+                format!(
+                    "no persona group `{name}` (known: {})",
+                    names(persona_groups.keys().collect(), true)
+                ),
+            ))
+        }
+    };
+    let prompt = |field: &str, name: &str| {
+        if system_prompts.contains_key(name) {
+            Ok(name.to_string())
+        } else {
+            Err(invalid(
+                field,
+                format!(
+                    "no system prompt `{name}` in [system_prompts] (known: {})",
+                    names(system_prompts.keys().collect(), false)
+                ),
+            ))
+        }
+    };
+    for name in &raw_grid.persona {
+        grid.persona.push(group("grid.persona", name)?);
+    }
+    for name in &raw_grid.system {
+        grid.system.push(prompt("grid.system", name)?);
+    }
+    if !raw_arms.is_empty() && grid != Grid::default() {
+        return Err(invalid(
+            "arms",
+            "a sweep lists its cells either as [[arms]] or as a [grid], not both; move the grid's \
+             settings into the arms"
+                .into(),
+        ));
+    }
+    let mut arms = parse_arms(raw_arms, "arms", &invalid)?;
+    let mut baselines = parse_arms(raw_baselines, "baselines", &invalid)?;
+    for (list, raws, parsed) in [("arms", raw_arms, &mut arms), ("baselines", raw_baselines, &mut baselines)]
+    {
+        for (i, (r, a)) in raws.iter().zip(parsed.iter_mut()).enumerate() {
+            if let Some(name) = &r.persona {
+                a.persona = Some(group(&format!("{list}[{i}].persona"), name)?);
+            }
+            if let Some(name) = &r.system {
+                a.system = Some(prompt(&format!("{list}[{i}].system"), name)?);
+            }
+        }
+    }
+    Ok(CellSpace { grid, arms, baselines })
 }
 
 /// Reads a list of arms (`[[arms]]`, a tune's `[[baselines]]`), each field named as
@@ -367,101 +481,14 @@ pub(crate) fn parse_sweep_file(path: &Path, text: &str, allow_tune: bool) -> Res
         none if none.eq_ignore_ascii_case("none") => "none".to_string(),
         spec => relative_spec(&base, spec),
     });
-    let mut grid = Grid::default();
-    for m in &raw.grid.method {
-        grid.method.push(m.parse::<Method>().map_err(|e| invalid("grid.method", e.to_string()))?);
-    }
-    for k in &raw.grid.k {
-        grid.k.push(k_value(k).map_err(|e| invalid("grid.k", e))?);
-    }
-    for s in &raw.grid.selection {
-        grid.selection.push(s.parse::<Selection>().map_err(|e| invalid("grid.selection", e.to_string()))?);
-    }
-    for t in &raw.grid.tau {
-        grid.tau.push(tau_value(t).map_err(|e| invalid("grid.tau", e))?);
-    }
-    for t in &raw.grid.min_prob {
-        grid.min_prob.push(tau_value(t).map_err(|e| invalid("grid.min_prob", e))?);
-    }
-    for m in &raw.grid.model {
-        model_value(m).map_err(|e| invalid("grid.model", e))?;
-        grid.model.push(m.clone());
-    }
-    for t in &raw.grid.temperature {
-        grid.temperature.push(temperature_value(*t).map_err(|e| invalid("grid.temperature", e))?);
-    }
-    for t in &raw.grid.max_tokens {
-        grid.max_tokens.push(max_tokens_value(*t).map_err(|e| invalid("grid.max_tokens", e))?);
-    }
-    for (name, keys) in &raw.persona_groups {
-        if name == "all" || keys.is_empty() {
-            return Err(invalid(
-                &format!("persona_groups.{name}"),
-                "a group names at least one attribute, and `all` (every attribute) needs no group".into(),
-            ));
-        }
-    }
-    let names = |known: Vec<&String>, all: bool| {
-        let mut v: Vec<String> = known.into_iter().cloned().collect();
-        if all {
-            v.push("all".into());
-        }
-        v.join(", ")
-    };
-    let group = |field: &str, name: &str| {
-        if name == "all" || raw.persona_groups.contains_key(name) {
-            Ok(name.to_string())
-        } else {
-            Err(invalid(
-                field,
-                format!(
-                    "no persona group `{name}` (known: {})",
-                    names(raw.persona_groups.keys().collect(), true)
-                ),
-            ))
-        }
-    };
-    let prompt = |field: &str, name: &str| {
-        if raw.system_prompts.contains_key(name) {
-            Ok(name.to_string())
-        } else {
-            Err(invalid(
-                field,
-                format!(
-                    "no system prompt `{name}` in [system_prompts] (known: {})",
-                    names(raw.system_prompts.keys().collect(), false)
-                ),
-            ))
-        }
-    };
-    for name in &raw.grid.persona {
-        grid.persona.push(group("grid.persona", name)?);
-    }
-    for name in &raw.grid.system {
-        grid.system.push(prompt("grid.system", name)?);
-    }
-    if !raw.arms.is_empty() && grid != Grid::default() {
-        return Err(invalid(
-            "arms",
-            "a sweep lists its cells either as [[arms]] or as a [grid], not both; move the grid's \
-             settings into the arms"
-                .into(),
-        ));
-    }
-    let mut arms = parse_arms(&raw.arms, "arms", &invalid)?;
-    let mut baselines = parse_arms(&raw.baselines, "baselines", &invalid)?;
-    for (list, raws, parsed) in
-        [("arms", &raw.arms, &mut arms), ("baselines", &raw.baselines, &mut baselines)]
-    {
-        for (i, (r, a)) in raws.iter().zip(parsed.iter_mut()).enumerate() {
-            if let Some(name) = &r.persona {
-                a.persona = Some(group(&format!("{list}[{i}].persona"), name)?);
-            }
-            if let Some(name) = &r.system {
-                a.system = Some(prompt(&format!("{list}[{i}].system"), name)?);
-            }
-        }
-    }
+    let CellSpace { grid, arms, baselines } = parse_cell_space(
+        &raw.grid,
+        &raw.arms,
+        &raw.baselines,
+        &raw.persona_groups,
+        &raw.system_prompts,
+        &invalid,
+    )?;
     if raw.tune.is_none() && !raw.baselines.is_empty() {
         return Err(invalid("baselines", "baselines belong to a tune file (with a [tune] table)".into()));
     }

@@ -17,12 +17,15 @@
 //! - [`spec`]: the tune file;
 //! - [`objective`]: what is minimised;
 //! - [`run`]: the stages, the choice and the held-out runs;
-//! - [`report`]: `trials.csv`, `report.md` and `report.html`.
+//! - [`report`]: `trials.csv`, `report.md` and `report.html`;
+//! - [`survey`]: the same for a survey, whose questions are split into train and held-out
+//!   items by a fixed rule over their ids.
 
 pub mod objective;
 pub mod report;
 pub mod run;
 pub mod spec;
+pub mod survey;
 
 pub use objective::{Distance, Objective, Score};
 pub use run::{
