@@ -764,3 +764,35 @@ fn the_shipped_survey_tune_file_loads_when_its_wave_is_there() {
     assert_eq!(tune.baselines.len(), 2);
     assert!(!tune.train_items.is_empty() && !tune.held_out_items.is_empty());
 }
+
+#[tokio::test]
+async fn a_survey_sweep_runs_every_method_on_every_item_and_compares_them_against_the_subgroups() {
+    use vsim::workflow::tune::survey::{parse_survey_sweep, run_survey_sweep, SurveyTuneOptions};
+    if wave().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    survey_file(tmp.path(), "direct", "");
+    let text = "survey = \"survey.toml\"\nseed = 4\n[grid]\nmethod = [\"direct\", \"cot\", \"multi-turn\"]\n";
+    let path = tmp.path().join("sweep.toml");
+    let sweep = parse_survey_sweep(&path, text).unwrap();
+    assert_eq!(sweep.cells.len(), 3);
+    assert!(sweep.held_out_items.is_empty() && sweep.train_items.len() == 3);
+    let model: SharedModel = Arc::new(first_option_model());
+    let models = sweep.model_specs().into_iter().map(|s| (s, model.clone())).collect();
+    let options = SurveyTuneOptions { out: Some(tmp.path().join("out")), ..Default::default() };
+    let s = run_survey_sweep(&sweep, &models, &options).await.unwrap();
+    assert_eq!(s.cells.len(), 3);
+    for c in &s.cells {
+        assert_eq!(c.respondents, 6, "{c:?}");
+        assert!(c.dir.join("metrics.json").exists());
+    }
+    let report = std::fs::read_to_string(tmp.path().join("out/report/report.md")).unwrap();
+    assert!(
+        report.contains("000-direct") && report.contains("002-multi-turn") && report.contains("Liberal"),
+        "{report}"
+    );
+    // A [tune] table or baselines belong to a tune file.
+    let err = parse_survey_sweep(&path, &format!("{text}[tune]\nheld_out = 0.5\n")).unwrap_err();
+    assert!(err.to_string().contains("tune"), "{err}");
+}

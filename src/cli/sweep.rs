@@ -80,6 +80,11 @@ pub struct SweepArgs {
 }
 
 pub async fn run(args: SweepArgs) -> CliResult {
+    let text = std::fs::read_to_string(&args.sweep)
+        .map_err(|e| CliError::input(anyhow::Error::new(e).context(args.sweep.display().to_string())))?;
+    if vsim::workflow::tune::survey::names_a_survey(&text) {
+        return run_survey_sweep(&args, &text).await;
+    }
     let mut sweep = load_sweep(&args.sweep).map_err(CliError::input)?;
     if let Some(m) = &args.model {
         vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
@@ -262,4 +267,71 @@ pub async fn run(args: SweepArgs) -> CliResult {
         None => errln!("error: no cell could be evaluated; no comparison report was written"),
     }
     Ok(if failed > 0 || problems > 0 { 1 } else { 0 })
+}
+
+/// `vsim sweep` of a survey sweep file: every candidate answers every item; one comparison
+/// against the human subgroups in OUT/report/.
+async fn run_survey_sweep(args: &SweepArgs, text: &str) -> CliResult {
+    use vsim::workflow::tune::survey::{
+        open_survey_tune_models, parse_survey_sweep, run_survey_sweep, SurveyTuneError, SurveyTuneOptions,
+    };
+    let mut sweep = parse_survey_sweep(&args.sweep, text).map_err(CliError::input)?;
+    for (flag, given) in [
+        ("--population", args.population.is_some()),
+        ("--split", args.split.is_some()),
+        ("--n", args.n.is_some()),
+        ("--replicates", args.replicates.is_some()),
+        ("--human", args.human.is_some()),
+    ] {
+        if given {
+            return Err(CliError::input(anyhow::anyhow!(
+                "{flag} applies to dialogue sweeps; a survey's respondents and human data come from its survey file"
+            )));
+        }
+    }
+    if let Some(m) = &args.model {
+        vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
+        sweep.model = Some(m.clone());
+    }
+    if let Some(c) = args.concurrency {
+        sweep.concurrency = c.max(1);
+    }
+    let (models, notes) =
+        open_survey_tune_models(&sweep, &args.backend.options()).await.map_err(super::launch_error)?;
+    super::print_notes(&notes);
+    let out = args.out.clone().unwrap_or_else(|| sweep.out.clone());
+    let options = SurveyTuneOptions {
+        resume: args.resume,
+        progress: super::progress::run_progress(args.quiet, &out),
+        out: args.out.clone(),
+        budget: args.budget.budget()?,
+        max_consecutive_failures: args.budget.max_consecutive_failures,
+        ..SurveyTuneOptions::default()
+    };
+    let summary = run_survey_sweep(&sweep, &models, &options).await.map_err(|e| match &e {
+        SurveyTuneError::Run(r) if r.is_input() => CliError::input(e),
+        _ => CliError::failed(e),
+    })?;
+    for c in &summary.cells {
+        let per: Vec<String> = c.representativeness.iter().map(|(g, r)| format!("{g} {r:.3}")).collect();
+        outln!(
+            "{}: {} respondents, {} missing answers; representativeness by subgroup: {}",
+            c.dir.display(),
+            c.respondents,
+            c.missing_answers,
+            if per.is_empty() { "n/a".to_string() } else { per.join(", ") }
+        );
+    }
+    if let Some(stop) = &summary.stop {
+        errln!("{stop}; to continue, run the same command again with --resume");
+        if let vsim::experiment::StopCause::Interrupted = stop {
+            return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()));
+        }
+    }
+    if let Some(r) = &summary.report {
+        outln!("wrote {}", r.markdown.display());
+        outln!("wrote {}", r.html.display());
+    }
+    outln!("{}: {} cells; {}", summary.out_dir.display(), summary.cells.len(), summary.spend);
+    Ok(0)
 }

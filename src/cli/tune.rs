@@ -57,7 +57,7 @@ pub struct TuneArgs {
 pub async fn run(args: TuneArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.tune)
         .map_err(|e| CliError::input(anyhow::Error::new(e).context(args.tune.display().to_string())))?;
-    if vsim::workflow::tune::survey::is_survey_tune(&text) {
+    if vsim::workflow::tune::survey::names_a_survey(&text) {
         return run_survey_tune(&args, &text).await;
     }
     let mut tune = load_tune(&args.tune).map_err(CliError::input)?;

@@ -112,7 +112,7 @@ struct RawSurveyTune {
     baselines: Vec<RawArm>,
     #[serde(default)]
     system_prompts: BTreeMap<String, String>,
-    tune: RawSurveyTuneTable,
+    tune: Option<RawSurveyTuneTable>,
     #[serde(default)]
     budget: RawBudget,
     prices: Option<toml::Table>,
@@ -132,8 +132,8 @@ struct RawSurveyTuneTable {
     held_out: Option<f64>,
 }
 
-/// Whether the TOML `text` is a survey tune file (it names a `survey`).
-pub fn is_survey_tune(text: &str) -> bool {
+/// Whether the TOML `text` is a survey sweep or tune file (it names a `survey`).
+pub fn names_a_survey(text: &str) -> bool {
     toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("survey"))
 }
 
@@ -146,8 +146,18 @@ pub fn split_questions(items: &[String], held_out: f64) -> (Vec<String>, Vec<Str
         .partition(|id| crate::seed::derive_named(QUESTION_SPLIT_SEED, id) % 10_000 >= threshold)
 }
 
-/// Parses a survey tune file at `path`.
+/// Parses a survey tune file at `path` (with a `[tune]` table).
 pub fn parse_survey_tune(path: &Path, text: &str) -> Result<SurveyTune, SweepError> {
+    parse_survey_file(path, text, true)
+}
+
+/// Parses a survey sweep file at `path`: a survey tune file without `[tune]` and
+/// baselines, whose candidates all answer every item.
+pub fn parse_survey_sweep(path: &Path, text: &str) -> Result<SurveyTune, SweepError> {
+    parse_survey_file(path, text, false)
+}
+
+fn parse_survey_file(path: &Path, text: &str, tuning: bool) -> Result<SurveyTune, SweepError> {
     let file = path.to_path_buf();
     let raw: RawSurveyTune = toml::from_str(text).map_err(|e| {
         let at = e
@@ -174,8 +184,19 @@ pub fn parse_survey_tune(path: &Path, text: &str) -> Result<SurveyTune, SweepErr
     )?;
     let cells = expand_cells(&space.grid, &space.arms);
     let baselines = baseline_cells(&space.baselines);
-    if cells.len() < 2 {
+    if tuning && cells.len() < 2 {
         return Err(invalid("grid", "a tune chooses among at least two candidates".into()));
+    }
+    let table = match (tuning, raw.tune) {
+        (true, Some(t)) => t,
+        (true, None) => return Err(invalid("tune", "a tune file has a [tune] table".into())),
+        (false, Some(_)) => {
+            return Err(invalid("tune", "a [tune] table belongs to a tune file, not a sweep file".into()))
+        }
+        (false, None) => RawSurveyTuneTable { objective: None, held_out: None },
+    };
+    if !tuning && !baselines.is_empty() {
+        return Err(invalid("baselines", "baselines belong to a tune file (with a [tune] table)".into()));
     }
     for c in cells.iter().chain(&baselines) {
         if c.persona.is_some() {
@@ -189,7 +210,7 @@ pub fn parse_survey_tune(path: &Path, text: &str) -> Result<SurveyTune, SweepErr
             .check()
             .map_err(|(field, reason)| invalid(field, format!("candidate `{}`: {reason}", c.name)))?;
     }
-    let objective = match raw.tune.objective.as_deref().unwrap_or("representativeness") {
+    let objective = match table.objective.as_deref().unwrap_or("representativeness") {
         "representativeness" => SurveyObjective::Representativeness,
         "tv" => SurveyObjective::Tv,
         "js" => SurveyObjective::Js,
@@ -201,13 +222,14 @@ pub fn parse_survey_tune(path: &Path, text: &str) -> Result<SurveyTune, SweepErr
             ))
         }
     };
-    let held_out = raw.tune.held_out.unwrap_or(1.0 / 3.0);
+    let held_out = table.held_out.unwrap_or(1.0 / 3.0);
     if !(held_out > 0.0 && held_out < 1.0) {
         return Err(invalid("tune.held_out", format!("{held_out}: the share of items held out, in (0, 1)")));
     }
     let ids: Vec<String> = survey.questionnaire.items.iter().map(|i| i.key.clone()).collect();
-    let (train_items, held_out_items) = split_questions(&ids, held_out);
-    if train_items.is_empty() || held_out_items.is_empty() {
+    let (train_items, held_out_items) =
+        if tuning { split_questions(&ids, held_out) } else { (ids.clone(), Vec::new()) };
+    if tuning && (train_items.is_empty() || held_out_items.is_empty()) {
         return Err(invalid(
             "tune.held_out",
             format!(
@@ -653,4 +675,68 @@ pub fn survey_tune_markdown(tune: &SurveyTune, s: &SurveyTuneSummary) -> String 
     }
     table(&mut out, "Trials (train items)", &s.trials);
     out
+}
+
+/// What a survey sweep did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SurveySweepSummary {
+    /// The sweep folder.
+    pub out_dir: PathBuf,
+    /// Every candidate on every item, with its objective and per-subgroup representativeness.
+    pub cells: Vec<SurveyTrial>,
+    /// The comparison of the cells against the human subgroups (`report/report.md`, `.html`).
+    #[serde(skip)]
+    pub report: Option<crate::report::Written>,
+    /// What the models produced.
+    pub spend: Spend,
+    /// Why the runs stopped early, if they did.
+    pub stop: Option<StopCause>,
+}
+
+/// Runs every candidate of a survey sweep on every item (`OUT/CELL/`, each evaluated into its
+/// `metrics.json`) and compares them against the human subgroups in `OUT/report/`.
+pub async fn run_survey_sweep(
+    sweep: &SurveyTune,
+    models: &std::collections::HashMap<String, SharedModel>,
+    options: &SurveyTuneOptions,
+) -> Result<SurveySweepSummary, SurveyTuneError> {
+    let out = options.out.clone().unwrap_or_else(|| sweep.out.clone());
+    let folder = crate::fsutil::FolderKind {
+        what: "a vsim sweep folder",
+        manifest: crate::workflow::sweep::run::SWEEP_MANIFEST,
+    };
+    crate::fsutil::claim_dir(&out, folder)
+        .map_err(|source| SurveyTuneError::Io { path: out.clone(), source })?;
+    let manifest_path = out.join(crate::workflow::sweep::run::SWEEP_MANIFEST);
+    if !options.resume && manifest_path.exists() {
+        return Err(SurveyTuneError::Run(SurveyRunError::Run(crate::experiment::runner::RunError::RunDir(
+            crate::rundir::RunDirError::Exists(out.clone()),
+        ))));
+    }
+    let manifest = serde_json::json!({
+        "vsim_version": env!("CARGO_PKG_VERSION"),
+        "sweep_file": sweep.file,
+        "survey": sweep.survey.source,
+        "seed": sweep.seed,
+        "common_random_numbers": "every cell uses the same seed: respondent i has the same subgroup and seed in every cell",
+        "cells": sweep.cells,
+    });
+    crate::fsutil::write_atomic(&manifest_path, format!("{manifest:#}\n").as_bytes())
+        .map_err(|source| SurveyTuneError::Io { path: manifest_path.clone(), source })?;
+    let mut budget = sweep.budget;
+    if options.budget.max_tokens_total.is_some() {
+        budget.max_tokens_total = options.budget.max_tokens_total;
+    }
+    if options.budget.max_cost_usd.is_some() {
+        budget.max_cost_usd = options.budget.max_cost_usd;
+    }
+    let mut spend = Spend::default();
+    let (cells, reports, stop) =
+        run_cells(sweep, models, options, &mut spend, budget, &sweep.cells, &sweep.train_items, &out).await?;
+    let report = if reports.is_empty() {
+        None
+    } else {
+        Some(crate::report::survey::write_survey_comparison(&out.join("report"), &reports)?)
+    };
+    Ok(SurveySweepSummary { out_dir: out, cells, report, spend, stop })
 }
