@@ -127,9 +127,9 @@ pub fn parse_tune(path: &Path, text: &str) -> Result<Tune, SweepError> {
             invalid("tune.outcome", "the scenario declares no numeric outcome to tune on".into())
         })?,
     };
-    // The paper's measure (what was stated in the dialogue) when the outcome records it.
+    // The outcome's own value (the answer through the method) unless the file asks for the
+    // stated one, the paper's measure for PersuasionForGood (the shipped tune file does).
     let measure = match raw.measure.as_deref() {
-        None if stated => Measure::Stated,
         None | Some("answer") => Measure::Answer,
         Some("stated") if stated => Measure::Stated,
         Some("stated") => {
