@@ -394,7 +394,7 @@ fn tune(
     timeout: u64,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(String, Vec<String>)> {
-    use vsim::workflow::tune::{load_tune, open_tune_models, run_tune, TuneError, TuneOptions};
+    use vsim::workflow::tune::{load_tune, run_tune, TuneError, TuneOptions};
     let mut spec = load_tune(&tune_file).map_err(input)?;
     if let Some(m) = model {
         vsim::backend::spec::ModelSpec::parse(&m).map_err(input)?;
@@ -412,7 +412,10 @@ fn tune(
     let events = Events::default();
     let observer = events.observer();
     let job = async move {
-        let (models, notes) = open_tune_models(&spec, &backend).await.map_err(launch)?;
+        let (models, notes) =
+            vsim::experiment::launch::open_models(spec.sweep.model_specs(), &backend, spec.sweep.concurrency)
+                .await
+                .map_err(launch)?;
         let options = TuneOptions {
             resume,
             progress: observer,

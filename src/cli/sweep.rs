@@ -273,7 +273,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
 /// against the human subgroups in OUT/report/.
 async fn run_survey_sweep(args: &SweepArgs, text: &str) -> CliResult {
     use vsim::workflow::tune::survey::{
-        open_survey_tune_models, parse_survey_sweep, run_survey_sweep, SurveyTuneError, SurveyTuneOptions,
+        parse_survey_sweep, run_survey_sweep, SurveyTuneError, SurveyTuneOptions,
     };
     let mut sweep = parse_survey_sweep(&args.sweep, text).map_err(CliError::input)?;
     for (flag, given) in [
@@ -296,8 +296,13 @@ async fn run_survey_sweep(args: &SweepArgs, text: &str) -> CliResult {
     if let Some(c) = args.concurrency {
         sweep.concurrency = c.max(1);
     }
-    let (models, notes) =
-        open_survey_tune_models(&sweep, &args.backend.options()).await.map_err(super::launch_error)?;
+    let (models, notes) = vsim::experiment::launch::open_models(
+        sweep.model_specs(),
+        &args.backend.options(),
+        sweep.concurrency,
+    )
+    .await
+    .map_err(super::launch_error)?;
     super::print_notes(&notes);
     let out = args.out.clone().unwrap_or_else(|| sweep.out.clone());
     let options = SurveyTuneOptions {

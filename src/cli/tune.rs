@@ -6,12 +6,14 @@ use std::path::PathBuf;
 use super::run::BudgetArgs;
 use super::{BackendArgs, CliError, CliResult};
 use vsim::eval::EvalOptions;
+use vsim::experiment::launch::open_models;
 use vsim::workflow::sweep::SweepError;
-use vsim::workflow::tune::{load_tune, open_tune_models, run_tune, TuneError, TuneOptions};
+use vsim::workflow::tune::{load_tune, run_tune, TuneError, TuneOptions};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   vsim tune scenarios/tune_persuasion.toml --model openai:gpt-4o-mini
+  vsim tune scenarios/tune_persuasion.toml --population pfg:DIR --model openai:gpt-4o-mini
   vsim tune scenarios/tune_persuasion.toml --model openai:mock@http://127.0.0.1:8089/v1 --out runs/tune1
   vsim tune scenarios/tune_persuasion.toml --out runs/tune1 --resume
   vsim tune scenarios/tune_survey_w26.toml --model openai:gpt-4o-mini
@@ -39,6 +41,10 @@ pub struct TuneArgs {
     /// Model for roles without their own (overrides the file's `model`).
     #[arg(long, value_name = "SPEC")]
     pub model: Option<String>,
+    /// The people (overrides the file's `population`): `pfg:DIR`, whose train split is
+    /// searched and whose test split is held out.
+    #[arg(long, value_name = "SPEC")]
+    pub population: Option<String>,
     /// Simulate each person R times (overrides the file's `replicates`).
     #[arg(long, value_name = "R")]
     pub replicates: Option<usize>,
@@ -61,12 +67,22 @@ pub async fn run(args: TuneArgs) -> CliResult {
         return run_survey_tune(&args, &text).await;
     }
     let mut tune = load_tune(&args.tune).map_err(CliError::input)?;
+    if let Some(p) = &args.population {
+        if !p.starts_with("pfg:") && !p.starts_with("p4g:") {
+            return Err(CliError::input(anyhow::anyhow!(
+                "--population {p}: a tune needs people with real values and a train/test split (pfg:DIR)"
+            )));
+        }
+        tune.sweep.population = p.clone();
+    }
     if let Some(m) = &args.model {
         vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
         tune.sweep.model = Some(m.clone());
     }
     let (models, notes) =
-        open_tune_models(&tune, &args.backend.options()).await.map_err(super::launch_error)?;
+        open_models(tune.sweep.model_specs(), &args.backend.options(), tune.sweep.concurrency)
+            .await
+            .map_err(super::launch_error)?;
     super::print_notes(&notes);
     let out = args.out.clone().unwrap_or_else(|| tune.sweep.out.clone());
     let options = TuneOptions {
@@ -159,20 +175,25 @@ pub async fn run(args: TuneArgs) -> CliResult {
 /// `vsim tune` of a survey tune file: train items, the choice, the held-out items.
 async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
     use vsim::workflow::tune::survey::{
-        open_survey_tune_models, parse_survey_tune, run_survey_tune, SurveyTuneError, SurveyTuneOptions,
+        parse_survey_tune, run_survey_tune, SurveyTuneError, SurveyTuneOptions,
     };
     let mut tune = parse_survey_tune(&args.tune, text).map_err(CliError::input)?;
     if let Some(m) = &args.model {
         vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
         tune.model = Some(m.clone());
     }
-    if args.replicates.is_some() {
-        return Err(CliError::input(anyhow::anyhow!(
-            "--replicates applies to dialogue tunes; a survey's respondents per subgroup are its `per_group`"
-        )));
+    for (flag, given) in
+        [("--replicates", args.replicates.is_some()), ("--population", args.population.is_some())]
+    {
+        if given {
+            return Err(CliError::input(anyhow::anyhow!(
+                "{flag} applies to dialogue tunes; a survey's respondents come from its survey file"
+            )));
+        }
     }
-    let (models, notes) =
-        open_survey_tune_models(&tune, &args.backend.options()).await.map_err(super::launch_error)?;
+    let (models, notes) = open_models(tune.model_specs(), &args.backend.options(), tune.concurrency)
+        .await
+        .map_err(super::launch_error)?;
     super::print_notes(&notes);
     let out = args.out.clone().unwrap_or_else(|| tune.out.clone());
     let options = SurveyTuneOptions {

@@ -157,6 +157,18 @@ pub struct Budget {
 }
 
 impl Budget {
+    /// This budget with each cap that `over` sets replaced by `over`'s (the command line
+    /// over a file's).
+    pub fn overridden_by(mut self, over: &Budget) -> Budget {
+        if over.max_tokens_total.is_some() {
+            self.max_tokens_total = over.max_tokens_total;
+        }
+        if over.max_cost_usd.is_some() {
+            self.max_cost_usd = over.max_cost_usd;
+        }
+        self
+    }
+
     /// Why the budget is spent, if it is.
     pub fn reached(&self, spend: &Spend) -> Option<String> {
         if let Some(max) = self.max_tokens_total {
@@ -214,6 +226,18 @@ pub struct Spend {
     pub cached_calls: u64,
     /// Dollars, when at least one model has a price.
     pub cost_usd: Option<f64>,
+}
+
+impl std::ops::AddAssign<&Spend> for Spend {
+    /// Adds what another run spent (the cost is known when either side knows it).
+    fn add_assign(&mut self, other: &Spend) {
+        self.usage += other.usage;
+        self.calls += other.calls;
+        self.cached_calls += other.cached_calls;
+        if let Some(c) = other.cost_usd {
+            *self.cost_usd.get_or_insert(0.0) += c;
+        }
+    }
 }
 
 impl fmt::Display for Spend {

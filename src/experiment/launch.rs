@@ -252,6 +252,24 @@ impl OpenedModels {
     }
 }
 
+/// Opens one backend per spec of `specs` (each server checked first), sized for
+/// `concurrent` requests; returns them by spec, with the notes worth showing.
+pub async fn open_models(
+    specs: impl IntoIterator<Item = String>,
+    backend: &BackendOptions,
+    concurrent: usize,
+) -> Result<(HashMap<String, SharedModel>, Vec<String>), LaunchError> {
+    let options = backend.clone().for_concurrency(concurrent);
+    let mut models = HashMap::new();
+    let mut notes = Vec::new();
+    for spec in specs {
+        let (model, note) = open_checked(&spec, &options).await?;
+        notes.extend(note);
+        models.insert(spec, model);
+    }
+    Ok((models, notes))
+}
+
 /// Parses and opens a model spec; a server backend is checked first (fail fast), and what
 /// the check notes without failing comes back beside the model.
 pub async fn open_checked(

@@ -158,13 +158,7 @@ pub async fn run_sweep(
     };
     let mut prices = sweep.prices.clone();
     prices.extend(options.prices.clone());
-    let mut budget = sweep.budget;
-    if options.budget.max_tokens_total.is_some() {
-        budget.max_tokens_total = options.budget.max_tokens_total;
-    }
-    if options.budget.max_cost_usd.is_some() {
-        budget.max_cost_usd = options.budget.max_cost_usd;
-    }
+    let budget = sweep.budget.overridden_by(&options.budget);
     let cells = options.cells.clone().unwrap_or_else(|| sweep.cells());
     // A cell's folder that is a link would take the cell's writes out of the sweep folder.
     for name in cells.iter().map(|c| c.name.as_str()).chain([SWEEP_MANIFEST, "summary.csv", "summary.md"]) {
@@ -251,12 +245,7 @@ pub async fn run_sweep(
             let summary =
                 run_experiment_with(Arc::new(scenario), &population, &role_models, &config, &run_options)
                     .await?;
-            total.usage += summary.spend.usage;
-            total.calls += summary.spend.calls;
-            total.cached_calls += summary.spend.cached_calls;
-            if let Some(c) = summary.spend.cost_usd {
-                *total.cost_usd.get_or_insert(0.0) += c;
-            }
+            total += &summary.spend;
             // The sweep's own figures, not the cell's share of what was left.
             stop = summary.stop.clone().map(|cause| match cause {
                 StopCause::Budget { reason } => {

@@ -294,15 +294,6 @@ async fn run_stage(
     Ok((evaluations, summary.spend, stopped))
 }
 
-fn add(total: &mut Spend, s: &Spend) {
-    total.usage += s.usage;
-    total.calls += s.calls;
-    total.cached_calls += s.cached_calls;
-    if let Some(c) = s.cost_usd {
-        *total.cost_usd.get_or_insert(0.0) += c;
-    }
-}
-
 /// The share of `resamples` resamples of the people in which `chosen` keeps the lowest
 /// objective among `finalists`.
 fn selection_stability(
@@ -344,23 +335,6 @@ fn selection_stability(
     Some(wins as f64 / resamples as f64)
 }
 
-/// Opens one backend per model spec the tune uses (each server checked before anything
-/// runs), sized for the tune's concurrency; returns them by spec, with notes worth showing.
-pub async fn open_tune_models(
-    tune: &Tune,
-    backend: &crate::backend::factory::BackendOptions,
-) -> Result<(HashMap<String, SharedModel>, Vec<String>), crate::experiment::launch::LaunchError> {
-    let options = backend.clone().for_concurrency(tune.sweep.concurrency);
-    let mut models = HashMap::new();
-    let mut notes = Vec::new();
-    for spec in tune.sweep.model_specs() {
-        let (model, note) = crate::experiment::launch::open_checked(&spec, &options).await?;
-        notes.extend(note);
-        models.insert(spec, model);
-    }
-    Ok((models, notes))
-}
-
 /// Runs `tune` with backends from `models` (keyed by spec; see
 /// [`crate::workflow::sweep::Sweep::model_specs`]): every search stage reads only the train
 /// split; the chosen setting and the baselines then run once on the held-out people.
@@ -377,13 +351,7 @@ pub async fn run_tune(
             crate::rundir::RunDirError::Exists(out.clone()),
         ))));
     }
-    let mut budget = tune.sweep.budget;
-    if options.budget.max_tokens_total.is_some() {
-        budget.max_tokens_total = options.budget.max_tokens_total;
-    }
-    if options.budget.max_cost_usd.is_some() {
-        budget.max_cost_usd = options.budget.max_cost_usd;
-    }
+    let budget = tune.sweep.budget.overridden_by(&options.budget);
     let train = train_population(tune)?;
     let candidates = tune.sweep.cells();
     let sizes = stage_sizes(tune.strategy, candidates.len(), train.members.len());
@@ -437,7 +405,7 @@ pub async fn run_tune(
             &dir,
         )
         .await?;
-        add(&mut summary.spend, &spend);
+        summary.spend += &spend;
         let mut scored: Vec<(usize, Score)> = evaluations
             .iter()
             .enumerate()
@@ -510,7 +478,7 @@ pub async fn run_tune(
     });
     let (evaluations, spend, stopped) =
         run_stage(tune, models, options, budget.minus(&summary.spend), &arms, test, &dir).await?;
-    add(&mut summary.spend, &spend);
+    summary.spend += &spend;
     summary.stop = stopped;
     for (i, (cell, e)) in arms.iter().zip(&evaluations).enumerate() {
         let o = e.as_ref().and_then(|e| e.numeric.iter().find(|o| o.key == tune.objective.outcome));

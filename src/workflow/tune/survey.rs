@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::factory::BackendOptions;
 use crate::backend::SharedModel;
 use crate::experiment::budget::{Budget, Prices, Spend};
 use crate::experiment::progress::{RunEvent, RunProgress};
@@ -380,25 +379,6 @@ pub struct SurveyTuneOptions {
     pub interrupt: crate::experiment::Interrupt,
 }
 
-/// Opens one backend per model spec of the survey tune.
-pub async fn open_survey_tune_models(
-    tune: &SurveyTune,
-    backend: &BackendOptions,
-) -> Result<
-    (std::collections::HashMap<String, SharedModel>, Vec<String>),
-    crate::experiment::launch::LaunchError,
-> {
-    let options = backend.clone().for_concurrency(tune.concurrency);
-    let mut models = std::collections::HashMap::new();
-    let mut notes = Vec::new();
-    for spec in tune.model_specs() {
-        let (model, note) = crate::experiment::launch::open_checked(&spec, &options).await?;
-        notes.extend(note);
-        models.insert(spec, model);
-    }
-    Ok((models, notes))
-}
-
 /// Runs and evaluates `cells` on `items` into `dir`.
 #[allow(clippy::too_many_arguments)]
 async fn run_cells(
@@ -437,12 +417,7 @@ async fn run_cells(
             interrupt: options.interrupt.clone(),
         };
         let summary = run_survey(&spec, model, &config).await?;
-        spend.usage += summary.spend.usage;
-        spend.calls += summary.spend.calls;
-        spend.cached_calls += summary.spend.cached_calls;
-        if let Some(c) = summary.spend.cost_usd {
-            *spend.cost_usd.get_or_insert(0.0) += c;
-        }
+        *spend += &summary.spend;
         if summary.stop.is_some() {
             return Ok((trials, reports, summary.stop));
         }
@@ -505,13 +480,7 @@ pub async fn run_survey_tune(
             crate::rundir::RunDirError::Exists(out.clone()),
         ))));
     }
-    let mut budget = tune.budget;
-    if options.budget.max_tokens_total.is_some() {
-        budget.max_tokens_total = options.budget.max_tokens_total;
-    }
-    if options.budget.max_cost_usd.is_some() {
-        budget.max_cost_usd = options.budget.max_cost_usd;
-    }
+    let budget = tune.budget.overridden_by(&options.budget);
     let mut summary = SurveyTuneSummary {
         out_dir: out.clone(),
         objective: tune.objective,
@@ -723,13 +692,7 @@ pub async fn run_survey_sweep(
     });
     crate::fsutil::write_atomic(&manifest_path, format!("{manifest:#}\n").as_bytes())
         .map_err(|source| SurveyTuneError::Io { path: manifest_path.clone(), source })?;
-    let mut budget = sweep.budget;
-    if options.budget.max_tokens_total.is_some() {
-        budget.max_tokens_total = options.budget.max_tokens_total;
-    }
-    if options.budget.max_cost_usd.is_some() {
-        budget.max_cost_usd = options.budget.max_cost_usd;
-    }
+    let budget = sweep.budget.overridden_by(&options.budget);
     let mut spend = Spend::default();
     let (cells, reports, stop) =
         run_cells(sweep, models, options, &mut spend, budget, &sweep.cells, &sweep.train_items, &out).await?;
