@@ -803,3 +803,51 @@ fn the_shipped_tune_file_documents_its_search_space_and_stages() {
 fn common_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+#[test]
+fn vsim_tune_runs_against_the_mock_and_refuses_a_search_on_held_out_people() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let server = rt.block_on(MockServer::start(MockConfig { seed: 2, ..MockConfig::default() })).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    split_pfg(&tmp.path().join("pfg"), |_| 1.0, &Default::default());
+    std::fs::write(tmp.path().join("scenario.toml"), SCENARIO).unwrap();
+    let file = tmp.path().join("tune.toml");
+    std::fs::write(&file, TUNE.replace("[grid]\ntemperature = [0.5, 1.0, 1.5]", "[grid]\nk = [2, 3]"))
+        .unwrap();
+    let model = format!("openai:mock@{}", server.base_url());
+    let vsim = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
+            .args([
+                "tune",
+                file.to_str().unwrap(),
+                "--model",
+                &model,
+                "--bootstrap",
+                "20",
+                "--no-cache",
+                "--quiet",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = tmp.path().join("out");
+    let output = vsim(&["--out", out.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("chosen: ") && stdout.contains("held-out chosen") && stdout.contains("optimism gap"),
+        "{stdout}"
+    );
+    for f in ["report.md", "report.html", "trials.csv", "tune.json", "test/report.md"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // Running into the same folder again without --resume is refused; a test split is refused.
+    assert_eq!(vsim(&["--out", out.to_str().unwrap()]).status.code(), Some(2));
+    std::fs::write(&file, format!("split = \"test\"\n{TUNE}")).unwrap();
+    let output = vsim(&["--out", tmp.path().join("other").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("train split only"));
+    drop(server);
+    rt.shutdown_background();
+}
