@@ -242,6 +242,7 @@ fn path_string(p: &std::path::Path) -> String {
     cache_dir=None, max_requests=8, rpm=None, timeout=120, max_retries=None, threads=None,
     deterministic=false, progress=None
 ))]
+// Long on purpose: converts `vsim.run`'s thirty keyword arguments one by one into the library's request.
 #[allow(clippy::too_many_arguments)]
 fn run(
     py: Python<'_>,

@@ -85,6 +85,7 @@ pub fn refuse_changed(change: Option<vsim::rundir::InputChange>, allow: bool) ->
     }
 }
 
+// Long on purpose: the command's steps in the order the user sees them (read the run, resolve the human data, open the embedder, evaluate, write and print every outcome line).
 pub async fn run(a: EvalArgs) -> CliResult {
     let bins = a.bins.as_deref().map(super::stats::parse_bins).transpose().map_err(CliError::input)?;
     let split: Option<Split> = a.split.as_deref().map(str::parse).transpose().map_err(CliError::input)?;

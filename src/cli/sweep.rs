@@ -79,6 +79,7 @@ pub struct SweepArgs {
     pub backend: BackendArgs,
 }
 
+// Long on purpose: the command's steps in the order the user sees them (read and override the file, check the human data and embedder before any dialogue, run, report the cells, evaluate, print the comparison), each printing as it goes.
 pub async fn run(args: SweepArgs) -> CliResult {
     let text = std::fs::read_to_string(&args.sweep)
         .map_err(|e| CliError::input(anyhow::Error::new(e).context(args.sweep.display().to_string())))?;

@@ -132,6 +132,13 @@ pub async fn run(args: TuneArgs) -> CliResult {
         errln!("no choice: {why}");
         return Ok(1);
     }
+    print_choice(&summary);
+    outln!("{}: report.md, report.html, trials.csv, tune.json; {}", summary.out_dir.display(), summary.spend);
+    Ok(0)
+}
+
+/// The choice, the held-out comparison and the optimism gap, a line each.
+fn print_choice(summary: &vsim::workflow::tune::TuneSummary) {
     if let Some(c) = &summary.chosen {
         outln!(
             "chosen: {} (train objective {}; selection stability {} over {} resamples)",
@@ -168,8 +175,6 @@ pub async fn run(args: TuneArgs) -> CliResult {
     if let Some(g) = summary.optimism_gap {
         outln!("optimism gap (held-out minus train objective): {g:+.4}");
     }
-    outln!("{}: report.md, report.html, trials.csv, tune.json; {}", summary.out_dir.display(), summary.spend);
-    Ok(0)
 }
 
 /// `vsim tune` of a survey tune file: train items, the choice, the held-out items.

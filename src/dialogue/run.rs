@@ -74,6 +74,8 @@ pub struct DialogueRecord {
 }
 
 /// Runs the dialogue to its end; failures become an error event, never a panic.
+// Long on purpose: the turn loop, the outcome questions and the record share the agents, the
+// events and the usage of one dialogue; the steps are in the order they happen.
 pub async fn run_dialogue(setup: DialogueSetup) -> DialogueRecord {
     let scenario = setup.scenario.clone();
     let mut events = vec![Event::Begin(BeginEvent {

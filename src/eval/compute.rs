@@ -161,6 +161,7 @@ fn default_bins(min: Option<f64>, max: Option<f64>, values: &[f64]) -> Bins {
     Bins { lo, hi: if hi > lo { hi } else { lo + 1.0 }, n: 10 }
 }
 
+// Long on purpose: reads, counts, pairs and compares one outcome in one pass so that every figure rests on the same counted values.
 pub(crate) fn numeric_outcome(
     decl: &OutcomeDecl,
     run: &RunData,

@@ -454,6 +454,7 @@ pub(crate) type Unit = futures::future::BoxFuture<'static, DialogueRecord>;
 /// Before each start the budget is checked; once it is spent nothing new starts, and the
 /// dialogues in flight finish and are written. An interrupt (Ctrl-C) stops at once (finished dialogues are
 /// on disk; `--resume` continues).
+// Long on purpose: the one loop that starts, joins and records dialogues under concurrency, budget, failure and interrupt limits; its state is shared by every branch of the select.
 pub(crate) async fn drive(
     pending: Vec<usize>,
     make: impl Fn(usize) -> Result<Unit, RunError>,

@@ -46,6 +46,7 @@ pub struct ExportCounts {
 }
 
 /// Writes the ConvoKit corpus of `run_dir` into `out_dir`.
+// Long on purpose: writes ConvoKit's four files from one reading of the transcript, in the order the format expects.
 pub fn export_convokit(run_dir: &Path, out_dir: &Path) -> Result<ExportCounts, ExportError> {
     let transcript = run_dir.join("transcripts.jsonl");
     if !transcript.exists() {

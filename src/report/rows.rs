@@ -178,6 +178,17 @@ fn calibration_rows(r: &mut Rows, c: &crate::eval::calibration::Calibration) {
 /// The rows of one evaluation, in report order.
 pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
     let mut r = Rows { section: String::new(), rows: Vec::new() };
+    numeric_rows(&mut r, e);
+    categorical_rows(&mut r, e);
+    language_rows(&mut r, e);
+    selection_rows(&mut r, e);
+    probability_rows(&mut r, e);
+    count_rows(&mut r, e);
+    r.rows
+}
+
+/// Counts, summaries and distances of each numeric outcome (and its calibration).
+fn numeric_rows(r: &mut Rows, e: &Evaluation) {
     for o in &e.numeric {
         r.section = format!("Outcome {}", o.key);
         let hs = o.human.as_ref();
@@ -229,7 +240,7 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
                 r.distances(c.distance_rows());
                 if let Some(cal) = &o.calibration {
                     r.section = format!("Outcome {}: per-person calibration (replicates)", o.key);
-                    calibration_rows(&mut r, cal);
+                    calibration_rows(r, cal);
                 }
             }
             None => {
@@ -238,6 +249,10 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
             }
         }
     }
+}
+
+/// Shares and distances of each categorical outcome.
+fn categorical_rows(r: &mut Rows, e: &Evaluation) {
     for o in &e.categorical {
         r.section = format!("Outcome {}", o.key);
         r.count("n (valid values)", o.counts.valid, o.n_human, "");
@@ -258,6 +273,10 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
         }
         r.distances(o.distance_rows());
     }
+}
+
+/// Distinct-N, semantic diversity and readability of each role.
+fn language_rows(r: &mut Rows, e: &Evaluation) {
     for t in &e.linguistic {
         r.section = format!("Language: {}", t.role);
         let h = t.human.as_ref();
@@ -350,6 +369,10 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
             (None, _) => r.push(name, "n/a".into(), String::new(), String::new(), not_computed()),
         }
     }
+}
+
+/// Whether each role's choices follow its selection rule.
+fn selection_rows(r: &mut Rows, e: &Evaluation) {
     for c in &e.selection_check {
         r.section = format!("Selection check: {}, {}", c.role, c.rule);
         r.count("turns checked", c.turns, None, "turns with two or more candidates");
@@ -382,6 +405,10 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
             "turns whose chosen candidate has probability 0 under the rule",
         );
     }
+}
+
+/// What each verbalized role's stated probabilities look like.
+fn probability_rows(r: &mut Rows, e: &Evaluation) {
     for s in &e.stated_probabilities {
         r.section = format!("Stated probabilities: {}", s.role);
         r.count("verbalized-sampling turns", s.turns, None, "");
@@ -425,6 +452,10 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
             "1: uniform over the candidates; 0: all on one".into(),
         );
     }
+}
+
+/// Counts of dialogues, turns, candidates, retries and repairs.
+fn count_rows(r: &mut Rows, e: &Evaluation) {
     r.section = "Counts".into();
     let c = &e.counts;
     r.count("dialogues", c.dialogues, None, "");
@@ -442,5 +473,4 @@ pub fn metric_rows(e: &Evaluation) -> Vec<MetricRow> {
             format!("turns ({} candidates)", n.candidates),
         );
     }
-    r.rows
 }

@@ -60,6 +60,7 @@ impl Validator<'_> {
         self.map.error(spanned.span(), field, msg)
     }
 
+    // Long on purpose: validates the scenario's top level field by field in file order, each check a few lines that need the file's spans for its line numbers.
     fn scenario(&self, raw: RawScenario) -> Result<Scenario, ScenarioError> {
         if raw.name.get_ref().trim().is_empty() {
             return Err(self.err(&raw.name, "name", "expected a non-empty scenario name"));

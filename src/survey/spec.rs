@@ -99,6 +99,7 @@ struct RawSurvey {
 }
 
 /// Reads and validates a survey file. `wave_override` replaces the file's OpinionQA directory.
+// Long on purpose: validates the survey file field by field in file order, each check a few lines that need the file's spans for its line numbers.
 pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySpec, SurveyError> {
     let text = std::fs::read_to_string(path).map_err(|e| SurveyError::io(path, e))?;
     let line = |offset: usize| crate::fsutil::line_col(&text, offset).0;

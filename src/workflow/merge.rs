@@ -75,6 +75,7 @@ pub enum MergeError {
 }
 
 /// Merges the run directories `inputs` into `out_dir` (which must not hold a run).
+// Long on purpose: checks every shard against the others before anything is written, then writes the merged run: one order, one place.
 pub fn merge_runs(out_dir: &Path, inputs: &[PathBuf]) -> Result<MergeReport, MergeError> {
     let first_dir = inputs.first().ok_or(MergeError::NoInputs)?;
     let first = read_manifest(first_dir)?;

@@ -105,6 +105,7 @@ fn closes_typographic(chars: &[char], i: usize, double: bool) -> bool {
 /// non-JSON literals, comments, bare percentages, raw newlines in strings, and a cut-off end (closed
 /// after the last complete value inside a list or object), missing commas between values,
 /// and numbers written `.6` or `0,6`. See [`Pass`] for what else a pass reads.
+// Long on purpose: one pass of a character-level repair machine whose states share the cursor and the output buffer; split, each part would need all of them.
 fn lenient_fix(src: &str, pass: Pass) -> (String, Vec<Repair>) {
     let chars: Vec<char> = src.chars().collect();
     let mut out = String::with_capacity(src.len() + 8);

@@ -136,6 +136,7 @@ fn refuse_another_sweep(
 /// Runs every cell of `sweep` in order, each as a run directory under the output directory,
 /// with backends from `models` (keyed by model spec; see [`Sweep::model_specs`]). Writes
 /// `sweep.json`, `summary.csv` and `summary.md`.
+// Long on purpose: claiming the folder, pinning the inputs and running the cells under one budget must happen in this order in one place, so that a refused sweep writes nothing.
 pub async fn run_sweep(
     sweep: &Sweep,
     models: &HashMap<String, SharedModel>,

@@ -211,6 +211,7 @@ pub(crate) struct CellSpace {
 
 /// Reads a file's `[grid]`, `[[arms]]` and `[[baselines]]`, resolving named persona groups and
 /// system prompts; each error names its field.
+// Long on purpose: reads every axis of the grid and every arm, each check a few lines that name its field.
 pub(crate) fn parse_cell_space(
     raw_grid: &RawGrid,
     raw_arms: &[RawArm],
@@ -430,6 +431,7 @@ pub fn parse_sweep(path: &Path, text: &str) -> Result<Sweep, SweepError> {
 
 /// Reads a sweep or, with `allow_tune`, a tune file (a sweep file with a `[tune]` table and
 /// `[[baselines]]`).
+// Long on purpose: validates the sweep file field by field in file order; each check is a few lines and names its field.
 pub(crate) fn parse_sweep_file(path: &Path, text: &str, allow_tune: bool) -> Result<Sweep, SweepError> {
     let file = path.to_path_buf();
     let raw: RawSweep = toml::from_str(text).map_err(|e| {

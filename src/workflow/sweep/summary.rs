@@ -338,6 +338,7 @@ pub const STATED_FOLDER: &str = "stated";
 /// `vsim report`). A cell that cannot be evaluated (say, every dialogue failed) is
 /// recorded as failed and left out of the comparison; only a comparison that cannot be
 /// written is an error.
+// Long on purpose: evaluates every cell, both measures, and writes both comparisons under one lock of the sweep folder.
 pub async fn evaluate_sweep(
     out_dir: &Path,
     cells: &[Cell],

@@ -335,6 +335,140 @@ fn selection_stability(
     Some(wins as f64 / resamples as f64)
 }
 
+/// The search: every stage's candidates on its train people, the best kept; returns the
+/// choice and the last stage's candidates with their evaluations, or `None` when a stop or
+/// an unscorable stage ended the search (recorded in `summary`).
+#[allow(clippy::too_many_arguments)]
+async fn search(
+    tune: &Tune,
+    models: &HashMap<String, SharedModel>,
+    options: &TuneOptions,
+    budget: Budget,
+    train: &Population,
+    sizes: &[usize],
+    out: &Path,
+    summary: &mut TuneSummary,
+) -> Result<Option<(Cell, Vec<(Cell, Option<Evaluation>)>)>, TuneError> {
+    let mut field: Vec<Cell> = tune.sweep.cells();
+    let mut last: Vec<(Cell, Option<Evaluation>)> = Vec::new();
+    for (s, people) in sizes.iter().enumerate() {
+        let dir = out.join("train").join(format!("stage-{s}"));
+        options.progress.emit(RunEvent::Phase {
+            name: format!(
+                "train stage {}/{}: {} candidates on {people} train people",
+                s + 1,
+                sizes.len(),
+                field.len()
+            ),
+        });
+        summary.stages.push(Stage {
+            index: s,
+            split: Split::Train,
+            people: *people,
+            candidates: field.iter().map(|c| c.name.clone()).collect(),
+            dir: dir.clone(),
+        });
+        write_manifest(out, tune, summary)?;
+        let (evaluations, spend, stopped) = run_stage(
+            tune,
+            models,
+            options,
+            budget.minus(&summary.spend),
+            &field,
+            first(train, *people),
+            &dir,
+        )
+        .await?;
+        summary.spend += &spend;
+        let mut scored: Vec<(usize, Score)> = evaluations
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i, e.as_ref().map_or_else(no_score, |e| tune.objective.score(e))))
+            .collect();
+        scored.sort_by(|a, b| match (a.1.value, b.1.value) {
+            (Some(x), Some(y)) => x.total_cmp(&y).then(a.0.cmp(&b.0)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => a.0.cmp(&b.0),
+        });
+        let keep = match tune.strategy {
+            Strategy::Halving { eta, .. } if s + 1 < sizes.len() => field.len().div_ceil(eta),
+            _ => 1,
+        };
+        let kept: Vec<usize> =
+            scored.iter().filter(|(_, sc)| sc.value.is_some()).take(keep).map(|(i, _)| *i).collect();
+        for (i, score) in scored {
+            summary.trials.push(Trial {
+                stage: s,
+                split: Split::Train,
+                people: *people,
+                cell: field[i].clone(),
+                dir: dir.join(&field[i].name),
+                score,
+                kept: kept.contains(&i),
+            });
+        }
+        if stopped.is_some() {
+            summary.stop = stopped;
+            return Ok(None);
+        }
+        if kept.is_empty() {
+            summary.unscored = Some(format!("no candidate of train stage {s} could be scored"));
+            return Ok(None);
+        }
+        last = field.iter().cloned().zip(evaluations).collect();
+        field = kept.iter().map(|i| field[*i].clone()).collect();
+    }
+    Ok(Some((field[0].clone(), last)))
+}
+
+/// The held-out people, read once: the choice and the baselines run on them and are
+/// compared with their real values.
+async fn prove(
+    tune: &Tune,
+    models: &HashMap<String, SharedModel>,
+    options: &TuneOptions,
+    budget: Budget,
+    chosen: &Cell,
+    out: &Path,
+    summary: &mut TuneSummary,
+) -> Result<(), TuneError> {
+    let mut test = Population::load_split(&tune.sweep.population, Some(Split::Test))?;
+    let n = tune.test_n.unwrap_or(test.members.len()).min(test.members.len());
+    test = first(&test, n);
+    summary.test_people = n;
+    let mut arms = vec![Cell { name: format!("chosen-{}", chosen.name), ..chosen.clone() }];
+    arms.extend(tune.sweep.baseline_cells());
+    let dir = out.join("test");
+    options.progress.emit(RunEvent::Phase {
+        name: format!("held-out: the choice and {} baselines on {n} test people", arms.len() - 1),
+    });
+    let (evaluations, spend, stopped) =
+        run_stage(tune, models, options, budget.minus(&summary.spend), &arms, test, &dir).await?;
+    summary.spend += &spend;
+    summary.stop = stopped;
+    for (i, (cell, e)) in arms.iter().zip(&evaluations).enumerate() {
+        let o = e.as_ref().and_then(|e| e.numeric.iter().find(|o| o.key == tune.objective.outcome));
+        let c = o.and_then(|o| o.comparison.as_ref());
+        if i == 0 {
+            summary.human_test_mean = o.and_then(|o| o.human.as_ref()).map(|h| h.mean.clone());
+        }
+        summary.held_out.push(HeldOut {
+            kind: if i == 0 { "chosen" } else { "baseline" },
+            cell: cell.clone(),
+            dir: dir.join(&cell.name),
+            score: e.as_ref().map_or_else(no_score, |e| tune.objective.score(e)),
+            ks: c.map(|c| c.ks.statistic.clone()),
+            ks_pvalue: c.and_then(|c| c.ks.pvalue),
+            l1_paired: c.map(|c| c.l1_paired.clone()),
+            l1_density: c.map(|c| c.l1_density_pfg.clone()),
+            counts: c.map(|c| c.counts),
+            mean: o.map(|o| o.simulated.mean.clone()),
+        });
+    }
+    Ok(())
+}
+
 /// Runs `tune` with backends from `models` (keyed by spec; see
 /// [`crate::workflow::sweep::Sweep::model_specs`]): every search stage reads only the train
 /// split; the chosen setting and the baselines then run once on the held-out people.
@@ -375,79 +509,12 @@ pub async fn run_tune(
         stop: None,
         unscored: None,
     };
-    let mut field: Vec<Cell> = candidates;
-    let mut last: Vec<(Cell, Option<Evaluation>)> = Vec::new();
-    for (s, people) in sizes.iter().enumerate() {
-        let dir = out.join("train").join(format!("stage-{s}"));
-        options.progress.emit(RunEvent::Phase {
-            name: format!(
-                "train stage {}/{}: {} candidates on {people} train people",
-                s + 1,
-                sizes.len(),
-                field.len()
-            ),
-        });
-        summary.stages.push(Stage {
-            index: s,
-            split: Split::Train,
-            people: *people,
-            candidates: field.iter().map(|c| c.name.clone()).collect(),
-            dir: dir.clone(),
-        });
+    let Some((chosen, last)) =
+        search(tune, models, options, budget, &train, &sizes, &out, &mut summary).await?
+    else {
         write_manifest(&out, tune, &summary)?;
-        let (evaluations, spend, stopped) = run_stage(
-            tune,
-            models,
-            options,
-            budget.minus(&summary.spend),
-            &field,
-            first(&train, *people),
-            &dir,
-        )
-        .await?;
-        summary.spend += &spend;
-        let mut scored: Vec<(usize, Score)> = evaluations
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (i, e.as_ref().map_or_else(no_score, |e| tune.objective.score(e))))
-            .collect();
-        scored.sort_by(|a, b| match (a.1.value, b.1.value) {
-            (Some(x), Some(y)) => x.total_cmp(&y).then(a.0.cmp(&b.0)),
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => a.0.cmp(&b.0),
-        });
-        let keep = match tune.strategy {
-            Strategy::Halving { eta, .. } if s + 1 < sizes.len() => field.len().div_ceil(eta),
-            _ => 1,
-        };
-        let kept: Vec<usize> =
-            scored.iter().filter(|(_, sc)| sc.value.is_some()).take(keep).map(|(i, _)| *i).collect();
-        for (i, score) in scored {
-            summary.trials.push(Trial {
-                stage: s,
-                split: Split::Train,
-                people: *people,
-                cell: field[i].clone(),
-                dir: dir.join(&field[i].name),
-                score,
-                kept: kept.contains(&i),
-            });
-        }
-        if stopped.is_some() {
-            summary.stop = stopped;
-            write_manifest(&out, tune, &summary)?;
-            return Ok(summary);
-        }
-        if kept.is_empty() {
-            summary.unscored = Some(format!("no candidate of train stage {s} could be scored"));
-            write_manifest(&out, tune, &summary)?;
-            return Ok(summary);
-        }
-        last = field.iter().cloned().zip(evaluations).collect();
-        field = kept.iter().map(|i| field[*i].clone()).collect();
-    }
-    let chosen = field[0].clone();
+        return Ok(summary);
+    };
     let finalists: Vec<(usize, &Evaluation)> =
         last.iter().filter_map(|(c, e)| e.as_ref().map(|e| (c.index, e))).collect();
     summary.chosen_train = last
@@ -466,45 +533,14 @@ pub async fn run_tune(
     write_manifest(&out, tune, &summary)?;
 
     // The held-out people, read once: the choice and the baselines.
-    let mut test = Population::load_split(&tune.sweep.population, Some(Split::Test))?;
-    let n = tune.test_n.unwrap_or(test.members.len()).min(test.members.len());
-    test = first(&test, n);
-    summary.test_people = n;
-    let mut arms = vec![Cell { name: format!("chosen-{}", chosen.name), ..chosen.clone() }];
-    arms.extend(tune.sweep.baseline_cells());
-    let dir = out.join("test");
-    options.progress.emit(RunEvent::Phase {
-        name: format!("held-out: the choice and {} baselines on {n} test people", arms.len() - 1),
-    });
-    let (evaluations, spend, stopped) =
-        run_stage(tune, models, options, budget.minus(&summary.spend), &arms, test, &dir).await?;
-    summary.spend += &spend;
-    summary.stop = stopped;
-    for (i, (cell, e)) in arms.iter().zip(&evaluations).enumerate() {
-        let o = e.as_ref().and_then(|e| e.numeric.iter().find(|o| o.key == tune.objective.outcome));
-        let c = o.and_then(|o| o.comparison.as_ref());
-        if i == 0 {
-            summary.human_test_mean = o.and_then(|o| o.human.as_ref()).map(|h| h.mean.clone());
-        }
-        summary.held_out.push(HeldOut {
-            kind: if i == 0 { "chosen" } else { "baseline" },
-            cell: cell.clone(),
-            dir: dir.join(&cell.name),
-            score: e.as_ref().map_or_else(no_score, |e| tune.objective.score(e)),
-            ks: c.map(|c| c.ks.statistic.clone()),
-            ks_pvalue: c.and_then(|c| c.ks.pvalue),
-            l1_paired: c.map(|c| c.l1_paired.clone()),
-            l1_density: c.map(|c| c.l1_density_pfg.clone()),
-            counts: c.map(|c| c.counts),
-            mean: o.map(|o| o.simulated.mean.clone()),
-        });
-    }
+    prove(tune, models, options, budget, &chosen, &out, &mut summary).await?;
     summary.optimism_gap = match (&summary.held_out.first(), &summary.chosen_train) {
         (Some(h), Some(t)) => h.score.value.zip(t.value).map(|(test, train)| test - train),
         _ => None,
     };
+    let test_dir = out.join("test");
     let report =
-        if tune.objective.measure == Measure::Stated { dir.join(STATED_FOLDER) } else { dir.clone() };
+        if tune.objective.measure == Measure::Stated { test_dir.join(STATED_FOLDER) } else { test_dir };
     summary.test_report =
         Some(Written { markdown: report.join("report.md"), html: report.join("report.html") });
     write_manifest(&out, tune, &summary)?;

@@ -69,6 +69,7 @@ pub fn load_tune(path: &Path) -> Result<Tune, SweepError> {
 }
 
 /// Parses the text of a tune file at `path`.
+// Long on purpose: validates the tune table field by field; each check is a few lines and names its field.
 pub fn parse_tune(path: &Path, text: &str) -> Result<Tune, SweepError> {
     let sweep = crate::workflow::sweep::spec::parse_sweep_file(path, text, true)?;
     let invalid = |field: &str, reason: String| SweepError::Invalid {

@@ -156,6 +156,7 @@ pub fn parse_survey_sweep(path: &Path, text: &str) -> Result<SurveyTune, SweepEr
     parse_survey_file(path, text, false)
 }
 
+// Long on purpose: validates the survey tune file field by field; each check is a few lines and names its field.
 fn parse_survey_file(path: &Path, text: &str, tuning: bool) -> Result<SurveyTune, SweepError> {
     let file = path.to_path_buf();
     let raw: RawSurveyTune = toml::from_str(text).map_err(|e| {
