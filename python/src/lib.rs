@@ -373,7 +373,7 @@ fn run(
 /// showing. See `vsim.tune` for the arguments.
 #[pyfunction]
 #[pyo3(signature = (
-    tune_file, *, model=None, out=None, resume=false, replicates=None, bootstrap=1000,
+    tune_file, *, model=None, population=None, out=None, resume=false, replicates=None, bootstrap=1000,
     max_tokens_total=None, max_cost=None, max_consecutive_failures=10, no_cache=false,
     cache_dir=None, max_requests=8, timeout=120, progress=None
 ))]
@@ -382,6 +382,7 @@ fn tune(
     py: Python<'_>,
     tune_file: PathBuf,
     model: Option<String>,
+    population: Option<String>,
     out: Option<PathBuf>,
     resume: bool,
     replicates: Option<usize>,
@@ -395,23 +396,69 @@ fn tune(
     timeout: u64,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(String, Vec<String>)> {
+    use vsim::workflow::tune::survey::{
+        names_a_survey, parse_survey_tune, run_survey_tune, SurveyTuneOptions,
+    };
     use vsim::workflow::tune::{load_tune, run_tune, TuneError, TuneOptions};
-    let mut spec = load_tune(&tune_file).map_err(input)?;
-    if let Some(m) = model {
-        vsim::backend::spec::ModelSpec::parse(&m).map_err(input)?;
-        spec.sweep.model = Some(m);
-    }
     if let Some(c) = max_cost {
         if !(c.is_finite() && c >= 0.0) {
             return Err(input_msg("max_cost must be a non-negative number of dollars"));
         }
     }
+    let budget = vsim::experiment::Budget { max_tokens_total, max_cost_usd: max_cost };
+    let text = std::fs::read_to_string(&tune_file)
+        .map_err(|e| input_msg(format!("{}: {e}", tune_file.display())))?;
     let defaults = BackendSettings::default();
     let backend = BackendSettings { no_cache, cache_dir, max_requests, timeout_secs: timeout, ..defaults }
         .options(Progress::silent());
     let (interrupt, trigger) = Interrupt::triggered();
     let events = Events::default();
     let observer = events.observer();
+    if names_a_survey(&text) {
+        if replicates.is_some() || population.is_some() {
+            return Err(input_msg(
+                "replicates and population apply to dialogue tunes; a survey's respondents come from its file",
+            ));
+        }
+        let mut spec = parse_survey_tune(&tune_file, &text).map_err(input)?;
+        if let Some(m) = model {
+            vsim::backend::spec::ModelSpec::parse(&m).map_err(input)?;
+            spec.model = Some(m);
+        }
+        let job = async move {
+            let (models, notes) =
+                vsim::experiment::launch::open_models(spec.model_specs(), &backend, spec.concurrency)
+                    .await
+                    .map_err(launch)?;
+            let options = SurveyTuneOptions {
+                resume,
+                progress: observer,
+                out,
+                budget,
+                max_consecutive_failures,
+                interrupt,
+            };
+            let summary = run_survey_tune(&spec, &models, &options).await.map_err(|e| match &e {
+                vsim::workflow::tune::survey::SurveyTuneError::Run(r) if r.is_input() => input(e),
+                _ => failed(e),
+            })?;
+            Ok::<_, PyErr>((to_json(&summary)?, notes))
+        };
+        return finish_tune(wait(py, job, Some(&trigger), &events, progress.as_ref())?);
+    }
+    let mut spec = load_tune(&tune_file).map_err(input)?;
+    if let Some(p) = population {
+        if !p.starts_with("pfg:") && !p.starts_with("p4g:") {
+            return Err(input_msg(format!(
+                "population {p}: a tune needs people with real values and a train/test split (pfg:DIR)"
+            )));
+        }
+        spec.sweep.population = p;
+    }
+    if let Some(m) = model {
+        vsim::backend::spec::ModelSpec::parse(&m).map_err(input)?;
+        spec.sweep.model = Some(m);
+    }
     let job = async move {
         let (models, notes) =
             vsim::experiment::launch::open_models(spec.sweep.model_specs(), &backend, spec.sweep.concurrency)
@@ -421,7 +468,7 @@ fn tune(
             resume,
             progress: observer,
             out,
-            budget: vsim::experiment::Budget { max_tokens_total, max_cost_usd: max_cost },
+            budget,
             max_consecutive_failures,
             replicates,
             eval: vsim::eval::EvalOptions { bootstrap, ..vsim::eval::EvalOptions::default() },
@@ -439,17 +486,19 @@ fn tune(
             | TuneError::NoTrainPeople(_) => input(e),
             other => failed(other),
         })?;
-        Ok::<_, PyErr>((summary, notes))
+        Ok::<_, PyErr>((to_json(&summary)?, notes))
     };
-    match wait(py, job, Some(&trigger), &events, progress.as_ref())? {
-        Waited::Done(result) => {
-            let (summary, notes) = result?;
-            Ok((to_json(&summary)?, notes))
-        }
+    finish_tune(wait(py, job, Some(&trigger), &events, progress.as_ref())?)
+}
+
+/// A tune's result, or `KeyboardInterrupt` when Ctrl-C stopped it.
+fn finish_tune(waited: Waited<PyResult<(String, Vec<String>)>>) -> PyResult<(String, Vec<String>)> {
+    match waited {
+        Waited::Done(result) => result,
         Waited::Interrupted(result) => {
             result?;
             Err(PyKeyboardInterrupt::new_err(
-                "tune interrupted; finished dialogues are saved; call vsim.tune again with resume=True to continue",
+                "tune interrupted; finished work is saved; call vsim.tune again with resume=True to continue",
             ))
         }
     }

@@ -280,3 +280,34 @@ method = "direct"
     with pytest.raises(vsim.InputError):
         (tmp_path / "bad.toml").write_text((tmp_path / "tune.toml").read_text().replace('seed = 1', 'seed = 1\nsplit = "test"'))
         vsim.tune(tmp_path / "bad.toml", model=mock.model, progress=False)
+
+
+def test_a_survey_tune_reports_held_out_items_per_subgroup(mock, tmp_path):
+    wave = ROOT.parent / "shared" / "data" / "opinionqa" / "W26"
+    if not wave.exists():
+        pytest.skip("no OpinionQA wave")
+    (tmp_path / "survey.toml").write_text(f"""kind = "survey"
+name = "t"
+opinionqa = "{wave}"
+attribute = "POLIDEOLOGY"
+groups = ["Liberal", "Very conservative"]
+items = ["SAFECRIME_W26", "GUN_W26", "WORLDDANGER_W26", "GUN1_W26", "GUNSOCIETY_W26", "WORRYG_W26"]
+per_group = 2
+method = "vs-standard"
+k = 3
+system = "You are an American whose {{{{ attribute }}}} is {{{{ group }}}}."
+""")
+    (tmp_path / "tune.toml").write_text("""survey = "survey.toml"
+[grid]
+selection = ["weighted", "uniform"]
+[tune]
+held_out = 0.5
+[[baselines]]
+name = "direct"
+method = "direct"
+""")
+    t = vsim.tune(tmp_path / "tune.toml", model=mock.model, out=tmp_path / "out", no_cache=True, progress=False)
+    assert t.is_survey
+    assert len(t.trials) == 2 and len(t.held_out) == 2
+    assert "representativeness: Liberal" in t.held_out.columns or "representativeness: Very conservative" in t.held_out.columns
+    assert t.summary["train_items"] and t.summary["held_out_items"]

@@ -319,7 +319,8 @@ class Tune:
     ``trials`` has one row per candidate per search stage (train split only): stage,
     people, candidate, objective and its interval, kept. ``chosen`` is the chosen setting,
     ``held_out`` one row per arm run on the held-out people (the choice, then the
-    baselines) with the objective, KS, paired and density L1 and the counts;
+    baselines) with the objective, KS, paired and density L1 and the counts (for a survey
+    tune: per candidate, the objective and representativeness per subgroup);
     ``optimism_gap`` and ``stability`` are as in the report.
     """
 
@@ -333,7 +334,24 @@ class Tune:
         self.stop: Optional[Dict[str, Any]] = summary.get("stop")
 
     @property
+    def is_survey(self) -> bool:
+        """Whether this tune chose how survey respondents answer (items split into train and
+        held-out items) rather than a dialogue role's settings (people split)."""
+        return "train_items" in self.summary
+
+    def _survey_rows(self, trials):
+        rows = []
+        for t in trials:
+            row = {"candidate": t["cell"]["name"], "objective": t.get("score"),
+                   "respondents": t["respondents"], "missing_answers": t["missing_answers"], "dir": t["dir"]}
+            row.update({f"representativeness: {g}": r for g, r in t["representativeness"].items()})
+            rows.append(row)
+        return _pandas().DataFrame(rows)
+
+    @property
     def trials(self):
+        if self.is_survey:
+            return self._survey_rows(self.summary["trials"])
         rows = []
         for t in self.summary["trials"]:
             ci = t["score"].get("ci") or [None, None]
@@ -346,6 +364,9 @@ class Tune:
 
     @property
     def held_out(self):
+        if self.is_survey:
+            return self._survey_rows(self.summary["held_out"])
+
         def est(m):
             return None if not m or m.get("estimate") is None else m["estimate"]
         rows = []
@@ -369,6 +390,7 @@ def tune(
     tune_file: PathLike,
     *,
     model: Optional[str] = None,
+    population: Optional[str] = None,
     out: Optional[PathLike] = None,
     resume: bool = False,
     replicates: Optional[int] = None,
@@ -385,7 +407,9 @@ def tune(
     """Chooses a role's settings on the train split and proves the choice on held-out
     people, as ``vsim tune`` does (see the README's "Choosing settings without fooling
     yourself"). Every search stage reads only the train split; the test split is read once,
-    at the end. Returns a :class:`Tune` (``trials`` and ``held_out`` as DataFrames).
+    at the end. A file naming a ``survey`` tunes how respondents answer instead: its items
+    are split into train and held-out items. Returns a :class:`Tune` (``trials`` and
+    ``held_out`` as DataFrames).
 
     Raises:
         InputError: a bad tune file, model spec or argument (e.g. a tune that would search
@@ -396,6 +420,7 @@ def tune(
     summary_json, notes = _vsim.tune(
         os.fspath(tune_file),
         model=model,
+        population=population,
         out=None if out is None else os.fspath(out),
         resume=resume,
         replicates=replicates,

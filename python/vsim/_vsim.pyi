@@ -107,6 +107,7 @@ def tune(
     tune_file: str,
     *,
     model: Optional[str] = None,
+    population: Optional[str] = None,
     out: Optional[str] = None,
     resume: bool = False,
     replicates: Optional[int] = None,
