@@ -736,6 +736,16 @@ async fn a_survey_tune_searches_on_train_items_and_asks_the_held_out_items_once_
     let report = std::fs::read_to_string(tmp.path().join("out/report.md")).unwrap();
     assert!(report.contains("representativeness: Liberal") && report.contains("Held-out items"), "{report}");
     assert!(tmp.path().join("out/test/report/report.html").exists());
+    // The objective is the report's own figure, and the stability a share.
+    for t in s.trials.iter().chain(&s.held_out) {
+        let m: vsim::survey::eval::SurveyReport =
+            serde_json::from_str(&std::fs::read_to_string(t.dir.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(t.score, vsim::workflow::tune::survey::SurveyObjective::Tv.score(&m));
+        if let Some(mean_tv) = m.mean_tv {
+            assert!((t.score.unwrap() - mean_tv).abs() < 1e-12);
+        }
+    }
+    assert!(s.stability.is_some_and(|x| (0.0..=1.0).contains(&x)));
 }
 
 #[test]
@@ -785,7 +795,11 @@ async fn a_survey_sweep_runs_every_method_on_every_item_and_compares_them_agains
     assert_eq!(s.cells.len(), 3);
     for c in &s.cells {
         assert_eq!(c.respondents, 6, "{c:?}");
-        assert!(c.dir.join("metrics.json").exists());
+        let m: vsim::survey::eval::SurveyReport =
+            serde_json::from_str(&std::fs::read_to_string(c.dir.join("metrics.json")).unwrap()).unwrap();
+        // The objective is 1 − the report's overall representativeness, recomputed from its rows.
+        let overall = m.overall_representativeness.expect("ordinal items");
+        assert!((c.score.unwrap() - (1.0 - overall)).abs() < 1e-12, "{c:?} {overall}");
     }
     let report = std::fs::read_to_string(tmp.path().join("out/report/report.md")).unwrap();
     assert!(

@@ -46,19 +46,66 @@ pub enum SurveyObjective {
     Wasserstein,
 }
 
+/// Resamples of the train items behind a survey tune's selection stability.
+pub const STABILITY_RESAMPLES: usize = 200;
+
+/// How often `chosen` keeps the lowest objective when the train items are resampled (the
+/// rows of every item drawn, as many items as there are, with replacement).
+fn item_stability(
+    objective: SurveyObjective,
+    candidates: &[(usize, &SurveyReport)],
+    chosen: usize,
+    items: &[String],
+    seed: u64,
+) -> Option<f64> {
+    use rand::Rng;
+    if candidates.len() < 2 || items.is_empty() {
+        return None;
+    }
+    let mut rng = crate::seed::rng(crate::seed::derive_named(seed, "tune/survey-stability"));
+    let mut wins = 0;
+    for _ in 0..STABILITY_RESAMPLES {
+        let draw: Vec<&String> = (0..items.len()).map(|_| &items[rng.random_range(0..items.len())]).collect();
+        let best = candidates
+            .iter()
+            .filter_map(|(index, r)| {
+                let rows: Vec<&crate::survey::eval::ItemGroupMetrics> = draw
+                    .iter()
+                    .flat_map(|item| r.rows.iter().filter(move |row| &row.item == *item))
+                    .collect();
+                objective.score_rows(&rows).map(|v| (v, *index))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        wins += usize::from(best.is_some_and(|(_, i)| i == chosen));
+    }
+    Some(wins as f64 / STABILITY_RESAMPLES as f64)
+}
+
 impl SurveyObjective {
+    /// The objective over some (item, subgroup) rows: representativeness averaged within each
+    /// subgroup, then over subgroups, as the survey report does; the others averaged over rows.
+    pub fn score_rows(self, rows: &[&crate::survey::eval::ItemGroupMetrics]) -> Option<f64> {
+        let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+        match self {
+            Self::Representativeness => {
+                let mut by_group: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+                for r in rows {
+                    if let Some(x) = r.representativeness {
+                        by_group.entry(&r.group).or_default().push(x);
+                    }
+                }
+                let groups: Vec<f64> = by_group.values().filter_map(|v| mean(v)).collect();
+                mean(&groups).map(|x| 1.0 - x)
+            }
+            Self::Tv => mean(&rows.iter().filter_map(|r| r.tv).collect::<Vec<_>>()),
+            Self::Js => mean(&rows.iter().filter_map(|r| r.js).collect::<Vec<_>>()),
+            Self::Wasserstein => mean(&rows.iter().filter_map(|r| r.wasserstein).collect::<Vec<_>>()),
+        }
+    }
+
     /// The objective of one evaluated survey (`None` when nothing was compared).
     pub fn score(self, r: &SurveyReport) -> Option<f64> {
-        let mean = |f: fn(&crate::survey::eval::ItemGroupMetrics) -> Option<f64>| {
-            let v: Vec<f64> = r.rows.iter().filter_map(f).collect();
-            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-        };
-        match self {
-            Self::Representativeness => r.overall_representativeness.map(|x| 1.0 - x),
-            Self::Tv => mean(|m| m.tv),
-            Self::Js => mean(|m| m.js),
-            Self::Wasserstein => mean(|m| m.wasserstein),
-        }
+        self.score_rows(&r.rows.iter().collect::<Vec<_>>())
     }
 }
 
@@ -353,6 +400,9 @@ pub struct SurveyTuneSummary {
     pub chosen: Option<Cell>,
     /// Its train objective.
     pub chosen_train: Option<f64>,
+    /// The share of [`STABILITY_RESAMPLES`] resamples of the train items in which the choice
+    /// still has the lowest objective.
+    pub stability: Option<f64>,
     /// The choice (first) and the baselines on the held-out items.
     pub held_out: Vec<SurveyTrial>,
     /// Held-out objective of the choice minus its train objective.
@@ -490,6 +540,7 @@ pub async fn run_survey_tune(
         trials: Vec::new(),
         chosen: None,
         chosen_train: None,
+        stability: None,
         held_out: Vec::new(),
         optimism_gap: None,
         spend: Spend::default(),
@@ -499,7 +550,7 @@ pub async fn run_survey_tune(
     options.progress.emit(RunEvent::Phase {
         name: format!("train: {} candidates on {} train items", tune.cells.len(), tune.train_items.len()),
     });
-    let (trials, _, stop) = run_cells(
+    let (trials, train_reports, stop) = run_cells(
         tune,
         models,
         options,
@@ -527,6 +578,14 @@ pub async fn run_survey_tune(
     };
     let chosen = best.cell.clone();
     summary.chosen_train = Some(score);
+    let scored: Vec<(usize, &SurveyReport)> = summary
+        .trials
+        .iter()
+        .zip(&train_reports)
+        .filter(|(t, _)| t.score.is_some())
+        .map(|(t, (_, r))| (t.cell.index, r))
+        .collect();
+    summary.stability = item_stability(tune.objective, &scored, chosen.index, &tune.train_items, tune.seed);
     summary.chosen = Some(chosen.clone());
     write_survey_manifest(&out, tune, &summary)?;
     let mut arms = vec![Cell { name: format!("chosen-{}", chosen.name), ..chosen }];
@@ -609,6 +668,12 @@ pub fn survey_tune_markdown(tune: &SurveyTune, s: &SurveyTuneSummary) -> String 
     if let Some(c) = &s.chosen {
         let _ = writeln!(out, "## Choice\n\n- chosen: `{}`", c.name);
         let _ = writeln!(out, "- train objective: {}", opt(s.chosen_train));
+        let _ = writeln!(
+            out,
+            "- selection stability: {} (the share of {STABILITY_RESAMPLES} resamples of the train items in which the \
+             choice still has the lowest objective)",
+            opt(s.stability)
+        );
         let _ = writeln!(out, "- held-out objective: {}", opt(s.held_out.first().and_then(|h| h.score)));
         let _ = writeln!(out, "- optimism gap (held-out minus train): {}\n", opt(s.optimism_gap));
     }
