@@ -230,7 +230,12 @@ async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
         }
     }
     match &summary.chosen {
-        Some(c) => outln!("chosen: {} (train objective {})", c.name, f(summary.chosen_train)),
+        Some(c) => outln!(
+            "chosen: {} (train objective {}; selection stability {} over resampled train items)",
+            c.name,
+            f(summary.chosen_train),
+            summary.stability.map_or_else(|| "n/a".into(), |v| format!("{v:.2}"))
+        ),
         None if summary.stop.is_none() => {
             errln!("no candidate could be scored on the train items");
             return Ok(1);
