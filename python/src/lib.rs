@@ -374,7 +374,7 @@ fn run(
 #[pyfunction]
 #[pyo3(signature = (
     tune_file, *, model=None, population=None, out=None, resume=false, replicates=None, bootstrap=1000,
-    max_tokens_total=None, max_cost=None, max_consecutive_failures=10, no_cache=false,
+    max_tokens_total=None, max_cost=None, prices=None, max_consecutive_failures=10, no_cache=false,
     cache_dir=None, max_requests=8, timeout=120, progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -389,6 +389,7 @@ fn tune(
     bootstrap: usize,
     max_tokens_total: Option<u64>,
     max_cost: Option<f64>,
+    prices: Option<Vec<(String, f64, f64)>>,
     max_consecutive_failures: usize,
     no_cache: bool,
     cache_dir: Option<PathBuf>,
@@ -406,6 +407,10 @@ fn tune(
         }
     }
     let budget = vsim::experiment::Budget { max_tokens_total, max_cost_usd: max_cost };
+    let mut price_table = vsim::experiment::Prices::default();
+    for (name, input_price, output_price) in prices.unwrap_or_default() {
+        price_table.add_entry(&format!("{name}={input_price},{output_price}")).map_err(input)?;
+    }
     let text = std::fs::read_to_string(&tune_file)
         .map_err(|e| input_msg(format!("{}: {e}", tune_file.display())))?;
     let defaults = BackendSettings::default();
@@ -435,6 +440,7 @@ fn tune(
                 progress: observer,
                 out,
                 budget,
+                prices: price_table,
                 max_consecutive_failures,
                 interrupt,
             };
@@ -469,11 +475,11 @@ fn tune(
             progress: observer,
             out,
             budget,
+            prices: price_table,
             max_consecutive_failures,
             replicates,
             eval: vsim::eval::EvalOptions { bootstrap, ..vsim::eval::EvalOptions::default() },
             interrupt,
-            ..TuneOptions::default()
         };
         let summary = run_tune(&spec, &models, &options).await.map_err(|e| match e {
             TuneError::Sweep(vsim::workflow::sweep::SweepError::Run(ref r)) if r.is_input() => input(e),

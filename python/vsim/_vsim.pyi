@@ -114,6 +114,7 @@ def tune(
     bootstrap: int = 1000,
     max_tokens_total: Optional[int] = None,
     max_cost: Optional[float] = None,
+    prices: Optional[Sequence[Tuple[str, float, float]]] = None,
     max_consecutive_failures: int = 10,
     no_cache: bool = False,
     cache_dir: Optional[str] = None,

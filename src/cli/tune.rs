@@ -206,6 +206,7 @@ async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
         progress: super::progress::run_progress(args.quiet, &out),
         out: args.out.clone(),
         budget: args.budget.budget()?,
+        prices: args.budget.prices()?,
         max_consecutive_failures: args.budget.max_consecutive_failures,
         ..SurveyTuneOptions::default()
     };

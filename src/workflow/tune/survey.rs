@@ -424,6 +424,8 @@ pub struct SurveyTuneOptions {
     pub out: Option<PathBuf>,
     /// Overrides the file's budget where set.
     pub budget: Budget,
+    /// Extra prices (e.g. from the command line), over the file's.
+    pub prices: Prices,
     /// Stop starting respondents after this many failed in a row (0: never).
     pub max_consecutive_failures: usize,
     /// What stops the runs early (default: Ctrl-C).
@@ -463,7 +465,11 @@ async fn run_cells(
             model_name,
             shard: None,
             budget: budget.minus(spend),
-            prices: tune.prices.clone(),
+            prices: {
+                let mut prices = tune.prices.clone();
+                prices.extend(options.prices.clone());
+                prices
+            },
             max_consecutive_failures: options.max_consecutive_failures,
             interrupt: options.interrupt.clone(),
         };
