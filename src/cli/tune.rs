@@ -249,6 +249,10 @@ async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
     if let Some(g) = summary.optimism_gap {
         outln!("optimism gap (held-out minus train objective): {g:+.4}");
     }
-    outln!("{}: report.md, tune.json, test/report/; {}", summary.out_dir.display(), summary.spend);
+    outln!(
+        "{}: report.md, report.html, tune.json, test/report/; {}",
+        summary.out_dir.display(),
+        summary.spend
+    );
     Ok(0)
 }

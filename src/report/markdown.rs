@@ -193,3 +193,29 @@ pub fn measure_text(m: crate::dialogue::events::Measure) -> &'static str {
         }
     }
 }
+
+/// Renders a Markdown report as HTML (tables included). Raw HTML in the text is shown as
+/// text, never passed through: a report quotes model output and file names.
+pub fn to_html(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser};
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),
+        other => other,
+    });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events);
+    html
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_becomes_html_with_tables_and_no_raw_html() {
+        let html = super::to_html("# T\n\n| a | b |\n| --- | --- |\n| 1 | <script>x</script> |\n");
+        assert!(
+            html.contains("<h1>T</h1>") && html.contains("<table>") && html.contains("<td>1</td>"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"), "{html}");
+    }
+}

@@ -127,8 +127,8 @@ pub fn write_survey_comparison(
     })
 }
 
-/// A page around `body`: inline CSS, nothing fetched.
-fn page(title: &str, body: &str) -> String {
+/// A page around `body`: inline CSS, nothing fetched (also the tune reports').
+pub(crate) fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n<title>{title}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main>\n<p class=\"note\">vsim {version}</p>\n{body}</main>\n</body>\n</html>\n",
         title = esc(title),

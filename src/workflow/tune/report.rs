@@ -126,13 +126,13 @@ pub fn tune_html(s: &TuneSummary) -> String {
         .collect();
     let plot =
         svg::intervals("Train objective of every trial, with its interval", "objective", &items, &legend);
-    let md = tune_markdown(s);
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>vsim tune</title>\
-         <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}pre{{white-space:pre-wrap}}</style>\
-         </head><body><h1>vsim tune</h1>{plot}<pre>{}</pre></body></html>\n",
-        svg::esc(&md)
-    )
+    let body = crate::report::markdown::to_html(&tune_markdown(s));
+    // The plot goes after the choice, before the tables.
+    let body = match body.find("<h2>Held-out") {
+        Some(i) => format!("{}<div class=\"plots\">{plot}</div>\n{}", &body[..i], &body[i..]),
+        None => format!("{body}<div class=\"plots\">{plot}</div>\n"),
+    };
+    crate::report::survey::page("vsim tune", &body)
 }
 
 /// Writes `trials.csv`, `report.md` and `report.html` into `out`.

@@ -615,8 +615,13 @@ pub async fn run_survey_tune(
         crate::report::survey::write_survey_comparison(&test_dir.join("report"), &reports)?;
     }
     write_survey_manifest(&out, tune, &summary)?;
+    let markdown = survey_tune_markdown(tune, &summary);
     let md = out.join("report.md");
-    crate::fsutil::write_atomic(&md, survey_tune_markdown(tune, &summary).as_bytes()).map_err(io(&md))?;
+    crate::fsutil::write_atomic(&md, markdown.as_bytes()).map_err(io(&md))?;
+    let html = out.join("report.html");
+    let page =
+        crate::report::survey::page("vsim tune (survey)", &crate::report::markdown::to_html(&markdown));
+    crate::fsutil::write_atomic(&html, page.as_bytes()).map_err(io(&html))?;
     Ok(summary)
 }
 
