@@ -227,7 +227,14 @@ fn instant_model() -> ScriptedModel {
                     .collect();
                 format!(r#"{{"responses": [{}]}}"#, items.join(", "))
             }
-            Some(OutputConstraint::Number { .. }) => r#"{"answer": 0.5}"#.to_string(),
+            // The outcome answer through a list method, and what was stated in the chat.
+            Some(OutputConstraint::Answers { .. }) => {
+                r#"{"responses": [{"answer": 0.5, "probability": 0.6}, {"answer": 1, "probability": 0.4}]}"#
+                    .to_string()
+            }
+            Some(OutputConstraint::Number { .. } | OutputConstraint::Stated { .. }) => {
+                r#"{"answer": 0.5}"#.to_string()
+            }
             Some(OutputConstraint::Choice { choices }) => format!(r#"{{"answer": "{}"}}"#, choices[0]),
             _ => format!("Message {n}: would you consider giving part of your payment to Save the Children?"),
         })
