@@ -198,8 +198,9 @@ impl Comparison {
         if let Some(first) = self.runs.first() {
             blocks.push(headline::Headline {
                 title: format!("As measured in this report: {}", markdown::measure_text(first.measure)),
-                why: "Per arm, the distances of the simulated values from the same people's real ones, with \
-                      bootstrap intervals and the counts they rest on; every metric follows below."
+                why: "Per arm, the distances of the simulated values from the human ones (paired L1 only where a \
+                      simulated person is a real participant), with bootstrap intervals and the counts they rest on; \
+                      every metric follows below."
                     .into(),
                 tables: headline::headline_tables(&self.runs),
             });
