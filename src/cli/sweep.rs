@@ -273,9 +273,7 @@ pub async fn run(args: SweepArgs) -> CliResult {
 /// `vsim sweep` of a survey sweep file: every candidate answers every item; one comparison
 /// against the human subgroups in OUT/report/.
 async fn run_survey_sweep(args: &SweepArgs, text: &str) -> CliResult {
-    use vsim::workflow::tune::survey::{
-        parse_survey_sweep, run_survey_sweep, SurveyTuneError, SurveyTuneOptions,
-    };
+    use vsim::workflow::tune::survey::{parse_survey_sweep, run_survey_sweep, SurveyTuneError};
     let mut sweep = parse_survey_sweep(&args.sweep, text).map_err(CliError::input)?;
     for (flag, given) in [
         ("--population", args.population.is_some()),
@@ -305,16 +303,8 @@ async fn run_survey_sweep(args: &SweepArgs, text: &str) -> CliResult {
     .await
     .map_err(super::launch_error)?;
     super::print_notes(&notes);
-    let out = args.out.clone().unwrap_or_else(|| sweep.out.clone());
-    let options = SurveyTuneOptions {
-        resume: args.resume,
-        progress: super::progress::run_progress(args.quiet, &out),
-        out: args.out.clone(),
-        budget: args.budget.budget()?,
-        prices: args.budget.prices()?,
-        max_consecutive_failures: args.budget.max_consecutive_failures,
-        ..SurveyTuneOptions::default()
-    };
+    let options =
+        super::tune::survey_options(args.resume, args.quiet, args.out.as_deref(), &sweep.out, &args.budget)?;
     let summary = run_survey_sweep(&sweep, &models, &options).await.map_err(|e| match &e {
         SurveyTuneError::Run(r) if r.is_input() => CliError::input(e),
         _ => CliError::failed(e),

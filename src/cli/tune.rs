@@ -177,11 +177,29 @@ fn print_choice(summary: &vsim::workflow::tune::TuneSummary) {
     }
 }
 
+/// How a survey tune or sweep runs, from the command line: `out` over the file's
+/// `file_out`, the progress bars, the budget, the prices and the failure limit.
+pub(super) fn survey_options(
+    resume: bool,
+    quiet: bool,
+    out: Option<&std::path::Path>,
+    file_out: &std::path::Path,
+    budget: &BudgetArgs,
+) -> Result<vsim::workflow::tune::survey::SurveyTuneOptions, CliError> {
+    Ok(vsim::workflow::tune::survey::SurveyTuneOptions {
+        resume,
+        progress: super::progress::run_progress(quiet, out.unwrap_or(file_out)),
+        out: out.map(std::path::Path::to_path_buf),
+        budget: budget.budget()?,
+        prices: budget.prices()?,
+        max_consecutive_failures: budget.max_consecutive_failures,
+        ..Default::default()
+    })
+}
+
 /// `vsim tune` of a survey tune file: train items, the choice, the held-out items.
 async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
-    use vsim::workflow::tune::survey::{
-        parse_survey_tune, run_survey_tune, SurveyTuneError, SurveyTuneOptions,
-    };
+    use vsim::workflow::tune::survey::{parse_survey_tune, run_survey_tune, SurveyTuneError};
     let mut tune = parse_survey_tune(&args.tune, text).map_err(CliError::input)?;
     if let Some(m) = &args.model {
         vsim::backend::spec::ModelSpec::parse(m).map_err(CliError::input)?;
@@ -200,16 +218,7 @@ async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
         .await
         .map_err(super::launch_error)?;
     super::print_notes(&notes);
-    let out = args.out.clone().unwrap_or_else(|| tune.out.clone());
-    let options = SurveyTuneOptions {
-        resume: args.resume,
-        progress: super::progress::run_progress(args.quiet, &out),
-        out: args.out.clone(),
-        budget: args.budget.budget()?,
-        prices: args.budget.prices()?,
-        max_consecutive_failures: args.budget.max_consecutive_failures,
-        ..SurveyTuneOptions::default()
-    };
+    let options = survey_options(args.resume, args.quiet, args.out.as_deref(), &tune.out, &args.budget)?;
     errln!(
         "tune: {} candidates on {} train items; {} items held out",
         tune.cells.len(),

@@ -106,6 +106,21 @@ pub struct WritableRun {
     _lock: RunLock,
 }
 
+/// Claims `dir` for a workflow of `kind` (a tune, a survey sweep): refused unless empty or
+/// of that kind, and, unless `resume`, unless its manifest is not there yet.
+pub(crate) fn claim_workflow_dir(
+    dir: &Path,
+    kind: crate::fsutil::FolderKind,
+    resume: bool,
+) -> Result<(), RunDirError> {
+    crate::fsutil::claim_dir(dir, kind)
+        .map_err(|source| RunDirError::Io { path: dir.to_path_buf(), source })?;
+    if !resume && dir.join(kind.manifest).exists() {
+        return Err(RunDirError::Exists(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
 /// Creates (or, with `resume`, reopens) the run directory `dir` for `manifest`: refuses a
 /// folder that is neither empty nor a run folder, locks it, refuses to overwrite a run unless
 /// resuming, refuses to resume another experiment, and writes the manifest.

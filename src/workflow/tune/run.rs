@@ -180,14 +180,6 @@ pub enum TuneError {
         #[source]
         source: std::io::Error,
     },
-    /// A candidate could not be evaluated.
-    #[error("{}: {reason}", dir.display())]
-    Eval {
-        /// The candidate's run directory.
-        dir: PathBuf,
-        /// Why.
-        reason: String,
-    },
     /// The population has no train people.
     #[error("the population `{0}` has no train people")]
     NoTrainPeople(String),
@@ -479,12 +471,8 @@ pub async fn run_tune(
 ) -> Result<TuneSummary, TuneError> {
     let out = options.out.clone().unwrap_or_else(|| tune.sweep.out.clone());
     let folder = crate::fsutil::FolderKind { what: "a vsim tune folder", manifest: TUNE_MANIFEST };
-    crate::fsutil::claim_dir(&out, folder).map_err(io(&out))?;
-    if !options.resume && out.join(TUNE_MANIFEST).exists() {
-        return Err(TuneError::Sweep(SweepError::Run(crate::experiment::runner::RunError::RunDir(
-            crate::rundir::RunDirError::Exists(out.clone()),
-        ))));
-    }
+    crate::rundir::claim_workflow_dir(&out, folder, options.resume)
+        .map_err(|e| TuneError::Sweep(SweepError::Run(crate::experiment::runner::RunError::RunDir(e))))?;
     let budget = tune.sweep.budget.overridden_by(&options.budget);
     let train = train_population(tune)?;
     let candidates = tune.sweep.cells();

@@ -495,6 +495,11 @@ async fn run_cells(
     Ok((trials, reports, None))
 }
 
+/// A refused or unusable output folder, as a survey run would report it.
+fn run_dir_error(e: crate::rundir::RunDirError) -> SurveyTuneError {
+    SurveyTuneError::Run(SurveyRunError::Run(crate::experiment::runner::RunError::RunDir(e)))
+}
+
 /// Why a survey tune failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SurveyTuneError {
@@ -531,12 +536,7 @@ pub async fn run_survey_tune(
         move |source| SurveyTuneError::Io { path, source }
     };
     let folder = crate::fsutil::FolderKind { what: "a vsim tune folder", manifest: super::TUNE_MANIFEST };
-    crate::fsutil::claim_dir(&out, folder).map_err(io(&out))?;
-    if !options.resume && out.join(super::TUNE_MANIFEST).exists() {
-        return Err(SurveyTuneError::Run(SurveyRunError::Run(crate::experiment::runner::RunError::RunDir(
-            crate::rundir::RunDirError::Exists(out.clone()),
-        ))));
-    }
+    crate::rundir::claim_workflow_dir(&out, folder, options.resume).map_err(run_dir_error)?;
     let budget = tune.budget.overridden_by(&options.budget);
     let mut summary = SurveyTuneSummary {
         out_dir: out.clone(),
@@ -751,14 +751,8 @@ pub async fn run_survey_sweep(
         what: "a vsim sweep folder",
         manifest: crate::workflow::sweep::run::SWEEP_MANIFEST,
     };
-    crate::fsutil::claim_dir(&out, folder)
-        .map_err(|source| SurveyTuneError::Io { path: out.clone(), source })?;
-    let manifest_path = out.join(crate::workflow::sweep::run::SWEEP_MANIFEST);
-    if !options.resume && manifest_path.exists() {
-        return Err(SurveyTuneError::Run(SurveyRunError::Run(crate::experiment::runner::RunError::RunDir(
-            crate::rundir::RunDirError::Exists(out.clone()),
-        ))));
-    }
+    crate::rundir::claim_workflow_dir(&out, folder, options.resume).map_err(run_dir_error)?;
+    let manifest_path = out.join(folder.manifest);
     let manifest = serde_json::json!({
         "vsim_version": env!("CARGO_PKG_VERSION"),
         "sweep_file": sweep.file,
