@@ -318,6 +318,27 @@ async fn a_cell_that_cannot_be_evaluated_does_not_lose_the_others() {
 /// A resume with other cells (an arm changed or reordered, another sweep file with the same
 /// `out`) is refused before `sweep.json` is rewritten, naming the field.
 #[tokio::test]
+async fn a_sweep_over_a_temperature_that_is_no_exact_binary_fraction_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    small_pfg(&tmp.path().join("pfg"));
+    std::fs::write(tmp.path().join("protocol.toml"), SCENARIO).unwrap();
+    let file = tmp.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "scenario = \"protocol.toml\"\nrole = \"persuadee\"\npopulation = \"pfg:pfg\"\nn = 1\n\
+         model = \"scripted\"\n[grid]\ntemperature = [0.7]\n",
+    )
+    .unwrap();
+    let models: HashMap<String, SharedModel> =
+        [("scripted".to_string(), Arc::new(truthful_model()) as SharedModel)].into();
+    let options = SweepOptions { out: Some(tmp.path().join("out")), ..SweepOptions::default() };
+    run_sweep(&load_sweep(&file).unwrap(), &models, &options).await.unwrap();
+    // 0.7 as an f32 is 0.699999988... in memory but "0.7" in sweep.json: still the same sweep.
+    let resume = SweepOptions { resume: true, ..options };
+    run_sweep(&load_sweep(&file).unwrap(), &models, &resume).await.unwrap();
+}
+
+#[tokio::test]
 async fn resuming_a_sweep_with_other_cells_is_refused_and_sweep_json_kept() {
     let tmp = tempfile::tempdir().unwrap();
     small_pfg(&tmp.path().join("pfg"));
@@ -711,6 +732,70 @@ async fn tune_chooses_the_temperature_that_fits_the_train_humans_and_never_reads
     let report = read(&a.join("out/report.md"));
     assert!(report.contains("chosen: `001-temp1`") && report.contains("optimism gap"), "{report}");
     assert!(read(&a.join("out/trials.csv")).lines().count() == 6);
+}
+
+#[tokio::test]
+async fn a_tune_run_as_shards_merged_stage_by_stage_gives_the_same_choice_and_scores() {
+    use vsim::workflow::tune::{load_tune, run_tune, TuneOptions};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let probe = split_pfg(&dir.join("probe"), |_| 1.0, &Default::default());
+    let data = vsim::data::persuasionforgood::PfgDataset::load_any(&probe).unwrap();
+    let split = data.protocol_split(vsim::data::persuasionforgood::Split::Test).unwrap();
+    let test_ids: std::collections::HashSet<String> =
+        split.persuadees.iter().map(|p| p.dialogue_id.clone()).collect();
+    split_pfg(&dir.join("pfg"), |test| if test { 0.5 } else { 1.0 }, &test_ids);
+    let whole = tune_in(dir).await;
+
+    let tune = load_tune(&dir.join("tune.toml")).unwrap();
+    let model: SharedModel = Arc::new(temperature_model());
+    let models: HashMap<String, SharedModel> =
+        tune.sweep.model_specs().into_iter().map(|s| (s, model.clone())).collect();
+    let base = TuneOptions {
+        out: Some(dir.join("sharded")),
+        eval: EvalOptions { bootstrap: 20, ..EvalOptions::default() },
+        ..TuneOptions::default()
+    };
+    let mut steps = 0;
+    let sharded = loop {
+        steps += 1;
+        assert!(steps <= 4, "a two-stage tune with a held-out step needs three rounds");
+        for i in 0..3 {
+            let shard = Some(vsim::experiment::Shard::new(i, 3).unwrap());
+            let s = run_tune(&tune, &models, &TuneOptions { shard, ..base.clone() }).await.unwrap();
+            let paused = s.paused.expect("a shard pauses");
+            assert!(!paused.scored && paused.shard == shard, "{paused:?}");
+        }
+        let merge = TuneOptions { resume: true, stage_only: true, ..base.clone() };
+        let s = run_tune(&tune, &models, &merge).await.unwrap();
+        // Every dialogue ran in a shard: merging calls no model.
+        assert_eq!(s.spend.calls, 0, "round {steps}");
+        if s.paused.is_none() {
+            break s;
+        }
+    };
+    assert_eq!(steps, 3);
+    let scores = |s: &vsim::workflow::tune::TuneSummary| {
+        s.trials.iter().map(|t| (t.stage, t.cell.name.clone(), t.score.value, t.kept)).collect::<Vec<_>>()
+    };
+    assert_eq!(scores(&whole), scores(&sharded));
+    assert_eq!(whole.chosen.as_ref().map(|c| &c.name), sharded.chosen.as_ref().map(|c| &c.name));
+    assert_eq!(whole.stability, sharded.stability);
+    let held = |s: &vsim::workflow::tune::TuneSummary| {
+        s.held_out.iter().map(|h| (h.cell.name.clone(), h.score.value)).collect::<Vec<_>>()
+    };
+    assert_eq!(held(&whole), held(&sharded));
+    for shard in ["0-of-3", "1-of-3", "2-of-3"] {
+        for stage in ["train-stage-0", "train-stage-1", "test"] {
+            assert!(dir.join("sharded/shards").join(stage).join(shard).join("sweep.json").is_file());
+        }
+    }
+    let outcomes = |root: &str| read(&dir.join(root).join("test/chosen-001-temp1/outcomes.csv"));
+    assert_eq!(outcomes("out"), outcomes("sharded"));
+    // A shard started after the end has nothing left to run.
+    let shard = Some(vsim::experiment::Shard::new(0, 3).unwrap());
+    let late = run_tune(&tune, &models, &TuneOptions { shard, ..base.clone() }).await.unwrap();
+    assert!(late.paused.is_some_and(|p| p.scored) && late.spend.calls == 0);
 }
 
 #[test]

@@ -374,7 +374,7 @@ fn run(
 #[pyfunction]
 #[pyo3(signature = (
     tune_file, *, model=None, population=None, out=None, resume=false, replicates=None, bootstrap=1000,
-    max_tokens_total=None, max_cost=None, prices=None, max_consecutive_failures=10, no_cache=false,
+    shard=None, stage_only=false, max_tokens_total=None, max_cost=None, prices=None, max_consecutive_failures=10, no_cache=false,
     cache_dir=None, max_requests=8, timeout=120, progress=None
 ))]
 #[allow(clippy::too_many_arguments)]
@@ -387,6 +387,8 @@ fn tune(
     resume: bool,
     replicates: Option<usize>,
     bootstrap: usize,
+    shard: Option<String>,
+    stage_only: bool,
     max_tokens_total: Option<u64>,
     max_cost: Option<f64>,
     prices: Option<Vec<(String, f64, f64)>>,
@@ -397,6 +399,10 @@ fn tune(
     timeout: u64,
     progress: Option<Bound<'_, PyAny>>,
 ) -> PyResult<(String, Vec<String>)> {
+    let shard = shard.map(|s| s.parse::<vsim::experiment::Shard>()).transpose().map_err(input_msg)?;
+    if shard.is_some() && stage_only {
+        return Err(input_msg("shard and stage_only exclude each other: a shard runs, stage_only merges"));
+    }
     use vsim::workflow::tune::survey::{
         names_a_survey, parse_survey_tune, run_survey_tune, SurveyTuneOptions,
     };
@@ -423,6 +429,11 @@ fn tune(
         if replicates.is_some() || population.is_some() {
             return Err(input_msg(
                 "replicates and population apply to dialogue tunes; a survey's respondents come from its file",
+            ));
+        }
+        if shard.is_some() || stage_only {
+            return Err(input_msg(
+                "shard and stage_only apply to dialogue tunes; a survey tune runs on one machine",
             ));
         }
         let mut spec = parse_survey_tune(&tune_file, &text).map_err(input)?;
@@ -480,6 +491,8 @@ fn tune(
             replicates,
             eval: vsim::eval::EvalOptions { bootstrap, ..vsim::eval::EvalOptions::default() },
             interrupt,
+            shard,
+            stage_only,
         };
         let summary = run_tune(&spec, &models, &options).await.map_err(|e| match e {
             TuneError::Sweep(vsim::workflow::sweep::SweepError::Run(ref r)) if r.is_input() => input(e),

@@ -280,6 +280,18 @@ method = "direct"
     with pytest.raises(vsim.InputError):
         (tmp_path / "bad.toml").write_text((tmp_path / "tune.toml").read_text().replace('seed = 1', 'seed = 1\nsplit = "test"'))
         vsim.tune(tmp_path / "bad.toml", model=mock.model, progress=False)
+    # The same tune as two shards per stage, merged stage by stage, chooses the same.
+    for _ in range(3):
+        for i in range(2):
+            s = vsim.tune(tmp_path / "tune.toml", model=mock.model, out=tmp_path / "sharded", no_cache=True,
+                          bootstrap=20, shard=f"{i}/2", progress=False)
+            assert s.paused["shard"] == {"index": i, "count": 2}, s.paused
+        merged = vsim.tune(tmp_path / "tune.toml", model=mock.model, out=tmp_path / "sharded", no_cache=True,
+                           bootstrap=20, resume=True, stage_only=True, progress=False)
+        if merged.paused is None:
+            break
+    assert merged.paused is None and merged.chosen["name"] == t.chosen["name"]
+    assert list(merged.held_out["objective"]) == list(t.held_out["objective"])
 
 
 def test_a_survey_tune_reports_held_out_items_per_subgroup(mock, tmp_path):

@@ -332,6 +332,9 @@ class Tune:
         self.optimism_gap: Optional[float] = summary.get("optimism_gap")
         self.stability: Optional[float] = summary.get("stability")
         self.stop: Optional[Dict[str, Any]] = summary.get("stop")
+        #: Where the tune paused as asked (``shard``, ``stage_only``): its stage, the shard
+        #: run, and whether that stage is scored; ``None`` when it ran to its end.
+        self.paused: Optional[Dict[str, Any]] = summary.get("paused")
 
     @property
     def is_survey(self) -> bool:
@@ -395,6 +398,8 @@ def tune(
     resume: bool = False,
     replicates: Optional[int] = None,
     bootstrap: int = 1000,
+    shard: Optional[str] = None,
+    stage_only: bool = False,
     max_tokens_total: Optional[int] = None,
     max_cost: Optional[float] = None,
     prices: Optional[Mapping[str, Tuple[float, float]]] = None,
@@ -412,6 +417,10 @@ def tune(
     are split into train and held-out items. Returns a :class:`Tune` (``trials`` and
     ``held_out`` as DataFrames).
 
+    ``shard="I/N"`` runs only that shard of the current stage and returns (``paused``
+    says which); ``resume=True, stage_only=True`` merges the stage's shards, scores it and
+    stops before the next stage (see the README's "Shards across machines").
+
     Raises:
         InputError: a bad tune file, model spec or argument (e.g. a tune that would search
             on the test split).
@@ -426,6 +435,8 @@ def tune(
         resume=resume,
         replicates=replicates,
         bootstrap=bootstrap,
+        shard=shard,
+        stage_only=stage_only,
         max_tokens_total=max_tokens_total,
         max_cost=max_cost,
         prices=None if prices is None else [(k, float(v[0]), float(v[1])) for k, v in prices.items()],

@@ -112,6 +112,8 @@ def tune(
     resume: bool = False,
     replicates: Optional[int] = None,
     bootstrap: int = 1000,
+    shard: Optional[str] = None,
+    stage_only: bool = False,
     max_tokens_total: Optional[int] = None,
     max_cost: Optional[float] = None,
     prices: Optional[Sequence[Tuple[str, float, float]]] = None,

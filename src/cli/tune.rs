@@ -16,6 +16,8 @@ use vsim::workflow::tune::{load_tune, run_tune, TuneError, TuneOptions};
   vsim tune scenarios/tune_persuasion.toml --population pfg:DIR --model openai:gpt-4o-mini
   vsim tune scenarios/tune_persuasion.toml --model openai:mock@http://127.0.0.1:8089/v1 --out runs/tune1
   vsim tune scenarios/tune_persuasion.toml --out runs/tune1 --resume
+  vsim tune scenarios/tune_persuasion.toml --out runs/tune1 --shard 3/16      (one shard of the current stage)
+  vsim tune scenarios/tune_persuasion.toml --out runs/tune1 --resume --stage-only  (merge it, score it, stop)
   vsim tune scenarios/tune_survey_w26.toml --model openai:gpt-4o-mini
 
 A tune file is a sweep file (the search space as a [grid] or [[arms]]) with a [tune] table:
@@ -48,6 +50,15 @@ pub struct TuneArgs {
     /// Simulate each person R times (overrides the file's `replicates`).
     #[arg(long, value_name = "R")]
     pub replicates: Option<usize>,
+    /// Run only shard I of N of the current stage's dialogues (the first stage not yet
+    /// scored, or the held-out runs) into OUT/shards/, then stop; shards run side by side on
+    /// any machines sharing OUT.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<vsim::experiment::Shard>,
+    /// Merge the current stage's shards, finish and score that stage, and stop before the
+    /// next one starts (with --resume: one step of a cluster driver's loop).
+    #[arg(long, conflicts_with = "shard")]
+    pub stage_only: bool,
     /// Bootstrap resamples per interval (0: no intervals).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub bootstrap: usize,
@@ -94,6 +105,8 @@ pub async fn run(args: TuneArgs) -> CliResult {
         max_consecutive_failures: args.budget.max_consecutive_failures,
         replicates: args.replicates,
         eval: EvalOptions { bootstrap: args.bootstrap, ..EvalOptions::default() },
+        shard: args.shard,
+        stage_only: args.stage_only,
         ..TuneOptions::default()
     };
     let candidates = tune.sweep.cells().len();
@@ -128,6 +141,10 @@ pub async fn run(args: TuneArgs) -> CliResult {
             vsim::experiment::StopCause::Budget { .. } => {}
         }
     }
+    if let Some(p) = &summary.paused {
+        print_pause(p, &args, &summary.out_dir);
+        return Ok(0);
+    }
     if let Some(why) = &summary.unscored {
         errln!("no choice: {why}");
         return Ok(1);
@@ -135,6 +152,24 @@ pub async fn run(args: TuneArgs) -> CliResult {
     print_choice(&summary);
     outln!("{}: report.md, report.html, trials.csv, tune.json; {}", summary.out_dir.display(), summary.spend);
     Ok(0)
+}
+
+/// Where a tune paused as asked, and the command that goes on.
+fn print_pause(p: &vsim::workflow::tune::Paused, args: &TuneArgs, out: &std::path::Path) {
+    let go_on = format!("vsim tune {} --out {} --resume", args.tune.display(), out.display());
+    match (p.shard, p.scored) {
+        (Some(_), true) => {
+            outln!("the tune in {} is finished; nothing left for a shard (see its report.md)", out.display())
+        }
+        (Some(s), false) => outln!(
+            "{}: shard {s} done; once every shard has finished, merge them and go on with: {go_on}",
+            p.stage
+        ),
+        (None, _) => outln!(
+            "{}: scored; run the next stage's shards (--shard I/N), or all of it here: {go_on}",
+            p.stage
+        ),
+    }
 }
 
 /// The choice, the held-out comparison and the optimism gap, a line each.
@@ -213,6 +248,11 @@ async fn run_survey_tune(args: &TuneArgs, text: &str) -> CliResult {
                 "{flag} applies to dialogue tunes; a survey's respondents come from its survey file"
             )));
         }
+    }
+    if args.shard.is_some() || args.stage_only {
+        return Err(CliError::input(anyhow::anyhow!(
+            "--shard and --stage-only apply to dialogue tunes; a survey tune runs on one machine"
+        )));
     }
     let (models, notes) = open_models(tune.model_specs(), &args.backend.options(), tune.concurrency)
         .await

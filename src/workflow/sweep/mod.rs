@@ -82,4 +82,7 @@ pub enum SweepError {
     /// A model the sweep needs was not opened.
     #[error("no backend was opened for model `{0}`")]
     MissingModel(String),
+    /// A cell's shard run directories could not be merged.
+    #[error("merging a cell's shards: {0}")]
+    Merge(crate::workflow::merge::MergeError),
 }

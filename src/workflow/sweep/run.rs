@@ -46,6 +46,9 @@ struct SweepManifest<'a> {
     budget: Budget,
     prices: &'a Prices,
     cells: &'a [super::grid::Cell],
+    /// The shard of every cell this folder holds, when it holds one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard: Option<crate::experiment::Shard>,
 }
 
 /// How a sweep is run.
@@ -73,6 +76,12 @@ pub struct SweepOptions {
     pub population: Option<Population>,
     /// What stops the cells early, keeping finished dialogues (default: Ctrl-C).
     pub interrupt: crate::experiment::Interrupt,
+    /// Runs only this shard of every cell's dialogues (a tune stage spread over machines).
+    pub shard: Option<crate::experiment::Shard>,
+    /// Sweep folders of this sweep's shards: a cell whose run directory holds no transcript
+    /// yet is first merged from the same cell of each of them (see [`crate::workflow::merge`]),
+    /// then resumed, so only what no shard finished runs here.
+    pub merge_shards: Vec<PathBuf>,
 }
 
 /// One cell's result.
@@ -116,7 +125,10 @@ fn refuse_another_sweep(
     let Ok(text) = std::fs::read_to_string(manifest_path) else { return Ok(()) };
     let io = |e: serde_json::Error| SweepError::Io { path: manifest_path.to_path_buf(), source: e.into() };
     let old: serde_json::Value = serde_json::from_str(&text).map_err(io)?;
-    let new = serde_json::to_value(manifest).map_err(io)?;
+    // Through text, as the old one came: an `f32` such as a temperature of 0.7 becomes
+    // 0.699999988079071 in a `Value` but "0.7" in the file.
+    let new: serde_json::Value =
+        serde_json::from_slice(&serde_json::to_vec(manifest).map_err(io)?).map_err(io)?;
     for key in SAME_SWEEP {
         if old.get(key) != new.get(key) {
             return Err(SweepError::Invalid {
@@ -130,6 +142,22 @@ fn refuse_another_sweep(
             });
         }
     }
+    Ok(())
+}
+
+/// Merges the cell `name` of each shard sweep folder in `shards` into the cell's run
+/// directory `dir`, unless `dir` already holds a transcript (merged before, or run here).
+fn merge_cell_shards(dir: &Path, name: &str, shards: &[PathBuf]) -> Result<(), SweepError> {
+    let transcript = dir.join(crate::rundir::TRANSCRIPTS);
+    if std::fs::metadata(&transcript).is_ok_and(|m| m.len() > 0) {
+        return Ok(());
+    }
+    let inputs: Vec<PathBuf> =
+        shards.iter().map(|s| s.join(name)).filter(|d| d.join(crate::rundir::MANIFEST).is_file()).collect();
+    if inputs.is_empty() {
+        return Ok(());
+    }
+    crate::workflow::merge::merge_runs(dir, &inputs).map_err(SweepError::Merge)?;
     Ok(())
 }
 
@@ -191,6 +219,7 @@ pub async fn run_sweep(
         budget,
         prices: &prices,
         cells: &cells,
+        shard: options.shard,
     };
     let manifest_path = out.join(SWEEP_MANIFEST);
     if options.resume {
@@ -234,8 +263,11 @@ pub async fn run_sweep(
                     .filter_map(|spec| models.get(&spec).map(|m| (spec, m.clone())))
                     .collect(),
             ));
+            if !options.merge_shards.is_empty() {
+                merge_cell_shards(&dir, &cell.name, &options.merge_shards)?;
+            }
             let run_options = RunOptions {
-                shard: None,
+                shard: options.shard,
                 budget: left,
                 prices: prices.clone(),
                 extractors,

@@ -29,6 +29,6 @@ pub mod survey;
 
 pub use objective::{Distance, Objective, Score};
 pub use run::{
-    run_tune, stage_sizes, HeldOut, Stage, Trial, TuneError, TuneOptions, TuneSummary, TUNE_MANIFEST,
+    run_tune, stage_sizes, HeldOut, Paused, Stage, Trial, TuneError, TuneOptions, TuneSummary, TUNE_MANIFEST,
 };
 pub use spec::{load_tune, parse_tune, Strategy, Tune};

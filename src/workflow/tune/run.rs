@@ -19,7 +19,7 @@ use crate::eval::{read_metrics, EvalOptions};
 use crate::experiment::budget::{Budget, Prices, Spend};
 use crate::experiment::population::Population;
 use crate::experiment::progress::{RunEvent, RunProgress};
-use crate::experiment::StopCause;
+use crate::experiment::{Shard, StopCause};
 use crate::report::Written;
 use crate::workflow::sweep::{
     evaluate_sweep, run_sweep, summary::STATED_FOLDER, Cell, SweepError, SweepEvalOptions, SweepOptions,
@@ -49,6 +49,13 @@ pub struct TuneOptions {
     pub eval: EvalOptions,
     /// What stops the runs early, keeping finished dialogues (default: Ctrl-C).
     pub interrupt: crate::experiment::Interrupt,
+    /// Run only this shard of the current stage's dialogues (the first stage not yet
+    /// scored, or the held-out runs), into `shards/STAGE/I-of-N/`, and stop. A later run
+    /// without a shard merges every shard of that stage before it goes on.
+    pub shard: Option<Shard>,
+    /// Stop after the first stage this run scores (merging its shards first), before the
+    /// next stage's dialogues start: one step of a cluster driver's loop.
+    pub stage_only: bool,
 }
 
 /// One candidate evaluated at one stage.
@@ -157,6 +164,22 @@ pub struct TuneSummary {
     /// a stage could be scored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unscored: Option<String>,
+    /// Where the tune paused as asked ([`TuneOptions::shard`], [`TuneOptions::stage_only`]);
+    /// `--resume` goes on from there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<Paused>,
+}
+
+/// Where a tune paused as asked.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paused {
+    /// The stage it paused at: `train stage S`, or `held-out`.
+    pub stage: String,
+    /// The shard it ran of that stage, when it ran one.
+    pub shard: Option<Shard>,
+    /// Whether that stage is scored (`stage_only`) or still waits for its shards to be
+    /// merged by a run without a shard.
+    pub scored: bool,
 }
 
 /// Why a tune failed.
@@ -240,38 +263,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TuneError + '_ {
     move |source| TuneError::Io { path: path.to_path_buf(), source }
 }
 
-/// Runs `cells` on `population` into `dir` and evaluates them; returns each cell's
-/// evaluation of the objective's measure, with what the runs spent and why they stopped.
-async fn run_stage(
-    tune: &Tune,
-    models: &HashMap<String, SharedModel>,
-    options: &TuneOptions,
-    budget: Budget,
-    cells: &[Cell],
-    population: Population,
-    dir: &Path,
-) -> Result<(Vec<Option<Evaluation>>, Spend, Option<StopCause>), TuneError> {
-    let sweep_options = SweepOptions {
-        resume: options.resume,
-        progress: options.progress.clone(),
-        out: Some(dir.to_path_buf()),
-        prices: options.prices.clone(),
-        budget,
-        max_consecutive_failures: options.max_consecutive_failures,
-        replicates: options.replicates,
-        cells: Some(cells.to_vec()),
-        population: Some(population),
-        interrupt: options.interrupt.clone(),
-    };
-    let summary = run_sweep(&tune.sweep, models, &sweep_options).await?;
-    let stopped = summary.stop.clone();
-    if stopped.is_some() {
-        // Scores of cut-short candidates would mislead; `--resume` finishes and scores them.
-        return Ok((vec![None; cells.len()], summary.spend, stopped));
-    }
-    let eval_options = SweepEvalOptions { eval: options.eval.clone(), ..SweepEvalOptions::default() };
-    evaluate_sweep(dir, cells, tune.sweep.human_spec().as_deref(), &eval_options, None).await?;
-    let evaluations = cells
+/// The shard folders of the stage whose folder is `dir` (`OUT/shards/NAME/`), NAME being the
+/// stage folder's path below `OUT` with `/` as `-` (`train-stage-0`, `test`).
+fn shards_dir(out: &Path, dir: &Path) -> PathBuf {
+    let name = dir.strip_prefix(out).unwrap_or(dir).to_string_lossy().replace(['/', '\\'], "-");
+    out.join("shards").join(name)
+}
+
+/// The marker a stage's folder gets once every candidate of it has run and been evaluated:
+/// shard runs read the stage's scores back instead of running it again.
+const STAGE_SCORED: &str = "stage-scored.json";
+
+/// Whether the stage in `dir` was run to the end and evaluated.
+fn stage_scored(dir: &Path) -> bool {
+    dir.join(STAGE_SCORED).is_file()
+}
+
+/// Each cell's evaluation of the objective's measure in the stage folder `dir` (`None`
+/// where a cell could not be evaluated).
+fn read_evaluations(tune: &Tune, dir: &Path, cells: &[Cell]) -> Vec<Option<Evaluation>> {
+    cells
         .iter()
         .map(|c| {
             let cell_dir = dir.join(&c.name);
@@ -282,8 +293,92 @@ async fn run_stage(
             };
             read_metrics(&metrics_dir).ok()
         })
+        .collect()
+}
+
+/// What one stage's run gave: each cell's evaluation, what the runs spent, why they
+/// stopped, and whether only a shard ran (nothing evaluated then).
+struct StageOutcome {
+    evaluations: Vec<Option<Evaluation>>,
+    spend: Spend,
+    stopped: Option<StopCause>,
+    shard_only: bool,
+}
+
+/// Runs `cells` on `population` into `dir` and evaluates them, after merging the shards
+/// already run of this stage; with [`TuneOptions::shard`], runs only that shard into the
+/// stage's shard folder and evaluates nothing.
+#[allow(clippy::too_many_arguments)]
+async fn run_stage(
+    tune: &Tune,
+    models: &HashMap<String, SharedModel>,
+    options: &TuneOptions,
+    budget: Budget,
+    cells: &[Cell],
+    population: Population,
+    out: &Path,
+    dir: &Path,
+) -> Result<StageOutcome, TuneError> {
+    let shards = shards_dir(out, dir);
+    let (sweep_out, resume, merge_shards) = match options.shard {
+        Some(s) => (shards.join(format!("{}-of-{}", s.index, s.count)), true, Vec::new()),
+        None => (dir.to_path_buf(), options.resume, shard_folders(&shards)?),
+    };
+    let sweep_options = SweepOptions {
+        resume,
+        progress: options.progress.clone(),
+        out: Some(sweep_out),
+        prices: options.prices.clone(),
+        budget,
+        max_consecutive_failures: options.max_consecutive_failures,
+        replicates: options.replicates,
+        cells: Some(cells.to_vec()),
+        population: Some(population),
+        interrupt: options.interrupt.clone(),
+        shard: options.shard,
+        merge_shards,
+    };
+    let summary = run_sweep(&tune.sweep, models, &sweep_options).await?;
+    let stopped = summary.stop.clone();
+    if stopped.is_some() || options.shard.is_some() {
+        // Scores of cut-short candidates, or of one shard, would mislead; a run without a
+        // shard (`--resume`) merges, finishes and scores them.
+        return Ok(StageOutcome {
+            evaluations: vec![None; cells.len()],
+            spend: summary.spend,
+            stopped,
+            shard_only: options.shard.is_some(),
+        });
+    }
+    let eval_options = SweepEvalOptions { eval: options.eval.clone(), ..SweepEvalOptions::default() };
+    evaluate_sweep(dir, cells, tune.sweep.human_spec().as_deref(), &eval_options, None).await?;
+    let marker = dir.join(STAGE_SCORED);
+    let names: Vec<&str> = cells.iter().map(|c| c.name.as_str()).collect();
+    let record = serde_json::json!({ "candidates": names });
+    crate::fsutil::write_atomic(&marker, format!("{record:#}\n").as_bytes()).map_err(io(&marker))?;
+    Ok(StageOutcome {
+        evaluations: read_evaluations(tune, dir, cells),
+        spend: summary.spend,
+        stopped,
+        shard_only: false,
+    })
+}
+
+/// The shard sweep folders in `shards` (`I-of-N`), in name order; none when it is missing.
+fn shard_folders(shards: &Path) -> Result<Vec<PathBuf>, TuneError> {
+    let entries = match std::fs::read_dir(shards) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(shards)(e)),
+    };
+    let mut dirs: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| e.file_name().to_string_lossy().contains("-of-"))
+        .map(|e| e.path())
         .collect();
-    Ok((evaluations, summary.spend, stopped))
+    dirs.sort();
+    Ok(dirs)
 }
 
 /// The share of `resamples` resamples of the people in which `chosen` keeps the lowest
@@ -360,18 +455,36 @@ async fn search(
             candidates: field.iter().map(|c| c.name.clone()).collect(),
             dir: dir.clone(),
         });
-        write_manifest(out, tune, summary)?;
-        let (evaluations, spend, stopped) = run_stage(
-            tune,
-            models,
-            options,
-            budget.minus(&summary.spend),
-            &field,
-            first(train, *people),
-            &dir,
-        )
-        .await?;
-        summary.spend += &spend;
+        write_manifest(out, tune, summary, options)?;
+        let scored_before = stage_scored(&dir);
+        let outcome = if options.shard.is_some() && scored_before {
+            // Scored by an earlier run: read back, so a shard runs only the current stage.
+            StageOutcome {
+                evaluations: read_evaluations(tune, &dir, &field),
+                spend: Spend::default(),
+                stopped: None,
+                shard_only: false,
+            }
+        } else {
+            run_stage(
+                tune,
+                models,
+                options,
+                budget.minus(&summary.spend),
+                &field,
+                first(train, *people),
+                out,
+                &dir,
+            )
+            .await?
+        };
+        summary.spend += &outcome.spend;
+        if outcome.shard_only {
+            summary.paused =
+                Some(Paused { stage: format!("train stage {s}"), shard: options.shard, scored: false });
+            return Ok(None);
+        }
+        let (evaluations, stopped) = (outcome.evaluations, outcome.stopped);
         let mut scored: Vec<(usize, Score)> = evaluations
             .iter()
             .enumerate()
@@ -408,6 +521,10 @@ async fn search(
             summary.unscored = Some(format!("no candidate of train stage {s} could be scored"));
             return Ok(None);
         }
+        if options.stage_only && !scored_before {
+            summary.paused = Some(Paused { stage: format!("train stage {s}"), shard: None, scored: true });
+            return Ok(None);
+        }
         last = field.iter().cloned().zip(evaluations).collect();
         field = kept.iter().map(|i| field[*i].clone()).collect();
     }
@@ -435,10 +552,19 @@ async fn prove(
     options.progress.emit(RunEvent::Phase {
         name: format!("held-out: the choice and {} baselines on {n} test people", arms.len() - 1),
     });
-    let (evaluations, spend, stopped) =
-        run_stage(tune, models, options, budget.minus(&summary.spend), &arms, test, &dir).await?;
-    summary.spend += &spend;
-    summary.stop = stopped;
+    if options.shard.is_some() && stage_scored(&dir) {
+        summary.paused = Some(Paused { stage: "held-out".into(), shard: options.shard, scored: true });
+        return Ok(());
+    }
+    let outcome =
+        run_stage(tune, models, options, budget.minus(&summary.spend), &arms, test, out, &dir).await?;
+    summary.spend += &outcome.spend;
+    summary.stop = outcome.stopped;
+    if outcome.shard_only {
+        summary.paused = Some(Paused { stage: "held-out".into(), shard: options.shard, scored: false });
+        return Ok(());
+    }
+    let evaluations = outcome.evaluations;
     for (i, (cell, e)) in arms.iter().zip(&evaluations).enumerate() {
         let o = e.as_ref().and_then(|e| e.numeric.iter().find(|o| o.key == tune.objective.outcome));
         let c = o.and_then(|o| o.comparison.as_ref());
@@ -471,7 +597,8 @@ pub async fn run_tune(
 ) -> Result<TuneSummary, TuneError> {
     let out = options.out.clone().unwrap_or_else(|| tune.sweep.out.clone());
     let folder = crate::fsutil::FolderKind { what: "a vsim tune folder", manifest: TUNE_MANIFEST };
-    crate::rundir::claim_workflow_dir(&out, folder, options.resume)
+    // Shards of one tune start side by side in one folder.
+    crate::rundir::claim_workflow_dir(&out, folder, options.resume || options.shard.is_some())
         .map_err(|e| TuneError::Sweep(SweepError::Run(crate::experiment::runner::RunError::RunDir(e))))?;
     let budget = tune.sweep.budget.overridden_by(&options.budget);
     let train = train_population(tune)?;
@@ -496,11 +623,12 @@ pub async fn run_tune(
         spend: Spend::default(),
         stop: None,
         unscored: None,
+        paused: None,
     };
     let Some((chosen, last)) =
         search(tune, models, options, budget, &train, &sizes, &out, &mut summary).await?
     else {
-        write_manifest(&out, tune, &summary)?;
+        write_manifest(&out, tune, &summary, options)?;
         return Ok(summary);
     };
     let finalists: Vec<(usize, &Evaluation)> =
@@ -518,10 +646,14 @@ pub async fn run_tune(
         crate::seed::derive_named(tune.sweep.seed, "tune/stability"),
     );
     summary.chosen = Some(chosen.clone());
-    write_manifest(&out, tune, &summary)?;
+    write_manifest(&out, tune, &summary, options)?;
 
     // The held-out people, read once: the choice and the baselines.
     prove(tune, models, options, budget, &chosen, &out, &mut summary).await?;
+    if summary.paused.is_some() {
+        write_manifest(&out, tune, &summary, options)?;
+        return Ok(summary);
+    }
     summary.optimism_gap = match (&summary.held_out.first(), &summary.chosen_train) {
         (Some(h), Some(t)) => h.score.value.zip(t.value).map(|(test, train)| test - train),
         _ => None,
@@ -531,7 +663,7 @@ pub async fn run_tune(
         if tune.objective.measure == Measure::Stated { test_dir.join(STATED_FOLDER) } else { test_dir };
     summary.test_report =
         Some(Written { markdown: report.join("report.md"), html: report.join("report.html") });
-    write_manifest(&out, tune, &summary)?;
+    write_manifest(&out, tune, &summary, options)?;
     super::report::write_tune_report(&out, &summary)?;
     Ok(summary)
 }
@@ -546,7 +678,18 @@ fn no_score() -> Score {
 }
 
 /// `tune.json`: the tune file, the objective, and every stage with the split it read.
-fn write_manifest(out: &Path, tune: &Tune, summary: &TuneSummary) -> Result<(), TuneError> {
+///
+/// A shard run writes it only when it is missing (to mark the folder as a tune's): shards
+/// run side by side, and the run that merges them records what they did.
+fn write_manifest(
+    out: &Path,
+    tune: &Tune,
+    summary: &TuneSummary,
+    options: &TuneOptions,
+) -> Result<(), TuneError> {
+    if options.shard.is_some() && out.join(TUNE_MANIFEST).exists() {
+        return Ok(());
+    }
     let manifest = serde_json::json!({
         "vsim_version": env!("CARGO_PKG_VERSION"),
         "tune_file": tune.sweep.file,
@@ -575,6 +718,7 @@ fn write_manifest(out: &Path, tune: &Tune, summary: &TuneSummary) -> Result<(), 
         "optimism_gap": summary.optimism_gap,
         "stop": summary.stop,
         "unscored": summary.unscored,
+        "paused": summary.paused,
         "summary": summary,
     });
     let path = out.join(TUNE_MANIFEST);
