@@ -51,15 +51,6 @@ pub fn unanswered(values_present: impl IntoIterator<Item = bool>) -> bool {
     asked
 }
 
-/// Writes `outcomes.csv` from the grouped transcript events and returns the counts.
-pub fn write_outcomes_csv(
-    path: &Path,
-    scenario: &Scenario,
-    events: &BTreeMap<String, Vec<Event>>,
-) -> Result<OutcomeCounts, TranscriptError> {
-    write_outcomes_csv_with(path, &outcome_columns(scenario), events)
-}
-
 /// Writes `outcomes.csv` with the given outcome `columns` (`role.name`).
 pub fn write_outcomes_csv_with(
     path: &Path,
