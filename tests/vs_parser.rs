@@ -698,6 +698,24 @@ fn cot_reply_parsing() {
     assert!(r.candidates[0].repairs.contains(&Repair::QuotesStripped));
 }
 
+#[test]
+fn a_cot_reply_whose_response_is_a_json_number_is_read_as_that_number() {
+    // What a schema-following server (llama.cpp's llama-server) writes for a numeric answer.
+    for (raw, text) in [
+        ("{\n  \"reasoning\": \"your step-by-step thinking\",\n  \"response\": 0\n}", "0"),
+        (r#"{"reasoning": "Kids matter.", "response": 1.5}"#, "1.5"),
+        (r#"{"reasoning": "Kids matter.", "final_answer": -2}"#, "-2"),
+        (r#"{"reasoning": "Kids matter.", "response": "0.50"}"#, "0.50"),
+    ] {
+        let r = parse_cot(raw).unwrap();
+        assert_eq!(r.candidates[0].text, text, "{raw}");
+        assert!(!r.candidates[0].repairs.contains(&Repair::ProseResponse), "{raw}");
+    }
+    // Neither a string nor a number: the object is not the response.
+    let r = parse_cot(r#"{"reasoning": "Kids matter.", "response": [1]}"#).unwrap();
+    assert!(r.candidates[0].repairs.contains(&Repair::ProseResponse));
+}
+
 // ---------------------------------------------------------------------------------------
 // Properties
 

@@ -285,14 +285,17 @@ pub(super) fn content(ask: &Ask, schema: bool, malformed: bool, rng: &mut ChaCha
 /// Reasoning and one reply: JSON under a schema; without one, JSON, fenced JSON or prose
 /// ending in a `Response:` line; malformed, JSON with a trailing comma in a fence.
 fn cot(answer: Option<&Answer>, schema: bool, malformed: bool, rng: &mut ChaCha8Rng) -> String {
-    let response = match answer {
-        Some(a) => match a.draw(rng) {
-            Value::String(s) => s,
-            v => v.to_string(),
-        },
-        None => sentence(rng),
+    // A number stays a JSON number, as the schema of a numeric answer asks and servers that
+    // follow it write it; the prose and malformed shapes carry its text.
+    let value = match answer {
+        Some(a) => a.draw(rng),
+        None => Value::String(sentence(rng)),
     };
-    let object = json!({"reasoning": REASONING, "response": response});
+    let response = match &value {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    };
+    let object = json!({"reasoning": REASONING, "response": value});
     if malformed {
         let text = serde_json::to_string(&response).unwrap_or_else(|_| "\"\"".into());
         return format!("```json\n{{\n  \"reasoning\": \"{REASONING}\",\n  \"response\": {text},\n}}\n```");

@@ -56,8 +56,14 @@ pub fn parse_cot(raw: &str) -> Result<ParsedReply, ParseError> {
     }
     for found in json_values(&pre.body) {
         let Value::Object(map) = &found.value else { continue };
+        // A number is the response too: the schema of a numeric answer asks for one
+        // (`{"reasoning": "...", "response": 0}`), and schema-following servers write it so.
         let Some((key, text)) = COT_TEXT_KEYS.iter().find_map(|k| {
-            get_key(map, k).and_then(|(key, v)| v.as_str().map(|s| (key.to_string(), s.trim().to_string())))
+            get_key(map, k).and_then(|(key, v)| match v {
+                Value::String(s) => Some((key.to_string(), s.trim().to_string())),
+                Value::Number(n) => Some((key.to_string(), n.to_string())),
+                _ => None,
+            })
         }) else {
             continue;
         };
