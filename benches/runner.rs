@@ -2,6 +2,10 @@
 //!
 //! - `throughput`: dialogues against `vsim serve-mock` at 100 ms latency with 256 in flight;
 //!   achieved requests/s over the ideal (concurrency / latency), target ≥ 0.9;
+//! - `ratio`: 1,024 dialogues of 21 sequential calls each, all in flight against
+//!   `vsim serve-mock` at 100 ms latency, beside a minimal client making the same calls in
+//!   the same process against the same server: the wall-time ratio (target >= 0.95) and
+//!   CPU time per model call of each;
 //! - `cpu`: CPU time per simulated turn with an instant backend (prompt building, parsing,
 //!   selection, transcript writing), as turns per second per core;
 //! - `rss`: peak resident memory (VmHWM) with 10,000 dialogues in flight against
@@ -12,7 +16,7 @@
 //! Each part runs in a fresh process so that peak memory is its own:
 //!
 //! ```sh
-//! cargo bench --bench runner              # throughput, cpu, rss, rss-all-open
+//! cargo bench --bench runner              # throughput, ratio, cpu, rss, rss-all-open
 //! cargo bench --bench runner -- rss       # one of them
 //! cargo bench --bench runner -- rss-idle  # the runner's own share of `rss` (no HTTP)
 //! ```
@@ -31,13 +35,18 @@ use vsim::backend::{cache::CacheMode, ChatRequest, OutputConstraint, SharedModel
 use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunOptions, RunSummary};
 use vsim::scenario::{load_scenario, parse_scenario, Scenario};
 
-const PARTS: [&str; 4] = ["throughput", "cpu", "rss", "rss-all-open"];
+/// The allocator the command line uses, so that the figures are the command line's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const PARTS: [&str; 5] = ["throughput", "ratio", "cpu", "rss", "rss-all-open"];
 
 fn main() {
     if let Ok(part) = std::env::var("VSIM_BENCH_PART") {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
         match part.as_str() {
             "throughput" => rt.block_on(throughput()),
+            "ratio" => rt.block_on(ratio()),
             "cpu" => rt.block_on(cpu_per_turn()),
             "rss" => rt.block_on(peak_rss(1_000)),
             "rss-all-open" => rt.block_on(peak_rss(10_000)),
@@ -198,6 +207,93 @@ async fn throughput() {
          {achieved:.0} req/s of an ideal {ideal:.0} req/s = {:.3} (target >= 0.9)",
         latency.as_millis(),
         achieved / ideal
+    );
+}
+
+/// What the minimal client sends: one VS turn request of realistic size, with its schema.
+fn minimal_body() -> String {
+    let schema = OutputConstraint::Candidates {
+        min_items: 5,
+        max_items: 5,
+        with_probability: true,
+        with_reasoning: false,
+    }
+    .json_schema();
+    serde_json::json!({
+        "model": "mock",
+        "messages": [
+            {"role": "system", "content": "You are a worker on a crowdsourcing site. You were paid $2 for this task."},
+            {"role": "user", "content": "Would you consider donating part of your payment to Save the Children? \
+                Generate 5 responses, each with its probability, as JSON."},
+        ],
+        "temperature": 1.0,
+        "max_tokens": 400,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "candidates", "schema": schema, "strict": true}},
+    })
+    .to_string()
+}
+
+/// `dialogues` tasks, each making `calls` sequential POSTs of `body` and reading each reply
+/// whole: the least a client can do for the same calls. Returns the wall seconds.
+async fn minimal_client(url: &str, body: &str, dialogues: usize, calls: usize) -> f64 {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(dialogues).build().expect("client");
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..dialogues {
+        let (client, url, body) = (client.clone(), url.to_string(), body.to_string());
+        tasks.spawn(async move {
+            for _ in 0..calls {
+                let reply = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await
+                    .expect("minimal client request");
+                assert!(reply.status().is_success());
+                reply.bytes().await.expect("minimal client reply");
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("minimal client task");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+/// 1,024 dialogues at once, 20 turns and an outcome question each (21 sequential calls),
+/// against a server answering after 100 ms: vsim's wall time beside a minimal client's for
+/// the same number of sequential calls, and each one's CPU per call.
+async fn ratio() {
+    let (dialogues, turns) = (1024, 20);
+    let calls = turns + 1;
+    let mock = MockProcess::start(&["--latency-ms", "100"]);
+    let url = format!("{}/chat/completions", mock.base_url.trim_end_matches('/'));
+    let body = minimal_body();
+    let model = mock_model(&mock.base_url, dialogues).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Warm both up: connections open, pages touched.
+    minimal_client(&url, &body, dialogues, 1).await;
+    run(&short_scenario(1), model.clone(), dialogues, dialogues, &dir.path().join("warm")).await;
+
+    let cpu = cpu_seconds();
+    let minimal = minimal_client(&url, &body, dialogues, calls).await;
+    let minimal_cpu = cpu_seconds() - cpu;
+    let cpu = cpu_seconds();
+    let started = Instant::now();
+    let summary = run(&short_scenario(turns), model, dialogues, dialogues, &dir.path().join("run")).await;
+    let vsim = started.elapsed().as_secs_f64();
+    let vsim_cpu = cpu_seconds() - cpu;
+    let vsim_calls = summary.spend.calls as f64;
+    let minimal_calls = (dialogues * calls) as f64;
+    println!(
+        "ratio: {dialogues} dialogues x {calls} sequential calls at 100 ms (floor {:.1} s): minimal client {minimal:.2} s, \
+         vsim {vsim:.2} s ({vsim_calls} calls) = {:.3} (target >= 0.95); CPU per call: vsim {:.0} us, minimal client {:.0} us \
+         (this process only; the mock server runs beside it on the same cores)",
+        calls as f64 * 0.1,
+        minimal / vsim,
+        vsim_cpu / vsim_calls * 1e6,
+        minimal_cpu / minimal_calls * 1e6,
     );
 }
 
