@@ -350,6 +350,18 @@ async fn unauthorized_is_clear_and_not_retried() -> Result<()> {
 }
 
 #[tokio::test]
+async fn a_redirect_is_reported_with_its_target_and_not_followed() -> Result<()> {
+    let moved = Reply::status(307, "").header("location", "https://api.example.org/v1/chat/completions");
+    let (url, server) = serve(vec![moved, Reply::ok("never reached")]).await?;
+    let err = Resilient::new(model(&url)?, quick_retries()).chat(hello()).await.unwrap_err();
+    assert!(matches!(err, BackendError::Http { status: 307, .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(message.contains("redirects to https://api.example.org/v1/chat/completions"), "{message}");
+    assert_eq!(server.requests(), 1);
+    Ok(())
+}
+
+#[tokio::test]
 async fn connection_refused_is_a_connect_error() -> Result<()> {
     // Bind then drop a listener to find a port nothing listens on.
     let port = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();

@@ -147,6 +147,10 @@ impl OpenAiModel {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("vsim/", env!("CARGO_PKG_VERSION")))
+            // An API is called at its own URL: a redirect is reported with its target (as
+            // OpenAI's Python client does), which also keeps the key from following it, and
+            // saves the redirect policy's work on every request.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| BackendError::Config(format!("could not build the HTTP client: {e}")))?;
         let endpoint = display_url(url.as_str());
@@ -279,6 +283,13 @@ impl OpenAiModel {
                 "check the model name {:?} and OPENAI_BASE_URL (server said: {said})",
                 self.config.model
             ),
+            300..=399 => {
+                let to = headers.get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("?");
+                format!(
+                    "the server redirects to {}; use that address in the model spec or OPENAI_BASE_URL (server said: {said})",
+                    excerpt(&self.scrub(to), 200)
+                )
+            }
             _ => said,
         };
         BackendError::Http {
