@@ -756,6 +756,13 @@ async fn a_tune_run_as_shards_merged_stage_by_stage_gives_the_same_choice_and_sc
         eval: EvalOptions { bootstrap: 20, ..EvalOptions::default() },
         ..TuneOptions::default()
     };
+    // A shard stopped before its end says why, and pauses nothing.
+    let (interrupt, trigger) = vsim::experiment::Interrupt::triggered();
+    trigger.pull();
+    let shard = Some(vsim::experiment::Shard::new(0, 3).unwrap());
+    let stopped = run_tune(&tune, &models, &TuneOptions { shard, interrupt, ..base.clone() }).await.unwrap();
+    assert!(stopped.paused.is_none(), "{:?}", stopped.paused);
+    assert!(matches!(stopped.stop, Some(vsim::experiment::StopCause::Interrupted)), "{:?}", stopped.stop);
     let mut steps = 0;
     let sharded = loop {
         steps += 1;

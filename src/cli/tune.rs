@@ -131,7 +131,9 @@ pub async fn run(args: TuneArgs) -> CliResult {
         );
     }
     if let Some(stop) = &summary.stop {
-        errln!("{stop}; to continue, run the same command again with --resume");
+        // A shard continues itself; a whole tune needs --resume.
+        let again = if args.shard.is_some() { "" } else { " with --resume" };
+        errln!("{stop}; to continue, run the same command again{again}");
         match stop {
             vsim::experiment::StopCause::Interrupted => {
                 return Ok(vsim::experiment::interrupt::received().map_or(130, |s| s.exit_code()))

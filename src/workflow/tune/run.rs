@@ -480,8 +480,18 @@ async fn search(
         };
         summary.spend += &outcome.spend;
         if outcome.shard_only {
-            summary.paused =
-                Some(Paused { stage: format!("train stage {s}"), shard: options.shard, scored: false });
+            // A shard stopped early (budget, failures, Ctrl-C) says why; one that ran to
+            // its end pauses for the merge.
+            match outcome.stopped {
+                Some(stop) => summary.stop = Some(stop),
+                None => {
+                    summary.paused = Some(Paused {
+                        stage: format!("train stage {s}"),
+                        shard: options.shard,
+                        scored: false,
+                    })
+                }
+            }
             return Ok(None);
         }
         let (evaluations, stopped) = (outcome.evaluations, outcome.stopped);
@@ -561,7 +571,9 @@ async fn prove(
     summary.spend += &outcome.spend;
     summary.stop = outcome.stopped;
     if outcome.shard_only {
-        summary.paused = Some(Paused { stage: "held-out".into(), shard: options.shard, scored: false });
+        if summary.stop.is_none() {
+            summary.paused = Some(Paused { stage: "held-out".into(), shard: options.shard, scored: false });
+        }
         return Ok(());
     }
     let evaluations = outcome.evaluations;
@@ -650,7 +662,8 @@ pub async fn run_tune(
 
     // The held-out people, read once: the choice and the baselines.
     prove(tune, models, options, budget, &chosen, &out, &mut summary).await?;
-    if summary.paused.is_some() {
+    // A shard never writes the report: the run that merges the shards does.
+    if summary.paused.is_some() || options.shard.is_some() {
         write_manifest(&out, tune, &summary, options)?;
         return Ok(summary);
     }
