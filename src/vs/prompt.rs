@@ -208,7 +208,36 @@ fn vars(k: KSpec, tau: Option<f64>, error: Option<&str>) -> Vars {
     v
 }
 
+/// Instructions already rendered, by template source and variables. A render compiles its
+/// template, which was a sizeable share of the CPU per model call with a thousand dialogues
+/// in flight; the output is a function of the two alone. Bounded: cleared when full.
+static RENDERED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<(String, String), String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Entries [`RENDERED`] holds at most (a run uses a handful: one per method, k and tau).
+const RENDERED_MAX: usize = 256;
+
 fn render(name: &'static str, src: &str, vars: &Vars) -> Result<String, TemplateError> {
+    // Retry messages carry a model's error text: rendered each time, never kept.
+    let keep = vars.get("error").is_none_or(|e| e.as_str().is_none_or(str::is_empty));
+    if !keep {
+        return render_now(name, src, vars);
+    }
+    let key = (src.to_string(), format!("{vars:?}"));
+    if let Some(done) = RENDERED.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        return Ok(done);
+    }
+    let out = render_now(name, src, vars)?;
+    if let Ok(mut m) = RENDERED.lock() {
+        if m.len() >= RENDERED_MAX {
+            m.clear();
+        }
+        m.insert(key, out.clone());
+    }
+    Ok(out)
+}
+
+fn render_now(name: &'static str, src: &str, vars: &Vars) -> Result<String, TemplateError> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     let err = |e: minijinja::Error| TemplateError { template: name, message: e.to_string() };
