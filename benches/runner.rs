@@ -37,7 +37,7 @@ use vsim::scenario::{load_scenario, parse_scenario, Scenario};
 
 /// The allocator the command line uses, so that the figures are the command line's.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const PARTS: [&str; 5] = ["throughput", "ratio", "cpu", "rss", "rss-all-open"];
 

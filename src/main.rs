@@ -27,10 +27,10 @@ macro_rules! errln {
 
 mod cli;
 
-/// mimalloc instead of the system allocator: with many dialogues in flight the system's
+/// jemalloc instead of the system allocator: with many dialogues in flight the system's
 /// malloc spent a fifth of vsim's CPU per call, much of it on contended arena locks.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use clap::Parser;
 
