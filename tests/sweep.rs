@@ -664,14 +664,27 @@ name = "hot"
 temperature = 2.0
 "#;
 
+/// The dialogue ids the library's protocol split holds out, from a copy of the test data
+/// written to `probe`.
+fn held_out_ids(probe: &Path) -> std::collections::HashSet<String> {
+    let probe = split_pfg(probe, |_| 1.0, &Default::default());
+    let data = vsim::data::persuasionforgood::PfgDataset::load_any(&probe).unwrap();
+    let split = data.protocol_split(vsim::data::persuasionforgood::Split::Test).unwrap();
+    split.persuadees.iter().map(|p| p.dialogue_id.clone()).collect()
+}
+
+/// Every model `tune` names, each answering with its request's temperature.
+fn temperature_models(tune: &vsim::workflow::tune::Tune) -> HashMap<String, SharedModel> {
+    let model: SharedModel = Arc::new(temperature_model());
+    tune.sweep.model_specs().into_iter().map(|s| (s, model.clone())).collect()
+}
+
 async fn tune_in(dir: &Path) -> vsim::workflow::tune::TuneSummary {
     use vsim::workflow::tune::{load_tune, run_tune, TuneOptions};
     std::fs::write(dir.join("scenario.toml"), SCENARIO).unwrap();
     std::fs::write(dir.join("tune.toml"), TUNE).unwrap();
     let tune = load_tune(&dir.join("tune.toml")).unwrap();
-    let model: SharedModel = Arc::new(temperature_model());
-    let models: HashMap<String, SharedModel> =
-        tune.sweep.model_specs().into_iter().map(|s| (s, model.clone())).collect();
+    let models = temperature_models(&tune);
     let options = TuneOptions {
         out: Some(dir.join("out")),
         eval: EvalOptions { bootstrap: 20, ..EvalOptions::default() },
@@ -687,11 +700,7 @@ async fn tune_chooses_the_temperature_that_fits_the_train_humans_and_never_reads
     std::fs::create_dir_all(&a).unwrap();
     std::fs::create_dir_all(&b).unwrap();
     // Which persuadees are held out, from the library's own split of the data.
-    let probe = split_pfg(&tmp.path().join("probe"), |_| 1.0, &Default::default());
-    let data = vsim::data::persuasionforgood::PfgDataset::load_any(&probe).unwrap();
-    let split = data.protocol_split(vsim::data::persuasionforgood::Split::Test).unwrap();
-    let test_ids: std::collections::HashSet<String> =
-        split.persuadees.iter().map(|p| p.dialogue_id.clone()).collect();
+    let test_ids = held_out_ids(&tmp.path().join("probe"));
     assert_eq!(test_ids.len(), 200);
     // Train humans give $1; the held-out humans give $1 in one copy and $0 in the other.
     split_pfg(&a.join("pfg"), |_| 1.0, &test_ids);
@@ -739,18 +748,12 @@ async fn a_tune_run_as_shards_merged_stage_by_stage_gives_the_same_choice_and_sc
     use vsim::workflow::tune::{load_tune, run_tune, TuneOptions};
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let probe = split_pfg(&dir.join("probe"), |_| 1.0, &Default::default());
-    let data = vsim::data::persuasionforgood::PfgDataset::load_any(&probe).unwrap();
-    let split = data.protocol_split(vsim::data::persuasionforgood::Split::Test).unwrap();
-    let test_ids: std::collections::HashSet<String> =
-        split.persuadees.iter().map(|p| p.dialogue_id.clone()).collect();
+    let test_ids = held_out_ids(&dir.join("probe"));
     split_pfg(&dir.join("pfg"), |test| if test { 0.5 } else { 1.0 }, &test_ids);
     let whole = tune_in(dir).await;
 
     let tune = load_tune(&dir.join("tune.toml")).unwrap();
-    let model: SharedModel = Arc::new(temperature_model());
-    let models: HashMap<String, SharedModel> =
-        tune.sweep.model_specs().into_iter().map(|s| (s, model.clone())).collect();
+    let models = temperature_models(&tune);
     let base = TuneOptions {
         out: Some(dir.join("sharded")),
         eval: EvalOptions { bootstrap: 20, ..EvalOptions::default() },
