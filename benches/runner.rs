@@ -36,6 +36,7 @@ use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, Ru
 use vsim::scenario::{load_scenario, parse_scenario, Scenario};
 
 /// The allocator the command line uses, so that the figures are the command line's.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

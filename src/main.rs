@@ -29,6 +29,7 @@ mod cli;
 
 /// jemalloc instead of the system allocator: with many dialogues in flight the system's
 /// malloc spent a fifth of vsim's CPU per call, much of it on contended arena locks.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
