@@ -1,6 +1,8 @@
 //! The command line's handling of bad input (exit code 2, a message that says what is
 //! valid) and of `vsim parse` and `vsim stats ks` on good input.
 
+mod common;
+
 use assert_cmd::Command;
 use predicates::prelude::*;
 
@@ -169,7 +171,7 @@ fn a_missing_local_model_file_is_bad_input() {
 /// Log lines carry no colour codes when stderr is not a terminal (batch logs, pipes).
 #[test]
 fn log_lines_are_plain_text_off_a_terminal() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_reserved, port) = common::refusing_port();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_vsim"))
         .env("RUST_LOG", "debug")
         .args(["sample", "hi", "--no-cache", "--model"])
@@ -211,7 +213,7 @@ fn a_failed_fetch_says_what_to_do_and_leaves_nothing() {
         .stdout(predicate::str::contains(vsim::data::fetch::PFG_CORPUS_URL))
         .stdout(predicate::str::contains("info.csv"))
         .stdout(predicate::str::contains("raw.githubusercontent.com/tatsu-lab/opinions_qa"));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_reserved, port) = common::refusing_port();
     let url = format!("http://127.0.0.1:{port}/data");
     let tmp = tempfile::tempdir().unwrap();
     for (dataset, hint, wrong) in

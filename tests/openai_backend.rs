@@ -2,6 +2,8 @@
 //! request body, error classification, retries through `Resilient`, and that the API key
 //! never leaks into errors, logs or cache files.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
@@ -363,8 +365,7 @@ async fn a_redirect_is_reported_with_its_target_and_not_followed() -> Result<()>
 
 #[tokio::test]
 async fn connection_refused_is_a_connect_error() -> Result<()> {
-    // Bind then drop a listener to find a port nothing listens on.
-    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let (_reserved, port) = common::refusing_port();
     let err = model(&format!("http://127.0.0.1:{port}/v1"))?.chat(hello()).await.unwrap_err();
     assert!(matches!(err, BackendError::Connect { .. }), "{err:?}");
     assert!(err.is_retryable());
@@ -375,7 +376,7 @@ async fn connection_refused_is_a_connect_error() -> Result<()> {
 
 #[tokio::test]
 async fn the_preflight_check_names_the_cause_of_an_unreachable_server() -> Result<()> {
-    let port = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?.port();
+    let (_reserved, port) = common::refusing_port();
     let config = OpenAiConfig::new(format!("http://127.0.0.1:{port}/v1"), "m");
     let err = vsim::backend::preflight::check(&config).await.unwrap_err();
     let message = err.to_string();

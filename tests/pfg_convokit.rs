@@ -3,6 +3,8 @@
 //! errors naming the file and field; `fetch` against a local server unpacks and loads the
 //! corpus, and reports HTTP errors; `vsim data summary` reads both layouts.
 
+mod common;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -274,7 +276,8 @@ async fn fetch_reports_http_errors_bad_archives_and_refused_connections() -> Res
     assert!(text.contains("not a readable zip"), "{text}");
 
     // A port nobody listens on: what an offline machine sees.
-    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let (_reserved, port) = common::refusing_port();
+    let closed = format!("127.0.0.1:{port}");
     let text = err_text(
         fetch_convokit_corpus(&format!("http://{closed}/pfg.zip"), &dest, &Progress::silent()).await,
     );

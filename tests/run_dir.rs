@@ -191,7 +191,7 @@ fn a_dead_port_or_a_missing_key_fails_before_any_dialogue() {
     let tmp = tempfile::tempdir().unwrap();
     let scenario = tmp.path().join("tiny.toml");
     std::fs::write(&scenario, tiny_toml()).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (_reserved, port) = common::refusing_port();
     let run = |model: &str| {
         let started = std::time::Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_vsim"))

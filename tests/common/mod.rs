@@ -45,3 +45,13 @@ question = "How much do you donate?"
         personas = root().join("personas").display()
     )
 }
+
+/// A port that refuses connections for as long as the returned socket lives: bound, so no
+/// test running beside this one can take it, but never listening. (A listener bound and
+/// dropped frees its port for the next test's server, which then answers.)
+pub fn refusing_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0))).expect("a free port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
+}
