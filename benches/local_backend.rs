@@ -22,7 +22,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use llama_server::{LlamaServer, Sampling, Timings};
 use vsim::backend::local::{GenerationReport, LocalConfig, LocalModel};
-use vsim::backend::{ChatRequest, Message, OutputConstraint};
+use vsim::backend::{ChatRequest, Message};
+use vsim::vs::OutputConstraint;
 
 /// The speed the embedded backend should reach relative to llama.cpp's server.
 const TARGET_RATIO: f64 = 0.9;
@@ -150,12 +151,15 @@ async fn run() -> Result<()> {
         max_tokens: Some(200),
         temperature: Some(0.8),
         seed: Some(seed),
-        constraint: Some(OutputConstraint::Candidates {
-            min_items: 5,
-            max_items: 5,
-            with_probability: true,
-            with_reasoning: false,
-        }),
+        output_schema: Some(
+            OutputConstraint::Candidates {
+                min_items: 5,
+                max_items: 5,
+                with_probability: true,
+                with_reasoning: false,
+            }
+            .output_schema(),
+        ),
         ..ChatRequest::new(vec![
             Message::system("You answer with JSON only."),
             Message::user(

@@ -36,7 +36,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use llama_server::{LlamaServer, Sampling};
 use vsim::backend::local::{LocalConfig, LocalModel};
-use vsim::backend::{ChatModel, ChatRequest, Message, OutputConstraint};
+use vsim::backend::{ChatModel, ChatRequest, Message};
+use vsim::vs::OutputConstraint;
 
 /// Concurrent requests measured.
 const LEVELS: [usize; 3] = [1, 4, 8];
@@ -81,12 +82,15 @@ fn vs_sampling(mut r: ChatRequest, max_tokens: u32, seed: u64) -> ChatRequest {
     r.temperature = Some(1.0);
     r.max_tokens = Some(max_tokens);
     r.seed = Some(seed);
-    r.constraint = Some(OutputConstraint::Candidates {
-        min_items: 5,
-        max_items: 5,
-        with_probability: true,
-        with_reasoning: false,
-    });
+    r.output_schema = Some(
+        OutputConstraint::Candidates {
+            min_items: 5,
+            max_items: 5,
+            with_probability: true,
+            with_reasoning: false,
+        }
+        .output_schema(),
+    );
     r
 }
 

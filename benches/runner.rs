@@ -31,9 +31,10 @@ use vsim::backend::factory::{open_model, BackendOptions};
 use vsim::backend::resilient::ResilienceConfig;
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::spec::ModelSpec;
-use vsim::backend::{cache::CacheMode, ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{cache::CacheMode, ChatRequest, SharedModel};
 use vsim::experiment::{run_experiment_with, Population, RoleModel, RunConfig, RunOptions, RunSummary};
 use vsim::scenario::{load_scenario, parse_scenario, Scenario};
+use vsim::vs::OutputConstraint;
 
 /// The allocator the command line uses, so that the figures are the command line's.
 #[cfg(not(target_env = "msvc"))]
@@ -312,7 +313,7 @@ fn cpu_seconds() -> f64 {
 fn instant_model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let n = req.messages.len();
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Candidates { max_items, .. }) => {
                 let items: Vec<String> = (0..*max_items)
                     .map(|i| {

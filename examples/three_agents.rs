@@ -16,13 +16,13 @@ use std::sync::Arc;
 use anyhow::Result;
 use vsim::backend::factory::{open_model, BackendOptions};
 use vsim::backend::spec::ModelSpec;
-use vsim::backend::AnswerShape;
 use vsim::dialogue::events::Event;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::mock::{MockConfig, MockServer};
 use vsim::outcome::OutcomeSpec;
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::{PersonaSource, RoleSpec, Scenario, TurnGraph, TurnPolicy};
+use vsim::vs::AnswerShape;
 use vsim::vs::{KSpec, Method, PromptTemplates, Sampling};
 
 const TOPIC: &str = "The city proposes replacing the parking spaces on Elm Street with a protected \

@@ -13,9 +13,9 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> anyhow::Result<()> {
-//! use vsim::backend::{factory::open_model, factory::BackendOptions, spec::ModelSpec, AnswerShape, Message};
+//! use vsim::backend::{factory::open_model, factory::BackendOptions, spec::ModelSpec, Message};
 //! use vsim::mock::{MockConfig, MockServer};
-//! use vsim::vs::{select, GenerateRequest, Generator, ItemShape, KSpec, Method, SelectionRule, Selection};
+//! use vsim::vs::{select, AnswerShape, GenerateRequest, Generator, ItemShape, KSpec, Method, SelectionRule, Selection};
 //!
 //! let server = MockServer::start(MockConfig::default()).await?;
 //! let spec = ModelSpec::parse(&format!("openai:mock@{}", server.base_url()))?;
@@ -51,8 +51,10 @@
 //! 2. `wheel`, `persona`: fetching packages, personas;
 //! 3. `model_store`, `data`: model weights, human datasets;
 //! 4. `backend`: the [`backend::ChatModel`] trait, OpenAI-compatible HTTP, the embedded
-//!    model, the scripted test backend, retry/limit and cache wrappers;
-//! 5. `vs`, `embed`: the gathering engine (methods, parser, selection), sentence embeddings;
+//!    model (a request's JSON schema as its grammar), the scripted test backend, retry/limit
+//!    and cache wrappers;
+//! 5. `vs`, `embed`: the gathering engine (methods, output constraints, parser, selection),
+//!    sentence embeddings;
 //! 6. `outcome`: outcome specs and how an answer is read;
 //! 7. `scenario`: scenario files, roles, the turn graph;
 //! 8. `dialogue`: the turn state machine, agents, transcript events;

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{ChatRequest, SharedModel};
 use vsim::dialogue::events::Event;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::outcome::OutcomeSource;
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::{load_scenario, parse_scenario, Scenario};
+use vsim::vs::{AnswerShape, OutputConstraint};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,7 +22,7 @@ fn fake_model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let last = req.messages.last().map(|m| m.content.clone()).unwrap_or_default();
         let n_msgs = req.messages.len();
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Candidates { max_items, .. }) => {
                 let items: Vec<String> = (0..*max_items)
                     .map(|i| {

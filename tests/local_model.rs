@@ -12,9 +12,10 @@ use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use vsim::backend::local::{LocalConfig, LocalModel};
-use vsim::backend::{ChatModel, ChatRequest, Message, OutputConstraint};
+use vsim::backend::{ChatModel, ChatRequest, Message};
 use vsim::model_store::{self, Layout, ModelStore, ModelStoreError, SMOLLM2};
 use vsim::progress::Progress;
+use vsim::vs::OutputConstraint;
 
 /// Serialises the tests that run the model (they would compete for the CPU otherwise).
 static MODEL_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -52,12 +53,15 @@ fn vs_request(seed: u64) -> ChatRequest {
     r.temperature = Some(1.0);
     r.max_tokens = Some(160);
     r.seed = Some(seed);
-    r.constraint = Some(OutputConstraint::Candidates {
-        min_items: 5,
-        max_items: 5,
-        with_probability: true,
-        with_reasoning: false,
-    });
+    r.output_schema = Some(
+        OutputConstraint::Candidates {
+            min_items: 5,
+            max_items: 5,
+            with_probability: true,
+            with_reasoning: false,
+        }
+        .output_schema(),
+    );
     r
 }
 
@@ -102,7 +106,7 @@ async fn number_constraint_keeps_the_answer_in_range() -> Result<()> {
         let mut r = ChatRequest::new(vec![Message::user(prompt)]);
         r.temperature = Some(0.0);
         r.max_tokens = Some(24);
-        r.constraint = Some(OutputConstraint::Number { min, max });
+        r.output_schema = Some(OutputConstraint::Number { min, max }.output_schema());
         let reply = m.chat(r).await?;
         let json: serde_json::Value = serde_json::from_str(&reply.content)
             .with_context(|| format!("reply is not JSON: {}", reply.content))?;
@@ -330,7 +334,7 @@ async fn batched_requests_each_follow_their_own_grammar_and_sampler() -> Result<
     assert!(m.id().ends_with("+batched"), "the cache must keep batched replies apart: {}", m.id());
     // Six requests on four sequences: two wait for a free one. Mixed: VS lists and numbers.
     let mut number = ChatRequest::new(vec![Message::user("How many dollars would you donate, 0 to 2?")]);
-    number.constraint = Some(OutputConstraint::Number { min: 0.0, max: 2.0 });
+    number.output_schema = Some(OutputConstraint::Number { min: 0.0, max: 2.0 }.output_schema());
     number.max_tokens = Some(24);
     number.seed = Some(3);
     let long_enough = |seed| ChatRequest { max_tokens: Some(400), ..vs_request(seed) };

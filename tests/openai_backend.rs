@@ -21,7 +21,8 @@ use serde_json::{json, Value};
 use vsim::backend::cache::{CacheMode, CachedModel};
 use vsim::backend::openai::{OpenAiConfig, OpenAiModel};
 use vsim::backend::resilient::{ResilienceConfig, Resilient};
-use vsim::backend::{BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Usage};
+use vsim::backend::{BackendError, ChatModel, ChatRequest, Message, Usage};
+use vsim::vs::OutputConstraint;
 
 const KEY: &str = "sk-test-SECRET123";
 const SECRET: &str = "SECRET123";
@@ -152,12 +153,15 @@ fn candidates_request() -> ChatRequest {
         max_tokens: Some(256),
         seed: Some(42),
         stop: vec!["END".into()],
-        constraint: Some(OutputConstraint::Candidates {
-            min_items: 5,
-            max_items: 5,
-            with_probability: true,
-            with_reasoning: false,
-        }),
+        output_schema: Some(
+            OutputConstraint::Candidates {
+                min_items: 5,
+                max_items: 5,
+                with_probability: true,
+                with_reasoning: false,
+            }
+            .output_schema(),
+        ),
     }
 }
 
@@ -218,7 +222,7 @@ async fn sends_the_exact_request_body_with_the_json_schema() -> Result<()> {
 async fn a_numeric_answer_is_sent_with_its_bounds() -> Result<()> {
     let (url, server) = serve(vec![Reply::ok(r#"{"answer": 1}"#)]).await?;
     let mut request = hello();
-    request.constraint = Some(OutputConstraint::Number { min: 0.0, max: 2.0 });
+    request.output_schema = Some(OutputConstraint::Number { min: 0.0, max: 2.0 }.output_schema());
     model(&url)?.chat(request).await?;
     let format = &server.body(0)["response_format"];
     assert_eq!(format["json_schema"]["name"], "numeric_answer");

@@ -7,13 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{ChatRequest, SharedModel};
 use vsim::dialogue::events::{Event, Measure, OutcomeEvent};
 use vsim::eval::RunData;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::outcome::OutcomeSource;
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::parse_scenario;
+use vsim::vs::{AnswerShape, OutputConstraint};
 
 fn scenario(outcome_extra: &str) -> vsim::scenario::Scenario {
     let text = format!(
@@ -47,7 +48,7 @@ question = "How much do you donate?"
 /// said $1.50" for the stated extractor.
 fn model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Answers {
                 answer: AnswerShape::Number { min, max },
                 with_probability,
@@ -190,7 +191,7 @@ async fn the_stated_measure_is_recorded_separately_and_evaluated_on_request() {
 }
 
 #[test]
-fn answer_lists_are_constrained_in_schema_and_grammar() {
+fn answer_lists_are_constrained_in_schema_and_grammar() -> anyhow::Result<()> {
     let c = OutputConstraint::Answers {
         answer: AnswerShape::Number { min: 0.0, max: 2.0 },
         min_items: 3,
@@ -201,12 +202,13 @@ fn answer_lists_are_constrained_in_schema_and_grammar() {
     let answer = &s["properties"]["responses"]["items"]["properties"]["answer"];
     assert_eq!((answer["minimum"].as_f64(), answer["maximum"].as_f64()), (Some(0.0), Some(2.0)));
     assert_eq!(s["properties"]["responses"]["minItems"], 3);
-    let g = c.gbnf();
-    assert!(g.contains("answer ::= ") && g.contains("\"2\""), "{g}");
+    let g = vsim::backend::grammar::gbnf_from_schema(&s)?;
+    assert!(g.contains("\"\\\"answer\\\"\" ws \":\" ws (") && g.contains("\"2\""), "{g}");
     let stated =
         OutputConstraint::Stated { answer: AnswerShape::Choice { choices: vec!["yes".into(), "no".into()] } };
-    assert!(stated.gbnf().contains("\"null\""));
+    assert!(vsim::backend::grammar::gbnf_from_schema(&stated.json_schema())?.contains("\"null\""));
     assert_eq!(stated.json_schema()["properties"]["answer"]["anyOf"][1]["type"], "null");
+    Ok(())
 }
 
 #[tokio::test]
@@ -235,7 +237,7 @@ async fn the_stated_measure_can_be_read_by_another_model() {
     assert!(matches!(err, RunError::MissingExtractor(_)), "{err}");
 
     let reader = ScriptedModel::from_fn(|req: &ChatRequest| {
-        assert!(matches!(req.constraint, Some(OutputConstraint::Stated { .. })));
+        assert!(matches!(OutputConstraint::of(req), Some(OutputConstraint::Stated { .. })));
         Ok(r#"{"answer": null}"#.to_string())
     });
     let extractors = vsim::dialogue::run::Extractors(Arc::new(
@@ -324,7 +326,7 @@ async fn outcome_answers_are_gathered_as_turns_gather_candidates() {
     // direct with N = 3: three independent single answers, uniform choice.
     let (calls, o) = outcome_calls("method = \"direct\"\ncandidates = 3").await;
     assert_eq!(calls.len(), 3);
-    assert!(calls.iter().all(|c| matches!(c.constraint, Some(OutputConstraint::Number { .. }))));
+    assert!(calls.iter().all(|c| matches!(OutputConstraint::of(c), Some(OutputConstraint::Number { .. }))));
     let d = o.distribution.unwrap();
     assert_eq!((d.candidates.len(), d.choice.rule.selection.to_string()), (3, "uniform".to_string()));
 
@@ -358,7 +360,7 @@ async fn a_reply_whose_every_answer_is_refused_is_asked_again_with_the_reason() 
     // with why, the model answers in range. Both calls are recorded in the outcome's raw.
     let model = ScriptedModel::from_fn(|req: &ChatRequest| {
         let last = &req.messages.last().unwrap().content;
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Answers { .. }) if last.contains("no usable answer") => {
                 assert!(last.contains("999 is outside [0, 2]"), "{last}");
                 r#"{"responses": [{"answer": 1.25, "probability": 1.0}]}"#.to_string()

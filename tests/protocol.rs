@@ -9,11 +9,12 @@ use std::sync::Arc;
 
 use assert_cmd::Command;
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{ChatRequest, SharedModel};
 use vsim::data::persuasionforgood::{PfgDataset, PfgRole, Split, SPLIT_SEED};
 use vsim::eval::{evaluate, EvalOptions, HumanError, HumanReference, RunData};
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::scenario::{parse_scenario, Scenario};
+use vsim::vs::OutputConstraint;
 
 const KEY: &str = "persuadee.donation";
 
@@ -56,7 +57,7 @@ question = "How much do you donate? A number of dollars from 0 to 2."
 fn model(answers: HashMap<String, f64>) -> ScriptedModel {
     ScriptedModel::from_fn(move |req: &ChatRequest| {
         let system = req.messages.first().map(|m| m.content.clone()).unwrap_or_default();
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             // The persuadee (vs-standard) answers through its method: a list of answers.
             Some(OutputConstraint::Answers { .. }) => {
                 let id = system.split("PERSONA=").nth(1).and_then(|s| s.split(';').next()).unwrap_or("");

@@ -12,7 +12,7 @@ use vsim::backend::factory::{open_model, BackendOptions};
 use vsim::backend::resilient::ResilienceConfig;
 use vsim::backend::scripted::ScriptedModel;
 use vsim::backend::spec::ModelSpec;
-use vsim::backend::{cache::CacheMode, ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{cache::CacheMode, ChatRequest, SharedModel};
 use vsim::dialogue::events::Event;
 use vsim::experiment::{
     run_experiment_with, Budget, Population, Prices, RoleModel, RunConfig, RunError, RunOptions, RunSummary,
@@ -21,6 +21,7 @@ use vsim::experiment::{
 use vsim::mock::{MockConfig, MockServer, MockStats, MockStyle};
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::{parse_scenario, Scenario};
+use vsim::vs::OutputConstraint;
 use vsim::workflow::branch::{load_branch, run_branch, BranchConfig, BranchRequest};
 use vsim::workflow::merge::{merge_runs, MergeError};
 use vsim::workflow::sweep::{load_sweep, run_sweep, SweepOptions};
@@ -43,7 +44,7 @@ fn fake_model() -> ScriptedModel {
         let joined: String =
             req.messages.iter().map(|m| m.content.as_str()).collect::<Vec<_>>().join("\u{1}");
         let h = vsim::seed::derive_named(req.seed.unwrap_or(0), &joined);
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Candidates { max_items, .. }) => {
                 let items: Vec<String> = (0..*max_items)
                     .map(|i| {
@@ -57,7 +58,7 @@ fn fake_model() -> ScriptedModel {
                 format!(r#"{{"responses": [{}]}}"#, items.join(", "))
             }
             Some(OutputConstraint::Number { .. }) => format!(r#"{{"answer": {}}}"#, (h % 5) as f64 * 0.5),
-            Some(OutputConstraint::Answers { answer: vsim::backend::AnswerShape::Number { .. }, .. }) => {
+            Some(OutputConstraint::Answers { answer: vsim::vs::AnswerShape::Number { .. }, .. }) => {
                 format!(r#"{{"responses": [{{"answer": {}, "probability": 1.0}}]}}"#, (h % 5) as f64 * 0.5)
             }
             Some(OutputConstraint::Choice { choices }) => {

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{AnswerShape, ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{ChatRequest, SharedModel};
 use vsim::survey::eval::{compare_item, denominator_differences, evaluate, ordinal_range};
 use vsim::survey::opinionqa::{load_counts, load_info};
 use vsim::survey::run::{run_survey, SurveyRunConfig};
 use vsim::survey::{load_survey, SurveyError};
+use vsim::vs::{AnswerShape, OutputConstraint};
 
 fn wave() -> Option<PathBuf> {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/opinionqa/W26"));
@@ -126,7 +127,7 @@ system = "You are an American whose {{{{ attribute }}}} is {{{{ group }}}}."
 fn scripted() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let liberal = req.messages[0].content.contains("Liberal");
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Answers { answer: AnswerShape::Choice { choices }, .. }) => {
                 let items: Vec<String> = choices
                     .iter()
@@ -601,7 +602,7 @@ async fn survey_runs_keep_the_run_directory_contract() {
 fn first_option_model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let first = |choices: &[String]| serde_json::to_string(&choices[0]).unwrap();
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Answers {
                 answer: AnswerShape::Choice { choices }, max_items, ..
             }) => {

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{BackendError, ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{BackendError, ChatRequest, SharedModel};
 use vsim::eval::EvalOptions;
 use vsim::mock::{MockConfig, MockServer};
+use vsim::vs::OutputConstraint;
 use vsim::vs::{KSpec, Method, Selection};
 use vsim::workflow::sweep::{
     evaluate_sweep, load_sweep, parse_sweep, run_sweep, CellEvalStatus, SweepEvalOptions, SweepOptions,
@@ -112,7 +113,7 @@ fn truthful_model() -> ScriptedModel {
         [("d1", 0.0), ("d2", 0.5), ("d3", 1.0), ("d4", 1.5), ("d5", 2.0)].into_iter().collect();
     ScriptedModel::from_fn(move |req: &ChatRequest| {
         let system = req.messages.first().map(|m| m.content.clone()).unwrap_or_default();
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Number { .. }) => {
                 let id = system.split("PERSONA=").nth(1).and_then(|s| s.split('-').next()).unwrap_or("");
                 format!(r#"{{"answer": {}}}"#, real.get(id).copied().unwrap_or(1.0))
@@ -632,7 +633,7 @@ fn split_pfg(
 fn temperature_model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let t = req.temperature.unwrap_or(0.0);
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Number { .. }) => format!(r#"{{"answer": {t}}}"#),
             Some(OutputConstraint::Answers { .. }) => format!(r#"{{"responses": [{{"answer": {t}, "probability": 1.0}}]}}"#),
             Some(OutputConstraint::Candidates { .. }) => {

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{ChatRequest, OutputConstraint, SharedModel};
+use vsim::backend::{ChatRequest, SharedModel};
 use vsim::dialogue::events::Event;
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::load_scenario;
+use vsim::vs::OutputConstraint;
 
 #[tokio::test]
 async fn town_hall_runs_with_every_resident_speaking_and_voting() {
@@ -23,7 +24,7 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
         let picks = picks.clone();
         ScriptedModel::from_fn(move |req: &ChatRequest| {
             let n = req.messages.len();
-            Ok(match &req.constraint {
+            Ok(match &OutputConstraint::of(req) {
                 Some(OutputConstraint::Candidates { max_items, .. }) => {
                     let items: Vec<String> = (0..(*max_items).min(3))
                         .map(|i| format!(r#"{{"text": "opinion {i} at {n}", "probability": 0.{}}}"#, i + 2))
@@ -39,8 +40,7 @@ async fn town_hall_runs_with_every_resident_speaking_and_voting() {
                     format!(r#"{{"answer": "{}"}}"#, choices[n % choices.len()])
                 }
                 Some(OutputConstraint::Answers {
-                    answer: vsim::backend::AnswerShape::Choice { choices },
-                    ..
+                    answer: vsim::vs::AnswerShape::Choice { choices }, ..
                 }) => {
                     format!(
                         r#"{{"responses": [{{"answer": "{}", "probability": 1.0}}]}}"#,

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{ChatRequest, OutputConstraint, Role, SharedModel};
+use vsim::backend::{ChatRequest, Role, SharedModel};
 use vsim::dialogue::events::{Event, TurnEvent};
 use vsim::experiment::{run_experiment, Population, RoleModel, RunConfig};
 use vsim::rundir::transcript::read_events;
 use vsim::scenario::{parse_scenario, RoleOverride, RoleSetting};
+use vsim::vs::OutputConstraint;
 
 /// A scenario where `a` speaks directly and `b` uses `settings` (TOML lines of a role).
 fn scenario(settings: &str) -> vsim::scenario::Scenario {
@@ -37,7 +38,7 @@ fn model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let n = req.messages.iter().filter(|m| m.role == Role::Assistant).count();
         let last = req.messages.last().map(|m| m.content.as_str()).unwrap_or("");
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Candidates { max_items, with_probability, .. }) => {
                 let items: Vec<String> = (0..*max_items)
                     .map(|i| {

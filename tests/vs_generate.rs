@@ -2,8 +2,9 @@
 //! single retry on an unparseable reply, and the call counts of `generate_n`.
 
 use vsim::backend::scripted::ScriptedModel;
-use vsim::backend::{BackendError, ChatRequest, Message, OutputConstraint, Role};
+use vsim::backend::{BackendError, ChatRequest, Message, Role};
 use vsim::seed;
+use vsim::vs::OutputConstraint;
 use vsim::vs::{
     GenerateError, GenerateRequest, Generator, ItemShape, KSpec, Method, PromptTemplates, Repair,
 };
@@ -60,7 +61,7 @@ async fn direct_appends_the_instruction_and_sends_no_schema() {
         sent[0].messages,
         expected_messages(&instruction(Method::Direct, KSpec::Fixed { k: 3 }, None))
     );
-    assert_eq!(sent[0].constraint, None);
+    assert_eq!(OutputConstraint::of(&sent[0]), None);
     assert_params(&sent[0], 42);
     assert_eq!(gen.candidates.len(), 1);
     assert_eq!(gen.candidates[0].text, "Yes, I'd give a dollar.");
@@ -91,7 +92,7 @@ async fn vs_standard_after_an_assistant_turn_adds_a_user_message_and_the_schema(
     expected.push(Message::user(instruction(Method::VsStandard, KSpec::Fixed { k: 3 }, None)));
     assert_eq!(sent.messages, expected);
     assert_eq!(
-        sent.constraint,
+        OutputConstraint::of(sent),
         Some(OutputConstraint::Candidates {
             min_items: 3,
             max_items: 3,
@@ -131,7 +132,7 @@ async fn model_decided_k_asks_for_all_plausible_responses() {
         sent.messages[1].content
     );
     assert_eq!(
-        sent.constraint,
+        OutputConstraint::of(sent),
         Some(OutputConstraint::Candidates {
             min_items: 1,
             max_items: 8,
@@ -149,7 +150,7 @@ async fn vs_cot_sends_reasoning_schema_and_keeps_reasoning() {
     let sent = &model.requests()[0];
     assert_eq!(sent.messages, expected_messages(&instruction(Method::VsCot, KSpec::Fixed { k: 3 }, None)));
     assert_eq!(
-        sent.constraint,
+        OutputConstraint::of(sent),
         Some(OutputConstraint::Candidates {
             min_items: 3,
             max_items: 3,
@@ -169,7 +170,7 @@ async fn sequence_sends_schema_without_probability_and_gives_uniform_candidates(
     let sent = &model.requests()[0];
     assert_eq!(sent.messages, expected_messages(&instruction(Method::Sequence, KSpec::Fixed { k: 3 }, None)));
     assert_eq!(
-        sent.constraint,
+        OutputConstraint::of(sent),
         Some(OutputConstraint::Candidates {
             min_items: 3,
             max_items: 3,
@@ -191,7 +192,7 @@ async fn cot_sends_its_schema_and_extracts_the_final_reply_and_reasoning() {
     let gen = Generator::default().generate(&model, &request(Method::Cot)).await.unwrap();
     let sent = &model.requests()[0];
     assert_eq!(sent.messages, expected_messages(&instruction(Method::Cot, KSpec::Fixed { k: 3 }, None)));
-    assert_eq!(sent.constraint, Some(OutputConstraint::Reasoned { answer: None }));
+    assert_eq!(OutputConstraint::of(sent), Some(OutputConstraint::Reasoned { answer: None }));
     assert_eq!(gen.candidates[0].text, "I'll give $1.");
     assert_eq!(gen.reasoning.as_deref(), Some("Step by step: she cares."));
 }
@@ -202,7 +203,7 @@ async fn schema_off_sends_no_constraint() {
     let mut req = request(Method::VsStandard);
     req.use_schema = false;
     Generator::default().generate(&model, &req).await.unwrap();
-    assert_eq!(model.requests()[0].constraint, None);
+    assert_eq!(OutputConstraint::of(&model.requests()[0]), None);
 }
 
 #[tokio::test]
@@ -223,7 +224,7 @@ async fn unparseable_reply_is_retried_once_with_the_error() {
     assert!(retry.content.contains(&error), "{} / {error}", retry.content);
     assert!(retry.content.contains("JSON"), "{}", retry.content);
     assert_eq!(sent[1].seed, Some(seed::derive(42, 1)));
-    assert_eq!(sent[1].constraint, sent[0].constraint);
+    assert_eq!(OutputConstraint::of(&sent[1]), OutputConstraint::of(&sent[0]));
     assert_eq!(gen.calls.len(), 2);
     assert_eq!(gen.calls[0].raw, bad);
     assert_eq!(gen.calls[1].parse_error, None);
@@ -302,7 +303,7 @@ fn echo_model() -> ScriptedModel {
     ScriptedModel::from_fn(|req: &ChatRequest| {
         let tag = req.messages.len();
         let seed = req.seed.unwrap_or(0) % 1000;
-        Ok(match &req.constraint {
+        Ok(match &OutputConstraint::of(req) {
             Some(OutputConstraint::Candidates { max_items, .. }) => {
                 let items: Vec<String> = (0..*max_items)
                     .map(|i| {
@@ -411,7 +412,7 @@ async fn vs_multi_asks_for_k_more_in_one_conversation() {
     expected.push(Message::assistant(gen.calls[0].raw.clone()));
     expected.push(Message::user(more));
     assert_eq!(sent[1].messages, expected);
-    assert!(sent.iter().all(|r| r.constraint.is_some()));
+    assert!(sent.iter().all(|r| OutputConstraint::of(r).is_some()));
     assert_eq!(gen.candidates.len(), 6);
 }
 

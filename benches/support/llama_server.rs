@@ -121,10 +121,10 @@ impl LlamaServer {
             "seed": request.seed.unwrap_or(0),
             "cache_prompt": cache_prompt,
         });
-        if let Some(c) = &request.constraint {
+        if let Some(s) = &request.output_schema {
             body["response_format"] = json!({
                 "type": "json_schema",
-                "json_schema": {"name": c.name(), "schema": c.json_schema(), "strict": true},
+                "json_schema": {"name": s.name, "schema": s.schema, "strict": true},
             });
         }
         let url = format!("{}/v1/chat/completions", self.base_url);

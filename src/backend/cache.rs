@@ -3,7 +3,7 @@
 //! Re-running an experiment (to resume it, to recompute a report, to debug one dialogue)
 //! should not pay for the same model calls twice. A reply is stored under the SHA-256 of the
 //! canonical JSON of `{"backend": id, "request": request}`, which covers the model, every
-//! message, every sampling parameter, the seed and the output constraint. Files are written
+//! message, every sampling parameter, the seed and the output schema. Files are written
 //! atomically, so a crash leaves either the old file or the new one; a file that cannot be
 //! read back is treated as a miss and overwritten. The cache is best-effort: failing to
 //! write it never fails a request.

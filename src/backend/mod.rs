@@ -8,13 +8,18 @@
 //!   around any backend.
 //!
 //! [`spec`] turns a `--model SPEC` string into a configured backend.
+//!
+//! The layer knows nothing of vsim's domain: a request is messages, sampling parameters and,
+//! when the reply has a shape, a JSON schema ([`OutputSchema`]) as OpenAI's API takes it.
+//! Servers get the schema as `response_format`; the embedded model gets it as a grammar
+//! ([`grammar`]).
 
 pub mod cache;
 #[cfg(feature = "local")]
 mod compute_threads;
-pub mod constraint;
 pub mod error;
 pub mod factory;
+pub mod grammar;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod openai;
@@ -27,8 +32,8 @@ pub mod wire;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-pub use constraint::{AnswerShape, OutputConstraint};
 pub use error::BackendError;
 
 /// Who said a message.
@@ -87,10 +92,71 @@ pub struct ChatRequest {
     /// Strings that end the reply when generated.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stop: Vec<String>,
-    /// Shape the reply must take; backends enforce it as well as they can (JSON schema for
-    /// servers, a grammar for the embedded model).
+    /// The JSON schema the reply must follow; backends enforce it as well as they can
+    /// (servers as `response_format`, the embedded model as a grammar).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub constraint: Option<OutputConstraint>,
+    pub output_schema: Option<OutputSchema>,
+}
+
+/// A JSON schema for a reply, named, as OpenAI's `response_format.json_schema` carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutputSchema {
+    /// A short name for the shape (`response_format.json_schema.name`).
+    pub name: String,
+    /// The schema itself.
+    pub schema: Value,
+}
+
+impl OutputSchema {
+    /// Whether any subschema uses `keyword`.
+    pub fn uses(&self, keyword: &str) -> bool {
+        fn walk(schema: &Value, keyword: &str) -> bool {
+            match schema {
+                Value::Object(map) => map.iter().any(|(k, v)| {
+                    k == keyword
+                        || if k == "properties" {
+                            subschemas(v).any(|s| walk(s, keyword))
+                        } else {
+                            walk(v, keyword)
+                        }
+                }),
+                Value::Array(items) => items.iter().any(|s| walk(s, keyword)),
+                _ => false,
+            }
+        }
+        walk(&self.schema, keyword)
+    }
+
+    /// The schema with `keyword` removed from every subschema, for a server that rejects it
+    /// (a property of that name stays).
+    pub fn without(&self, keyword: &str) -> Value {
+        fn strip(schema: &Value, keyword: &str) -> Value {
+            match schema {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .filter(|(k, _)| *k != keyword)
+                        .map(|(k, v)| {
+                            let v = match (k.as_str(), v) {
+                                ("properties", Value::Object(props)) => Value::Object(
+                                    props.iter().map(|(name, s)| (name.clone(), strip(s, keyword))).collect(),
+                                ),
+                                _ => strip(v, keyword),
+                            };
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                ),
+                Value::Array(items) => Value::Array(items.iter().map(|s| strip(s, keyword)).collect()),
+                other => other.clone(),
+            }
+        }
+        strip(&self.schema, keyword)
+    }
+}
+
+/// The values of a `properties` map: subschemas, whose keys are property names.
+fn subschemas(properties: &Value) -> impl Iterator<Item = &Value> {
+    properties.as_object().into_iter().flat_map(|m| m.values())
 }
 
 impl ChatRequest {

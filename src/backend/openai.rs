@@ -163,11 +163,12 @@ impl OpenAiModel {
         &self.config
     }
 
-    /// The JSON body for `request`; `bound_text`: candidate texts carry `maxLength`.
+    /// The JSON body for `request`; `bound_text`: the schema keeps its `maxLength` keywords.
     fn body<'a>(&'a self, request: &'a ChatRequest, bound_text: bool) -> wire::ChatCompletionRequest<'a> {
-        let response_format = match (&request.constraint, self.config.use_response_format) {
-            (Some(c), true) => {
-                Some(wire::ResponseFormat::json_schema(c.name(), c.json_schema_with(bound_text)))
+        let response_format = match (&request.output_schema, self.config.use_response_format) {
+            (Some(s), true) => {
+                let schema = if bound_text { s.schema.clone() } else { s.without("maxLength") };
+                Some(wire::ResponseFormat::json_schema(s.name.clone(), schema))
             }
             _ => None,
         };
@@ -342,7 +343,7 @@ impl ChatModel for OpenAiModel {
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
         let bounded = self.config.use_response_format
             && self.bound_text.load(Ordering::Relaxed)
-            && request.constraint.as_ref().is_some_and(|c| c.bounds_text());
+            && request.output_schema.as_ref().is_some_and(|s| s.uses("maxLength"));
         let body = self.body(&request, bounded);
         tracing::debug!(
             endpoint = %self.endpoint,

@@ -27,7 +27,7 @@ pub enum ModelSpec {
 
 /// A spec that cannot be parsed.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("invalid model spec `{spec}`: {reason}; expected `local`, `local:PATH.gguf`, `openai:MODEL` or `openai:MODEL@BASE_URL`")]
+#[error("invalid model spec `{spec}`: {reason}; expected {}", expected_forms())]
 pub struct ModelSpecError {
     /// The spec as given.
     pub spec: String,
@@ -35,39 +35,64 @@ pub struct ModelSpecError {
     pub reason: String,
 }
 
+/// One kind of backend a spec can name: the prefix before the first `:`, the forms it takes
+/// (for messages) and how the rest of the spec is read.
+struct Kind {
+    prefix: &'static str,
+    forms: &'static str,
+    parse: fn(Option<&str>) -> Result<ModelSpec, String>,
+}
+
+/// Every backend kind. Adding a backend means a row here, a [`ModelSpec`] variant and its
+/// arm in [`super::factory::open_model`].
+const KINDS: &[Kind] = &[
+    Kind { prefix: "local", forms: "`local`, `local:PATH.gguf`", parse: parse_local },
+    Kind { prefix: "openai", forms: "`openai:MODEL`, `openai:MODEL@BASE_URL`", parse: parse_openai },
+];
+
+fn expected_forms() -> String {
+    KINDS.iter().map(|k| k.forms).collect::<Vec<_>>().join(", ")
+}
+
+fn parse_local(rest: Option<&str>) -> Result<ModelSpec, String> {
+    match rest {
+        None | Some("default") => Ok(ModelSpec::LocalDefault),
+        Some("") => Err("missing path after `local:`".into()),
+        Some(path) => Ok(ModelSpec::LocalPath(PathBuf::from(path))),
+    }
+}
+
+fn parse_openai(rest: Option<&str>) -> Result<ModelSpec, String> {
+    let rest = rest.unwrap_or_default();
+    let (model, base_url) = match rest.split_once('@') {
+        Some((m, u)) => (m, Some(u)),
+        None => (rest, None),
+    };
+    if model.is_empty() {
+        return Err("missing model name after `openai:`".into());
+    }
+    if let Some(u) = base_url {
+        if !(u.starts_with("http://") || u.starts_with("https://")) {
+            return Err("base URL must start with http:// or https://".into());
+        }
+        if let Err(e) = reqwest::Url::parse(u) {
+            return Err(format!("base URL `{u}` is not a valid URL ({e})"));
+        }
+    }
+    Ok(ModelSpec::OpenAi { model: model.to_string(), base_url: base_url.map(str::to_string) })
+}
+
 impl ModelSpec {
     /// Parses a `--model` value (surrounding whitespace ignored).
     pub fn parse(spec: &str) -> Result<Self, ModelSpecError> {
         let s = spec.trim();
-        let err = |reason: &str| ModelSpecError { spec: spec.to_string(), reason: reason.to_string() };
-        if s == "local" || s == "local:default" {
-            return Ok(Self::LocalDefault);
-        }
-        if let Some(path) = s.strip_prefix("local:") {
-            if path.is_empty() {
-                return Err(err("missing path after `local:`"));
-            }
-            return Ok(Self::LocalPath(PathBuf::from(path)));
-        }
-        if let Some(rest) = s.strip_prefix("openai:") {
-            let (model, base_url) = match rest.split_once('@') {
-                Some((m, u)) => (m, Some(u)),
-                None => (rest, None),
-            };
-            if model.is_empty() {
-                return Err(err("missing model name after `openai:`"));
-            }
-            if let Some(u) = base_url {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    return Err(err("base URL must start with http:// or https://"));
-                }
-                if let Err(e) = reqwest::Url::parse(u) {
-                    return Err(err(&format!("base URL `{u}` is not a valid URL ({e})")));
-                }
-            }
-            return Ok(Self::OpenAi { model: model.to_string(), base_url: base_url.map(str::to_string) });
-        }
-        Err(err("unknown backend"))
+        let (prefix, rest) = match s.split_once(':') {
+            Some((p, r)) => (p, Some(r)),
+            None => (s, None),
+        };
+        let kind = KINDS.iter().find(|k| k.prefix == prefix);
+        let parsed = kind.map_or_else(|| Err("unknown backend".to_string()), |k| (k.parse)(rest));
+        parsed.map_err(|reason| ModelSpecError { spec: spec.to_string(), reason })
     }
 }
 

@@ -6,13 +6,14 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::{AnswerShape, BackendError, ChatRequest, Message, OutputConstraint, SharedModel};
+use crate::backend::{BackendError, ChatRequest, Message, SharedModel};
 use crate::outcome::through_method::{ask_stated, ask_through, AnswerDistribution, AnswerMethod};
 use crate::outcome::OutcomeSpec;
 use crate::outcome::{self, Extracted};
 use crate::scenario::RoleSpec;
 use crate::seed;
 use crate::vs::{select, Choice, GenerateError, GenerateRequest, Generation, Generator};
+use crate::vs::{AnswerShape, OutputConstraint};
 
 /// A finished turn: the candidates and which one was chosen.
 #[derive(Debug, Clone)]
@@ -231,7 +232,9 @@ impl Agent {
             temperature: self.role.temperature,
             max_tokens: Some(32),
             seed: Some(seed::derive_named(self.seed, &format!("pick-{turn}"))),
-            constraint: self.use_schema.then(|| OutputConstraint::Choice { choices: options.clone() }),
+            output_schema: self
+                .use_schema
+                .then(|| OutputConstraint::Choice { choices: options.clone() }.output_schema()),
             ..Default::default()
         };
         let raw = self.model.chat(request).await?.content;

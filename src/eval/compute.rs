@@ -13,10 +13,10 @@ use super::human::HumanReference;
 use super::metrics::*;
 use super::registry::{CategoricalDistances, CategoricalSamples, NumericDistances, NumericSamples};
 use super::run::{OutcomeDecl, RunData, RunDialogue};
-use crate::backend::AnswerShape;
 use crate::outcome::OutcomeSource;
 use crate::stats::text::{distinct_n, flesch_kincaid_grade_utterances, tokens, Pooling};
 use crate::stats::{bootstrap_ci, histogram, Bins, StatsError};
+use crate::vs::AnswerShape;
 use crate::vs::{Candidate, Selection, SelectionRule};
 
 /// Bootstrap settings with a seed per metric name, so that adding a metric never changes

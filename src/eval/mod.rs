@@ -38,7 +38,7 @@ pub use human::{human_for_run, HumanChoice, HumanError, HumanReference, Split};
 pub use metrics::{Evaluation, Metric};
 pub use run::{RunData, RunDialogue};
 
-use crate::backend::AnswerShape;
+use crate::vs::AnswerShape;
 use compute::Boot;
 use metrics::*;
 

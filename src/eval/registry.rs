@@ -586,12 +586,12 @@ pub(crate) mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::backend::AnswerShape;
     use crate::dialogue::events::{Measure, OutcomeEvent};
     use crate::eval::human::{HumanLabel, HumanValue};
     use crate::eval::run::{OutcomeDecl, RunData, RunDialogue};
     use crate::eval::{evaluate, EvalOptions, Evaluation, HumanReference};
     use crate::stats::{l1_density_pfg, wasserstein1};
+    use crate::vs::AnswerShape;
 
     pub(crate) const NUMERIC_KEY: &str = "persuadee.donation";
     pub(crate) const CATEGORICAL_KEY: &str = "persuadee.answer";

@@ -10,9 +10,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::EvalError;
-use crate::backend::AnswerShape;
 use crate::dialogue::events::{AgentInfo, Event, Measure, OutcomeEvent, TurnEvent};
 use crate::rundir::transcript::read_events_noting_torn;
+use crate::vs::AnswerShape;
 
 use crate::rundir::{read_manifest_if_any, Manifest};
 pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};

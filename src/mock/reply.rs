@@ -51,7 +51,7 @@ const MAX_EXTRA_ITEMS: usize = 100;
 
 impl Ask {
     /// The shape a `response_format` JSON schema describes (see
-    /// [`crate::backend::OutputConstraint::json_schema`]); free text when it is none of them.
+    /// [`crate::vs::OutputConstraint::json_schema`]); free text when it is none of them.
     pub(super) fn from_schema(schema: &Value) -> Self {
         if let Some(list) = schema.pointer("/properties/responses") {
             let min = list.get("minItems").and_then(Value::as_u64).unwrap_or(1).max(1) as usize;
@@ -431,10 +431,10 @@ fn plain_list(shape: u8, items: &[(String, f64)], with_probability: bool, with_r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::{AnswerShape, OutputConstraint};
     use crate::seed;
     use crate::vs::parse::{parse_candidates_with, parse_cot, ParseOptions};
     use crate::vs::KSpec;
+    use crate::vs::{AnswerShape, OutputConstraint};
 
     fn items(n: usize) -> Vec<(String, f64)> {
         let mut rng = seed::rng(7);

@@ -10,7 +10,8 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::backend::{AnswerShape, Usage};
+use crate::backend::Usage;
+use crate::vs::AnswerShape;
 use crate::vs::Checked;
 use crate::vs::Method;
 

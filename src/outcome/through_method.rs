@@ -9,7 +9,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{extract, question_text, Extracted, OutcomeSource, OutcomeSpec, Reading};
-use crate::backend::{BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
+use crate::backend::{BackendError, ChatModel, ChatRequest, Message, Role, Usage};
+use crate::vs::OutputConstraint;
 use crate::vs::{
     select, Candidate, Checked, Choice, GenerateError, GenerateRequest, Generation, Generator, ItemShape,
     KSpec, Method, ParseError, SelectionRule,
@@ -149,7 +150,8 @@ pub async fn ask_stated(
         temperature: Some(0.0),
         max_tokens: Some(32),
         seed: Some(seed),
-        constraint: use_schema.then(|| OutputConstraint::Stated { answer: spec.kind.clone() }),
+        output_schema: use_schema
+            .then(|| OutputConstraint::Stated { answer: spec.kind.clone() }.output_schema()),
         ..Default::default()
     };
     let response = model.chat(request).await?;

@@ -377,16 +377,14 @@ pub struct RecordedOutcome {
     pub role: String,
     /// The outcome's type, when recorded (as [`crate::outcome::recorded_kind`] writes it).
     #[serde(default, deserialize_with = "recorded_kind")]
-    pub kind: Option<crate::backend::AnswerShape>,
+    pub kind: Option<crate::vs::AnswerShape>,
     /// Whether the stated measure was also recorded.
     #[serde(default)]
     pub stated: bool,
 }
 
 /// An outcome's recorded type, `null` or absent for none.
-fn recorded_kind<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<crate::backend::AnswerShape>, D::Error> {
+fn recorded_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<crate::vs::AnswerShape>, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),
         Some(v) => crate::outcome::read_recorded_kind(&v).map(Some).map_err(serde::de::Error::custom),

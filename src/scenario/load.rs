@@ -10,10 +10,10 @@ use super::error::{ScenarioError, SourceMap};
 use super::graph::{GraphProblem, TurnGraph, TurnPolicy};
 use super::raw::{RawOutcome, RawRole, RawScenario};
 use super::{PersonaSource, RoleSpec, Scenario, TEMPLATE_SLOTS};
-use crate::backend::AnswerShape;
 use crate::outcome::money::MoneyReader;
 use crate::outcome::{OutcomeFallback, OutcomeSpec};
 use crate::vs::sampling::DEFAULT_K;
+use crate::vs::AnswerShape;
 use crate::vs::{KSpec, Method, PromptTemplates, Sampling, Selection, SelectionRule};
 
 /// Default upper bound on candidates when the model decides k.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::questionnaire::Item;
 use super::spec::SurveySpec;
-use crate::backend::{AnswerShape, Message, SharedModel, Usage};
+use crate::backend::{Message, SharedModel, Usage};
 use crate::dialogue::events::{
     AgentInfo, BeginEvent, EndEvent, EndReason, ErrorEvent, Event, OutcomeEvent, TurnEvent,
 };
@@ -24,6 +24,7 @@ use crate::rundir::outcomes::OutcomeCounts;
 use crate::rundir::transcript::{completed_attempt, read_events, TranscriptError, TranscriptWriter};
 use crate::rundir::{open_for_writing, Manifest, PinnedInput, RoleModelName, RunKind, Shard, SurveyManifest};
 use crate::seed;
+use crate::vs::AnswerShape;
 use crate::vs::{select, GenerateError, GenerateRequest, Generation, Generator, ItemShape};
 
 /// How to run a survey.

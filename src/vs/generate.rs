@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use super::item::{Checked, ItemShape};
 use super::parse::{parse_candidates_with, parse_cot, parse_single, ParseOptions};
 use super::prompt::TemplateError;
+use super::OutputConstraint;
 use super::{Candidate, KSpec, Method, ParseError, ParsedReply, PromptTemplates, Repair};
-use crate::backend::{BackendError, ChatModel, ChatRequest, Message, OutputConstraint, Role, Usage};
+use crate::backend::{BackendError, ChatModel, ChatRequest, Message, Role, Usage};
 use crate::seed;
 
 /// Everything needed for one generation step.
@@ -319,7 +320,7 @@ impl Generator {
             max_tokens: req.max_tokens,
             seed: Some(call_seed),
             stop: Vec::new(),
-            constraint: constraint_for(req),
+            output_schema: constraint_for(req).map(|c| c.output_schema()),
         };
         let started = Instant::now();
         let response = model.chat(request).await?;

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use super::Method;
-use crate::backend::{AnswerShape, OutputConstraint};
+use super::{AnswerShape, OutputConstraint};
 
 /// The shape of one gathered item.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -2,6 +2,7 @@
 //! parser that repairs what real models emit ([`parse`]), seeded selection rules
 //! ([`mod@select`]) and the call loop that ties them to a backend ([`generate`]).
 
+pub mod constraint;
 pub mod generate;
 pub mod item;
 pub mod method;
@@ -11,6 +12,7 @@ pub mod sample_set;
 pub mod sampling;
 pub mod select;
 
+pub use constraint::{AnswerShape, OutputConstraint};
 pub use generate::{CallRecord, GenerateError, GenerateRequest, Generation, Generator};
 pub use item::{Checked, ItemShape};
 pub use method::{KSpec, Method};

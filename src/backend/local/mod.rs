@@ -6,7 +6,8 @@
 //! - Prompts are formatted with the model's own chat template (from the GGUF metadata).
 //! - Sampling is seeded: the same seed and prompt give the same reply (a request without a
 //!   seed gets a random one); temperature 0 is greedy.
-//! - Constrained output uses the GBNF grammar of [`OutputConstraint`], applied the way
+//! - Constrained output uses the request's JSON schema as a GBNF grammar
+//!   ([`gbnf_from_schema`]), applied the way
 //!   llama.cpp's own sampler does it: sample freely, and only when the grammar rejects that
 //!   token apply the grammar to the whole vocabulary and resample. Most tokens of a JSON
 //!   reply are accepted on the first try, so this costs less than filtering all 49k
@@ -56,7 +57,8 @@ mod batched;
 mod generate;
 
 use super::compute_threads;
-use super::{BackendError, ChatModel, ChatRequest, ChatResponse, OutputConstraint, Role};
+use super::grammar::gbnf_from_schema;
+use super::{BackendError, ChatModel, ChatRequest, ChatResponse, Role};
 
 /// Sent as the system message when a request has none: SmolLM2's template would otherwise
 /// add its own ("You are a helpful AI assistant named SmolLM...").
@@ -489,7 +491,10 @@ impl GenParams {
         };
         let max_tokens = request.max_tokens.unwrap_or(config.max_tokens);
         let stop = request.stop.iter().filter(|s| !s.is_empty()).cloned().collect();
-        let grammar = request.constraint.as_ref().map(OutputConstraint::gbnf);
+        let grammar = match &request.output_schema {
+            Some(s) => Some(gbnf_from_schema(&s.schema).map_err(|e| BackendError::Config(e.to_string()))?),
+            None => None,
+        };
         Ok(Self { temperature, top_p, min_p, top_k: config.top_k, seed, max_tokens, stop, grammar })
     }
 

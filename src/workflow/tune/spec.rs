@@ -113,7 +113,7 @@ pub fn parse_tune(path: &Path, text: &str) -> Result<Tune, SweepError> {
         .scenario
         .outcomes
         .iter()
-        .filter(|o| matches!(o.kind, crate::backend::AnswerShape::Number { .. }))
+        .filter(|o| matches!(o.kind, crate::vs::AnswerShape::Number { .. }))
         .map(|o| (format!("{}.{}", sweep.scenario.roles[o.role].id, o.name), o.stated))
         .collect();
     let (outcome, stated) = match &raw.outcome {
