@@ -65,7 +65,7 @@ pub struct WheelPin {
 
 impl WheelPin {
     /// `project==version`, as pip takes it.
-    pub fn requirement(&self) -> String {
+    pub(crate) fn requirement(&self) -> String {
         format!("{}=={}", self.project, self.version)
     }
 }
@@ -107,9 +107,10 @@ pub enum Layout {
 }
 
 /// Files a sentence-transformers model folder must have.
-pub const SENTENCE_TRANSFORMERS_REQUIRED: &[&str] = &["config.json", "tokenizer.json", "model.safetensors"];
+pub(crate) const SENTENCE_TRANSFORMERS_REQUIRED: &[&str] =
+    &["config.json", "tokenizer.json", "model.safetensors"];
 /// Files of a sentence-transformers folder that are read when present (and copied along).
-pub const SENTENCE_TRANSFORMERS_OPTIONAL: &[&str] = &[
+pub(crate) const SENTENCE_TRANSFORMERS_OPTIONAL: &[&str] = &[
     "sentence_bert_config.json",
     "1_Pooling/config.json",
     "modules.json",
@@ -397,7 +398,11 @@ impl ModelStore {
     /// Checks the installed `kind`: a file model's header, size and digest (the digest from
     /// the sidecar when it still describes the file, else hashed once and the sidecar
     /// rewritten); a folder model's files and completion marker.
-    pub fn verify(&self, kind: &'static ModelKind, progress: &Progress) -> Result<(), ModelStoreError> {
+    pub(crate) fn verify(
+        &self,
+        kind: &'static ModelKind,
+        progress: &Progress,
+    ) -> Result<(), ModelStoreError> {
         let target = self.path(kind);
         match &kind.layout {
             Layout::File { sha256, size, check, .. } => {
@@ -745,7 +750,7 @@ impl ModelStore {
 
 /// Checks that `dir` is a folder holding every file in `required`; the error names the
 /// first one missing.
-pub fn check_model_dir(dir: &Path, required: &'static [&'static str]) -> Result<(), ModelStoreError> {
+pub(crate) fn check_model_dir(dir: &Path, required: &'static [&'static str]) -> Result<(), ModelStoreError> {
     if !dir.is_dir() {
         return Err(ModelStoreError::Io {
             action: "open the model folder",

@@ -57,7 +57,7 @@ impl Progress {
     }
 
     /// Whether events go nowhere.
-    pub fn is_silent(&self) -> bool {
+    pub(crate) fn is_silent(&self) -> bool {
         self.0.is_none()
     }
 
@@ -76,7 +76,7 @@ impl Progress {
     }
 
     /// Reports [`DownloadEvent::Advanced`].
-    pub fn advanced(&self, bytes: u64) {
+    pub(crate) fn advanced(&self, bytes: u64) {
         self.emit(DownloadEvent::Advanced { bytes });
     }
 

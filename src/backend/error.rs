@@ -61,12 +61,12 @@ pub enum BackendError {
 }
 
 /// How a call refused for the run's budget announces itself in a dialogue's error event.
-pub const BUDGET_STOP: &str = "not sent, the run's budget is spent";
+pub(crate) const BUDGET_STOP: &str = "not sent, the run's budget is spent";
 
 impl BackendError {
     /// Why the call was not sent, when the run's budget refused it
     /// ([`BackendError::BudgetReached`]).
-    pub fn budget_reached(&self) -> Option<&str> {
+    pub(crate) fn budget_reached(&self) -> Option<&str> {
         match self {
             Self::BudgetReached(reason) => Some(reason),
             _ => None,

@@ -184,7 +184,7 @@ pub async fn open_model(spec: &ModelSpec, options: &BackendOptions) -> Result<Sh
 
 /// The configuration an `openai:MODEL[@BASE_URL]` spec opens with: the environment's key and
 /// base URL, the spec's URL over it.
-pub fn openai_config(model: &str, base_url: Option<&str>, options: &BackendOptions) -> OpenAiConfig {
+pub(crate) fn openai_config(model: &str, base_url: Option<&str>, options: &BackendOptions) -> OpenAiConfig {
     let mut config = OpenAiConfig::from_env(model).with_response_format(options.response_format);
     if let Some(url) = base_url {
         config.base_url = url.trim_end_matches('/').to_string();

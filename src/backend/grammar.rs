@@ -39,7 +39,7 @@ pub struct GrammarError {
 }
 
 /// The most characters a string without `maxLength` may have.
-pub const DEFAULT_MAX_STRING_CHARS: u64 = 600;
+pub(crate) const DEFAULT_MAX_STRING_CHARS: u64 = 600;
 
 /// Decimals a bounded number may have: cents for money, and enough for a rating or a
 /// share; more would only let a small model ramble in digits.

@@ -20,7 +20,7 @@ use crate::text::excerpt;
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// How long a request may take by default; generous because candidate lists are long replies.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// How many characters of a server's error body are kept in an error message.
 const BODY_EXCERPT_CHARS: usize = 300;
@@ -197,7 +197,7 @@ impl OpenAiModel {
     /// (429 and 5xx with the server's `Retry-After`, timeouts, connection errors), with the
     /// key scrubbed, just as for chat completions; wrap the model in a
     /// [`super::resilient::Resilient`] and send through its `call` to retry them.
-    pub async fn post_json(
+    pub(crate) async fn post_json(
         &self,
         path: &str,
         body: &(impl Serialize + Sync),
@@ -215,7 +215,7 @@ impl OpenAiModel {
 
     /// An error for a 2xx reply from `{base_url}/{path}` that is not what was asked for,
     /// with the key scrubbed from the reason and the body excerpt.
-    pub fn malformed_reply(&self, path: &str, reason: &str, body: &str) -> BackendError {
+    pub(crate) fn malformed_reply(&self, path: &str, reason: &str, body: &str) -> BackendError {
         let base = self.config.base_url.trim().trim_end_matches('/');
         BackendError::Malformed {
             endpoint: display_url(&format!("{base}/{}", path.trim_start_matches('/'))),

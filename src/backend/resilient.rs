@@ -39,7 +39,7 @@ fn count_retry(err: &BackendError) -> u64 {
 }
 
 /// Retries made so far by every resilient backend in this process, by cause.
-pub fn retry_counts() -> std::collections::BTreeMap<String, u64> {
+pub(crate) fn retry_counts() -> std::collections::BTreeMap<String, u64> {
     RETRIES.lock().unwrap_or_else(|p| p.into_inner()).clone()
 }
 

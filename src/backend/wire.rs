@@ -17,7 +17,7 @@ use super::Message;
 
 /// `POST /chat/completions`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatCompletionRequest<'a> {
+pub(crate) struct ChatCompletionRequest<'a> {
     /// The model to answer with.
     #[serde(default)]
     pub model: Cow<'a, str>,
@@ -73,7 +73,7 @@ impl ChatCompletionRequest<'_> {
 /// `response_format`. Fields in the order serde_json's maps write them (`json_schema` before
 /// `type`), as the client sent them before the envelope was typed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ResponseFormat {
+pub(crate) struct ResponseFormat {
     /// The schema, for [`ResponseFormatKind::JsonSchema`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json_schema: Option<JsonSchemaFormat>,
@@ -95,7 +95,7 @@ impl ResponseFormat {
 /// `response_format.type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ResponseFormatKind {
+pub(crate) enum ResponseFormatKind {
     /// Free text.
     Text,
     /// Any JSON object.
@@ -106,7 +106,7 @@ pub enum ResponseFormatKind {
 
 /// `response_format.json_schema`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JsonSchemaFormat {
+pub(crate) struct JsonSchemaFormat {
     /// A name for the schema.
     pub name: String,
     /// The JSON schema itself.
@@ -119,7 +119,7 @@ pub struct JsonSchemaFormat {
 /// A chat completion. Every field may be missing from what a server sends; the client
 /// decides what it cannot do without.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatCompletion {
+pub(crate) struct ChatCompletion {
     /// The server's identifier for the completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -173,7 +173,7 @@ pub struct ReplyMessage {
 
 /// `usage` of a completion.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CompletionUsage {
+pub(crate) struct CompletionUsage {
     /// Tokens in the request's messages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,
@@ -200,7 +200,7 @@ impl CompletionUsage {
 /// proxy put there.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum ReportedError {
+pub(crate) enum ReportedError {
     /// An OpenAI-style error object.
     Detail(ErrorDetail),
     /// Any other JSON, kept as it came.
@@ -219,7 +219,7 @@ impl ReportedError {
 
 /// The body of an error reply: `{"error": {"message": .., "type": ..}}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     /// What went wrong.
     pub error: ErrorDetail,
 }
@@ -233,7 +233,7 @@ impl ErrorBody {
 
 /// OpenAI's error object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     /// Human-readable description.
     pub message: String,
     /// `type`: the error's class, e.g. `invalid_request_error`.
@@ -246,7 +246,7 @@ pub struct ErrorDetail {
 
 /// `POST /embeddings`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmbeddingsRequest<'a> {
+pub(crate) struct EmbeddingsRequest<'a> {
     /// The embedding model.
     #[serde(default)]
     pub model: Cow<'a, str>,
@@ -260,7 +260,7 @@ pub struct EmbeddingsRequest<'a> {
 /// The texts to embed: one string or a list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum EmbeddingInput<'a> {
+pub(crate) enum EmbeddingInput<'a> {
     /// A single text.
     One(Cow<'a, str>),
     /// Several texts, embedded in order.
@@ -279,7 +279,7 @@ impl EmbeddingInput<'_> {
 
 /// An embeddings reply.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct EmbeddingsResponse {
+pub(crate) struct EmbeddingsResponse {
     /// The object type, `list`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub object: Option<String>,
@@ -309,7 +309,7 @@ pub struct Embedding {
 
 /// `usage` of an embeddings reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EmbeddingsUsage {
+pub(crate) struct EmbeddingsUsage {
     /// Tokens in the input texts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_tokens: Option<u64>,

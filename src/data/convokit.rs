@@ -35,18 +35,18 @@ use super::DataError;
 use crate::persona::is_missing_value;
 
 /// The name ConvoKit publishes the corpus under (and the directory it unpacks to).
-pub const CORPUS_NAME: &str = "persuasionforgood-corpus";
+pub(crate) const CORPUS_NAME: &str = "persuasionforgood-corpus";
 /// One utterance a line.
 pub const UTTERANCES: &str = "utterances.jsonl";
 /// Speakers and their survey answers.
 pub const SPEAKERS: &str = "speakers.json";
 /// The name of [`SPEAKERS`] in corpora written by ConvoKit before 2.3.
-pub const LEGACY_SPEAKERS: &str = "users.json";
+pub(crate) const LEGACY_SPEAKERS: &str = "users.json";
 /// Conversations, with the donations and who played which role.
 pub const CONVERSATIONS: &str = "conversations.json";
 
 /// True if `dir` looks like a ConvoKit corpus (it has [`UTTERANCES`]).
-pub fn is_convokit_dir(dir: &Path) -> bool {
+pub(crate) fn is_convokit_dir(dir: &Path) -> bool {
     dir.join(UTTERANCES).is_file()
 }
 
@@ -95,7 +95,7 @@ struct Conversation {
 }
 
 /// Reads a ConvoKit corpus directory into a [`PfgDataset`].
-pub fn read_convokit(dir: &Path) -> Result<PfgDataset, DataError> {
+pub(crate) fn read_convokit(dir: &Path) -> Result<PfgDataset, DataError> {
     let conv_path = dir.join(CONVERSATIONS);
     let mut conversations = read_conversations(&conv_path)?;
     conversations.sort_by(|a, b| a.1.dialogue_id.cmp(&b.1.dialogue_id).then(a.0.cmp(&b.0)));
@@ -457,7 +457,7 @@ fn read_object_file(path: &Path) -> Result<Map<String, Value>, DataError> {
 
 /// Replaces the bare `NaN`, `Infinity` and `-Infinity` tokens that Python's `json` writes
 /// (outside strings) with `null`, so that the text parses as JSON.
-pub fn null_non_finite(text: &str) -> Cow<'_, str> {
+pub(crate) fn null_non_finite(text: &str) -> Cow<'_, str> {
     if !text.contains("NaN") && !text.contains("Infinity") {
         return Cow::Borrowed(text);
     }

@@ -22,13 +22,13 @@ pub use super::DataError;
 use crate::persona::{is_missing_value, Persona};
 
 /// The filter applied to PersuasionForGood participants, in words (for configs and reports).
-pub const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and $2 \
+pub(crate) const PFG_FILTER: &str = "persuadees with a recorded donation between $0 and $2 \
      (the task payment); rows with no donation, a negative one or one above $2 are dropped";
 
 /// File name of the participant table inside a dataset directory.
 pub const FULL_INFO: &str = "full_info.csv";
 /// File name of the utterance table inside a dataset directory.
-pub const FULL_DIALOG: &str = "full_dialog.csv";
+pub(crate) const FULL_DIALOG: &str = "full_dialog.csv";
 /// The task payment: a consistent donation lies in `0.0..=MAX_DONATION` dollars.
 pub const MAX_DONATION: f64 = 2.0;
 /// The usual size of the held-out set of persuadees.
@@ -171,7 +171,7 @@ pub struct BigFive {
 
 impl BigFive {
     /// `(trait name, score)` in the conventional order.
-    pub fn traits(&self) -> [(&'static str, Option<f64>); 5] {
+    pub(crate) fn traits(&self) -> [(&'static str, Option<f64>); 5] {
         [
             ("extraversion", self.extraversion),
             ("agreeableness", self.agreeableness),

@@ -17,7 +17,7 @@ use crate::vs::{AnswerShape, OutputConstraint};
 
 /// A finished turn: the candidates and which one was chosen.
 #[derive(Debug, Clone)]
-pub struct Spoken {
+pub(crate) struct Spoken {
     /// The candidates generated for the turn, with their calls and usage.
     pub generation: Generation,
     /// Which candidate the role's rule chose, and how.
@@ -28,16 +28,14 @@ pub struct Spoken {
 
 /// The moderator's pick of the next speaker.
 #[derive(Debug, Clone)]
-pub struct Pick {
+pub(crate) struct Pick {
     /// Index of the chosen role among the options offered.
     pub option: usize,
-    /// The moderator's reply as given.
-    pub raw: String,
 }
 
 /// Why an agent could not act.
 #[derive(Debug, thiserror::Error)]
-pub enum AgentError {
+pub(crate) enum AgentError {
     /// The candidates could not be generated.
     #[error(transparent)]
     Generate(#[from] GenerateError),
@@ -63,7 +61,7 @@ impl AgentError {
     }
 
     /// Why a call was not sent, when the run's budget refused it.
-    pub fn budget_reached(&self) -> Option<&str> {
+    pub(crate) fn budget_reached(&self) -> Option<&str> {
         match self {
             Self::Generate(e) => e.budget_reached(),
             Self::Backend(e) => e.budget_reached(),
@@ -94,7 +92,7 @@ enum Request {
 /// An outcome answered by a role: the measured value (with the distribution a list method
 /// gave) and, when asked for, what the role stated in the dialogue.
 #[derive(Debug, Clone)]
-pub struct Answered {
+pub(crate) struct Answered {
     /// The value measured through the role's method.
     pub extracted: Extracted,
     /// Every answer a list method gave, with the rule's choice.
@@ -104,7 +102,7 @@ pub struct Answered {
 }
 
 /// The driver's handle to a running agent; the actor stops when the handle is dropped.
-pub struct AgentHandle {
+pub(crate) struct AgentHandle {
     tx: mpsc::Sender<Request>,
 }
 
@@ -216,7 +214,7 @@ impl Agent {
     }
 
     /// Asks the moderator, privately, who speaks next; a reply naming no option falls back
-    /// to a seeded uniform pick (recorded in the raw text).
+    /// to a seeded uniform pick.
     async fn pick(
         &mut self,
         turn: usize,
@@ -250,7 +248,7 @@ impl Agent {
                 self.rng.random_range(0..options.len())
             }
         };
-        Ok(Pick { option, raw })
+        Ok(Pick { option })
     }
 
     /// Answers an outcome question through the role's method (or the outcome's own), with

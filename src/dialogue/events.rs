@@ -116,7 +116,7 @@ pub enum Measure {
 
 impl Measure {
     /// Whether this is the default measure (left out of serialised events).
-    pub fn is_answer(&self) -> bool {
+    pub(crate) fn is_answer(&self) -> bool {
         *self == Measure::Answer
     }
 }

@@ -117,7 +117,7 @@ impl DialogueMachine {
     }
 
     /// Records what `role` said and decides who speaks next.
-    pub fn record_utterance(&mut self, role: usize, text: String) {
+    pub(crate) fn record_utterance(&mut self, role: usize, text: String) {
         let stop = self.scenario.stop_patterns.iter().any(|p| p.is_match(&text));
         self.history.push(Utterance { role, text });
         if stop {
@@ -138,7 +138,7 @@ impl DialogueMachine {
     /// Replays a recorded utterance (to continue a dialogue from its transcript): records it
     /// as [`Self::record_utterance`] does, then, when the original named who spoke next (a
     /// moderator's pick), makes that role the next speaker instead of asking again.
-    pub fn replay_utterance(&mut self, role: usize, text: String, next_speaker: Option<usize>) {
+    pub(crate) fn replay_utterance(&mut self, role: usize, text: String, next_speaker: Option<usize>) {
         self.record_utterance(role, text);
         if let Some(next) = next_speaker.filter(|&n| n < self.scenario.roles.len()) {
             self.pending_pick = None;
@@ -147,21 +147,21 @@ impl DialogueMachine {
     }
 
     /// Records the moderator's pick (an index into the offered options).
-    pub fn record_pick(&mut self, option: usize) {
+    pub(crate) fn record_pick(&mut self, option: usize) {
         if let Some(options) = self.pending_pick.take() {
             self.next = options[option.min(options.len() - 1)];
         }
     }
 
     /// Marks the current outcome question as answered.
-    pub fn record_outcome(&mut self) {
+    pub(crate) fn record_outcome(&mut self) {
         self.outcomes_left.pop_front();
     }
 
     /// The conversation from `role`'s point of view: its system prompt, its own utterances as
     /// the assistant's, the others' as the user's (prefixed with the speaker's name when more
     /// than two roles take part), consecutive user messages merged.
-    pub fn view(&self, role: usize) -> Vec<Message> {
+    pub(crate) fn view(&self, role: usize) -> Vec<Message> {
         let many = self.scenario.roles.len() > 2;
         let mut messages = vec![Message::system(self.system_prompts[role].clone())];
         for u in &self.history {

@@ -20,7 +20,7 @@ use crate::model_store::{self, MINILM, SENTENCE_TRANSFORMERS_REQUIRED};
 use crate::progress::Progress;
 
 /// Texts per forward pass unless set with [`BertEmbedder::with_batch_size`].
-pub const DEFAULT_BATCH_SIZE: usize = 32;
+pub(crate) const DEFAULT_BATCH_SIZE: usize = 32;
 /// Sequence length when the folder has no `sentence_bert_config.json` (always capped by the
 /// model's position embeddings).
 const FALLBACK_MAX_SEQ_LEN: usize = 512;

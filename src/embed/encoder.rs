@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 /// The fields of a BERT `config.json` the encoder needs (others are ignored).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct BertConfig {
+pub(crate) struct BertConfig {
     /// Word pieces in the vocabulary.
     pub vocab_size: usize,
     /// Width of every hidden state.
@@ -50,7 +50,7 @@ fn default_layer_norm_eps() -> f64 {
 /// The feed-forward activation, named as Hugging Face names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Activation {
+pub(crate) enum Activation {
     /// The exact GELU (with erf), BERT's own.
     #[default]
     Gelu,
@@ -64,7 +64,7 @@ pub enum Activation {
 /// How positions enter the embeddings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PositionEmbedding {
+pub(crate) enum PositionEmbedding {
     /// A learned vector per position.
     #[default]
     Absolute,
@@ -153,7 +153,7 @@ impl Layer {
 }
 
 /// A loaded BERT encoder.
-pub struct BertEncoder {
+pub(crate) struct BertEncoder {
     embeddings: Embeddings,
     layers: Vec<Layer>,
 }
@@ -174,7 +174,7 @@ impl BertEncoder {
     /// The last hidden states, `(batch, len, hidden)`, of `ids` and `types` (`(batch, len)`,
     /// u32); `mask` (`(batch, len)`, 1 for a token, 0 for padding) keeps attention off the
     /// padding.
-    pub fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Tensor> {
         let x = self.embeddings.forward(ids, types)?;
         // 0 where attended, the lowest f32 where masked, as Hugging Face's extended mask.
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(1)?.unsqueeze(1)?;

@@ -18,7 +18,7 @@ use crate::backend::wire::{EmbeddingInput, EmbeddingsRequest, EmbeddingsResponse
 use crate::backend::ChatModel;
 
 /// Texts sent per request.
-pub const BATCH: usize = 64;
+pub(crate) const BATCH: usize = 64;
 /// The endpoint, relative to the base URL.
 const PATH: &str = "embeddings";
 /// What [`OpenAiEmbedder::from_spec`] accepts, for its errors.
@@ -75,7 +75,10 @@ impl OpenAiEmbedder {
     /// An embedder for the server and model in `config` (its `response_format` setting is
     /// unused), retrying and limiting requests as `resilience` says. Checks the
     /// configuration; makes no request.
-    pub fn with_config(config: OpenAiConfig, resilience: ResilienceConfig) -> Result<Self, EmbedError> {
+    pub(crate) fn with_config(
+        config: OpenAiConfig,
+        resilience: ResilienceConfig,
+    ) -> Result<Self, EmbedError> {
         Ok(Self { http: Resilient::new(OpenAiModel::new(config)?, resilience) })
     }
 

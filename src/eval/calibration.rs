@@ -22,7 +22,7 @@ use super::metrics::{Metric, Pair};
 use crate::stats::kolmogorov::kstwo_sf;
 
 /// Bins of the PIT histogram (equal widths on [0, 1]).
-pub const PIT_BINS: usize = 10;
+pub(crate) const PIT_BINS: usize = 10;
 
 /// The central intervals whose coverage is reported.
 pub const COVERAGE_LEVELS: [f64; 2] = [0.5, 0.9];
@@ -197,7 +197,7 @@ pub(crate) fn calibration(key: &str, pairs: &[Pair], boot: &Boot) -> Option<Cali
 }
 
 /// The randomised rank PIT of `y` among `sims`, with `v` uniform on [0, 1).
-pub fn randomised_pit(y: f64, sims: &[f64], v: f64) -> f64 {
+pub(crate) fn randomised_pit(y: f64, sims: &[f64], v: f64) -> f64 {
     let below = sims.iter().filter(|s| **s < y).count() as f64;
     let ties = sims.iter().filter(|s| **s == y).count() as f64;
     (below + v * (ties + 1.0)) / (sims.len() as f64 + 1.0)

@@ -137,7 +137,11 @@ impl HumanReference {
     }
 
     /// Every persuadee of one split of an already loaded PersuasionForGood dataset.
-    pub fn from_pfg(spec: &str, data: &PfgDataset, split: Split) -> Result<HumanReference, HumanError> {
+    pub(crate) fn from_pfg(
+        spec: &str,
+        data: &PfgDataset,
+        split: Split,
+    ) -> Result<HumanReference, HumanError> {
         let chosen = protocol_split(spec, data, split)?;
         let people = format!("all {} persuadees of the `{split}` split", chosen.persuadees.len());
         let all: Vec<&PfgParticipant> = chosen.persuadees.iter().collect();

@@ -51,7 +51,7 @@ impl Metric {
     }
 
     /// A value with an interval.
-    pub fn with_ci(estimate: f64, lo: f64, hi: f64) -> Metric {
+    pub(crate) fn with_ci(estimate: f64, lo: f64, hi: f64) -> Metric {
         match Metric::value(estimate) {
             Metric::Computed { estimate, .. } if lo.is_finite() && hi.is_finite() => {
                 Metric::Computed { estimate, lo: Some(lo), hi: Some(hi), ci_note: None }

@@ -46,7 +46,7 @@ use crate::rundir::transcript::TranscriptError;
 use crate::stats::Bins;
 
 /// File name of the metrics inside a run directory.
-pub const METRICS_FILE: &str = "metrics.json";
+pub(crate) const METRICS_FILE: &str = "metrics.json";
 
 /// Why a run could not be evaluated.
 #[derive(Debug, thiserror::Error)]

@@ -48,7 +48,7 @@ use crate::stats::{ks_2samp, Bins, KsMode, StatsError};
 
 /// A statistic of the simulated and the human sample, which may read the samples' context
 /// `S` (such as the bins).
-pub type TwoSampleFn<S> = fn(&S, &[f64], &[f64]) -> Result<f64, StatsError>;
+pub(crate) type TwoSampleFn<S> = fn(&S, &[f64], &[f64]) -> Result<f64, StatsError>;
 
 /// How a distance is computed from its samples `S`.
 pub enum Statistic<S> {
@@ -162,7 +162,7 @@ impl Samples for NumericSamples {
 /// One categorical outcome's values, as its distances see them: each value is the index of
 /// its category (as `f64`, so that the bootstrap resamples them like numbers).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CategoricalSamples {
+pub(crate) struct CategoricalSamples {
     /// The outcome key, `role.name`.
     pub key: String,
     /// Category indices of the valid simulated values, in run order.
@@ -382,7 +382,7 @@ macro_rules! registry {
             }
 
             /// Every distance not applicable, for one reason.
-            pub fn not_applicable(reason: &str) -> Self {
+            pub(crate) fn not_applicable(reason: &str) -> Self {
                 Self { $( $key: DistanceValue::not_applicable(reason), )+ }
             }
         }
@@ -488,7 +488,7 @@ pub const KS: Distance<NumericSamples, NumericComparison, KsMetric> = Distance {
 };
 
 /// Mean `|simulated − real|` over dialogues paired with their real participant.
-pub const L1_PAIRED: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+pub(crate) const L1_PAIRED: Distance<NumericSamples, NumericComparison, Metric> = Distance {
     def: &defs::L1_PAIRED,
     label: "L1 paired (mean |sim − real|)",
     seed: "l1_paired",
@@ -500,7 +500,7 @@ pub const L1_PAIRED: Distance<NumericSamples, NumericComparison, Metric> = Dista
 };
 
 /// L1 between the normalised histograms of both samples over the outcome's bins.
-pub const L1_HISTOGRAM: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+pub(crate) const L1_HISTOGRAM: Distance<NumericSamples, NumericComparison, Metric> = Distance {
     def: &defs::L1_HISTOGRAM,
     label: "L1 histogram",
     seed: "l1_histogram",
@@ -521,7 +521,7 @@ pub const L1_HISTOGRAM: Distance<NumericSamples, NumericComparison, Metric> = Di
 };
 
 /// The PersuasionForGood density L1 over `numpy.linspace(0, 2, 21)`.
-pub const L1_DENSITY_PFG: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+pub(crate) const L1_DENSITY_PFG: Distance<NumericSamples, NumericComparison, Metric> = Distance {
     def: &defs::L1_DENSITY_PFG,
     label: "L1 density (21 edges on [0, 2])",
     seed: "l1_density_pfg",
@@ -539,7 +539,7 @@ pub const L1_DENSITY_PFG: Distance<NumericSamples, NumericComparison, Metric> = 
 };
 
 /// Wasserstein-1 between the two samples.
-pub const WASSERSTEIN1: Distance<NumericSamples, NumericComparison, Metric> = Distance {
+pub(crate) const WASSERSTEIN1: Distance<NumericSamples, NumericComparison, Metric> = Distance {
     def: &defs::WASSERSTEIN1,
     label: "Wasserstein-1",
     seed: "wasserstein1",
@@ -551,7 +551,7 @@ pub const WASSERSTEIN1: Distance<NumericSamples, NumericComparison, Metric> = Di
 };
 
 /// Total variation distance between the category shares.
-pub const TOTAL_VARIATION: Distance<CategoricalSamples, CategoricalOutcome, Metric> = Distance {
+pub(crate) const TOTAL_VARIATION: Distance<CategoricalSamples, CategoricalOutcome, Metric> = Distance {
     def: &defs::TOTAL_VARIATION,
     label: "total variation",
     seed: "tv",
@@ -565,7 +565,7 @@ pub const TOTAL_VARIATION: Distance<CategoricalSamples, CategoricalOutcome, Metr
 };
 
 /// Jensen–Shannon divergence (bits) between the category shares.
-pub const JENSEN_SHANNON: Distance<CategoricalSamples, CategoricalOutcome, Metric> = Distance {
+pub(crate) const JENSEN_SHANNON: Distance<CategoricalSamples, CategoricalOutcome, Metric> = Distance {
     def: &defs::JENSEN_SHANNON,
     label: "Jensen–Shannon divergence (bits)",
     seed: "js",

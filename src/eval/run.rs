@@ -18,7 +18,7 @@ use crate::rundir::{read_manifest_if_any, Manifest};
 pub use crate::rundir::{MANIFEST as CONFIG, TRANSCRIPTS};
 
 /// A number outcome without a declared range.
-pub const UNBOUNDED: AnswerShape = AnswerShape::Number { min: f64::NEG_INFINITY, max: f64::INFINITY };
+pub(crate) const UNBOUNDED: AnswerShape = AnswerShape::Number { min: f64::NEG_INFINITY, max: f64::INFINITY };
 
 /// One outcome of the scenario, keyed `role.name` as in `outcomes.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +131,7 @@ impl RunData {
     }
 
     /// The number of dialogues the run was configured for (`n` in `config.json`).
-    pub fn planned_dialogues(&self) -> Option<usize> {
+    pub(crate) fn planned_dialogues(&self) -> Option<usize> {
         Some(self.manifest.as_ref()?.n)
     }
 

@@ -55,7 +55,7 @@ pub enum PriceError {
 
 /// The highest price accepted, in dollars per million tokens: far above any model's, and low
 /// enough that every cost reported stays a readable number.
-pub const MAX_PRICE_PER_MTOK: f64 = 1_000_000.0;
+pub(crate) const MAX_PRICE_PER_MTOK: f64 = 1_000_000.0;
 
 /// Prices per model. Keys are matched against a model spec exactly first, then against its
 /// model name (the spec without the `openai:`/`local:` prefix and the `@URL` suffix).
@@ -84,7 +84,7 @@ impl Prices {
 
     /// Reads a `[prices]` TOML table: `MODEL = [IN, OUT]` or `MODEL = { input = IN, output = OUT }`.
     /// `file` names the source in errors.
-    pub fn from_toml_table(table: &toml::Table, file: &str) -> Result<Self, PriceError> {
+    pub(crate) fn from_toml_table(table: &toml::Table, file: &str) -> Result<Self, PriceError> {
         let err = |reason: String| PriceError::Table { file: file.to_string(), reason };
         let mut prices = Prices::default();
         for (model, value) in table {
@@ -131,7 +131,7 @@ impl Prices {
     }
 
     /// The price of a model spec such as `openai:gpt-4o-mini@http://host/v1`.
-    pub fn lookup(&self, spec: &str) -> Option<Price> {
+    pub(crate) fn lookup(&self, spec: &str) -> Option<Price> {
         if let Some(p) = self.0.get(spec) {
             return Some(*p);
         }
@@ -159,7 +159,7 @@ pub struct Budget {
 impl Budget {
     /// This budget with each cap that `over` sets replaced by `over`'s (the command line
     /// over a file's).
-    pub fn overridden_by(mut self, over: &Budget) -> Budget {
+    pub(crate) fn overridden_by(mut self, over: &Budget) -> Budget {
         if over.max_tokens_total.is_some() {
             self.max_tokens_total = over.max_tokens_total;
         }
@@ -189,7 +189,7 @@ impl Budget {
     /// when `spend` is at a cap, else the cap that `spend` is closest to (a run whose last
     /// calls were refused may stop a little short of it, or on a share of it that an earlier
     /// part of a sweep left). `None` without a cap.
-    pub fn stop_reason(&self, spend: &Spend) -> Option<String> {
+    pub(crate) fn stop_reason(&self, spend: &Spend) -> Option<String> {
         if let Some(reason) = self.reached(spend) {
             return Some(reason);
         }
@@ -279,7 +279,7 @@ struct Entry {
 /// would start after the cap is reached is refused (not sent), so a run overshoots its
 /// budget by at most the calls already in flight.
 #[derive(Debug, Default, Clone)]
-pub struct Meter(Arc<MeterState>);
+pub(crate) struct Meter(Arc<MeterState>);
 
 #[derive(Debug, Default)]
 struct MeterState {
@@ -289,7 +289,7 @@ struct MeterState {
 
 impl Meter {
     /// A meter that refuses calls once `budget` is spent.
-    pub fn with_budget(budget: Budget) -> Self {
+    pub(crate) fn with_budget(budget: Budget) -> Self {
         Self(Arc::new(MeterState { models: Default::default(), budget }))
     }
 

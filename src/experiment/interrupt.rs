@@ -73,11 +73,6 @@ pub struct Interrupt(Option<watch::Receiver<bool>>);
 pub struct InterruptTrigger(watch::Sender<bool>);
 
 impl Interrupt {
-    /// Stop on Ctrl-C or SIGTERM (the default).
-    pub fn on_ctrl_c() -> Self {
-        Self(None)
-    }
-
     /// Stop when the returned trigger is pulled; Ctrl-C is left to the caller.
     pub fn triggered() -> (Self, InterruptTrigger) {
         let (tx, rx) = watch::channel(false);

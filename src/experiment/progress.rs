@@ -91,7 +91,7 @@ impl RunProgress {
     }
 
     /// Whether anyone listens (heartbeats are skipped otherwise).
-    pub fn is_active(&self) -> bool {
+    pub(crate) fn is_active(&self) -> bool {
         self.0.is_some()
     }
 

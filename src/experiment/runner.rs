@@ -86,7 +86,7 @@ pub struct RunOptions {
 }
 
 /// The most replicates of one person a run may have.
-pub const MAX_REPLICATES: usize = 10_000;
+pub(crate) const MAX_REPLICATES: usize = 10_000;
 
 /// The seed of replicate `replicate` of person `person`: replicate 0 keeps the seed a run
 /// without replicates gives (derived from the experiment seed and the person's index), and

@@ -381,7 +381,7 @@ async fn embeddings(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
 
 /// A pseudo-random unit vector that depends only on `seed` and `text` (normal coordinates
 /// by Box–Muller, so directions are uniform on the sphere).
-pub fn unit_vector(seed_value: u64, text: &str, dims: usize) -> Vec<f64> {
+pub(crate) fn unit_vector(seed_value: u64, text: &str, dims: usize) -> Vec<f64> {
     let mut rng = seed::rng(seed::derive_named(seed_value, text));
     let mut v: Vec<f64> = (0..dims)
         .map(|_| {

@@ -25,7 +25,7 @@ pub fn recorded_kind(kind: &AnswerShape) -> Value {
 }
 
 /// Reads an outcome's type recorded by [`recorded_kind`].
-pub fn read_recorded_kind(v: &Value) -> Result<AnswerShape, String> {
+pub(crate) fn read_recorded_kind(v: &Value) -> Result<AnswerShape, String> {
     let number =
         |key: &str| v.get(key).and_then(Value::as_f64).ok_or(format!("a number outcome needs `{key}`"));
     match v.get("type").and_then(Value::as_str) {
@@ -114,7 +114,7 @@ pub struct Extracted {
 }
 
 /// The question with the answer format spelled out (for servers without schema support).
-pub fn question_text(spec: &OutcomeSpec) -> String {
+pub(crate) fn question_text(spec: &OutcomeSpec) -> String {
     let format = match &spec.kind {
         AnswerShape::Number { min, max } => {
             format!("Answer with only a JSON object {{\"answer\": NUMBER}} where NUMBER is between {min} and {max}.")
@@ -194,7 +194,7 @@ fn fallback_reading(fb: &OutcomeFallback, text: &str, kind: &AnswerShape) -> Rea
 
 /// Parses an answer: a JSON object `{"answer": ...}` (also inside prose or fences), or a
 /// bare value, checked against the outcome's type.
-pub fn parse_answer(raw: &str, kind: &AnswerShape) -> Option<Value> {
+pub(crate) fn parse_answer(raw: &str, kind: &AnswerShape) -> Option<Value> {
     match read_answer(raw, kind) {
         Reading::Valid(v) => Some(v),
         Reading::Refused(_) | Reading::Nothing => None,

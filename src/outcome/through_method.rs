@@ -18,7 +18,7 @@ use crate::vs::{
 
 /// How a role answers an outcome question: its method (or the outcome's own), k, τ and rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct AnswerMethod {
+pub(crate) struct AnswerMethod {
     /// The method that answers.
     pub method: Method,
     /// Answers gathered (N), as the role's turns gather candidates.
@@ -56,7 +56,7 @@ pub struct AnswerDistribution {
 /// were refused make the outcome invalid, never zero. The whole distribution is kept when
 /// the method gathers more than one answer.
 #[allow(clippy::too_many_arguments)]
-pub async fn ask_through<R: Rng + ?Sized>(
+pub(crate) async fn ask_through<R: Rng + ?Sized>(
     generator: &Generator,
     model: &dyn ChatModel,
     spec: &OutcomeSpec,
@@ -125,7 +125,7 @@ pub async fn ask_through<R: Rng + ?Sized>(
 /// The `stated` source: what the role said in the dialogue, read by one constrained call of
 /// `model` over the role's own messages. `null` (nothing stated) is missing; a value outside
 /// the range is invalid.
-pub async fn ask_stated(
+pub(crate) async fn ask_stated(
     model: &dyn ChatModel,
     spec: &OutcomeSpec,
     role_name: &str,

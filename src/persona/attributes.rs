@@ -13,7 +13,7 @@ const TOML_DATETIME_KEY: &str = "$__toml_private_datetime";
 
 const EXPECTED: &str = "a string, number or boolean";
 
-pub fn serialize<S: Serializer>(attrs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize<S: Serializer>(attrs: &[(String, String)], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.collect_map(attrs.iter().map(|(k, v)| (k, v)))
 }
 

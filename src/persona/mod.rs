@@ -62,7 +62,7 @@ impl Persona {
     }
 
     /// Sets an attribute, replacing an existing value in place or appending a new key.
-    pub fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<String>) {
+    pub(crate) fn set_attribute(&mut self, key: impl Into<String>, value: impl Into<String>) {
         let key = key.into();
         let value = value.into();
         match self.attributes.iter_mut().find(|(k, _)| *k == key) {

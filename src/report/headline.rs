@@ -51,7 +51,7 @@ pub struct Headline {
 
 /// The headline tables of `runs`, one per numeric outcome compared with human data, in the
 /// order outcomes first appear.
-pub fn headline_tables(runs: &[Evaluation]) -> Vec<HeadlineTable> {
+pub(crate) fn headline_tables(runs: &[Evaluation]) -> Vec<HeadlineTable> {
     let mut keys: Vec<&str> = Vec::new();
     for e in runs {
         for o in e.numeric.iter().filter(|o| o.comparison.is_some()) {
@@ -94,7 +94,7 @@ pub fn headline_tables(runs: &[Evaluation]) -> Vec<HeadlineTable> {
 }
 
 /// The Markdown of headline blocks.
-pub fn headline_markdown(blocks: &[Headline]) -> String {
+pub(crate) fn headline_markdown(blocks: &[Headline]) -> String {
     use std::fmt::Write as _;
     let cell = super::markdown::cell;
     let mut out = String::new();

@@ -609,7 +609,7 @@ pub fn run_html(e: &Evaluation, run: Option<&RunData>, max_dialogues: usize) -> 
 }
 
 /// The HTML page comparing runs side by side; `links` are paths to each run's own report.
-pub fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Result<String, ReportError> {
+pub(crate) fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Result<String, ReportError> {
     let labelled: Vec<(&str, &'static str, &Evaluation)> =
         c.runs.iter().enumerate().map(|(i, e)| (e.label.as_str(), svg::run_color(i), e)).collect();
     let mut keys: Vec<&str> = Vec::new();

@@ -9,7 +9,7 @@ use crate::stats::format::num;
 
 /// How vsim's PersuasionForGood split relates to the paper's, stated in every report that
 /// compares with it.
-pub const PFG_SPLIT_NOTE: &str = "the split is vsim's, not the paper's: the paper keeps 939 dialogues \
+pub(crate) const PFG_SPLIT_NOTE: &str = "the split is vsim's, not the paper's: the paper keeps 939 dialogues \
     (739 train, 200 test) \"after filtering out dialogues with inconsistent donation amounts\", a rule its text \
     does not state; vsim keeps every persuadee whose recorded donation is in [0, 2] (982 in the release) and \
     takes a seeded 200 as the test split";
@@ -152,7 +152,7 @@ pub fn run_markdown(e: &Evaluation) -> String {
 }
 
 /// The Markdown report comparing runs.
-pub fn comparison_markdown(c: &Comparison) -> String {
+pub(crate) fn comparison_markdown(c: &Comparison) -> String {
     let mut out = String::from("# vsim comparison\n\n");
     out.push_str(&super::headline::headline_markdown(&c.headlines()));
     for (i, e) in c.runs.iter().enumerate() {
@@ -183,7 +183,7 @@ pub fn comparison_markdown(c: &Comparison) -> String {
 }
 
 /// What an evaluation's outcomes are, in words.
-pub fn measure_text(m: crate::dialogue::events::Measure) -> &'static str {
+pub(crate) fn measure_text(m: crate::dialogue::events::Measure) -> &'static str {
     match m {
         crate::dialogue::events::Measure::Answer => {
             "answers to the outcome questions, through each role's method and selection rule"
@@ -196,7 +196,7 @@ pub fn measure_text(m: crate::dialogue::events::Measure) -> &'static str {
 
 /// Renders a Markdown report as HTML (tables included). Raw HTML in the text is shown as
 /// text, never passed through: a report quotes model output and file names.
-pub fn to_html(markdown: &str) -> String {
+pub(crate) fn to_html(markdown: &str) -> String {
     use pulldown_cmark::{Event, Options, Parser};
     let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
         Event::Html(t) | Event::InlineHtml(t) => Event::Text(t),

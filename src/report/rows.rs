@@ -46,7 +46,7 @@ fn value_text(m: &Metric) -> String {
 }
 
 /// A value with its interval in one cell (for the human column and comparisons).
-pub fn with_ci(m: &Metric) -> String {
+pub(crate) fn with_ci(m: &Metric) -> String {
     match (m.estimate(), m.ci()) {
         (Some(v), Some((lo, hi))) => format!("{} [{}, {}]", num(v), num(lo), num(hi)),
         (Some(v), None) => num(v),

@@ -21,7 +21,7 @@ pub fn write_survey_html(dir: &Path, report: &SurveyReport) -> Result<std::path:
 
 /// One evaluated survey as a self-contained HTML page: the Markdown report's tables, then
 /// each item's answer distribution per subgroup, simulated beside human.
-pub fn survey_html(report: &SurveyReport) -> String {
+pub(crate) fn survey_html(report: &SurveyReport) -> String {
     let mut body = markdown_to_html(&report.to_markdown());
     body.push_str("<h2>Answer distributions</h2>\n<p class=\"note\">Shares over the substantive options (refusals left out), in the item's option order.</p>\n<div class=\"plots\">\n");
     for row in report.rows.iter().take(MAX_CHARTS) {
@@ -46,7 +46,7 @@ pub fn survey_html(report: &SurveyReport) -> String {
 }
 
 /// Several evaluated surveys side by side, as Markdown: one column per run.
-pub fn survey_comparison_markdown(runs: &[(String, SurveyReport)]) -> String {
+pub(crate) fn survey_comparison_markdown(runs: &[(String, SurveyReport)]) -> String {
     let mut s = String::from("# Survey runs compared\n\n");
     let names: Vec<&str> = runs.iter().map(|(n, _)| n.as_str()).collect();
     let _ = writeln!(s, "| metric | {} |", names.join(" | "));
@@ -81,7 +81,7 @@ pub fn survey_comparison_markdown(runs: &[(String, SurveyReport)]) -> String {
 }
 
 /// Several evaluated surveys side by side, as a self-contained HTML page.
-pub fn survey_comparison_html(runs: &[(String, SurveyReport)]) -> String {
+pub(crate) fn survey_comparison_html(runs: &[(String, SurveyReport)]) -> String {
     let mut body = markdown_to_html(&survey_comparison_markdown(runs));
     let mut groups: Vec<String> =
         runs.iter().flat_map(|(_, r)| r.representativeness.keys().cloned()).collect();

@@ -14,13 +14,13 @@ const MT: f64 = 30.0;
 const MB: f64 = 78.0;
 
 /// Colour of the human reference in every plot.
-pub const HUMAN_COLOR: &str = "#6b6b6b";
+pub(crate) const HUMAN_COLOR: &str = "#6b6b6b";
 /// Colours of simulated runs, in order.
-pub const PALETTE: [&str; 8] =
+pub(crate) const PALETTE: [&str; 8] =
     ["#1f6fb4", "#d62728", "#2ca02c", "#9467bd", "#e07b00", "#8c564b", "#e377c2", "#17becf"];
 
 /// The colour of the `i`-th run.
-pub fn run_color(i: usize) -> &'static str {
+pub(crate) fn run_color(i: usize) -> &'static str {
     PALETTE[i % PALETTE.len()]
 }
 
@@ -38,7 +38,7 @@ pub struct Series<'a> {
 }
 
 /// Escapes text for SVG/HTML content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -270,7 +270,7 @@ pub fn histogram(title: &str, xlabel: &str, bins: &Bins, series: &[Series<'_>]) 
 }
 
 /// Empirical CDFs of several samples.
-pub fn ecdf(title: &str, xlabel: &str, range: (f64, f64), series: &[Series<'_>]) -> String {
+pub(crate) fn ecdf(title: &str, xlabel: &str, range: (f64, f64), series: &[Series<'_>]) -> String {
     let lo = series.iter().flat_map(|s| s.values.iter().copied()).fold(range.0, f64::min);
     let hi = series.iter().flat_map(|s| s.values.iter().copied()).fold(range.1, f64::max);
     let mut f = Frame::new(title, (lo, hi), (0.0, 1.0), xlabel, "share of values ≤ x");
@@ -389,7 +389,7 @@ pub fn bars(title: &str, categories: &[String], series: &[(String, &'static str,
 }
 
 /// One point of [`intervals`]: an estimate, its interval if any, and its colour.
-pub type IntervalPoint = (f64, Option<(f64, f64)>, &'static str);
+pub(crate) type IntervalPoint = (f64, Option<(f64, f64)>, &'static str);
 
 /// Estimates with intervals, one point per item along x (e.g. every trial of a tune), in
 /// the colour of its group; items without an estimate are skipped.

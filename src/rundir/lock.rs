@@ -8,7 +8,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The lock file inside a run directory.
-pub const LOCK_FILE: &str = ".vsim.lock";
+pub(crate) const LOCK_FILE: &str = ".vsim.lock";
 
 /// Why a run directory could not be locked.
 #[derive(Debug, thiserror::Error)]

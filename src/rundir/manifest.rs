@@ -54,7 +54,7 @@ pub enum RunKind {
 impl RunKind {
     /// The id of dialogue (or respondent) `index` in a run of this kind: sortable, e.g.
     /// `d00003` or `r00003`.
-    pub fn unit_id(self, index: usize) -> String {
+    pub(crate) fn unit_id(self, index: usize) -> String {
         match self {
             RunKind::Survey => format!("r{index:05}"),
             RunKind::Dialogue | RunKind::Branch => format!("d{index:05}"),
@@ -137,7 +137,7 @@ pub struct PinError {
 
 impl PinnedInput {
     /// Pins `path` (a file, or a directory of files) as `role`.
-    pub fn pin(role: &str, path: &Path) -> Result<Self, PinError> {
+    pub(crate) fn pin(role: &str, path: &Path) -> Result<Self, PinError> {
         let err = |source| PinError { path: path.to_path_buf(), source };
         let absolute = std::path::absolute(path).map_err(err)?;
         let sha256 = digest_path(&absolute).map_err(err)?;
@@ -426,7 +426,11 @@ impl Manifest {
     /// The first setting that makes `self` another experiment than `other` (the fields a
     /// resume or merge must agree on), by name. Input digests are compared too: resuming
     /// after an input changed would mix two experiments in one directory.
-    pub fn experiment_difference(&self, other: &Manifest, include_shard: bool) -> Option<&'static str> {
+    pub(crate) fn experiment_difference(
+        &self,
+        other: &Manifest,
+        include_shard: bool,
+    ) -> Option<&'static str> {
         fn inputs(m: &Manifest) -> Vec<(&str, &str)> {
             m.inputs.iter().map(|i| (i.role.as_str(), i.sha256.as_str())).collect()
         }
@@ -467,7 +471,7 @@ impl Manifest {
     }
 
     /// The id of the run's dialogue (or respondent) `index`, as its transcript names it.
-    pub fn unit_id(&self, index: usize) -> String {
+    pub(crate) fn unit_id(&self, index: usize) -> String {
         self.kind.unit_id(index)
     }
 
@@ -486,23 +490,23 @@ impl Manifest {
     }
 
     /// The scenario's name.
-    pub fn scenario_name(&self) -> Option<String> {
+    pub(crate) fn scenario_name(&self) -> Option<String> {
         self.recorded_scenario().and_then(|s| s.name).or_else(|| self.survey.as_ref().map(|s| s.name.clone()))
     }
 
     /// The scenario file as given at run time.
-    pub fn scenario_source(&self) -> Option<PathBuf> {
+    pub(crate) fn scenario_source(&self) -> Option<PathBuf> {
         self.recorded_scenario()?.source
     }
 
     /// The outcomes the scenario declared, in its order.
-    pub fn declared_outcomes(&self) -> Vec<RecordedOutcome> {
+    pub(crate) fn declared_outcomes(&self) -> Vec<RecordedOutcome> {
         self.recorded_scenario().map(|s| s.outcomes).unwrap_or_default()
     }
 
     /// The `outcomes.csv` columns: `role.name` per outcome, then `role.name.stated` for
     /// outcomes also stated in the dialogue.
-    pub fn outcome_columns(&self) -> Vec<String> {
+    pub(crate) fn outcome_columns(&self) -> Vec<String> {
         let mut columns = Vec::new();
         for o in self.declared_outcomes() {
             let key = format!("{}.{}", o.role, o.name);

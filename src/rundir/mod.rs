@@ -29,11 +29,11 @@ pub const MANIFEST: &str = "config.json";
 /// The transcript's file name.
 pub const TRANSCRIPTS: &str = "transcripts.jsonl";
 /// The outcome table's file name.
-pub const OUTCOMES: &str = "outcomes.csv";
+pub(crate) const OUTCOMES: &str = "outcomes.csv";
 
 /// The files vsim writes in a run folder (the CLI's `run.log` and the evaluation's files
 /// included): none may be a link, which a write would follow out of the folder.
-pub const RUN_FILES: &[&str] = &[
+pub(crate) const RUN_FILES: &[&str] = &[
     MANIFEST,
     TRANSCRIPTS,
     OUTCOMES,
@@ -98,7 +98,7 @@ pub enum RunDirError {
 
 /// A run directory opened for writing: locked until dropped.
 #[derive(Debug)]
-pub struct WritableRun {
+pub(crate) struct WritableRun {
     /// The run directory.
     pub dir: PathBuf,
     /// `dir/transcripts.jsonl`.
@@ -124,7 +124,11 @@ pub(crate) fn claim_workflow_dir(
 /// Creates (or, with `resume`, reopens) the run directory `dir` for `manifest`: refuses a
 /// folder that is neither empty nor a run folder, locks it, refuses to overwrite a run unless
 /// resuming, refuses to resume another experiment, and writes the manifest.
-pub fn open_for_writing(dir: &Path, manifest: &Manifest, resume: bool) -> Result<WritableRun, RunDirError> {
+pub(crate) fn open_for_writing(
+    dir: &Path,
+    manifest: &Manifest,
+    resume: bool,
+) -> Result<WritableRun, RunDirError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| RunDirError::Io { path, source }
@@ -178,7 +182,7 @@ pub fn read_manifest_if_any(dir: &Path) -> Result<Option<Manifest>, RunDirError>
 }
 
 /// Writes `dir/config.json` whole (a reader never sees half of it).
-pub fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), RunDirError> {
+pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<(), RunDirError> {
     let path = dir.join(MANIFEST);
     let mut bytes = serde_json::to_vec_pretty(manifest)
         .map_err(|e| RunDirError::Io { path: path.clone(), source: e.into() })?;

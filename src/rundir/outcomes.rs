@@ -25,7 +25,7 @@ pub struct OutcomeCounts {
 }
 
 /// The outcome columns of a scenario: `role.name`, in the scenario's order.
-pub fn outcome_columns(scenario: &Scenario) -> Vec<String> {
+pub(crate) fn outcome_columns(scenario: &Scenario) -> Vec<String> {
     let mut columns = Vec::new();
     for o in &scenario.outcomes {
         let key = format!("{}.{}", scenario.roles[o.role].id, o.name);
@@ -52,7 +52,7 @@ pub fn unanswered(values_present: impl IntoIterator<Item = bool>) -> bool {
 }
 
 /// Writes `outcomes.csv` with the given outcome `columns` (`role.name`).
-pub fn write_outcomes_csv_with(
+pub(crate) fn write_outcomes_csv_with(
     path: &Path,
     columns: &[String],
     events: &BTreeMap<String, Vec<Event>>,
@@ -64,7 +64,7 @@ pub fn write_outcomes_csv_with(
 
 /// Writes `outcomes.csv` straight from a transcript file, reading it line by line (only one
 /// small row per dialogue is held in memory).
-pub fn write_outcomes_csv_from_transcript(
+pub(crate) fn write_outcomes_csv_from_transcript(
     path: &Path,
     columns: &[String],
     transcript: &Path,

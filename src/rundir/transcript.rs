@@ -63,7 +63,7 @@ impl TranscriptWriter {
     /// Writes several whole dialogues in a single write and flushes to disk once: when many
     /// dialogues finish together, one `fsync` instead of one each keeps the disk from
     /// limiting throughput.
-    pub fn append_many<'a>(
+    pub(crate) fn append_many<'a>(
         &mut self,
         dialogues: impl IntoIterator<Item = &'a [Event]>,
     ) -> Result<(), TranscriptError> {
@@ -124,13 +124,15 @@ pub fn read_events(path: &Path) -> Result<BTreeMap<String, Vec<Event>>, Transcri
 
 /// Calls `f` with every event in file order, reading one line at a time, so that a large
 /// transcript is never held in memory whole. A torn last line is ignored.
-pub fn for_each_event(path: &Path, f: impl FnMut(Event)) -> Result<(), TranscriptError> {
+pub(crate) fn for_each_event(path: &Path, f: impl FnMut(Event)) -> Result<(), TranscriptError> {
     for_each_event_noting_torn(path, f).map(|_| ())
 }
 
 /// [`read_events`], also telling whether a last line that is not a whole event (a write cut
 /// short) was left out.
-pub fn read_events_noting_torn(path: &Path) -> Result<(BTreeMap<String, Vec<Event>>, bool), TranscriptError> {
+pub(crate) fn read_events_noting_torn(
+    path: &Path,
+) -> Result<(BTreeMap<String, Vec<Event>>, bool), TranscriptError> {
     let mut out: BTreeMap<String, Vec<Event>> = BTreeMap::new();
     let torn =
         for_each_event_noting_torn(path, |e| out.entry(e.dialogue().to_string()).or_default().push(e))?;
@@ -138,7 +140,10 @@ pub fn read_events_noting_torn(path: &Path) -> Result<(BTreeMap<String, Vec<Even
 }
 
 /// [`for_each_event`], returning whether a torn last line was left out.
-pub fn for_each_event_noting_torn(path: &Path, mut f: impl FnMut(Event)) -> Result<bool, TranscriptError> {
+pub(crate) fn for_each_event_noting_torn(
+    path: &Path,
+    mut f: impl FnMut(Event),
+) -> Result<bool, TranscriptError> {
     let io = |source| TranscriptError::Io { path: path.to_path_buf(), source };
     let file = File::open(path).map_err(io)?;
     let mut lines = BufReader::new(file).lines().enumerate().peekable();
@@ -164,7 +169,9 @@ pub fn for_each_event_noting_torn(path: &Path, mut f: impl FnMut(Event)) -> Resu
 
 /// Ids of the dialogues whose latest attempt ended normally, read without holding the
 /// transcript in memory.
-pub fn completed_dialogue_ids(path: &Path) -> Result<std::collections::HashSet<String>, TranscriptError> {
+pub(crate) fn completed_dialogue_ids(
+    path: &Path,
+) -> Result<std::collections::HashSet<String>, TranscriptError> {
     let mut ended: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     for_each_event(path, |e| match e {
         Event::Begin(b) => {
@@ -182,7 +189,7 @@ pub fn completed_dialogue_ids(path: &Path) -> Result<std::collections::HashSet<S
 
 /// The latest complete attempt of a dialogue (its events from the last `begin` on), if it
 /// ended normally.
-pub fn completed_attempt(events: &[Event]) -> Option<&[Event]> {
+pub(crate) fn completed_attempt(events: &[Event]) -> Option<&[Event]> {
     let start = events.iter().rposition(|e| matches!(e, Event::Begin(_)))?;
     let attempt = &events[start..];
     attempt.iter().any(|e| matches!(e, Event::End(_))).then_some(attempt)

@@ -32,7 +32,7 @@ pub enum ScenarioError {
 
 /// Maps byte offsets in a source text to 1-based line and column (character) numbers.
 #[derive(Debug, Clone)]
-pub struct SourceMap {
+pub(crate) struct SourceMap {
     /// The file the text was read from.
     pub file: PathBuf,
     text: String,
@@ -45,7 +45,7 @@ impl SourceMap {
     }
 
     /// The text from `offset` on (empty past the end).
-    pub fn text_from(&self, offset: usize) -> &str {
+    pub(crate) fn text_from(&self, offset: usize) -> &str {
         self.text.get(offset..).unwrap_or_default()
     }
 

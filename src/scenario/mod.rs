@@ -22,7 +22,7 @@ use crate::outcome::{OutcomeFallback, OutcomeSpec};
 use crate::vs::{KSpec, Method, PromptTemplates, Sampling, Selection};
 
 /// Names a system template may use.
-pub const TEMPLATE_SLOTS: [&str; 5] = ["persona", "role", "partner", "scenario", "roles"];
+pub(crate) const TEMPLATE_SLOTS: [&str; 5] = ["persona", "role", "partner", "scenario", "roles"];
 
 /// A validated scenario.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ pub enum PersonaSource {
 
 impl Scenario {
     /// Index of a role by id.
-    pub fn role_index(&self, id: &str) -> Option<usize> {
+    pub(crate) fn role_index(&self, id: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.id == id)
     }
 
@@ -153,7 +153,7 @@ impl Scenario {
     }
 
     /// The model specs of the outcomes' stated-measure extractors (`stated_model`), each once.
-    pub fn stated_models(&self) -> std::collections::BTreeSet<String> {
+    pub(crate) fn stated_models(&self) -> std::collections::BTreeSet<String> {
         self.outcomes.iter().filter_map(|o| o.stated_model.clone()).collect()
     }
 

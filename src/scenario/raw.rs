@@ -8,7 +8,7 @@ use toml::Spanned;
 /// A whole scenario file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawScenario {
+pub(crate) struct RawScenario {
     /// The scenario's name.
     pub name: Spanned<String>,
     /// What the scenario is about, in words.
@@ -35,7 +35,7 @@ pub struct RawScenario {
 /// The `[defaults]` table.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDefaults {
+pub(crate) struct RawDefaults {
     /// Model spec of roles that name none.
     pub model: Option<Spanned<String>>,
     /// Sampling temperature, in [0, 2].
@@ -51,7 +51,7 @@ pub struct RawDefaults {
 /// One `[[roles]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRole {
+pub(crate) struct RawRole {
     /// The role's id, unique in the scenario.
     pub id: Spanned<String>,
     /// Display name used in other agents' view of the conversation.
@@ -95,7 +95,7 @@ pub struct RawRole {
 /// The `[turns]` table.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTurns {
+pub(crate) struct RawTurns {
     /// fixed | round-robin | random-neighbour | moderator
     pub policy: Option<Spanned<String>>,
     /// Id of the role that speaks first.
@@ -117,7 +117,7 @@ pub struct RawTurns {
 /// One `[[outcomes]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOutcome {
+pub(crate) struct RawOutcome {
     /// The outcome's name.
     pub name: Spanned<String>,
     /// Id of the role asked.

@@ -20,7 +20,7 @@ use super::StatsError;
 /// A statistic of two inputs.
 pub type TwoInputs = fn(&[f64], &[f64]) -> Result<f64, StatsError>;
 /// A statistic of two samples over bins.
-pub type TwoBinned = fn(&[f64], &[f64], &Bins) -> Result<f64, StatsError>;
+pub(crate) type TwoBinned = fn(&[f64], &[f64], &Bins) -> Result<f64, StatsError>;
 /// A test of two samples, with its p-value.
 pub type TwoSampleTest = fn(&[f64], &[f64], KsMode) -> Result<KsResult, StatsError>;
 
@@ -111,7 +111,7 @@ pub const KS: DistanceDef = DistanceDef {
 };
 
 /// Mean absolute difference of matched values.
-pub const L1_PAIRED: DistanceDef = DistanceDef {
+pub(crate) const L1_PAIRED: DistanceDef = DistanceDef {
     key: "l1_paired",
     command: "l1",
     symbol: "L1",
@@ -123,7 +123,7 @@ pub const L1_PAIRED: DistanceDef = DistanceDef {
 };
 
 /// L1 between the normalised histograms of two samples over given bins.
-pub const L1_HISTOGRAM: DistanceDef = DistanceDef {
+pub(crate) const L1_HISTOGRAM: DistanceDef = DistanceDef {
     key: "l1_histogram",
     command: "l1",
     symbol: "L1",
@@ -135,7 +135,7 @@ pub const L1_HISTOGRAM: DistanceDef = DistanceDef {
 };
 
 /// The PersuasionForGood donation-density L1.
-pub const L1_DENSITY_PFG: DistanceDef = DistanceDef {
+pub(crate) const L1_DENSITY_PFG: DistanceDef = DistanceDef {
     key: "l1_density_pfg",
     command: "l1",
     symbol: "L1",
@@ -148,7 +148,7 @@ pub const L1_DENSITY_PFG: DistanceDef = DistanceDef {
 };
 
 /// The first Wasserstein distance.
-pub const WASSERSTEIN1: DistanceDef = DistanceDef {
+pub(crate) const WASSERSTEIN1: DistanceDef = DistanceDef {
     key: "wasserstein1",
     command: "wasserstein",
     symbol: "W1",
@@ -160,7 +160,7 @@ pub const WASSERSTEIN1: DistanceDef = DistanceDef {
 };
 
 /// Total variation distance between two distributions over categories.
-pub const TOTAL_VARIATION: DistanceDef = DistanceDef {
+pub(crate) const TOTAL_VARIATION: DistanceDef = DistanceDef {
     key: "total_variation",
     command: "tv",
     symbol: "TV",
@@ -171,7 +171,7 @@ pub const TOTAL_VARIATION: DistanceDef = DistanceDef {
 };
 
 /// Jensen–Shannon divergence (bits) between two distributions over categories.
-pub const JENSEN_SHANNON: DistanceDef = DistanceDef {
+pub(crate) const JENSEN_SHANNON: DistanceDef = DistanceDef {
     key: "jensen_shannon",
     command: "js",
     symbol: "JS divergence (bits)",

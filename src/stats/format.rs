@@ -2,7 +2,7 @@
 //! agree.
 
 /// A number for tables: three decimals, or scientific notation for tiny p-values.
-pub fn num(x: f64) -> String {
+pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
         return "n/a".into();
     }

@@ -19,7 +19,7 @@ use super::kolmogorov::kstwo_sf;
 use super::StatsError;
 
 /// Above this sample size, [`KsMode::Auto`] uses the asymptotic p-value (SciPy's `MAX_AUTO_N`).
-pub const MAX_AUTO_N: usize = 10_000;
+pub(crate) const MAX_AUTO_N: usize = 10_000;
 
 /// How the p-value is computed (SciPy's `method`: `auto`, `exact`, `asymp`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -217,7 +217,7 @@ pub fn ks_2samp(a: &[f64], b: &[f64], mode: KsMode) -> Result<KsResult, StatsErr
 /// [`ks_2samp`] of two samples given as counts over the same `values` (sample `a` holds
 /// `values[i]` `counts_a[i]` times): the same result as expanding the counts into samples,
 /// computed from the two weighted ECDFs, so memory does not grow with the counts.
-pub fn ks_2samp_counts(
+pub(crate) fn ks_2samp_counts(
     values: &[f64],
     counts_a: &[u64],
     counts_b: &[u64],

@@ -144,7 +144,7 @@ pub fn denominator_differences<'a>(items: impl IntoIterator<Item = &'a Item>) ->
 }
 
 /// Simulated answer counts: item -> group -> count per option, and missing answers.
-pub fn simulated_counts(
+pub(crate) fn simulated_counts(
     spec: &SurveySpec,
     events: &BTreeMap<String, Vec<Event>>,
 ) -> (BTreeMap<String, BTreeMap<String, Vec<usize>>>, usize) {
@@ -298,7 +298,7 @@ pub fn compare_item(
 }
 
 /// W1 between two distributions on the same ordinal support (values need not be sorted).
-pub fn ordinal_w1(values: &[f64], p: &[f64], q: &[f64]) -> f64 {
+pub(crate) fn ordinal_w1(values: &[f64], p: &[f64], q: &[f64]) -> f64 {
     let mut idx: Vec<usize> = (0..values.len()).collect();
     idx.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
     let (mut fp, mut fq, mut w) = (0.0, 0.0, 0.0);
@@ -312,7 +312,7 @@ pub fn ordinal_w1(values: &[f64], p: &[f64], q: &[f64]) -> f64 {
 
 impl SurveyReport {
     /// The denominator choice in a few words, naming the items where the paper's would differ.
-    pub fn denominator_note(&self) -> String {
+    pub(crate) fn denominator_note(&self) -> String {
         let mut s = format!("denominator: {}", self.representativeness_denominator);
         if !self.denominator_differs.is_empty() {
             let items: Vec<String> = self

@@ -23,7 +23,7 @@ use super::questionnaire::{Item, Questionnaire};
 use super::SurveyError;
 
 /// Demographic attributes with a `{ATTRIBUTE}_data.json` file.
-pub const ATTRIBUTES: [&str; 6] = ["POLIDEOLOGY", "POLPARTY", "SEX", "AGE", "EDUCATION", "NONE"];
+pub(crate) const ATTRIBUTES: [&str; 6] = ["POLIDEOLOGY", "POLPARTY", "SEX", "AGE", "EDUCATION", "NONE"];
 
 /// Human answer counts per item and group, aligned with each item's options.
 #[derive(Debug, Clone, PartialEq, Serialize)]

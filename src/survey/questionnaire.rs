@@ -26,12 +26,12 @@ pub struct Item {
 
 impl Item {
     /// Indices of the substantive options (all but the refusal).
-    pub fn substantive(&self) -> Vec<usize> {
+    pub(crate) fn substantive(&self) -> Vec<usize> {
         (0..self.options.len()).filter(|&i| Some(i) != self.refused).collect()
     }
 
     /// True when the options are ordered with distinct ordinal values.
-    pub fn is_ordinal(&self) -> bool {
+    pub(crate) fn is_ordinal(&self) -> bool {
         match &self.ordinal {
             Some(v) => {
                 let mut s = v.clone();
@@ -86,7 +86,7 @@ pub fn load_questionnaire(path: &Path) -> Result<Questionnaire, SurveyError> {
 }
 
 /// Parses TOML questionnaire text (`path` names it in errors).
-pub fn parse_questionnaire(path: &Path, text: &str) -> Result<Questionnaire, SurveyError> {
+pub(crate) fn parse_questionnaire(path: &Path, text: &str) -> Result<Questionnaire, SurveyError> {
     let err = |span: std::ops::Range<usize>, field: &str, msg: String| SurveyError::Invalid {
         file: path.to_path_buf(),
         line: crate::fsutil::line_col(text, span.start).0,

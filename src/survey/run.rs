@@ -185,7 +185,7 @@ pub async fn run_survey(
 }
 
 /// The id of respondent `i`.
-pub fn respondent_id(i: usize) -> String {
+pub(crate) fn respondent_id(i: usize) -> String {
     RunKind::Survey.unit_id(i)
 }
 
@@ -199,7 +199,7 @@ fn render_system(spec: &SurveySpec, group: &str) -> Result<String, SurveyRunErro
 
 /// The user message for one item: the question and its options. The method's instruction
 /// and what one answer may be follow it, from the gathering engine.
-pub fn item_prompt(item: &Item) -> String {
+pub(crate) fn item_prompt(item: &Item) -> String {
     let options: Vec<String> = item.options.iter().map(|o| format!("- {o}")).collect();
     format!("Question: {}\nOptions:\n{}", item.question.trim(), options.join("\n"))
 }

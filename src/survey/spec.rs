@@ -277,7 +277,7 @@ pub fn load_survey(path: &Path, wave_override: Option<&Path>) -> Result<SurveySp
 }
 
 /// How prompts name an OpinionQA attribute.
-pub fn default_label(attribute: &str) -> &'static str {
+pub(crate) fn default_label(attribute: &str) -> &'static str {
     match attribute {
         "POLIDEOLOGY" => "political ideology",
         "POLPARTY" | "NONE" => "political party",

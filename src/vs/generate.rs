@@ -127,7 +127,7 @@ pub enum GenerateError {
 
 impl GenerateError {
     /// Why a call was not sent, when the run's budget refused it.
-    pub fn budget_reached(&self) -> Option<&str> {
+    pub(crate) fn budget_reached(&self) -> Option<&str> {
         match self {
             Self::Backend(e) => e.budget_reached(),
             _ => None,
@@ -139,7 +139,7 @@ impl Generation {
     /// A gathering that gave no usable item: the calls it made (their raw replies, seeds
     /// and usage), no candidates. Askers that go on without an answer (an outcome, a survey
     /// item) keep its calls through this.
-    pub fn without_items(calls: Vec<CallRecord>) -> Self {
+    pub(crate) fn without_items(calls: Vec<CallRecord>) -> Self {
         finish(Vec::new(), calls)
     }
 }
@@ -340,7 +340,7 @@ impl Generator {
 }
 
 /// The output constraint of the request's method and shape, when the schema is on.
-pub fn constraint_for(req: &GenerateRequest) -> Option<OutputConstraint> {
+pub(crate) fn constraint_for(req: &GenerateRequest) -> Option<OutputConstraint> {
     if !req.use_schema {
         return None;
     }
@@ -365,7 +365,10 @@ pub fn parse_reply(method: Method, k: KSpec, raw: &str) -> Result<ParsedReply, P
 /// its checked value as its text, items with the same value merge (summing probabilities),
 /// and the others are set aside with why. A reply with no item that fits is
 /// [`ParseError::NoAnswer`], so it is asked again like an unparseable one.
-pub fn check_items(parsed: ParsedReply, shape: &ItemShape) -> Result<(ParsedReply, Vec<String>), ParseError> {
+pub(crate) fn check_items(
+    parsed: ParsedReply,
+    shape: &ItemShape,
+) -> Result<(ParsedReply, Vec<String>), ParseError> {
     if *shape == ItemShape::Text {
         return Ok((parsed, Vec::new()));
     }
@@ -408,7 +411,7 @@ pub fn check_items(parsed: ParsedReply, shape: &ItemShape) -> Result<(ParsedRepl
 
 /// `messages` with `instruction` appended to the last user message after a blank line, or
 /// as a new user message when the last message is not from the user.
-pub fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message> {
+pub(crate) fn with_instruction(messages: &[Message], instruction: &str) -> Vec<Message> {
     let mut out = messages.to_vec();
     match out.last_mut() {
         Some(last) if last.role == Role::User => {

@@ -172,7 +172,7 @@ impl PromptTemplates {
     }
 
     /// The message sent after an unparseable reply.
-    pub fn retry_message(&self, error: &str, json: bool) -> Result<String, TemplateError> {
+    pub(crate) fn retry_message(&self, error: &str, json: bool) -> Result<String, TemplateError> {
         let mut v = vars(KSpec::Fixed { k: 1 }, None, Some(error));
         v.insert("json", minijinja::Value::from(json));
         render("retry", &self.retry, &v)

@@ -157,7 +157,7 @@ pub struct SampleRequest {
 
 impl SampleRequest {
     /// The generator's request: k only for list methods, τ only for VS methods.
-    pub fn generate_request(&self) -> super::GenerateRequest {
+    pub(crate) fn generate_request(&self) -> super::GenerateRequest {
         let method = self.method;
         super::GenerateRequest {
             messages: vec![

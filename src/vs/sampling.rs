@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{KSpec, Method, Selection, SelectionRule};
 
 /// k when a list method's file gives none.
-pub const DEFAULT_K: usize = 5;
+pub(crate) const DEFAULT_K: usize = 5;
 
 /// A speaker's sampling settings.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

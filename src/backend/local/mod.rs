@@ -62,7 +62,7 @@ use super::{BackendError, ChatModel, ChatRequest, ChatResponse, Role};
 
 /// Sent as the system message when a request has none: SmolLM2's template would otherwise
 /// add its own ("You are a helpful AI assistant named SmolLM...").
-pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant.";
+pub(crate) const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant.";
 
 /// Settings for [`LocalModel::load`].
 #[derive(Debug, Clone, PartialEq)]
@@ -382,12 +382,6 @@ impl LocalModel {
             slot.tokens.clear();
             slot.reusable = 0;
         }
-    }
-
-    /// The prompt text a request is turned into (the model's chat template, with a default
-    /// system message when the request has none, ending with the assistant's turn).
-    pub fn format_prompt(&self, request: &ChatRequest) -> Result<String, BackendError> {
-        self.inner.format_prompt(request)
     }
 
     /// Like [`ChatModel::chat`], also returning what the generation cost.

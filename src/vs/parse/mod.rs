@@ -45,7 +45,7 @@ pub use single::{parse_cot, parse_single};
 /// serde_json reads no deeper than 128. A reply nested deeper is refused in one pass before
 /// any parsing, because the shapes tried on it cost time that grows with the square of the
 /// nesting.
-pub const MAX_NESTING: usize = 128;
+pub(crate) const MAX_NESTING: usize = 128;
 
 /// Whether `text` nests brackets (`{`, `[`) deeper than [`MAX_NESTING`], counted over the
 /// whole text (inside strings too, which only ever over-counts).

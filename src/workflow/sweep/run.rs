@@ -20,7 +20,7 @@ use crate::rundir::outcomes::outcome_columns;
 use crate::rundir::PinnedInput;
 
 /// The sweep directory's record of what it ran.
-pub const SWEEP_MANIFEST: &str = "sweep.json";
+pub(crate) const SWEEP_MANIFEST: &str = "sweep.json";
 
 /// `sweep.json`: the sweep as run, next to its cells' own run directories (each with its
 /// manifest); written, not read back.

@@ -13,7 +13,7 @@ use crate::vs::{KSpec, Method, Selection};
 
 /// The longest arm name, in characters: it names a folder, and file systems refuse names of
 /// more than 255 bytes.
-pub const MAX_ARM_NAME: usize = 100;
+pub(crate) const MAX_ARM_NAME: usize = 100;
 
 /// The grid: an empty axis keeps the scenario's setting.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -329,7 +329,7 @@ impl Default for SweepEvalOptions {
 
 /// The folder, in a cell and in the sweep's own folder, that holds the stated measure's
 /// evaluation (as `vsim eval --measure stated` writes it).
-pub const STATED_FOLDER: &str = "stated";
+pub(crate) const STATED_FOLDER: &str = "stated";
 
 /// Evaluates every cell under `out_dir` as `vsim eval` does a run: against `human` narrowed
 /// to exactly the people the cell simulated (in the split the cell recorded), writing

@@ -173,7 +173,7 @@ impl Objective {
 
     /// The objective recomputed on `people` (resampled), with `distinct1` held at
     /// `fixed_distinct` (language is not resampled).
-    pub fn score_people(&self, people: &[&PersonValues], fixed_distinct: Option<f64>) -> Option<f64> {
+    pub(crate) fn score_people(&self, people: &[&PersonValues], fixed_distinct: Option<f64>) -> Option<f64> {
         let sim: Vec<f64> = people.iter().flat_map(|p| p.simulated.iter().copied()).collect();
         let human: Vec<f64> = people.iter().map(|p| p.human).collect();
         let (ps, ph): (Vec<f64>, Vec<f64>) =

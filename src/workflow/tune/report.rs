@@ -25,7 +25,7 @@ fn score_text(v: Option<f64>, ci: Option<(f64, f64)>) -> String {
 }
 
 /// The Markdown report.
-pub fn tune_markdown(s: &TuneSummary) -> String {
+pub(crate) fn tune_markdown(s: &TuneSummary) -> String {
     let mut out = String::from("# vsim tune\n\n");
     let _ = writeln!(out, "Objective: {}.\n", cell(&s.objective.describe()));
     let _ = writeln!(
@@ -114,7 +114,7 @@ pub fn tune_markdown(s: &TuneSummary) -> String {
 }
 
 /// The HTML report: the trials' train scores with intervals, then the Markdown's tables.
-pub fn tune_html(s: &TuneSummary) -> String {
+pub(crate) fn tune_html(s: &TuneSummary) -> String {
     let stages = s.stages.len();
     let items: Vec<svg::IntervalPoint> = s
         .trials
@@ -136,7 +136,7 @@ pub fn tune_html(s: &TuneSummary) -> String {
 }
 
 /// Writes `trials.csv`, `report.md` and `report.html` into `out`.
-pub fn write_tune_report(out: &Path, s: &TuneSummary) -> Result<(), TuneError> {
+pub(crate) fn write_tune_report(out: &Path, s: &TuneSummary) -> Result<(), TuneError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TuneError::Io { path, source }

@@ -25,7 +25,7 @@ use crate::workflow::sweep::{Cell, SweepError};
 
 /// The fixed seed of the question split: an item is held out when the hash of its id under
 /// this seed falls in the held-out share, so the split depends on nothing but the ids.
-pub const QUESTION_SPLIT_SEED: u64 = 20_240_611;
+pub(crate) const QUESTION_SPLIT_SEED: u64 = 20_240_611;
 
 /// The question split rule, in words (recorded in `tune.json`).
 pub const QUESTION_SPLIT_RULE: &str = "an item is held out when seed::derive_named(20240611, item id) mod \
@@ -84,7 +84,7 @@ fn item_stability(
 impl SurveyObjective {
     /// The objective over some (item, subgroup) rows: representativeness averaged within each
     /// subgroup, then over subgroups, as the survey report does; the others averaged over rows.
-    pub fn score_rows(self, rows: &[&crate::survey::eval::ItemGroupMetrics]) -> Option<f64> {
+    pub(crate) fn score_rows(self, rows: &[&crate::survey::eval::ItemGroupMetrics]) -> Option<f64> {
         let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
         match self {
             Self::Representativeness => {
@@ -352,7 +352,7 @@ fn only(mut survey: SurveySpec, items: &[String]) -> SurveySpec {
 
 impl SurveyTune {
     /// The model spec of `cell`.
-    pub fn model_of(&self, cell: &Cell) -> String {
+    pub(crate) fn model_of(&self, cell: &Cell) -> String {
         cell.model
             .clone()
             .or(self.model.clone())
@@ -651,7 +651,7 @@ fn write_survey_manifest(
 }
 
 /// The survey tune's Markdown report.
-pub fn survey_tune_markdown(tune: &SurveyTune, s: &SurveyTuneSummary) -> String {
+pub(crate) fn survey_tune_markdown(tune: &SurveyTune, s: &SurveyTuneSummary) -> String {
     use std::fmt::Write as _;
     let num = crate::stats::format::num;
     let opt = |x: Option<f64>| x.map_or_else(|| "n/a".into(), num);
