@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use llama_server::{LlamaServer, Sampling, Timings};
 use vsim::backend::local::{GenerationReport, LocalConfig, LocalModel};
 use vsim::backend::{ChatRequest, Message};
-use vsim::vs::OutputConstraint;
+use vsim::vs::{ItemShape, Method};
 
 /// The speed the embedded backend should reach relative to llama.cpp's server.
 const TARGET_RATIO: f64 = 0.9;
@@ -151,15 +151,7 @@ async fn run() -> Result<()> {
         max_tokens: Some(200),
         temperature: Some(0.8),
         seed: Some(seed),
-        output_schema: Some(
-            OutputConstraint::Candidates {
-                min_items: 5,
-                max_items: 5,
-                with_probability: true,
-                with_reasoning: false,
-            }
-            .output_schema(),
-        ),
+        output_schema: ItemShape::Text.constraint(Method::VsStandard, 5, 5).map(|c| c.output_schema()),
         ..ChatRequest::new(vec![
             Message::system("You answer with JSON only."),
             Message::user(

@@ -37,7 +37,7 @@ use anyhow::{Context, Result};
 use llama_server::{LlamaServer, Sampling};
 use vsim::backend::local::{LocalConfig, LocalModel};
 use vsim::backend::{ChatModel, ChatRequest, Message};
-use vsim::vs::OutputConstraint;
+use vsim::vs::{ItemShape, Method};
 
 /// Concurrent requests measured.
 const LEVELS: [usize; 3] = [1, 4, 8];
@@ -82,15 +82,7 @@ fn vs_sampling(mut r: ChatRequest, max_tokens: u32, seed: u64) -> ChatRequest {
     r.temperature = Some(1.0);
     r.max_tokens = Some(max_tokens);
     r.seed = Some(seed);
-    r.output_schema = Some(
-        OutputConstraint::Candidates {
-            min_items: 5,
-            max_items: 5,
-            with_probability: true,
-            with_reasoning: false,
-        }
-        .output_schema(),
-    );
+    r.output_schema = ItemShape::Text.constraint(Method::VsStandard, 5, 5).map(|c| c.output_schema());
     r
 }
 

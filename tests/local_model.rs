@@ -15,7 +15,7 @@ use vsim::backend::local::{LocalConfig, LocalModel};
 use vsim::backend::{ChatModel, ChatRequest, Message};
 use vsim::model_store::{self, Layout, ModelStore, ModelStoreError, SMOLLM2};
 use vsim::progress::Progress;
-use vsim::vs::OutputConstraint;
+use vsim::vs::{ItemShape, Method, OutputConstraint};
 
 /// Serialises the tests that run the model (they would compete for the CPU otherwise).
 static MODEL_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -53,15 +53,7 @@ fn vs_request(seed: u64) -> ChatRequest {
     r.temperature = Some(1.0);
     r.max_tokens = Some(160);
     r.seed = Some(seed);
-    r.output_schema = Some(
-        OutputConstraint::Candidates {
-            min_items: 5,
-            max_items: 5,
-            with_probability: true,
-            with_reasoning: false,
-        }
-        .output_schema(),
-    );
+    r.output_schema = ItemShape::Text.constraint(Method::VsStandard, 5, 5).map(|c| c.output_schema());
     r
 }
 

@@ -22,7 +22,7 @@ use vsim::backend::cache::{CacheMode, CachedModel};
 use vsim::backend::openai::{OpenAiConfig, OpenAiModel};
 use vsim::backend::resilient::{ResilienceConfig, Resilient};
 use vsim::backend::{BackendError, ChatModel, ChatRequest, Message, Usage};
-use vsim::vs::OutputConstraint;
+use vsim::vs::{ItemShape, Method, OutputConstraint};
 
 const KEY: &str = "sk-test-SECRET123";
 const SECRET: &str = "SECRET123";
@@ -153,15 +153,7 @@ fn candidates_request() -> ChatRequest {
         max_tokens: Some(256),
         seed: Some(42),
         stop: vec!["END".into()],
-        output_schema: Some(
-            OutputConstraint::Candidates {
-                min_items: 5,
-                max_items: 5,
-                with_probability: true,
-                with_reasoning: false,
-            }
-            .output_schema(),
-        ),
+        output_schema: ItemShape::Text.constraint(Method::VsStandard, 5, 5).map(|c| c.output_schema()),
     }
 }
 
