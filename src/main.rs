@@ -69,6 +69,9 @@ fn main() -> std::process::ExitCode {
                     shown = cause;
                 }
             }
+            if let Some(hint) = cli::hint(&e.error) {
+                errln!("hint: {hint}");
+            }
             std::process::ExitCode::from(e.code)
         }
     }

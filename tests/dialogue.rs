@@ -222,7 +222,12 @@ async fn resume_runs_only_missing_dialogues_and_refuses_overwrite() {
         run_experiment(Arc::new(scenario.clone()), &population, &models(&scenario, &fake_model()), &config)
             .await
             .unwrap_err();
-    assert!(err.to_string().contains("--resume"), "{err}");
+    // The library says what is wrong and names no flag; the front ends add their own hint.
+    assert!(err.to_string().contains("already holds a run") && !err.to_string().contains("--"), "{err}");
+    assert_eq!(
+        vsim::workflow::remedy::remedy(&err),
+        Some(vsim::workflow::remedy::Remedy::ResumeOrAnotherFolder)
+    );
 
     let summary = run(&scenario, 4, 2, part.path(), true).await;
     assert_eq!((summary.ran, summary.skipped), (2, 2));

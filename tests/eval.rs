@@ -404,7 +404,7 @@ async fn run_without_outcomes_is_a_clear_error() {
     assert!(matches!(err, EvalError::NoOutcomes { .. }));
     let msg = err.to_string();
     assert!(
-        msg.contains("no outcomes to evaluate") && msg.contains("2 failed") && msg.contains("--resume"),
+        msg.contains("no outcomes to evaluate") && msg.contains("2 failed") && msg.contains("resume the run"),
         "{msg}"
     );
     // Dialogues that neither ended nor recorded an error: no error events to point at.

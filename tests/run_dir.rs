@@ -141,6 +141,13 @@ fn inputs_are_pinned_and_an_edited_scenario_is_named_before_branching() {
     let f = fixture(0);
     let out = f.tmp.path().join("run");
     assert!(f.run(&out, 2, &[]).status().unwrap().success());
+    // The same run again without --resume: the library says what is wrong, the command line
+    // which flags fix it.
+    let again = f.run(&out, 2, &[]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("already holds a run"), "{stderr}");
+    assert!(stderr.contains("hint: pass --resume to continue it, or choose another --out"), "{stderr}");
     let manifest = vsim::rundir::read_manifest(&out).unwrap();
     assert_eq!(manifest.manifest_version, vsim::rundir::MANIFEST_VERSION);
     let scenario = manifest.input("scenario").unwrap();
@@ -179,6 +186,10 @@ fn inputs_are_pinned_and_an_edited_scenario_is_named_before_branching() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("scenario") && stderr.contains("changed since the run"), "{stderr}");
+    assert!(
+        stderr.contains("hint: pass the original with --scenario, or --allow-changed-inputs"),
+        "{stderr}"
+    );
     let allowed = branch(&["--allow-changed-inputs"]);
     assert!(allowed.status.success(), "{}", String::from_utf8_lossy(&allowed.stderr));
     let b = vsim::rundir::read_manifest(&out.join("branches/d00000-t1-c0")).unwrap();

@@ -46,7 +46,34 @@ fn message(e: &(dyn std::error::Error + 'static)) -> String {
         text.push_str(&format!("\n  caused by: {cause}"));
         source = cause.source();
     }
+    if let Some(hint) = hint(e) {
+        text.push_str(&format!("\n  hint: {hint}"));
+    }
     text
+}
+
+/// What to do about an error, in this module's keyword arguments: the first cause of `e`
+/// with a known remedy (the library's messages name no argument).
+fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    use vsim::workflow::remedy::{remedy, Remedy};
+    let mut cause = Some(e);
+    let found = loop {
+        let c = cause?;
+        if let Some(r) = remedy(c) {
+            break r;
+        }
+        cause = c.source();
+    };
+    Some(match found {
+        Remedy::ResumeOrAnotherFolder => "pass resume=True to continue it, or choose another out=",
+        Remedy::OriginalScenarioOrAllowChange => {
+            "pass the original scenario, or allow_changed_inputs=True to go on"
+        }
+        Remedy::OriginalScenario => "pass the original scenario",
+        Remedy::PriceEveryModel => "give prices=[(MODEL, IN_PER_MTOK, OUT_PER_MTOK), ...] for each of them",
+        Remedy::DataFolder => "pass dir=",
+        Remedy::ServerModel => "use model=\"openai:MODEL\" or \"openai:MODEL@URL\"",
+    })
 }
 
 fn input(e: impl std::error::Error + 'static) -> PyErr {

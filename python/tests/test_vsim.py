@@ -209,6 +209,9 @@ def test_an_exception_in_the_progress_callback_stops_the_run(mock, tmp_path):
     # The run stopped and let go of its directory: a resume finishes it.
     resumed = vsim.run(SCENARIO, n=12, concurrency=2, model=mock.model, out=out, no_cache=True, resume=True, progress=False)
     assert resumed.summary["counts"]["completed"] == 12
+    # Once more without resume: refused, with this module's words for what to do.
+    with pytest.raises(vsim.InputError, match=r"already holds a run(.|\n)*hint: pass resume=True"):
+        vsim.run(SCENARIO, n=12, concurrency=2, model=mock.model, out=out, no_cache=True, progress=False)
 
 
 def test_the_gil_is_released_while_a_run_works(tmp_path):

@@ -128,7 +128,7 @@ pub enum OpenError {
     #[error(transparent)]
     ModelStore(#[from] crate::model_store::ModelStoreError),
     /// An embedded model was asked for in a build without the `local` feature.
-    #[error("the embedded model is not available in this build (compiled without the `local` feature); use --model openai:MODEL")]
+    #[error("the embedded model is not available in this build (compiled without the `local` feature); use an OpenAI-compatible server (openai:MODEL or openai:MODEL@URL)")]
     NoLocal,
     /// A `local:PATH` model file that is not there: bad input, not a failure while running.
     #[error("local:{}: no such model file (a GGUF file, e.g. local:/models/model.gguf)", .0.display())]

@@ -43,6 +43,22 @@ impl CliError {
 
 pub type CliResult = Result<u8, CliError>;
 
+/// What to do about an error, in the command line's flags: the first cause of `error` with a
+/// known remedy (the library's messages name no flag).
+pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
+    use vsim::workflow::remedy::{remedy, Remedy};
+    Some(match error.chain().find_map(remedy)? {
+        Remedy::ResumeOrAnotherFolder => "pass --resume to continue it, or choose another --out",
+        Remedy::OriginalScenarioOrAllowChange => {
+            "pass the original with --scenario, or --allow-changed-inputs to go on"
+        }
+        Remedy::OriginalScenario => "pass the original with --scenario",
+        Remedy::PriceEveryModel => "add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK for each of them",
+        Remedy::DataFolder => "pass --dir DIR",
+        Remedy::ServerModel => "use --model openai:MODEL or openai:MODEL@URL",
+    })
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "vsim",

@@ -34,7 +34,7 @@ pub const OPINIONQA_BY_HAND: &str = "if this machine is offline, download the wa
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The platform has no user data directory and none was given.
-    #[error("no user data directory on this system; pass --dir DIR")]
+    #[error("no user data directory on this system; give the folder to write to")]
     NoDataDir,
     /// A file operation failed.
     #[error("cannot write {}: {source}", path.display())]

@@ -181,13 +181,13 @@ pub async fn evaluate(
         let hint = if run.dialogues.is_empty() {
             "the transcript is empty"
         } else if counts.completed == 0 && run.dialogues.iter().any(|d| d.error.is_some()) {
-            "no dialogue completed; see the error events in transcripts.jsonl, and finish the run with `vsim run --resume`"
+            "no dialogue completed; see the error events in transcripts.jsonl, and resume the run to finish it"
         } else if counts.completed == 0 {
-            "no dialogue completed, and none recorded an error: the run stopped before any ended; finish it with \
-             `vsim run --resume`"
+            "no dialogue completed, and none recorded an error: the run stopped before any ended; resume it to \
+             finish it"
         } else if run.measure == crate::dialogue::events::Measure::Stated {
             "no outcome is declared with `stated = true`, so there is no stated measure; evaluate the answers \
-             (leave out --measure)"
+             (the default measure)"
         } else {
             "the scenario declares no [[outcomes]]"
         };

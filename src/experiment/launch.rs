@@ -162,7 +162,7 @@ pub async fn prepare(request: RunRequest) -> Result<PreparedRun, LaunchError> {
     }
     if let Some(n) = request.n.filter(|n| *n > super::runner::MAX_DIALOGUES) {
         return Err(LaunchError::Invalid(format!(
-            "--n {n} is more than the limit of {} dialogues",
+            "{n} dialogues is more than the limit of {}",
             super::runner::MAX_DIALOGUES
         )));
     }

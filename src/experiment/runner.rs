@@ -205,7 +205,7 @@ pub enum RunError {
     #[error("replicates = {0}: each person is simulated between 1 and {MAX_REPLICATES} times")]
     Replicates(usize),
     /// A cost cap was set but some models have no price.
-    #[error("a cost cap needs a price for every model; none for: {}; add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK", .0.join(", "))]
+    #[error("a cost cap needs a price for every model; none for: {}", .0.join(", "))]
     Unpriced(Vec<String>),
     /// An outcome's `stated_model` was not opened.
     #[error("the stated_model `{0}` of an outcome was not opened")]

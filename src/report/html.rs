@@ -536,7 +536,7 @@ fn browser(e: &Evaluation, run: &RunData, max: usize) -> BrowserView {
         })
         .collect();
     let note = if shown < total {
-        format!("Showing the first {shown} of {total} dialogues (raise with --max-dialogues). Each turn lists every candidate with its probability; the chosen one is marked.")
+        format!("Showing the first {shown} of {total} dialogues (raise the number of dialogues shown to see more). Each turn lists every candidate with its probability; the chosen one is marked.")
     } else {
         format!("{total} dialogues. Each turn lists every candidate with its probability; the chosen one is marked.")
     };
@@ -545,7 +545,7 @@ fn browser(e: &Evaluation, run: &RunData, max: usize) -> BrowserView {
 
 fn ci_note(e: &Evaluation) -> String {
     if e.bootstrap.resamples == 0 {
-        return "No bootstrap intervals (--bootstrap 0).".into();
+        return "No bootstrap intervals (0 bootstrap resamples were asked for).".into();
     }
     format!(
         "Intervals: {:.0}% percentile bootstrap, {} resamples, seed {}; simulated and human samples are resampled \
@@ -665,7 +665,7 @@ pub(crate) fn comparison_html(c: &Comparison, links: &[Option<String>]) -> Resul
             .collect(),
         notes: c.notes.clone(),
         human,
-        human_note: "no run was evaluated against human data (vsim eval --human ...)".into(),
+        human_note: "no run was evaluated against human data".into(),
         outcomes,
         ci_note: format!(
             "Each cell: estimate [{:.0}% bootstrap interval]. Notes on individual values are in each run's own report.",

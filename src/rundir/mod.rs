@@ -81,7 +81,7 @@ pub enum RunDirError {
     #[error(transparent)]
     Lock(#[from] LockError),
     /// The directory already holds a run, and resuming was not asked for.
-    #[error("{} already holds a run; pass --resume to continue it or choose another --out", .0.display())]
+    #[error("{} already holds a run; resume it, or write to another folder", .0.display())]
     Exists(PathBuf),
     /// Resuming was asked for, but the directory holds another experiment.
     #[error("cannot resume {}: its configuration differs ({field}); start a new run directory", dir.display())]

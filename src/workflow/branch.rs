@@ -95,7 +95,7 @@ pub enum BranchError {
     #[error(transparent)]
     RunDir(#[from] RunDirError),
     /// The scenario file changed since the run.
-    #[error("{change}; pass the original with --scenario, or --allow-changed-inputs to go on")]
+    #[error("{change}; give the original scenario, or allow changed inputs to go on")]
     InputChanged {
         /// What changed.
         change: InputChange,
@@ -107,7 +107,7 @@ pub enum BranchError {
     #[error(transparent)]
     Scenario(#[from] crate::scenario::ScenarioError),
     /// The scenario resolves differently from the one the run recorded.
-    #[error("the scenario file {} changed since the run (`{field}` differs); pass the original with --scenario", path.display())]
+    #[error("the scenario file {} changed since the run (`{field}` differs); give the original scenario", path.display())]
     ScenarioChanged {
         /// The scenario file read.
         path: PathBuf,

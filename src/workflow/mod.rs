@@ -4,5 +4,6 @@
 
 pub mod branch;
 pub mod merge;
+pub mod remedy;
 pub mod sweep;
 pub mod tune;

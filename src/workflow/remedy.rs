@@ -1,0 +1,155 @@
+//! What a user can do about an error, named once, so that each front end words it its own
+//! way: the command line as a flag (`--resume`), Python as a keyword argument
+//! (`resume=True`). Library messages say what is wrong and name no flag.
+//!
+//! Errors wrap one another transparently (a run's [`RunDirError`] inside a sweep's
+//! [`SweepError`]), so a wrapped error never shows in a chain of causes on its own: the
+//! remedy is read here, in the top layer, through every wrapper that can carry one.
+
+use std::error::Error;
+
+use crate::backend::factory::OpenError;
+use crate::data::fetch::FetchError;
+use crate::experiment::{LaunchError, RunError};
+use crate::rundir::RunDirError;
+use crate::survey::run::SurveyRunError;
+use crate::workflow::branch::BranchError;
+use crate::workflow::merge::MergeError;
+use crate::workflow::sweep::SweepError;
+use crate::workflow::tune::survey::SurveyTuneError;
+use crate::workflow::tune::TuneError;
+
+/// Something the user can do that fixes an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// The output folder holds a run: resume it, or write to another folder.
+    ResumeOrAnotherFolder,
+    /// The inputs changed since the run: give the original scenario, or allow the change.
+    OriginalScenarioOrAllowChange,
+    /// The scenario resolves differently from the run's: give the original.
+    OriginalScenario,
+    /// A cost cap needs a price for every model.
+    PriceEveryModel,
+    /// The system has no user data folder: name one.
+    DataFolder,
+    /// This build has no embedded model: use an OpenAI-compatible server.
+    ServerModel,
+}
+
+/// The remedy for `error`, when one is known; look at each cause of a chain in turn.
+pub fn remedy(error: &(dyn Error + 'static)) -> Option<Remedy> {
+    if let Some(e) = error.downcast_ref::<RunDirError>() {
+        return run_dir(e);
+    }
+    if let Some(e) = error.downcast_ref::<RunError>() {
+        return run(e);
+    }
+    if let Some(e) = error.downcast_ref::<LaunchError>() {
+        return launch(e);
+    }
+    if let Some(e) = error.downcast_ref::<OpenError>() {
+        return open(e);
+    }
+    if let Some(e) = error.downcast_ref::<SurveyRunError>() {
+        return survey(e);
+    }
+    if let Some(e) = error.downcast_ref::<SweepError>() {
+        return sweep(e);
+    }
+    if let Some(e) = error.downcast_ref::<TuneError>() {
+        return match e {
+            TuneError::Sweep(e) => sweep(e),
+            _ => None,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<SurveyTuneError>() {
+        return match e {
+            SurveyTuneError::Run(e) => survey(e),
+            _ => None,
+        };
+    }
+    if let Some(e) = error.downcast_ref::<MergeError>() {
+        return merge(e);
+    }
+    if let Some(e) = error.downcast_ref::<BranchError>() {
+        return match e {
+            BranchError::InputChanged { .. } => Some(Remedy::OriginalScenarioOrAllowChange),
+            BranchError::ScenarioChanged { .. } => Some(Remedy::OriginalScenario),
+            BranchError::RunDir(e) => run_dir(e),
+            _ => None,
+        };
+    }
+    if let Some(FetchError::NoDataDir) = error.downcast_ref::<FetchError>() {
+        return Some(Remedy::DataFolder);
+    }
+    None
+}
+
+fn run_dir(e: &RunDirError) -> Option<Remedy> {
+    matches!(e, RunDirError::Exists(_)).then_some(Remedy::ResumeOrAnotherFolder)
+}
+
+fn run(e: &RunError) -> Option<Remedy> {
+    match e {
+        RunError::RunDir(e) => run_dir(e),
+        RunError::Unpriced(_) => Some(Remedy::PriceEveryModel),
+        _ => None,
+    }
+}
+
+fn open(e: &OpenError) -> Option<Remedy> {
+    matches!(e, OpenError::NoLocal).then_some(Remedy::ServerModel)
+}
+
+fn launch(e: &LaunchError) -> Option<Remedy> {
+    match e {
+        LaunchError::Run(e) => run(e),
+        LaunchError::Open(e) => open(e),
+        _ => None,
+    }
+}
+
+fn survey(e: &SurveyRunError) -> Option<Remedy> {
+    match e {
+        SurveyRunError::Run(e) => run(e),
+        _ => None,
+    }
+}
+
+fn sweep(e: &SweepError) -> Option<Remedy> {
+    match e {
+        SweepError::Run(e) => run(e),
+        SweepError::Merge(e) => merge(e),
+        _ => None,
+    }
+}
+
+fn merge(e: &MergeError) -> Option<Remedy> {
+    match e {
+        MergeError::RunDir(e) => run_dir(e),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    #[test]
+    fn a_remedy_is_found_through_every_wrapper() {
+        let exists = || RunDirError::Exists(PathBuf::from("out"));
+        let sweep: SweepError = RunError::RunDir(exists()).into();
+        for (error, want) in [
+            (Box::new(exists()) as Box<dyn Error>, Some(Remedy::ResumeOrAnotherFolder)),
+            (Box::new(LaunchError::Run(RunError::RunDir(exists()))), Some(Remedy::ResumeOrAnotherFolder)),
+            (Box::new(TuneError::Sweep(sweep)), Some(Remedy::ResumeOrAnotherFolder)),
+            (Box::new(LaunchError::Open(OpenError::NoLocal)), Some(Remedy::ServerModel)),
+            (Box::new(RunError::Unpriced(vec!["m".into()])), Some(Remedy::PriceEveryModel)),
+            (Box::new(FetchError::NoDataDir), Some(Remedy::DataFolder)),
+            (Box::new(LaunchError::Invalid("x".into())), None),
+        ] {
+            assert_eq!(remedy(error.as_ref()), want, "{error}");
+        }
+    }
+}
