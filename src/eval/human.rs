@@ -52,8 +52,8 @@ pub enum HumanError {
     /// The run simulated one split and evaluation asked for another.
     #[error(
         "the run simulated the participants of the `{run}` split, and evaluation asked for the `{asked}` split: \
-         that would compare different people. Leave out --split to compare the run's own participants, or \
-         pass --other-split to compare with the `{asked}` split anyway (pairs only where ids overlap)"
+         that would compare different people. Compare the run's own participants, or ask for the \
+         other split explicitly to compare with the `{asked}` split anyway (pairs only where ids overlap)"
     )]
     SplitMismatch {
         /// The split the run simulated.

@@ -103,8 +103,8 @@ pub enum EvalError {
     /// An input the run pinned (its human data, survey or questionnaire) changed since the
     /// run, and going on anyway was not asked for.
     #[error(
-        "{0}; the run's results would no longer be compared with what it read. Restore it, or pass \
-         --allow-changed-inputs to go on"
+        "{0}; the run's results would no longer be compared with what it read. Restore it, or allow \
+         changed inputs to go on"
     )]
     ChangedInput(crate::rundir::InputChange),
     /// An evaluation option is out of range.

@@ -10,12 +10,13 @@ use std::error::Error;
 
 use crate::backend::factory::OpenError;
 use crate::data::fetch::FetchError;
+use crate::eval::{EvalError, HumanError};
 use crate::experiment::{LaunchError, RunError};
 use crate::rundir::RunDirError;
 use crate::survey::run::SurveyRunError;
 use crate::workflow::branch::BranchError;
 use crate::workflow::merge::MergeError;
-use crate::workflow::sweep::SweepError;
+use crate::workflow::sweep::{CellEvalError, SweepError};
 use crate::workflow::tune::survey::SurveyTuneError;
 use crate::workflow::tune::TuneError;
 
@@ -34,6 +35,11 @@ pub enum Remedy {
     DataFolder,
     /// This build has no embedded model: use an OpenAI-compatible server.
     ServerModel,
+    /// Evaluation asked for another split than the run simulated: compare the run's own, or
+    /// ask for the other split explicitly.
+    RunSplitOrOtherSplit,
+    /// An input the run pinned changed: restore it, or allow the change.
+    RestoreInputOrAllowChange,
 }
 
 /// The remedy for `error`, when one is known; look at each cause of a chain in turn.
@@ -79,10 +85,35 @@ pub fn remedy(error: &(dyn Error + 'static)) -> Option<Remedy> {
             _ => None,
         };
     }
+    if let Some(e) = error.downcast_ref::<EvalError>() {
+        return eval(e);
+    }
+    if let Some(e) = error.downcast_ref::<HumanError>() {
+        return human(e);
+    }
+    if let Some(e) = error.downcast_ref::<CellEvalError>() {
+        return match e {
+            CellEvalError::Eval(e) => eval(e),
+            CellEvalError::Human(e) => human(e),
+            _ => None,
+        };
+    }
     if let Some(FetchError::NoDataDir) = error.downcast_ref::<FetchError>() {
         return Some(Remedy::DataFolder);
     }
     None
+}
+
+fn eval(e: &EvalError) -> Option<Remedy> {
+    match e {
+        EvalError::ChangedInput(_) => Some(Remedy::RestoreInputOrAllowChange),
+        EvalError::Human(e) => human(e),
+        _ => None,
+    }
+}
+
+fn human(e: &HumanError) -> Option<Remedy> {
+    matches!(e, HumanError::SplitMismatch { .. }).then_some(Remedy::RunSplitOrOtherSplit)
 }
 
 fn run_dir(e: &RunDirError) -> Option<Remedy> {

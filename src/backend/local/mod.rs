@@ -582,7 +582,7 @@ impl Inner {
         self.model.new_context(self.backend, params).map_err(|e| {
             local_err(format!(
                 "could not create a llama.cpp context of {sequences} sequences of {} tokens ({e}); try \
-                 fewer sequences (--concurrency) or a smaller n_ctx",
+                 fewer sequences at once (a lower concurrency) or a smaller n_ctx",
                 self.n_ctx
             ))
         })
