@@ -99,12 +99,13 @@ pub struct ChatRequest {
 }
 
 /// A JSON schema for a reply, named, as OpenAI's `response_format.json_schema` carries it.
+/// The schema is shared: a run sends the same few schemas on every call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutputSchema {
     /// A short name for the shape (`response_format.json_schema.name`).
     pub name: String,
     /// The schema itself.
-    pub schema: Value,
+    pub schema: Arc<Value>,
 }
 
 impl OutputSchema {

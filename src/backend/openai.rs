@@ -167,8 +167,12 @@ impl OpenAiModel {
     fn body<'a>(&'a self, request: &'a ChatRequest, bound_text: bool) -> wire::ChatCompletionRequest<'a> {
         let response_format = match (&request.output_schema, self.config.use_response_format) {
             (Some(s), true) => {
-                let schema = if bound_text { s.schema.clone() } else { s.without("maxLength") };
-                Some(wire::ResponseFormat::json_schema(s.name.clone(), schema))
+                let schema = if bound_text {
+                    Cow::Borrowed(s.schema.as_ref())
+                } else {
+                    Cow::Owned(s.without("maxLength"))
+                };
+                Some(wire::ResponseFormat::json_schema(s.name.as_str(), schema))
             }
             _ => None,
         };

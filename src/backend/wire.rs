@@ -40,7 +40,7 @@ pub(crate) struct ChatCompletionRequest<'a> {
     pub stop: Cow<'a, [String]>,
     /// The JSON shape the reply must take, when constrained.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<ResponseFormat>,
+    pub response_format: Option<ResponseFormat<'a>>,
 }
 
 // `skip_serializing_if` hands over a reference to the field itself.
@@ -66,25 +66,25 @@ fn one_or_many<'de, 'a, D: Deserializer<'de>>(d: D) -> Result<Cow<'a, [String]>,
 impl ChatCompletionRequest<'_> {
     /// The JSON schema the reply must follow, when one was sent.
     pub fn schema(&self) -> Option<&Value> {
-        self.response_format.as_ref()?.json_schema.as_ref().map(|s| &s.schema)
+        self.response_format.as_ref()?.json_schema.as_ref().map(|s| s.schema.as_ref())
     }
 }
 
 /// `response_format`. Fields in the order serde_json's maps write them (`json_schema` before
 /// `type`), as the client sent them before the envelope was typed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct ResponseFormat {
+pub(crate) struct ResponseFormat<'a> {
     /// The schema, for [`ResponseFormatKind::JsonSchema`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub json_schema: Option<JsonSchemaFormat>,
+    pub json_schema: Option<JsonSchemaFormat<'a>>,
     /// `type`: which kind of output is asked for.
     #[serde(rename = "type")]
     pub kind: ResponseFormatKind,
 }
 
-impl ResponseFormat {
+impl<'a> ResponseFormat<'a> {
     /// A strict JSON-schema format named `name`.
-    pub fn json_schema(name: impl Into<String>, schema: Value) -> Self {
+    pub fn json_schema(name: impl Into<Cow<'a, str>>, schema: Cow<'a, Value>) -> Self {
         Self {
             json_schema: Some(JsonSchemaFormat { name: name.into(), schema, strict: Some(true) }),
             kind: ResponseFormatKind::JsonSchema,
@@ -106,11 +106,11 @@ pub(crate) enum ResponseFormatKind {
 
 /// `response_format.json_schema`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct JsonSchemaFormat {
+pub(crate) struct JsonSchemaFormat<'a> {
     /// A name for the schema.
-    pub name: String,
+    pub name: Cow<'a, str>,
     /// The JSON schema itself.
-    pub schema: Value,
+    pub schema: Cow<'a, Value>,
     /// Whether the server must follow the schema exactly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strict: Option<bool>,
@@ -337,7 +337,7 @@ mod tests {
             max_tokens: Some(9),
             seed: Some(42),
             stop: Cow::Borrowed(&stop),
-            response_format: Some(ResponseFormat::json_schema("n", schema.clone())),
+            response_format: Some(ResponseFormat::json_schema("n", Cow::Owned(schema.clone()))),
         };
         let untyped = json!({
             "type": "json_schema",

@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+
 use crate::backend::{ChatRequest, OutputSchema};
 
 /// What a reply must look like.
@@ -121,8 +123,20 @@ impl OutputConstraint {
 
     /// What a backend is sent: the [`name`](Self::name) and the
     /// [`json_schema`](Self::json_schema).
+    /// Built once per constraint and shared: a run asks with the same few on every call.
     pub fn output_schema(&self) -> OutputSchema {
-        OutputSchema { name: self.name().to_string(), schema: self.json_schema() }
+        /// Schemas built so far (a run uses a handful; emptied past 64).
+        static BUILT: LazyLock<Mutex<Vec<(OutputConstraint, OutputSchema)>>> = LazyLock::new(Mutex::default);
+        let mut built = BUILT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, schema)) = built.iter().find(|(c, _)| c == self) {
+            return schema.clone();
+        }
+        let schema = OutputSchema { name: self.name().to_string(), schema: Arc::new(self.json_schema()) };
+        if built.len() >= 64 {
+            built.clear();
+        }
+        built.push((self.clone(), schema.clone()));
+        schema
     }
 
     /// The constraint `request` asks for, read back from its schema: for a backend written
