@@ -72,8 +72,8 @@ pub(crate) async fn ask_through<R: Rng + ?Sized>(
         messages.iter().filter(|m| m.role == Role::Assistant).map(|m| m.content.clone()).collect();
     messages.push(Message::user(spec.question.trim()));
     let max_tokens = match how.method {
-        m if m.asks_for_list() => 48 * how.k.max() as u32 + if m == Method::VsCot { 400 } else { 32 },
-        Method::Cot => 400,
+        m if m.asks_for_list() => 48 * how.k.max() as u32 + if m.reasons_first() { 400 } else { 32 },
+        m if m.reasons_first() => 400,
         _ => 64,
     };
     let item = ItemShape::Answer(spec.kind.clone());

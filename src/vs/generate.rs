@@ -349,15 +349,13 @@ pub(crate) fn constraint_for(req: &GenerateRequest) -> Option<OutputConstraint> 
 
 /// Parses a reply as `method` asks for it.
 pub fn parse_reply(method: Method, k: KSpec, raw: &str) -> Result<ParsedReply, ParseError> {
-    match method {
-        Method::Direct | Method::MultiTurn => parse_single(raw),
-        Method::Cot => parse_cot(raw),
-        Method::Sequence => {
-            parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: true })
-        }
-        Method::VsStandard | Method::VsCot | Method::VsMulti => {
-            parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: false })
-        }
+    let spec = method.spec();
+    if spec.list {
+        parse_candidates_with(raw, &ParseOptions { k: Some(k), ignore_probabilities: !spec.probabilities })
+    } else if spec.reasoning {
+        parse_cot(raw)
+    } else {
+        parse_single(raw)
     }
 }
 

@@ -60,9 +60,9 @@ impl ItemShape {
                 min_items,
                 max_items,
                 with_probability: method.is_verbalized(),
-                with_reasoning: method == Method::VsCot,
+                with_reasoning: method.reasons_first(),
             }),
-            (ItemShape::Text, false) if method == Method::Cot => {
+            (ItemShape::Text, false) if method.reasons_first() => {
                 Some(OutputConstraint::Reasoned { answer: None })
             }
             (ItemShape::Text, false) => None,
@@ -73,7 +73,7 @@ impl ItemShape {
                 max_items,
                 with_probability: method.is_verbalized(),
             }),
-            (ItemShape::Answer(answer), false) if method == Method::Cot => {
+            (ItemShape::Answer(answer), false) if method.reasons_first() => {
                 Some(OutputConstraint::Reasoned { answer: Some(answer.clone()) })
             }
             (ItemShape::Answer(AnswerShape::Number { min, max }), false) => {

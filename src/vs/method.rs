@@ -26,6 +26,30 @@ pub enum Method {
     VsMulti,
 }
 
+/// One row of the paper's Table 1: what a method asks a model for, and how. Everything
+/// the gathering engine, the parser and the output constraints know of a method is read
+/// from here; adding a method means a [`Method`] variant, a row of [`Method::TABLE`] and
+/// its prompt templates (`vs::prompt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodSpec {
+    /// The method.
+    pub method: Method,
+    /// Its name in specs and on the command line (`vs-standard`).
+    pub name: &'static str,
+    /// Asks for k items in one call (else one).
+    pub list: bool,
+    /// Each item carries a verbalized probability.
+    pub probabilities: bool,
+    /// Reasoning comes first, then the reply (`cot`) or the list (`vs-cot`).
+    pub reasoning: bool,
+    /// Calls after the first continue one conversation ("another", "k more"); otherwise
+    /// every call is independent.
+    pub continues: bool,
+    /// Calls' worth of items one ask gathers when nothing sets N: Table 1's turn-level
+    /// budget (two for the methods that continue a conversation).
+    pub default_calls: usize,
+}
+
 impl Method {
     /// Every method, in the paper's order.
     pub const ALL: [Method; 7] = [
@@ -38,33 +62,46 @@ impl Method {
         Method::VsMulti,
     ];
 
+    /// Table 1, one row per method, in the order of [`Method::ALL`].
+    pub const TABLE: [MethodSpec; 7] = [
+        row(Method::Direct, "direct", false, false, false, false, 1),
+        row(Method::Cot, "cot", false, false, true, false, 1),
+        row(Method::Sequence, "sequence", true, false, false, false, 1),
+        row(Method::MultiTurn, "multi-turn", false, false, false, true, 2),
+        row(Method::VsStandard, "vs-standard", true, true, false, false, 1),
+        row(Method::VsCot, "vs-cot", true, true, true, false, 1),
+        row(Method::VsMulti, "vs-multi", true, true, false, true, 2),
+    ];
+
+    /// The method's row of [`Method::TABLE`].
+    pub fn spec(self) -> &'static MethodSpec {
+        &Self::TABLE[self as usize]
+    }
+
     /// The method's name as written in specs and on the command line (`vs-standard`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Method::Direct => "direct",
-            Method::Cot => "cot",
-            Method::Sequence => "sequence",
-            Method::MultiTurn => "multi-turn",
-            Method::VsStandard => "vs-standard",
-            Method::VsCot => "vs-cot",
-            Method::VsMulti => "vs-multi",
-        }
+        self.spec().name
     }
 
     /// True for the methods that ask for k candidates in one call.
     pub fn asks_for_list(self) -> bool {
-        matches!(self, Method::Sequence | Method::VsStandard | Method::VsCot | Method::VsMulti)
+        self.spec().list
     }
 
     /// True for the methods whose candidates carry verbalized probabilities.
     pub fn is_verbalized(self) -> bool {
-        matches!(self, Method::VsStandard | Method::VsCot | Method::VsMulti)
+        self.spec().probabilities
+    }
+
+    /// True for the methods that reason before they answer (`cot`, `vs-cot`).
+    pub fn reasons_first(self) -> bool {
+        self.spec().reasoning
     }
 
     /// True for the methods whose calls after the first continue one conversation
     /// ("another", "k more"); the others make independent calls.
     pub fn continues_conversation(self) -> bool {
-        matches!(self, Method::MultiTurn | Method::VsMulti)
+        self.spec().continues
     }
 
     /// Calls for `n` items with `k` per call (Table 1): n for the one-reply methods,
@@ -83,13 +120,22 @@ impl Method {
     /// continue a conversation: `multi-turn` (2: a reply, then "another") and `vs-multi`
     /// (2k: k, then "k more").
     pub fn default_items(self, k: KSpec) -> usize {
-        match self {
-            Method::Direct | Method::Cot => 1,
-            Method::MultiTurn => 2,
-            Method::Sequence | Method::VsStandard | Method::VsCot => k.max(),
-            Method::VsMulti => 2 * k.max(),
-        }
+        let per_call = if self.asks_for_list() { k.max() } else { 1 };
+        self.spec().default_calls * per_call
     }
+}
+
+/// A row of [`Method::TABLE`], in its column order.
+const fn row(
+    method: Method,
+    name: &'static str,
+    list: bool,
+    probabilities: bool,
+    reasoning: bool,
+    continues: bool,
+    default_calls: usize,
+) -> MethodSpec {
+    MethodSpec { method, name, list, probabilities, reasoning, continues, default_calls }
 }
 
 impl fmt::Display for Method {
@@ -100,16 +146,18 @@ impl fmt::Display for Method {
 
 /// An unknown method name; the message lists the valid ones.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "unknown method `{0}`; valid methods: direct, cot, sequence, multi-turn, vs-standard, vs-cot, vs-multi"
-)]
+#[error("unknown method `{name}`; valid methods: {valid}", name = .0, valid = Method::TABLE.map(|m| m.name).join(", "))]
 pub struct UnknownMethod(pub String);
 
 impl FromStr for Method {
     type Err = UnknownMethod;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let norm = s.trim().to_ascii_lowercase().replace('_', "-");
-        Method::ALL.into_iter().find(|m| m.as_str() == norm).ok_or_else(|| UnknownMethod(s.to_string()))
+        Method::TABLE
+            .iter()
+            .find(|m| m.name == norm)
+            .map(|m| m.method)
+            .ok_or_else(|| UnknownMethod(s.to_string()))
     }
 }
 
@@ -157,5 +205,25 @@ impl KSpec {
             KSpec::Fixed { k } => k,
             KSpec::ModelDecided { .. } => 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_has_one_row_per_method_and_gives_table_1s_budgets() {
+        for (i, m) in Method::ALL.into_iter().enumerate() {
+            assert_eq!(m.spec().method, m, "row {i} is another method's");
+            assert_eq!(m.as_str().parse::<Method>().unwrap(), m);
+        }
+        let k = KSpec::Fixed { k: 5 };
+        let budget: Vec<(usize, usize)> =
+            Method::ALL.iter().map(|m| (m.default_items(k), m.calls_for(m.default_items(k), 5))).collect();
+        // direct, cot, sequence, multi-turn, vs-standard, vs-cot, vs-multi
+        assert_eq!(budget, [(1, 1), (1, 1), (5, 1), (2, 2), (5, 1), (5, 1), (10, 2)]);
+        let err = "vs-fancy".parse::<Method>().unwrap_err().to_string();
+        assert!(err.contains("`vs-fancy`") && err.contains("direct, cot, sequence"), "{err}");
     }
 }
