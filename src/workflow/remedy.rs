@@ -44,64 +44,64 @@ pub enum Remedy {
 
 /// The remedy for `error`, when one is known; look at each cause of a chain in turn.
 pub fn remedy(error: &(dyn Error + 'static)) -> Option<Remedy> {
-    if let Some(e) = error.downcast_ref::<RunDirError>() {
-        return run_dir(e);
+    read(error, run_dir)
+        .or_else(|| read(error, run))
+        .or_else(|| read(error, launch))
+        .or_else(|| read(error, open))
+        .or_else(|| read(error, survey))
+        .or_else(|| read(error, sweep))
+        .or_else(|| read(error, tune))
+        .or_else(|| read(error, survey_tune))
+        .or_else(|| read(error, merge))
+        .or_else(|| read(error, branch))
+        .or_else(|| read(error, eval))
+        .or_else(|| read(error, human))
+        .or_else(|| read(error, cell))
+        .or_else(|| read(error, fetch))
+        .flatten()
+}
+
+/// `Some(remedy_of(e))` when `error` is a `T`.
+fn read<T: Error + 'static>(
+    error: &(dyn Error + 'static),
+    remedy_of: fn(&T) -> Option<Remedy>,
+) -> Option<Option<Remedy>> {
+    error.downcast_ref::<T>().map(remedy_of)
+}
+
+fn tune(e: &TuneError) -> Option<Remedy> {
+    match e {
+        TuneError::Sweep(e) => sweep(e),
+        _ => None,
     }
-    if let Some(e) = error.downcast_ref::<RunError>() {
-        return run(e);
+}
+
+fn survey_tune(e: &SurveyTuneError) -> Option<Remedy> {
+    match e {
+        SurveyTuneError::Run(e) => survey(e),
+        _ => None,
     }
-    if let Some(e) = error.downcast_ref::<LaunchError>() {
-        return launch(e);
+}
+
+fn branch(e: &BranchError) -> Option<Remedy> {
+    match e {
+        BranchError::InputChanged { .. } => Some(Remedy::OriginalScenarioOrAllowChange),
+        BranchError::ScenarioChanged { .. } => Some(Remedy::OriginalScenario),
+        BranchError::RunDir(e) => run_dir(e),
+        _ => None,
     }
-    if let Some(e) = error.downcast_ref::<OpenError>() {
-        return open(e);
+}
+
+fn cell(e: &CellEvalError) -> Option<Remedy> {
+    match e {
+        CellEvalError::Eval(e) => eval(e),
+        CellEvalError::Human(e) => human(e),
+        _ => None,
     }
-    if let Some(e) = error.downcast_ref::<SurveyRunError>() {
-        return survey(e);
-    }
-    if let Some(e) = error.downcast_ref::<SweepError>() {
-        return sweep(e);
-    }
-    if let Some(e) = error.downcast_ref::<TuneError>() {
-        return match e {
-            TuneError::Sweep(e) => sweep(e),
-            _ => None,
-        };
-    }
-    if let Some(e) = error.downcast_ref::<SurveyTuneError>() {
-        return match e {
-            SurveyTuneError::Run(e) => survey(e),
-            _ => None,
-        };
-    }
-    if let Some(e) = error.downcast_ref::<MergeError>() {
-        return merge(e);
-    }
-    if let Some(e) = error.downcast_ref::<BranchError>() {
-        return match e {
-            BranchError::InputChanged { .. } => Some(Remedy::OriginalScenarioOrAllowChange),
-            BranchError::ScenarioChanged { .. } => Some(Remedy::OriginalScenario),
-            BranchError::RunDir(e) => run_dir(e),
-            _ => None,
-        };
-    }
-    if let Some(e) = error.downcast_ref::<EvalError>() {
-        return eval(e);
-    }
-    if let Some(e) = error.downcast_ref::<HumanError>() {
-        return human(e);
-    }
-    if let Some(e) = error.downcast_ref::<CellEvalError>() {
-        return match e {
-            CellEvalError::Eval(e) => eval(e),
-            CellEvalError::Human(e) => human(e),
-            _ => None,
-        };
-    }
-    if let Some(FetchError::NoDataDir) = error.downcast_ref::<FetchError>() {
-        return Some(Remedy::DataFolder);
-    }
-    None
+}
+
+fn fetch(e: &FetchError) -> Option<Remedy> {
+    matches!(e, FetchError::NoDataDir).then_some(Remedy::DataFolder)
 }
 
 fn eval(e: &EvalError) -> Option<Remedy> {
