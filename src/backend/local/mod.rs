@@ -384,6 +384,40 @@ impl LocalModel {
         }
     }
 
+    /// Tokens per second that llama.cpp decodes when `sequences` sequences step together, one
+    /// token each per step, for `steps` steps after a short prompt, with this model's threads
+    /// and context size, and without sampling: the most that batching `sequences` requests
+    /// can give on this machine (compare with `decode_rate(1, steps)`). Blocks the calling
+    /// thread; a fresh context, so the model's caches are untouched.
+    pub fn decode_rate(&self, sequences: usize, steps: usize) -> Result<f64, BackendError> {
+        let inner = &self.inner;
+        let sequences = sequences.max(1);
+        let mut ctx = inner.new_batched_context(sequences, sequences)?;
+        let prompt =
+            inner.tokenize("You are a worker on a crowdsourcing site. Would you donate part of your pay?");
+        let last = *prompt.last().ok_or_else(|| local_err("the prompt has no tokens"))?;
+        let mut batch =
+            LlamaBatch::new((prompt.len() * sequences).max(inner.n_batch as usize), sequences as i32);
+        let add = |batch: &mut LlamaBatch, token, pos: usize, seq: usize, logits| {
+            batch.add(token, pos as i32, &[seq as i32], logits).map_err(|e| local_err(format!("batch: {e}")))
+        };
+        for seq in 0..sequences {
+            for (pos, &token) in prompt.iter().enumerate() {
+                add(&mut batch, token, pos, seq, pos + 1 == prompt.len())?;
+            }
+        }
+        ctx.decode(&mut batch).map_err(|e| local_err(format!("decoding the prompt: {e}")))?;
+        let started = std::time::Instant::now();
+        for step in 0..steps {
+            batch.clear();
+            for seq in 0..sequences {
+                add(&mut batch, last, prompt.len() + step, seq, true)?;
+            }
+            ctx.decode(&mut batch).map_err(|e| local_err(format!("decoding step {step}: {e}")))?;
+        }
+        Ok((sequences * steps) as f64 / started.elapsed().as_secs_f64().max(1e-9))
+    }
+
     /// Like [`ChatModel::chat`], also returning what the generation cost.
     pub async fn chat_with_report(
         &self,
