@@ -555,3 +555,16 @@ async fn batched_dialogues_keep_their_own_prefixes_as_requests_come_and_go() -> 
     assert!(same * 2 >= lengths.iter().sum::<usize>(), "only {same} replies equal the sequential ones");
     Ok(())
 }
+
+/// The bound the batched bench compares with: llama.cpp decoding sequences in step, on a
+/// fresh context that leaves the model's caches as they were.
+#[test]
+fn decode_rate_measures_sequences_stepping_together() -> Result<()> {
+    let m = model()?;
+    for sequences in [1, 3] {
+        let rate = m.decode_rate(sequences, 4)?;
+        assert!(rate.is_finite() && rate > 0.0, "{sequences} sequences: {rate} tokens/s");
+    }
+    assert_eq!(m.stats().prompt_tokens_evaluated, 0, "the model's own slots were not used");
+    Ok(())
+}
