@@ -283,7 +283,7 @@ fn bad_counts_and_paths_are_refused_before_any_work() {
     let huge = f.run(&out, 10_000_000_000, &["--quiet"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&huge.stderr);
     assert_eq!(huge.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--n 10000000000") && stderr.contains("limit"), "{stderr}");
+    assert!(stderr.contains("10000000000 dialogues") && stderr.contains("limit"), "{stderr}");
     assert!(!out.exists(), "nothing was written");
     // The same bound for branches and survey respondents.
     let vsim = || Command::new(env!("CARGO_BIN_EXE_vsim"));

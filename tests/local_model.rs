@@ -560,7 +560,8 @@ async fn batched_dialogues_keep_their_own_prefixes_as_requests_come_and_go() -> 
 /// fresh context that leaves the model's caches as they were.
 #[test]
 fn decode_rate_measures_sequences_stepping_together() -> Result<()> {
-    let m = model()?;
+    // A model of its own: the shared one serves other tests at the same time.
+    let m = LocalModel::load(&default_model_path()?, LocalConfig::default())?;
     for sequences in [1, 3] {
         let rate = m.decode_rate(sequences, 4)?;
         assert!(rate.is_finite() && rate > 0.0, "{sequences} sequences: {rate} tokens/s");
