@@ -62,7 +62,8 @@
 //! 10. `experiment`, `export`: the runner (concurrency, seeds, resume, budget), exports;
 //! 11. `survey`, `eval`, `mock`: survey runs, evaluation, the mock server;
 //! 12. `report`: Markdown and HTML reports;
-//! 13. `workflow`: sweeps, merges and branches, which combine runs and evaluation.
+//! 13. `workflow`: sweeps, merges and branches, which combine runs and evaluation, and the
+//!     remedies of errors, read through every layer's wrappers.
 
 #![deny(missing_docs)]
 

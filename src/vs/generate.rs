@@ -289,7 +289,8 @@ impl Generator {
             }
             Err(e) => e,
         };
-        let json = !matches!(req.method, Method::Direct | Method::MultiTurn);
+        // A list or a reasoned reply is JSON; a plain reply is prose.
+        let json = req.method.asks_for_list() || req.method.reasons_first();
         let mut retry = messages;
         retry.push(Message::assistant(raw));
         retry.push(Message::user(self.templates.retry_message(&err.to_string(), json)?));
