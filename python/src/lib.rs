@@ -56,14 +56,7 @@ fn message(e: &(dyn std::error::Error + 'static)) -> String {
 /// with a known remedy (the library's messages name no argument).
 fn hint(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     use vsim::workflow::remedy::{remedy, Remedy};
-    let mut cause = Some(e);
-    let found = loop {
-        let c = cause?;
-        if let Some(r) = remedy(c) {
-            break r;
-        }
-        cause = c.source();
-    };
+    let found = std::iter::successors(Some(e), |c| c.source()).find_map(remedy)?;
     Some(match found {
         Remedy::ResumeOrAnotherFolder => "pass resume=True to continue it, or choose another out=",
         Remedy::OriginalScenarioOrAllowChange => {

@@ -163,14 +163,19 @@ impl OpenAiModel {
         &self.config
     }
 
-    /// The JSON body for `request`; `bound_text`: the schema keeps its `maxLength` keywords.
-    fn body<'a>(&'a self, request: &'a ChatRequest, bound_text: bool) -> wire::ChatCompletionRequest<'a> {
+    /// The JSON body for `request`; `strip_max_length`: the schema is sent without its
+    /// `maxLength` keywords (a copy, made only when it has any).
+    fn body<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+        strip_max_length: bool,
+    ) -> wire::ChatCompletionRequest<'a> {
         let response_format = match (&request.output_schema, self.config.use_response_format) {
             (Some(s), true) => {
-                let schema = if bound_text {
-                    Cow::Borrowed(s.schema.as_ref())
-                } else {
+                let schema = if strip_max_length && s.uses("maxLength") {
                     Cow::Owned(s.without("maxLength"))
+                } else {
+                    Cow::Borrowed(s.schema.as_ref())
                 };
                 Some(wire::ResponseFormat::json_schema(s.name.as_str(), schema))
             }
@@ -345,10 +350,11 @@ impl ChatModel for OpenAiModel {
     }
 
     async fn chat(&self, request: ChatRequest) -> Result<ChatResponse, BackendError> {
+        let bound_text = self.bound_text.load(Ordering::Relaxed);
         let bounded = self.config.use_response_format
-            && self.bound_text.load(Ordering::Relaxed)
+            && bound_text
             && request.output_schema.as_ref().is_some_and(|s| s.uses("maxLength"));
-        let body = self.body(&request, bounded);
+        let body = self.body(&request, !bound_text);
         tracing::debug!(
             endpoint = %self.endpoint,
             model = %self.config.model,
@@ -361,7 +367,7 @@ impl ChatModel for OpenAiModel {
                 // A server whose schema support lacks `maxLength`: send the schema without it,
                 // and keep leaving it out once that is accepted.
                 tracing::debug!(endpoint = %self.endpoint, error = %e, "schema with maxLength rejected; sending it without");
-                let again = self.send(self.url.clone(), &self.endpoint, &self.body(&request, false)).await;
+                let again = self.send(self.url.clone(), &self.endpoint, &self.body(&request, true)).await;
                 if !matches!(&again, Err(e) if rejects_schema(e)) {
                     self.bound_text.store(false, Ordering::Relaxed);
                 }
