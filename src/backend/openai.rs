@@ -247,7 +247,8 @@ impl OpenAiModel {
         }
         let response = builder.send().await.map_err(|e| self.transport_error(endpoint, e))?;
         let status = response.status();
-        let headers = response.headers().clone();
+        // Only a failure's headers are read (`Retry-After`, `Location`).
+        let headers = if status.is_success() { HeaderMap::new() } else { response.headers().clone() };
         let text = response.text().await.map_err(|e| self.transport_error(endpoint, e))?;
         if !status.is_success() {
             tracing::debug!(endpoint = %endpoint, status = status.as_u16(), "request failed");

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::dialogue::events::Event;
 use crate::scenario::Scenario;
 
-use super::transcript::{for_each_event, TranscriptError};
+use super::transcript::{for_each_frame_event, TranscriptError};
 
 /// Counts over a run's dialogues.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -71,7 +71,7 @@ pub(crate) fn write_outcomes_csv_from_transcript(
 ) -> Result<OutcomeCounts, TranscriptError> {
     let mut rows = Rows::default();
     if transcript.exists() {
-        for_each_event(transcript, |e| rows.add(&e))?;
+        for_each_frame_event(transcript, |e| rows.add(&e))?;
     }
     rows.write(path, columns)
 }

@@ -13,6 +13,7 @@
 //! its check ([`ItemShape`]). Adding a method means a variant of [`Method`], its entries
 //! there, its templates, and its parse in [`parse_reply`].
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -194,7 +195,7 @@ impl Generator {
         let instruction = self.instruction(req, false)?;
         let messages = with_instruction(&req.messages, &instruction);
         let mut calls = Vec::new();
-        let step = self.call(model, req, messages, req.seed, &mut calls).await?;
+        let step = self.call(model, req, Cow::Owned(messages), req.seed, &mut calls).await?;
         Ok(finish(vec![step], calls))
     }
 
@@ -241,9 +242,9 @@ impl Generator {
             let messages = match (&follow_up, conversation.take()) {
                 (Some(more), Some(mut conv)) => {
                     conv.push(Message::user(more.clone()));
-                    conv
+                    Cow::Owned(conv)
                 }
-                _ => first_messages.clone(),
+                _ => Cow::Borrowed(first_messages.as_slice()),
             };
             let mut step = self.call(model, req, messages, call_seed, &mut calls).await?;
             if same_conversation {
@@ -271,27 +272,34 @@ impl Generator {
         })
     }
 
-    /// One call with `messages`, retried once on an unparseable reply.
+    /// One call with `messages`, retried once on an unparseable reply. The step keeps the
+    /// conversation only for a method whose next call continues it; the messages are
+    /// copied once, into the request, when the reply parses.
     async fn call(
         &self,
         model: &dyn ChatModel,
         req: &GenerateRequest,
-        messages: Vec<Message>,
+        messages: Cow<'_, [Message]>,
         call_seed: u64,
         calls: &mut Vec<CallRecord>,
     ) -> Result<Step, GenerateError> {
-        let (raw, result) = self.call_once(model, req, messages.clone(), call_seed, calls).await?;
+        let (raw, result) = self.call_once(model, req, messages.to_vec(), call_seed, calls).await?;
         let err = match result {
             Ok((parsed, refused)) => {
-                let mut conversation = messages;
-                conversation.push(Message::assistant(raw));
+                let conversation = if req.method.continues_conversation() {
+                    let mut conversation = messages.into_owned();
+                    conversation.push(Message::assistant(raw));
+                    conversation
+                } else {
+                    Vec::new()
+                };
                 return Ok(Step { parsed, refused, conversation });
             }
             Err(e) => e,
         };
         // A list or a reasoned reply is JSON; a plain reply is prose.
         let json = req.method.asks_for_list() || req.method.reasons_first();
-        let mut retry = messages;
+        let mut retry = messages.into_owned();
         retry.push(Message::assistant(raw));
         retry.push(Message::user(self.templates.retry_message(&err.to_string(), json)?));
         let retry_seed = seed::derive(call_seed, 1);

@@ -162,7 +162,7 @@ impl FromStr for Method {
 }
 
 /// How many candidates a list method asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "kebab-case")]
 pub enum KSpec {
     /// "Generate k responses".

@@ -157,7 +157,7 @@ impl PromptTemplates {
             Method::VsCot => ("vs_cot", &self.vs_cot),
             Method::VsMulti => ("vs_multi", &self.vs_multi),
         };
-        render(name, src, &vars(k, tau, None))
+        render(name, src, k, tau)
     }
 
     /// The follow-up prompt in the same conversation ("another" for `multi-turn`, "k more"
@@ -165,8 +165,8 @@ impl PromptTemplates {
     /// instruction is returned for them.
     pub fn follow_up(&self, method: Method, k: KSpec, tau: Option<f64>) -> Result<String, TemplateError> {
         match method {
-            Method::MultiTurn => render("multi_turn_more", &self.multi_turn_more, &vars(k, tau, None)),
-            Method::VsMulti => render("vs_multi_more", &self.vs_multi_more, &vars(k, tau, None)),
+            Method::MultiTurn => render("multi_turn_more", &self.multi_turn_more, k, tau),
+            Method::VsMulti => render("vs_multi_more", &self.vs_multi_more, k, tau),
             _ => self.instruction(method, k, tau),
         }
     }
@@ -175,7 +175,8 @@ impl PromptTemplates {
     pub(crate) fn retry_message(&self, error: &str, json: bool) -> Result<String, TemplateError> {
         let mut v = vars(KSpec::Fixed { k: 1 }, None, Some(error));
         v.insert("json", minijinja::Value::from(json));
-        render("retry", &self.retry, &v)
+        // A model's error text: rendered each time, never kept.
+        render_now("retry", &self.retry, &v)
     }
 
     /// Renders every template with sample values, so that a broken user template is
@@ -208,31 +209,38 @@ fn vars(k: KSpec, tau: Option<f64>, error: Option<&str>) -> Vars {
     v
 }
 
-/// Instructions already rendered, by template source and variables. A render compiles its
+/// What a kept render depends on besides its template's source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct VarsKey {
+    k: KSpec,
+    /// `tau`'s bits (`f64` has no `Eq`).
+    tau: Option<u64>,
+}
+
+/// Instructions already rendered, by template source, then variables. A render compiles its
 /// template, which was a sizeable share of the CPU per model call with a thousand dialogues
-/// in flight; the output is a function of the two alone. Bounded: cleared when full.
-static RENDERED: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<(String, String), String>>> =
+/// in flight; the output is a function of the two alone. Looked up without allocating (by
+/// `&str`, then a `Copy` key), under a read lock that concurrent dialogues share. Bounded:
+/// cleared when full.
+type Rendered = std::collections::HashMap<String, std::collections::HashMap<VarsKey, String>>;
+static RENDERED: std::sync::LazyLock<std::sync::RwLock<Rendered>> =
     std::sync::LazyLock::new(Default::default);
 
 /// Entries [`RENDERED`] holds at most (a run uses a handful: one per method, k and tau).
 const RENDERED_MAX: usize = 256;
 
-fn render(name: &'static str, src: &str, vars: &Vars) -> Result<String, TemplateError> {
-    // Retry messages carry a model's error text: rendered each time, never kept.
-    let keep = vars.get("error").is_none_or(|e| e.as_str().is_none_or(str::is_empty));
-    if !keep {
-        return render_now(name, src, vars);
-    }
-    let key = (src.to_string(), format!("{vars:?}"));
-    if let Some(done) = RENDERED.lock().ok().and_then(|m| m.get(&key).cloned()) {
+/// Renders `src` with `k` and `tau` (no error text), once per process for each.
+fn render(name: &'static str, src: &str, k: KSpec, tau: Option<f64>) -> Result<String, TemplateError> {
+    let key = VarsKey { k, tau: tau.map(f64::to_bits) };
+    if let Some(done) = RENDERED.read().ok().and_then(|m| m.get(src).and_then(|by| by.get(&key)).cloned()) {
         return Ok(done);
     }
-    let out = render_now(name, src, vars)?;
-    if let Ok(mut m) = RENDERED.lock() {
-        if m.len() >= RENDERED_MAX {
+    let out = render_now(name, src, &vars(k, tau, None))?;
+    if let Ok(mut m) = RENDERED.write() {
+        if m.values().map(|by| by.len()).sum::<usize>() >= RENDERED_MAX {
             m.clear();
         }
-        m.insert(key, out.clone());
+        m.entry(src.to_string()).or_default().insert(key, out.clone());
     }
     Ok(out)
 }
