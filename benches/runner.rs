@@ -5,7 +5,8 @@
 //! - `ratio`: 1,024 dialogues of 21 sequential calls each, all in flight against
 //!   `vsim serve-mock` at 100 ms latency, beside a minimal client making the same calls in
 //!   the same process against the same server: the wall-time ratio (target >= 0.95) and
-//!   CPU time per model call of each;
+//!   CPU time per model call of each; `ratio-cached`: the same with vsim's response cache
+//!   on (a fresh folder: every call a miss and a stored reply, as a first `vsim run`);
 //! - `cpu`: CPU time per simulated turn with an instant backend (prompt building, parsing,
 //!   selection, transcript writing), as turns per second per core;
 //! - `rss`: peak resident memory (VmHWM) with 10,000 dialogues in flight against
@@ -16,7 +17,7 @@
 //! Each part runs in a fresh process so that peak memory is its own:
 //!
 //! ```sh
-//! cargo bench --bench runner              # throughput, ratio, cpu, rss, rss-all-open
+//! cargo bench --bench runner              # throughput, ratio, ratio-cached, cpu, rss, rss-all-open
 //! cargo bench --bench runner -- rss       # one of them
 //! cargo bench --bench runner -- rss-idle  # the runner's own share of `rss` (no HTTP)
 //! ```
@@ -41,14 +42,15 @@ use vsim::vs::OutputConstraint;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-const PARTS: [&str; 5] = ["throughput", "ratio", "cpu", "rss", "rss-all-open"];
+const PARTS: [&str; 6] = ["throughput", "ratio", "ratio-cached", "cpu", "rss", "rss-all-open"];
 
 fn main() {
     if let Ok(part) = std::env::var("VSIM_BENCH_PART") {
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
         match part.as_str() {
             "throughput" => rt.block_on(throughput()),
-            "ratio" => rt.block_on(ratio()),
+            "ratio" => rt.block_on(ratio(false)),
+            "ratio-cached" => rt.block_on(ratio(true)),
             "cpu" => rt.block_on(cpu_per_turn()),
             "rss" => rt.block_on(peak_rss(1_000)),
             "rss-all-open" => rt.block_on(peak_rss(10_000)),
@@ -145,13 +147,24 @@ impl Drop for MockProcess {
 }
 
 async fn mock_model(url: &str, max_requests: usize) -> SharedModel {
+    mock_model_cached(url, max_requests, None).await
+}
+
+/// [`mock_model`] with the response cache on (read-write, as `vsim run` has it unless told
+/// otherwise) in `cache_dir`.
+async fn mock_model_cached(url: &str, max_requests: usize, cache_dir: Option<&Path>) -> SharedModel {
     let spec = ModelSpec::OpenAi { model: "mock".into(), base_url: Some(url.to_string()) };
     let resilience = ResilienceConfig {
         max_concurrency: max_requests,
         request_timeout: Some(Duration::from_secs(60)),
         ..ResilienceConfig::default()
     };
-    let options = BackendOptions { cache: CacheMode::Off, resilience, ..Default::default() };
+    let options = BackendOptions {
+        cache: if cache_dir.is_some() { CacheMode::ReadWrite } else { CacheMode::Off },
+        cache_dir: cache_dir.map(Path::to_path_buf),
+        resilience,
+        ..Default::default()
+    };
     open_model(&spec, &options).await.expect("mock backend")
 }
 
@@ -162,6 +175,17 @@ async fn run(
     concurrency: usize,
     dir: &Path,
 ) -> RunSummary {
+    run_seeded(scenario, model, n, concurrency, dir, 1).await
+}
+
+async fn run_seeded(
+    scenario: &Scenario,
+    model: SharedModel,
+    n: usize,
+    concurrency: usize,
+    dir: &Path,
+    seed: u64,
+) -> RunSummary {
     let models: Vec<RoleModel> = scenario
         .roles
         .iter()
@@ -169,7 +193,7 @@ async fn run(
         .collect();
     let config = RunConfig {
         n: Some(n),
-        seed: 1,
+        seed,
         concurrency,
         out_dir: dir.to_path_buf(),
         resume: false,
@@ -266,17 +290,23 @@ async fn minimal_client(url: &str, body: &str, dialogues: usize, calls: usize) -
 /// 1,024 dialogues at once, 20 turns and an outcome question each (21 sequential calls),
 /// against a server answering after 100 ms: vsim's wall time beside a minimal client's for
 /// the same number of sequential calls, and each one's CPU per call.
-async fn ratio() {
+///
+/// `cached`: vsim with its response cache on, in a fresh folder, so that every call is a miss
+/// and a stored reply: the first run of `vsim run` without `--no-cache`.
+async fn ratio(cached: bool) {
     let (dialogues, turns) = (1024, 20);
     let calls = turns + 1;
     let mock = MockProcess::start(&["--latency-ms", "100"]);
     let url = format!("{}/chat/completions", mock.base_url.trim_end_matches('/'));
     let body = minimal_body();
-    let model = mock_model(&mock.base_url, dialogues).await;
     let dir = tempfile::tempdir().expect("tempdir");
+    let cache_dir = dir.path().join("cache");
+    let model = mock_model_cached(&mock.base_url, dialogues, cached.then_some(cache_dir.as_path())).await;
     // Warm both up: connections open, pages touched.
     minimal_client(&url, &body, dialogues, 1).await;
-    run(&short_scenario(1), model.clone(), dialogues, dialogues, &dir.path().join("warm")).await;
+    // Another seed than the run's, so that with the cache on no warm-up reply answers the
+    // run's first turns: every measured call is a miss.
+    run_seeded(&short_scenario(1), model.clone(), dialogues, dialogues, &dir.path().join("warm"), 2).await;
 
     let cpu = cpu_seconds();
     let minimal = minimal_client(&url, &body, dialogues, calls).await;
@@ -289,9 +319,10 @@ async fn ratio() {
     let vsim_calls = summary.spend.calls as f64;
     let minimal_calls = (dialogues * calls) as f64;
     println!(
-        "ratio: {dialogues} dialogues x {calls} sequential calls at 100 ms (floor {:.1} s): minimal client {minimal:.2} s, \
+        "{}: {dialogues} dialogues x {calls} sequential calls at 100 ms (floor {:.1} s): minimal client {minimal:.2} s, \
          vsim {vsim:.2} s ({vsim_calls} calls) = {:.3} (target >= 0.95); CPU per call: vsim {:.0} us, minimal client {:.0} us \
          (this process only; the mock server runs beside it on the same cores)",
+        if cached { "ratio-cached (response cache on)" } else { "ratio" },
         calls as f64 * 0.1,
         minimal / vsim,
         vsim_cpu / vsim_calls * 1e6,

@@ -4,8 +4,9 @@
 //! should not pay for the same model calls twice. A reply is stored under the SHA-256 of the
 //! canonical JSON of `{"backend": id, "request": request}`, which covers the model, every
 //! message, every sampling parameter, the seed and the output schema. Files are written
-//! atomically, so a crash leaves either the old file or the new one; a file that cannot be
-//! read back is treated as a miss and overwritten. The cache is best-effort: failing to
+//! atomically (a reader sees the old file or the new one) but not synced to disk: after a
+//! crash an entry may be missing or empty, and a file that cannot be read back is treated
+//! as a miss and overwritten. The cache is best-effort: failing to
 //! write it never fails a request.
 
 use std::fmt;
@@ -222,7 +223,7 @@ fn write_atomically(path: &Path, entry: &Entry) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let mut bytes = serde_json::to_vec_pretty(entry)?;
     bytes.push(b'\n');
-    crate::fsutil::write_atomic(path, &bytes)
+    crate::fsutil::write_atomic_unsynced(path, &bytes)
 }
 
 #[cfg(test)]
