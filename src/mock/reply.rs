@@ -468,6 +468,50 @@ mod tests {
     }
 
     #[test]
+    fn the_parsers_shortcut_for_a_whole_json_reply_agrees_with_its_full_search() {
+        use crate::vs::parse::parse_candidates_searching;
+        let (mut compared, mut whole_json) = (0, 0);
+        for i in 0..300u64 {
+            let rng = &mut seed::rng(i);
+            let (probability, reasoning) = (i % 2 == 0, i % 3 == 0);
+            let options =
+                (i % 5 == 0).then(|| vec!["yes".to_string(), "no".to_string(), "maybe".to_string()]);
+            let ask = Ask::Candidates { min: 1, max: 6, probability, reasoning, options };
+            for (schema, malformed) in [(true, false), (false, false), (false, true)] {
+                let raw = content(&ask, schema, malformed, rng);
+                whole_json +=
+                    usize::from(serde_json::from_str::<Value>(raw.trim()).is_ok_and(|v| v.is_object()));
+                for k in [Some(KSpec::Fixed { k: 5 }), Some(KSpec::ModelDecided { max: 3 }), None] {
+                    let opts = ParseOptions { k, ignore_probabilities: !probability };
+                    assert_eq!(
+                        parse_candidates_with(&raw, &opts),
+                        parse_candidates_searching(&raw, &opts),
+                        "{raw}"
+                    );
+                    compared += 1;
+                }
+            }
+        }
+        // Hand-written whole-JSON replies the shortcut must leave to the search.
+        for raw in [
+            r#"{"responses": [{"text": "...", "probability": 0.5}]}"#,
+            r#"{"text": "one item only", "probability": 0.4}"#,
+            r#"[{"text": "a", "probability": 0.5}, {"text": "b", "probability": 0.5}]"#,
+            r#"{"note": "no list here"}"#,
+            r#"{"responses": []}"#,
+            r#"{"responses": [{"text": "", "probability": 1}]}"#,
+            r#"["just", "strings"]"#,
+        ] {
+            let opts = ParseOptions { k: None, ignore_probabilities: false };
+            assert_eq!(parse_candidates_with(raw, &opts), parse_candidates_searching(raw, &opts), "{raw}");
+            compared += 1;
+        }
+        assert!(compared > 2_000);
+        // The shortcut's case is common among them, not a corner.
+        assert!(whole_json > 300, "{whole_json} whole JSON replies");
+    }
+
+    #[test]
     fn every_cot_shape_parses() {
         for i in 0..40 {
             for (schema, malformed) in [(true, false), (false, false), (false, true)] {

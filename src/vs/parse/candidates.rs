@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
-use super::extract::{code_fences, json_values, preprocess, Found, Preprocessed};
+use super::extract::{code_fences, json_values, preprocess, whole_json_value, Found, Preprocessed};
 use super::items::{get_key, list_from_value, stated_of_str, ListFound, Stated};
 use super::lines::line_list;
 use super::normalize::build_candidates;
@@ -47,12 +47,34 @@ pub fn parse_candidates(raw: &str, k: Option<KSpec>) -> Result<ParsedReply, Pars
 /// starts as JSON, or has a list or text key): reading its insides as prose would invent
 /// candidates, and its own error says better what to ask for again.
 pub fn parse_candidates_with(raw: &str, opts: &ParseOptions) -> Result<ParsedReply, ParseError> {
+    parse_candidates_impl(raw, opts, true)
+}
+
+/// [`parse_candidates_with`] without its shortcut for a reply that is one JSON value: what
+/// the shortcut must always agree with (checked over the mock's replies in its tests).
+#[cfg(test)]
+pub(crate) fn parse_candidates_searching(raw: &str, opts: &ParseOptions) -> Result<ParsedReply, ParseError> {
+    parse_candidates_impl(raw, opts, false)
+}
+
+fn parse_candidates_impl(raw: &str, opts: &ParseOptions, shortcut: bool) -> Result<ParsedReply, ParseError> {
     let pre = preprocess(raw);
     if pre.body.trim().is_empty() {
         return Err(ParseError::Empty);
     }
     if super::nested_too_deep(&pre.body) {
         return Err(super::too_deep_error());
+    }
+    // Most replies are exactly one JSON value that reads as the list. The search below
+    // takes that value first and reads it on its own (no other value shares its group), so
+    // taking it here gives the same reply without scanning it for every value inside; when
+    // it does not read as a list, the search runs as always.
+    if shortcut {
+        if let Some(whole) = whole_json_value(&pre.body) {
+            if let Some(reply) = from_json(vec![whole], &pre, opts, &mut None, &mut None) {
+                return Ok(reply);
+            }
+        }
     }
     let mut first_err: Option<ParseError> = None;
     let found = json_values(&pre.body);

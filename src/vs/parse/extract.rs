@@ -80,6 +80,22 @@ pub(super) fn whole_json(body: &str) -> Option<(Value, Vec<Repair>)> {
 /// Every JSON value the reply plausibly contains, most likely first: the whole reply (or
 /// the JSON a whole-reply string encodes), the contents of code fences, then balanced
 /// `{...}`/`[...]` spans in the text.
+/// The first of [`json_values`] when the whole reply is one JSON object or array, found
+/// without scanning the reply for the values inside it (most replies are exactly that).
+pub(super) fn whole_json_value(body: &str) -> Option<Found> {
+    match serde_json::from_str::<Value>(body.trim()) {
+        Ok(value) if value.is_object() || value.is_array() => Some(Found {
+            value,
+            repairs: Vec::new(),
+            nested: false,
+            group: 1,
+            lead_blank: true,
+            trail_blank: true,
+        }),
+        _ => None,
+    }
+}
+
 pub(super) fn json_values(body: &str) -> Vec<Found> {
     let mut groups = 0;
     json_values_in(body, 0, &mut groups)

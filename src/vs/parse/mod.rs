@@ -38,6 +38,8 @@ mod single;
 mod table;
 mod tags;
 
+#[cfg(test)]
+pub(crate) use candidates::parse_candidates_searching;
 pub use candidates::{parse_candidates, parse_candidates_with};
 pub use single::{parse_cot, parse_single};
 
