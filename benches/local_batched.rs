@@ -11,18 +11,23 @@
 //!   --batched` builds it and runs this bench).
 //!
 //! Every figure is wall time from sending the N requests to the last reply, prompt
-//! evaluation included, over the sum of completion tokens; the median of the runs, which are
-//! interleaved. The goals: batched at least 1.0x the server at every N, and batched at N = 4
+//! evaluation included, over the sum of completion tokens; the median of the runs. Each
+//! local engine at each N runs in a process of its own (see `measure_in_child`: llama.cpp's
+//! OpenMP thread teams slow each other down when a process holds more than one). The goals: batched at least 1.0x the server at every N, and batched at N = 4
 //! and 8 over batched at N = 1 at least 0.9 of the bound: llama.cpp's own decode rate of N
 //! sequences stepping together over its rate for one (`LocalModel::decode_rate`, no
-//! sampling), measured in the same run beside it.
+//! sampling), measured in the same run beside it. The last columns put each batched run
+//! beside the bound of its own replies: the decode rates of 1 to N sequences, stepped
+//! through the replies' lengths, so that the tail where the longest replies finish alone
+//! counts on both sides.
 //!
 //! A second table runs whole dialogues the way `vsim run` does: N two-agent dialogues at
 //! once, agents alternating for [`DIALOGUE_TURNS`] turns, each turn a VS request whose prompt
 //! is the speaker's persona and the conversation so far (so prompts grow, and each agent's
 //! prefix comes back on its next turn). It reports the wall time of all N dialogues and the
 //! prompt tokens evaluated and reused, with the sequential path at concurrency 1 as the
-//! baseline a run without batching has.
+//! baseline a run without batching has. Its engines share one process, one after another:
+//! an engine that runs after another may be slowed by the first one's idle thread team.
 //!
 //! Run: `cargo bench --bench local_batched` (`-- requests` or `-- dialogues` for one table).
 //! `VSIM_BENCH_THREADS=N` sets the threads (default: all cores), `VSIM_BENCH_REPS` the runs
@@ -55,7 +60,85 @@ const BOUND_STEPS: usize = 48;
 
 fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Ok(what) = std::env::var(CHILD) {
+        return rt.block_on(child(&what));
+    }
     rt.block_on(run())
+}
+
+/// Set in a child process: `ENGINE:N` (`sequential` or `batched`), the one measurement it
+/// makes (see [`measure_in_child`]).
+const CHILD: &str = "VSIM_BENCH_LOCAL_CHILD";
+
+/// What a child measured, printed as one JSON line after [`RESULT`].
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct Measured {
+    /// Aggregate tokens/s of each run.
+    runs: Vec<f64>,
+    /// Each run's reply lengths in tokens.
+    lengths: Vec<Vec<u64>>,
+    /// llama.cpp's decode rate of k = 1..N sequences stepping together (batched only).
+    decode: Vec<f64>,
+}
+
+const RESULT: &str = "MEASURED ";
+
+/// Runs one engine at one N in a fresh process of this bench and reads back what it
+/// measured. llama.cpp's CPU backend keeps an OpenMP thread team per thread that decodes,
+/// and a process holding more teams than cores steps every one of them slower (one sequence
+/// measured 127 tokens/s alone and 74 once another model's thread had decoded in the same
+/// process): side by side in one process, each engine would slow the other.
+fn measure_in_child(engine: &str, n: usize) -> Result<Measured> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(std::env::args().skip(1))
+        .env(CHILD, format!("{engine}:{n}"))
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(out.status.success(), "the {engine} measurement at N = {n} failed ({})", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(RESULT))
+        .with_context(|| format!("the {engine} measurement at N = {n} printed no result"))?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// The child's side of [`measure_in_child`].
+async fn child(what: &str) -> Result<()> {
+    let (engine, n) = what.split_once(':').context("ENGINE:N")?;
+    let n: usize = n.parse()?;
+    let (path, base, reps) = settings()?;
+    let sequences = if engine == "batched" { n } else { 1 };
+    let model = LocalModel::load(&path, LocalConfig { sequences, ..base })?;
+    let mut measured = Measured::default();
+    for round in 0..reps {
+        let (rate, lengths) = round_local(&model, n, round).await?;
+        measured.runs.push(rate);
+        measured.lengths.push(lengths);
+    }
+    if engine == "batched" {
+        // The hardware bound, measured here and now on the thread that decodes: llama.cpp
+        // stepping k sequences at a time (no sampling, no grammar), for every k up to N.
+        for k in 1..=n {
+            measured.decode.push(median(
+                (0..reps).map(|_| model.decode_rate(k, BOUND_STEPS)).collect::<Result<Vec<_>, _>>()?,
+            ));
+        }
+    }
+    println!("{RESULT}{}", serde_json::to_string(&measured)?);
+    Ok(())
+}
+
+/// The model file, the model settings and the runs per figure the bench uses.
+fn settings() -> Result<(PathBuf, LocalConfig, usize)> {
+    let path = vsim::model_store::ensure(&vsim::model_store::SMOLLM2, &vsim::progress::Progress::silent())
+        .context("fetching the default model")?;
+    let threads = std::env::var("VSIM_BENCH_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let reps: usize = std::env::var("VSIM_BENCH_REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    Ok((path, LocalConfig { threads, n_ctx: Some(N_CTX), ..LocalConfig::default() }, reps))
 }
 
 /// Request `i` of a round: its own question and seed, as N dialogues' persuadees would send.
@@ -91,17 +174,33 @@ fn vs_sampling(mut r: ChatRequest, max_tokens: u32, seed: u64) -> ChatRequest {
     r
 }
 
-/// Aggregate tokens/s of N concurrent requests on `model`.
-async fn round_local(model: &LocalModel, n: usize, round: usize) -> Result<f64> {
+/// Aggregate tokens/s of N concurrent requests on `model`, and each reply's length in
+/// tokens.
+async fn round_local(model: &LocalModel, n: usize, round: usize) -> Result<(f64, Vec<u64>)> {
     model.clear_cache();
     let start = Instant::now();
     let replies = futures::future::join_all((0..n).map(|i| model.chat(request(i, round)))).await;
     let secs = start.elapsed().as_secs_f64();
-    let mut tokens = 0;
+    let mut lengths = Vec::with_capacity(n);
     for r in replies {
-        tokens += r?.usage.map_or(0, |u| u.completion_tokens);
+        lengths.push(r?.usage.map_or(0, |u| u.completion_tokens));
     }
-    Ok(tokens as f64 / secs)
+    Ok((lengths.iter().sum::<u64>() as f64 / secs, lengths))
+}
+
+/// The most batching could give on replies of these `lengths`: llama.cpp decoding them
+/// together, each step holding every reply not yet finished (`rates[k - 1]`: its decode rate
+/// of k sequences stepping together, tokens/s), with no prompt to evaluate, no sampling and
+/// no grammar. Returns tokens/s. Unlike the decode rate at N, it counts the tail where the
+/// longest replies step on alone, which any batching of these requests has.
+fn workload_bound(lengths: &[u64], rates: &[f64]) -> f64 {
+    let longest = lengths.iter().copied().max().unwrap_or(0);
+    let mut secs = 0.0;
+    for step in 0..longest {
+        let active = lengths.iter().filter(|&&l| l > step).count();
+        secs += active as f64 / rates[active - 1];
+    }
+    lengths.iter().sum::<u64>() as f64 / secs.max(1e-9)
 }
 
 /// Aggregate tokens/s of N concurrent requests on the reference server.
@@ -240,15 +339,9 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 async fn run() -> Result<()> {
-    let path = vsim::model_store::ensure(&vsim::model_store::SMOLLM2, &vsim::progress::Progress::silent())
-        .context("fetching the default model")?;
-    let threads = std::env::var("VSIM_BENCH_THREADS")
-        .ok()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let reps: usize = std::env::var("VSIM_BENCH_REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let (path, base, reps) = settings()?;
+    let threads = base.threads;
     let reference: Option<PathBuf> = std::env::var_os("VSIM_REFERENCE_SERVER").map(PathBuf::from);
-    let base = LocalConfig { threads, n_ctx: Some(N_CTX), ..LocalConfig::default() };
     let sampling = Sampling { top_k: base.top_k, min_p: base.min_p };
     let args: Vec<String> = std::env::args().collect();
     let only = |table: &str| args.iter().any(|a| a == table);
@@ -266,7 +359,7 @@ async fn run() -> Result<()> {
     }
     println!("aggregate generated tokens/s of N concurrent VS requests (k = 5, JSON schema)\n");
     println!(
-        "{:>3}  {:>11}  {:>9}  {:>9}  {:>15}  {:>14}  {:>14}  {:>8}",
+        "{:>3}  {:>11}  {:>9}  {:>9}  {:>15}  {:>14}  {:>14}  {:>8}  {:>11}  {:>11}  reply tokens (per run)",
         "N",
         "sequential",
         "batched",
@@ -274,30 +367,46 @@ async fn run() -> Result<()> {
         "batched/server",
         "batched/own N=1",
         "bound (decode)",
-        "of bound"
+        "of bound",
+        "decode tok/s",
+        "of workload"
     );
     let mut batched_one = f64::NAN;
     let mut decode_one = f64::NAN;
     for n in LEVELS {
-        let sequential = LocalModel::load(&path, LocalConfig { sequences: 1, ..base.clone() })?;
-        let batched = LocalModel::load(&path, LocalConfig { sequences: n, ..base.clone() })?;
         let server = match &reference {
             Some(bin) => Some(LlamaServer::start_parallel(bin, Path::new(&path), threads, N_CTX, n).await?),
             None => None,
         };
-        let (mut seq_runs, mut bat_runs, mut srv_runs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut srv_runs = Vec::new();
         for round in 0..reps {
-            seq_runs.push(round_local(&sequential, n, round).await?);
-            bat_runs.push(round_local(&batched, n, round).await?);
             if let Some(s) = &server {
                 srv_runs.push(round_server(s, n, round, sampling).await?);
             }
         }
-        let (seq, bat) = (median(seq_runs), median(bat_runs));
-        // The hardware bound, measured here and now: llama.cpp decoding N sequences a step
-        // at a time (no sampling, no grammar) against one.
-        let decode =
-            median((0..reps).map(|_| batched.decode_rate(n, BOUND_STEPS)).collect::<Result<Vec<_>, _>>()?);
+        drop(server);
+        // Each engine in a process of its own (see `measure_in_child`).
+        let seq_runs = measure_in_child("sequential", n)?.runs;
+        let Measured { runs: bat_runs, lengths: bat_lengths, decode: rates } =
+            measure_in_child("batched", n)?;
+        let (seq, bat) = (median(seq_runs), median(bat_runs.clone()));
+        let decode = rates[n - 1];
+        // Each batched round against the bound of its own replies' lengths.
+        let of_workload = median(
+            bat_runs
+                .iter()
+                .zip(&bat_lengths)
+                .map(|(rate, lengths)| rate / workload_bound(lengths, &rates))
+                .collect(),
+        );
+        let spread = bat_lengths
+            .iter()
+            .map(|l| {
+                let (lo, hi) = (l.iter().min().copied().unwrap_or(0), l.iter().max().copied().unwrap_or(0));
+                format!("{lo}-{hi}")
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         if n == 1 {
             batched_one = bat;
             decode_one = decode;
@@ -307,19 +416,23 @@ async fn run() -> Result<()> {
         let fmt = |x: f64| if x.is_nan() { "-".to_string() } else { format!("{x:.1}") };
         let ratio = |x: f64| if x.is_nan() { "-".to_string() } else { format!("{x:.2}x") };
         println!(
-            "{n:>3}  {:>11}  {:>9}  {:>9}  {:>15}  {:>14}  {:>14}  {:>8}",
+            "{n:>3}  {:>11}  {:>9}  {:>9}  {:>15}  {:>14}  {:>14}  {:>8}  {:>11}  {:>11}  {spread}",
             fmt(seq),
             fmt(bat),
             fmt(srv),
             ratio(bat / srv),
             ratio(bat / batched_one),
             ratio(bound),
-            format!("{:.2}", bat / batched_one / bound)
+            format!("{:.2}", bat / batched_one / bound),
+            fmt(decode),
+            format!("{of_workload:.2}"),
         );
     }
     println!(
         "\ngoals: batched/server >= 1.00x at every N; batched/own N=1 >= 0.9 of the bound at N = 4 and 8 \
-         (bound: llama.cpp's decode rate of N sequences stepping together over its rate for one, {BOUND_STEPS} steps)"
+         (bound: llama.cpp's decode rate of N sequences stepping together over its rate for one, {BOUND_STEPS} steps)\n\
+         of workload: batched tokens/s over llama.cpp's decode rate on the same replies' lengths (each step \
+         holding the replies not yet finished; no prompt, sampling or grammar), median over runs"
     );
     if dialogues {
         dialogue_table(&path, &base, reference.as_deref(), dialogue_n).await?;

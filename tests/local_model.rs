@@ -561,11 +561,18 @@ async fn batched_dialogues_keep_their_own_prefixes_as_requests_come_and_go() -> 
 #[test]
 fn decode_rate_measures_sequences_stepping_together() -> Result<()> {
     // A model of its own: the shared one serves other tests at the same time.
-    let m = LocalModel::load(&default_model_path()?, LocalConfig::default())?;
-    for sequences in [1, 3] {
-        let rate = m.decode_rate(sequences, 4)?;
-        assert!(rate.is_finite() && rate > 0.0, "{sequences} sequences: {rate} tokens/s");
+    // Both paths: the sequential one measures on its compute thread, the batched one on its
+    // scheduler's thread.
+    for model_sequences in [1, 2] {
+        let m = LocalModel::load(
+            &default_model_path()?,
+            LocalConfig { sequences: model_sequences, ..LocalConfig::default() },
+        )?;
+        for sequences in [1, 3] {
+            let rate = m.decode_rate(sequences, 4)?;
+            assert!(rate.is_finite() && rate > 0.0, "{sequences} sequences: {rate} tokens/s");
+        }
+        assert_eq!(m.stats().prompt_tokens_evaluated, 0, "the model's own slots were not used");
     }
-    assert_eq!(m.stats().prompt_tokens_evaluated, 0, "the model's own slots were not used");
     Ok(())
 }

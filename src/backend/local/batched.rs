@@ -53,9 +53,18 @@ struct Job {
     started: Instant,
 }
 
+/// What the scheduler thread is sent.
+enum Work {
+    /// A request to generate in the shared batch.
+    Generate(Job),
+    /// Other work for the thread that decodes (it holds the model's OpenMP thread team),
+    /// run between two steps.
+    Run(Box<dyn FnOnce() + Send>),
+}
+
 /// The handle requests are sent through; the scheduler thread ends when it is dropped.
 pub(super) struct Batcher {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
 }
 
 impl Batcher {
@@ -91,8 +100,22 @@ impl Batcher {
         let cancel = Arc::new(AtomicBool::new(false));
         let _on_drop = CancelOnDrop(cancel.clone());
         let job = Job { prompt, params, cancel, reply, started: Instant::now() };
-        self.jobs.send(job).map_err(|_| local_err("the batch scheduler has stopped"))?;
+        self.jobs.send(Work::Generate(job)).map_err(|_| local_err("the batch scheduler has stopped"))?;
         rx.await.map_err(|_| local_err("the batch scheduler stopped before replying"))?
+    }
+
+    /// Runs `work` on the scheduler thread between two steps and waits for its result,
+    /// blocking the calling thread.
+    pub(super) fn run_on_thread<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let (tx, rx) = mpsc::channel();
+        let run = Box::new(move || {
+            let _ = tx.send(work());
+        });
+        self.jobs.send(Work::Run(run)).map_err(|_| local_err("the batch scheduler has stopped"))?;
+        rx.recv().map_err(|_| local_err("the batch scheduler stopped before running the work"))
     }
 }
 
@@ -138,18 +161,24 @@ struct Scheduler {
 }
 
 impl Scheduler {
-    fn run(mut self, rx: mpsc::Receiver<Job>) {
+    fn run(mut self, rx: mpsc::Receiver<Work>) {
         let mut queue: VecDeque<Job> = VecDeque::new();
         let mut batch = LlamaBatch::new(self.n_batch.max(self.seqs.len()), self.seqs.len() as i32);
+        let take = |work: Work, queue: &mut VecDeque<Job>| match work {
+            Work::Generate(job) => queue.push_back(job),
+            Work::Run(run) => run(),
+        };
         loop {
             let busy = self.seqs.iter().any(|s| s.active.is_some());
             if !busy && queue.is_empty() {
                 match rx.recv() {
-                    Ok(job) => queue.push_back(job),
+                    Ok(work) => take(work, &mut queue),
                     Err(_) => return,
                 }
             }
-            queue.extend(rx.try_iter());
+            for work in rx.try_iter() {
+                take(work, &mut queue);
+            }
             self.drop_cancelled(&mut queue);
             self.compact();
             self.admit(&mut queue);

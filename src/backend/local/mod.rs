@@ -389,33 +389,20 @@ impl LocalModel {
     /// and context size, and without sampling: the most that batching `sequences` requests
     /// can give on this machine (compare with `decode_rate(1, steps)`). Blocks the calling
     /// thread; a fresh context, so the model's caches are untouched.
+    ///
+    /// It runs on the thread that decodes this model's requests (the batch scheduler's, or
+    /// the first compute thread's), never on the caller's: llama.cpp's CPU backend keeps an
+    /// OpenMP thread team per calling thread, and once a process holds more teams than it has
+    /// cores, every team steps slower (measured: one sequence at 127 tokens/s alone, 74 once
+    /// another thread had decoded).
     pub fn decode_rate(&self, sequences: usize, steps: usize) -> Result<f64, BackendError> {
-        let inner = &self.inner;
-        let sequences = sequences.max(1);
-        let mut ctx = inner.new_batched_context(sequences, sequences)?;
-        let prompt =
-            inner.tokenize("You are a worker on a crowdsourcing site. Would you donate part of your pay?");
-        let last = *prompt.last().ok_or_else(|| local_err("the prompt has no tokens"))?;
-        let mut batch =
-            LlamaBatch::new((prompt.len() * sequences).max(inner.n_batch as usize), sequences as i32);
-        let add = |batch: &mut LlamaBatch, token, pos: usize, seq: usize, logits| {
-            batch.add(token, pos as i32, &[seq as i32], logits).map_err(|e| local_err(format!("batch: {e}")))
-        };
-        for seq in 0..sequences {
-            for (pos, &token) in prompt.iter().enumerate() {
-                add(&mut batch, token, pos, seq, pos + 1 == prompt.len())?;
-            }
+        let inner = self.inner.clone();
+        let measure = move || inner.decode_rate_here(sequences, steps);
+        match &self.inner.batcher {
+            Some(batcher) => batcher.run_on_thread(measure)?,
+            None => futures::executor::block_on(compute_threads::run(measure))
+                .map_err(|e| local_err(format!("measuring the decode rate failed: {e}")))?,
         }
-        ctx.decode(&mut batch).map_err(|e| local_err(format!("decoding the prompt: {e}")))?;
-        let started = std::time::Instant::now();
-        for step in 0..steps {
-            batch.clear();
-            for seq in 0..sequences {
-                add(&mut batch, last, prompt.len() + step, seq, true)?;
-            }
-            ctx.decode(&mut batch).map_err(|e| local_err(format!("decoding step {step}: {e}")))?;
-        }
-        Ok((sequences * steps) as f64 / started.elapsed().as_secs_f64().max(1e-9))
     }
 
     /// Like [`ChatModel::chat`], also returning what the generation cost.
@@ -570,6 +557,41 @@ impl Slot {
 const WIDE_BATCH: usize = 64;
 
 impl Inner {
+    /// [`LocalModel::decode_rate`], on the calling thread. A few steps run untimed first:
+    /// the first steps of a batch shape plan its graph.
+    fn decode_rate_here(&self, sequences: usize, steps: usize) -> Result<f64, BackendError> {
+        const WARM_UP_STEPS: usize = 4;
+        let inner = self;
+        let sequences = sequences.max(1);
+        let mut ctx = inner.new_batched_context(sequences, sequences)?;
+        let prompt =
+            inner.tokenize("You are a worker on a crowdsourcing site. Would you donate part of your pay?");
+        let last = *prompt.last().ok_or_else(|| local_err("the prompt has no tokens"))?;
+        let mut batch =
+            LlamaBatch::new((prompt.len() * sequences).max(inner.n_batch as usize), sequences as i32);
+        let add = |batch: &mut LlamaBatch, token, pos: usize, seq: usize, logits| {
+            batch.add(token, pos as i32, &[seq as i32], logits).map_err(|e| local_err(format!("batch: {e}")))
+        };
+        for seq in 0..sequences {
+            for (pos, &token) in prompt.iter().enumerate() {
+                add(&mut batch, token, pos, seq, pos + 1 == prompt.len())?;
+            }
+        }
+        ctx.decode(&mut batch).map_err(|e| local_err(format!("decoding the prompt: {e}")))?;
+        let mut started = std::time::Instant::now();
+        for step in 0..WARM_UP_STEPS + steps {
+            if step == WARM_UP_STEPS {
+                started = std::time::Instant::now();
+            }
+            batch.clear();
+            for seq in 0..sequences {
+                add(&mut batch, last, prompt.len() + step, seq, true)?;
+            }
+            ctx.decode(&mut batch).map_err(|e| local_err(format!("decoding step {step}: {e}")))?;
+        }
+        Ok((sequences * steps) as f64 / started.elapsed().as_secs_f64().max(1e-9))
+    }
+
     fn new_context(&self, embeddings: bool) -> Result<LlamaContext<'static>, BackendError> {
         let threads = i32::try_from(self.config.threads).unwrap_or(i32::MAX);
         let mut params = LlamaContextParams::default().with_n_threads(threads).with_n_threads_batch(threads);
