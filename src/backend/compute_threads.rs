@@ -121,6 +121,32 @@ mod tests {
         assert_eq!(names.len(), 1, "{names:?}");
     }
 
+    /// What the embedded model does: one permit, released after the job's result is handed
+    /// over. Requests queued on it then find the same thread idle every time, so the process
+    /// keeps one OpenMP team (released inside the job, the next request raced the thread's
+    /// idle mark and often started a second thread).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn jobs_queued_on_one_permit_released_after_the_hand_over_stay_on_one_thread() {
+        let _serial = SERIAL.lock().await;
+        let permits = Arc::new(tokio::sync::Semaphore::new(1));
+        let jobs = (0..16).map(|_| {
+            let permits = permits.clone();
+            async move {
+                let permit = permits.acquire_owned().await.unwrap();
+                let name = run(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    thread_name()
+                })
+                .await;
+                drop(permit);
+                name.unwrap()
+            }
+        });
+        let names: std::collections::HashSet<String> =
+            futures::future::join_all(jobs.map(tokio::spawn)).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
     #[tokio::test]
     async fn concurrent_jobs_run_at_once() {
         let _serial = SERIAL.lock().await;

@@ -426,11 +426,13 @@ impl LocalModel {
         let cancel = Arc::new(AtomicBool::new(false));
         let _on_drop = CancelOnDrop(cancel.clone());
         let inner = self.inner.clone();
-        let task = compute_threads::run(move || {
-            let _permit = permit;
-            inner.generate(&prompt, &params, &cancel)
-        });
-        task.await.map_err(|e| local_err(format!("generation failed: {e}")))?
+        let task = compute_threads::run(move || inner.generate(&prompt, &params, &cancel));
+        let result = task.await;
+        // Released only now that the compute thread has marked itself idle: released inside
+        // the job, the next request could find that thread still busy and start another,
+        // and a second OpenMP team in the process slowed every generation by about a third.
+        drop(permit);
+        result.map_err(|e| local_err(format!("generation failed: {e}")))?
     }
 
     /// Embeds each text (mean-pooled, L2-normalised last hidden states, texts truncated to
@@ -446,11 +448,10 @@ impl LocalModel {
             .await
             .map_err(|_| local_err("model is shutting down"))?;
         let inner = self.inner.clone();
-        let task = compute_threads::run(move || {
-            let _permit = permit;
-            inner.embed_blocking(&texts)
-        });
-        task.await.map_err(|e| local_err(format!("embedding failed: {e}")))?
+        let result = compute_threads::run(move || inner.embed_blocking(&texts)).await;
+        // After the thread is idle again, as in `chat_with_report`.
+        drop(permit);
+        result.map_err(|e| local_err(format!("embedding failed: {e}")))?
     }
 }
 
