@@ -170,18 +170,6 @@ pub fn open_no_follow(options: &mut OpenOptions, path: &Path) -> std::io::Result
 /// (`0o666` less the umask on Unix), not the owner-only ones of a temporary file. A `path`
 /// that is a symbolic link is refused ([`Refusal::Link`]), never replaced or followed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    replace_file(path, bytes, true)
-}
-
-/// [`write_atomic`] without waiting for the disk: for files that are only a cache, where a
-/// crash may leave the old file, an empty one or none, and each is read as a miss. Two
-/// `fsync`s per reply were most of the response cache's cost on a fast server.
-pub(crate) fn write_atomic_unsynced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    replace_file(path, bytes, false)
-}
-
-/// Writes `bytes` through a temporary file renamed over `path`; `durable`: both are synced.
-fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     refuse_link(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -196,13 +184,9 @@ fn replace_file(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()>
     }
     let mut tmp = builder.tempfile_in(dir)?;
     tmp.as_file_mut().write_all(bytes)?;
-    if durable {
-        tmp.as_file().sync_all()?;
-    }
+    tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
-    if durable {
-        sync_dir(dir);
-    }
+    sync_dir(dir);
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! The on-disk response cache: hits, misses, modes, corrupt files and atomic writes.
+//! The on-disk response cache: hits, misses, modes, its packs, corrupt lines, the earlier
+//! layout and concurrent writes.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,22 +76,64 @@ async fn another_seed_or_backend_is_a_miss() -> Result<()> {
     Ok(())
 }
 
+/// The lines of every pack under `dir`.
+fn pack_lines(dir: &Path) -> Vec<serde_json::Value> {
+    let packs = files_under(dir);
+    assert!(packs.iter().all(|p| p.parent() == Some(&dir.join("packs"))), "{packs:?}");
+    let text: String = packs.iter().map(|p| std::fs::read_to_string(p).unwrap()).collect();
+    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
 #[tokio::test]
-async fn files_are_sharded_by_key_and_hold_the_reply() -> Result<()> {
+async fn replies_are_lines_of_a_pack_with_their_key() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let cache = CachedModel::new(counting(), dir.path(), CacheMode::ReadWrite);
     cache.chat(request(1)).await?;
     let key = cache.key(&request(1));
     assert_eq!(key.len(), 64);
     assert!(key.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-    let path = dir.path().join(&key[..2]).join(format!("{key}.json"));
-    assert_eq!(cache.path_for_key(&key), path);
-    assert_eq!(files_under(dir.path()), vec![path.clone()]);
-    let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    assert_eq!(stored["key"], key.as_str());
-    assert_eq!(stored["response"]["content"], "reply 1");
-    assert!(stored["response"].get("cached").is_none());
+    let files = files_under(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].extension().is_some_and(|x| x == "jsonl"), "{files:?}");
+    let lines = pack_lines(dir.path());
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["key"], key.as_str());
+    assert_eq!(lines[0]["response"]["content"], "reply 1");
+    assert!(lines[0]["response"].get("cached").is_none());
     Ok(())
+}
+
+#[tokio::test]
+async fn replies_of_the_earlier_file_per_reply_layout_are_read() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let inner = counting();
+    let key = CachedModel::new(inner.clone(), dir.path(), CacheMode::ReadWrite).key(&request(1));
+    let shard = dir.path().join(&key[..2]);
+    std::fs::create_dir_all(&shard)?;
+    let entry =
+        serde_json::json!({"key": key, "backend": "scripted", "response": {"content": "stored before"}});
+    std::fs::write(shard.join(format!("{key}.json")), serde_json::to_string_pretty(&entry)?)?;
+    let other = cache_key_file(
+        dir.path(),
+        &CachedModel::new(counting(), dir.path(), CacheMode::Off).key(&request(2)),
+    );
+    std::fs::create_dir_all(other.parent().unwrap())?;
+    std::fs::write(&other, "{\"key\": \"trunc")?;
+
+    let cache = CachedModel::new(inner.clone(), dir.path(), CacheMode::ReadWrite);
+    let hit = cache.chat(request(1)).await?;
+    assert!(hit.cached);
+    assert_eq!(hit.content, "stored before");
+    // A corrupt file of that layout is a miss, stored again in a pack.
+    assert!(!cache.chat(request(2)).await?.cached);
+    assert!(cache.chat(request(2)).await?.cached);
+    assert_eq!(inner.requests().len(), 1);
+    Ok(())
+}
+
+/// Where the earlier layout kept the reply for `key`.
+fn cache_key_file(dir: &Path, key: &str) -> PathBuf {
+    dir.join(&key[..2]).join(format!("{key}.json"))
 }
 
 #[tokio::test]
@@ -147,29 +190,37 @@ async fn errors_are_not_cached() -> Result<()> {
 }
 
 #[tokio::test]
-async fn corrupt_files_are_misses_and_get_overwritten() -> Result<()> {
+async fn corrupt_and_torn_lines_are_misses_and_get_stored_again() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let inner = counting();
-    let cache = CachedModel::new(inner.clone(), dir.path(), CacheMode::ReadWrite);
-    let key = cache.key(&request(1));
-    let path = cache.path_for_key(&key);
-    std::fs::create_dir_all(path.parent().unwrap())?;
-    for garbage in
-        ["{\"key\": \"trunc", "", "{\"key\":\"0000\",\"backend\":\"x\",\"response\":{\"content\":\"x\"}}"]
-    {
-        std::fs::write(&path, garbage)?;
+    let key = CachedModel::new(counting(), dir.path(), CacheMode::Off).key(&request(1));
+    std::fs::create_dir_all(dir.path().join("packs"))?;
+    let pack = dir.path().join("packs").join("0000000000000-1-0.jsonl");
+    // A line with the key and broken JSON after it; a torn last line; another key's entry.
+    let garbage = [
+        format!("{{\"key\":\"{key}\" garbage\n"),
+        format!("{{\"key\":\"{key}\",\"backend\":\"x\",\"response\":{{\"content\":\"torn"),
+    ];
+    for text in &garbage {
+        std::fs::write(&pack, text)?;
+        let cache = CachedModel::new(inner.clone(), dir.path(), CacheMode::ReadWrite);
         let reply = cache.chat(request(1)).await?;
-        assert!(!reply.cached, "{garbage:?} was read as a hit");
+        assert!(!reply.cached, "{text:?} was read as a hit");
+        assert!(cache.chat(request(1)).await?.cached, "stored again after {text:?}");
+        // The next wrapper reads the packs afresh.
+        drop(cache);
+        for file in files_under(dir.path()) {
+            if file != pack {
+                std::fs::remove_file(file)?;
+            }
+        }
     }
-    assert_eq!(inner.requests().len(), 3);
-    let hit = cache.chat(request(1)).await?;
-    assert!(hit.cached);
-    assert_eq!(hit.content, "reply 3");
+    assert_eq!(inner.requests().len(), 2);
     Ok(())
 }
 
 #[tokio::test]
-async fn writes_leave_no_temporary_files() -> Result<()> {
+async fn concurrent_writes_give_whole_lines_that_a_later_run_reads() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let cache = Arc::new(CachedModel::new(counting(), dir.path(), CacheMode::ReadWrite));
     // Concurrent writers, some for the same key.
@@ -180,13 +231,17 @@ async fn writes_leave_no_temporary_files() -> Result<()> {
     for result in futures::future::join_all(calls).await {
         result??;
     }
-    let files = files_under(dir.path());
-    assert_eq!(files.len(), 7, "{files:?}");
-    for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
-        let stored: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
-        assert_eq!(format!("{}.json", stored["key"].as_str().unwrap_or_default()), name);
+    let lines = pack_lines(dir.path());
+    let keys: std::collections::BTreeSet<String> =
+        lines.iter().map(|l| l["key"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(keys.len(), 7, "{lines:?}");
+    drop(cache);
+
+    let later = CachedModel::new(counting(), dir.path(), CacheMode::ReadWrite);
+    for i in 0..7 {
+        assert!(later.chat(request(i)).await?.cached, "request {i}");
     }
+    assert_eq!(later.inner().requests().len(), 0);
     Ok(())
 }
 

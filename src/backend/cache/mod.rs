@@ -3,21 +3,27 @@
 //! Re-running an experiment (to resume it, to recompute a report, to debug one dialogue)
 //! should not pay for the same model calls twice. A reply is stored under the SHA-256 of the
 //! canonical JSON of `{"backend": id, "request": request}`, which covers the model, every
-//! message, every sampling parameter, the seed and the output schema. Files are written
-//! atomically (a reader sees the old file or the new one) but not synced to disk: after a
-//! crash an entry may be missing or empty, and a file that cannot be read back is treated
-//! as a miss and overwritten. The cache is best-effort: failing to
-//! write it never fails a request.
+//! message, every sampling parameter, the seed and the output schema. Replies are appended
+//! to pack files, one JSON line each, and found through an index in memory ([`pack`]); they
+//! are not synced to disk: after a crash an entry may be missing, and a line that cannot be
+//! read back is treated as a miss and stored again. The cache is best-effort: failing to
+//! write it never fails a request. Folders of the earlier file-per-reply layout
+//! (`{key[0..2]}/{key}.json`) are still read.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{BackendError, ChatModel, ChatRequest, ChatResponse};
+use pack::{Found, Packs};
+
+mod pack;
 
 /// Whether the cache is read and written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -66,12 +72,13 @@ pub fn default_cache_dir() -> PathBuf {
     }
 }
 
-/// What a cache file holds.
+/// What a cache line (or an earlier layout's file) holds; `key` comes first, as the index
+/// reads it.
 #[derive(Serialize, Deserialize)]
-struct Entry {
-    key: String,
-    backend: String,
-    response: ChatResponse,
+struct Entry<'a> {
+    key: Cow<'a, str>,
+    backend: Cow<'a, str>,
+    response: Cow<'a, ChatResponse>,
 }
 
 /// A backend whose replies are cached on disk.
@@ -80,12 +87,16 @@ pub struct CachedModel<M> {
     inner: M,
     dir: PathBuf,
     mode: CacheMode,
+    /// The folder's packs, shared with every other wrapper over it in this process.
+    packs: Arc<Packs>,
 }
 
 impl<M: ChatModel> CachedModel<M> {
     /// Caches `inner`'s replies under `dir` (created when first written).
     pub fn new(inner: M, dir: impl Into<PathBuf>, mode: CacheMode) -> Self {
-        Self { inner, dir: dir.into(), mode }
+        let dir = dir.into();
+        let packs = pack::open(&dir);
+        Self { inner, dir, mode, packs }
     }
 
     /// The wrapped backend.
@@ -93,7 +104,7 @@ impl<M: ChatModel> CachedModel<M> {
         &self.inner
     }
 
-    /// The directory cache files are written to.
+    /// The directory the cache's packs are written to (in `packs/`).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -109,49 +120,63 @@ impl<M: ChatModel> CachedModel<M> {
         cache_key(&self.inner.id(), request)
     }
 
-    /// Where the reply for `key` is stored: `{dir}/{key[0..2]}/{key}.json`.
-    pub fn path_for_key(&self, key: &str) -> PathBuf {
-        let shard = key.get(..2).unwrap_or("__");
-        self.dir.join(shard).join(format!("{key}.json"))
-    }
-
     /// The stored reply for `key`, if there is a readable one.
     async fn read(&self, key: &str) -> Option<ChatResponse> {
-        let path = self.path_for_key(key);
-        let bytes = match tokio::fs::read(&path).await {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        let (bytes, place) = match self.packs.get(key).await {
+            Ok(Found::Line(line)) => (line, self.dir.join("packs")),
+            Ok(Found::Missing) => return None,
+            Ok(Found::TryLegacy) => {
+                let path = legacy_path(&self.dir, key);
+                match tokio::fs::read(&path).await {
+                    Ok(bytes) => (bytes, path),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "cannot read cached reply; asking the model");
+                        return None;
+                    }
+                }
+            }
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot read cached reply; asking the model");
+                tracing::warn!(dir = %self.dir.display(), error = %e, "cannot read cached reply; asking the model");
                 return None;
             }
         };
         match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(entry) if entry.key == key => Some(ChatResponse { cached: true, ..entry.response }),
+            Ok(entry) if entry.key == key => {
+                Some(ChatResponse { cached: true, ..entry.response.into_owned() })
+            }
             Ok(_) => {
-                tracing::warn!(path = %path.display(), "cached reply has another key; replacing it");
+                tracing::warn!(path = %place.display(), "cached reply has another key; storing it again");
                 None
             }
             Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "corrupt cached reply; replacing it");
+                tracing::warn!(path = %place.display(), error = %e, "corrupt cached reply; storing it again");
                 None
             }
         }
     }
 
     /// Stores `response` under `key`; failures are logged, not returned.
-    async fn write(&self, key: String, response: &ChatResponse) {
-        let path = self.path_for_key(&key);
-        let entry = Entry { key, backend: self.inner.id(), response: response.clone() };
-        let target = path.clone();
-        let outcome = tokio::task::spawn_blocking(move || write_atomically(&target, &entry)).await;
-        let error = match outcome {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e.to_string(),
-            Err(e) => e.to_string(),
+    async fn write(&self, key: &str, response: &ChatResponse) {
+        let entry = Entry {
+            key: Cow::Borrowed(key),
+            backend: self.inner.id().into(),
+            response: Cow::Borrowed(response),
         };
-        tracing::warn!(path = %path.display(), error = %error, "cannot write cached reply");
+        let stored = match serde_json::to_vec(&entry) {
+            Ok(line) => self.packs.put(&entry.key, &line).await,
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = stored {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "cannot write cached reply");
+        }
     }
+}
+
+/// Where the earlier layout stored the reply for `key`: `{dir}/{key[0..2]}/{key}.json`.
+fn legacy_path(dir: &Path, key: &str) -> PathBuf {
+    let shard = key.get(..2).unwrap_or("__");
+    dir.join(shard).join(format!("{key}.json"))
 }
 
 #[async_trait::async_trait]
@@ -172,7 +197,7 @@ impl<M: ChatModel> ChatModel for CachedModel<M> {
             }
         }
         let response = self.inner.chat(request).await?;
-        self.write(key, &response).await;
+        self.write(&key, &response).await;
         Ok(response)
     }
 }
@@ -215,15 +240,6 @@ fn write_canonical(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
-}
-
-/// Writes `entry` as pretty JSON into `path` atomically (creating its directory).
-fn write_atomically(path: &Path, entry: &Entry) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut bytes = serde_json::to_vec_pretty(entry)?;
-    bytes.push(b'\n');
-    crate::fsutil::write_atomic_unsynced(path, &bytes)
 }
 
 #[cfg(test)]
