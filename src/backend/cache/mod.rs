@@ -202,43 +202,94 @@ impl<M: ChatModel> ChatModel for CachedModel<M> {
     }
 }
 
-/// Hex SHA-256 of the canonical JSON of `{"backend": backend, "request": request}`.
+/// Hex SHA-256 of the canonical JSON of `{"backend": backend, "request": request}`: compact,
+/// with every object's keys in sorted order. It is written straight into the hash from the
+/// request's fields in that order; building the request's JSON tree to sort it took most of
+/// what the cache cost per call.
 fn cache_key(backend: &str, request: &ChatRequest) -> String {
-    let request = serde_json::to_value(request).unwrap_or(Value::Null);
-    let doc = serde_json::json!({ "backend": backend, "request": request });
-    let mut canonical = String::new();
-    write_canonical(&doc, &mut canonical);
-    hex::encode(Sha256::digest(canonical.as_bytes()))
+    let mut hasher = Sha256::new();
+    let doc = KeyDoc { backend, request: KeyRequest::of(request) };
+    // Writing into a hash cannot fail, and these types always serialise.
+    let _ = serde_json::to_writer(&mut hasher, &doc);
+    hex::encode(hasher.finalize())
 }
 
-/// Compact JSON with object keys sorted, whatever map type serde_json was built with.
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
-                write_canonical(v, out);
-            }
-            out.push('}');
+/// `{"backend", "request"}` as the key hashes it.
+#[derive(Serialize)]
+struct KeyDoc<'a> {
+    backend: &'a str,
+    request: KeyRequest<'a>,
+}
+
+/// A [`ChatRequest`]'s fields in sorted order, as its JSON tree would hold them (an `f32`
+/// becomes the `f64` of the same value there).
+#[derive(Serialize)]
+struct KeyRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    messages: Vec<KeyMessage<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_schema: Option<KeySchema<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<u64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+}
+
+impl<'a> KeyRequest<'a> {
+    fn of(request: &'a ChatRequest) -> Self {
+        // Every field named, so that a new one cannot be left out of the key unnoticed.
+        let ChatRequest { messages, temperature, top_p, max_tokens, seed, stop, output_schema } = request;
+        Self {
+            max_tokens: *max_tokens,
+            messages: messages.iter().map(|m| KeyMessage { content: &m.content, role: m.role }).collect(),
+            output_schema: output_schema
+                .as_ref()
+                .map(|s| KeySchema { name: &s.name, schema: Sorted(s.schema.as_ref()) }),
+            seed: *seed,
+            stop,
+            temperature: temperature.map(f64::from),
+            top_p: top_p.map(f64::from),
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, v) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
+    }
+}
+
+#[derive(Serialize)]
+struct KeyMessage<'a> {
+    content: &'a str,
+    role: super::Role,
+}
+
+#[derive(Serialize)]
+struct KeySchema<'a> {
+    name: &'a str,
+    schema: Sorted<'a>,
+}
+
+/// A JSON value serialised with every object's keys in sorted order, whatever map type
+/// serde_json was built with.
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    out.serialize_entry(k, &Sorted(v))?;
                 }
-                write_canonical(v, out);
+                out.end()
             }
-            out.push(']');
+            Value::Array(items) => serializer.collect_seq(items.iter().map(Sorted)),
+            scalar => scalar.serialize(serializer),
         }
-        scalar => out.push_str(&scalar.to_string()),
     }
 }
 
@@ -250,9 +301,70 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let v = serde_json::json!({"b": 1, "a": {"d": [true, null, "x\"y"], "c": 2.5}});
-        let mut out = String::new();
-        write_canonical(&v, &mut out);
-        assert_eq!(out, r#"{"a":{"c":2.5,"d":[true,null,"x\"y"]},"b":1}"#);
+        assert_eq!(
+            serde_json::to_string(&Sorted(&v)).unwrap(),
+            r#"{"a":{"c":2.5,"d":[true,null,"x\"y"]},"b":1}"#
+        );
+    }
+
+    /// The key as it was first computed, so that caches written then are still hits: the
+    /// request's JSON tree, written with sorted keys by hand.
+    fn key_from_the_tree(backend: &str, request: &ChatRequest) -> String {
+        fn write_canonical(value: &Value, out: &mut String) {
+            match value {
+                Value::Object(map) => {
+                    let mut entries: Vec<_> = map.iter().collect();
+                    entries.sort_by(|a, b| a.0.cmp(b.0));
+                    out.push('{');
+                    for (i, (k, v)) in entries.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&Value::String(k.clone()).to_string());
+                        out.push(':');
+                        write_canonical(v, out);
+                    }
+                    out.push('}');
+                }
+                Value::Array(items) => {
+                    out.push('[');
+                    for (i, v) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        write_canonical(v, out);
+                    }
+                    out.push(']');
+                }
+                scalar => out.push_str(&scalar.to_string()),
+            }
+        }
+        let request = serde_json::to_value(request).unwrap();
+        let doc = serde_json::json!({ "backend": backend, "request": request });
+        let mut canonical = String::new();
+        write_canonical(&doc, &mut canonical);
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    #[test]
+    fn the_key_is_the_hash_of_the_requests_sorted_json_tree() {
+        let schema = serde_json::json!({"type": "object", "properties": {"z": {"maxLength": 600}, "a": {"minimum": 0.5}}});
+        let full = ChatRequest {
+            messages: vec![Message::system("be \"brief\"\n"), Message::user("Héllo"), Message::assistant("")],
+            temperature: Some(0.8),
+            top_p: Some(0.95),
+            max_tokens: Some(512),
+            seed: Some(u64::MAX),
+            stop: vec!["\n\n".into(), "</s>".into()],
+            output_schema: Some(crate::backend::OutputSchema { name: "vs".into(), schema: Arc::new(schema) }),
+        };
+        let bare = ChatRequest::new(vec![Message::user("hi")]);
+        for request in [&full, &bare, &ChatRequest { temperature: Some(1.1), ..bare.clone() }] {
+            assert_eq!(
+                cache_key("openai:m@http://h/v1", request),
+                key_from_the_tree("openai:m@http://h/v1", request)
+            );
+        }
     }
 
     #[test]
