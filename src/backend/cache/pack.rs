@@ -47,7 +47,11 @@ struct Place {
 /// One pack, open for reading (and, for this process's own, appending).
 #[derive(Debug)]
 struct Pack {
-    file: File,
+    path: PathBuf,
+    /// Open only for this process's own pack, which it appends to: the others are opened
+    /// for each read, so that a folder of thousands of packs (one per run) holds no file
+    /// descriptors.
+    file: Option<File>,
     /// Bytes of whole lines in it.
     len: u64,
 }
@@ -114,7 +118,15 @@ impl Packs {
         let Some(place) = index.places.get(&k).copied() else {
             return Ok(if index.legacy { Found::TryLegacy } else { Found::Missing });
         };
-        let file = &mut index.packs[place.pack].file;
+        let pack = &mut index.packs[place.pack];
+        let mut opened;
+        let file = match &mut pack.file {
+            Some(file) => file,
+            None => {
+                opened = crate::fsutil::open_no_follow(OpenOptions::new().read(true), &pack.path)?;
+                &mut opened
+            }
+        };
         file.seek(SeekFrom::Start(place.offset))?;
         // `len` is bounded by MAX_LINE when the index is read.
         let mut line = vec![0; place.len as usize];
@@ -132,8 +144,8 @@ impl Packs {
         let pack = match index.writer {
             Some(pack) => pack,
             None => {
-                let file = create_pack(&self.dir)?;
-                index.packs.push(Pack { file, len: 0 });
+                let (path, file) = create_pack(&self.dir)?;
+                index.packs.push(Pack { path, file: Some(file), len: 0 });
                 let pack = index.packs.len() - 1;
                 index.writer = Some(pack);
                 pack
@@ -144,7 +156,10 @@ impl Packs {
         bytes.push(b'\n');
         let written = {
             let p = &mut index.packs[pack];
-            p.file.write_all(&bytes).map(|()| p.len)
+            match &mut p.file {
+                Some(file) => file.write_all(&bytes).map(|()| p.len),
+                None => Err(std::io::Error::other("the pack is not open for writing")),
+            }
         };
         match written {
             Ok(offset) => {
@@ -169,7 +184,7 @@ fn key_bytes(hex: &[u8]) -> Option<KeyBytes> {
 }
 
 /// Creates this process's pack: a new file that no other process can have opened.
-fn create_pack(dir: &Path) -> std::io::Result<File> {
+fn create_pack(dir: &Path) -> std::io::Result<(PathBuf, File)> {
     let packs = dir.join(PACKS);
     std::fs::create_dir_all(&packs)?;
     let millis = std::time::SystemTime::now()
@@ -180,7 +195,7 @@ fn create_pack(dir: &Path) -> std::io::Result<File> {
     for n in 0.. {
         let path = packs.join(format!("{millis:013}-{pid}-{n}.jsonl"));
         match OpenOptions::new().read(true).append(true).create_new(true).open(&path) {
-            Ok(file) => return Ok(file),
+            Ok(file) => return Ok((path, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => continue,
             Err(e) => return Err(e),
         }
@@ -214,7 +229,7 @@ fn read_index(dir: &Path) -> Index {
             }
         });
         match scanned {
-            Ok(len) => index.packs.push(Pack { file, len }),
+            Ok(len) => index.packs.push(Pack { path, file: None, len }),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read a response cache pack; its replies are misses");
                 index.places.retain(|_, p| p.pack != pack);
