@@ -4,7 +4,7 @@
 //! should not pay for the same model calls twice. A reply is stored under the SHA-256 of the
 //! canonical JSON of `{"backend": id, "request": request}`, which covers the model, every
 //! message, every sampling parameter, the seed and the output schema. Replies are appended
-//! to pack files, one JSON line each, and found through an index in memory ([`pack`]); they
+//! to pack files, one JSON line each, and found through an index in memory (module `pack`); they
 //! are not synced to disk: after a crash an entry may be missing, and a line that cannot be
 //! read back is treated as a miss and stored again. The cache is best-effort: failing to
 //! write it never fails a request. Folders of the earlier file-per-reply layout

@@ -2,7 +2,7 @@
 //! entry per line, and an index in memory from key to line.
 //!
 //! A file per reply cost the file system an inode, a temporary file and a rename for every
-//! model call: about 200 µs of CPU per call with 1,024 dialogues in flight, three times the
+//! model call: over 200 µs of CPU per call with 1,024 dialogues in flight, more than twice the
 //! rest of vsim's work. Here each process appends to a pack of its own
 //! (`packs/{millis}-{pid}-{n}.jsonl`, created exclusively), so writers never interleave,
 //! and every pack's lines are indexed the first time a cache folder is used in a process;
