@@ -47,6 +47,11 @@ pub(super) struct Found {
 }
 
 impl Found {
+    /// The whole of a text, which is one JSON object or array: the first value of `group`.
+    fn whole(value: Value, group: usize) -> Self {
+        Self { value, repairs: Vec::new(), nested: false, group, lead_blank: true, trail_blank: true }
+    }
+
     /// Found inside other text rather than being the whole of it.
     pub(super) fn embedded(&self) -> bool {
         self.repairs.contains(&Repair::SurroundingText)
@@ -77,25 +82,18 @@ pub(super) fn whole_json(body: &str) -> Option<(Value, Vec<Repair>)> {
     None
 }
 
-/// Every JSON value the reply plausibly contains, most likely first: the whole reply (or
-/// the JSON a whole-reply string encodes), the contents of code fences, then balanced
-/// `{...}`/`[...]` spans in the text.
 /// The first of [`json_values`] when the whole reply is one JSON object or array, found
 /// without scanning the reply for the values inside it (most replies are exactly that).
 pub(super) fn whole_json_value(body: &str) -> Option<Found> {
     match serde_json::from_str::<Value>(body.trim()) {
-        Ok(value) if value.is_object() || value.is_array() => Some(Found {
-            value,
-            repairs: Vec::new(),
-            nested: false,
-            group: 1,
-            lead_blank: true,
-            trail_blank: true,
-        }),
+        Ok(value) if value.is_object() || value.is_array() => Some(Found::whole(value, 1)),
         _ => None,
     }
 }
 
+/// Every JSON value the reply plausibly contains, most likely first: the whole reply (or
+/// the JSON a whole-reply string encodes), the contents of code fences, then balanced
+/// `{...}`/`[...]` spans in the text.
 pub(super) fn json_values(body: &str) -> Vec<Found> {
     let mut groups = 0;
     json_values_in(body, 0, &mut groups)
@@ -108,14 +106,7 @@ fn json_values_in(body: &str, depth: usize, groups: &mut usize) -> Vec<Found> {
     match serde_json::from_str::<Value>(t) {
         Ok(v) if v.is_object() || v.is_array() => {
             *groups += 1;
-            out.push(Found {
-                value: v,
-                repairs: Vec::new(),
-                nested: false,
-                group: *groups,
-                lead_blank: true,
-                trail_blank: true,
-            });
+            out.push(Found::whole(v, *groups));
             whole = true;
         }
         Ok(Value::String(s)) if depth < MAX_DEPTH => return encoded_values(&s, depth, groups),
