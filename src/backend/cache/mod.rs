@@ -122,13 +122,14 @@ impl<M: ChatModel> CachedModel<M> {
 
     /// The stored reply for `key`, if there is a readable one.
     async fn read(&self, key: &str) -> Option<ChatResponse> {
-        let (bytes, place) = match self.packs.get(key).await {
-            Ok(Found::Line(line)) => (line, self.dir.join("packs")),
+        // The earlier layout's file, when the reply came from one; else the cache folder.
+        let (bytes, legacy) = match self.packs.get(key).await {
+            Ok(Found::Line(line)) => (line, None),
             Ok(Found::Missing) => return None,
             Ok(Found::TryLegacy) => {
                 let path = legacy_path(&self.dir, key);
                 match tokio::fs::read(&path).await {
-                    Ok(bytes) => (bytes, path),
+                    Ok(bytes) => (bytes, Some(path)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
                     Err(e) => {
                         tracing::warn!(path = %path.display(), error = %e, "cannot read cached reply; asking the model");
@@ -141,6 +142,7 @@ impl<M: ChatModel> CachedModel<M> {
                 return None;
             }
         };
+        let place = legacy.as_deref().unwrap_or(&self.dir);
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(entry) if entry.key == key => {
                 Some(ChatResponse { cached: true, ..entry.response.into_owned() })

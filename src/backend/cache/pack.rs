@@ -44,24 +44,25 @@ struct Place {
     len: u64,
 }
 
-/// One pack, open for reading (and, for this process's own, appending).
+/// This process's pack, which it appends to. Only this one is kept open: the others are
+/// opened for each read, so that a folder of thousands of packs (one per run) holds no
+/// file descriptors.
 #[derive(Debug)]
-struct Pack {
-    path: PathBuf,
-    /// Open only for this process's own pack, which it appends to: the others are opened
-    /// for each read, so that a folder of thousands of packs (one per run) holds no file
-    /// descriptors.
-    file: Option<File>,
-    /// Bytes of whole lines in it.
+struct Writer {
+    /// Its number in [`Index::packs`].
+    pack: usize,
+    file: File,
+    /// Bytes written to it.
     len: u64,
 }
 
 #[derive(Debug, Default)]
 struct Index {
     places: HashMap<KeyBytes, Place>,
-    packs: Vec<Pack>,
+    /// Every pack's path, oldest first; a [`Place`] names one by its number here.
+    packs: Vec<PathBuf>,
     /// This process's pack, once it has stored a reply.
-    writer: Option<usize>,
+    writer: Option<Writer>,
     /// Whether the folder holds replies of the earlier file-per-reply layout.
     legacy: bool,
 }
@@ -118,12 +119,12 @@ impl Packs {
         let Some(place) = index.places.get(&k).copied() else {
             return Ok(if index.legacy { Found::TryLegacy } else { Found::Missing });
         };
-        let pack = &mut index.packs[place.pack];
         let mut opened;
-        let file = match &mut pack.file {
-            Some(file) => file,
-            None => {
-                opened = crate::fsutil::open_no_follow(OpenOptions::new().read(true), &pack.path)?;
+        let file = match &mut index.writer {
+            Some(w) if w.pack == place.pack => &mut w.file,
+            _ => {
+                opened =
+                    crate::fsutil::open_no_follow(OpenOptions::new().read(true), &index.packs[place.pack])?;
                 &mut opened
             }
         };
@@ -140,39 +141,28 @@ impl Packs {
         let Some(k) = key_bytes(key.as_bytes()) else {
             return Err(std::io::Error::other(format!("not a cache key: {key:?}")));
         };
-        let mut index = self.index().await.lock().unwrap_or_else(PoisonError::into_inner);
-        let pack = match index.writer {
-            Some(pack) => pack,
+        let mut guard = self.index().await.lock().unwrap_or_else(PoisonError::into_inner);
+        let index = &mut *guard;
+        let writer = match index.writer.take() {
+            Some(writer) => index.writer.insert(writer),
             None => {
                 let (path, file) = create_pack(&self.dir)?;
-                index.packs.push(Pack { path, file: Some(file), len: 0 });
-                let pack = index.packs.len() - 1;
-                index.writer = Some(pack);
-                pack
+                index.packs.push(path);
+                index.writer.insert(Writer { pack: index.packs.len() - 1, file, len: 0 })
             }
         };
         let mut bytes = Vec::with_capacity(line.len() + 1);
         bytes.extend_from_slice(line);
         bytes.push(b'\n');
-        let written = {
-            let p = &mut index.packs[pack];
-            match &mut p.file {
-                Some(file) => file.write_all(&bytes).map(|()| p.len),
-                None => Err(std::io::Error::other("the pack is not open for writing")),
-            }
-        };
-        match written {
-            Ok(offset) => {
-                index.packs[pack].len += bytes.len() as u64;
-                index.places.insert(k, Place { pack, offset, len: line.len() as u64 });
-                Ok(())
-            }
-            Err(e) => {
-                // A partly written line would run into the next one: start a new pack.
-                index.writer = None;
-                Err(e)
-            }
+        if let Err(e) = writer.file.write_all(&bytes) {
+            // A partly written line would run into the next one: start a new pack.
+            index.writer = None;
+            return Err(e);
         }
+        let place = Place { pack: writer.pack, offset: writer.len, len: line.len() as u64 };
+        writer.len += bytes.len() as u64;
+        index.places.insert(k, place);
+        Ok(())
     }
 }
 
@@ -219,37 +209,36 @@ fn read_index(dir: &Path) -> Index {
             }
         };
         let pack = index.packs.len();
+        let places = &mut index.places;
         let scanned = scan_lines(&file, |offset, len, prefix| {
             if let Some(k) = prefix.strip_prefix(KEY_PREFIX).and_then(|rest| rest.get(..65)) {
                 if k[64] == b'"' {
                     if let Some(k) = key_bytes(&k[..64]) {
-                        index.places.insert(k, Place { pack, offset, len });
+                        places.insert(k, Place { pack, offset, len });
                     }
                 }
             }
         });
-        match scanned {
-            Ok(len) => index.packs.push(Pack { path, file: None, len }),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "cannot read a response cache pack; its replies are misses");
-                index.places.retain(|_, p| p.pack != pack);
-            }
+        if let Err(e) = scanned {
+            // The lines read before the error are whole, and stay found.
+            tracing::warn!(path = %path.display(), error = %e, "cannot read all of a response cache pack; the rest of its replies are misses");
         }
+        index.packs.push(path);
     }
     index
 }
 
 /// Calls `line(offset, len, prefix)` for every whole line of `file` no longer than
-/// [`MAX_LINE`], with the line's first [`PREFIX_LEN`] bytes; returns the length of the
-/// whole lines. Memory stays bounded whatever the file holds.
-fn scan_lines(file: &File, mut line: impl FnMut(u64, u64, &[u8])) -> std::io::Result<u64> {
+/// [`MAX_LINE`], with the line's first [`PREFIX_LEN`] bytes; a torn last line is left
+/// out. Memory stays bounded whatever the file holds.
+fn scan_lines(file: &File, mut line: impl FnMut(u64, u64, &[u8])) -> std::io::Result<()> {
     let mut reader = std::io::BufReader::with_capacity(64 * 1024, file);
     let mut prefix = Vec::with_capacity(PREFIX_LEN);
     let (mut start, mut pos) = (0u64, 0u64);
     loop {
         let buf = std::io::BufRead::fill_buf(&mut reader)?;
         if buf.is_empty() {
-            return Ok(start);
+            return Ok(());
         }
         let mut consumed = 0;
         while consumed < buf.len() {
@@ -346,8 +335,7 @@ mod tests {
         let long = "x".repeat(100_000);
         std::fs::write(&path, format!("ab\n{long}\n\nlast-torn")).unwrap();
         let mut seen = Vec::new();
-        let len = scan_lines(&File::open(&path).unwrap(), |o, l, p| seen.push((o, l, p.to_vec()))).unwrap();
-        assert_eq!(len, 3 + 100_001 + 1);
+        scan_lines(&File::open(&path).unwrap(), |o, l, p| seen.push((o, l, p.to_vec()))).unwrap();
         assert_eq!(seen[0], (0, 2, b"ab".to_vec()));
         assert_eq!((seen[1].0, seen[1].1, seen[1].2.len()), (3, 100_000, PREFIX_LEN));
         assert_eq!(seen[2], (100_004, 0, Vec::new()));
