@@ -135,7 +135,15 @@ fn assert_each_dialogue_once(dir: &Path, n: usize) {
     for (id, evs) in &events {
         let begins = evs.iter().filter(|e| matches!(e, Event::Begin(_))).count();
         let ends = evs.iter().filter(|e| matches!(e, Event::End(_))).count();
-        assert_eq!((begins, ends), (1, 1), "{id} must be written exactly once");
+        // What ended an attempt in an error, for a failure's message.
+        let errors: Vec<&str> = evs
+            .iter()
+            .filter_map(|e| match e {
+                Event::Error(error) => Some(error.message.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!((begins, ends), (1, 1), "{id} must be written exactly once; its errors: {errors:?}");
     }
 }
 
